@@ -1,0 +1,341 @@
+//! Building and running the server: state, router, background tasks,
+//! graceful shutdown.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Router, middleware};
+use moka::future::Cache;
+use serde::Serialize;
+use sqlx::SqlitePool;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::accounts::UserView;
+use crate::auth::password::Passwords;
+use crate::auth::session_store::WriterStore;
+use crate::config::Config;
+use crate::db::{self, Command, Writer};
+use crate::error::AppError;
+use crate::http::{Json, reject_cross_origin};
+use crate::{assets, auth, social};
+
+/// The largest request body any route accepts.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// A request that takes longer than this is answered 408 and dropped.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for in-flight requests before giving up on them.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Shared state: one `Arc`, cheap to clone into every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    /// Read-only connections on the local database file.
+    pub read: SqlitePool,
+    /// The one path for writes.
+    pub writer: Writer,
+    /// Signed-in users by id, for the `User` extractor. Entries live 10 s:
+    /// a profile change made on another node shows within that time.
+    pub users: Cache<i64, Arc<UserView>>,
+    pub passwords: Passwords,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Runs a write command (a shorthand used by handlers and tests).
+    pub async fn write(&self, cmd: Command) -> Result<db::Reply, AppError> {
+        Ok(self.writer.exec(cmd).await?)
+    }
+}
+
+/// A built server: listener bound, database open, not yet serving.
+pub struct App {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    state: AppState,
+    writer_task: JoinHandle<()>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "kith", description = "A self-hostable social backend in one binary."),
+    tags(
+        (name = "auth", description = "Accounts and sessions"),
+        (name = "users", description = "Profiles"),
+        (name = "friends", description = "Friend requests and friendships"),
+        (name = "posts", description = "Posts, likes, comments and the feed"),
+        (name = "search", description = "Full-text search"),
+        (name = "system", description = "Health and metadata"),
+    )
+)]
+struct ApiDoc;
+
+impl App {
+    /// Opens the database, applies the schema, starts the writer and binds
+    /// the listener (port 0 picks a free port; see `local_addr`).
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        std::fs::create_dir_all(&config.media_dir)?;
+        let conn = db::open_writer_connection(&config.db).await?;
+        let read = db::open_read_pool(&config.db).await?;
+        let (writer, writer_task) = Writer::start(conn);
+        let state = AppState(Arc::new(Inner {
+            users: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(10))
+                .build(),
+            passwords: Passwords::new()?,
+            read,
+            writer,
+            config,
+        }));
+        let router = router(state.clone());
+        let listener = TcpListener::bind(state.config.listen).await?;
+        let addr = listener.local_addr()?;
+        Ok(App {
+            listener,
+            addr,
+            router,
+            state,
+            writer_task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets
+    /// in-flight requests finish (up to [`DRAIN_TIMEOUT`]), and flushes the
+    /// writer.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let App {
+            listener,
+            addr,
+            router,
+            state,
+            writer_task,
+        } = self;
+        tracing::info!(%addr, "kith listening");
+        let sweeper = tokio::spawn(sweep_sessions(state.clone()));
+
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            stop_tx.send_replace(true);
+        });
+        let mut stopped = stop_rx.clone();
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        });
+        let mut stopped = stop_rx;
+        tokio::select! {
+            res = server => res?,
+            _ = async {
+                let _ = stopped.wait_for(|s| *s).await;
+                tokio::time::sleep(DRAIN_TIMEOUT).await;
+            } => tracing::warn!("in-flight requests did not finish in time"),
+        }
+        tracing::info!("shutting down");
+        sweeper.abort();
+        state.writer.stop();
+        if tokio::time::timeout(Duration::from_secs(10), writer_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the writer did not stop in time");
+        }
+        state.read.close().await;
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Deletes expired sessions now and then.
+async fn sweep_sessions(state: AppState) {
+    let mut tick = tokio::time::interval(SESSION_SWEEP_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = state
+            .writer
+            .exec(Command::Auth(auth::Cmd::DeleteExpiredSessions))
+            .await
+        {
+            tracing::warn!(error = %e, "sweeping expired sessions");
+        }
+    }
+}
+
+/// The whole HTTP surface. Public so tests and benches build it exactly as
+/// `App` does.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::routes::router())
+        .merge(social::router())
+        .routes(routes!(healthz))
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+
+    let secure = state.config.secure_cookies;
+    let sessions =
+        SessionManagerLayer::new(WriterStore::new(state.writer.clone(), state.read.clone()))
+            .with_name(if secure { "__Host-kith" } else { "kith" })
+            .with_secure(secure)
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_path("/")
+            .with_expiry(Expiry::OnInactivity(time::Duration::days(30)));
+
+    let x_request_id = HeaderName::from_static("x-request-id");
+    api.route(
+        "/api/openapi.json",
+        get(move || {
+            let doc = openapi.clone();
+            async move { axum::Json(doc) }
+        }),
+    )
+    .fallback(assets::serve)
+    .method_not_allowed_fallback(method_not_allowed)
+    .layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(
+                x_request_id.clone(),
+                MakeRequestUuid,
+            ))
+            .layer(PropagateRequestIdLayer::new(x_request_id))
+            .layer(TraceLayer::new_for_http())
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_FRAME_OPTIONS,
+                HeaderValue::from_static("DENY"),
+            ))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                REQUEST_TIMEOUT,
+            ))
+            .layer(middleware::from_fn(reject_cross_origin))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(sessions),
+    )
+    .with_state(state)
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed("method not allowed on this path".into())
+}
+
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let msg = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    AppError::Internal(anyhow::anyhow!("handler panicked: {msg}")).into_response()
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` when the database cannot be read.
+    pub status: &'static str,
+    pub version: &'static str,
+    /// `primary`: this node runs the writer.
+    pub role: &'static str,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "system",
+    responses(
+        (status = 200, body = Health),
+        (status = 503, description = "The database cannot be read", body = Health),
+    ))]
+async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let db_ok = sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(&state.read)
+        .await
+        .is_ok();
+    let (code, status) = if db_ok {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "degraded")
+    };
+    (
+        code,
+        Json(Health {
+            status,
+            version: env!("CARGO_PKG_VERSION"),
+            role: "primary",
+        }),
+    )
+}

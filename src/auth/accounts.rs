@@ -1,0 +1,164 @@
+//! Reads of the `users` table, and the account rules (what a valid
+//! username, display name and password are).
+
+use serde::Serialize;
+use sqlx::SqlitePool;
+use utoipa::ToSchema;
+
+use crate::error::AppError;
+use crate::ids::{Id, format_ms};
+
+/// A user as others see them.
+#[derive(Clone, Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct UserView {
+    #[sqlx(try_from = "i64")]
+    pub id: Id,
+    pub username: String,
+    pub display_name: String,
+    #[sqlx(rename = "created_at", try_from = "i64")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+/// Unix milliseconds, serialized as RFC 3339.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timestamp(pub i64);
+
+impl From<i64> for Timestamp {
+    fn from(ms: i64) -> Self {
+        Timestamp(ms)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_ms(self.0))
+    }
+}
+
+pub const USER_COLUMNS: &str = "id, username, display_name, created_at";
+
+pub async fn by_id(pool: &SqlitePool, id: Id) -> Result<Option<UserView>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn by_username(
+    pool: &SqlitePool,
+    username: &str,
+) -> Result<Option<UserView>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE username = ?"
+    ))
+    .bind(username)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The id and password hash for a login attempt.
+pub async fn credentials(
+    pool: &SqlitePool,
+    username: &str,
+) -> Result<Option<(Id, String)>, sqlx::Error> {
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(id, h)| (Id(id), h)))
+}
+
+/// The counters shown on a profile: (friends, posts).
+pub async fn counts(pool: &SqlitePool, id: Id) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as("SELECT friend_count, post_count FROM users WHERE id = ?")
+        .bind(id.0)
+        .fetch_one(pool)
+        .await
+}
+
+/// 3 to 32 characters: ASCII letters, digits, `_` and `.`, starting with a
+/// letter or digit. Unique regardless of case.
+pub fn check_username(name: &str) -> Result<(), AppError> {
+    let ok_len = (3..=32).contains(&name.len());
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+    let ok_start = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric());
+    if ok_len && ok_chars && ok_start {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            "username must be 3 to 32 characters: letters, digits, '_' or '.', starting with a letter or digit",
+        ))
+    }
+}
+
+/// 1 to 64 characters after trimming, no control characters.
+pub fn clean_display_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    let n = name.chars().count();
+    if n == 0 || n > 64 || name.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "display_name must be 1 to 64 characters with no control characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+pub fn check_password(pw: &str) -> Result<(), AppError> {
+    let n = pw.chars().count();
+    if n < super::password::MIN_LEN {
+        return Err(AppError::invalid(format!(
+            "password must be at least {} characters",
+            super::password::MIN_LEN
+        )));
+    }
+    if pw.len() > super::password::MAX_LEN {
+        return Err(AppError::invalid(format!(
+            "password must be at most {} bytes",
+            super::password::MAX_LEN
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in ["abc", "Alice_99", "a.b", &"x".repeat(32)] {
+            assert!(check_username(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "_abc",
+            ".abc",
+            "a b",
+            "ålice",
+            "a;drop",
+            &"x".repeat(33),
+            "",
+        ] {
+            assert!(check_username(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn display_names_and_passwords() {
+        assert_eq!(clean_display_name("  Al ").ok().as_deref(), Some("Al"));
+        assert!(clean_display_name("   ").is_err());
+        assert!(clean_display_name("a\u{0}b").is_err());
+        assert!(clean_display_name(&"é".repeat(64)).is_ok());
+        assert!(clean_display_name(&"é".repeat(65)).is_err());
+        assert!(check_password("1234567").is_err());
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password(&"x".repeat(1025)).is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! The `User` extractor: the signed-in user, or 401.
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use tower_sessions::Session;
+
+use super::accounts::{self, UserView};
+use super::{SESSION_SEEN, SESSION_USER};
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::ids::{Id, now_ms};
+
+/// How often a session's expiry is pushed forward by activity. Sessions
+/// expire after 30 days without use; refreshing at most daily keeps reads
+/// free of session writes.
+const TOUCH_EVERY_MS: i64 = 24 * 3600 * 1000;
+
+/// The signed-in user of this request.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: Id,
+    pub view: UserView,
+    pub session: Session,
+}
+
+impl FromRequestParts<AppState> for User {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let session = parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("session layer missing")))?;
+        let uid: Option<i64> = session
+            .get(SESSION_USER)
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+        let id = Id(uid.ok_or(AppError::Unauthorized)?);
+        // Not found is an error here so that moka does not cache it.
+        let view = state
+            .users
+            .try_get_with(id.0, async {
+                match accounts::by_id(&state.read, id).await {
+                    Ok(Some(u)) => Ok(std::sync::Arc::new(u)),
+                    Ok(None) => Err(None),
+                    Err(e) => Err(Some(e.to_string())),
+                }
+            })
+            .await
+            .map_err(|e| match e.as_ref() {
+                None => AppError::Unauthorized,
+                Some(msg) => AppError::Internal(anyhow::anyhow!("loading user: {msg}")),
+            })?;
+        let seen: Option<i64> = session.get(SESSION_SEEN).await.unwrap_or(None);
+        let now = now_ms();
+        if seen.is_none_or(|s| now - s > TOUCH_EVERY_MS) {
+            // Marks the session modified; the session layer saves it (and
+            // its new expiry) after the response.
+            session
+                .insert(SESSION_SEEN, now)
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?;
+        }
+        Ok(User {
+            id,
+            view: (*view).clone(),
+            session,
+        })
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for User {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, AppError> {
+        match <User as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
+            Ok(u) => Ok(Some(u)),
+            Err(AppError::Unauthorized) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

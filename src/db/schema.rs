@@ -1,0 +1,82 @@
+//! Applies `schema.sql`, the one schema, step by step.
+//!
+//! The file is split at lines `-- step N`; step N runs (in one transaction)
+//! only when `PRAGMA user_version` is below N, and sets it to N. A database
+//! written by a newer kith (a higher version than this binary knows) is
+//! refused rather than guessed at.
+
+use anyhow::{Context, bail};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, Executor};
+
+const SCHEMA: &str = include_str!("../../schema.sql");
+
+/// The schema's steps in order: (version, SQL).
+pub fn steps() -> Vec<(i64, &'static str)> {
+    let mut steps = Vec::new();
+    let mut current: Option<(i64, usize)> = None;
+    let mut offset = 0;
+    for line in SCHEMA.split_inclusive('\n') {
+        let step = line
+            .trim()
+            .strip_prefix("-- step ")
+            .and_then(|n| n.parse::<i64>().ok());
+        if let Some(n) = step {
+            if let Some((v, start)) = current {
+                steps.push((v, &SCHEMA[start..offset]));
+            }
+            current = Some((n, offset + line.len()));
+        }
+        offset += line.len();
+    }
+    if let Some((v, start)) = current {
+        steps.push((v, &SCHEMA[start..]));
+    }
+    steps
+}
+
+/// The newest version this binary knows.
+pub fn latest() -> i64 {
+    steps().last().map(|s| s.0).unwrap_or(0)
+}
+
+pub async fn version(conn: &mut SqliteConnection) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
+/// Brings the database up to the latest step.
+pub async fn apply(conn: &mut SqliteConnection) -> anyhow::Result<()> {
+    let have = version(conn).await?;
+    let latest = latest();
+    if have > latest {
+        bail!("database schema version {have} is newer than this kith knows ({latest})");
+    }
+    for (n, sql) in steps().into_iter().filter(|(n, _)| *n > have) {
+        let mut tx = conn.begin().await?;
+        tx.execute(sql)
+            .await
+            .with_context(|| format!("applying schema step {n}"))?;
+        tx.execute(format!("PRAGMA user_version = {n}").as_str())
+            .await?;
+        tx.commit().await?;
+        tracing::info!(step = n, "applied schema step");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_numbered_in_order() {
+        let steps = steps();
+        assert!(!steps.is_empty());
+        for (i, (n, sql)) in steps.iter().enumerate() {
+            assert_eq!(*n, i as i64 + 1);
+            assert!(sql.contains("CREATE"));
+        }
+    }
+}

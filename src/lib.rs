@@ -1,0 +1,31 @@
+//! kith: one binary that is a whole social app's server.
+//!
+//! # Layout
+//!
+//! - [`config`]: flags and `KITH_*` variables.
+//! - [`app`]: state, router and background tasks; `App::build` binds and
+//!   `App::run_until` serves until shutdown.
+//! - [`db`]: the SQLite file, the schema, the read pool and the writer (all
+//!   writes are [`db::Command`]s run by one task with group commit).
+//! - [`auth`]: accounts, password hashing, sessions, the `User` extractor.
+//! - [`social`]: profiles, friends, posts, likes, comments, feed, search.
+//! - [`http`]: extractors, pagination and the cross-origin check.
+//! - [`error`]: `AppError` and the JSON error body.
+//! - [`ids`]: time-ordered ids and their opaque text form.
+//! - [`assets`]: the embedded web client.
+//!
+//! Each module owns the SQL of its tables; `schema.sql` at the repository
+//! root is the one schema.
+
+pub mod app;
+pub mod assets;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod social;
+
+pub use app::{App, AppState};
+pub use config::Config;

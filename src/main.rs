@@ -1,0 +1,28 @@
+//! The `kith` command: parses arguments and hands over to the library.
+
+use clap::Parser;
+use kith::config::{Cli, Cmd};
+use kith::{App, Config};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Cmd::Migrate(storage)) => {
+            let version = kith::db::migrate(&storage.db_path()).await?;
+            println!(
+                "schema at version {version}: {}",
+                storage.db_path().display()
+            );
+        }
+        Some(Cmd::Serve(args)) => App::build(Config::from(args)).await?.run().await?,
+        None => App::build(Config::from(cli.serve)).await?.run().await?,
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! Comments on posts (`comments`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+use sqlx::sqlite::SqliteConnection;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::VISIBLE;
+use super::posts::check_body;
+use crate::app::AppState;
+use crate::auth::User;
+use crate::auth::accounts::{Timestamp, UserView};
+use crate::db::{CmdError, Command, Reply};
+use crate::error::{AppError, ErrorBody};
+use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
+use crate::ids::{Id, now_ms};
+
+pub const MAX_BODY_CHARS: usize = 2_000;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(delete))
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum Cmd {
+    Create {
+        id: Id,
+        post: Id,
+        author: Id,
+        body: String,
+    },
+    /// By the comment's author or the post's author.
+    Delete { id: Id, user: Id },
+}
+
+impl Cmd {
+    pub async fn apply(self, conn: &mut SqliteConnection) -> Result<Reply, CmdError> {
+        match self {
+            Cmd::Create {
+                id,
+                post,
+                author,
+                body,
+            } => {
+                let sql = format!("SELECT 1 FROM posts p WHERE p.id = ?2 AND {VISIBLE}");
+                let visible: Option<i64> = sqlx::query_scalar(&sql)
+                    .bind(author.0)
+                    .bind(post.0)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if visible.is_none() {
+                    return Err(CmdError::NotFound("post not found".into()));
+                }
+                sqlx::query(
+                    "INSERT INTO comments (id, post_id, author_id, body, created_at)
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(id.0)
+                .bind(post.0)
+                .bind(author.0)
+                .bind(&body)
+                .bind(now_ms())
+                .execute(&mut *conn)
+                .await?;
+                Ok(Reply::Id(id))
+            }
+            Cmd::Delete { id, user } => {
+                let sql = format!(
+                    "SELECT c.author_id, p.author_id FROM comments c JOIN posts p ON p.id = c.post_id
+                     WHERE c.id = ?2 AND {VISIBLE}"
+                );
+                let row: Option<(i64, i64)> = sqlx::query_as(&sql)
+                    .bind(user.0)
+                    .bind(id.0)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let (comment_author, post_author) =
+                    row.ok_or_else(|| CmdError::NotFound("comment not found".into()))?;
+                if user.0 != comment_author && user.0 != post_author {
+                    return Err(CmdError::Forbidden(
+                        "only the comment's author or the post's author may delete it".into(),
+                    ));
+                }
+                sqlx::query("DELETE FROM comments WHERE id = ?")
+                    .bind(id.0)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(Reply::Done)
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CommentView {
+    pub id: Id,
+    pub post_id: Id,
+    pub author: UserView,
+    pub body: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+#[derive(sqlx::FromRow)]
+struct CommentRow {
+    id: i64,
+    post_id: i64,
+    body: String,
+    created_at: i64,
+    a_id: i64,
+    a_username: String,
+    a_display_name: String,
+    a_created_at: i64,
+}
+
+impl From<CommentRow> for CommentView {
+    fn from(r: CommentRow) -> Self {
+        CommentView {
+            id: Id(r.id),
+            post_id: Id(r.post_id),
+            author: UserView {
+                id: Id(r.a_id),
+                username: r.a_username,
+                display_name: r.a_display_name,
+                created_at: Timestamp(r.a_created_at),
+            },
+            body: r.body,
+            created_at: Timestamp(r.created_at),
+        }
+    }
+}
+
+const COMMENT_SELECT: &str = "SELECT c.id, c.post_id, c.body, c.created_at, \
+     a.id AS a_id, a.username AS a_username, a.display_name AS a_display_name, \
+     a.created_at AS a_created_at \
+     FROM comments c JOIN users a ON a.id = c.author_id";
+
+/// A visible post's comments, oldest first.
+async fn comments_of(
+    pool: &SqlitePool,
+    post: Id,
+    page: PageReq,
+) -> Result<Page<CommentView>, sqlx::Error> {
+    let sql = format!("{COMMENT_SELECT} WHERE c.post_id = ? AND c.id > ? ORDER BY c.id LIMIT ?");
+    let rows: Vec<CommentRow> = sqlx::query_as(&sql)
+        .bind(post.0)
+        .bind(page.after())
+        .bind(page.fetch())
+        .fetch_all(pool)
+        .await?;
+    let items = rows.into_iter().map(CommentView::from).collect();
+    Ok(Page::from_rows(items, page, |c| c.id))
+}
+
+async fn comment(pool: &SqlitePool, id: Id) -> Result<Option<CommentView>, sqlx::Error> {
+    let sql = format!("{COMMENT_SELECT} WHERE c.id = ?");
+    let row: Option<CommentRow> = sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await?;
+    Ok(row.map(CommentView::from))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    /// 1 to 2,000 characters.
+    pub body: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CommentResponse {
+    pub comment: CommentView,
+}
+
+#[utoipa::path(post, path = "/api/posts/{id}/comments", tag = "posts",
+    params(("id" = Id, Path)),
+    request_body = NewComment,
+    responses(
+        (status = 201, body = CommentResponse),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+async fn create(
+    State(state): State<AppState>,
+    user: User,
+    Path(post): Path<Id>,
+    Json(req): Json<NewComment>,
+) -> Result<impl IntoResponse, AppError> {
+    check_body(&req.body, MAX_BODY_CHARS)?;
+    let id = Id::generate();
+    state
+        .writer
+        .exec(Command::Comments(Cmd::Create {
+            id,
+            post,
+            author: user.id,
+            body: req.body,
+        }))
+        .await?;
+    let comment = comment(&state.read, id)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("new comment not readable")))?;
+    Ok((StatusCode::CREATED, Json(CommentResponse { comment })))
+}
+
+#[utoipa::path(get, path = "/api/posts/{id}/comments", tag = "posts",
+    params(("id" = Id, Path), PageParams),
+    responses(
+        (status = 200, description = "Oldest first", body = Page<CommentView>),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn list(
+    State(state): State<AppState>,
+    user: User,
+    Path(post): Path<Id>,
+    Query(p): Query<PageParams>,
+) -> Result<Json<Page<CommentView>>, AppError> {
+    let page = p.resolve()?;
+    if super::posts::visible_post(&state.read, user.id, post)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::not_found("post"));
+    }
+    Ok(Json(comments_of(&state.read, post, page).await?))
+}
+
+#[utoipa::path(delete, path = "/api/comments/{id}", tag = "posts",
+    params(("id" = Id, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Neither the comment's nor the post's author", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn delete(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<Id>,
+) -> Result<StatusCode, AppError> {
+    state
+        .writer
+        .exec(Command::Comments(Cmd::Delete { id, user: user.id }))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

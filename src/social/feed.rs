@@ -1,0 +1,53 @@
+//! The home feed: the reader's own posts and their friends' posts, newest
+//! first.
+//!
+//! Fan-out on read: one range scan of `posts_author` per author (the reader
+//! and each friend), merged by id. That costs O(friends) index probes per
+//! page, with no feed table to keep in step on every post; a fan-out-on-write
+//! table would be the next step for users with thousands of friends.
+
+use axum::extract::State;
+use sqlx::SqlitePool;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::posts::{POST_SELECT, PostView, fetch_posts};
+use crate::app::AppState;
+use crate::auth::User;
+use crate::error::AppError;
+use crate::http::{Json, Page, PageParams, PageReq, Query};
+use crate::ids::Id;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(feed))
+}
+
+pub async fn page(
+    pool: &SqlitePool,
+    reader: Id,
+    page: PageReq,
+) -> Result<Page<PostView>, sqlx::Error> {
+    // Friends see both public and friends-only posts of each other, so no
+    // visibility filter is needed beyond the author set.
+    let sql = format!(
+        "{POST_SELECT} WHERE p.author_id IN \
+           (SELECT friend_id FROM friendships WHERE user_id = ?1 UNION ALL SELECT ?1) \
+         AND p.id < ?2 ORDER BY p.id DESC LIMIT ?3"
+    );
+    let q = sqlx::query_as(&sql)
+        .bind(reader.0)
+        .bind(page.before())
+        .bind(page.fetch());
+    Ok(Page::from_rows(fetch_posts(pool, q).await?, page, |p| p.id))
+}
+
+#[utoipa::path(get, path = "/api/feed", tag = "posts",
+    params(PageParams),
+    responses((status = 200, description = "Your posts and your friends' posts, newest first", body = Page<PostView>)))]
+async fn feed(
+    State(state): State<AppState>,
+    user: User,
+    Query(p): Query<PageParams>,
+) -> Result<Json<Page<PostView>>, AppError> {
+    Ok(Json(page(&state.read, user.id, p.resolve()?).await?))
+}

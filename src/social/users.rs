@@ -1,0 +1,49 @@
+//! Profiles: `GET /api/users/{username}`.
+
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::friends::{Relationship, relationship, user_named};
+use crate::app::AppState;
+use crate::auth::User;
+use crate::auth::accounts::{self, UserView};
+use crate::error::{AppError, ErrorBody};
+use crate::http::{Json, Path};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(profile))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Profile {
+    pub user: UserView,
+    pub friend_count: i64,
+    pub post_count: i64,
+    /// How you stand with this user.
+    pub relationship: Relationship,
+}
+
+#[utoipa::path(get, path = "/api/users/{username}", tag = "users",
+    params(("username" = String, Path)),
+    responses(
+        (status = 200, body = Profile),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn profile(
+    State(state): State<AppState>,
+    me: User,
+    Path(username): Path<String>,
+) -> Result<Json<Profile>, AppError> {
+    let user = user_named(&state, &username).await?;
+    let (friend_count, post_count) = accounts::counts(&state.read, user.id).await?;
+    let relationship = relationship(&state.read, me.id, user.id).await?;
+    Ok(Json(Profile {
+        user,
+        friend_count,
+        post_count,
+        relationship,
+    }))
+}
