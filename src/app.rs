@@ -231,8 +231,7 @@ async fn sweep_sessions(state: AppState) {
     }
 }
 
-/// The whole HTTP surface. Public so tests and benches build it exactly as
-/// `App` does.
+/// The whole HTTP surface: kith's routes inside [`with_layers`].
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::routes::router())
@@ -240,6 +239,24 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(healthz))
         .split_for_parts();
     let openapi = Arc::new(openapi);
+    let routes = api
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json(doc) }
+            }),
+        )
+        .fallback(assets::serve)
+        .method_not_allowed_fallback(method_not_allowed);
+    with_layers(routes, state)
+}
+
+/// Wraps routes in the middleware every kith route runs behind: request
+/// ids, tracing, panic catching, security headers, timeout, the
+/// cross-origin check, the body limit and sessions. Public so that tests can
+/// put a route of their own behind exactly the same stack.
+pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
 
     let secure = state.config.secure_cookies;
     let sessions =
@@ -252,16 +269,7 @@ pub fn router(state: AppState) -> Router {
             .with_expiry(Expiry::OnInactivity(time::Duration::days(30)));
 
     let x_request_id = HeaderName::from_static("x-request-id");
-    api.route(
-        "/api/openapi.json",
-        get(move || {
-            let doc = openapi.clone();
-            async move { axum::Json(doc) }
-        }),
-    )
-    .fallback(assets::serve)
-    .method_not_allowed_fallback(method_not_allowed)
-    .layer(
+    routes.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(
                 x_request_id.clone(),

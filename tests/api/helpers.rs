@@ -1,0 +1,202 @@
+//! `spawn_app()`: a kith server on a temp data dir and an ephemeral port,
+//! started exactly as `main` starts it, with a cookie-keeping client.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kith::{App, Config};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Every wait in these tests is bounded by this.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub dir: Option<TempDir>,
+    pub data_dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+/// `spawn_app` with a changed config (say, `secure_cookies`).
+pub async fn spawn_with(change: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_dir(dir.path());
+    change(&mut config);
+    let mut app = spawn_config(config).await;
+    app.dir = Some(dir);
+    app
+}
+
+/// Starts a server on an existing data dir (restart tests).
+pub async fn spawn_on(data_dir: PathBuf) -> TestApp {
+    spawn_config(Config::for_dir(&data_dir)).await
+}
+
+async fn spawn_config(config: Config) -> TestApp {
+    let data_dir = config.data_dir.clone();
+    let app = tokio::time::timeout(TIMEOUT, App::build(config))
+        .await
+        .expect("app build timed out")
+        .expect("app builds");
+    let addr = app.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        dir: None,
+        data_dir,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A new client with its own cookie jar (a new browser).
+    pub fn client(&self) -> Client {
+        Client {
+            base: format!("http://{}", self.addr),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .timeout(TIMEOUT)
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// A client signed up as `username` (password `password-<username>`).
+    pub async fn user(&self, username: &str) -> Client {
+        let c = self.client();
+        let (status, body) = c
+            .post(
+                "/api/auth/signup",
+                json!({"username": username, "password": format!("password-{username}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "signup {username}: {body}");
+        c
+    }
+
+    /// Stops the server gracefully and waits for it; keeps the data dir.
+    pub async fn stop(mut self) -> (Option<TempDir>, PathBuf) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(TIMEOUT, task)
+                .await
+                .expect("shutdown timed out")
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+        (self.dir.take(), self.data_dir.clone())
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A browser-like client: keeps cookies, speaks JSON.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Client {
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.expect("body read");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.request(Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(Method::POST, path, Some(body)).await
+    }
+    pub async fn post_empty(&self, path: &str) -> (StatusCode, Value) {
+        self.request(Method::POST, path, None).await
+    }
+    pub async fn put(&self, path: &str) -> (StatusCode, Value) {
+        self.request(Method::PUT, path, None).await
+    }
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.request(Method::DELETE, path, None).await
+    }
+
+    /// Sends raw bytes with a content type (malformed-input tests).
+    pub async fn raw(&self, method: Method, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = res.status();
+        let text = res.text().await.expect("body read");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Creates a post and returns its id.
+    pub async fn new_post(&self, body: &str, visibility: &str) -> String {
+        let (status, v) = self
+            .post("/api/posts", json!({"body": body, "visibility": visibility}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v["post"]["id"].as_str().expect("post id").to_string()
+    }
+
+    /// Makes `self` (signed in as `me`) and `other` (signed in as `them`) friends.
+    pub async fn befriend(&self, other: &Client, them: &str) {
+        let (status, v) = self
+            .post("/api/friends/requests", json!({"username": them}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        let id = v["id"].as_str().expect("request id").to_string();
+        let (status, v) = other
+            .post_empty(&format!("/api/friends/requests/{id}/accept"))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{v}");
+    }
+}
+
+/// Asserts the JSON error shape and returns its code.
+pub fn error_code(v: &Value) -> &str {
+    let code = v["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {v}"));
+    assert!(v["error"]["message"].is_string(), "error without message: {v}");
+    code
+}
