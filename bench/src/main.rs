@@ -1,1 +1,80 @@
-fn main() {}
+//! kith-bench: the first benchmarks.
+//!
+//! 1. The writer: group commit (many callers, one transaction per batch)
+//!    against a plain loop of one transaction per write, on the same kind of
+//!    file with the same schema and pragmas.
+//! 2. HTTP: authenticated feed reads and likes through the full stack
+//!    (a real `kith` process, real sessions) at fixed concurrency.
+//!
+//! Run through `bench/run.sh`, which builds in release mode first. Prints a
+//! Markdown report on stdout.
+
+mod http;
+mod writer;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// Settings from the command line.
+pub struct Opts {
+    pub kith_bin: PathBuf,
+    /// Measured time per HTTP scenario.
+    pub duration: Duration,
+    pub concurrency: usize,
+    /// Measured time per writer scenario.
+    pub writer_duration: Duration,
+}
+
+fn parse() -> anyhow::Result<Opts> {
+    let mut opts = Opts {
+        kith_bin: PathBuf::from("target/release/kith"),
+        duration: Duration::from_secs(8),
+        concurrency: 32,
+        writer_duration: Duration::from_secs(3),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().ok_or_else(|| anyhow::anyhow!("{a} needs a value"));
+        match a.as_str() {
+            "--kith-bin" => opts.kith_bin = val()?.into(),
+            "--seconds" => opts.duration = Duration::from_secs_f64(val()?.parse()?),
+            "--concurrency" => opts.concurrency = val()?.parse()?,
+            "--writer-seconds" => opts.writer_duration = Duration::from_secs_f64(val()?.parse()?),
+            other => anyhow::bail!(
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S"
+            ),
+        }
+    }
+    Ok(opts)
+}
+
+/// Formats a latency histogram's percentile (µs) as milliseconds.
+pub fn ms(h: &Histogram<u64>, q: f64) -> String {
+    format!("{:.2}", h.value_at_quantile(q) as f64 / 1000.0)
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cores} cores, {cpu}")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let opts = parse()?;
+    println!("# kith benchmark\n");
+    println!("machine: {}; kith {}; SQLite {}\n", machine(), env!("CARGO_PKG_VERSION"), writer::sqlite_version().await?);
+    writer::run(&opts).await?;
+    http::run(&opts).await?;
+    Ok(())
+}

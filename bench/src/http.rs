@@ -1,0 +1,194 @@
+//! Feed reads and likes through the full HTTP stack of a real kith process.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::{Opts, ms};
+
+/// Users in the benchmark's social graph: all friends with each other,
+/// each with `POSTS_EACH` posts, so every feed spans `USERS * POSTS_EACH`
+/// posts and a page is 20 of them.
+const USERS: usize = 16;
+const POSTS_EACH: usize = 10;
+const WARMUP: Duration = Duration::from_secs(1);
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(opts: &Opts) -> anyhow::Result<Server> {
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let child = Command::new(&opts.kith_bin)
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", opts.kith_bin.display()))?;
+    let base = format!("http://127.0.0.1:{port}");
+    let probe = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = probe.get(format!("{base}/healthz")).send().await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("kith did not become healthy in 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(Server {
+        child,
+        base,
+        _dir: dir,
+    })
+}
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
+
+async fn call(c: &reqwest::Client, method: reqwest::Method, url: String, body: Option<Value>) -> anyhow::Result<Value> {
+    let mut req = c.request(method, url);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await?;
+    let status = res.status();
+    let text = res.text().await?;
+    if !status.is_success() {
+        bail!("{status}: {text}");
+    }
+    Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text)? })
+}
+
+/// Signs up `USERS` users, befriends all pairs, writes the posts. Returns a
+/// signed-in client per user and the ids of all posts.
+async fn seed(base: &str) -> anyhow::Result<(Vec<reqwest::Client>, Vec<String>)> {
+    use reqwest::Method;
+    let mut clients = Vec::new();
+    for i in 0..USERS {
+        let c = client()?;
+        call(&c, Method::POST, format!("{base}/api/auth/signup"),
+            Some(json!({"username": format!("user{i}"), "password": "bench-password"}))).await?;
+        clients.push(c);
+    }
+    for i in 0..USERS {
+        for j in (i + 1)..USERS {
+            let r = call(&clients[i], Method::POST, format!("{base}/api/friends/requests"),
+                Some(json!({"username": format!("user{j}")}))).await?;
+            let id = r["id"].as_str().context("request id")?;
+            call(&clients[j], Method::POST, format!("{base}/api/friends/requests/{id}/accept"), None).await?;
+        }
+    }
+    let mut posts = Vec::new();
+    for c in &clients {
+        for k in 0..POSTS_EACH {
+            let r = call(c, Method::POST, format!("{base}/api/posts"),
+                Some(json!({"body": format!("post number {k} of the benchmark"), "visibility": if k % 2 == 0 { "public" } else { "friends" }}))).await?;
+            posts.push(r["post"]["id"].as_str().context("post id")?.to_string());
+        }
+    }
+    Ok((clients, posts))
+}
+
+#[derive(Clone, Copy)]
+enum Scenario {
+    Feed,
+    Like,
+}
+
+/// Runs `concurrency` loops for warm-up plus `dur`; returns (req/s, latency µs).
+async fn drive(base: &str, clients: &[reqwest::Client], posts: &Arc<Vec<String>>, scenario: Scenario, concurrency: usize, dur: Duration) -> anyhow::Result<(f64, Histogram<u64>, u64)> {
+    let start = Instant::now();
+    let measure_from = start + WARMUP;
+    let end = measure_from + dur;
+    let mut tasks = Vec::new();
+    for t in 0..concurrency {
+        let c = clients[t % clients.len()].clone();
+        let base = base.to_string();
+        let posts = posts.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+            let mut errors = 0u64;
+            let mut i = t;
+            while Instant::now() < end {
+                let begun = Instant::now();
+                let res = match scenario {
+                    Scenario::Feed => c.get(format!("{base}/api/feed?limit=20")).send().await,
+                    Scenario::Like => {
+                        // Alternate like and unlike so counts stay bounded;
+                        // every request is a write through the writer.
+                        let post = &posts[i % posts.len()];
+                        let url = format!("{base}/api/posts/{post}/like");
+                        if (i / posts.len()) % 2 == 0 { c.put(url).send().await } else { c.delete(url).send().await }
+                    }
+                };
+                let ok = match res {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if begun >= measure_from {
+                    if ok {
+                        hist.record(begun.elapsed().as_micros() as u64)?;
+                    } else {
+                        errors += 1;
+                    }
+                }
+                i += concurrency;
+            }
+            anyhow::Ok((hist, errors))
+        }));
+    }
+    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut errors = 0;
+    for t in tasks {
+        let (h, e) = t.await??;
+        all.add(h)?;
+        errors += e;
+    }
+    Ok((all.len() as f64 / dur.as_secs_f64(), all, errors))
+}
+
+pub async fn run(opts: &Opts) -> anyhow::Result<()> {
+    let server = start(opts).await?;
+    let (clients, posts) = seed(&server.base).await?;
+    let posts = Arc::new(posts);
+    println!("## HTTP: authenticated requests through the full stack\n");
+    println!(
+        "One kith process (release build) on loopback; {USERS} users, all friends, {} posts; {} concurrent clients (keep-alive, cookie sessions), {:.0} s measured after {:.0} s warm-up. The load generator runs on the same 2 cores as the server.\n",
+        posts.len(),
+        opts.concurrency,
+        opts.duration.as_secs_f64(),
+        WARMUP.as_secs_f64()
+    );
+    println!("| scenario | req/s | p50 ms | p99 ms | errors |");
+    println!("|---|---|---|---|---|");
+    for (name, scenario) in [("feed read (20 posts)", Scenario::Feed), ("like / unlike (write)", Scenario::Like)] {
+        let (rps, hist, errors) = drive(&server.base, &clients, &posts, scenario, opts.concurrency, opts.duration).await?;
+        println!("| {name} | {rps:.0} | {} | {} | {errors} |", ms(&hist, 0.5), ms(&hist, 0.99));
+    }
+    println!();
+    let mut child = server.child;
+    child.start_kill()?;
+    let _ = child.wait().await;
+    Ok(())
+}

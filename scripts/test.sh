@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test of kith. Installs what the tests need when it is missing
+# (Debian packages through apt-get, as root or with sudo), then runs
+# `cargo test` over the whole workspace. Extra arguments go to cargo test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use, as "command:package" pairs.
+NEEDED=(
+  "sqlite3:sqlite3"
+)
+
+missing=()
+for pair in "${NEEDED[@]}"; do
+  cmd="${pair%%:*}" pkg="${pair#*:}"
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "cargo is required: https://rustup.rs" >&2; exit 1; }
+exec cargo test --workspace "$@"
