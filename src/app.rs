@@ -104,7 +104,7 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::create_dir_all(&config.media_dir)?;
-        let conn = db::open_writer_connection(&config.db).await?;
+        let conn = db::open_writer_connection(&config.db)?;
         let read = db::open_read_pool(&config.db).await?;
         let (writer, writer_task) = Writer::start(conn);
         let state = AppState(Arc::new(Inner {
@@ -182,7 +182,7 @@ impl App {
         }
         tracing::info!("shutting down");
         sweeper.abort();
-        state.writer.stop();
+        state.writer.stop().await;
         if tokio::time::timeout(Duration::from_secs(10), writer_task)
             .await
             .is_err()
@@ -257,7 +257,6 @@ pub fn router(state: AppState) -> Router {
 /// cross-origin check, the body limit and sessions. Public so that tests can
 /// put a route of their own behind exactly the same stack.
 pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
-
     let secure = state.config.secure_cookies;
     let sessions =
         SessionManagerLayer::new(WriterStore::new(state.writer.clone(), state.read.clone()))
@@ -269,36 +268,38 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             .with_expiry(Expiry::OnInactivity(time::Duration::days(30)));
 
     let x_request_id = HeaderName::from_static("x-request-id");
-    routes.layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(
-                x_request_id.clone(),
-                MakeRequestUuid,
-            ))
-            .layer(PropagateRequestIdLayer::new(x_request_id))
-            .layer(TraceLayer::new_for_http())
+    routes
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(
+                    x_request_id.clone(),
+                    MakeRequestUuid,
+                ))
+                .layer(PropagateRequestIdLayer::new(x_request_id))
+                .layer(TraceLayer::new_for_http())
+                    .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("same-origin"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                ))
+                // Inside the header layers, so a panic's 500 gets them too.
             .layer(CatchPanicLayer::custom(panic_response))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("same-origin"),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::X_FRAME_OPTIONS,
-                HeaderValue::from_static("DENY"),
-            ))
             .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                REQUEST_TIMEOUT,
-            ))
-            .layer(middleware::from_fn(reject_cross_origin))
-            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(sessions),
-    )
-    .with_state(state)
+                    StatusCode::REQUEST_TIMEOUT,
+                    REQUEST_TIMEOUT,
+                ))
+                .layer(middleware::from_fn(reject_cross_origin))
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+                .layer(sessions),
+        )
+        .with_state(state)
 }
 
 async fn method_not_allowed() -> AppError {

@@ -1,10 +1,16 @@
 //! The database: one SQLite file in WAL mode, a read-only pool for reads and
-//! one writer task for every write.
+//! one writer thread for every write.
 //!
 //! Why one writer: SQLite allows one writer at a time anyway; funnelling all
-//! writes through one task lets it commit many of them in one transaction
+//! writes through one thread lets it commit many of them in one transaction
 //! (group commit), which is where SQLite's write throughput comes from, and
 //! gives one place that a replica can forward to (see `db/writer.rs`).
+//!
+//! Reads are async (sqlx's pool). The writer is synchronous (rusqlite on a
+//! thread of its own) because it is one sequential loop: with sqlx every
+//! statement is a round trip to sqlx's connection thread, and those hand-offs
+//! capped group commit at about 2,000 writes/s on two cores (bench/README.md).
+//! Both drivers link the same SQLite library (libsqlite3-sys), once.
 
 pub mod command;
 pub mod schema;
@@ -14,11 +20,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::ConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
 pub use command::{CmdError, Command, Reply};
 pub use writer::{WriteError, Writer};
@@ -30,36 +33,37 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers: enough for the cores we have plus requests waiting on I/O.
 const READ_POOL_SIZE: u32 = 8;
 
-fn options(path: &Path) -> anyhow::Result<SqliteConnectOptions> {
-    let url = format!("sqlite://{}", path.display());
-    Ok(SqliteConnectOptions::from_str(&url)?
-        .busy_timeout(BUSY_TIMEOUT)
-        .foreign_keys(true)
-        .log_statements(tracing::log::LevelFilter::Trace))
-}
-
 /// Opens the write connection: creates the file if needed, switches it to
 /// WAL, and applies the schema.
-pub async fn open_writer_connection(path: &Path) -> anyhow::Result<SqliteConnection> {
+pub fn open_writer_connection(path: &Path) -> anyhow::Result<rusqlite::Connection> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let mut conn = options(path)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // FULL: a write acknowledged to a client survives power loss. Each
-        // commit then costs an fsync, which is what group commit amortizes:
-        // one fsync per batch, not per write (see bench/README.md).
-        .synchronous(SqliteSynchronous::Full)
-        .connect()
-        .await?;
-    schema::apply(&mut conn).await?;
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    anyhow::ensure!(
+        mode.eq_ignore_ascii_case("wal"),
+        "could not switch to WAL (got {mode})"
+    );
+    // FULL: a write acknowledged to a client survives power loss. Each
+    // commit then costs an fsync, which is what group commit amortizes: one
+    // fsync per batch, not per write (see bench/README.md).
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(128);
+    schema::apply(&mut conn)?;
     Ok(conn)
 }
 
 /// Opens the read-only pool. Call after the writer connection has set WAL.
 pub async fn open_read_pool(path: &Path) -> anyhow::Result<SqlitePool> {
-    let opts = options(path)?.read_only(true);
+    let url = format!("sqlite://{}", path.display());
+    let opts = SqliteConnectOptions::from_str(&url)?
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true)
+        .read_only(true)
+        .log_statements(tracing::log::LevelFilter::Trace);
     Ok(SqlitePoolOptions::new()
         .max_connections(READ_POOL_SIZE)
         .min_connections(1)
@@ -69,9 +73,9 @@ pub async fn open_read_pool(path: &Path) -> anyhow::Result<SqlitePool> {
 }
 
 /// Applies the schema to the file and closes it (`kith migrate`).
-pub async fn migrate(path: &Path) -> anyhow::Result<i64> {
-    let mut conn = open_writer_connection(path).await?;
-    let version = schema::version(&mut conn).await?;
-    conn.close().await?;
+pub fn migrate(path: &Path) -> anyhow::Result<i64> {
+    let conn = open_writer_connection(path)?;
+    let version = schema::version(&conn)?;
+    conn.close().map_err(|(_, e)| e)?;
     Ok(version)
 }

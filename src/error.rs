@@ -101,6 +101,12 @@ impl IntoResponse for AppError {
             }),
         )
             .into_response();
+        // Also set by the outer layers, but a panic's 500 is made by
+        // CatchPanicLayer, outside them.
+        res.headers_mut().insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         if status == StatusCode::SERVICE_UNAVAILABLE {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -111,6 +111,16 @@ impl utoipa::PartialSchema for Id {
 }
 impl utoipa::ToSchema for Id {}
 
+/// Unix milliseconds as RFC 3339 (UTC, millisecond precision).
+pub fn format_ms(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&fmt).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,14 +150,4 @@ mod tests {
             assert!(bad.parse::<Id>().is_err(), "{bad:?} parsed");
         }
     }
-}
-
-/// Unix milliseconds as RFC 3339 (UTC, millisecond precision).
-pub fn format_ms(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&fmt).unwrap_or_default()
 }

@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Migrate(storage)) => {
-            let version = kith::db::migrate(&storage.db_path()).await?;
+            let version = kith::db::migrate(&storage.db_path())?;
             println!(
                 "schema at version {version}: {}",
                 storage.db_path().display()

@@ -26,7 +26,9 @@ struct Server {
 
 async fn start(opts: &Opts) -> anyhow::Result<Server> {
     let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let child = Command::new(&opts.kith_bin)
         .arg("serve")
         .arg("--listen")
@@ -42,10 +44,10 @@ async fn start(opts: &Opts) -> anyhow::Result<Server> {
     let probe = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = probe.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                break;
-            }
+        if let Ok(r) = probe.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            break;
         }
         if Instant::now() > deadline {
             bail!("kith did not become healthy in 30 s");
@@ -66,7 +68,12 @@ fn client() -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-async fn call(c: &reqwest::Client, method: reqwest::Method, url: String, body: Option<Value>) -> anyhow::Result<Value> {
+async fn call(
+    c: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
     let mut req = c.request(method, url);
     if let Some(b) = body {
         req = req.json(&b);
@@ -77,7 +84,11 @@ async fn call(c: &reqwest::Client, method: reqwest::Method, url: String, body: O
     if !status.is_success() {
         bail!("{status}: {text}");
     }
-    Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text)? })
+    Ok(if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text)?
+    })
 }
 
 /// Signs up `USERS` users, befriends all pairs, writes the posts. Returns a
@@ -87,16 +98,32 @@ async fn seed(base: &str) -> anyhow::Result<(Vec<reqwest::Client>, Vec<String>)>
     let mut clients = Vec::new();
     for i in 0..USERS {
         let c = client()?;
-        call(&c, Method::POST, format!("{base}/api/auth/signup"),
-            Some(json!({"username": format!("user{i}"), "password": "bench-password"}))).await?;
+        call(
+            &c,
+            Method::POST,
+            format!("{base}/api/auth/signup"),
+            Some(json!({"username": format!("user{i}"), "password": "bench-password"})),
+        )
+        .await?;
         clients.push(c);
     }
     for i in 0..USERS {
         for j in (i + 1)..USERS {
-            let r = call(&clients[i], Method::POST, format!("{base}/api/friends/requests"),
-                Some(json!({"username": format!("user{j}")}))).await?;
+            let r = call(
+                &clients[i],
+                Method::POST,
+                format!("{base}/api/friends/requests"),
+                Some(json!({"username": format!("user{j}")})),
+            )
+            .await?;
             let id = r["id"].as_str().context("request id")?;
-            call(&clients[j], Method::POST, format!("{base}/api/friends/requests/{id}/accept"), None).await?;
+            call(
+                &clients[j],
+                Method::POST,
+                format!("{base}/api/friends/requests/{id}/accept"),
+                None,
+            )
+            .await?;
         }
     }
     let mut posts = Vec::new();
@@ -117,7 +144,14 @@ enum Scenario {
 }
 
 /// Runs `concurrency` loops for warm-up plus `dur`; returns (req/s, latency µs).
-async fn drive(base: &str, clients: &[reqwest::Client], posts: &Arc<Vec<String>>, scenario: Scenario, concurrency: usize, dur: Duration) -> anyhow::Result<(f64, Histogram<u64>, u64)> {
+async fn drive(
+    base: &str,
+    clients: &[reqwest::Client],
+    posts: &Arc<Vec<String>>,
+    scenario: Scenario,
+    concurrency: usize,
+    dur: Duration,
+) -> anyhow::Result<(f64, Histogram<u64>, u64)> {
     let start = Instant::now();
     let measure_from = start + WARMUP;
     let end = measure_from + dur;
@@ -139,7 +173,11 @@ async fn drive(base: &str, clients: &[reqwest::Client], posts: &Arc<Vec<String>>
                         // every request is a write through the writer.
                         let post = &posts[i % posts.len()];
                         let url = format!("{base}/api/posts/{post}/like");
-                        if (i / posts.len()) % 2 == 0 { c.put(url).send().await } else { c.delete(url).send().await }
+                        if (i / posts.len()).is_multiple_of(2) {
+                            c.put(url).send().await
+                        } else {
+                            c.delete(url).send().await
+                        }
                     }
                 };
                 let ok = match res {
@@ -182,9 +220,24 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     );
     println!("| scenario | req/s | p50 ms | p99 ms | errors |");
     println!("|---|---|---|---|---|");
-    for (name, scenario) in [("feed read (20 posts)", Scenario::Feed), ("like / unlike (write)", Scenario::Like)] {
-        let (rps, hist, errors) = drive(&server.base, &clients, &posts, scenario, opts.concurrency, opts.duration).await?;
-        println!("| {name} | {rps:.0} | {} | {} | {errors} |", ms(&hist, 0.5), ms(&hist, 0.99));
+    for (name, scenario) in [
+        ("feed read (20 posts)", Scenario::Feed),
+        ("like / unlike (write)", Scenario::Like),
+    ] {
+        let (rps, hist, errors) = drive(
+            &server.base,
+            &clients,
+            &posts,
+            scenario,
+            opts.concurrency,
+            opts.duration,
+        )
+        .await?;
+        println!(
+            "| {name} | {rps:.0} | {} | {} | {errors} |",
+            ms(&hist, 0.5),
+            ms(&hist, 0.99)
+        );
     }
     println!();
     let mut child = server.child;

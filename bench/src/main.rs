@@ -36,7 +36,10 @@ fn parse() -> anyhow::Result<Opts> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut val = || args.next().ok_or_else(|| anyhow::anyhow!("{a} needs a value"));
+        let mut val = || {
+            args.next()
+                .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))
+        };
         match a.as_str() {
             "--kith-bin" => opts.kith_bin = val()?.into(),
             "--seconds" => opts.duration = Duration::from_secs_f64(val()?.parse()?),
@@ -73,7 +76,12 @@ fn machine() -> String {
 async fn main() -> anyhow::Result<()> {
     let opts = parse()?;
     println!("# kith benchmark\n");
-    println!("machine: {}; kith {}; SQLite {}\n", machine(), env!("CARGO_PKG_VERSION"), writer::sqlite_version().await?);
+    println!(
+        "machine: {}; kith {}; SQLite {}\n",
+        machine(),
+        env!("CARGO_PKG_VERSION"),
+        writer::sqlite_version()
+    );
     writer::run(&opts).await?;
     http::run(&opts).await?;
     Ok(())

@@ -1,8 +1,9 @@
 //! Writes to the accounts and session tables.
 
+use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteConnection;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::db::{CmdError, Reply};
 use crate::ids::{Id, now_ms};
@@ -37,13 +38,22 @@ pub enum Cmd {
     DeleteExpiredSessions,
 }
 
-fn expiry(unix: i64) -> Result<OffsetDateTime, CmdError> {
-    OffsetDateTime::from_unix_timestamp(unix)
+/// A time as tower-sessions-sqlx-store stores it (sqlx encodes
+/// `OffsetDateTime` as RFC 3339 text), so that its `load` compares like
+/// with like.
+fn store_time(t: OffsetDateTime) -> Result<String, CmdError> {
+    t.format(&Rfc3339)
         .map_err(|_| CmdError::Invalid("session expiry out of range".into()))
 }
 
+fn expiry(unix: i64) -> Result<String, CmdError> {
+    let t = OffsetDateTime::from_unix_timestamp(unix)
+        .map_err(|_| CmdError::Invalid("session expiry out of range".into()))?;
+    store_time(t)
+}
+
 impl Cmd {
-    pub async fn apply(self, conn: &mut SqliteConnection) -> Result<Reply, CmdError> {
+    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
         match self {
             Cmd::CreateUser {
                 id,
@@ -51,17 +61,18 @@ impl Cmd {
                 display_name,
                 password_hash,
             } => {
-                let res = sqlx::query(
-                    "INSERT INTO users (id, username, display_name, password_hash, created_at)
-                     VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(id.0)
-                .bind(&username)
-                .bind(&display_name)
-                .bind(&password_hash)
-                .bind(now_ms())
-                .execute(&mut *conn)
-                .await;
+                let res = conn
+                    .prepare_cached(
+                        "INSERT INTO users (id, username, display_name, password_hash, created_at)
+                         VALUES (?, ?, ?, ?, ?)",
+                    )?
+                    .execute(params![
+                        id.0,
+                        username,
+                        display_name,
+                        password_hash,
+                        now_ms()
+                    ]);
                 match res.map_err(CmdError::from) {
                     Ok(_) => Ok(Reply::Id(id)),
                     Err(CmdError::Conflict(_)) => {
@@ -79,73 +90,56 @@ impl Cmd {
             } => {
                 let expiry_date = expiry(expiry_unix)?;
                 let stored = if create {
-                    sqlx::query(
+                    conn.prepare_cached(
                         "INSERT INTO tower_sessions (id, data, expiry_date) VALUES (?, ?, ?)
                          ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(&id)
-                    .bind(&data)
-                    .bind(expiry_date)
-                    .execute(&mut *conn)
-                    .await?
+                    )?
+                    .execute(params![id, data, expiry_date])?
                 } else {
-                    sqlx::query("UPDATE tower_sessions SET data = ?, expiry_date = ? WHERE id = ?")
-                        .bind(&data)
-                        .bind(expiry_date)
-                        .bind(&id)
-                        .execute(&mut *conn)
-                        .await?
+                    conn.prepare_cached(
+                        "UPDATE tower_sessions SET data = ?, expiry_date = ? WHERE id = ?",
+                    )?
+                    .execute(params![data, expiry_date, id])?
                 };
-                let changed = stored.rows_affected() == 1;
+                let changed = stored == 1;
                 if let (true, Some(user)) = (changed, user_id) {
-                    sqlx::query(
+                    conn.prepare_cached(
                         "INSERT INTO user_sessions (session_id, user_id, created_at, expiry_date)
                          VALUES (?, ?, ?, ?)
                          ON CONFLICT (session_id) DO UPDATE SET expiry_date = excluded.expiry_date",
-                    )
-                    .bind(&id)
-                    .bind(user.0)
-                    .bind(now_ms())
-                    .bind(expiry_unix * 1000)
-                    .execute(&mut *conn)
-                    .await?;
+                    )?
+                    .execute(params![
+                        id,
+                        user.0,
+                        now_ms(),
+                        expiry_unix * 1000
+                    ])?;
                 }
                 Ok(Reply::Changed(changed))
             }
             Cmd::DeleteSession { id } => {
-                sqlx::query("DELETE FROM tower_sessions WHERE id = ?")
-                    .bind(&id)
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query("DELETE FROM user_sessions WHERE session_id = ?")
-                    .bind(&id)
-                    .execute(&mut *conn)
-                    .await?;
+                conn.prepare_cached("DELETE FROM tower_sessions WHERE id = ?")?
+                    .execute([&id])?;
+                conn.prepare_cached("DELETE FROM user_sessions WHERE session_id = ?")?
+                    .execute([&id])?;
                 Ok(Reply::Done)
             }
             Cmd::EndUserSessions { user_id } => {
-                sqlx::query(
+                conn.prepare_cached(
                     "DELETE FROM tower_sessions WHERE id IN
                        (SELECT session_id FROM user_sessions WHERE user_id = ?)",
-                )
-                .bind(user_id.0)
-                .execute(&mut *conn)
-                .await?;
-                let ended = sqlx::query("DELETE FROM user_sessions WHERE user_id = ?")
-                    .bind(user_id.0)
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(Reply::Changed(ended.rows_affected() > 0))
+                )?
+                .execute([user_id.0])?;
+                let ended = conn
+                    .prepare_cached("DELETE FROM user_sessions WHERE user_id = ?")?
+                    .execute([user_id.0])?;
+                Ok(Reply::Changed(ended > 0))
             }
             Cmd::DeleteExpiredSessions => {
-                sqlx::query("DELETE FROM tower_sessions WHERE expiry_date < ?")
-                    .bind(OffsetDateTime::now_utc())
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query("DELETE FROM user_sessions WHERE expiry_date < ?")
-                    .bind(now_ms())
-                    .execute(&mut *conn)
-                    .await?;
+                conn.prepare_cached("DELETE FROM tower_sessions WHERE expiry_date < ?")?
+                    .execute([store_time(OffsetDateTime::now_utc())?])?;
+                conn.prepare_cached("DELETE FROM user_sessions WHERE expiry_date < ?")?
+                    .execute([now_ms()])?;
                 Ok(Reply::Done)
             }
         }

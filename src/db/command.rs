@@ -5,8 +5,8 @@
 //! this module only routes them and turns SQLite's constraint errors into
 //! client errors in one place.
 
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteConnection;
 
 use crate::ids::Id;
 use crate::{auth, social};
@@ -24,12 +24,12 @@ pub enum Command {
 impl Command {
     /// Runs the command on the writer's connection, inside a savepoint the
     /// writer opened for it.
-    pub async fn apply(self, conn: &mut SqliteConnection) -> Result<Reply, CmdError> {
+    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
         match self {
-            Command::Auth(c) => c.apply(conn).await,
-            Command::Friends(c) => c.apply(conn).await,
-            Command::Posts(c) => c.apply(conn).await,
-            Command::Comments(c) => c.apply(conn).await,
+            Command::Auth(c) => c.apply(conn),
+            Command::Friends(c) => c.apply(conn),
+            Command::Posts(c) => c.apply(conn),
+            Command::Comments(c) => c.apply(conn),
         }
     }
 }
@@ -72,20 +72,26 @@ pub enum CmdError {
     Internal(String),
 }
 
-impl From<sqlx::Error> for CmdError {
-    fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                return CmdError::Conflict("already exists".into());
+impl From<rusqlite::Error> for CmdError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ffi;
+        if let rusqlite::Error::SqliteFailure(err, _) = &e {
+            match err.extended_code {
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    return CmdError::Conflict("already exists".into());
+                }
+                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                    return CmdError::NotFound("a referenced record does not exist".into());
+                }
+                ffi::SQLITE_CONSTRAINT_CHECK | ffi::SQLITE_CONSTRAINT_NOTNULL => {
+                    return CmdError::Invalid("value not allowed".into());
+                }
+                _ => {}
             }
-            if db.is_foreign_key_violation() {
-                return CmdError::NotFound("a referenced record does not exist".into());
-            }
-            if db.is_check_violation() {
-                return CmdError::Invalid("value not allowed".into());
-            }
-            // SQLITE_BUSY (5) and SQLITE_LOCKED (6): another process holds the lock.
-            if matches!(db.code().as_deref(), Some("5") | Some("6")) {
+            if matches!(
+                err.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) {
                 return CmdError::Unavailable("database is busy".into());
             }
         }

@@ -6,8 +6,6 @@
 //! refused rather than guessed at.
 
 use anyhow::{Context, bail};
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, Executor};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 
@@ -40,27 +38,23 @@ pub fn latest() -> i64 {
     steps().last().map(|s| s.0).unwrap_or(0)
 }
 
-pub async fn version(conn: &mut SqliteConnection) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(&mut *conn)
-        .await?)
+pub fn version(conn: &rusqlite::Connection) -> anyhow::Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
 
 /// Brings the database up to the latest step.
-pub async fn apply(conn: &mut SqliteConnection) -> anyhow::Result<()> {
-    let have = version(conn).await?;
+pub fn apply(conn: &mut rusqlite::Connection) -> anyhow::Result<()> {
+    let have = version(conn)?;
     let latest = latest();
     if have > latest {
         bail!("database schema version {have} is newer than this kith knows ({latest})");
     }
     for (n, sql) in steps().into_iter().filter(|(n, _)| *n > have) {
-        let mut tx = conn.begin().await?;
-        tx.execute(sql)
-            .await
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)
             .with_context(|| format!("applying schema step {n}"))?;
-        tx.execute(format!("PRAGMA user_version = {n}").as_str())
-            .await?;
-        tx.commit().await?;
+        tx.pragma_update(None, "user_version", n)?;
+        tx.commit()?;
         tracing::info!(step = n, "applied schema step");
     }
     Ok(())

@@ -1,22 +1,22 @@
-//! The writer: one task owning the one write connection.
+//! The writer: one thread owning the one write connection.
 //!
-//! Callers send a [`Command`] and await its [`Reply`]. The task takes
+//! Callers send a [`Command`] and await its [`Reply`]. The thread takes
 //! whatever is queued (up to [`MAX_BATCH`]), runs it in one transaction with
 //! a savepoint per command, commits once, then answers every caller: one
 //! fsync-bearing commit is shared by the whole batch (group commit). A
 //! command that fails, or panics, is rolled back to its savepoint alone.
 //!
 //! The queue is bounded ([`QUEUE_DEPTH`]) so that an overload shows up as
-//! waiting callers (backpressure), not as memory growth.
+//! waiting callers (backpressure), not as memory growth. The loop is plain
+//! blocking code on a thread of its own: it never waits on anything but the
+//! queue and the disk, and needs no async hand-off per statement.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures_util::FutureExt;
-use sqlx::Connection;
-use sqlx::sqlite::SqliteConnection;
-use tokio::sync::{mpsc, oneshot, watch};
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::command::{CmdError, Command, Reply};
@@ -34,11 +34,16 @@ struct Job {
     reply: oneshot::Sender<Result<Reply, CmdError>>,
 }
 
-/// A cheap handle to the writer task.
+enum Msg {
+    Job(Job),
+    /// Finish what is queued, then stop.
+    Stop,
+}
+
+/// A cheap handle to the writer thread.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Job>,
-    stop: Arc<watch::Sender<bool>>,
+    tx: mpsc::Sender<Msg>,
     /// Commits so far: the position a caller's write is visible from.
     position: Arc<AtomicU64>,
 }
@@ -52,26 +57,22 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on `conn`. The handle's `stop` ends it after it
-    /// has run and committed everything already queued.
-    pub fn start(conn: SqliteConnection) -> (Writer, JoinHandle<()>) {
+    /// Starts the writer on `conn`, on the blocking pool. The returned task
+    /// ends after `stop` (or when every handle is dropped), once everything
+    /// queued before has been run and committed.
+    pub fn start(conn: Connection) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let (stop, stop_rx) = watch::channel(false);
         let position = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(run(conn, rx, stop_rx, position.clone()));
-        let writer = Writer {
-            tx,
-            stop: Arc::new(stop),
-            position,
-        };
-        (writer, task)
+        let pos = position.clone();
+        let task = tokio::task::spawn_blocking(move || run(conn, rx, pos));
+        (Writer { tx, position }, task)
     }
 
     /// Runs one command and returns its reply once it is committed.
     pub async fn exec(&self, cmd: Command) -> Result<Reply, CmdError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job { cmd, reply })
+            .send(Msg::Job(Job { cmd, reply }))
             .await
             .map_err(|_| CmdError::Unavailable("the writer has stopped".into()))?;
         rx.await
@@ -83,38 +84,32 @@ impl Writer {
         self.position.load(Ordering::Acquire)
     }
 
-    /// Asks the task to finish what is queued and stop.
-    pub fn stop(&self) {
-        self.stop.send_replace(true);
+    /// Asks the writer to finish what is queued and stop; later commands
+    /// are refused with `Unavailable`.
+    pub async fn stop(&self) {
+        let _ = self.tx.send(Msg::Stop).await;
     }
 }
 
-async fn run(
-    mut conn: SqliteConnection,
-    mut rx: mpsc::Receiver<Job>,
-    mut stop: watch::Receiver<bool>,
-    position: Arc<AtomicU64>,
-) {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Msg>, position: Arc<AtomicU64>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    loop {
-        let first = tokio::select! {
-            job = rx.recv() => job,
-            // Stop asked for, or every handle dropped: refuse new work,
-            // then drain what was already queued.
-            _ = stop.changed() => {
-                rx.close();
-                rx.recv().await
-            }
-        };
-        let Some(first) = first else { break };
-        batch.push(first);
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            Msg::Job(job) => batch.push(job),
+            // Refuse new work; what is already queued still arrives.
+            Msg::Stop => rx.close(),
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Stop) => rx.close(),
                 Err(_) => break,
             }
         }
-        let results = run_batch(&mut conn, &mut batch).await;
+        if batch.is_empty() {
+            continue;
+        }
+        let results = run_batch(&mut conn, &batch);
         position.fetch_add(1, Ordering::AcqRel);
         for (job, result) in batch.drain(..).zip(results) {
             // The caller may have gone away (request cancelled); the write
@@ -122,55 +117,48 @@ async fn run(
             let _ = job.reply.send(result);
         }
     }
-    if let Err(e) = conn.close().await {
+    if let Err((_, e)) = conn.close() {
         tracing::warn!(error = %e, "closing the write connection");
     }
     tracing::debug!("writer stopped");
 }
 
 /// Runs the batch in one transaction; returns one result per job.
-async fn run_batch(conn: &mut SqliteConnection, batch: &mut [Job]) -> Vec<Result<Reply, CmdError>> {
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+fn run_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Result<Reply, CmdError>> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "writer could not begin a transaction");
         let err = CmdError::from(e);
         return batch.iter().map(|_| Err(err.clone())).collect();
     }
-    let mut results = Vec::with_capacity(batch.len());
-    for job in batch.iter() {
-        results.push(run_one(conn, job.cmd.clone()).await);
-    }
-    if let Err(e) = exec(conn, "COMMIT").await {
+    let results: Vec<_> = batch
+        .iter()
+        .map(|job| run_one(conn, job.cmd.clone()))
+        .collect();
+    if let Err(e) = conn.execute_batch("COMMIT") {
         tracing::error!(error = %e, "writer commit failed");
-        let _ = exec(conn, "ROLLBACK").await;
+        let _ = conn.execute_batch("ROLLBACK");
         let err = CmdError::from(e);
         return batch.iter().map(|_| Err(err.clone())).collect();
     }
     results
 }
 
-async fn run_one(conn: &mut SqliteConnection, cmd: Command) -> Result<Reply, CmdError> {
-    if let Err(e) = exec(conn, "SAVEPOINT cmd").await {
-        return Err(e.into());
-    }
-    let outcome = AssertUnwindSafe(cmd.apply(conn)).catch_unwind().await;
-    let result = match outcome {
-        Ok(r) => r,
-        Err(_) => Err(CmdError::Internal("a write command panicked".into())),
-    };
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+fn run_one(conn: &Connection, cmd: Command) -> Result<Reply, CmdError> {
+    exec(conn, "SAVEPOINT cmd")?;
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.apply(conn)))
+        .unwrap_or_else(|_| Err(CmdError::Internal("a write command panicked".into())));
     if result.is_err() {
-        let _ = exec(conn, "ROLLBACK TO cmd").await;
+        let _ = exec(conn, "ROLLBACK TO cmd");
     }
-    if let Err(e) = exec(conn, "RELEASE cmd").await {
-        return Err(e.into());
-    }
+    exec(conn, "RELEASE cmd")?;
     if let Err(CmdError::Internal(msg)) = &result {
         tracing::error!(error = %msg, "write command failed");
     }
     result
-}
-
-async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(sql).execute(&mut *conn).await.map(|_| ())
 }
 
 #[cfg(test)]
@@ -190,9 +178,7 @@ mod tests {
 
     async fn writer() -> (tempfile::TempDir, Writer, JoinHandle<()>) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let conn = crate::db::open_writer_connection(&dir.path().join("w.db"))
-            .await
-            .expect("open");
+        let conn = crate::db::open_writer_connection(&dir.path().join("w.db")).expect("open");
         let (w, t) = Writer::start(conn);
         (dir, w, t)
     }
@@ -228,7 +214,7 @@ mod tests {
         assert_eq!((ok, conflicts), (100, 100));
         assert!(w.position() < 200, "no batching: {} commits", w.position());
         assert_eq!(count_users(&dir).await, 100);
-        w.stop();
+        w.stop().await;
         task.await.expect("writer task");
     }
 
@@ -238,10 +224,12 @@ mod tests {
         let mut calls = Vec::new();
         for i in 0..50 {
             let w = w.clone();
-            calls.push(tokio::spawn(async move { w.exec(create_user(&format!("u{i}"))).await }));
+            calls.push(tokio::spawn(async move {
+                w.exec(create_user(&format!("u{i}"))).await
+            }));
         }
         tokio::task::yield_now().await;
-        w.stop();
+        w.stop().await;
         let mut acked = 0;
         for c in calls {
             // Sent before the stop was seen, or refused after: never lost

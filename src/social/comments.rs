@@ -3,9 +3,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
-use sqlx::sqlite::SqliteConnection;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -42,7 +42,7 @@ pub enum Cmd {
 }
 
 impl Cmd {
-    pub async fn apply(self, conn: &mut SqliteConnection) -> Result<Reply, CmdError> {
+    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
         match self {
             Cmd::Create {
                 id,
@@ -51,25 +51,17 @@ impl Cmd {
                 body,
             } => {
                 let sql = format!("SELECT 1 FROM posts p WHERE p.id = ?2 AND {VISIBLE}");
-                let visible: Option<i64> = sqlx::query_scalar(&sql)
-                    .bind(author.0)
-                    .bind(post.0)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                if visible.is_none() {
+                if !conn
+                    .prepare_cached(&sql)?
+                    .exists(params![author.0, post.0])?
+                {
                     return Err(CmdError::NotFound("post not found".into()));
                 }
-                sqlx::query(
+                conn.prepare_cached(
                     "INSERT INTO comments (id, post_id, author_id, body, created_at)
                      VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(id.0)
-                .bind(post.0)
-                .bind(author.0)
-                .bind(&body)
-                .bind(now_ms())
-                .execute(&mut *conn)
-                .await?;
+                )?
+                .execute(params![id.0, post.0, author.0, body, now_ms()])?;
                 Ok(Reply::Id(id))
             }
             Cmd::Delete { id, user } => {
@@ -77,11 +69,10 @@ impl Cmd {
                     "SELECT c.author_id, p.author_id FROM comments c JOIN posts p ON p.id = c.post_id
                      WHERE c.id = ?2 AND {VISIBLE}"
                 );
-                let row: Option<(i64, i64)> = sqlx::query_as(&sql)
-                    .bind(user.0)
-                    .bind(id.0)
-                    .fetch_optional(&mut *conn)
-                    .await?;
+                let row: Option<(i64, i64)> = conn
+                    .prepare_cached(&sql)?
+                    .query_row(params![user.0, id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
                 let (comment_author, post_author) =
                     row.ok_or_else(|| CmdError::NotFound("comment not found".into()))?;
                 if user.0 != comment_author && user.0 != post_author {
@@ -89,10 +80,8 @@ impl Cmd {
                         "only the comment's author or the post's author may delete it".into(),
                     ));
                 }
-                sqlx::query("DELETE FROM comments WHERE id = ?")
-                    .bind(id.0)
-                    .execute(&mut *conn)
-                    .await?;
+                conn.prepare_cached("DELETE FROM comments WHERE id = ?")?
+                    .execute([id.0])?;
                 Ok(Reply::Done)
             }
         }

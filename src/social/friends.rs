@@ -7,9 +7,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
-use sqlx::sqlite::SqliteConnection;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -43,79 +43,67 @@ pub enum Cmd {
     Unfriend { user: Id, other: Id },
 }
 
-async fn befriend(conn: &mut SqliteConnection, a: Id, b: Id) -> Result<(), CmdError> {
-    let now = now_ms();
-    sqlx::query(
+fn befriend(conn: &Connection, a: Id, b: Id) -> Result<(), CmdError> {
+    conn.prepare_cached(
         "INSERT OR IGNORE INTO friendships (user_id, friend_id, created_at)
          VALUES (?1, ?2, ?3), (?2, ?1, ?3)",
-    )
-    .bind(a.0)
-    .bind(b.0)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![a.0, b.0, now_ms()])?;
     Ok(())
 }
 
-async fn are_friends_tx(conn: &mut SqliteConnection, a: Id, b: Id) -> Result<bool, CmdError> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?")
-            .bind(a.0)
-            .bind(b.0)
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(found.is_some())
+fn are_friends_tx(conn: &Connection, a: Id, b: Id) -> Result<bool, CmdError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?")?
+        .exists(params![a.0, b.0])?)
 }
 
-/// (id, from, to) of a pending request.
-async fn request_tx(conn: &mut SqliteConnection, id: Id) -> Result<(Id, Id), CmdError> {
-    let row: Option<(i64, i64)> =
-        sqlx::query_as("SELECT from_user, to_user FROM friend_requests WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&mut *conn)
-            .await?;
+/// (from, to) of a pending request.
+fn request_tx(conn: &Connection, id: Id) -> Result<(Id, Id), CmdError> {
+    let row: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT from_user, to_user FROM friend_requests WHERE id = ?")?
+        .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
     row.map(|(f, t)| (Id(f), Id(t)))
         .ok_or_else(|| CmdError::NotFound("friend request not found".into()))
 }
 
+fn delete_request(conn: &Connection, id: i64) -> Result<(), CmdError> {
+    conn.prepare_cached("DELETE FROM friend_requests WHERE id = ?")?
+        .execute([id])?;
+    Ok(())
+}
+
 impl Cmd {
-    pub async fn apply(self, conn: &mut SqliteConnection) -> Result<Reply, CmdError> {
+    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
         match self {
             Cmd::SendRequest { id, from, to } => {
                 if from == to {
                     return Err(CmdError::Invalid("you cannot befriend yourself".into()));
                 }
-                if are_friends_tx(conn, from, to).await? {
+                if are_friends_tx(conn, from, to)? {
                     return Err(CmdError::Conflict("already friends".into()));
                 }
-                let reverse: Option<i64> = sqlx::query_scalar(
-                    "SELECT id FROM friend_requests WHERE from_user = ? AND to_user = ?",
-                )
-                .bind(to.0)
-                .bind(from.0)
-                .fetch_optional(&mut *conn)
-                .await?;
+                let reverse: Option<i64> = conn
+                    .prepare_cached(
+                        "SELECT id FROM friend_requests WHERE from_user = ? AND to_user = ?",
+                    )?
+                    .query_row(params![to.0, from.0], |r| r.get(0))
+                    .optional()?;
                 if let Some(rid) = reverse {
-                    sqlx::query("DELETE FROM friend_requests WHERE id = ?")
-                        .bind(rid)
-                        .execute(&mut *conn)
-                        .await?;
-                    befriend(conn, from, to).await?;
+                    delete_request(conn, rid)?;
+                    befriend(conn, from, to)?;
                     return Ok(Reply::FriendRequest {
                         id: Id(rid),
                         accepted: true,
                     });
                 }
-                let res = sqlx::query(
-                    "INSERT INTO friend_requests (id, from_user, to_user, created_at)
-                     VALUES (?, ?, ?, ?)",
-                )
-                .bind(id.0)
-                .bind(from.0)
-                .bind(to.0)
-                .bind(now_ms())
-                .execute(&mut *conn)
-                .await;
+                let res = conn
+                    .prepare_cached(
+                        "INSERT INTO friend_requests (id, from_user, to_user, created_at)
+                         VALUES (?, ?, ?, ?)",
+                    )?
+                    .execute(params![id.0, from.0, to.0, now_ms()]);
                 match res.map_err(CmdError::from) {
                     Ok(_) => Ok(Reply::FriendRequest {
                         id,
@@ -128,7 +116,7 @@ impl Cmd {
                 }
             }
             Cmd::Answer { id, user, accept } => {
-                let (from, to) = request_tx(conn, id).await?;
+                let (from, to) = request_tx(conn, id)?;
                 if to != user {
                     return Err(if from == user {
                         CmdError::Forbidden("only the addressee may answer a request".into())
@@ -136,17 +124,14 @@ impl Cmd {
                         CmdError::NotFound("friend request not found".into())
                     });
                 }
-                sqlx::query("DELETE FROM friend_requests WHERE id = ?")
-                    .bind(id.0)
-                    .execute(&mut *conn)
-                    .await?;
+                delete_request(conn, id.0)?;
                 if accept {
-                    befriend(conn, from, to).await?;
+                    befriend(conn, from, to)?;
                 }
                 Ok(Reply::Done)
             }
             Cmd::Cancel { id, user } => {
-                let (from, to) = request_tx(conn, id).await?;
+                let (from, to) = request_tx(conn, id)?;
                 if from != user {
                     return Err(if to == user {
                         CmdError::Forbidden("decline a request sent to you instead".into())
@@ -154,22 +139,17 @@ impl Cmd {
                         CmdError::NotFound("friend request not found".into())
                     });
                 }
-                sqlx::query("DELETE FROM friend_requests WHERE id = ?")
-                    .bind(id.0)
-                    .execute(&mut *conn)
-                    .await?;
+                delete_request(conn, id.0)?;
                 Ok(Reply::Done)
             }
             Cmd::Unfriend { user, other } => {
-                let gone = sqlx::query(
-                    "DELETE FROM friendships
-                     WHERE (user_id = ?1 AND friend_id = ?2) OR (user_id = ?2 AND friend_id = ?1)",
-                )
-                .bind(user.0)
-                .bind(other.0)
-                .execute(&mut *conn)
-                .await?;
-                if gone.rows_affected() == 0 {
+                let gone = conn
+                    .prepare_cached(
+                        "DELETE FROM friendships
+                         WHERE (user_id = ?1 AND friend_id = ?2) OR (user_id = ?2 AND friend_id = ?1)",
+                    )?
+                    .execute(params![user.0, other.0])?;
+                if gone == 0 {
                     return Err(CmdError::NotFound("not friends".into()));
                 }
                 Ok(Reply::Done)

@@ -3,9 +3,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
-use sqlx::sqlite::SqliteConnection;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -74,20 +74,19 @@ pub enum Cmd {
 
 /// The post's author if `user` may see it; NotFound otherwise (an invisible
 /// post is indistinguishable from a missing one).
-async fn visible_author(conn: &mut SqliteConnection, user: Id, post: Id) -> Result<Id, CmdError> {
+fn visible_author(conn: &Connection, user: Id, post: Id) -> Result<Id, CmdError> {
     let sql = format!("SELECT p.author_id FROM posts p WHERE p.id = ?2 AND {VISIBLE}");
-    let author: Option<i64> = sqlx::query_scalar(&sql)
-        .bind(user.0)
-        .bind(post.0)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let author: Option<i64> = conn
+        .prepare_cached(&sql)?
+        .query_row(params![user.0, post.0], |r| r.get(0))
+        .optional()?;
     author
         .map(Id)
         .ok_or_else(|| CmdError::NotFound("post not found".into()))
 }
 
 impl Cmd {
-    pub async fn apply(self, conn: &mut SqliteConnection) -> Result<Reply, CmdError> {
+    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
         match self {
             Cmd::Create {
                 id,
@@ -95,52 +94,45 @@ impl Cmd {
                 body,
                 visibility,
             } => {
-                sqlx::query(
+                conn.prepare_cached(
                     "INSERT INTO posts (id, author_id, body, visibility, created_at)
                      VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(id.0)
-                .bind(author.0)
-                .bind(&body)
-                .bind(visibility.as_str())
-                .bind(now_ms())
-                .execute(&mut *conn)
-                .await?;
+                )?
+                .execute(params![
+                    id.0,
+                    author.0,
+                    body,
+                    visibility.as_str(),
+                    now_ms()
+                ])?;
                 Ok(Reply::Id(id))
             }
             Cmd::Delete { id, user } => {
-                let author = visible_author(conn, user, id).await?;
+                let author = visible_author(conn, user, id)?;
                 if author != user {
                     return Err(CmdError::Forbidden(
                         "only the author may delete a post".into(),
                     ));
                 }
-                sqlx::query("DELETE FROM posts WHERE id = ?")
-                    .bind(id.0)
-                    .execute(&mut *conn)
-                    .await?;
+                conn.prepare_cached("DELETE FROM posts WHERE id = ?")?
+                    .execute([id.0])?;
                 Ok(Reply::Done)
             }
             Cmd::Like { post, user } => {
-                visible_author(conn, user, post).await?;
-                let res = sqlx::query(
-                    "INSERT OR IGNORE INTO likes (post_id, user_id, created_at) VALUES (?, ?, ?)",
-                )
-                .bind(post.0)
-                .bind(user.0)
-                .bind(now_ms())
-                .execute(&mut *conn)
-                .await?;
-                Ok(Reply::Changed(res.rows_affected() == 1))
+                visible_author(conn, user, post)?;
+                let n = conn
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO likes (post_id, user_id, created_at) VALUES (?, ?, ?)",
+                    )?
+                    .execute(params![post.0, user.0, now_ms()])?;
+                Ok(Reply::Changed(n == 1))
             }
             Cmd::Unlike { post, user } => {
-                visible_author(conn, user, post).await?;
-                let res = sqlx::query("DELETE FROM likes WHERE post_id = ? AND user_id = ?")
-                    .bind(post.0)
-                    .bind(user.0)
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(Reply::Changed(res.rows_affected() == 1))
+                visible_author(conn, user, post)?;
+                let n = conn
+                    .prepare_cached("DELETE FROM likes WHERE post_id = ? AND user_id = ?")?
+                    .execute(params![post.0, user.0])?;
+                Ok(Reply::Changed(n == 1))
             }
         }
     }

@@ -27,9 +27,13 @@ const MAX_TERMS: usize = 16;
 
 /// Turns free text into a safe FTS5 query: every word a quoted prefix
 /// term, all required. `None` when nothing searchable is left.
+///
+/// Control characters separate words too: FTS5 reads its query as a C
+/// string, so a NUL inside a term would cut the query short (an
+/// unterminated string: a syntax error).
 pub fn fts_query(input: &str) -> Option<String> {
     let terms: Vec<String> = input
-        .split_whitespace()
+        .split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|w| w.chars().any(char::is_alphanumeric))
         .take(MAX_TERMS)
         .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
@@ -118,6 +122,8 @@ mod tests {
             Some(r#""a"""* "OR"* "body:x"* "NEAR("*"#)
         );
         assert_eq!(fts_query("  !!! ()  "), None);
+        assert_eq!(fts_query("a\u{0}b").as_deref(), Some(r#""a"* "b"*"#));
+        assert_eq!(fts_query("\u{0}\u{1}"), None);
         assert_eq!(fts_query(""), None);
     }
 }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use kith::{App, Config};
-use reqwest::{Method, StatusCode};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -79,13 +80,33 @@ impl TestApp {
         }
     }
 
+    /// A new client without a cookie jar: cookies are only what a test puts
+    /// in headers itself.
+    pub fn bare_client(&self) -> Client {
+        Client {
+            base: format!("http://{}", self.addr),
+            http: reqwest::Client::builder()
+                .timeout(TIMEOUT)
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// A new client signed in (by `/api/auth/login`) as an existing user.
+    pub async fn login(&self, username: &str) -> Client {
+        let c = self.client();
+        let (status, body) = c.login(username, &password_of(username)).await;
+        assert_eq!(status, StatusCode::OK, "login {username}: {body}");
+        c
+    }
+
     /// A client signed up as `username` (password `password-<username>`).
     pub async fn user(&self, username: &str) -> Client {
         let c = self.client();
         let (status, body) = c
             .post(
                 "/api/auth/signup",
-                json!({"username": username, "password": format!("password-{username}")}),
+                json!({"username": username, "password": password_of(username)}),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "signup {username}: {body}");
@@ -116,6 +137,11 @@ impl Drop for TestApp {
     }
 }
 
+/// The password `TestApp::user` signs `username` up with.
+pub fn password_of(username: &str) -> String {
+    format!("password-{username}")
+}
+
 /// A browser-like client: keeps cookies, speaks JSON.
 #[derive(Clone)]
 pub struct Client {
@@ -124,7 +150,12 @@ pub struct Client {
 }
 
 impl Client {
-    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(b) = body {
             req = req.json(&b);
@@ -157,7 +188,13 @@ impl Client {
     }
 
     /// Sends raw bytes with a content type (malformed-input tests).
-    pub async fn raw(&self, method: Method, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
         let res = self
             .http
             .request(method, format!("{}{}", self.base, path))
@@ -168,13 +205,32 @@ impl Client {
             .expect("request sent");
         let status = res.status();
         let text = res.text().await.expect("body read");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// A request builder on this client (to add headers of a test's own).
+    pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, format!("{}{}", self.base, path))
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> (StatusCode, Value) {
+        self.post(
+            "/api/auth/login",
+            json!({"username": username, "password": password}),
+        )
+        .await
     }
 
     /// Creates a post and returns its id.
     pub async fn new_post(&self, body: &str, visibility: &str) -> String {
         let (status, v) = self
-            .post("/api/posts", json!({"body": body, "visibility": visibility}))
+            .post(
+                "/api/posts",
+                json!({"body": body, "visibility": visibility}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{v}");
         v["post"]["id"].as_str().expect("post id").to_string()
@@ -196,7 +252,115 @@ impl Client {
 
 /// Asserts the JSON error shape and returns its code.
 pub fn error_code(v: &Value) -> &str {
-    let code = v["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {v}"));
-    assert!(v["error"]["message"].is_string(), "error without message: {v}");
+    let code = v["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {v}"));
+    assert!(
+        v["error"]["message"].is_string(),
+        "error without message: {v}"
+    );
     code
+}
+
+/// Sends a request; returns its status, headers and body (JSON when it
+/// parses, else a JSON string; `null` when empty).
+pub async fn send(req: RequestBuilder) -> (StatusCode, HeaderMap, Value) {
+    let res = req.send().await.expect("request sent");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.expect("body read");
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, headers, value)
+}
+
+/// Asserts that `v` is an error body with this code.
+pub fn assert_error(v: &Value, code: &str) {
+    assert_eq!(error_code(v), code, "{v}");
+}
+
+/// The value of the cookie `name` set by these response headers, if any.
+pub fn set_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| {
+            c.split(';')
+                .next()
+                .and_then(|kv| kv.split_once('='))
+                .is_some_and(|(k, _)| k.trim() == name)
+        })
+}
+
+/// The value part of a `Set-Cookie` header (`name=value; …` → `value`).
+pub fn cookie_value(set_cookie: &str) -> &str {
+    set_cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.trim())
+        .expect("a name=value cookie")
+}
+
+/// The ids of a page's items, in order.
+pub fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a page: {page}"))
+        .iter()
+        .map(|i| i["id"].as_str().expect("item id").to_string())
+        .collect()
+}
+
+/// Runs `fut` and fails the test if it takes longer than [`TIMEOUT`].
+pub async fn within<T>(fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(TIMEOUT, fut).await.expect("timed out")
+}
+
+impl TestApp {
+    /// Runs a `SELECT COUNT(*)`-like query straight on the database file
+    /// (read-only), to check what the API cannot show.
+    pub async fn db_count(&self, sql: &str) -> i64 {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(self.data_dir.join("kith.db"))
+            .read_only(true)
+            .connect()
+            .await
+            .expect("open the database");
+        let n: i64 = within(sqlx::query_scalar(sql).fetch_one(&mut conn))
+            .await
+            .expect("count query");
+        n
+    }
+}
+
+/// Sends raw bytes over a plain socket (for requests an HTTP client would
+/// refuse or normalize) and returns the status, the head and the body.
+/// The server may answer and close before reading everything: write errors
+/// are ignored and the answer read regardless.
+pub async fn raw_http(addr: SocketAddr, request: &[u8]) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    within(async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let _ = s.write_all(request).await;
+        let mut res = Vec::new();
+        let _ = s.read_to_end(&mut res).await;
+        let text = String::from_utf8_lossy(&res).into_owned();
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .map(|(h, b)| (h.to_string(), b.to_string()))
+            .unwrap_or_else(|| (text.clone(), String::new()));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status line: {text:?}"));
+        (status, head, body)
+    })
+    .await
 }

@@ -1,4 +1,12 @@
 //! Integration tests: real servers on temp databases and loopback ports.
 
+mod auth;
+mod bad_input;
+mod feed;
+mod friends;
 mod helpers;
+mod posts;
+mod restart;
+mod search;
 mod smoke;
+mod system;
