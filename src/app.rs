@@ -82,6 +82,7 @@ pub struct App {
     router: Router,
     state: AppState,
     writer_task: JoinHandle<()>,
+    checkpointer: db::Checkpointer,
 }
 
 #[derive(OpenApi)]
@@ -107,6 +108,7 @@ impl App {
         let conn = db::open_writer_connection(&config.db)?;
         let read = db::open_read_pool(&config.db).await?;
         let (writer, writer_task) = Writer::start(conn);
+        let checkpointer = db::Checkpointer::start(&config.db)?;
         let state = AppState(Arc::new(Inner {
             users: Cache::builder()
                 .max_capacity(100_000)
@@ -126,6 +128,7 @@ impl App {
             router,
             state,
             writer_task,
+            checkpointer,
         })
     }
 
@@ -155,6 +158,7 @@ impl App {
             router,
             state,
             writer_task,
+            checkpointer,
         } = self;
         tracing::info!(%addr, "kith listening");
         let sweeper = tokio::spawn(sweep_sessions(state.clone()));
@@ -189,6 +193,7 @@ impl App {
         {
             tracing::warn!("the writer did not stop in time");
         }
+        drop(checkpointer);
         state.read.close().await;
         Ok(())
     }
@@ -277,7 +282,7 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 ))
                 .layer(PropagateRequestIdLayer::new(x_request_id))
                 .layer(TraceLayer::new_for_http())
-                    .layer(SetResponseHeaderLayer::if_not_present(
+                .layer(SetResponseHeaderLayer::if_not_present(
                     header::X_CONTENT_TYPE_OPTIONS,
                     HeaderValue::from_static("nosniff"),
                 ))
@@ -290,8 +295,8 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                     HeaderValue::from_static("DENY"),
                 ))
                 // Inside the header layers, so a panic's 500 gets them too.
-            .layer(CatchPanicLayer::custom(panic_response))
-            .layer(TimeoutLayer::with_status_code(
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     REQUEST_TIMEOUT,
                 ))

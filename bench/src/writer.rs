@@ -1,4 +1,8 @@
 //! The writer's group commit against one transaction per write.
+//!
+//! Both sides run the very same `Command::apply` code on the same kind of
+//! file (kith's schema and pragmas); the only difference is how writes are
+//! grouped into transactions.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,49 +16,98 @@ use rusqlite::{Connection, params};
 use crate::Opts;
 
 /// Concurrent callers of the writer, as concurrent requests would be.
-const CALLERS: usize = 64;
+const CALLERS: [usize; 3] = [16, 64, 256];
 const BODY: &str = "a benchmark post with a few words in it for the full-text index";
+const USERS: usize = 100;
+const POSTS: usize = 1000;
 
 pub fn sqlite_version() -> String {
     rusqlite::version().to_string()
 }
 
-/// A new database with kith's schema and pragmas (then `synchronous` as
-/// asked) and one user.
-fn fresh(sync: &str) -> anyhow::Result<(tempfile::TempDir, Connection, Id)> {
-    let dir = tempfile::tempdir()?;
-    let conn = kith::db::open_writer_connection(&dir.path().join("kith.db"))?;
-    conn.pragma_update(None, "synchronous", sync)?;
-    let user = Id::generate();
-    conn.execute(
-        "INSERT INTO users (id, username, display_name, password_hash, created_at)
-         VALUES (?, 'bench', 'bench', 'x', ?)",
-        params![user.0, now_ms()],
-    )?;
-    Ok((dir, conn, user))
+#[derive(Clone, Copy)]
+enum Workload {
+    /// New public posts: a row, its FTS5 entry and the author's counter.
+    Post,
+    /// Likes of random (post, user) pairs: a visibility check, a row and
+    /// the post's counter. The most frequent write of a social app.
+    Like,
 }
 
-/// Posts per second through the writer with `CALLERS` concurrent callers.
-async fn group_commit(sync: &str, dur: Duration) -> anyhow::Result<(f64, u64)> {
-    let (_dir, conn, user) = fresh(sync)?;
+/// A seeded database: its directory, the write connection, users, posts.
+type Fixture = (tempfile::TempDir, Connection, Arc<Vec<Id>>, Arc<Vec<Id>>);
+
+/// A database with kith's schema and pragmas (then `synchronous` as asked),
+/// `USERS` users and `POSTS` posts.
+fn fresh(sync: &str) -> anyhow::Result<Fixture> {
+    let dir = tempfile::tempdir()?;
+    let mut conn = kith::db::open_writer_connection(&dir.path().join("kith.db"))?;
+    conn.pragma_update(None, "synchronous", sync)?;
+    let tx = conn.transaction()?;
+    let mut users = Vec::new();
+    for i in 0..USERS {
+        let id = Id::generate();
+        tx.execute(
+            "INSERT INTO users (id, username, display_name, password_hash, created_at)
+             VALUES (?, ?, ?, 'x', ?)",
+            params![id.0, format!("u{i}"), format!("u{i}"), now_ms()],
+        )?;
+        users.push(id);
+    }
+    let mut posts = Vec::new();
+    for i in 0..POSTS {
+        let id = Id::generate();
+        tx.execute(
+            "INSERT INTO posts (id, author_id, body, visibility, created_at)
+             VALUES (?, ?, ?, 'public', ?)",
+            params![id.0, users[i % USERS].0, BODY, now_ms()],
+        )?;
+        posts.push(id);
+    }
+    tx.commit()?;
+    Ok((dir, conn, Arc::new(users), Arc::new(posts)))
+}
+
+fn command(w: Workload, i: usize, users: &[Id], posts: &[Id]) -> Command {
+    match w {
+        Workload::Post => Command::Posts(PostCmd::Create {
+            id: Id::generate(),
+            author: users[i % USERS],
+            body: BODY.into(),
+            visibility: Visibility::Public,
+        }),
+        Workload::Like => Command::Posts(PostCmd::Like {
+            post: posts[(i * 7919) % POSTS],
+            user: users[(i * 104_729 / POSTS) % USERS],
+        }),
+    }
+}
+
+/// Writes per second through the writer with `callers_n` concurrent
+/// callers, and the mean batch size.
+async fn group_commit(
+    w: Workload,
+    sync: &str,
+    callers_n: usize,
+    dur: Duration,
+) -> anyhow::Result<(f64, u64)> {
+    let (dir, conn, users, posts) = fresh(sync)?;
     let (writer, task) = Writer::start(conn);
+    let _checkpointer = kith::db::Checkpointer::start(&dir.path().join("kith.db"))?;
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let mut callers = Vec::new();
-    for _ in 0..CALLERS {
-        let (writer, done, stop): (Writer, _, _) = (writer.clone(), done.clone(), stop.clone());
+    for c in 0..callers_n {
+        let (writer, done, stop) = (writer.clone(), done.clone(), stop.clone());
+        let (users, posts) = (users.clone(), posts.clone());
         callers.push(tokio::spawn(async move {
+            let mut i = c;
             while !stop.load(Ordering::Relaxed) {
-                let cmd = Command::Posts(PostCmd::Create {
-                    id: Id::generate(),
-                    author: user,
-                    body: BODY.into(),
-                    visibility: Visibility::Public,
-                });
-                if writer.exec(cmd).await.is_ok() {
+                if writer.exec(command(w, i, &users, &posts)).await.is_ok() {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
+                i += callers_n;
             }
         }));
     }
@@ -71,20 +124,18 @@ async fn group_commit(sync: &str, dur: Duration) -> anyhow::Result<(f64, u64)> {
     Ok((n as f64 / secs, n / batches.max(1)))
 }
 
-/// Posts per second with BEGIN/INSERT/COMMIT per post on one connection
-/// (the same driver, SQL and triggers as the writer; no savepoints).
-fn per_write(sync: &str, dur: Duration) -> anyhow::Result<f64> {
-    let (_dir, mut conn, user) = fresh(sync)?;
+/// Writes per second running the same commands one transaction each.
+fn per_write(w: Workload, sync: &str, dur: Duration) -> anyhow::Result<f64> {
+    let (dir, conn, users, posts) = fresh(sync)?;
+    let _checkpointer = kith::db::Checkpointer::start(&dir.path().join("kith.db"))?;
     let start = Instant::now();
-    let mut n = 0u64;
+    let mut n = 0usize;
     while start.elapsed() < dur {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.prepare_cached(
-            "INSERT INTO posts (id, author_id, body, visibility, created_at)
-             VALUES (?, ?, ?, 'public', ?)",
-        )?
-        .execute(params![Id::generate().0, user.0, BODY, now_ms()])?;
-        tx.commit()?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        command(w, n, &users, &posts)
+            .apply(&conn)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        conn.execute_batch("COMMIT")?;
         n += 1;
     }
     Ok(n as f64 / start.elapsed().as_secs_f64())
@@ -93,25 +144,33 @@ fn per_write(sync: &str, dur: Duration) -> anyhow::Result<f64> {
 pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     println!("## Writer: group commit vs one transaction per write\n");
     println!(
-        "Inserting posts (with their FTS and counter triggers), {CALLERS} concurrent callers, {:.0} s each.\n",
+        "The same `Command::apply` code on both sides, {:.0} s per row, on a database of \
+         {USERS} users and {POSTS} posts. The writer is called by N concurrent tasks, as N \
+         concurrent requests would; the baseline is one connection looping \
+         BEGIN / command / COMMIT.\n",
         opts.writer_duration.as_secs_f64()
     );
     println!(
-        "| synchronous | writer (group commit) | writes per batch | one txn per write | ratio |"
+        "| write | synchronous | callers | writer (group commit) | writes per batch | one txn per write | ratio |"
     );
-    println!("|---|---|---|---|---|");
-    for sync in ["FULL", "NORMAL"] {
-        let (grouped, per_batch) = group_commit(sync, opts.writer_duration).await?;
-        let single = per_write(sync, opts.writer_duration)?;
-        println!(
-            "| {sync}{} | {grouped:.0}/s | {per_batch} | {single:.0}/s | {:.1}x |",
-            if sync == "FULL" {
-                " (kith's setting)"
+    println!("|---|---|---|---|---|---|---|");
+    for (name, w) in [("like", Workload::Like), ("post (+FTS5)", Workload::Post)] {
+        for sync in ["FULL", "NORMAL"] {
+            let single = per_write(w, sync, opts.writer_duration)?;
+            let callers: &[usize] = if sync == "FULL" {
+                &CALLERS
             } else {
-                ""
-            },
-            grouped / single
-        );
+                &CALLERS[1..2]
+            };
+            for &n in callers {
+                let (grouped, per_batch) = group_commit(w, sync, n, opts.writer_duration).await?;
+                println!(
+                    "| {name} | {sync}{} | {n} | {grouped:.0}/s | {per_batch} | {single:.0}/s | {:.1}x |",
+                    if sync == "FULL" { " (kith)" } else { "" },
+                    grouped / single
+                );
+            }
+        }
     }
     println!();
     Ok(())

@@ -19,6 +19,9 @@ pub enum Command {
     Friends(social::friends::Cmd),
     Posts(social::posts::Cmd),
     Comments(social::comments::Cmd),
+    /// Writes a user row, then fails: for the writer's tests.
+    #[cfg(test)]
+    FailAfterWriting(String),
 }
 
 impl Command {
@@ -30,6 +33,15 @@ impl Command {
             Command::Friends(c) => c.apply(conn),
             Command::Posts(c) => c.apply(conn),
             Command::Comments(c) => c.apply(conn),
+            #[cfg(test)]
+            Command::FailAfterWriting(name) => {
+                conn.execute(
+                    "INSERT INTO users (id, username, display_name, password_hash, created_at)
+                     VALUES (?, ?, ?, 'x', 0)",
+                    rusqlite::params![crate::ids::Id::generate().0, name, name],
+                )?;
+                Err(CmdError::Invalid("failed after writing".into()))
+            }
         }
     }
 }
