@@ -2,6 +2,7 @@
 
 mod auth;
 mod bad_input;
+mod cli;
 mod feed;
 mod friends;
 mod helpers;
