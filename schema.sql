@@ -160,4 +160,67 @@ CREATE TABLE IF NOT EXISTS user_sessions (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS user_sessions_user ON user_sessions (user_id);
 
--- Later steps add conversations, messages, media, jobs and nodes.
+-- step 2
+-- Chat. A direct conversation has exactly two members and a `direct_key`
+-- ("<smaller id>:<larger id>") that makes it unique per pair.
+CREATE TABLE IF NOT EXISTS conversations (
+    id              INTEGER PRIMARY KEY,
+    kind            TEXT    NOT NULL CHECK (kind IN ('direct', 'group')),
+    title           TEXT,
+    direct_key      TEXT    UNIQUE,
+    created_by      INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at      INTEGER NOT NULL,
+    -- The last sequence number handed out; messages are numbered 1, 2, ...
+    last_seq        INTEGER NOT NULL DEFAULT 0,
+    -- Time-ordered: the id of the last message, or the conversation's own
+    -- id before any. Lists of conversations sort (and page) by it.
+    last_message_id INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS conversation_members (
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    joined_at       INTEGER NOT NULL,
+    last_read_seq   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (conversation_id, user_id)
+) STRICT, WITHOUT ROWID;
+-- A user's conversations.
+CREATE INDEX IF NOT EXISTS conversation_members_user ON conversation_members (user_id, conversation_id);
+
+CREATE TABLE IF NOT EXISTS messages (
+    id              INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL,
+    -- NULL once the sender's account is deleted: the message stays for the
+    -- other members.
+    sender_id       INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    client_msg_id   TEXT    NOT NULL,
+    body            TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL,
+    UNIQUE (conversation_id, seq),
+    -- A resend with the same client id is the same message.
+    UNIQUE (sender_id, client_msg_id)
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS notifications (
+    id         INTEGER PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    -- friend_request | friend_accepted | like | comment | message
+    kind       TEXT    NOT NULL,
+    actor_id   INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    -- The post, request or conversation it is about.
+    subject_id INTEGER,
+    created_at INTEGER NOT NULL,
+    read_at    INTEGER
+) STRICT;
+-- A user's notifications newest first, and their unread ones.
+CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, id);
+CREATE INDEX IF NOT EXISTS notifications_unread ON notifications (user_id) WHERE read_at IS NULL;
+
+-- Server-wide settings shared by every node (the realtime ticket key).
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value BLOB NOT NULL
+) STRICT;
+
+-- Later steps add media, jobs and nodes.

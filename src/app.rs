@@ -35,7 +35,10 @@ use crate::config::Config;
 use crate::db::{self, Command, Writer};
 use crate::error::AppError;
 use crate::http::{Json, reject_cross_origin};
-use crate::{assets, auth, social};
+use crate::realtime::Hub;
+use crate::realtime::ticket::TicketKey;
+use crate::realtime::webtransport::{self, CertFiles, WtInfo};
+use crate::{assets, auth, chat, notify, realtime, social};
 
 /// The largest request body any route accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -59,6 +62,12 @@ pub struct Inner {
     /// a profile change made on another node shows within that time.
     pub users: Cache<i64, Arc<UserView>>,
     pub passwords: Passwords,
+    /// Live connections on this node.
+    pub hub: Hub,
+    /// Signs and checks WebTransport tickets.
+    pub tickets: TicketKey,
+    /// WebTransport's port and certificate hashes; `None` when it is off.
+    pub webtransport: Option<Arc<WtInfo>>,
 }
 
 impl Deref for AppState {
@@ -83,6 +92,7 @@ pub struct App {
     state: AppState,
     writer_task: JoinHandle<()>,
     checkpointer: db::Checkpointer,
+    wt_task: Option<JoinHandle<()>>,
 }
 
 #[derive(OpenApi)]
@@ -94,6 +104,9 @@ pub struct App {
         (name = "friends", description = "Friend requests and friendships"),
         (name = "posts", description = "Posts, likes, comments and the feed"),
         (name = "search", description = "Full-text search"),
+        (name = "chat", description = "Conversations and messages"),
+        (name = "notifications", description = "Notifications"),
+        (name = "realtime", description = "WebSocket and WebTransport set-up"),
         (name = "system", description = "Health and metadata"),
     )
 )]
@@ -109,7 +122,19 @@ impl App {
         let read = db::open_read_pool(&config.db).await?;
         let (writer, writer_task) = Writer::start(conn);
         let checkpointer = db::Checkpointer::start(&config.db)?;
+        let tickets = TicketKey::new(db::setting_or_init(&writer, &read, "ticket_key", 32).await?);
+        let listener = TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let webtransport = config.webtransport.then(|| {
+            Arc::new(WtInfo {
+                port: addr.port(),
+                ..WtInfo::default()
+            })
+        });
         let state = AppState(Arc::new(Inner {
+            hub: Hub::default(),
+            tickets,
+            webtransport,
             users: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(10))
@@ -120,9 +145,21 @@ impl App {
             config,
         }));
         let router = router(state.clone());
-        let listener = TcpListener::bind(state.config.listen).await?;
-        let addr = listener.local_addr()?;
+        let wt_task = if state.webtransport.is_some() {
+            let files = match (&state.config.wt_cert, &state.config.wt_key) {
+                (Some(cert), Some(key)) => Some(CertFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            };
+            // UDP, the same port number as HTTP.
+            Some(webtransport::start(state.clone(), addr, files).await?)
+        } else {
+            None
+        };
         Ok(App {
+            wt_task,
             listener,
             addr,
             router,
@@ -159,6 +196,7 @@ impl App {
             state,
             writer_task,
             checkpointer,
+            wt_task,
         } = self;
         tracing::info!(%addr, "kith listening");
         let sweeper = tokio::spawn(sweep_sessions(state.clone()));
@@ -167,6 +205,14 @@ impl App {
         tokio::spawn(async move {
             shutdown.await;
             stop_tx.send_replace(true);
+        });
+        // Live sockets are not requests: close them when shutdown begins, or
+        // the drain would wait for them.
+        let mut stopping = stop_rx.clone();
+        let kick_state = state.clone();
+        tokio::spawn(async move {
+            let _ = stopping.wait_for(|s| *s).await;
+            kick_state.hub.kick_all("server shutting down");
         });
         let mut stopped = stop_rx.clone();
         let server = axum::serve(
@@ -186,6 +232,9 @@ impl App {
         }
         tracing::info!("shutting down");
         sweeper.abort();
+        if let Some(t) = wt_task {
+            t.abort();
+        }
         state.writer.stop().await;
         if tokio::time::timeout(Duration::from_secs(10), writer_task)
             .await
@@ -241,6 +290,9 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::routes::router())
         .merge(social::router())
+        .merge(chat::routes::router())
+        .merge(notify::router())
+        .merge(realtime::routes::router())
         .routes(routes!(healthz))
         .split_for_parts();
     let openapi = Arc::new(openapi);
@@ -252,6 +304,7 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(doc) }
             }),
         )
+        .route("/ws", get(realtime::ws::upgrade))
         .fallback(assets::serve)
         .method_not_allowed_fallback(method_not_allowed);
     with_layers(routes, state)

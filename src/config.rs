@@ -66,6 +66,16 @@ pub struct ServeArgs {
     /// Use when kith is reached over HTTPS.
     #[arg(long, env = "KITH_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Do not serve WebTransport (UDP on the HTTP port number).
+    #[arg(long, env = "KITH_NO_WEBTRANSPORT")]
+    pub no_webtransport: bool,
+    /// WebTransport certificate (PEM); otherwise a self-signed one is made
+    /// and renewed.
+    #[arg(long, env = "KITH_WT_CERT", requires = "wt_key")]
+    pub wt_cert: Option<PathBuf>,
+    /// Private key for --wt-cert (PEM).
+    #[arg(long, env = "KITH_WT_KEY", requires = "wt_cert")]
+    pub wt_key: Option<PathBuf>,
 }
 
 /// What the server needs to start; tests build it directly.
@@ -76,6 +86,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub media_dir: PathBuf,
     pub secure_cookies: bool,
+    pub webtransport: bool,
+    pub wt_cert: Option<PathBuf>,
+    pub wt_key: Option<PathBuf>,
 }
 
 impl From<ServeArgs> for Config {
@@ -86,6 +99,9 @@ impl From<ServeArgs> for Config {
             media_dir: a.storage.media_path(),
             data_dir: a.storage.data_dir,
             secure_cookies: a.secure_cookies,
+            webtransport: !a.no_webtransport,
+            wt_cert: a.wt_cert,
+            wt_key: a.wt_key,
         }
     }
 }
@@ -100,6 +116,9 @@ impl Config {
             media_dir: dir.join("media"),
             data_dir: dir,
             secure_cookies: false,
+            webtransport: true,
+            wt_cert: None,
+            wt_key: None,
         }
     }
 }

@@ -124,6 +124,36 @@ pub async fn open_read_pool(path: &Path) -> anyhow::Result<SqlitePool> {
         .await?)
 }
 
+/// A server-wide setting, created with `len` random bytes if missing. Every
+/// node reads the same value from the replicated database.
+pub async fn setting_or_init(
+    writer: &Writer,
+    read: &SqlitePool,
+    key: &str,
+    len: usize,
+) -> anyhow::Result<Vec<u8>> {
+    let get = || {
+        sqlx::query_scalar::<_, Vec<u8>>("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(read)
+    };
+    if let Some(v) = get().await? {
+        return Ok(v);
+    }
+    let value: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
+    writer
+        .exec(Command::InitSetting {
+            key: key.into(),
+            value,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("storing setting {key}: {e}"))?;
+    // Whoever stored it first won; read the winner.
+    get()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("setting {key} missing after storing it"))
+}
+
 /// Applies the schema to the file and closes it (`kith migrate`).
 pub fn migrate(path: &Path) -> anyhow::Result<i64> {
     let conn = open_writer_connection(path)?;

@@ -9,6 +9,9 @@
 //!   writes are [`db::Command`]s run by one task with group commit).
 //! - [`auth`]: accounts, password hashing, sessions, the `User` extractor.
 //! - [`social`]: profiles, friends, posts, likes, comments, feed, search.
+//! - [`chat`]: conversations and messages (REST).
+//! - [`notify`]: notifications, stored and pushed live.
+//! - [`realtime`]: the hub, the protocol, WebSocket and WebTransport.
 //! - [`http`]: extractors, pagination and the cross-origin check.
 //! - [`error`]: `AppError` and the JSON error body.
 //! - [`ids`]: time-ordered ids and their opaque text form.
@@ -20,11 +23,14 @@
 pub mod app;
 pub mod assets;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod notify;
+pub mod realtime;
 pub mod social;
 
 pub use app::{App, AppState};

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::Id;
-use crate::{auth, social};
+use crate::{auth, chat, notify, social};
 
 /// Every write kith makes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -19,6 +19,10 @@ pub enum Command {
     Friends(social::friends::Cmd),
     Posts(social::posts::Cmd),
     Comments(social::comments::Cmd),
+    Chat(chat::Cmd),
+    Notify(notify::Cmd),
+    /// Stores a server-wide setting unless it is set already.
+    InitSetting { key: String, value: Vec<u8> },
     /// Writes a user row, then fails: for the writer's tests.
     #[cfg(test)]
     FailAfterWriting(String),
@@ -33,6 +37,14 @@ impl Command {
             Command::Friends(c) => c.apply(conn),
             Command::Posts(c) => c.apply(conn),
             Command::Comments(c) => c.apply(conn),
+            Command::Chat(c) => c.apply(conn),
+            Command::Notify(c) => c.apply(conn),
+            Command::InitSetting { key, value } => {
+                let n = conn
+                    .prepare_cached("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)")?
+                    .execute(rusqlite::params![key, value])?;
+                Ok(Reply::Changed(n == 1))
+            }
             #[cfg(test)]
             Command::FailAfterWriting(name) => {
                 conn.execute(
@@ -61,6 +73,16 @@ pub enum Reply {
         id: Id,
         accepted: bool,
     },
+    /// A conversation, and whether it was created (or found).
+    Conversation { id: Id, created: bool },
+    /// A stored message; `duplicate` when it was a resend.
+    Message {
+        id: Id,
+        seq: i64,
+        created_at: i64,
+        duplicate: bool,
+    },
+    Seq(i64),
 }
 
 /// Why a command did not apply. Serializable, so a forwarded command's

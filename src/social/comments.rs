@@ -19,6 +19,7 @@ use crate::db::{CmdError, Command, Reply};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::ids::{Id, now_ms};
+use crate::notify::{self, Kind};
 
 pub const MAX_BODY_CHARS: usize = 2_000;
 
@@ -195,6 +196,13 @@ async fn create(
     let comment = comment(&state.read, id)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("new comment not readable")))?;
+    let author: Option<i64> = sqlx::query_scalar("SELECT author_id FROM posts WHERE id = ?")
+        .bind(post.0)
+        .fetch_optional(&state.read)
+        .await?;
+    if let Some(author) = author {
+        notify::spawn(&state, Id(author), Kind::Comment, user.id, post);
+    }
     Ok((StatusCode::CREATED, Json(CommentResponse { comment })))
 }
 

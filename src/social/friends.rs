@@ -21,6 +21,7 @@ use crate::db::{CmdError, Command, Reply};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::ids::{Id, now_ms};
+use crate::notify::{self, Kind};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -128,7 +129,8 @@ impl Cmd {
                 if accept {
                     befriend(conn, from, to)?;
                 }
-                Ok(Reply::Done)
+                // The sender, to tell them.
+                Ok(Reply::Id(from))
             }
             Cmd::Cancel { id, user } => {
                 let (from, to) = request_tx(conn, id)?;
@@ -353,6 +355,12 @@ async fn send_request(
             "unexpected reply {reply:?}"
         )));
     };
+    let kind = if accepted {
+        Kind::FriendAccepted
+    } else {
+        Kind::FriendRequest
+    };
+    notify::spawn(&state, to.id, kind, user.id, id);
     let status = if accepted { "accepted" } else { "pending" };
     Ok((
         StatusCode::CREATED,

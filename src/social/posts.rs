@@ -18,6 +18,7 @@ use crate::db::{CmdError, Command, Reply};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::ids::{Id, now_ms};
+use crate::notify::{self, Kind};
 
 pub const MAX_BODY_CHARS: usize = 10_000;
 
@@ -354,12 +355,16 @@ async fn set_like(
             user: user.id,
         }
     };
-    state.writer.exec(Command::Posts(cmd)).await?;
-    let like_count: Option<i64> = sqlx::query_scalar("SELECT like_count FROM posts WHERE id = ?")
-        .bind(post.0)
-        .fetch_optional(&state.read)
-        .await?;
-    let like_count = like_count.ok_or_else(|| AppError::not_found("post"))?;
+    let reply = state.writer.exec(Command::Posts(cmd)).await?;
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT like_count, author_id FROM posts WHERE id = ?")
+            .bind(post.0)
+            .fetch_optional(&state.read)
+            .await?;
+    let (like_count, author) = row.ok_or_else(|| AppError::not_found("post"))?;
+    if liked && reply == Reply::Changed(true) {
+        notify::spawn(state, Id(author), Kind::Like, user.id, post);
+    }
     Ok(Json(LikeState { liked, like_count }))
 }
 

@@ -50,6 +50,12 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/comments/{id}", &["delete"]),
     ("/api/feed", &["get"]),
     ("/api/search", &["get"]),
+    ("/api/conversations", &["get", "post"]),
+    ("/api/conversations/{id}/messages", &["get"]),
+    ("/api/notifications", &["get"]),
+    ("/api/notifications/read", &["post"]),
+    ("/api/realtime/ticket", &["post"]),
+    ("/api/realtime/config", &["get"]),
     ("/healthz", &["get"]),
 ];
 

@@ -1,0 +1,182 @@
+//! `/api/conversations`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::Cmd;
+use super::store::{self, ConversationView, MessageView};
+use crate::app::AppState;
+use crate::auth::User;
+use crate::auth::accounts;
+use crate::db::{Command, Reply};
+use crate::error::{AppError, ErrorBody};
+use crate::http::{Json, MAX_PAGE, Page, PageParams, Path, Query};
+use crate::ids::Id;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(messages))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConversation {
+    /// Usernames of the other members; all must be your friends.
+    pub members: Vec<String>,
+    /// Makes it a group even with one other member.
+    pub title: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConversationCreated {
+    pub id: Id,
+    /// False when an existing direct conversation was returned.
+    pub created: bool,
+}
+
+#[utoipa::path(post, path = "/api/conversations", tag = "chat",
+    request_body = NewConversation,
+    responses(
+        (status = 201, description = "Created", body = ConversationCreated),
+        (status = 200, description = "The existing direct conversation with that friend", body = ConversationCreated),
+        (status = 403, description = "A member is not your friend", body = ErrorBody),
+        (status = 422, description = "No members, unknown users, too many, or a bad title", body = ErrorBody),
+    ))]
+async fn create(
+    State(state): State<AppState>,
+    user: User,
+    Json(req): Json<NewConversation>,
+) -> Result<impl IntoResponse, AppError> {
+    if req.members.is_empty() || req.members.len() > super::command::MAX_MEMBERS {
+        return Err(AppError::invalid(format!(
+            "members must name 1 to {} users",
+            super::command::MAX_MEMBERS - 1
+        )));
+    }
+    let title = match req.title.as_deref().map(str::trim) {
+        None => None,
+        Some(t) if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) => {
+            return Err(AppError::invalid("title must be 1 to 100 characters"));
+        }
+        Some(t) => Some(t.to_string()),
+    };
+    let mut members = Vec::with_capacity(req.members.len());
+    for name in &req.members {
+        let u = accounts::by_username(&state.read, name)
+            .await?
+            .ok_or_else(|| AppError::invalid(format!("no user named {name:?}")))?;
+        members.push(u.id);
+    }
+    let reply = state
+        .writer
+        .exec(Command::Chat(Cmd::Create {
+            id: Id::generate(),
+            creator: user.id,
+            members,
+            title,
+        }))
+        .await?;
+    let Reply::Conversation { id, created } = reply else {
+        return Err(AppError::Internal(anyhow::anyhow!("unexpected reply {reply:?}")));
+    };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(ConversationCreated { id, created })))
+}
+
+#[utoipa::path(get, path = "/api/conversations", tag = "chat",
+    params(PageParams),
+    responses((status = 200, description = "Most recently active first, with unread counts", body = Page<ConversationView>)))]
+async fn list(
+    State(state): State<AppState>,
+    user: User,
+    Query(p): Query<PageParams>,
+) -> Result<Json<Page<ConversationView>>, AppError> {
+    let page = p.resolve()?;
+    let rows = store::conversations(&state.read, user.id, page.before(), page.fetch()).await?;
+    let more = rows.len() > page.limit as usize;
+    let mut rows = rows;
+    rows.truncate(page.limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|(k, _)| k.to_string())
+    } else {
+        None
+    };
+    Ok(Json(Page {
+        items: rows.into_iter().map(|(_, c)| c).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MessagesParams {
+    /// Messages after this seq (oldest first): catching up.
+    pub after_seq: Option<i64>,
+    /// Messages before this seq (the newest of them): scrolling back.
+    pub before_seq: Option<i64>,
+    /// 1 to 100 (default 50).
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessagePage {
+    /// In seq order.
+    pub items: Vec<MessageView>,
+    /// Whether more messages lie beyond this page in the direction asked.
+    pub has_more: bool,
+    pub last_seq: i64,
+}
+
+#[utoipa::path(get, path = "/api/conversations/{id}/messages", tag = "chat",
+    params(("id" = Id, Path), MessagesParams),
+    responses(
+        (status = 200, body = MessagePage),
+        (status = 404, description = "No such conversation, or you are not a member", body = ErrorBody),
+    ))]
+async fn messages(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<Id>,
+    Query(q): Query<MessagesParams>,
+) -> Result<Json<MessagePage>, AppError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(AppError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}")));
+    }
+    if q.after_seq.is_some_and(|s| s < 0) || q.before_seq.is_some_and(|s| s < 1) {
+        return Err(AppError::BadRequest("after_seq must be ≥ 0 and before_seq ≥ 1".into()));
+    }
+    if !store::is_member(&state.read, id, user.id).await? {
+        return Err(AppError::not_found("conversation"));
+    }
+    let oldest_first = q.after_seq.is_some();
+    let after = q.after_seq.unwrap_or(0);
+    let before = q.before_seq.unwrap_or(i64::MAX);
+    let fetch = i64::from(limit) + 1;
+    let mut items = store::messages(&state.read, id, after, before, fetch, oldest_first).await?;
+    let has_more = items.len() > limit as usize;
+    if has_more {
+        if oldest_first {
+            items.truncate(limit as usize);
+        } else {
+            items.remove(0);
+        }
+    }
+    let last_seq = store::last_seq(&state.read, id).await?;
+    Ok(Json(MessagePage {
+        items,
+        has_more,
+        last_seq,
+    }))
+}

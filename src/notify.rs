@@ -1,0 +1,311 @@
+//! Notifications (`notifications`): stored, listed, marked read, and pushed
+//! live to the user's connections.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::User;
+use crate::auth::accounts::{Timestamp, UserView};
+use crate::db::{CmdError, Command, Reply};
+use crate::error::{AppError, ErrorBody};
+use crate::http::{Json, Page, PageParams, Query};
+use crate::ids::{Id, now_ms};
+use crate::realtime::protocol::ServerFrame;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(mark_read))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    FriendRequest,
+    FriendAccepted,
+    Like,
+    Comment,
+    Message,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::FriendRequest => "friend_request",
+            Kind::FriendAccepted => "friend_accepted",
+            Kind::Like => "like",
+            Kind::Comment => "comment",
+            Kind::Message => "message",
+        }
+    }
+}
+
+/// A notification to store: who gets it, what about, because of whom.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct New {
+    pub id: Id,
+    pub user: Id,
+    pub kind: Kind,
+    pub actor: Id,
+    pub subject: Id,
+}
+
+/// Stores `n` unless it is about oneself. A `message` notification is not
+/// repeated while an unread one for the same conversation exists. Returns
+/// whether it was stored. Called by other areas' commands, in their
+/// transaction.
+pub fn insert(conn: &Connection, n: &New) -> Result<bool, CmdError> {
+    if n.user == n.actor {
+        return Ok(false);
+    }
+    if n.kind == Kind::Message {
+        let pending = conn
+            .prepare_cached(
+                "SELECT 1 FROM notifications
+                 WHERE user_id = ? AND kind = 'message' AND subject_id = ? AND read_at IS NULL",
+            )?
+            .exists(params![n.user.0, n.subject.0])?;
+        if pending {
+            return Ok(false);
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO notifications (id, user_id, kind, actor_id, subject_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![n.id.0, n.user.0, n.kind.as_str(), n.actor.0, n.subject.0, now_ms()])?;
+    Ok(true)
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum Cmd {
+    Create(New),
+    /// Marks the user's notifications read: the ones named, or all.
+    MarkRead { user: Id, ids: Option<Vec<Id>> },
+}
+
+impl Cmd {
+    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
+        match self {
+            Cmd::Create(n) => Ok(Reply::Changed(insert(conn, &n)?)),
+            Cmd::MarkRead { user, ids } => {
+                let now = now_ms();
+                let n = match ids {
+                    None => conn
+                        .prepare_cached(
+                            "UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL",
+                        )?
+                        .execute(params![now, user.0])?,
+                    Some(ids) => {
+                        let mut stmt = conn.prepare_cached(
+                            "UPDATE notifications SET read_at = ?
+                             WHERE id = ? AND user_id = ? AND read_at IS NULL",
+                        )?;
+                        let mut n = 0;
+                        for id in ids {
+                            n += stmt.execute(params![now, id.0, user.0])?;
+                        }
+                        n
+                    }
+                };
+                Ok(Reply::Changed(n > 0))
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct NotificationView {
+    pub id: Id,
+    pub kind: Kind,
+    /// Who caused it.
+    pub actor: Option<UserView>,
+    /// The post, friend request or conversation it is about.
+    pub subject_id: Option<Id>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    pub read: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    kind: String,
+    subject_id: Option<i64>,
+    created_at: i64,
+    read_at: Option<i64>,
+    a_id: Option<i64>,
+    a_username: Option<String>,
+    a_display_name: Option<String>,
+    a_created_at: Option<i64>,
+}
+
+impl From<Row> for NotificationView {
+    fn from(r: Row) -> Self {
+        let kind = match r.kind.as_str() {
+            "friend_request" => Kind::FriendRequest,
+            "friend_accepted" => Kind::FriendAccepted,
+            "like" => Kind::Like,
+            "comment" => Kind::Comment,
+            _ => Kind::Message,
+        };
+        let actor = match (r.a_id, r.a_username, r.a_display_name, r.a_created_at) {
+            (Some(id), Some(username), Some(display_name), Some(c)) => Some(UserView {
+                id: Id(id),
+                username,
+                display_name,
+                created_at: Timestamp(c),
+            }),
+            _ => None,
+        };
+        NotificationView {
+            id: Id(r.id),
+            kind,
+            actor,
+            subject_id: r.subject_id.map(Id),
+            created_at: Timestamp(r.created_at),
+            read: r.read_at.is_some(),
+        }
+    }
+}
+
+const SELECT: &str = "SELECT n.id, n.kind, n.subject_id, n.created_at, n.read_at, \
+     a.id AS a_id, a.username AS a_username, a.display_name AS a_display_name, \
+     a.created_at AS a_created_at \
+     FROM notifications n LEFT JOIN users a ON a.id = n.actor_id";
+
+pub async fn by_id(pool: &SqlitePool, id: Id) -> Result<Option<NotificationView>, sqlx::Error> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE n.id = ?"))
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(NotificationView::from))
+}
+
+/// After a command that may have stored notification `id` for `user`:
+/// pushes it to their live connections, if it exists.
+pub async fn push(state: &AppState, id: Id) {
+    match by_id(&state.read, id).await {
+        Ok(Some(n)) => {
+            let user: Option<i64> = sqlx::query_scalar("SELECT user_id FROM notifications WHERE id = ?")
+                .bind(id.0)
+                .fetch_optional(&state.read)
+                .await
+                .ok()
+                .flatten();
+            if let (Some(user), Ok(value)) = (user, serde_json::to_value(&n)) {
+                state.hub.send(user, &ServerFrame::Notification(value).encode(), None);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "reading a notification to push"),
+    }
+}
+
+/// `notify` in the background, so that the request that caused it does not
+/// wait for it.
+pub fn spawn(state: &AppState, user: Id, kind: Kind, actor: Id, subject: Id) {
+    let state = state.clone();
+    tokio::spawn(async move { notify(&state, user, kind, actor, subject).await });
+}
+
+/// Stores a notification through the writer and pushes it live.
+pub async fn notify(state: &AppState, user: Id, kind: Kind, actor: Id, subject: Id) {
+    let id = Id::generate();
+    let cmd = Command::Notify(Cmd::Create(New {
+        id,
+        user,
+        kind,
+        actor,
+        subject,
+    }));
+    match state.writer.exec(cmd).await {
+        Ok(Reply::Changed(true)) => push(state, id).await,
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "storing a notification"),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotificationPage {
+    pub items: Vec<NotificationView>,
+    pub next_cursor: Option<String>,
+    /// Unread notifications in all.
+    pub unread: i64,
+}
+
+#[utoipa::path(get, path = "/api/notifications", tag = "notifications",
+    params(PageParams),
+    responses((status = 200, description = "Newest first", body = NotificationPage)))]
+async fn list(
+    State(state): State<AppState>,
+    user: User,
+    Query(p): Query<PageParams>,
+) -> Result<Json<NotificationPage>, AppError> {
+    let page = p.resolve()?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} WHERE n.user_id = ? AND n.id < ? ORDER BY n.id DESC LIMIT ?"
+    ))
+    .bind(user.id.0)
+    .bind(page.before())
+    .bind(page.fetch())
+    .fetch_all(&state.read)
+    .await?;
+    let items = rows.into_iter().map(NotificationView::from).collect();
+    let Page { items, next_cursor } = Page::from_rows(items, page, |n: &NotificationView| n.id);
+    let unread: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notifications WHERE user_id = ? AND read_at IS NULL",
+    )
+    .bind(user.id.0)
+    .fetch_one(&state.read)
+    .await?;
+    Ok(Json(NotificationPage {
+        items,
+        next_cursor,
+        unread,
+    }))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MarkRead {
+    /// The notifications to mark; all of yours when absent.
+    pub ids: Option<Vec<Id>>,
+}
+
+#[utoipa::path(post, path = "/api/notifications/read", tag = "notifications",
+    request_body = MarkRead,
+    responses(
+        (status = 204, description = "Marked read"),
+        (status = 422, body = ErrorBody),
+    ))]
+async fn mark_read(
+    State(state): State<AppState>,
+    user: User,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, AppError> {
+    // The body is optional: none (or `{}`) marks everything read.
+    let ids = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<MarkRead>(&body)
+            .map_err(|e| AppError::invalid(e.to_string()))?
+            .ids
+    };
+    if ids.as_ref().is_some_and(|i| i.len() > 1000) {
+        return Err(AppError::invalid("at most 1000 ids at a time"));
+    }
+    state
+        .writer
+        .exec(Command::Notify(Cmd::MarkRead { user: user.id, ids }))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,17 @@
+//! Realtime: chat, presence, typing and notifications pushed to live
+//! connections over WebSocket (`/ws`) and WebTransport (`/wt`).
+//!
+//! Both transports speak one protocol ([`protocol`], documented in
+//! docs/protocol.md) and run the same connection logic ([`conn`]); they only
+//! move frames. The [`hub`] maps each user to their live connections on this
+//! node, each with a bounded outgoing queue.
+
+pub mod conn;
+pub mod hub;
+pub mod protocol;
+pub mod routes;
+pub mod ticket;
+pub mod webtransport;
+pub mod ws;
+
+pub use hub::Hub;

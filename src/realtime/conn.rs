@@ -1,0 +1,435 @@
+//! One live connection, whatever its transport: registration in the hub,
+//! presence, and the handling of each client frame.
+//!
+//! A transport ([`Transport`]) only moves text frames; [`serve`] runs the
+//! loop: client frames in, queued hub frames out, until either side closes
+//! or the hub kicks the connection.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::hub::{Frame, Registration};
+use super::protocol::{self, ClientFrame, ErrorCode, Presence, RateLimit, ServerFrame, VERSION};
+use crate::app::AppState;
+use crate::auth::accounts::UserView;
+use crate::chat::{self, store};
+use crate::db::{CmdError, Command, Reply};
+use crate::ids::{Id, format_ms};
+use crate::notify::{self, Kind};
+
+/// Sends: a burst of 30, then 10 a second.
+const SEND_BURST: u32 = 30;
+const SEND_PER_SEC: u32 = 10;
+/// Excess sends answered with an error frame before the connection is
+/// closed for flooding.
+const MAX_EXCESS: u32 = 100;
+/// At most one typing indicator per conversation per this long is passed on.
+const TYPING_EVERY: Duration = Duration::from_millis(1500);
+/// Messages per page of a `sync` replay.
+const SYNC_PAGE: i64 = 500;
+
+/// What ends a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed or went away.
+    Client,
+    /// A frame over the size limit (WebSocket code 1009).
+    TooBig,
+    /// Kicked by the hub: slow consumer, logout, shutdown.
+    Kicked(&'static str),
+    /// Too many frames over the rate limit.
+    Flooding,
+}
+
+/// An inbound event from a transport.
+pub enum Inbound {
+    Text(String),
+    /// Binary data, which this protocol does not use.
+    Binary,
+    TooBig,
+}
+
+/// A transport carrying text frames both ways.
+pub trait Transport: Send {
+    /// The next inbound event; `None` once the client has gone.
+    fn recv(&mut self) -> impl Future<Output = Option<Inbound>> + Send;
+    fn send(&mut self, frame: &str) -> impl Future<Output = Result<(), ()>> + Send;
+    /// Closes with a reason the client can read, where the transport can.
+    fn close(&mut self, reason: CloseReason) -> impl Future<Output = ()> + Send;
+}
+
+/// Serves one connection of `user` over `transport` until it ends.
+pub async fn serve<T: Transport>(state: AppState, user: UserView, mut transport: T) {
+    let (mut conn, mut reg, hello) = Conn::open(state, user).await;
+    let mut reason = CloseReason::Client;
+    let mut ok = true;
+    for f in hello {
+        ok &= transport.send(&f).await.is_ok();
+    }
+    while ok {
+        tokio::select! {
+            inbound = transport.recv() => match inbound {
+                None => break,
+                Some(Inbound::TooBig) => { reason = CloseReason::TooBig; break; }
+                Some(Inbound::Binary) => {
+                    let f = ServerFrame::error(ErrorCode::BadFrame, "frames are JSON text").encode();
+                    ok = transport.send(&f).await.is_ok();
+                }
+                Some(Inbound::Text(text)) => {
+                    let mut next = Some(protocol::parse(&text));
+                    while let Some(frame) = next.take() {
+                        let out = match frame {
+                            Ok(frame) => conn.handle(frame).await,
+                            Err(err) => Outcome::reply(err),
+                        };
+                        for f in &out.frames {
+                            ok &= transport.send(f).await.is_ok();
+                        }
+                        next = out.then.map(Ok);
+                    }
+                    if conn.excess > MAX_EXCESS {
+                        reason = CloseReason::Flooding;
+                        break;
+                    }
+                }
+            },
+            frame = reg.rx.recv() => match frame {
+                Some(f) => ok = transport.send(&f).await.is_ok(),
+                None => break,
+            },
+            why = reg.kick.kicked() => { reason = CloseReason::Kicked(why); break; }
+        }
+    }
+    if reason != CloseReason::Client {
+        transport.close(reason).await;
+    }
+    conn.close(reg.conn).await;
+}
+
+/// What handling a frame produced: frames for this connection, and maybe a
+/// follow-up frame to handle next (a `sync` continues page by page).
+#[derive(Default)]
+pub struct Outcome {
+    pub frames: Vec<Frame>,
+    pub then: Option<ClientFrame>,
+}
+
+impl Outcome {
+    fn reply(f: ServerFrame) -> Self {
+        Outcome {
+            frames: vec![f.encode()],
+            then: None,
+        }
+    }
+}
+
+fn cmd_error(e: CmdError) -> ServerFrame {
+    match e {
+        CmdError::NotFound(m) => ServerFrame::error(ErrorCode::NotFound, m),
+        CmdError::Forbidden(m) => ServerFrame::error(ErrorCode::Forbidden, m),
+        CmdError::Conflict(m) | CmdError::Invalid(m) => ServerFrame::error(ErrorCode::Invalid, m),
+        CmdError::Unavailable(m) => ServerFrame::error(ErrorCode::Unavailable, m),
+        CmdError::Internal(m) => {
+            tracing::error!(error = %m, "realtime command failed");
+            ServerFrame::error(ErrorCode::Internal, "internal error")
+        }
+    }
+}
+
+fn db_error(e: sqlx::Error) -> ServerFrame {
+    tracing::error!(error = %e, "realtime read failed");
+    ServerFrame::error(ErrorCode::Unavailable, "could not read; retry")
+}
+
+/// The per-connection state.
+pub struct Conn {
+    state: AppState,
+    user: UserView,
+    conn_id: u64,
+    sends: RateLimit,
+    typing: HashMap<Id, Instant>,
+    excess: u32,
+}
+
+impl Conn {
+    /// Registers the connection; returns the frames to send first: hello,
+    /// then which friends are online.
+    async fn open(state: AppState, user: UserView) -> (Conn, Registration, Vec<Frame>) {
+        let reg = state.hub.register(user.id.0);
+        let mut hello = vec![
+            ServerFrame::Hello {
+                version: VERSION,
+                user: user.username.clone(),
+            }
+            .encode(),
+        ];
+        match friends(&state, user.id).await {
+            Ok(friends) => {
+                let online = ServerFrame::Presence {
+                    user: user.username.clone(),
+                    status: Presence::Online,
+                }
+                .encode();
+                for (id, name) in friends {
+                    if reg.first {
+                        state.hub.send(id, &online, None);
+                    }
+                    if state.hub.is_online(id) {
+                        hello.push(
+                            ServerFrame::Presence {
+                                user: name,
+                                status: Presence::Online,
+                            }
+                            .encode(),
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading friends for presence"),
+        }
+        let conn = Conn {
+            state,
+            user,
+            conn_id: reg.conn,
+            sends: RateLimit::new(SEND_BURST, SEND_PER_SEC),
+            typing: HashMap::new(),
+            excess: 0,
+        };
+        (conn, reg, hello)
+    }
+
+    /// Unregisters; tells friends when this was the user's last connection.
+    async fn close(self, conn: u64) {
+        if self.state.hub.unregister(self.user.id.0, conn) {
+            let offline = ServerFrame::Presence {
+                user: self.user.username.clone(),
+                status: Presence::Offline,
+            }
+            .encode();
+            if let Ok(friends) = friends(&self.state, self.user.id).await {
+                for (id, _) in friends {
+                    self.state.hub.send(id, &offline, None);
+                }
+            }
+        }
+    }
+
+    /// Handles one client frame.
+    pub async fn handle(&mut self, frame: ClientFrame) -> Outcome {
+        match frame {
+            ClientFrame::Ping => Outcome::reply(ServerFrame::Pong),
+            ClientFrame::Send {
+                conversation_id,
+                client_msg_id,
+                body,
+            } => {
+                if !self.sends.allow() {
+                    self.excess += 1;
+                    return Outcome::reply(ServerFrame::error(
+                        ErrorCode::RateLimited,
+                        "sending too fast; the message was not sent",
+                    ));
+                }
+                self.send(conversation_id, client_msg_id, body).await
+            }
+            ClientFrame::Sync {
+                conversation_id,
+                after_seq,
+            } => self.sync(conversation_id, after_seq).await,
+            ClientFrame::Typing { conversation_id } => {
+                let now = Instant::now();
+                let recent = self
+                    .typing
+                    .get(&conversation_id)
+                    .is_some_and(|t| now.duration_since(*t) < TYPING_EVERY);
+                if recent {
+                    return Outcome::default();
+                }
+                match store::is_member(&self.state.read, conversation_id, self.user.id).await {
+                    Ok(true) => {}
+                    Ok(false) => return Outcome::reply(not_member()),
+                    Err(e) => return Outcome::reply(db_error(e)),
+                }
+                if self.typing.len() > 1000 {
+                    self.typing.clear();
+                }
+                self.typing.insert(conversation_id, now);
+                let f = ServerFrame::Typing {
+                    conversation_id,
+                    user: self.user.username.clone(),
+                }
+                .encode();
+                self.fan_out(conversation_id, &f, true).await;
+                Outcome::default()
+            }
+            ClientFrame::Read {
+                conversation_id,
+                seq,
+            } => {
+                let cmd = Command::Chat(chat::Cmd::MarkRead {
+                    conversation: conversation_id,
+                    user: self.user.id,
+                    seq,
+                });
+                match self.state.writer.exec(cmd).await {
+                    Ok(Reply::Seq(seq)) => {
+                        let f = ServerFrame::Read {
+                            conversation_id,
+                            user: self.user.username.clone(),
+                            seq,
+                        }
+                        .encode();
+                        self.fan_out(conversation_id, &f, false).await;
+                        Outcome::default()
+                    }
+                    Ok(other) => Outcome::reply(cmd_error(CmdError::Internal(format!(
+                        "unexpected reply {other:?}"
+                    )))),
+                    Err(e) => Outcome::reply(cmd_error(e)),
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, conversation: Id, client_msg_id: String, body: String) -> Outcome {
+        let cmd = Command::Chat(chat::Cmd::Send {
+            id: Id::generate(),
+            conversation,
+            sender: self.user.id,
+            client_msg_id: client_msg_id.clone(),
+            body: body.clone(),
+        });
+        let (id, seq, created_at, duplicate) = match self.state.writer.exec(cmd).await {
+            Ok(Reply::Message {
+                id,
+                seq,
+                created_at,
+                duplicate,
+            }) => (id, seq, created_at, duplicate),
+            Ok(other) => {
+                return Outcome::reply(cmd_error(CmdError::Internal(format!(
+                    "unexpected reply {other:?}"
+                ))));
+            }
+            Err(e) => return Outcome::reply(cmd_error(e)),
+        };
+        let ack = ServerFrame::Ack {
+            conversation_id: conversation,
+            client_msg_id: client_msg_id.clone(),
+            seq,
+            message_id: id,
+        }
+        .encode();
+        if !duplicate {
+            let message = ServerFrame::Message(store::MessageView {
+                conversation_id: conversation,
+                seq,
+                message_id: id,
+                sender: Some(self.user.username.clone()),
+                body,
+                client_msg_id,
+                created_at: format_ms(created_at),
+            })
+            .encode();
+            let offline = self.fan_out(conversation, &message, false).await;
+            for member in offline {
+                let state = self.state.clone();
+                let actor = self.user.id;
+                tokio::spawn(async move {
+                    notify::notify(&state, Id(member), Kind::Message, actor, conversation).await;
+                });
+            }
+        }
+        Outcome {
+            frames: vec![ack],
+            then: None,
+        }
+    }
+
+    /// Replays one page of messages after `after_seq`; continues with the
+    /// next page until caught up, then says `synced`.
+    async fn sync(&mut self, conversation: Id, after_seq: i64) -> Outcome {
+        match store::is_member(&self.state.read, conversation, self.user.id).await {
+            Ok(true) => {}
+            Ok(false) => return Outcome::reply(not_member()),
+            Err(e) => return Outcome::reply(db_error(e)),
+        }
+        let page = match store::messages(
+            &self.state.read,
+            conversation,
+            after_seq.max(0),
+            i64::MAX,
+            SYNC_PAGE,
+            true,
+        )
+        .await
+        {
+            Ok(p) => p,
+            Err(e) => return Outcome::reply(db_error(e)),
+        };
+        let full = page.len() as i64 == SYNC_PAGE;
+        let last = page.last().map(|m| m.seq).unwrap_or(after_seq.max(0));
+        let mut frames: Vec<Frame> = page
+            .into_iter()
+            .map(|m| ServerFrame::Message(m).encode())
+            .collect();
+        if full {
+            return Outcome {
+                frames,
+                then: Some(ClientFrame::Sync {
+                    conversation_id: conversation,
+                    after_seq: last,
+                }),
+            };
+        }
+        frames.push(
+            ServerFrame::Synced {
+                conversation_id: conversation,
+                last_seq: last,
+            }
+            .encode(),
+        );
+        Outcome { frames, then: None }
+    }
+
+    /// Queues `frame` for the conversation's members (not this connection;
+    /// with `skip_self`, none of this user's). Returns the members with no
+    /// live connection.
+    async fn fan_out(&self, conversation: Id, frame: &Frame, skip_self: bool) -> Vec<i64> {
+        let members = match store::member_ids(&self.state.read, conversation).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading members for fan-out");
+                return vec![];
+            }
+        };
+        let mut offline = Vec::new();
+        for m in members {
+            if m == self.user.id.0 {
+                if !skip_self {
+                    self.state.hub.send(m, frame, Some(self.conn_id));
+                }
+            } else if !self.state.hub.is_online(m) {
+                offline.push(m);
+            } else {
+                self.state.hub.send(m, frame, None);
+            }
+        }
+        offline
+    }
+}
+
+fn not_member() -> ServerFrame {
+    ServerFrame::error(ErrorCode::NotFound, "conversation not found")
+}
+
+/// (id, username) of the user's friends.
+async fn friends(state: &AppState, user: Id) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id, u.username FROM friendships f JOIN users u ON u.id = f.friend_id
+         WHERE f.user_id = ?",
+    )
+    .bind(user.0)
+    .fetch_all(&state.read)
+    .await
+}

@@ -1,0 +1,251 @@
+//! The realtime protocol: JSON frames, the same on every transport.
+//!
+//! Pure types and parsing; no I/O. Version 1.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::Id;
+
+pub const VERSION: u32 = 1;
+/// The largest frame a client may send (bytes). WebSocket closes with 1009
+/// above it; WebTransport closes the stream.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// The longest message body (characters).
+pub const MAX_BODY_CHARS: usize = 4_000;
+/// The longest client message id (bytes).
+pub const MAX_CLIENT_MSG_ID: usize = 64;
+
+/// What a client sends.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    Send {
+        conversation_id: Id,
+        client_msg_id: String,
+        body: String,
+    },
+    Sync {
+        conversation_id: Id,
+        after_seq: i64,
+    },
+    Typing {
+        conversation_id: Id,
+    },
+    Read {
+        conversation_id: Id,
+        seq: i64,
+    },
+    Ping,
+}
+
+/// What the server sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First frame on every connection.
+    Hello { version: u32, user: String },
+    Ack {
+        conversation_id: Id,
+        client_msg_id: String,
+        seq: i64,
+        message_id: Id,
+    },
+    Message(MessageFrame),
+    Presence { user: String, status: Presence },
+    Typing { conversation_id: Id, user: String },
+    Read {
+        conversation_id: Id,
+        user: String,
+        seq: i64,
+    },
+    Notification(serde_json::Value),
+    /// `sync` finished: every message up to `last_seq` has been sent.
+    Synced { conversation_id: Id, last_seq: i64 },
+    Pong,
+    Error { code: ErrorCode, message: String },
+}
+
+pub use crate::chat::store::MessageView as MessageFrame;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Online,
+    Offline,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, or not a frame of this protocol.
+    BadFrame,
+    /// A frame of a known type with a bad field.
+    Invalid,
+    /// The conversation does not exist or you are not a member.
+    NotFound,
+    Forbidden,
+    RateLimited,
+    /// The server could not do it now; retry.
+    Unavailable,
+    Internal,
+}
+
+impl ServerFrame {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerFrame::Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Serialized once, shared by every recipient.
+    pub fn encode(&self) -> std::sync::Arc<str> {
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| r#"{"type":"error","code":"internal","message":"encoding"}"#.into())
+            .into()
+    }
+}
+
+/// Parses a client frame, telling a bad frame (not JSON, unknown type) from
+/// a frame with invalid fields.
+pub fn parse(text: &str) -> Result<ClientFrame, ServerFrame> {
+    if text.len() > MAX_FRAME_BYTES {
+        return Err(ServerFrame::error(ErrorCode::BadFrame, "frame too large"));
+    }
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| ServerFrame::error(ErrorCode::BadFrame, format!("not JSON: {e}")))?;
+    let known = matches!(
+        value.get("type").and_then(|t| t.as_str()),
+        Some("send" | "sync" | "typing" | "read" | "ping")
+    );
+    if !known {
+        return Err(ServerFrame::error(
+            ErrorCode::BadFrame,
+            "unknown or missing frame type",
+        ));
+    }
+    let frame: ClientFrame = serde_json::from_value(value)
+        .map_err(|e| ServerFrame::error(ErrorCode::Invalid, e.to_string()))?;
+    if let ClientFrame::Send {
+        client_msg_id,
+        body,
+        ..
+    } = &frame
+    {
+        if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
+            return Err(ServerFrame::error(
+                ErrorCode::Invalid,
+                format!("client_msg_id must be 1 to {MAX_CLIENT_MSG_ID} bytes"),
+            ));
+        }
+        if body.trim().is_empty() || body.chars().count() > MAX_BODY_CHARS {
+            return Err(ServerFrame::error(
+                ErrorCode::Invalid,
+                format!("body must be 1 to {MAX_BODY_CHARS} characters"),
+            ));
+        }
+    }
+    Ok(frame)
+}
+
+/// A token bucket: `burst` at once, then `per_sec` on average.
+#[derive(Debug)]
+pub struct RateLimit {
+    tokens: f64,
+    burst: f64,
+    per_sec: f64,
+    last: std::time::Instant,
+}
+
+impl RateLimit {
+    pub fn new(burst: u32, per_sec: u32) -> Self {
+        RateLimit {
+            tokens: f64::from(burst),
+            burst: f64::from(burst),
+            per_sec: f64::from(per_sec),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// Takes a token at `now`; false when none is left.
+    pub fn allow_at(&mut self, now: std::time::Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn allow(&mut self) -> bool {
+        self.allow_at(std::time::Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn parses_every_client_frame() {
+        let id = Id(42).to_string();
+        let f = parse(&format!(
+            r#"{{"type":"send","conversation_id":"{id}","client_msg_id":"c1","body":"hi"}}"#
+        ));
+        assert_eq!(
+            f,
+            Ok(ClientFrame::Send {
+                conversation_id: Id(42),
+                client_msg_id: "c1".into(),
+                body: "hi".into()
+            })
+        );
+        assert_eq!(parse(r#"{"type":"ping"}"#), Ok(ClientFrame::Ping));
+        let f = parse(&format!(r#"{{"type":"sync","conversation_id":"{id}","after_seq":3}}"#));
+        assert_eq!(
+            f,
+            Ok(ClientFrame::Sync {
+                conversation_id: Id(42),
+                after_seq: 3
+            })
+        );
+    }
+
+    fn code(r: Result<ClientFrame, ServerFrame>) -> Option<ErrorCode> {
+        match r {
+            Err(ServerFrame::Error { code, .. }) => Some(code),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn tells_bad_frames_from_invalid_ones() {
+        assert_eq!(code(parse("not json")), Some(ErrorCode::BadFrame));
+        assert_eq!(code(parse(r#"{"type":"dance"}"#)), Some(ErrorCode::BadFrame));
+        assert_eq!(code(parse(r#"[1,2]"#)), Some(ErrorCode::BadFrame));
+        assert_eq!(code(parse(r#"{"type":"sync"}"#)), Some(ErrorCode::Invalid));
+        assert_eq!(
+            code(parse(r#"{"type":"sync","conversation_id":"!!","after_seq":1}"#)),
+            Some(ErrorCode::Invalid)
+        );
+        let long = "x".repeat(MAX_BODY_CHARS + 1);
+        let f = format!(r#"{{"type":"send","conversation_id":"1","client_msg_id":"a","body":"{long}"}}"#);
+        assert_eq!(code(parse(&f)), Some(ErrorCode::Invalid));
+        let f = r#"{"type":"send","conversation_id":"1","client_msg_id":"","body":"x"}"#;
+        assert_eq!(code(parse(f)), Some(ErrorCode::Invalid));
+    }
+
+    #[test]
+    fn rate_limit_refills() {
+        let mut r = RateLimit::new(3, 10);
+        let t = Instant::now();
+        assert!(r.allow_at(t) && r.allow_at(t) && r.allow_at(t));
+        assert!(!r.allow_at(t));
+        assert!(r.allow_at(t + Duration::from_millis(150)));
+        assert!(!r.allow_at(t + Duration::from_millis(150)));
+    }
+}

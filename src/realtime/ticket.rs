@@ -1,0 +1,101 @@
+//! Short-lived signed tickets for WebTransport, whose CONNECT request
+//! carries no cookies: `POST /api/realtime/ticket` (cookie-authenticated)
+//! issues one; `/wt?ticket=` presents it.
+//!
+//! A ticket is `<user id>.<expiry ms>.<HMAC-SHA256>` under a key kept in
+//! the `settings` table, so any node can check a ticket any node issued.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::ids::{Id, now_ms};
+
+/// How long a ticket is good for.
+pub const TTL_MS: i64 = 60_000;
+
+#[derive(Clone)]
+pub struct TicketKey(Vec<u8>);
+
+impl std::fmt::Debug for TicketKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TicketKey(..)")
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TicketError {
+    #[error("malformed ticket")]
+    Malformed,
+    #[error("bad ticket signature")]
+    BadSignature,
+    #[error("ticket expired")]
+    Expired,
+}
+
+impl TicketKey {
+    pub fn new(key: Vec<u8>) -> Self {
+        TicketKey(key)
+    }
+
+    fn mac(&self, payload: &str) -> Hmac<Sha256> {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(payload.as_bytes());
+        mac
+    }
+
+    pub fn issue_at(&self, user: Id, now: i64) -> String {
+        let payload = format!("{user}.{}", now + TTL_MS);
+        let sig = URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes());
+        format!("{payload}.{sig}")
+    }
+
+    pub fn issue(&self, user: Id) -> String {
+        self.issue_at(user, now_ms())
+    }
+
+    /// The user a ticket was issued to, if it is genuine and unexpired at `now`.
+    pub fn check_at(&self, ticket: &str, now: i64) -> Result<Id, TicketError> {
+        let mut parts = ticket.splitn(3, '.');
+        let (Some(user), Some(exp), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(TicketError::Malformed);
+        };
+        let sig = URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| TicketError::Malformed)?;
+        self.mac(&format!("{user}.{exp}"))
+            .verify_slice(&sig)
+            .map_err(|_| TicketError::BadSignature)?;
+        let exp: i64 = exp.parse().map_err(|_| TicketError::Malformed)?;
+        if now > exp {
+            return Err(TicketError::Expired);
+        }
+        user.parse().map_err(|_| TicketError::Malformed)
+    }
+
+    pub fn check(&self, ticket: &str) -> Result<Id, TicketError> {
+        self.check_at(ticket, now_ms())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tickets_round_trip_and_expire() {
+        let key = TicketKey::new(b"k".repeat(32));
+        let t = key.issue_at(Id(99), 1_000);
+        assert_eq!(key.check_at(&t, 1_000 + TTL_MS), Ok(Id(99)));
+        assert_eq!(key.check_at(&t, 1_001 + TTL_MS), Err(TicketError::Expired));
+        let other = TicketKey::new(b"x".repeat(32));
+        assert_eq!(other.check_at(&t, 1_000), Err(TicketError::BadSignature));
+        // Another user's id with this signature fails.
+        let forged = t.replacen(&Id(99).to_string(), &Id(98).to_string(), 1);
+        assert_eq!(key.check_at(&forged, 1_000), Err(TicketError::BadSignature));
+        assert_eq!(key.check_at("garbage", 1_000), Err(TicketError::Malformed));
+        assert_eq!(key.check_at("a.b.!!!", 1_000), Err(TicketError::Malformed));
+    }
+}
