@@ -80,7 +80,14 @@ pub fn insert(conn: &Connection, n: &New) -> Result<bool, CmdError> {
         "INSERT INTO notifications (id, user_id, kind, actor_id, subject_id, created_at)
          VALUES (?, ?, ?, ?, ?, ?)",
     )?
-    .execute(params![n.id.0, n.user.0, n.kind.as_str(), n.actor.0, n.subject.0, now_ms()])?;
+    .execute(params![
+        n.id.0,
+        n.user.0,
+        n.kind.as_str(),
+        n.actor.0,
+        n.subject.0,
+        now_ms()
+    ])?;
     Ok(true)
 }
 
@@ -89,7 +96,10 @@ pub fn insert(conn: &Connection, n: &New) -> Result<bool, CmdError> {
 pub enum Cmd {
     Create(New),
     /// Marks the user's notifications read: the ones named, or all.
-    MarkRead { user: Id, ids: Option<Vec<Id>> },
+    MarkRead {
+        user: Id,
+        ids: Option<Vec<Id>>,
+    },
 }
 
 impl Cmd {
@@ -195,14 +205,17 @@ pub async fn by_id(pool: &SqlitePool, id: Id) -> Result<Option<NotificationView>
 pub async fn push(state: &AppState, id: Id) {
     match by_id(&state.read, id).await {
         Ok(Some(n)) => {
-            let user: Option<i64> = sqlx::query_scalar("SELECT user_id FROM notifications WHERE id = ?")
-                .bind(id.0)
-                .fetch_optional(&state.read)
-                .await
-                .ok()
-                .flatten();
+            let user: Option<i64> =
+                sqlx::query_scalar("SELECT user_id FROM notifications WHERE id = ?")
+                    .bind(id.0)
+                    .fetch_optional(&state.read)
+                    .await
+                    .ok()
+                    .flatten();
             if let (Some(user), Ok(value)) = (user, serde_json::to_value(&n)) {
-                state.hub.send(user, &ServerFrame::Notification(value).encode(), None);
+                state
+                    .hub
+                    .send(user, &ServerFrame::Notification(value).encode(), None);
             }
         }
         Ok(None) => {}

@@ -68,8 +68,9 @@ impl Cmd {
                         "a conversation has at most {MAX_MEMBERS} members"
                     )));
                 }
-                let mut is_friend =
-                    conn.prepare_cached("SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?")?;
+                let mut is_friend = conn.prepare_cached(
+                    "SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?",
+                )?;
                 for m in &members {
                     if !is_friend.exists(params![creator.0, m.0])? {
                         return Err(CmdError::Forbidden(

@@ -83,7 +83,9 @@ async fn create(
         }))
         .await?;
     let Reply::Conversation { id, created } = reply else {
-        return Err(AppError::Internal(anyhow::anyhow!("unexpected reply {reply:?}")));
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "unexpected reply {reply:?}"
+        )));
     };
     let status = if created {
         StatusCode::CREATED
@@ -152,10 +154,14 @@ async fn messages(
 ) -> Result<Json<MessagePage>, AppError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(AppError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}")));
+        return Err(AppError::BadRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
     }
     if q.after_seq.is_some_and(|s| s < 0) || q.before_seq.is_some_and(|s| s < 1) {
-        return Err(AppError::BadRequest("after_seq must be ≥ 0 and before_seq ≥ 1".into()));
+        return Err(AppError::BadRequest(
+            "after_seq must be ≥ 0 and before_seq ≥ 1".into(),
+        ));
     }
     if !store::is_member(&state.read, id, user.id).await? {
         return Err(AppError::not_found("conversation"));

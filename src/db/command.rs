@@ -22,7 +22,10 @@ pub enum Command {
     Chat(chat::Cmd),
     Notify(notify::Cmd),
     /// Stores a server-wide setting unless it is set already.
-    InitSetting { key: String, value: Vec<u8> },
+    InitSetting {
+        key: String,
+        value: Vec<u8>,
+    },
     /// Writes a user row, then fails: for the writer's tests.
     #[cfg(test)]
     FailAfterWriting(String),
@@ -74,7 +77,10 @@ pub enum Reply {
         accepted: bool,
     },
     /// A conversation, and whether it was created (or found).
-    Conversation { id: Id, created: bool },
+    Conversation {
+        id: Id,
+        created: bool,
+    },
     /// A stored message; `duplicate` when it was a resend.
     Message {
         id: Id,

@@ -25,6 +25,8 @@ const SEND_PER_SEC: u32 = 10;
 const MAX_EXCESS: u32 = 100;
 /// At most one typing indicator per conversation per this long is passed on.
 const TYPING_EVERY: Duration = Duration::from_millis(1500);
+/// How long a close frame may wait to be written.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages per page of a `sync` replay.
 const SYNC_PAGE: i64 = 500;
 
@@ -94,14 +96,21 @@ pub async fn serve<T: Transport>(state: AppState, user: UserView, mut transport:
                 }
             },
             frame = reg.rx.recv() => match frame {
-                Some(f) => ok = transport.send(&f).await.is_ok(),
+                // A client that stops reading blocks this send; the hub
+                // then kicks it once its queue fills, which ends the wait.
+                Some(f) => tokio::select! {
+                    r = transport.send(&f) => ok = r.is_ok(),
+                    why = reg.kick.kicked() => { reason = CloseReason::Kicked(why); break; }
+                },
                 None => break,
             },
             why = reg.kick.kicked() => { reason = CloseReason::Kicked(why); break; }
         }
     }
     if reason != CloseReason::Client {
-        transport.close(reason).await;
+        // The close frame waits behind whatever the client has not read;
+        // a client that reads nothing gets its socket dropped instead.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, transport.close(reason)).await;
     }
     conn.close(reg.conn).await;
 }

@@ -43,7 +43,10 @@ pub enum ClientFrame {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// First frame on every connection.
-    Hello { version: u32, user: String },
+    Hello {
+        version: u32,
+        user: String,
+    },
     Ack {
         conversation_id: Id,
         client_msg_id: String,
@@ -51,8 +54,14 @@ pub enum ServerFrame {
         message_id: Id,
     },
     Message(MessageFrame),
-    Presence { user: String, status: Presence },
-    Typing { conversation_id: Id, user: String },
+    Presence {
+        user: String,
+        status: Presence,
+    },
+    Typing {
+        conversation_id: Id,
+        user: String,
+    },
     Read {
         conversation_id: Id,
         user: String,
@@ -60,9 +69,15 @@ pub enum ServerFrame {
     },
     Notification(serde_json::Value),
     /// `sync` finished: every message up to `last_seq` has been sent.
-    Synced { conversation_id: Id, last_seq: i64 },
+    Synced {
+        conversation_id: Id,
+        last_seq: i64,
+    },
     Pong,
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 pub use crate::chat::store::MessageView as MessageFrame;
@@ -205,7 +220,9 @@ mod tests {
             })
         );
         assert_eq!(parse(r#"{"type":"ping"}"#), Ok(ClientFrame::Ping));
-        let f = parse(&format!(r#"{{"type":"sync","conversation_id":"{id}","after_seq":3}}"#));
+        let f = parse(&format!(
+            r#"{{"type":"sync","conversation_id":"{id}","after_seq":3}}"#
+        ));
         assert_eq!(
             f,
             Ok(ClientFrame::Sync {
@@ -225,15 +242,22 @@ mod tests {
     #[test]
     fn tells_bad_frames_from_invalid_ones() {
         assert_eq!(code(parse("not json")), Some(ErrorCode::BadFrame));
-        assert_eq!(code(parse(r#"{"type":"dance"}"#)), Some(ErrorCode::BadFrame));
+        assert_eq!(
+            code(parse(r#"{"type":"dance"}"#)),
+            Some(ErrorCode::BadFrame)
+        );
         assert_eq!(code(parse(r#"[1,2]"#)), Some(ErrorCode::BadFrame));
         assert_eq!(code(parse(r#"{"type":"sync"}"#)), Some(ErrorCode::Invalid));
         assert_eq!(
-            code(parse(r#"{"type":"sync","conversation_id":"!!","after_seq":1}"#)),
+            code(parse(
+                r#"{"type":"sync","conversation_id":"!!","after_seq":1}"#
+            )),
             Some(ErrorCode::Invalid)
         );
         let long = "x".repeat(MAX_BODY_CHARS + 1);
-        let f = format!(r#"{{"type":"send","conversation_id":"1","client_msg_id":"a","body":"{long}"}}"#);
+        let f = format!(
+            r#"{{"type":"send","conversation_id":"1","client_msg_id":"a","body":"{long}"}}"#
+        );
         assert_eq!(code(parse(&f)), Some(ErrorCode::Invalid));
         let f = r#"{"type":"send","conversation_id":"1","client_msg_id":"","body":"x"}"#;
         assert_eq!(code(parse(f)), Some(ErrorCode::Invalid));

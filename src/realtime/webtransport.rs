@@ -241,7 +241,10 @@ impl Transport for Wt {
     }
 
     async fn send(&mut self, frame: &str) -> Result<(), ()> {
-        self.send.write_all(frame.as_bytes()).await.map_err(|_| ())?;
+        self.send
+            .write_all(frame.as_bytes())
+            .await
+            .map_err(|_| ())?;
         self.send.write_all(b"\n").await.map_err(|_| ())
     }
 
@@ -253,7 +256,8 @@ impl Transport for Wt {
             CloseReason::Kicked(why) => (super::ws::CLOSE_KICKED.into(), why),
         };
         let _ = self.send.flush().await;
-        self.connection.close(VarInt::from_u32(code), text.as_bytes());
+        self.connection
+            .close(VarInt::from_u32(code), text.as_bytes());
     }
 }
 

@@ -62,7 +62,9 @@ impl Transport for Ws {
                     let too_big = e
                         .into_inner()
                         .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
-                        .is_some_and(|e| matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)));
+                        .is_some_and(|e| {
+                            matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_))
+                        });
                     return too_big.then_some(Inbound::TooBig);
                 }
             }

@@ -18,6 +18,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The running server's state (its hub, its pools).
+    pub state: kith::AppState,
     pub dir: Option<TempDir>,
     pub data_dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
@@ -50,12 +52,14 @@ async fn spawn_config(config: Config) -> TestApp {
         .expect("app build timed out")
         .expect("app builds");
     let addr = app.local_addr();
+    let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
     TestApp {
         addr,
+        state,
         dir: None,
         data_dir,
         stop: Some(stop),

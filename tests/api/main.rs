@@ -2,11 +2,13 @@
 
 mod auth;
 mod bad_input;
+mod chat;
 mod cli;
 mod feed;
 mod friends;
 mod helpers;
 mod posts;
+mod realtime;
 mod restart;
 mod search;
 mod smoke;

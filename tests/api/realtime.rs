@@ -1,0 +1,602 @@
+//! Realtime over real clients: tokio-tungstenite for WebSocket, wtransport's
+//! client for WebTransport.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::helpers::{Client, TIMEOUT, TestApp, spawn_app};
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A signed-up user: their HTTP client and session cookie.
+struct Person {
+    name: String,
+    http: Client,
+    cookie: String,
+}
+
+async fn person(app: &TestApp, name: &str) -> Person {
+    let http = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .expect("client");
+    let res = http
+        .post(app.url("/api/auth/signup"))
+        .json(&json!({"username": name, "password": format!("password-{name}")}))
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(res.status(), 201);
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("kith="))
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let url: reqwest::Url = app.url("/").parse().expect("url");
+    jar.add_cookie_str(&cookie, &url);
+    let http = Client {
+        base: format!("http://{}", app.addr),
+        http: reqwest::Client::builder()
+            .cookie_provider(jar)
+            .timeout(TIMEOUT)
+            .build()
+            .expect("client"),
+    };
+    Person {
+        name: name.into(),
+        http,
+        cookie,
+    }
+}
+
+/// Two friends and a direct conversation between them.
+async fn pair(app: &TestApp) -> (Person, Person, String) {
+    let a = person(app, "alice").await;
+    let b = person(app, "bob").await;
+    a.http.befriend(&b.http, "bob").await;
+    let (status, v) = a
+        .http
+        .post("/api/conversations", json!({"members": ["bob"]}))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let conv = v["id"].as_str().expect("id").to_string();
+    (a, b, conv)
+}
+
+// ---- WebSocket client ----------------------------------------------------
+
+async fn ws_request(
+    app: &TestApp,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+) -> Result<(WsStream, u16), tungstenite::Error> {
+    let mut req = format!("ws://{}/ws", app.addr)
+        .into_client_request()
+        .expect("request");
+    if let Some(c) = cookie {
+        req.headers_mut()
+            .insert("cookie", HeaderValue::from_str(c).expect("cookie"));
+    }
+    if let Some(o) = origin {
+        req.headers_mut()
+            .insert("origin", HeaderValue::from_str(o).expect("origin"));
+    }
+    let (ws, res) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(req))
+        .await
+        .expect("connect timed out")?;
+    Ok((ws, res.status().as_u16()))
+}
+
+struct Ws(WsStream);
+
+impl Ws {
+    async fn open(app: &TestApp, p: &Person) -> Ws {
+        let origin = format!("http://{}", app.addr);
+        let (ws, status) = ws_request(app, Some(&p.cookie), Some(&origin))
+            .await
+            .expect("WebSocket handshake");
+        assert_eq!(status, 101);
+        let mut ws = Ws(ws);
+        let hello = ws.next_of("hello").await;
+        assert_eq!(hello["user"], json!(p.name));
+        assert_eq!(hello["version"], 1);
+        ws
+    }
+
+    async fn send(&mut self, v: Value) {
+        self.send_text(v.to_string()).await;
+    }
+
+    async fn send_text(&mut self, t: String) {
+        self.0.send(Message::text(t)).await.expect("ws send");
+    }
+
+    /// The next text frame, as JSON.
+    async fn next(&mut self) -> Value {
+        loop {
+            let m = tokio::time::timeout(TIMEOUT, self.0.next())
+                .await
+                .expect("no frame in time")
+                .expect("socket ended")
+                .expect("socket error");
+            match m {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON frame"),
+                Message::Close(c) => panic!("closed: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next frame of `kind`, skipping others (presence, typing, …).
+    async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let v = self.next().await;
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+
+    /// Reads until the server closes; returns the close code and reason.
+    async fn closed(&mut self) -> (u16, String) {
+        loop {
+            let m = tokio::time::timeout(TIMEOUT, self.0.next())
+                .await
+                .expect("no close in time");
+            match m {
+                Some(Ok(Message::Close(Some(c)))) => return (c.code.into(), c.reason.to_string()),
+                Some(Ok(Message::Close(None))) | None => return (0, String::new()),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return (0, e.to_string()),
+            }
+        }
+    }
+}
+
+fn send_frame(conv: &str, cid: &str, body: &str) -> Value {
+    json!({"type": "send", "conversation_id": conv, "client_msg_id": cid, "body": body})
+}
+
+// ---- WebTransport client -------------------------------------------------
+
+struct Wt {
+    _conn: wtransport::Connection,
+    send: wtransport::SendStream,
+    recv: BufReader<wtransport::RecvStream>,
+}
+
+async fn config_hashes(p: &Person) -> (String, Vec<wtransport::tls::Sha256Digest>) {
+    use base64::Engine;
+    let (status, cfg) = p.http.get("/api/realtime/config").await;
+    assert_eq!(status, 200, "{cfg}");
+    let wt = &cfg["webtransport"];
+    let url = wt["url"].as_str().expect("wt url").to_string();
+    let hashes = wt["cert_hashes"]
+        .as_array()
+        .expect("hashes")
+        .iter()
+        .map(|h| {
+            assert_eq!(h["algorithm"], "sha-256");
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(h["value"].as_str().expect("value"))
+                .expect("base64");
+            let arr: [u8; 32] = bytes.try_into().expect("32 bytes");
+            wtransport::tls::Sha256Digest::new(arr)
+        })
+        .collect();
+    (url, hashes)
+}
+
+async fn wt_connect(
+    p: &Person,
+    ticket: &str,
+    origin: Option<&str>,
+) -> Result<wtransport::Connection, wtransport::error::ConnectingError> {
+    let (url, hashes) = config_hashes(p).await;
+    let cfg = wtransport::ClientConfig::builder()
+        .with_bind_default()
+        .with_server_certificate_hashes(hashes)
+        .build();
+    let endpoint = wtransport::Endpoint::client(cfg).expect("client endpoint");
+    let mut opts = wtransport::endpoint::ConnectOptions::builder(format!("{url}?ticket={ticket}"));
+    if let Some(o) = origin {
+        opts = opts.add_header("origin", o);
+    }
+    tokio::time::timeout(TIMEOUT, endpoint.connect(opts.build()))
+        .await
+        .expect("WebTransport connect timed out")
+}
+
+async fn ticket(p: &Person) -> String {
+    let (status, v) = p.http.post_empty("/api/realtime/ticket").await;
+    assert_eq!(status, 200, "{v}");
+    v["ticket"].as_str().expect("ticket").to_string()
+}
+
+impl Wt {
+    async fn open(p: &Person) -> Wt {
+        let t = ticket(p).await;
+        let conn = wt_connect(p, &t, None).await.expect("WebTransport session");
+        let (send, recv) = conn
+            .open_bi()
+            .await
+            .expect("open bi")
+            .await
+            .expect("bi stream");
+        let mut wt = Wt {
+            _conn: conn,
+            send,
+            recv: BufReader::new(recv),
+        };
+        // The server speaks once the stream carries data.
+        wt.send(json!({"type": "ping"})).await;
+        let hello = wt.next_of("hello").await;
+        assert_eq!(hello["user"], json!(p.name));
+        wt.next_of("pong").await;
+        wt
+    }
+
+    async fn send(&mut self, v: Value) {
+        let mut line = v.to_string();
+        line.push('\n');
+        self.send
+            .write_all(line.as_bytes())
+            .await
+            .expect("wt write");
+    }
+
+    async fn next(&mut self) -> Value {
+        let mut line = String::new();
+        let n = tokio::time::timeout(TIMEOUT, self.recv.read_line(&mut line))
+            .await
+            .expect("no WebTransport frame in time")
+            .expect("wt read");
+        assert!(n > 0, "WebTransport stream ended");
+        serde_json::from_str(line.trim_end()).expect("JSON frame")
+    }
+
+    async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let v = self.next().await;
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+}
+
+// ---- tests ---------------------------------------------------------------
+
+#[tokio::test]
+async fn websocket_needs_a_session_and_the_same_origin() {
+    let app = spawn_app().await;
+    let a = person(&app, "alice").await;
+    match ws_request(&app, None, None).await {
+        Err(tungstenite::Error::Http(res)) => assert_eq!(res.status(), 401),
+        other => panic!("expected 401, got {:?}", other.map(|(_, s)| s)),
+    }
+    match ws_request(&app, Some(&a.cookie), Some("http://evil.example")).await {
+        Err(tungstenite::Error::Http(res)) => assert_eq!(res.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|(_, s)| s)),
+    }
+    let origin = format!("http://{}", app.addr);
+    let (_, status) = ws_request(&app, Some(&a.cookie), Some(&origin))
+        .await
+        .expect("same origin accepted");
+    assert_eq!(status, 101);
+}
+
+#[tokio::test]
+async fn chat_both_ways_across_websocket_and_webtransport() {
+    let app = spawn_app().await;
+    let (a, b, conv) = pair(&app).await;
+    let mut ws = Ws::open(&app, &a).await;
+    let mut wt = Wt::open(&b).await;
+    // Alice sees Bob come online.
+    let p = ws.next_of("presence").await;
+    assert_eq!(
+        (p["user"].as_str(), p["status"].as_str()),
+        (Some("bob"), Some("online"))
+    );
+
+    ws.send(send_frame(&conv, "a1", "hello over WebSocket"))
+        .await;
+    let ack = ws.next_of("ack").await;
+    assert_eq!(ack["client_msg_id"], "a1");
+    assert_eq!(ack["seq"], 1);
+    let m = wt.next_of("message").await;
+    assert_eq!(m["body"], "hello over WebSocket");
+    assert_eq!(m["sender"], "alice");
+    assert_eq!(m["seq"], 1);
+    assert_eq!(m["message_id"], ack["message_id"]);
+
+    wt.send(send_frame(&conv, "b1", "and back over WebTransport"))
+        .await;
+    let ack = wt.next_of("ack").await;
+    assert_eq!(ack["seq"], 2);
+    let m = ws.next_of("message").await;
+    assert_eq!(m["body"], "and back over WebTransport");
+    assert_eq!(m["sender"], "bob");
+
+    // Typing travels too, and read receipts.
+    wt.send(json!({"type": "typing", "conversation_id": conv}))
+        .await;
+    let t = ws.next_of("typing").await;
+    assert_eq!(t["user"], "bob");
+    wt.send(json!({"type": "read", "conversation_id": conv, "seq": 2}))
+        .await;
+    let r = ws.next_of("read").await;
+    assert_eq!(
+        (r["user"].as_str(), r["seq"].as_i64()),
+        (Some("bob"), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn a_resend_is_acked_with_the_same_seq_and_delivered_once() {
+    let app = spawn_app().await;
+    let (a, b, conv) = pair(&app).await;
+    let mut ws = Ws::open(&app, &a).await;
+    let mut bob = Ws::open(&app, &b).await;
+    ws.send(send_frame(&conv, "same", "once")).await;
+    let first = ws.next_of("ack").await;
+    ws.send(send_frame(&conv, "same", "once")).await;
+    let second = ws.next_of("ack").await;
+    assert_eq!(first["seq"], second["seq"]);
+    assert_eq!(first["message_id"], second["message_id"]);
+    ws.send(send_frame(&conv, "other", "twice?")).await;
+    ws.next_of("ack").await;
+    // Bob gets "once" then "twice?": the resend was not delivered again.
+    assert_eq!(bob.next_of("message").await["body"], "once");
+    assert_eq!(bob.next_of("message").await["body"], "twice?");
+    let (_, page) = a
+        .http
+        .get(&format!("/api/conversations/{conv}/messages"))
+        .await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn sync_after_a_reconnect_replays_exactly_what_was_missed() {
+    let app = spawn_app().await;
+    let (a, b, conv) = pair(&app).await;
+    let mut ws = Ws::open(&app, &a).await;
+    let mut bob = Ws::open(&app, &b).await;
+    ws.send(send_frame(&conv, "m1", "seen")).await;
+    let seen = bob.next_of("message").await["seq"].as_i64().expect("seq");
+    drop(bob);
+    // Alice sees Bob go offline, then writes while he is away.
+    loop {
+        let p = ws.next_of("presence").await;
+        if p["user"] == "bob" && p["status"] == "offline" {
+            break;
+        }
+    }
+    for i in 2..=4 {
+        ws.send(send_frame(&conv, &format!("m{i}"), &format!("missed {i}")))
+            .await;
+        ws.next_of("ack").await;
+    }
+    let mut bob = Ws::open(&app, &b).await;
+    bob.send(json!({"type": "sync", "conversation_id": conv, "after_seq": seen}))
+        .await;
+    let mut got = Vec::new();
+    loop {
+        let v = bob.next().await;
+        match v["type"].as_str() {
+            Some("message") => got.push((v["seq"].as_i64(), v["body"].as_str().map(String::from))),
+            Some("synced") => {
+                assert_eq!(v["last_seq"], 4);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let want: Vec<_> = (2..=4)
+        .map(|i| (Some(i), Some(format!("missed {i}"))))
+        .collect();
+    assert_eq!(got, want);
+    // Bob was offline: he has a message notification.
+    let (_, n) = b.http.get("/api/notifications").await;
+    assert!(
+        n["items"]
+            .as_array()
+            .is_some_and(|i| i.iter().any(|x| x["kind"] == "message")),
+        "{n}"
+    );
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_frames_and_the_connection_stays_open() {
+    let app = spawn_app().await;
+    let (a, _b, conv) = pair(&app).await;
+    let carol = person(&app, "carol").await;
+    let mut ws = Ws::open(&app, &a).await;
+    let expect_error = async |ws: &mut Ws, text: String, code: &str| {
+        ws.send_text(text.clone()).await;
+        let e = ws.next_of("error").await;
+        assert_eq!(e["code"], code, "for {text}: {e}");
+        assert!(e["message"].is_string());
+    };
+    expect_error(&mut ws, "not json".into(), "bad_frame").await;
+    expect_error(&mut ws, r#"{"type":"dance"}"#.into(), "bad_frame").await;
+    expect_error(&mut ws, r#"{"type":"send"}"#.into(), "invalid").await;
+    let long = "x".repeat(4001);
+    expect_error(
+        &mut ws,
+        send_frame(&conv, "long", &long).to_string(),
+        "invalid",
+    )
+    .await;
+    // A conversation Alice is not in (Carol's own would need a friend):
+    // an id that exists for nobody, and one that is not an id at all.
+    expect_error(
+        &mut ws,
+        send_frame("zzzzzzzz", "x1", "hi").to_string(),
+        "not_found",
+    )
+    .await;
+    expect_error(
+        &mut ws,
+        json!({"type": "sync", "conversation_id": "zzzzzzzz", "after_seq": 0}).to_string(),
+        "not_found",
+    )
+    .await;
+    let _ = carol;
+    ws.0.send(Message::binary(vec![1u8, 2, 3]))
+        .await
+        .expect("binary");
+    assert_eq!(ws.next_of("error").await["code"], "bad_frame");
+    // Still open, and nothing acked was lost.
+    ws.send(send_frame(&conv, "ok", "still here")).await;
+    assert_eq!(ws.next_of("ack").await["seq"], 1);
+    ws.send(json!({"type": "ping"})).await;
+    ws.next_of("pong").await;
+}
+
+#[tokio::test]
+async fn sends_over_the_rate_limit_get_an_error_frame() {
+    let app = spawn_app().await;
+    let (a, _b, conv) = pair(&app).await;
+    let mut ws = Ws::open(&app, &a).await;
+    for i in 0..60 {
+        ws.send(send_frame(&conv, &format!("r{i}"), "flood")).await;
+    }
+    let (mut acks, mut limited) = (0, 0);
+    for _ in 0..60 {
+        loop {
+            let v = ws.next().await;
+            match v["type"].as_str() {
+                Some("ack") => {
+                    acks += 1;
+                    break;
+                }
+                Some("error") => {
+                    assert_eq!(v["code"], "rate_limited");
+                    limited += 1;
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(acks >= 30 && limited > 0, "acks {acks}, limited {limited}");
+    // Everything acked is stored.
+    let (_, page) = a
+        .http
+        .get(&format!("/api/conversations/{conv}/messages?limit=100"))
+        .await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(acks));
+    ws.send(json!({"type": "ping"})).await;
+    ws.next_of("pong").await;
+}
+
+#[tokio::test]
+async fn a_frame_over_64_kib_closes_the_websocket_with_1009() {
+    let app = spawn_app().await;
+    let a = person(&app, "alice").await;
+    let mut ws = Ws::open(&app, &a).await;
+    ws.send_text("x".repeat(70 * 1024)).await;
+    let (code, _) = ws.closed().await;
+    assert_eq!(code, u16::from(CloseCode::Size));
+}
+
+#[tokio::test]
+async fn webtransport_refuses_bad_tickets_and_foreign_origins() {
+    let app = spawn_app().await;
+    let a = person(&app, "alice").await;
+    assert!(wt_connect(&a, "garbage", None).await.is_err());
+    let t = ticket(&a).await;
+    // Tampered: another user's id under Alice's signature.
+    let tampered = format!("x{t}");
+    assert!(wt_connect(&a, &tampered, None).await.is_err());
+    assert!(
+        wt_connect(&a, &t, Some("https://evil.example"))
+            .await
+            .is_err()
+    );
+    // The genuine ticket works.
+    assert!(wt_connect(&a, &t, None).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_dropped_while_others_keep_receiving() {
+    let app = spawn_app().await;
+    let (a, b, conv) = pair(&app).await;
+    let mut fast = Ws::open(&app, &b).await;
+    // Bob's second device reads nothing, through a tiny receive buffer.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let tcp = socket.connect(app.addr).await.expect("connect");
+    let mut req = format!("ws://{}/ws", app.addr)
+        .into_client_request()
+        .expect("request");
+    req.headers_mut()
+        .insert("cookie", HeaderValue::from_str(&b.cookie).expect("cookie"));
+    let (mut slow, _) = tokio_tungstenite::client_async(req, tcp)
+        .await
+        .expect("slow handshake");
+    // Alice sends from a fresh connection per batch, each within its own
+    // rate limit's burst, enough to fill the socket buffers, the server's
+    // write buffer and the hub queue (256 frames) several times over.
+    const BATCHES: usize = 60;
+    let body = "y".repeat(4000);
+    let mut sent = 0;
+    for s in 0..BATCHES {
+        let mut ws = Ws::open(&app, &a).await;
+        for i in 0..25 {
+            ws.send(send_frame(&conv, &format!("s{s}-{i}"), &body))
+                .await;
+        }
+        for _ in 0..25 {
+            ws.next_of("ack").await;
+            sent += 1;
+        }
+        // The fast device keeps up.
+        for _ in 0..25 {
+            fast.next_of("message").await;
+        }
+    }
+    assert_eq!(sent, BATCHES * 25);
+    // The slow device was dropped: its socket ends with a close saying why,
+    // before all 300 messages reached it.
+    let mut received = 0;
+    let close = loop {
+        let m = tokio::time::timeout(TIMEOUT, slow.next())
+            .await
+            .expect("slow consumer not closed in time");
+        match m {
+            Some(Ok(Message::Text(t))) if t.as_str().contains("\"message\"") => received += 1,
+            Some(Ok(Message::Close(c))) => break c,
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break None,
+        }
+    };
+    assert!(received < sent, "got all {received}");
+    if let Some(c) = close {
+        assert_eq!(u16::from(c.code), 4000);
+        assert_eq!(c.reason.as_str(), "slow consumer");
+    }
+    // The fast device still works afterwards.
+    let mut ws = Ws::open(&app, &a).await;
+    ws.send(send_frame(&conv, "after", "still flowing")).await;
+    assert_eq!(fast.next_of("message").await["body"], "still flowing");
+    // Bob has one device left on the hub.
+    crate::helpers::within(async {
+        while app.state.hub.connections() != 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
