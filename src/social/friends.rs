@@ -409,7 +409,7 @@ async fn answer(
     id: Id,
     accept: bool,
 ) -> Result<StatusCode, AppError> {
-    state
+    let reply = state
         .writer
         .exec(Command::Friends(Cmd::Answer {
             id,
@@ -417,6 +417,9 @@ async fn answer(
             accept,
         }))
         .await?;
+    if let (true, Reply::Id(from)) = (accept, reply) {
+        notify::spawn(state, from, Kind::FriendAccepted, user.id, id);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1013,15 +1013,15 @@ async fn messages_notify_offline_members_once_per_conversation() {
     // Once read, the next message notifies again.
     mark_read(&bob, json!({"ids": [n["id"]]})).await;
     a.say(&conv, "n4", "note 4").await;
-    wait_notification(&bob, "second message", |m| {
+    let second = wait_notification(&bob, "second message", |m| {
         m["kind"] == "message" && m["id"] != n["id"]
     })
     .await;
+    assert_eq!(second["read"], false, "{second}");
+    assert_eq!(second["subject_id"], conv.as_str(), "{second}");
+    assert_eq!(second["actor"]["username"], "alice", "{second}");
     let page = notifications(&bob).await;
-    let msgs = of_kind(&page, "message");
-    assert_eq!(msgs.len(), 2, "{page}");
-    assert_eq!(msgs[0]["read"], false, "{page}");
-    assert_eq!(msgs[0]["subject_id"], conv.as_str(), "{page}");
+    assert_eq!(of_kind(&page, "message").len(), 2, "{page}");
 
     // Bob online: the message is delivered live, not notified.
     mark_read(&bob, json!({})).await;
