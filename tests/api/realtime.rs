@@ -420,7 +420,7 @@ async fn sync_after_a_reconnect_replays_exactly_what_was_missed() {
 #[tokio::test]
 async fn bad_frames_get_error_frames_and_the_connection_stays_open() {
     let app = spawn_app().await;
-    let (a, _b, conv) = pair(&app).await;
+    let (a, b, conv) = pair(&app).await;
     let carol = person(&app, "carol").await;
     let mut ws = Ws::open(&app, &a).await;
     let expect_error = async |ws: &mut Ws, text: String, code: &str| {
@@ -439,21 +439,26 @@ async fn bad_frames_get_error_frames_and_the_connection_stays_open() {
         "invalid",
     )
     .await;
-    // A conversation Alice is not in (Carol's own would need a friend):
-    // an id that exists for nobody, and one that is not an id at all.
-    expect_error(
-        &mut ws,
-        send_frame("zzzzzzzz", "x1", "hi").to_string(),
-        "not_found",
-    )
-    .await;
-    expect_error(
-        &mut ws,
-        json!({"type": "sync", "conversation_id": "zzzzzzzz", "after_seq": 0}).to_string(),
-        "not_found",
-    )
-    .await;
-    let _ = carol;
+    // A real conversation Alice is not in (Bob and Carol's), and an id that
+    // names nothing.
+    b.http.befriend(&carol.http, "carol").await;
+    let (_, v) = b
+        .http
+        .post("/api/conversations", json!({"members": ["carol"]}))
+        .await;
+    let theirs = v["id"].as_str().expect("id").to_string();
+    for conv_id in [theirs.as_str(), "zzzzzzzz"] {
+        expect_error(
+            &mut ws,
+            send_frame(conv_id, "x1", "hi").to_string(),
+            "not_found",
+        )
+        .await;
+        let sync = json!({"type": "sync", "conversation_id": conv_id, "after_seq": 0});
+        expect_error(&mut ws, sync.to_string(), "not_found").await;
+        let read = json!({"type": "read", "conversation_id": conv_id, "seq": 1});
+        expect_error(&mut ws, read.to_string(), "not_found").await;
+    }
     ws.0.send(Message::binary(vec![1u8, 2, 3]))
         .await
         .expect("binary");
@@ -599,4 +604,102 @@ async fn a_slow_consumer_is_dropped_while_others_keep_receiving() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn notifications_are_pushed_live() {
+    let app = spawn_app().await;
+    let (a, b, _conv) = pair(&app).await;
+    let mut bob = Ws::open(&app, &b).await;
+    let post = b.http.new_post("like me", "public").await;
+    let (status, _) = a.http.put(&format!("/api/posts/{post}/like")).await;
+    assert_eq!(status, 200);
+    let n = bob.next_of("notification").await;
+    assert_eq!(n["kind"], "like");
+    assert_eq!(n["actor"]["username"], "alice");
+    assert_eq!(n["subject_id"], json!(post));
+}
+
+#[tokio::test]
+async fn typing_is_passed_on_at_most_every_so_often() {
+    let app = spawn_app().await;
+    let (a, b, conv) = pair(&app).await;
+    let mut ws = Ws::open(&app, &a).await;
+    let mut bob = Ws::open(&app, &b).await;
+    for _ in 0..5 {
+        ws.send(json!({"type": "typing", "conversation_id": conv}))
+            .await;
+    }
+    ws.send(send_frame(&conv, "t1", "done typing")).await;
+    ws.next_of("ack").await;
+    // Bob sees one typing frame, then the message: the other four were
+    // dropped, not queued.
+    let mut typing = 0;
+    loop {
+        let v = bob.next().await;
+        match v["type"].as_str() {
+            Some("typing") => typing += 1,
+            Some("message") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(typing, 1);
+    // Typing in a conversation you are not in is an error.
+    ws.send(json!({"type": "typing", "conversation_id": "zzzzzzzz"}))
+        .await;
+    assert_eq!(ws.next_of("error").await["code"], "not_found");
+}
+
+#[tokio::test]
+async fn an_expired_ticket_is_refused() {
+    let app = spawn_app().await;
+    let a = person(&app, "alice").await;
+    let (_, me) = a.http.get("/api/me").await;
+    let id: kith::ids::Id = me["user"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("valid id");
+    let long_ago = kith::ids::now_ms() - 10 * kith::realtime::ticket::TTL_MS;
+    let expired = app.state.tickets.issue_at(id, long_ago);
+    assert!(wt_connect(&a, &expired, None).await.is_err());
+    let fresh = app.state.tickets.issue(id);
+    assert!(wt_connect(&a, &fresh, None).await.is_ok());
+}
+
+#[tokio::test]
+async fn webtransport_serves_a_certificate_from_files() {
+    // A certificate made elsewhere (here, by wtransport), given as PEM files.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let identity = wtransport::Identity::self_signed(["localhost", "127.0.0.1"]).expect("identity");
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let chain: Vec<String> = identity
+        .certificate_chain()
+        .as_slice()
+        .iter()
+        .map(|c| c.to_pem())
+        .collect();
+    std::fs::write(&cert, chain.concat()).expect("write cert");
+    std::fs::write(&key, identity.private_key().to_secret_pem()).expect("write key");
+    let expected = {
+        use base64::Engine;
+        let digest = identity.certificate_chain().as_slice()[0].hash();
+        base64::engine::general_purpose::STANDARD.encode(AsRef::<[u8; 32]>::as_ref(&digest))
+    };
+    let app = crate::helpers::spawn_with(|c| {
+        c.wt_cert = Some(cert.clone());
+        c.wt_key = Some(key.clone());
+    })
+    .await;
+    let a = person(&app, "alice").await;
+    let (_, cfg) = a.http.get("/api/realtime/config").await;
+    assert_eq!(
+        cfg["webtransport"]["cert_hashes"][0]["value"],
+        json!(expected)
+    );
+    // And the client that pins that hash gets through.
+    let mut wt = Wt::open(&a).await;
+    wt.send(json!({"type": "ping"})).await;
+    wt.next_of("pong").await;
 }
