@@ -1,14 +1,13 @@
 //! Feed reads and likes through the full HTTP stack of a real kith process.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
 
+use crate::server::Server;
 use crate::{Opts, ms};
 
 /// Users in the benchmark's social graph: all friends with each other,
@@ -17,49 +16,6 @@ use crate::{Opts, ms};
 const USERS: usize = 16;
 const POSTS_EACH: usize = 10;
 const WARMUP: Duration = Duration::from_secs(1);
-
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(opts: &Opts) -> anyhow::Result<Server> {
-    let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(&opts.kith_bin)
-        .arg("serve")
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", opts.kith_bin.display()))?;
-    let base = format!("http://127.0.0.1:{port}");
-    let probe = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = probe.get(format!("{base}/healthz")).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("kith did not become healthy in 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(Server {
-        child,
-        base,
-        _dir: dir,
-    })
-}
 
 fn client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
@@ -207,7 +163,7 @@ async fn drive(
 }
 
 pub async fn run(opts: &Opts) -> anyhow::Result<()> {
-    let server = start(opts).await?;
+    let server = Server::start(opts, &[]).await?;
     let (clients, posts) = seed(&server.base).await?;
     let posts = Arc::new(posts);
     println!("## HTTP: authenticated requests through the full stack\n");
@@ -240,8 +196,6 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
         );
     }
     println!();
-    let mut child = server.child;
-    child.start_kill()?;
-    let _ = child.wait().await;
+    server.stop().await;
     Ok(())
 }

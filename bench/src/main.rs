@@ -5,11 +5,15 @@
 //!    file with the same schema and pragmas.
 //! 2. HTTP: authenticated feed reads and likes through the full stack
 //!    (a real `kith` process, real sessions) at fixed concurrency.
+//! 3. Realtime: chat messages over WebSocket between pairs of friends
+//!    (throughput and send→receive latency), and memory per idle connection.
 //!
 //! Run through `bench/run.sh`, which builds in release mode first. Prints a
 //! Markdown report on stdout.
 
 mod http;
+mod realtime;
+mod server;
 mod writer;
 
 use std::path::PathBuf;
@@ -25,6 +29,14 @@ pub struct Opts {
     pub concurrency: usize,
     /// Measured time per writer scenario.
     pub writer_duration: Duration,
+    /// Realtime chat: pairs of users, one sender per pair.
+    pub pairs: usize,
+    /// Realtime chat: messages per second offered by each sender.
+    pub rate: f64,
+    /// Realtime fan-out: group conversations of 10, one sender each.
+    pub groups: usize,
+    /// Realtime: idle WebSocket connections for the memory measurement.
+    pub idle: usize,
 }
 
 fn parse() -> anyhow::Result<Opts> {
@@ -33,6 +45,10 @@ fn parse() -> anyhow::Result<Opts> {
         duration: Duration::from_secs(8),
         concurrency: 32,
         writer_duration: Duration::from_secs(3),
+        pairs: 200,
+        rate: 10.0,
+        idle: 10_000,
+        groups: 230,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -45,8 +61,12 @@ fn parse() -> anyhow::Result<Opts> {
             "--seconds" => opts.duration = Duration::from_secs_f64(val()?.parse()?),
             "--concurrency" => opts.concurrency = val()?.parse()?,
             "--writer-seconds" => opts.writer_duration = Duration::from_secs_f64(val()?.parse()?),
+            "--pairs" => opts.pairs = val()?.parse()?,
+            "--rate" => opts.rate = val()?.parse()?,
+            "--idle" => opts.idle = val()?.parse()?,
+            "--groups" => opts.groups = val()?.parse()?,
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N"
             ),
         }
     }
@@ -84,5 +104,6 @@ async fn main() -> anyhow::Result<()> {
     );
     writer::run(&opts).await?;
     http::run(&opts).await?;
+    realtime::run(&opts).await?;
     Ok(())
 }

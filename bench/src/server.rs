@@ -1,0 +1,75 @@
+//! A real `kith` process for a scenario: started on a free loopback port
+//! and a fresh data dir, waited on until healthy, killed at the end.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::process::{Child, Command};
+
+use crate::Opts;
+
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `kith serve` with `extra` arguments.
+    pub async fn start(opts: &Opts, extra: &[&str]) -> anyhow::Result<Server> {
+        let dir = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new(&opts.kith_bin)
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", opts.kith_bin.display()))?;
+        let base = format!("http://127.0.0.1:{port}");
+        let probe = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = probe.get(format!("{base}/healthz")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("kith did not become healthy in 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Server {
+            child,
+            port,
+            base,
+            _dir: dir,
+        })
+    }
+
+    /// The kith process's resident set size in KiB.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        let pid = self.child.id().context("kith has exited")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("VmRSS not found")
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
