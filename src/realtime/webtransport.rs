@@ -109,7 +109,7 @@ pub async fn start(
                 }
                 _ = renew.tick() => {
                     if let Some(exp) = expires
-                        && OffsetDateTime::now_utc() + RENEW_BEFORE > exp
+                        && needs_renewal(OffsetDateTime::now_utc(), exp)
                     {
                         match self_signed() {
                             Ok((id, new_exp)) => {
@@ -133,6 +133,11 @@ pub async fn start(
             }
         }
     }))
+}
+
+/// Whether a certificate expiring at `expires` is due for replacement.
+fn needs_renewal(now: OffsetDateTime, expires: OffsetDateTime) -> bool {
+    now + RENEW_BEFORE > expires
 }
 
 /// The ticket in a request path such as `/wt?ticket=...`.
@@ -266,7 +271,19 @@ pub type SharedWtInfo = Arc<WtInfo>;
 
 #[cfg(test)]
 mod tests {
-    use super::ticket_of;
+    use super::*;
+
+    #[test]
+    fn certificates_are_short_lived_and_renewed_in_time() {
+        let (identity, expires) = self_signed().expect("certificate");
+        let now = OffsetDateTime::now_utc();
+        // Browsers refuse pinned certificates valid for more than 14 days.
+        assert!(expires - now <= TDuration::days(14));
+        assert!(!needs_renewal(now, expires));
+        assert!(!needs_renewal(expires - RENEW_BEFORE - TDuration::minutes(1), expires));
+        assert!(needs_renewal(expires - RENEW_BEFORE + TDuration::minutes(1), expires));
+        assert_eq!(hash_of(&identity).len(), 44, "base64 of 32 bytes");
+    }
 
     #[test]
     fn finds_the_ticket() {
