@@ -223,4 +223,52 @@ CREATE TABLE IF NOT EXISTS settings (
     value BLOB NOT NULL
 ) STRICT;
 
--- Later steps add media, jobs and nodes.
+-- step 3
+-- The durable job queue. `failed` is an attempt that failed and waits for
+-- its retry (run_at); `dead` has used all its attempts and stays visible.
+CREATE TABLE IF NOT EXISTS jobs (
+    id               INTEGER PRIMARY KEY,
+    kind             TEXT    NOT NULL,
+    payload          TEXT    NOT NULL,
+    status           TEXT    NOT NULL
+        CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'dead', 'cancelled')),
+    priority         INTEGER NOT NULL DEFAULT 0,
+    run_at           INTEGER NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    max_attempts     INTEGER NOT NULL DEFAULT 3,
+    lease_owner      TEXT,
+    lease_expires_at INTEGER,
+    progress         REAL    NOT NULL DEFAULT 0,
+    last_error       TEXT,
+    idempotency_key  TEXT    UNIQUE,
+    owner_id         INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+) STRICT;
+-- The claim: due jobs by priority, then age; and running jobs by lease.
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (priority DESC, run_at, id)
+    WHERE status IN ('queued', 'failed');
+CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (lease_expires_at) WHERE status = 'running';
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, id);
+
+-- Uploaded videos and their transcoded outputs.
+CREATE TABLE IF NOT EXISTS media (
+    id           INTEGER PRIMARY KEY,
+    owner_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    status       TEXT    NOT NULL CHECK (status IN ('queued', 'processing', 'ready', 'failed')),
+    job_id       INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+    size_bytes   INTEGER NOT NULL,
+    width        INTEGER,
+    height       INTEGER,
+    duration_ms  INTEGER,
+    error        TEXT,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS media_owner ON media (owner_id, id);
+
+-- A post may carry one video.
+ALTER TABLE posts ADD COLUMN media_id INTEGER REFERENCES media(id) ON DELETE SET NULL;
+CREATE INDEX IF NOT EXISTS posts_media ON posts (media_id) WHERE media_id IS NOT NULL;
+
+-- Later steps add nodes.

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use, as "command:package" pairs.
 NEEDED=(
   "sqlite3:sqlite3"
+  "ffmpeg:ffmpeg"
+  "ffprobe:ffmpeg"
 )
 
 missing=()

@@ -35,10 +35,13 @@ use crate::config::Config;
 use crate::db::{self, Command, Writer};
 use crate::error::AppError;
 use crate::http::{Json, reject_cross_origin};
+use crate::jobs::worker::{self, WorkerConfig};
+use crate::media::transcode::Tools;
 use crate::realtime::Hub;
 use crate::realtime::ticket::TicketKey;
 use crate::realtime::webtransport::{self, CertFiles, WtInfo};
-use crate::{assets, auth, chat, notify, realtime, social};
+use crate::{assets, auth, chat, jobs, media, notify, realtime, social};
+use tokio::sync::Notify;
 
 /// The largest request body any route accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -68,6 +71,11 @@ pub struct Inner {
     pub tickets: TicketKey,
     /// WebTransport's port and certificate hashes; `None` when it is off.
     pub webtransport: Option<Arc<WtInfo>>,
+    /// ffmpeg and friends; `None` when ffmpeg was not found (uploads are
+    /// still taken, and their jobs wait for a node that has it).
+    pub tools: Option<Tools>,
+    /// Wakes an idle worker when a job is enqueued on this node.
+    pub wake_workers: Arc<Notify>,
 }
 
 impl Deref for AppState {
@@ -107,6 +115,8 @@ pub struct App {
         (name = "chat", description = "Conversations and messages"),
         (name = "notifications", description = "Notifications"),
         (name = "realtime", description = "WebSocket and WebTransport set-up"),
+        (name = "media", description = "Video upload and transcoding"),
+        (name = "jobs", description = "The job queue"),
         (name = "system", description = "Health and metadata"),
     )
 )]
@@ -131,7 +141,13 @@ impl App {
                 ..WtInfo::default()
             })
         });
+        let tools = Tools::locate(&config.ffmpeg, config.transcode_timeout);
+        if tools.is_none() {
+            tracing::warn!(ffmpeg = %config.ffmpeg.display(), "ffmpeg not found: no job workers on this node");
+        }
         let state = AppState(Arc::new(Inner {
+            tools,
+            wake_workers: Arc::new(Notify::new()),
             hub: Hub::default(),
             tickets,
             webtransport,
@@ -200,6 +216,23 @@ impl App {
         } = self;
         tracing::info!(%addr, "kith listening");
         let sweeper = tokio::spawn(sweep_sessions(state.clone()));
+        let (workers_stop, workers_stopped) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        if state.tools.is_some() {
+            for n in 0..state.config.workers {
+                let cfg = WorkerConfig {
+                    name: format!("{}-{}-{n}", std::process::id(), addr.port()),
+                    lease: state.config.job_lease,
+                    retry_base: state.config.job_retry_base,
+                };
+                workers.push(tokio::spawn(worker::run(
+                    state.clone(),
+                    cfg,
+                    state.wake_workers.clone(),
+                    workers_stopped.clone(),
+                )));
+            }
+        }
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -232,6 +265,16 @@ impl App {
         }
         tracing::info!("shutting down");
         sweeper.abort();
+        // Workers kill their ffmpeg and give their jobs back.
+        workers_stop.send_replace(true);
+        for w in workers {
+            if tokio::time::timeout(Duration::from_secs(10), w)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a worker did not stop in time");
+            }
+        }
         if let Some(t) = wt_task {
             t.abort();
         }
@@ -293,6 +336,14 @@ pub fn router(state: AppState) -> Router {
         .merge(chat::routes::router())
         .merge(notify::router())
         .merge(realtime::routes::router())
+        .merge(jobs::routes::router())
+        .merge(
+            media::routes::router().layer(DefaultBodyLimit::max(
+                usize::try_from(state.config.max_upload_bytes)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(64 * 1024),
+            )),
+        )
         .routes(routes!(healthz))
         .split_for_parts();
     let openapi = Arc::new(openapi);
@@ -305,6 +356,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/ws", get(realtime::ws::upgrade))
+        .route("/media/{name}", get(media::routes::file))
         .fallback(assets::serve)
         .method_not_allowed_fallback(method_not_allowed);
     with_layers(routes, state)
@@ -380,6 +432,10 @@ pub struct Health {
     pub version: &'static str,
     /// `primary`: this node runs the writer.
     pub role: &'static str,
+    /// Whether ffmpeg was found; without it no transcodes run here.
+    pub ffmpeg: bool,
+    /// Job workers running on this node.
+    pub workers: usize,
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "system",
@@ -403,6 +459,12 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
             status,
             version: env!("CARGO_PKG_VERSION"),
             role: "primary",
+            ffmpeg: state.tools.is_some(),
+            workers: if state.tools.is_some() {
+                state.config.workers
+            } else {
+                0
+            },
         }),
     )
 }

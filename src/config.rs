@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -26,6 +27,29 @@ pub enum Cmd {
     Serve(ServeArgs),
     /// Apply the schema to the database and exit.
     Migrate(StorageArgs),
+    /// Inspect and steer the job queue.
+    Jobs {
+        #[command(subcommand)]
+        action: JobsCmd,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCmd {
+    /// Lists jobs, newest first.
+    List {
+        /// Only jobs in this status (queued, running, succeeded, failed, dead, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Runs a failed, dead or cancelled job again.
+    Retry { id: String },
+    /// Cancels a job; a running one is stopped by its worker.
+    Cancel { id: String },
 }
 
 /// Where kith keeps its data.
@@ -76,6 +100,26 @@ pub struct ServeArgs {
     /// Private key for --wt-cert (PEM).
     #[arg(long, env = "KITH_WT_KEY", requires = "wt_cert")]
     pub wt_key: Option<PathBuf>,
+    /// Job workers on this node (0: none). Workers start only when ffmpeg
+    /// is found.
+    #[arg(long, env = "KITH_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    /// The ffmpeg program (a path, or a name looked up in PATH); ffprobe is
+    /// looked for beside it.
+    #[arg(long, env = "KITH_FFMPEG", default_value = "ffmpeg")]
+    pub ffmpeg: PathBuf,
+    /// The largest upload accepted, in bytes.
+    #[arg(long, env = "KITH_MAX_UPLOAD_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+    /// A job's lease: a worker silent this long loses the job to another.
+    #[arg(long, env = "KITH_JOB_LEASE_SECS", default_value_t = 30)]
+    pub job_lease_secs: u64,
+    /// The first retry's delay; later retries double it (with jitter).
+    #[arg(long, env = "KITH_JOB_RETRY_BASE_MS", default_value_t = 2000)]
+    pub job_retry_base_ms: u64,
+    /// A transcode running longer than this is killed and retried.
+    #[arg(long, env = "KITH_TRANSCODE_TIMEOUT_SECS", default_value_t = 1800)]
+    pub transcode_timeout_secs: u64,
 }
 
 /// What the server needs to start; tests build it directly.
@@ -89,6 +133,12 @@ pub struct Config {
     pub webtransport: bool,
     pub wt_cert: Option<PathBuf>,
     pub wt_key: Option<PathBuf>,
+    pub workers: usize,
+    pub ffmpeg: PathBuf,
+    pub max_upload_bytes: u64,
+    pub job_lease: Duration,
+    pub job_retry_base: Duration,
+    pub transcode_timeout: Duration,
 }
 
 impl From<ServeArgs> for Config {
@@ -102,6 +152,12 @@ impl From<ServeArgs> for Config {
             webtransport: !a.no_webtransport,
             wt_cert: a.wt_cert,
             wt_key: a.wt_key,
+            workers: a.workers,
+            ffmpeg: a.ffmpeg,
+            max_upload_bytes: a.max_upload_bytes,
+            job_lease: Duration::from_secs(a.job_lease_secs.max(1)),
+            job_retry_base: Duration::from_millis(a.job_retry_base_ms),
+            transcode_timeout: Duration::from_secs(a.transcode_timeout_secs.max(1)),
         }
     }
 }
@@ -119,6 +175,12 @@ impl Config {
             webtransport: true,
             wt_cert: None,
             wt_key: None,
+            workers: 1,
+            ffmpeg: PathBuf::from("ffmpeg"),
+            max_upload_bytes: 512 * 1024 * 1024,
+            job_lease: Duration::from_secs(30),
+            job_retry_base: Duration::from_secs(2),
+            transcode_timeout: Duration::from_secs(1800),
         }
     }
 }

@@ -12,6 +12,8 @@
 //! - [`chat`]: conversations and messages (REST).
 //! - [`notify`]: notifications, stored and pushed live.
 //! - [`realtime`]: the hub, the protocol, WebSocket and WebTransport.
+//! - [`jobs`]: the durable job queue and its workers.
+//! - [`media`]: video upload, transcoding with ffmpeg, Range serving.
 //! - [`http`]: extractors, pagination and the cross-origin check.
 //! - [`error`]: `AppError` and the JSON error body.
 //! - [`ids`]: time-ordered ids and their opaque text form.
@@ -29,6 +31,8 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod jobs;
+pub mod media;
 pub mod notify;
 pub mod realtime;
 pub mod social;

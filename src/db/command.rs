@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::Id;
-use crate::{auth, chat, notify, social};
+use crate::{auth, chat, jobs, media, notify, social};
 
 /// Every write kith makes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -21,6 +21,8 @@ pub enum Command {
     Comments(social::comments::Cmd),
     Chat(chat::Cmd),
     Notify(notify::Cmd),
+    Jobs(jobs::Cmd),
+    Media(media::Cmd),
     /// Stores a server-wide setting unless it is set already.
     InitSetting {
         key: String,
@@ -42,6 +44,8 @@ impl Command {
             Command::Comments(c) => c.apply(conn),
             Command::Chat(c) => c.apply(conn),
             Command::Notify(c) => c.apply(conn),
+            Command::Jobs(c) => c.apply(conn),
+            Command::Media(c) => c.apply(conn),
             Command::InitSetting { key, value } => {
                 let n = conn
                     .prepare_cached("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)")?
@@ -89,6 +93,8 @@ pub enum Reply {
         duplicate: bool,
     },
     Seq(i64),
+    /// The job a worker claimed, if any was due.
+    Claimed(Option<jobs::queue::Claimed>),
 }
 
 /// Why a command did not apply. Serializable, so a forwarded command's

@@ -68,6 +68,9 @@ pub enum ServerFrame {
         seq: i64,
     },
     Notification(serde_json::Value),
+    /// Your upload's state changed or its transcode progressed: the media
+    /// object as `GET /api/media/{id}` shows it.
+    Media(serde_json::Value),
     /// `sync` finished: every message up to `last_seq` has been sent.
     Synced {
         conversation_id: Id,

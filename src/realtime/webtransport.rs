@@ -280,8 +280,14 @@ mod tests {
         // Browsers refuse pinned certificates valid for more than 14 days.
         assert!(expires - now <= TDuration::days(14));
         assert!(!needs_renewal(now, expires));
-        assert!(!needs_renewal(expires - RENEW_BEFORE - TDuration::minutes(1), expires));
-        assert!(needs_renewal(expires - RENEW_BEFORE + TDuration::minutes(1), expires));
+        assert!(!needs_renewal(
+            expires - RENEW_BEFORE - TDuration::minutes(1),
+            expires
+        ));
+        assert!(needs_renewal(
+            expires - RENEW_BEFORE + TDuration::minutes(1),
+            expires
+        ));
         assert_eq!(hash_of(&identity).len(), 44, "base64 of 32 bytes");
     }
 

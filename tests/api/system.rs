@@ -56,6 +56,9 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/notifications/read", &["post"]),
     ("/api/realtime/ticket", &["post"]),
     ("/api/realtime/config", &["get"]),
+    ("/api/jobs/{id}", &["get"]),
+    ("/api/media", &["post"]),
+    ("/api/media/{id}", &["get"]),
     ("/healthz", &["get"]),
 ];
 

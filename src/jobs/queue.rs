@@ -1,0 +1,377 @@
+//! The `jobs` table: enqueue, claim, heartbeat, finish, cancel, retry.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+use utoipa::ToSchema;
+
+use super::state::{self, Event, Status};
+use crate::db::{CmdError, Reply};
+use crate::ids::{Id, format_ms, now_ms};
+
+/// The most attempts a job may be given.
+pub const MAX_ATTEMPTS_LIMIT: u32 = 25;
+/// Retry delays never exceed this.
+const BACKOFF_CAP_MS: u64 = 15 * 60 * 1000;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewJob {
+    pub id: Id,
+    pub kind: String,
+    /// JSON.
+    pub payload: String,
+    pub priority: i64,
+    pub max_attempts: u32,
+    /// A second enqueue with the same key returns the first job.
+    pub idempotency_key: Option<String>,
+    pub owner: Option<Id>,
+}
+
+/// A job a worker has claimed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claimed {
+    pub id: Id,
+    pub kind: String,
+    pub payload: String,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub owner: Option<Id>,
+}
+
+/// Inserts a job (in the caller's transaction); returns its id, or the id
+/// of the job already enqueued under the same idempotency key.
+pub fn enqueue_tx(conn: &Connection, job: &NewJob) -> Result<Id, CmdError> {
+    if let Some(key) = &job.idempotency_key {
+        let existing: Option<i64> = conn
+            .prepare_cached("SELECT id FROM jobs WHERE idempotency_key = ?")?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = existing {
+            return Ok(Id(id));
+        }
+    }
+    let max = job.max_attempts.clamp(1, MAX_ATTEMPTS_LIMIT);
+    let now = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO jobs (id, kind, payload, status, priority, run_at, max_attempts,
+                           idempotency_key, owner_id, created_at, updated_at)
+         VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        job.id.0,
+        job.kind,
+        job.payload,
+        job.priority,
+        now,
+        max,
+        job.idempotency_key,
+        job.owner.map(|o| o.0),
+        now,
+        now
+    ])?;
+    Ok(job.id)
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum Cmd {
+    Enqueue(NewJob),
+    /// Takes the next due job of one of `kinds` (highest priority, then
+    /// earliest run_at) for `worker`, after putting back jobs whose lease
+    /// ran out.
+    Claim {
+        worker: String,
+        kinds: Vec<String>,
+        lease_ms: i64,
+    },
+    /// Renews the lease and records progress. Answers `Changed(false)` when
+    /// the job is no longer this worker's (cancelled, or its lease was lost
+    /// and someone else has it): the worker must stop.
+    Heartbeat {
+        id: Id,
+        worker: String,
+        lease_ms: i64,
+        progress: f64,
+    },
+    Succeed {
+        id: Id,
+        worker: String,
+    },
+    Fail {
+        id: Id,
+        worker: String,
+        error: String,
+        retryable: bool,
+        retry_base_ms: u64,
+        /// In [0, 1): spreads retries of jobs that failed together.
+        jitter: f64,
+    },
+    /// Gives a running job back at once (shutdown) without using up the
+    /// attempt.
+    Release {
+        id: Id,
+        worker: String,
+    },
+    /// By its owner (`user`), or by an operator (`None`).
+    Cancel {
+        id: Id,
+        user: Option<Id>,
+    },
+    /// An operator runs a failed, dead or cancelled job again.
+    Retry {
+        id: Id,
+    },
+}
+
+fn row_status(conn: &Connection, id: Id) -> Result<(Status, u32, u32, Option<i64>), CmdError> {
+    let row: Option<(String, u32, u32, Option<i64>)> = conn
+        .prepare_cached("SELECT status, attempts, max_attempts, owner_id FROM jobs WHERE id = ?")?
+        .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let (s, a, m, o) = row.ok_or_else(|| CmdError::NotFound("job not found".into()))?;
+    let s = Status::parse(&s).ok_or_else(|| CmdError::Internal(format!("bad job status {s}")))?;
+    Ok((s, a, m, o))
+}
+
+fn invalid(e: state::Invalid) -> CmdError {
+    CmdError::Conflict(format!("the job is {}", e.from.as_str()))
+}
+
+/// Puts back (or kills) running jobs whose lease has run out.
+fn expire_leases(conn: &Connection, now: i64) -> Result<(), CmdError> {
+    let expired: Vec<(i64, u32, u32)> = conn
+        .prepare_cached(
+            "SELECT id, attempts, max_attempts FROM jobs
+             WHERE status = 'running' AND lease_expires_at < ?",
+        )?
+        .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update = conn.prepare_cached(
+        "UPDATE jobs SET status = ?, lease_owner = NULL, lease_expires_at = NULL, run_at = ?,
+                last_error = 'the worker stopped responding (lease expired)', updated_at = ?
+         WHERE id = ?",
+    )?;
+    for (id, attempts, max) in expired {
+        let to =
+            state::next(Status::Running, Event::LeaseExpired, attempts, max).map_err(invalid)?;
+        update.execute(params![to.as_str(), now, now, id])?;
+    }
+    Ok(())
+}
+
+impl Cmd {
+    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
+        let now = now_ms();
+        match self {
+            Cmd::Enqueue(job) => Ok(Reply::Id(enqueue_tx(conn, &job)?)),
+            Cmd::Claim {
+                worker,
+                kinds,
+                lease_ms,
+            } => {
+                expire_leases(conn, now)?;
+                if kinds.is_empty() {
+                    return Ok(Reply::Claimed(None));
+                }
+                let marks = vec!["?"; kinds.len()].join(", ");
+                let sql = format!(
+                    "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?1,
+                            lease_expires_at = ?2, updated_at = ?3
+                     WHERE id = (SELECT id FROM jobs
+                                 WHERE status IN ('queued', 'failed') AND run_at <= ?3
+                                   AND kind IN ({marks})
+                                 ORDER BY priority DESC, run_at, id LIMIT 1)
+                     RETURNING id, kind, payload, attempts, max_attempts, owner_id"
+                );
+                let mut args: Vec<rusqlite::types::Value> =
+                    vec![worker.into(), (now + lease_ms).into(), now.into()];
+                args.extend(kinds.into_iter().map(rusqlite::types::Value::from));
+                let claimed = conn
+                    .prepare_cached(&sql)?
+                    .query_row(rusqlite::params_from_iter(args), |r| {
+                        Ok(Claimed {
+                            id: Id(r.get(0)?),
+                            kind: r.get(1)?,
+                            payload: r.get(2)?,
+                            attempt: r.get(3)?,
+                            max_attempts: r.get(4)?,
+                            owner: r.get::<_, Option<i64>>(5)?.map(Id),
+                        })
+                    })
+                    .optional()?;
+                Ok(Reply::Claimed(claimed))
+            }
+            Cmd::Heartbeat {
+                id,
+                worker,
+                lease_ms,
+                progress,
+            } => {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE jobs SET lease_expires_at = ?, progress = max(progress, ?), updated_at = ?
+                         WHERE id = ? AND status = 'running' AND lease_owner = ?",
+                    )?
+                    .execute(params![now + lease_ms, progress.clamp(0.0, 1.0), now, id.0, worker])?;
+                Ok(Reply::Changed(n == 1))
+            }
+            Cmd::Succeed { id, worker } => {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE jobs SET status = 'succeeded', progress = 1, lease_owner = NULL,
+                                lease_expires_at = NULL, last_error = NULL, updated_at = ?
+                         WHERE id = ? AND status = 'running' AND lease_owner = ?",
+                    )?
+                    .execute(params![now, id.0, worker])?;
+                Ok(Reply::Changed(n == 1))
+            }
+            Cmd::Fail {
+                id,
+                worker,
+                error,
+                retryable,
+                retry_base_ms,
+                jitter,
+            } => {
+                let owned = conn
+                    .prepare_cached(
+                        "SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND lease_owner = ?",
+                    )?
+                    .exists(params![id.0, worker])?;
+                if !owned {
+                    return Ok(Reply::Changed(false));
+                }
+                let (from, attempts, max, _) = row_status(conn, id)?;
+                let to =
+                    state::next(from, Event::Fail { retryable }, attempts, max).map_err(invalid)?;
+                let delay = state::backoff(
+                    attempts,
+                    std::time::Duration::from_millis(retry_base_ms),
+                    std::time::Duration::from_millis(BACKOFF_CAP_MS),
+                    jitter,
+                );
+                let mut error = error;
+                error.truncate(2000);
+                conn.prepare_cached(
+                    "UPDATE jobs SET status = ?, run_at = ?, last_error = ?, lease_owner = NULL,
+                            lease_expires_at = NULL, updated_at = ?
+                     WHERE id = ?",
+                )?
+                .execute(params![
+                    to.as_str(),
+                    now + delay.as_millis() as i64,
+                    error,
+                    now,
+                    id.0
+                ])?;
+                Ok(Reply::Changed(true))
+            }
+            Cmd::Release { id, worker } => {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0),
+                                lease_owner = NULL, lease_expires_at = NULL, run_at = ?, updated_at = ?
+                         WHERE id = ? AND status = 'running' AND lease_owner = ?",
+                    )?
+                    .execute(params![now, now, id.0, worker])?;
+                Ok(Reply::Changed(n == 1))
+            }
+            Cmd::Cancel { id, user } => {
+                let (from, attempts, max, owner) = row_status(conn, id)?;
+                if let Some(user) = user
+                    && owner != Some(user.0)
+                {
+                    return Err(CmdError::NotFound("job not found".into()));
+                }
+                let to = state::next(from, Event::Cancel, attempts, max).map_err(invalid)?;
+                conn.prepare_cached(
+                    "UPDATE jobs SET status = ?, lease_owner = NULL, lease_expires_at = NULL,
+                            last_error = coalesce(last_error, 'cancelled'), updated_at = ?
+                     WHERE id = ?",
+                )?
+                .execute(params![to.as_str(), now, id.0])?;
+                Ok(Reply::Done)
+            }
+            Cmd::Retry { id } => {
+                let (from, attempts, max, _) = row_status(conn, id)?;
+                let to = state::next(from, Event::Retry, attempts, max).map_err(invalid)?;
+                conn.prepare_cached(
+                    "UPDATE jobs SET status = ?, attempts = 0, run_at = ?, progress = 0, updated_at = ?
+                     WHERE id = ?",
+                )?
+                .execute(params![to.as_str(), now, now, id.0])?;
+                Ok(Reply::Done)
+            }
+        }
+    }
+}
+
+/// A job as its owner and operators see it.
+#[derive(Clone, Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct JobView {
+    #[sqlx(try_from = "i64")]
+    pub id: Id,
+    pub kind: String,
+    pub status: String,
+    pub priority: i64,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub progress: f64,
+    pub last_error: Option<String>,
+    #[sqlx(skip)]
+    pub run_at: String,
+    #[sqlx(skip)]
+    pub updated_at: String,
+    #[serde(skip)]
+    #[sqlx(rename = "run_at")]
+    pub run_at_ms: i64,
+    #[serde(skip)]
+    #[sqlx(rename = "updated_at")]
+    pub updated_at_ms: i64,
+    #[serde(skip)]
+    pub owner_id: Option<i64>,
+}
+
+const JOB_SELECT: &str = "SELECT id, kind, status, priority, attempts, max_attempts, progress, \
+     last_error, run_at, updated_at, owner_id FROM jobs";
+
+fn finish(mut j: JobView) -> JobView {
+    j.run_at = format_ms(j.run_at_ms);
+    j.updated_at = format_ms(j.updated_at_ms);
+    j
+}
+
+pub async fn get(pool: &SqlitePool, id: Id) -> Result<Option<JobView>, sqlx::Error> {
+    let j: Option<JobView> = sqlx::query_as(&format!("{JOB_SELECT} WHERE id = ?"))
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?;
+    Ok(j.map(finish))
+}
+
+/// Jobs newest first, optionally of one status.
+pub async fn list(
+    pool: &SqlitePool,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<JobView>, sqlx::Error> {
+    let rows: Vec<JobView> = match status {
+        Some(s) => {
+            sqlx::query_as(&format!(
+                "{JOB_SELECT} WHERE status = ? ORDER BY id DESC LIMIT ?"
+            ))
+            .bind(s)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }
+        None => {
+            sqlx::query_as(&format!("{JOB_SELECT} ORDER BY id DESC LIMIT ?"))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    Ok(rows.into_iter().map(finish).collect())
+}

@@ -1,0 +1,237 @@
+//! Workers: claim a job, run it while renewing its lease, record the
+//! outcome. [`try_execute_one`] is one step; [`run`] loops it until
+//! shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tokio::sync::{Notify, watch};
+
+use super::queue::{Claimed, Cmd};
+use crate::app::AppState;
+use crate::db::{Command, Reply};
+
+/// Kinds of job this build runs.
+pub const KINDS: &[&str] = &["video", "noop"];
+/// How often an idle worker looks for work when nothing wakes it.
+const POLL: Duration = Duration::from_millis(500);
+/// Progress reaches the database (and the owner) at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Why a job's attempt did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth another attempt (a crash, a timeout, an I/O error).
+    #[error("{0}")]
+    Retryable(String),
+    /// Will fail again however often it is tried (bad input).
+    #[error("{0}")]
+    Permanent(String),
+    /// Stopped because it was cancelled, lost its lease or the node is
+    /// shutting down.
+    #[error("stopped")]
+    Stopped,
+}
+
+/// What a running job can see and report.
+#[derive(Clone)]
+pub struct JobCtx {
+    pub job: Claimed,
+    /// Set when the job must stop: cancelled, lease lost, or shutdown.
+    pub stop: Arc<AtomicBool>,
+    progress: Arc<AtomicU64>,
+}
+
+impl JobCtx {
+    /// Reports progress in [0, 1].
+    pub fn set_progress(&self, p: f64) {
+        self.progress
+            .store(p.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn progress(&self) -> f64 {
+        f64::from_bits(self.progress.load(Ordering::Relaxed))
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// What one step did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing was due.
+    Idle,
+    Succeeded,
+    Failed,
+    /// Cancelled, lease lost or shut down before it finished.
+    Stopped,
+}
+
+/// Settings of a worker.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    pub name: String,
+    pub lease: Duration,
+    pub retry_base: Duration,
+}
+
+/// Claims and runs at most one job.
+pub async fn try_execute_one(
+    state: &AppState,
+    cfg: &WorkerConfig,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<Outcome> {
+    let lease_ms = cfg.lease.as_millis() as i64;
+    let claim = Command::Jobs(Cmd::Claim {
+        worker: cfg.name.clone(),
+        kinds: KINDS.iter().map(|k| k.to_string()).collect(),
+        lease_ms,
+    });
+    let job = match state.writer.exec(claim).await? {
+        Reply::Claimed(Some(job)) => job,
+        Reply::Claimed(None) => return Ok(Outcome::Idle),
+        other => anyhow::bail!("unexpected reply {other:?}"),
+    };
+    tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempt, "running job");
+    let ctx = JobCtx {
+        job: job.clone(),
+        stop: Arc::new(AtomicBool::new(false)),
+        progress: Arc::new(AtomicU64::new(0f64.to_bits())),
+    };
+    let keeper = tokio::spawn(keep_lease(
+        state.clone(),
+        cfg.clone(),
+        ctx.clone(),
+        shutdown.clone(),
+    ));
+    let result = match job.kind.as_str() {
+        "noop" => Ok(()),
+        "video" => crate::media::transcode::run(state, &ctx).await,
+        other => Err(JobError::Permanent(format!(
+            "no worker for jobs of kind {other}"
+        ))),
+    };
+    keeper.abort();
+    let shutting_down = *shutdown.borrow();
+    let (cmd, outcome) = match result {
+        Ok(()) => (
+            Cmd::Succeed {
+                id: job.id,
+                worker: cfg.name.clone(),
+            },
+            Outcome::Succeeded,
+        ),
+        Err(JobError::Stopped) if shutting_down => (
+            Cmd::Release {
+                id: job.id,
+                worker: cfg.name.clone(),
+            },
+            Outcome::Stopped,
+        ),
+        Err(JobError::Stopped) => return Ok(Outcome::Stopped),
+        Err(e) => {
+            tracing::warn!(job = %job.id, error = %e, "job attempt failed");
+            (
+                Cmd::Fail {
+                    id: job.id,
+                    worker: cfg.name.clone(),
+                    error: e.to_string(),
+                    retryable: matches!(e, JobError::Retryable(_)),
+                    retry_base_ms: cfg.retry_base.as_millis() as u64,
+                    jitter: rand::rng().random_range(0.0..1.0),
+                },
+                Outcome::Failed,
+            )
+        }
+    };
+    state.writer.exec(Command::Jobs(cmd)).await?;
+    crate::media::job_finished(state, &job).await;
+    Ok(outcome)
+}
+
+/// Renews the lease (a third of its length at the latest), writes
+/// progress at most once a second and pushes it to the owner; raises the
+/// stop flag when the job is no longer ours or the node shuts down.
+async fn keep_lease(
+    state: AppState,
+    cfg: WorkerConfig,
+    ctx: JobCtx,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let renew_every = cfg.lease / 3;
+    let mut last_renew = Instant::now();
+    let mut last_progress = -1.0;
+    let mut tick = tokio::time::interval(PROGRESS_EVERY.min(renew_every));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => {
+                ctx.stop.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+        let p = ctx.progress();
+        if p == last_progress && last_renew.elapsed() < renew_every {
+            continue;
+        }
+        let hb = Command::Jobs(Cmd::Heartbeat {
+            id: ctx.job.id,
+            worker: cfg.name.clone(),
+            lease_ms: cfg.lease.as_millis() as i64,
+            progress: p,
+        });
+        match state.writer.exec(hb).await {
+            Ok(Reply::Changed(true)) => {
+                last_renew = Instant::now();
+                if p != last_progress {
+                    last_progress = p;
+                    crate::media::progress(&state, &ctx.job, p).await;
+                }
+            }
+            Ok(_) => {
+                tracing::info!(job = %ctx.job.id, "job cancelled or taken over; stopping it");
+                ctx.stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "renewing a job lease"),
+        }
+    }
+}
+
+/// Runs jobs until `shutdown`; `wake` is notified when a job is enqueued
+/// on this node.
+pub async fn run(
+    state: AppState,
+    cfg: WorkerConfig,
+    wake: Arc<Notify>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut stop = shutdown.clone();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        match try_execute_one(&state, &cfg, &shutdown).await {
+            Ok(Outcome::Idle) => {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "worker step failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+        }
+    }
+    tracing::debug!(worker = %cfg.name, "worker stopped");
+}

@@ -1,0 +1,263 @@
+//! The `video` job: the system ffmpeg, through ffmpeg-sidecar, turns an
+//! upload into an H.264/AAC MP4 (faststart, at most 720p, aspect kept) and
+//! a JPEG poster.
+//!
+//! ffmpeg runs as `setpriv --pdeathsig KILL -- nice -n 19 ffmpeg …`: at the
+//! lowest CPU priority, so the API stays responsive, and killed by the
+//! kernel if this process dies, so no orphan survives a crash. Outputs go
+//! to names unique to the attempt and are renamed into place only when
+//! complete: a stale ffmpeg can never overwrite a newer attempt's result.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ffmpeg_sidecar::command::FfmpegCommand;
+use ffmpeg_sidecar::event::{FfmpegEvent, LogLevel};
+use ffmpeg_sidecar::ffmpeg_time_duration::FfmpegTimeDuration;
+
+use super::{Cmd, VideoPayload, poster_path, sniff, upload_path, video_path};
+use crate::app::AppState;
+use crate::db::Command;
+use crate::jobs::worker::{JobCtx, JobError};
+
+/// Scale down to fit 1280x720, never up; even sizes; 8-bit 4:2:0 that
+/// every browser plays.
+const SCALE: &str =
+    "scale='min(1280,iw)':'min(720,ih)':force_original_aspect_ratio=decrease:force_divisible_by=2";
+
+/// The programs a transcode needs.
+#[derive(Clone, Debug)]
+pub struct Tools {
+    pub ffmpeg: PathBuf,
+    pub ffprobe: PathBuf,
+    /// `setpriv`, when present, ties ffmpeg's life to ours.
+    pub setpriv: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+/// Finds an executable: a path as given, or by name in PATH.
+pub fn find(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return program.is_file().then(|| program.to_path_buf());
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+impl Tools {
+    /// The tools, if ffmpeg and ffprobe can be found (`ffmpeg` may be a
+    /// path; ffprobe is looked for beside it, then in PATH).
+    pub fn locate(ffmpeg: &Path, timeout: Duration) -> Option<Tools> {
+        let ffmpeg = find(ffmpeg)?;
+        let beside = ffmpeg.with_file_name("ffprobe");
+        let ffprobe = if beside.is_file() {
+            beside
+        } else {
+            find(Path::new("ffprobe"))?
+        };
+        Some(Tools {
+            ffmpeg,
+            ffprobe,
+            setpriv: find(Path::new("setpriv")),
+            timeout,
+        })
+    }
+
+    fn command(&self) -> FfmpegCommand {
+        let mut cmd = match &self.setpriv {
+            Some(setpriv) => {
+                let mut c = FfmpegCommand::new_with_path(setpriv);
+                // The sidecar put its `-loglevel` first; rebuild the line so
+                // that setpriv and nice come before ffmpeg.
+                let c2 = c.as_inner_mut();
+                *c2 = std::process::Command::new(setpriv);
+                c2.args(["--pdeathsig", "KILL", "--", "nice", "-n", "19"])
+                    .arg(&self.ffmpeg)
+                    .args(["-loglevel", "level+info"]);
+                c
+            }
+            None => {
+                let mut c = FfmpegCommand::new_with_path("nice");
+                let c2 = c.as_inner_mut();
+                *c2 = std::process::Command::new("nice");
+                c2.args(["-n", "19"])
+                    .arg(&self.ffmpeg)
+                    .args(["-loglevel", "level+info"]);
+                c
+            }
+        };
+        let inner = cmd.as_inner_mut();
+        inner
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.hide_banner();
+        cmd.arg("-nostdin");
+        cmd
+    }
+}
+
+pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
+    let Some(tools) = state.tools.clone() else {
+        return Err(JobError::Retryable(
+            "ffmpeg is not available on this node".into(),
+        ));
+    };
+    let payload: VideoPayload = serde_json::from_str(&ctx.job.payload)
+        .map_err(|e| JobError::Permanent(format!("bad job payload: {e}")))?;
+    let id = payload.media_id;
+    let dir = state.config.media_dir.clone();
+    let input = upload_path(&dir, id);
+    if !input.is_file() {
+        return Err(JobError::Permanent("the uploaded file is missing".into()));
+    }
+    let _ = state
+        .writer
+        .exec(Command::Media(Cmd::Processing { id }))
+        .await;
+    // Unique to this attempt on this node.
+    let tag = format!("{}-{}", ctx.job.attempt, std::process::id());
+    let video_tmp = dir.join(format!(".{id}.{tag}.mp4"));
+    let poster_tmp = dir.join(format!(".{id}.{tag}.jpg"));
+    let result = convert(&tools, ctx, &input, &video_tmp, &poster_tmp).await;
+    let finish = async {
+        result?;
+        let probe = sniff::probe(&tools.ffprobe, &video_tmp)
+            .await
+            .ok_or_else(|| JobError::Retryable("the output could not be read back".into()))?;
+        std::fs::rename(&video_tmp, video_path(&dir, id))
+            .map_err(|e| JobError::Retryable(format!("moving the output: {e}")))?;
+        std::fs::rename(&poster_tmp, poster_path(&dir, id))
+            .map_err(|e| JobError::Retryable(format!("moving the poster: {e}")))?;
+        state
+            .writer
+            .exec(Command::Media(Cmd::Ready {
+                id,
+                width: probe.width,
+                height: probe.height,
+                duration_ms: probe.duration_ms,
+            }))
+            .await
+            .map_err(|e| JobError::Retryable(e.to_string()))?;
+        Ok(())
+    };
+    let r = finish.await;
+    let _ = std::fs::remove_file(&video_tmp);
+    let _ = std::fs::remove_file(&poster_tmp);
+    r
+}
+
+/// Runs the transcode and the poster on the blocking pool.
+async fn convert(
+    tools: &Tools,
+    ctx: &JobCtx,
+    input: &Path,
+    video: &Path,
+    poster: &Path,
+) -> Result<(), JobError> {
+    let (tools, ctx) = (tools.clone(), ctx.clone());
+    let (input, video, poster) = (
+        input.to_path_buf(),
+        video.to_path_buf(),
+        poster.to_path_buf(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut cmd = tools.command();
+        cmd.input(input.to_string_lossy().as_ref())
+            .args(["-map", "0:v:0", "-map", "0:a:0?"])
+            .args(["-vf", &format!("{SCALE},format=yuv420p")])
+            .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"])
+            .args(["-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart"])
+            .args(["-stats_period", "0.5", "-f", "mp4"])
+            .overwrite()
+            .output(video.to_string_lossy().as_ref());
+        ffmpeg(&mut cmd, &ctx, &tools, started, true)?;
+        ctx.set_progress(0.97);
+        // The poster: a second in, or the first frame of a shorter clip.
+        for seek in ["1", "0"] {
+            let mut cmd = tools.command();
+            cmd.args(["-ss", seek])
+                .input(video.to_string_lossy().as_ref())
+                .args(["-frames:v", "1", "-q:v", "3", "-f", "image2"])
+                .overwrite()
+                .output(poster.to_string_lossy().as_ref());
+            ffmpeg(&mut cmd, &ctx, &tools, started, false)?;
+            if std::fs::metadata(&poster).is_ok_and(|m| m.len() > 0) {
+                return Ok(());
+            }
+        }
+        Err(JobError::Retryable("no poster frame could be made".into()))
+    })
+    .await
+    .map_err(|e| JobError::Retryable(format!("transcode task: {e}")))?
+}
+
+/// Runs one ffmpeg to the end, reporting progress; kills it when the job
+/// must stop or the time is up.
+fn ffmpeg(
+    cmd: &mut FfmpegCommand,
+    ctx: &JobCtx,
+    tools: &Tools,
+    started: Instant,
+    report: bool,
+) -> Result<(), JobError> {
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| JobError::Retryable(format!("starting ffmpeg: {e}")))?;
+    drop(child.take_stdout());
+    let events = child
+        .iter()
+        .map_err(|e| JobError::Retryable(format!("reading ffmpeg: {e}")))?;
+    let mut total = 0.0;
+    let mut errors: Vec<String> = Vec::new();
+    let mut stop = None;
+    for event in events {
+        if ctx.stopped() {
+            stop = Some(JobError::Stopped);
+        } else if started.elapsed() > tools.timeout {
+            stop = Some(JobError::Retryable(format!(
+                "timed out after {} s",
+                tools.timeout.as_secs()
+            )));
+        }
+        if stop.is_some() {
+            let _ = child.kill();
+            break;
+        }
+        match event {
+            FfmpegEvent::ParsedDuration(d) => total = d.duration,
+            FfmpegEvent::Progress(p) if report && total > 0.0 => {
+                if let Some(t) = FfmpegTimeDuration::from_str(&p.time) {
+                    ctx.set_progress((t.as_seconds() / total).min(0.95));
+                }
+            }
+            FfmpegEvent::Log(LogLevel::Error | LogLevel::Fatal, line) if errors.len() < 5 => {
+                errors.push(line);
+            }
+            _ => {}
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| JobError::Retryable(format!("waiting for ffmpeg: {e}")))?;
+    if let Some(e) = stop {
+        return Err(e);
+    }
+    if status.success() {
+        return Ok(());
+    }
+    let detail = errors
+        .iter()
+        .map(|l| l.trim_start_matches("[error]").trim())
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(JobError::Retryable(if detail.is_empty() {
+        format!("ffmpeg failed ({status})")
+    } else {
+        format!("ffmpeg failed: {detail}")
+    }))
+}
