@@ -91,7 +91,7 @@ impl Tools {
         };
         let inner = cmd.as_inner_mut();
         inner
-            .stdin(std::process::Stdio::null())
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         cmd.hide_banner();
