@@ -75,6 +75,7 @@ fn command(w: Workload, i: usize, users: &[Id], posts: &[Id]) -> Command {
             author: users[i % USERS],
             body: BODY.into(),
             visibility: Visibility::Public,
+            media: None,
         }),
         Workload::Like => Command::Posts(PostCmd::Like {
             post: posts[(i * 7919) % POSTS],

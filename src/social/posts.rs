@@ -58,6 +58,9 @@ pub enum Cmd {
         author: Id,
         body: String,
         visibility: Visibility,
+        /// A video of the author's to attach.
+        #[serde(default)]
+        media: Option<Id>,
     },
     Delete {
         id: Id,
@@ -94,17 +97,29 @@ impl Cmd {
                 author,
                 body,
                 visibility,
+                media,
             } => {
+                if let Some(m) = media {
+                    let mine = conn
+                        .prepare_cached("SELECT 1 FROM media WHERE id = ? AND owner_id = ?")?
+                        .exists(params![m.0, author.0])?;
+                    if !mine {
+                        return Err(CmdError::Invalid(
+                            "media_id names no upload of yours".into(),
+                        ));
+                    }
+                }
                 conn.prepare_cached(
-                    "INSERT INTO posts (id, author_id, body, visibility, created_at)
-                     VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO posts (id, author_id, body, visibility, created_at, media_id)
+                     VALUES (?, ?, ?, ?, ?, ?)",
                 )?
                 .execute(params![
                     id.0,
                     author.0,
                     body,
                     visibility.as_str(),
-                    now_ms()
+                    now_ms(),
+                    media.map(|m| m.0)
                 ])?;
                 Ok(Reply::Id(id))
             }
@@ -153,6 +168,8 @@ pub struct PostView {
     pub like_count: i64,
     pub comment_count: i64,
     pub liked_by_me: bool,
+    /// An attached video: see `GET /api/media/{id}`.
+    pub media_id: Option<Id>,
 }
 
 /// A row of [`POST_SELECT`].
@@ -165,6 +182,7 @@ pub struct PostRow {
     like_count: i64,
     comment_count: i64,
     liked_by_me: bool,
+    media_id: Option<i64>,
     a_id: i64,
     a_username: String,
     a_display_name: String,
@@ -191,6 +209,7 @@ impl From<PostRow> for PostView {
             like_count: r.like_count,
             comment_count: r.comment_count,
             liked_by_me: r.liked_by_me,
+            media_id: r.media_id.map(Id),
         }
     }
 }
@@ -199,6 +218,7 @@ impl From<PostRow> for PostView {
 pub const POST_SELECT: &str = "SELECT p.id, p.body, p.visibility, p.created_at, p.like_count, \
      p.comment_count, \
      EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1) AS liked_by_me, \
+     p.media_id, \
      a.id AS a_id, a.username AS a_username, a.display_name AS a_display_name, \
      a.created_at AS a_created_at \
      FROM posts p JOIN users a ON a.id = p.author_id";
@@ -248,6 +268,9 @@ pub struct NewPost {
     pub body: String,
     /// `public` (default) or `friends`.
     pub visibility: Option<Visibility>,
+    /// An upload of yours (`POST /api/media`) to attach; it may still be
+    /// transcoding.
+    pub media_id: Option<Id>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -288,6 +311,7 @@ async fn create(
             author: user.id,
             body: req.body,
             visibility: req.visibility.unwrap_or(Visibility::Public),
+            media: req.media_id,
         }))
         .await?;
     let post = visible_post(&state.read, user.id, id)
