@@ -495,3 +495,104 @@ async fn deleting_a_post_removes_its_likes_and_comments() {
     let (_, feed) = alice.get("/api/feed").await;
     assert_eq!(ids(&feed), [keep.as_str()]);
 }
+
+/// A tiny real clip, uploaded by `c`; returns the media id.
+async fn upload_clip(c: &Client) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clip = dir.path().join("c.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("testsrc2=size=160x120:rate=10:duration=1")
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg (scripts/test.sh installs it)");
+    assert!(ok.success());
+    let bytes = std::fs::read(&clip).expect("clip");
+    let boundary = "kithboundary7d1";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.mp4\"\r\nContent-Type: video/mp4\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (status, v) = c
+        .raw(
+            reqwest::Method::POST,
+            "/api/media",
+            &format!("multipart/form-data; boundary={boundary}"),
+            body,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    v["id"].as_str().expect("media id").to_string()
+}
+
+#[tokio::test]
+async fn a_post_carries_its_authors_video_and_shares_its_visibility() {
+    let app = crate::helpers::spawn_with(|c| c.workers = 0).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    alice.befriend(&bob, "bob").await;
+    let media = upload_clip(&alice).await;
+    // Unattached: only its owner sees it.
+    assert_eq!(
+        alice.get(&format!("/api/media/{media}")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        bob.get(&format!("/api/media/{media}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Nobody else may attach it.
+    let (status, v) = carol
+        .post("/api/posts", json!({"body": "mine now", "media_id": media}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // On a friends-only post: the author's friends see it, strangers do not.
+    let (status, v) = alice
+        .post(
+            "/api/posts",
+            json!({"body": "my video", "visibility": "friends", "media_id": media}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["post"]["media_id"], json!(media));
+    assert_eq!(
+        bob.get(&format!("/api/media/{media}")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        carol.get(&format!("/api/media/{media}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, feed) = bob.get("/api/feed").await;
+    assert_eq!(feed["items"][0]["media_id"], json!(media));
+    // On a public post: everyone signed in.
+    alice
+        .post(
+            "/api/posts",
+            json!({"body": "again, for all", "visibility": "public", "media_id": media}),
+        )
+        .await;
+    assert_eq!(
+        carol.get(&format!("/api/media/{media}")).await.0,
+        StatusCode::OK
+    );
+}
