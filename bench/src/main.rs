@@ -12,6 +12,7 @@
 //! Markdown report on stdout.
 
 mod http;
+mod jobs;
 mod realtime;
 mod server;
 mod writer;
@@ -33,6 +34,8 @@ pub struct Opts {
     pub pairs: usize,
     /// Realtime chat: messages per second offered by each sender.
     pub rate: f64,
+    /// Run one scenario only: writer, http, realtime or jobs.
+    pub only: Option<String>,
     /// Realtime fan-out: group conversations of 10, one sender each.
     pub groups: usize,
     /// Realtime: idle WebSocket connections for the memory measurement.
@@ -49,6 +52,7 @@ fn parse() -> anyhow::Result<Opts> {
         rate: 10.0,
         idle: 10_000,
         groups: 230,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -65,8 +69,9 @@ fn parse() -> anyhow::Result<Opts> {
             "--rate" => opts.rate = val()?.parse()?,
             "--idle" => opts.idle = val()?.parse()?,
             "--groups" => opts.groups = val()?.parse()?,
+            "--only" => opts.only = Some(val()?),
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|jobs"
             ),
         }
     }
@@ -102,8 +107,18 @@ async fn main() -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         writer::sqlite_version()
     );
-    writer::run(&opts).await?;
-    http::run(&opts).await?;
-    realtime::run(&opts).await?;
+    let want = |name: &str| opts.only.as_deref().is_none_or(|o| o == name);
+    if want("writer") {
+        writer::run(&opts).await?;
+    }
+    if want("http") {
+        http::run(&opts).await?;
+    }
+    if want("realtime") {
+        realtime::run(&opts).await?;
+    }
+    if want("jobs") {
+        jobs::run(&opts).await?;
+    }
     Ok(())
 }

@@ -175,10 +175,13 @@ impl Cmd {
                     return Ok(Reply::Claimed(None));
                 }
                 let marks = vec!["?"; kinds.len()].join(", ");
+                // INDEXED BY: walk the due-jobs index in claim order and
+                // stop at the first match. Left to itself the planner picks
+                // the status index and sorts every queued job per claim.
                 let sql = format!(
                     "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?1,
                             lease_expires_at = ?2, updated_at = ?3
-                     WHERE id = (SELECT id FROM jobs
+                     WHERE id = (SELECT id FROM jobs INDEXED BY jobs_due
                                  WHERE status IN ('queued', 'failed') AND run_at <= ?3
                                    AND kind IN ({marks})
                                  ORDER BY priority DESC, run_at, id LIMIT 1)

@@ -118,6 +118,8 @@ pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
         .writer
         .exec(Command::Media(Cmd::Processing { id }))
         .await;
+    // Earlier attempts that died (with their node) leave partial outputs.
+    remove_leftovers(&dir, id);
     // Unique to this attempt on this node.
     let tag = format!("{}-{}", ctx.job.attempt, std::process::id());
     let video_tmp = dir.join(format!(".{id}.{tag}.mp4"));
@@ -148,6 +150,19 @@ pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
     let _ = std::fs::remove_file(&video_tmp);
     let _ = std::fs::remove_file(&poster_tmp);
     r
+}
+
+/// Deletes temp outputs (`.{id}.*`) left by earlier attempts. A stale
+/// ffmpeg still writing one keeps an unlinked file, harmless.
+fn remove_leftovers(dir: &Path, id: crate::ids::Id) {
+    let prefix = format!(".{id}.");
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// Runs the transcode and the poster on the blocking pool.

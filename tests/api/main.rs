@@ -7,6 +7,8 @@ mod cli;
 mod feed;
 mod friends;
 mod helpers;
+mod jobs;
+mod media;
 mod posts;
 mod realtime;
 mod restart;
