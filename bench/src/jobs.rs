@@ -230,7 +230,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
 
     println!("## Jobs: the API while a transcode runs\n");
     println!(
-        "One kith process, one worker. {clients} clients loop `GET /api/feed` (20 posts) for {:.0} s, first idle, then while a {CLIP_SECONDS} s 1920x1080 clip is transcoded to 720p (ffmpeg at nice 19 through the job queue){}. Target: p99 during the transcode at most 2x idle.\n",
+        "One kith process, one worker. {clients} clients loop `GET /api/feed` (20 posts) for {:.0} s, first idle, then while a {CLIP_SECONDS} s 1920x1080 clip is transcoded to 720p (ffmpeg in the idle scheduling class at nice 19, through the job queue){}. Target: p99 during the transcode at most 2x idle.\n",
         window.as_secs_f64(),
         if still {
             ""

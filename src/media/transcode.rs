@@ -2,9 +2,10 @@
 //! upload into an H.264/AAC MP4 (faststart, at most 720p, aspect kept) and
 //! a JPEG poster.
 //!
-//! ffmpeg runs as `setpriv --pdeathsig KILL -- nice -n 19 ffmpeg …`: at the
-//! lowest CPU priority, so the API stays responsive, and killed by the
-//! kernel if this process dies, so no orphan survives a crash. Outputs go
+//! ffmpeg runs as `setpriv --pdeathsig KILL -- chrt --idle 0 nice -n 19
+//! ffmpeg …`: in the idle scheduling class at the lowest priority, so the
+//! API stays responsive, and killed by the kernel if this process dies, so
+//! no orphan survives a crash. Outputs go
 //! to names unique to the attempt and are renamed into place only when
 //! complete: a stale ffmpeg can never overwrite a newer attempt's result.
 
@@ -32,6 +33,8 @@ pub struct Tools {
     pub ffprobe: PathBuf,
     /// `setpriv`, when present, ties ffmpeg's life to ours.
     pub setpriv: Option<PathBuf>,
+    /// `chrt`, when present, runs ffmpeg in the idle scheduling class.
+    pub chrt: Option<PathBuf>,
     pub timeout: Duration,
 }
 
@@ -62,6 +65,7 @@ impl Tools {
             ffmpeg,
             ffprobe,
             setpriv: find(Path::new("setpriv")),
+            chrt: find(Path::new("chrt")),
             timeout,
         })
     }
@@ -74,7 +78,13 @@ impl Tools {
                 // that setpriv and nice come before ffmpeg.
                 let c2 = c.as_inner_mut();
                 *c2 = std::process::Command::new(setpriv);
-                c2.args(["--pdeathsig", "KILL", "--", "nice", "-n", "19"])
+                c2.args(["--pdeathsig", "KILL", "--"]);
+                if let Some(chrt) = &self.chrt {
+                    // SCHED_IDLE: ffmpeg runs only when nothing else wants
+                    // the CPU, which nice alone does not quite give.
+                    c2.arg(chrt).args(["--idle", "0"]);
+                }
+                c2.args(["nice", "-n", "19"])
                     .arg(&self.ffmpeg)
                     .args(["-loglevel", "level+info"]);
                 c
