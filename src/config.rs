@@ -31,8 +31,6 @@ pub enum Cmd {
     Jobs {
         #[command(subcommand)]
         action: JobsCmd,
-        #[command(flatten)]
-        storage: StorageArgs,
     },
 }
 
@@ -45,11 +43,21 @@ pub enum JobsCmd {
         status: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        #[command(flatten)]
+        storage: StorageArgs,
     },
     /// Runs a failed, dead or cancelled job again.
-    Retry { id: String },
+    Retry {
+        id: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Cancels a job; a running one is stopped by its worker.
-    Cancel { id: String },
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 /// Where kith keeps its data.
@@ -64,6 +72,16 @@ pub struct StorageArgs {
     /// Where uploaded and transcoded media are stored [default: DATA_DIR/media].
     #[arg(long, env = "KITH_MEDIA_DIR")]
     pub media_dir: Option<PathBuf>,
+}
+
+impl JobsCmd {
+    pub fn storage(&self) -> &StorageArgs {
+        match self {
+            JobsCmd::List { storage, .. }
+            | JobsCmd::Retry { storage, .. }
+            | JobsCmd::Cancel { storage, .. } => storage,
+        }
+    }
 }
 
 impl StorageArgs {

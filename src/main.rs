@@ -21,8 +21,9 @@ async fn main() -> anyhow::Result<()> {
                 storage.db_path().display()
             );
         }
-        Some(Cmd::Jobs { action, storage }) => {
-            print!("{}", kith::jobs::cli::run(&storage.db_path(), action)?);
+        Some(Cmd::Jobs { action }) => {
+            let db = action.storage().db_path();
+            print!("{}", kith::jobs::cli::run(&db, action)?);
         }
         Some(Cmd::Serve(args)) => App::build(Config::from(args)).await?.run().await?,
         None => App::build(Config::from(cli.serve)).await?.run().await?,

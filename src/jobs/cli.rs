@@ -12,7 +12,7 @@ use crate::ids::{Id, format_ms};
 pub fn run(db: &Path, action: JobsCmd) -> anyhow::Result<String> {
     let conn = crate::db::open_writer_connection(db)?;
     match action {
-        JobsCmd::List { status, limit } => {
+        JobsCmd::List { status, limit, .. } => {
             let mut out = format!(
                 "{:<14} {:<8} {:<10} {:>8} {:>8}  {:<24} {}\n",
                 "id", "kind", "status", "attempts", "progress", "updated", "last error"
@@ -48,14 +48,14 @@ pub fn run(db: &Path, action: JobsCmd) -> anyhow::Result<String> {
             }
             Ok(out)
         }
-        JobsCmd::Retry { id } => {
+        JobsCmd::Retry { id, .. } => {
             let id: Id = id
                 .parse()
                 .map_err(|_| anyhow::anyhow!("not a job id: {id}"))?;
             apply(&conn, Cmd::Retry { id })?;
             Ok(format!("job {id} queued again\n"))
         }
-        JobsCmd::Cancel { id } => {
+        JobsCmd::Cancel { id, .. } => {
             let id: Id = id
                 .parse()
                 .map_err(|_| anyhow::anyhow!("not a job id: {id}"))?;

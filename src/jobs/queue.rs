@@ -211,6 +211,8 @@ impl Cmd {
                 lease_ms,
                 progress,
             } => {
+                // Garbage progress must not cost the job its lease.
+                let progress = if progress.is_nan() { 0.0 } else { progress };
                 let n = conn
                     .prepare_cached(
                         "UPDATE jobs SET lease_expires_at = ?, progress = max(progress, ?), updated_at = ?

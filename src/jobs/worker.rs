@@ -47,6 +47,7 @@ pub struct JobCtx {
 impl JobCtx {
     /// Reports progress in [0, 1].
     pub fn set_progress(&self, p: f64) {
+        let p = if p.is_nan() { 0.0 } else { p };
         self.progress
             .store(p.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
     }
