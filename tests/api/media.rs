@@ -1112,3 +1112,114 @@ async fn a_killed_server_leaves_no_ffmpeg_and_finishes_the_transcode_after_a_res
         "temporary files left in the media dir: {temps:?} (all: {names:?})"
     );
 }
+
+/// Waits (bounded) until no process mentions `needle`.
+async fn no_process_mentions(needle: &str) {
+    let gone = tokio::time::timeout(Duration::from_secs(15), async {
+        while !processes_mentioning(needle).is_empty() {
+            tokio::time::sleep(POLL).await;
+        }
+    })
+    .await;
+    assert!(
+        gone.is_ok(),
+        "still running: {:?}",
+        processes_mentioning(needle)
+    );
+}
+
+/// Waits (bounded) until an ffmpeg works on a file of this data dir.
+async fn ffmpeg_running(needle: &str) {
+    let seen = tokio::time::timeout(TRANSCODE_WAIT, async {
+        loop {
+            if processes_mentioning(needle)
+                .iter()
+                .any(|(_, cmd)| cmd.contains("ffmpeg") && !cmd.contains("cargo"))
+            {
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    })
+    .await;
+    assert!(seen.is_ok(), "no ffmpeg started for {needle}");
+}
+
+#[tokio::test]
+async fn cancelling_a_running_transcode_kills_its_ffmpeg() {
+    let app = crate::helpers::spawn_with(|c| c.job_retry_base = Duration::from_millis(100)).await;
+    let c = app.user("alice").await;
+    let data = clip(1920, 1080, 12).await;
+    let id = upload_ok(&c, &data).await;
+    let needle = media_dir(&app).to_string_lossy().into_owned();
+    wait_status(&c, &id, &["processing"], TRANSCODE_WAIT).await;
+    ffmpeg_running(&needle).await;
+    let job: i64 = app
+        .db_count(&format!(
+            "SELECT job_id FROM media WHERE id = {}",
+            id_num(&id)
+        ))
+        .await;
+    let job_id = kith::ids::Id(job);
+    app.state
+        .writer
+        .exec(kith::db::Command::Jobs(kith::jobs::Cmd::Cancel {
+            id: job_id,
+            user: None,
+        }))
+        .await
+        .expect("cancel");
+    // The worker hears it at its next heartbeat and kills ffmpeg.
+    no_process_mentions(&needle).await;
+    let v = wait_status(&c, &id, &["failed"], TIMEOUT).await;
+    assert!(v["url"].is_null(), "{v}");
+    assert!(
+        !names_in(&media_dir(&app))
+            .iter()
+            .any(|n| n.starts_with('.'))
+    );
+}
+
+#[tokio::test]
+async fn a_transcode_over_its_time_limit_is_killed_and_fails() {
+    let app = crate::helpers::spawn_with(|c| {
+        c.transcode_timeout = Duration::from_secs(1);
+        c.job_retry_base = Duration::from_millis(100);
+    })
+    .await;
+    let c = app.user("alice").await;
+    let data = clip(1920, 1080, 12).await;
+    let id = upload_ok(&c, &data).await;
+    let v = wait_status(&c, &id, &["failed", "ready"], TRANSCODE_WAIT).await;
+    assert_eq!(v["status"], "failed", "{v}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("timed out")),
+        "{v}"
+    );
+    no_process_mentions(&media_dir(&app).to_string_lossy()).await;
+}
+
+#[tokio::test]
+async fn shutdown_kills_ffmpeg_and_gives_the_job_back() {
+    let app = crate::helpers::spawn_app().await;
+    let c = app.user("alice").await;
+    let data = clip(1920, 1080, 12).await;
+    let id = upload_ok(&c, &data).await;
+    let needle = media_dir(&app).to_string_lossy().into_owned();
+    wait_status(&c, &id, &["processing"], TRANSCODE_WAIT).await;
+    ffmpeg_running(&needle).await;
+    let (dir, data_dir) = app.stop().await;
+    no_process_mentions(&needle).await;
+    // The job is queued again with its attempt not used up, ready for any
+    // node to take at once.
+    let restarted = crate::helpers::spawn_on(data_dir).await;
+    let status: i64 = restarted
+        .db_count("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running', 'succeeded')")
+        .await;
+    assert_eq!(status, 1);
+    let c = restarted.login("alice").await;
+    wait_ready(&c, &id).await;
+    let attempts: i64 = restarted.db_count("SELECT attempts FROM jobs").await;
+    assert_eq!(attempts, 1, "the interrupted attempt was given back");
+    drop(dir);
+}
