@@ -368,3 +368,39 @@ pub async fn raw_http(addr: SocketAddr, request: &[u8]) -> (u16, String, String)
     })
     .await
 }
+
+/// Signs `name` up; returns a client with the session and the cookie itself.
+pub async fn signup_with_cookie(app: &TestApp, name: &str) -> (Client, String) {
+    let http = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .expect("client");
+    let res = http
+        .post(app.url("/api/auth/signup"))
+        .json(&json!({"username": name, "password": format!("password-{name}")}))
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("kith="))
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let url: reqwest::Url = app.url("/").parse().expect("url");
+    jar.add_cookie_str(&cookie, &url);
+    let client = Client {
+        base: format!("http://{}", app.addr),
+        http: reqwest::Client::builder()
+            .cookie_provider(jar)
+            .timeout(TIMEOUT)
+            .build()
+            .expect("client"),
+    };
+    (client, cookie)
+}

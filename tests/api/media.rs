@@ -14,7 +14,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::helpers::{Client, TIMEOUT, TestApp, assert_error, spawn_app, spawn_with, within};
+use crate::helpers::{
+    Client, TIMEOUT, TestApp, assert_error, signup_with_cookie, spawn_app, spawn_with, within,
+};
 
 /// The bound on a wait that includes a transcode (at nice 19, on a busy box).
 const TRANSCODE_WAIT: Duration = Duration::from_secs(180);
@@ -362,42 +364,6 @@ async fn portrait_keeps_its_aspect_and_small_clips_are_not_upscaled() {
 
 type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Signs `name` up; returns a client with the session and the cookie itself.
-async fn signup_with_cookie(app: &TestApp, name: &str) -> (Client, String) {
-    let http = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .expect("client");
-    let res = http
-        .post(app.url("/api/auth/signup"))
-        .json(&json!({"username": name, "password": format!("password-{name}")}))
-        .send()
-        .await
-        .expect("signup");
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("kith="))
-        .and_then(|v| v.split(';').next())
-        .expect("session cookie")
-        .to_string();
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let url: reqwest::Url = app.url("/").parse().expect("url");
-    jar.add_cookie_str(&cookie, &url);
-    let client = Client {
-        base: format!("http://{}", app.addr),
-        http: reqwest::Client::builder()
-            .cookie_provider(jar)
-            .timeout(TIMEOUT)
-            .build()
-            .expect("client"),
-    };
-    (client, cookie)
-}
 
 async fn open_ws(app: &TestApp, cookie: &str) -> WsStream {
     let mut req = format!("ws://{}/ws", app.addr)

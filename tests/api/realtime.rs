@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::helpers::{Client, TIMEOUT, TestApp, spawn_app};
+use crate::helpers::{Client, TIMEOUT, TestApp, signup_with_cookie, spawn_app};
 
 type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -22,37 +22,7 @@ struct Person {
 }
 
 async fn person(app: &TestApp, name: &str) -> Person {
-    let http = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .expect("client");
-    let res = http
-        .post(app.url("/api/auth/signup"))
-        .json(&json!({"username": name, "password": format!("password-{name}")}))
-        .send()
-        .await
-        .expect("signup");
-    assert_eq!(res.status(), 201);
-    let cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("kith="))
-        .and_then(|v| v.split(';').next())
-        .expect("session cookie")
-        .to_string();
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let url: reqwest::Url = app.url("/").parse().expect("url");
-    jar.add_cookie_str(&cookie, &url);
-    let http = Client {
-        base: format!("http://{}", app.addr),
-        http: reqwest::Client::builder()
-            .cookie_provider(jar)
-            .timeout(TIMEOUT)
-            .build()
-            .expect("client"),
-    };
+    let (http, cookie) = signup_with_cookie(app, name).await;
     Person {
         name: name.into(),
         http,
