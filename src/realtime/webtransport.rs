@@ -3,7 +3,9 @@
 //! cookies on the CONNECT request.
 //!
 //! The client's first bidirectional stream carries newline-delimited JSON
-//! frames of the same protocol as `/ws`. The certificate is a self-signed
+//! frames of the same protocol as `/ws`. Typing indicators and presence,
+//! which may be lost without harm, travel as datagrams instead where the
+//! session supports them; clients may send typing as datagrams too. The certificate is a self-signed
 //! ECDSA P-256 one valid for under 14 days (what browsers accept with
 //! `serverCertificateHashes`), replaced before it expires; its SHA-256 is
 //! published by `/api/realtime/config`. Certificate files from the
@@ -214,38 +216,73 @@ struct Wt {
     line: Vec<u8>,
 }
 
+/// Frames that may be lost without harm, sent as datagrams where the
+/// session has them: typing indicators and presence.
+fn is_ephemeral(frame: &str) -> bool {
+    frame.starts_with(r#"{"type":"typing""#) || frame.starts_with(r#"{"type":"presence""#)
+}
+
+/// Reads one newline-terminated frame from the stream.
+async fn read_line(recv: &mut BufReader<RecvStream>, line: &mut Vec<u8>) -> Option<Inbound> {
+    loop {
+        let chunk = recv.fill_buf().await.ok()?;
+        if chunk.is_empty() {
+            return None;
+        }
+        if let Some(pos) = chunk.iter().position(|b| *b == b'\n') {
+            line.extend_from_slice(&chunk[..pos]);
+            recv.consume(pos + 1);
+            let frame = std::mem::take(line);
+            if frame.len() > MAX_FRAME_BYTES {
+                return Some(Inbound::TooBig);
+            }
+            if frame.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Some(match String::from_utf8(frame) {
+                Ok(s) => Inbound::Text(s),
+                Err(_) => Inbound::Binary,
+            });
+        }
+        let n = chunk.len();
+        line.extend_from_slice(chunk);
+        recv.consume(n);
+        if line.len() > MAX_FRAME_BYTES {
+            return Some(Inbound::TooBig);
+        }
+    }
+}
+
 impl Transport for Wt {
     async fn recv(&mut self) -> Option<Inbound> {
         loop {
-            let chunk = self.recv.fill_buf().await.ok()?;
-            if chunk.is_empty() {
-                return None;
-            }
-            if let Some(pos) = chunk.iter().position(|b| *b == b'\n') {
-                self.line.extend_from_slice(&chunk[..pos]);
-                self.recv.consume(pos + 1);
-                let line = std::mem::take(&mut self.line);
-                if line.len() > MAX_FRAME_BYTES {
-                    return Some(Inbound::TooBig);
+            tokio::select! {
+                // Both branches are cancel-safe: a partial line stays in
+                // `self.line`, read bytes stay in the BufReader.
+                frame = read_line(&mut self.recv, &mut self.line) => return frame,
+                datagram = self.connection.receive_datagram() => {
+                    let datagram = datagram.ok()?;
+                    // Only typing indicators may come this way; anything
+                    // else must use the stream, which is reliable.
+                    if let Ok(text) = std::str::from_utf8(&datagram)
+                        && serde_json::from_str::<serde_json::Value>(text)
+                            .is_ok_and(|v| v["type"] == "typing")
+                    {
+                        return Some(Inbound::Text(text.to_owned()));
+                    }
                 }
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                return Some(match String::from_utf8(line) {
-                    Ok(s) => Inbound::Text(s),
-                    Err(_) => Inbound::Binary,
-                });
-            }
-            let n = chunk.len();
-            self.line.extend_from_slice(chunk);
-            self.recv.consume(n);
-            if self.line.len() > MAX_FRAME_BYTES {
-                return Some(Inbound::TooBig);
             }
         }
     }
 
     async fn send(&mut self, frame: &str) -> Result<(), ()> {
+        let fits = self
+            .connection
+            .max_datagram_size()
+            .is_some_and(|max| frame.len() <= max);
+        if fits && is_ephemeral(frame) && self.connection.send_datagram(frame.as_bytes()).is_ok() {
+            return Ok(());
+        }
         self.send
             .write_all(frame.as_bytes())
             .await

@@ -141,7 +141,7 @@ fn send_frame(conv: &str, cid: &str, body: &str) -> Value {
 // ---- WebTransport client -------------------------------------------------
 
 struct Wt {
-    _conn: wtransport::Connection,
+    conn: wtransport::Connection,
     send: wtransport::SendStream,
     recv: BufReader<wtransport::RecvStream>,
 }
@@ -205,7 +205,7 @@ impl Wt {
             .await
             .expect("bi stream");
         let mut wt = Wt {
-            _conn: conn,
+            conn,
             send,
             recv: BufReader::new(recv),
         };
@@ -672,4 +672,52 @@ async fn webtransport_serves_a_certificate_from_files() {
     let mut wt = Wt::open(&a).await;
     wt.send(json!({"type": "ping"})).await;
     wt.next_of("pong").await;
+}
+
+#[tokio::test]
+async fn typing_and_presence_travel_as_datagrams_over_webtransport() {
+    let app = spawn_app().await;
+    let (a, b, conv) = pair(&app).await;
+    let wt = Wt::open(&b).await;
+    let datagram = async |wt: &Wt| -> Value {
+        let d = tokio::time::timeout(TIMEOUT, wt.conn.receive_datagram())
+            .await
+            .expect("no datagram in time")
+            .expect("datagram");
+        serde_json::from_slice(&d).expect("JSON datagram")
+    };
+    // Alice coming online reaches Bob as a datagram.
+    let mut ws = Ws::open(&app, &a).await;
+    let p = datagram(&wt).await;
+    assert_eq!(
+        (p["type"].as_str(), p["user"].as_str()),
+        (Some("presence"), Some("alice"))
+    );
+    // So does her typing.
+    ws.send(json!({"type": "typing", "conversation_id": conv}))
+        .await;
+    let t = datagram(&wt).await;
+    assert_eq!(
+        (t["type"].as_str(), t["user"].as_str()),
+        (Some("typing"), Some("alice"))
+    );
+    // Bob's typing may come as a datagram; Alice sees it.
+    let frame = json!({"type": "typing", "conversation_id": conv}).to_string();
+    wt.conn
+        .send_datagram(frame.as_bytes())
+        .expect("send datagram");
+    let t = ws.next_of("typing").await;
+    assert_eq!(t["user"], "bob");
+    // Other frames are not taken as datagrams: a send must use the stream.
+    let send = send_frame(&conv, "dg", "lost?").to_string();
+    wt.conn
+        .send_datagram(send.as_bytes())
+        .expect("send datagram");
+    ws.send(json!({"type": "ping"})).await;
+    ws.next_of("pong").await;
+    let (_, page) = a
+        .http
+        .get(&format!("/api/conversations/{conv}/messages"))
+        .await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(0), "{page}");
 }
