@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use hdrhistogram::Histogram;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::server::Server;
+use crate::server::{Server, call};
 use crate::{Opts, ms};
 
 /// Users in the benchmark's social graph: all friends with each other,
@@ -24,29 +24,6 @@ fn client() -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-async fn call(
-    c: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    body: Option<Value>,
-) -> anyhow::Result<Value> {
-    let mut req = c.request(method, url);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await?;
-    let status = res.status();
-    let text = res.text().await?;
-    if !status.is_success() {
-        bail!("{status}: {text}");
-    }
-    Ok(if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text)?
-    })
-}
-
 /// Signs up `USERS` users, befriends all pairs, writes the posts. Returns a
 /// signed-in client per user and the ids of all posts.
 async fn seed(base: &str) -> anyhow::Result<(Vec<reqwest::Client>, Vec<String>)> {
@@ -58,6 +35,7 @@ async fn seed(base: &str) -> anyhow::Result<(Vec<reqwest::Client>, Vec<String>)>
             &c,
             Method::POST,
             format!("{base}/api/auth/signup"),
+            None,
             Some(json!({"username": format!("user{i}"), "password": "bench-password"})),
         )
         .await?;
@@ -69,6 +47,7 @@ async fn seed(base: &str) -> anyhow::Result<(Vec<reqwest::Client>, Vec<String>)>
                 &clients[i],
                 Method::POST,
                 format!("{base}/api/friends/requests"),
+                None,
                 Some(json!({"username": format!("user{j}")})),
             )
             .await?;
@@ -78,6 +57,7 @@ async fn seed(base: &str) -> anyhow::Result<(Vec<reqwest::Client>, Vec<String>)>
                 Method::POST,
                 format!("{base}/api/friends/requests/{id}/accept"),
                 None,
+                None,
             )
             .await?;
         }
@@ -85,7 +65,7 @@ async fn seed(base: &str) -> anyhow::Result<(Vec<reqwest::Client>, Vec<String>)>
     let mut posts = Vec::new();
     for c in &clients {
         for k in 0..POSTS_EACH {
-            let r = call(c, Method::POST, format!("{base}/api/posts"),
+            let r = call(c, Method::POST, format!("{base}/api/posts"), None,
                 Some(json!({"body": format!("post number {k} of the benchmark"), "visibility": if k % 2 == 0 { "public" } else { "friends" }}))).await?;
             posts.push(r["post"]["id"].as_str().context("post id")?.to_string());
         }

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
-use crate::server::Server;
+use crate::server::{Server, call};
 use crate::{Opts, ms};
 
 const WARMUP: Duration = Duration::from_secs(1);
@@ -27,31 +27,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const SIGNUP_CONCURRENCY: usize = 4;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// One API call with an explicit session cookie; returns the JSON body.
-async fn call(
-    c: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    cookie: &str,
-    body: Option<Value>,
-) -> anyhow::Result<Value> {
-    let mut req = c.request(method, url).header("cookie", cookie);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await?;
-    let status = res.status();
-    let text = res.text().await?;
-    if !status.is_success() {
-        bail!("{status}: {text}");
-    }
-    Ok(if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text)?
-    })
-}
 
 /// Signs up `names` (bounded concurrency); returns each one's `kith=...` cookie.
 async fn signup(c: &reqwest::Client, base: &str, names: &[String]) -> anyhow::Result<Vec<String>> {
@@ -259,7 +234,7 @@ async fn chat(opts: &Opts, groups: usize, size: usize) -> anyhow::Result<()> {
                         c,
                         Method::POST,
                         format!("{base}/api/friends/requests"),
-                        &sc[g],
+                        Some(&sc[g]),
                         Some(json!({"username": rn[m]})),
                     )
                     .await?;
@@ -268,7 +243,7 @@ async fn chat(opts: &Opts, groups: usize, size: usize) -> anyhow::Result<()> {
                         c,
                         Method::POST,
                         format!("{base}/api/friends/requests/{id}/accept"),
-                        &rc[m],
+                        Some(&rc[m]),
                         None,
                     )
                     .await?;
@@ -283,7 +258,7 @@ async fn chat(opts: &Opts, groups: usize, size: usize) -> anyhow::Result<()> {
                     c,
                     Method::POST,
                     format!("{base}/api/conversations"),
-                    &sc[g],
+                    Some(&sc[g]),
                     Some(body),
                 )
                 .await?;

@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::Opts;
@@ -72,4 +73,34 @@ impl Server {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }
+}
+
+/// One API call; `cookie` sends a session explicitly (otherwise the
+/// client's own cookie store does). Returns the JSON body, or an error for
+/// a non-2xx answer.
+pub async fn call(
+    c: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    cookie: Option<&str>,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let mut req = c.request(method, url);
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await?;
+    let status = res.status();
+    let text = res.text().await?;
+    if !status.is_success() {
+        bail!("{status}: {text}");
+    }
+    Ok(if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text)?
+    })
 }
