@@ -271,4 +271,18 @@ CREATE INDEX IF NOT EXISTS media_owner ON media (owner_id, id);
 ALTER TABLE posts ADD COLUMN media_id INTEGER REFERENCES media(id) ON DELETE SET NULL;
 CREATE INDEX IF NOT EXISTS posts_media ON posts (media_id) WHERE media_id IS NOT NULL;
 
--- Later steps add nodes.
+-- step 4
+-- Cluster members. A node registers itself (after proving it holds the
+-- cluster secret) and refreshes `heartbeat_at`; the set of rows is who may
+-- connect. `addrs` is a JSON array of socket addresses of its iroh endpoint.
+CREATE TABLE IF NOT EXISTS nodes (
+    endpoint_id   TEXT    PRIMARY KEY,
+    name          TEXT    NOT NULL,
+    addrs         TEXT    NOT NULL,
+    role          TEXT    NOT NULL CHECK (role IN ('primary', 'replica')),
+    region        TEXT    NOT NULL DEFAULT '',
+    http_addr     TEXT    NOT NULL DEFAULT '',
+    started_at    INTEGER NOT NULL,
+    heartbeat_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS nodes_name ON nodes (name, heartbeat_at);

@@ -31,13 +31,18 @@ use utoipa_axum::routes;
 use crate::auth::accounts::UserView;
 use crate::auth::password::Passwords;
 use crate::auth::session_store::WriterStore;
+use crate::cluster::litefs::LiteFs;
+use crate::cluster::{self, Cluster, Role};
 use crate::config::Config;
+use crate::config::RoleChoice;
 use crate::db::{self, Command, Writer};
 use crate::error::AppError;
 use crate::http::{Json, reject_cross_origin};
 use crate::jobs::worker::{self, WorkerConfig};
 use crate::media::transcode::Tools;
+use crate::metrics::Metrics;
 use crate::realtime::Hub;
+use crate::realtime::hub::Frame;
 use crate::realtime::ticket::TicketKey;
 use crate::realtime::webtransport::{self, CertFiles, WtInfo};
 use crate::{assets, auth, chat, jobs, media, notify, realtime, social};
@@ -76,6 +81,11 @@ pub struct Inner {
     pub tools: Option<Tools>,
     /// Wakes an idle worker when a job is enqueued on this node.
     pub wake_workers: Arc<Notify>,
+    /// The other nodes; `None` on a single node.
+    pub cluster: Option<Arc<Cluster>>,
+    pub metrics: Metrics,
+    /// Where this node serves HTTP.
+    pub http_addr: SocketAddr,
 }
 
 impl Deref for AppState {
@@ -90,6 +100,42 @@ impl AppState {
     pub async fn write(&self, cmd: Command) -> Result<db::Reply, AppError> {
         Ok(self.writer.exec(cmd).await?)
     }
+
+    /// This node's role.
+    pub fn role(&self) -> Role {
+        self.cluster
+            .as_ref()
+            .map(|c| c.role())
+            .unwrap_or(Role::Primary)
+    }
+
+    /// Whether `user` has a live connection on any node.
+    pub fn is_online(&self, user: i64) -> bool {
+        self.hub.is_online(user) || self.remote_online(user)
+    }
+
+    /// Whether `user` has a live connection on another node.
+    pub fn remote_online(&self, user: i64) -> bool {
+        self.cluster.as_ref().is_some_and(|c| c.remote_online(user))
+    }
+
+    /// Queues `frame` for every connection of `user`, on every node.
+    pub async fn push(&self, user: i64, frame: &Frame) {
+        self.hub.send(user, frame, None);
+        if let Some(c) = &self.cluster
+            && c.remote_online(user)
+        {
+            c.deliver(vec![user], frame).await;
+        }
+    }
+
+    /// Drops every node's cached copy of `user` (after a profile change).
+    pub async fn invalidate_user(&self, user: i64) {
+        self.users.invalidate(&user).await;
+        if let Some(c) = &self.cluster {
+            c.invalidate(user).await;
+        }
+    }
 }
 
 /// A built server: listener bound, database open, not yet serving.
@@ -98,9 +144,57 @@ pub struct App {
     addr: SocketAddr,
     router: Router,
     state: AppState,
-    writer_task: JoinHandle<()>,
-    checkpointer: db::Checkpointer,
+    /// The local writer thread; `None` on a replica.
+    writer_task: Option<JoinHandle<()>>,
+    checkpointer: Option<db::Checkpointer>,
     wt_task: Option<JoinHandle<()>>,
+}
+
+/// The role a node starts in.
+fn initial_role(config: &Config, litefs: Option<&LiteFs>) -> anyhow::Result<Role> {
+    let role = match (config.role, litefs) {
+        (RoleChoice::Primary, _) => Role::Primary,
+        (RoleChoice::Replica, _) => Role::Replica,
+        (RoleChoice::Auto, Some(fs)) if fs.primary().is_some() => Role::Replica,
+        (RoleChoice::Auto, _) => Role::Primary,
+    };
+    if role == Role::Replica && config.cluster.is_none() {
+        anyhow::bail!("a replica needs --cluster-listen and --cluster-secret to reach the primary");
+    }
+    Ok(role)
+}
+
+/// How long a replica waits for the primary to create the schema.
+const SCHEMA_WAIT: Duration = Duration::from_secs(60);
+
+/// A replica does not migrate: it waits until the database it reads has
+/// the schema this binary expects.
+async fn wait_for_schema(path: &std::path::Path) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + SCHEMA_WAIT;
+    loop {
+        let version = match db::open_read_pool(path).await {
+            Ok(pool) => {
+                let v = sqlx::query_scalar::<_, i64>("PRAGMA user_version")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap_or(0);
+                pool.close().await;
+                v
+            }
+            Err(_) => 0,
+        };
+        if version >= db::schema::latest() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "the database at {} has schema version {version}; waited for the primary to apply {}",
+                path.display(),
+                db::schema::latest()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[derive(OpenApi)]
@@ -128,10 +222,51 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::create_dir_all(&config.media_dir)?;
-        let conn = db::open_writer_connection(&config.db)?;
+        let litefs = config
+            .litefs_dir
+            .as_deref()
+            .map(|dir| LiteFs::new(dir, &config.db));
+        let role = initial_role(&config, litefs.as_ref())?;
+        let cluster = match &config.cluster {
+            Some(c) => Some(Cluster::start(c, &config.data_dir, litefs, role).await?),
+            None => None,
+        };
+        let (writer, writer_task, checkpointer) = match (role, &cluster) {
+            (Role::Replica, Some(c)) => {
+                wait_for_schema(&config.db).await?;
+                let forward = Arc::new(cluster::link::Forwarder(Arc::downgrade(c)));
+                (Writer::remote(forward), None, None)
+            }
+            _ => {
+                let conn = db::open_writer_connection(&config.db)?;
+                let (writer, task) = Writer::start(conn);
+                (
+                    writer,
+                    Some(task),
+                    Some(db::Checkpointer::start(&config.db)?),
+                )
+            }
+        };
         let read = db::open_read_pool(&config.db).await?;
-        let (writer, writer_task) = Writer::start(conn);
-        let checkpointer = db::Checkpointer::start(&config.db)?;
+        if let (Some(c), Role::Primary) = (&cluster, role) {
+            // Register before anything else, so replicas find the primary.
+            let now = crate::ids::now_ms();
+            let addrs: Vec<String> = c.addrs().iter().map(ToString::to_string).collect();
+            let _ = writer
+                .exec(Command::Cluster(cluster::nodes::Cmd::Upsert(
+                    cluster::nodes::NodeRow {
+                        endpoint_id: c.id.to_string(),
+                        name: c.name.clone(),
+                        addrs: serde_json::to_string(&addrs)?,
+                        role: "primary".into(),
+                        region: c.region.clone(),
+                        http_addr: String::new(),
+                        started_at: now,
+                        heartbeat_at: now,
+                    },
+                )))
+                .await;
+        }
         let tickets = TicketKey::new(db::setting_or_init(&writer, &read, "ticket_key", 32).await?);
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
@@ -159,7 +294,18 @@ impl App {
             read,
             writer,
             config,
+            cluster,
+            metrics: Metrics::default(),
+            http_addr: addr,
         }));
+        if let Some(c) = &state.cluster {
+            // A replica whose primary is away still starts (and serves
+            // reads); it registers once the primary answers.
+            if let Err(e) = c.register(&state).await {
+                tracing::warn!(error = %e, "registering this node with the cluster; will retry");
+            }
+            c.attach(state.clone());
+        }
         let router = router(state.clone());
         let wt_task = if state.webtransport.is_some() {
             let files = match (&state.config.wt_cert, &state.config.wt_key) {
@@ -278,10 +424,14 @@ impl App {
         if let Some(t) = wt_task {
             t.abort();
         }
+        if let Some(c) = &state.cluster {
+            c.shutdown().await;
+        }
         state.writer.stop().await;
-        if tokio::time::timeout(Duration::from_secs(10), writer_task)
-            .await
-            .is_err()
+        if let Some(task) = writer_task
+            && tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
         {
             tracing::warn!("the writer did not stop in time");
         }
@@ -356,6 +506,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/ws", get(realtime::ws::upgrade))
+        .route("/metrics", get(crate::metrics::serve))
         .route("/media/{name}", get(media::routes::file))
         .fallback(assets::serve)
         .method_not_allowed_fallback(method_not_allowed);
@@ -406,6 +557,10 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                     REQUEST_TIMEOUT,
                 ))
                 .layer(middleware::from_fn(reject_cross_origin))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::metrics::track,
+                ))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
                 .layer(sessions),
         )
@@ -430,8 +585,17 @@ pub struct Health {
     /// `ok`, or `degraded` when the database cannot be read.
     pub status: &'static str,
     pub version: &'static str,
-    /// `primary`: this node runs the writer.
+    /// `primary`: this node runs the writer; `replica`: it forwards writes.
     pub role: &'static str,
+    /// This node's cluster endpoint id; absent on a single node.
+    pub endpoint_id: Option<String>,
+    /// The primary's node name, when known.
+    pub primary: Option<String>,
+    /// Nodes this one hears from over gossip (endpoint ids).
+    pub members: Vec<String>,
+    /// Replication lag in transactions behind the primary, where LiteFS
+    /// reports positions.
+    pub replication_lag: Option<u64>,
     /// Whether ffmpeg was found; without it no transcodes run here.
     pub ffmpeg: bool,
     /// Job workers running on this node.
@@ -448,6 +612,19 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         .fetch_one(&state.read)
         .await
         .is_ok();
+    let primary = match &state.cluster {
+        None => None,
+        Some(c) if c.role() == Role::Primary => Some(c.name.clone()),
+        Some(c) => {
+            let name = c.litefs.as_ref().and_then(|fs| fs.primary());
+            cluster::nodes::primary(&state.read, name.as_deref())
+                .await
+                .ok()
+                .flatten()
+                .map(|r| r.name)
+                .or(name)
+        }
+    };
     let (code, status) = if db_ok {
         (StatusCode::OK, "ok")
     } else {
@@ -458,7 +635,15 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         Json(Health {
             status,
             version: env!("CARGO_PKG_VERSION"),
-            role: "primary",
+            role: state.role().as_str(),
+            endpoint_id: state.cluster.as_ref().map(|c| c.id.to_string()),
+            primary,
+            members: state
+                .cluster
+                .as_ref()
+                .map(|c| c.peers())
+                .unwrap_or_default(),
+            replication_lag: None,
             ffmpeg: state.tools.is_some(),
             workers: if state.tools.is_some() {
                 state.config.workers

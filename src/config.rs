@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Serve the API, the realtime endpoints and the web client (default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply the schema to the database and exit.
     Migrate(StorageArgs),
     /// Inspect and steer the job queue.
@@ -138,6 +138,81 @@ pub struct ServeArgs {
     /// A transcode running longer than this is killed and retried.
     #[arg(long, env = "KITH_TRANSCODE_TIMEOUT_SECS", default_value_t = 1800)]
     pub transcode_timeout_secs: u64,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Which node writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleChoice {
+    /// This node runs the writer.
+    Primary,
+    /// This node forwards writes to the primary.
+    Replica,
+    /// With --litefs-dir: a replica while LiteFS names another primary,
+    /// the primary otherwise. Without it: the primary.
+    Auto,
+}
+
+/// Clustering: several identical nodes on one replicated database.
+#[derive(Clone, Debug, Args)]
+pub struct ClusterArgs {
+    /// UDP address of this node's cluster endpoint; enables clustering.
+    #[arg(long, env = "KITH_CLUSTER_LISTEN", requires = "cluster_secret")]
+    pub cluster_listen: Option<SocketAddr>,
+    /// The secret every node of the cluster shares (at least 16 bytes).
+    #[arg(long, env = "KITH_CLUSTER_SECRET", hide_env_values = true,
+          requires = "cluster_listen", value_parser = parse_secret)]
+    pub cluster_secret: Option<String>,
+    /// Which node writes.
+    #[arg(long, env = "KITH_ROLE", value_enum, default_value_t = RoleChoice::Auto)]
+    pub role: RoleChoice,
+    /// The LiteFS mount directory holding the database (`.primary` and the
+    /// `-pos` file are read there).
+    #[arg(long, env = "KITH_LITEFS_DIR")]
+    pub litefs_dir: Option<PathBuf>,
+    /// Bootstrap peers, `ENDPOINT_ID@HOST:PORT`, comma-separated (the
+    /// `nodes` table is enough on a shared or replicated database).
+    #[arg(long, env = "KITH_JOIN", value_delimiter = ',')]
+    pub join: Vec<String>,
+    /// This node's name; LiteFS's `.primary` file names the primary by it
+    /// [default: the host name].
+    #[arg(long, env = "KITH_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// A region label shown in /healthz (on Fly.io, FLY_REGION).
+    #[arg(long, env = "KITH_REGION", default_value = "")]
+    pub region: String,
+}
+
+fn parse_secret(s: &str) -> Result<String, String> {
+    if s.len() < 16 {
+        return Err("the cluster secret must be at least 16 bytes".into());
+    }
+    Ok(s.to_owned())
+}
+
+/// The host name, as LiteFS names nodes by default.
+pub fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "kith".into())
+}
+
+/// A node's cluster settings.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub listen: SocketAddr,
+    pub secret: String,
+    pub join: Vec<String>,
+    pub name: String,
+    pub region: String,
 }
 
 /// What the server needs to start; tests build it directly.
@@ -157,11 +232,29 @@ pub struct Config {
     pub job_lease: Duration,
     pub job_retry_base: Duration,
     pub transcode_timeout: Duration,
+    /// `None`: a single node.
+    pub cluster: Option<ClusterConfig>,
+    pub role: RoleChoice,
+    pub litefs_dir: Option<PathBuf>,
 }
 
 impl From<ServeArgs> for Config {
     fn from(a: ServeArgs) -> Self {
+        let c = a.cluster;
+        let cluster = match (c.cluster_listen, c.cluster_secret) {
+            (Some(listen), Some(secret)) => Some(ClusterConfig {
+                listen,
+                secret,
+                join: c.join,
+                name: c.node_name.unwrap_or_else(host_name),
+                region: c.region,
+            }),
+            _ => None,
+        };
         Config {
+            cluster,
+            role: c.role,
+            litefs_dir: c.litefs_dir,
             listen: a.listen,
             db: a.storage.db_path(),
             media_dir: a.storage.media_path(),
@@ -199,6 +292,9 @@ impl Config {
             job_lease: Duration::from_secs(30),
             job_retry_base: Duration::from_secs(2),
             transcode_timeout: Duration::from_secs(1800),
+            cluster: None,
+            role: RoleChoice::Auto,
+            litefs_dir: None,
         }
     }
 }

@@ -12,6 +12,9 @@
 //! - [`chat`]: conversations and messages (REST).
 //! - [`notify`]: notifications, stored and pushed live.
 //! - [`realtime`]: the hub, the protocol, WebSocket and WebTransport.
+//! - [`cluster`]: several nodes on one replicated database: membership,
+//!   write forwarding to the primary, gossip of presence and fan-out.
+//! - [`metrics`]: Prometheus counters on `/metrics`.
 //! - [`jobs`]: the durable job queue and its workers.
 //! - [`media`]: video upload, transcoding with ffmpeg, Range serving.
 //! - [`http`]: extractors, pagination and the cross-origin check.
@@ -26,6 +29,7 @@ pub mod app;
 pub mod assets;
 pub mod auth;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -33,6 +37,7 @@ pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod media;
+pub mod metrics;
 pub mod notify;
 pub mod realtime;
 pub mod social;

@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
             let db = action.storage().db_path();
             print!("{}", kith::jobs::cli::run(&db, action)?);
         }
-        Some(Cmd::Serve(args)) => App::build(Config::from(args)).await?.run().await?,
+        Some(Cmd::Serve(args)) => App::build(Config::from(*args)).await?.run().await?,
         None => App::build(Config::from(cli.serve)).await?.run().await?,
     }
     Ok(())

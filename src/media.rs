@@ -210,8 +210,8 @@ async fn push(state: &AppState, media: Id) {
         && let Ok(value) = serde_json::to_value(&view)
     {
         state
-            .hub
-            .send(view.owner_id, &ServerFrame::Media(value).encode(), None);
+            .push(view.owner_id, &ServerFrame::Media(value).encode())
+            .await;
     }
 }
 

@@ -214,8 +214,8 @@ pub async fn push(state: &AppState, id: Id) {
                     .flatten();
             if let (Some(user), Ok(value)) = (user, serde_json::to_value(&n)) {
                 state
-                    .hub
-                    .send(user, &ServerFrame::Notification(value).encode(), None);
+                    .push(user, &ServerFrame::Notification(value).encode())
+                    .await;
             }
         }
         Ok(None) => {}

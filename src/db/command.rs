@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::Id;
-use crate::{auth, chat, jobs, media, notify, social};
+use crate::{auth, chat, cluster, jobs, media, notify, social};
 
 /// Every write kith makes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -23,6 +23,7 @@ pub enum Command {
     Notify(notify::Cmd),
     Jobs(jobs::Cmd),
     Media(media::Cmd),
+    Cluster(cluster::nodes::Cmd),
     /// Stores a server-wide setting unless it is set already.
     InitSetting {
         key: String,
@@ -46,6 +47,7 @@ impl Command {
             Command::Notify(c) => c.apply(conn),
             Command::Jobs(c) => c.apply(conn),
             Command::Media(c) => c.apply(conn),
+            Command::Cluster(c) => c.apply(conn),
             Command::InitSetting { key, value } => {
                 let n = conn
                     .prepare_cached("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)")?

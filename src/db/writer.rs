@@ -19,9 +19,11 @@
 //! blocking code on a thread of its own: it never waits on anything but the
 //! queue and the disk, and needs no async hand-off per statement.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -37,6 +39,16 @@ pub const QUEUE_DEPTH: usize = 4096;
 
 pub type WriteError = CmdError;
 
+/// A boxed future of a forwarded command's result.
+pub type Forwarded<'a> = Pin<Box<dyn Future<Output = Result<Reply, CmdError>> + Send + 'a>>;
+
+/// Runs commands somewhere else: on a replica, the cluster link to the
+/// primary. It answers only once the local copy of the database shows the
+/// write (read-your-writes).
+pub trait Forward: Send + Sync + 'static {
+    fn forward(&self, cmd: Command) -> Forwarded<'_>;
+}
+
 struct Job {
     cmd: Command,
     reply: oneshot::Sender<Result<Reply, CmdError>>,
@@ -48,20 +60,42 @@ enum Msg {
     Stop,
 }
 
-/// A cheap handle to the writer thread.
+#[derive(Clone)]
+enum Route {
+    /// This node owns the write connection.
+    Local(mpsc::Sender<Msg>),
+    /// Another node does (this one is a replica).
+    Remote(Arc<dyn Forward>),
+}
+
+struct Shared {
+    route: RwLock<Route>,
+    /// Commits so far on this node's writer thread.
+    position: Arc<AtomicU64>,
+}
+
+/// A cheap handle to the writer: the local writer thread on the primary,
+/// or the forwarder to it on a replica. The route can change while the
+/// server runs (a replica promoted to primary, or the reverse); handles
+/// already given out follow.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Msg>,
-    /// Commits so far: the position a caller's write is visible from.
-    position: Arc<AtomicU64>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer")
+            .field("local", &self.is_local())
             .field("position", &self.position())
             .finish()
     }
+}
+
+fn spawn_local(conn: Connection, position: Arc<AtomicU64>) -> (mpsc::Sender<Msg>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+    let task = tokio::task::spawn_blocking(move || run(conn, rx, position));
+    (tx, task)
 }
 
 impl Writer {
@@ -69,33 +103,101 @@ impl Writer {
     /// ends after `stop` (or when every handle is dropped), once everything
     /// queued before has been run and committed.
     pub fn start(conn: Connection) -> (Writer, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let position = Arc::new(AtomicU64::new(0));
-        let pos = position.clone();
-        let task = tokio::task::spawn_blocking(move || run(conn, rx, pos));
-        (Writer { tx, position }, task)
+        let (tx, task) = spawn_local(conn, position.clone());
+        let shared = Shared {
+            route: RwLock::new(Route::Local(tx)),
+            position,
+        };
+        (
+            Writer {
+                shared: Arc::new(shared),
+            },
+            task,
+        )
     }
 
-    /// Runs one command and returns its reply once it is committed.
+    /// A handle that forwards every command (a replica's writer).
+    pub fn remote(forward: Arc<dyn Forward>) -> Writer {
+        let shared = Shared {
+            route: RwLock::new(Route::Remote(forward)),
+            position: Arc::new(AtomicU64::new(0)),
+        };
+        Writer {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Takes over writing on `conn` (this node became the primary).
+    /// Commands sent from now on run here.
+    pub fn promote(&self, conn: Connection) -> JoinHandle<()> {
+        let (tx, task) = spawn_local(conn, self.shared.position.clone());
+        *self.shared.route.write().unwrap_or_else(|e| e.into_inner()) = Route::Local(tx);
+        task
+    }
+
+    /// Hands writing to `forward` (another node became the primary); the
+    /// local writer finishes what it has queued, then stops.
+    pub async fn demote(&self, forward: Arc<dyn Forward>) {
+        let old = std::mem::replace(
+            &mut *self.shared.route.write().unwrap_or_else(|e| e.into_inner()),
+            Route::Remote(forward),
+        );
+        if let Route::Local(tx) = old {
+            let _ = tx.send(Msg::Stop).await;
+        }
+    }
+
+    /// Whether commands run on this node.
+    pub fn is_local(&self) -> bool {
+        matches!(self.route(), Route::Local(_))
+    }
+
+    fn route(&self) -> Route {
+        self.shared
+            .route
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Runs one command and returns its reply once it is committed (and,
+    /// when forwarded, visible to this node's reads).
     pub async fn exec(&self, cmd: Command) -> Result<Reply, CmdError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Job(Job { cmd, reply }))
-            .await
-            .map_err(|_| CmdError::Unavailable("the writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| CmdError::Unavailable("the writer has stopped".into()))?
+        match self.route() {
+            Route::Local(tx) => {
+                let (reply, rx) = oneshot::channel();
+                tx.send(Msg::Job(Job { cmd, reply }))
+                    .await
+                    .map_err(|_| CmdError::Unavailable("the writer has stopped".into()))?;
+                rx.await
+                    .map_err(|_| CmdError::Unavailable("the writer has stopped".into()))?
+            }
+            Route::Remote(forward) => forward.forward(cmd).await,
+        }
     }
 
-    /// The number of transactions committed so far.
+    /// Runs one command on this node's writer thread, never forwarding:
+    /// for commands that arrived forwarded from another node. `Unavailable`
+    /// when this node is not (or no longer) the primary.
+    pub async fn exec_local(&self, cmd: Command) -> Result<Reply, CmdError> {
+        match self.route() {
+            Route::Local(_) => self.exec(cmd).await,
+            Route::Remote(_) => Err(CmdError::Unavailable("this node is not the primary".into())),
+        }
+    }
+
+    /// The number of transactions committed so far on this node.
     pub fn position(&self) -> u64 {
-        self.position.load(Ordering::Acquire)
+        self.shared.position.load(Ordering::Acquire)
     }
 
-    /// Asks the writer to finish what is queued and stop; later commands
-    /// are refused with `Unavailable`.
+    /// Asks the local writer to finish what is queued and stop; later
+    /// commands are refused with `Unavailable`.
     pub async fn stop(&self) {
-        let _ = self.tx.send(Msg::Stop).await;
+        if let Route::Local(tx) = self.route() {
+            let _ = tx.send(Msg::Stop).await;
+        }
     }
 }
 

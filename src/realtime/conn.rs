@@ -172,6 +172,14 @@ impl Conn {
             }
             .encode(),
         ];
+        // Friends see this user come online only if no other node already
+        // had them.
+        let newly_online = reg.first && !state.remote_online(user.id.0);
+        if reg.first
+            && let Some(c) = &state.cluster
+        {
+            c.announce(user.id.0, true).await;
+        }
         match friends(&state, user.id).await {
             Ok(friends) => {
                 let online = ServerFrame::Presence {
@@ -180,10 +188,10 @@ impl Conn {
                 }
                 .encode();
                 for (id, name) in friends {
-                    if reg.first {
+                    if newly_online {
                         state.hub.send(id, &online, None);
                     }
-                    if state.hub.is_online(id) {
+                    if state.is_online(id) {
                         hello.push(
                             ServerFrame::Presence {
                                 user: name,
@@ -210,16 +218,10 @@ impl Conn {
     /// Unregisters; tells friends when this was the user's last connection.
     async fn close(self, conn: u64) {
         if self.state.hub.unregister(self.user.id.0, conn) {
-            let offline = ServerFrame::Presence {
-                user: self.user.username.clone(),
-                status: Presence::Offline,
+            if let Some(c) = &self.state.cluster {
+                c.announce(self.user.id.0, false).await;
             }
-            .encode();
-            if let Ok(friends) = friends(&self.state, self.user.id).await {
-                for (id, _) in friends {
-                    self.state.hub.send(id, &offline, None);
-                }
-            }
+            went_offline(&self.state, self.user.id.0, self.user.username.clone());
         }
     }
 
@@ -413,16 +415,29 @@ impl Conn {
             }
         };
         let mut offline = Vec::new();
+        let mut elsewhere = Vec::new();
         for m in members {
+            let remote = self.state.remote_online(m);
             if m == self.user.id.0 {
                 if !skip_self {
                     self.state.hub.send(m, frame, Some(self.conn_id));
+                    if remote {
+                        elsewhere.push(m);
+                    }
                 }
-            } else if !self.state.hub.is_online(m) {
-                offline.push(m);
-            } else {
-                self.state.hub.send(m, frame, None);
+                continue;
             }
+            if remote {
+                elsewhere.push(m);
+            }
+            if self.state.hub.is_online(m) {
+                self.state.hub.send(m, frame, None);
+            } else if !remote {
+                offline.push(m);
+            }
+        }
+        if let Some(c) = &self.state.cluster {
+            c.deliver(elsewhere, frame).await;
         }
         offline
     }
@@ -430,6 +445,38 @@ impl Conn {
 
 fn not_member() -> ServerFrame {
     ServerFrame::error(ErrorCode::NotFound, "conversation not found")
+}
+
+/// How long a user must stay disconnected everywhere before friends are
+/// told they went offline: a reload or a hop to another node shows no
+/// flicker, and announcements from different nodes may arrive in any order.
+pub const OFFLINE_GRACE: Duration = Duration::from_secs(1);
+
+/// Tells the user's friends connected to this node that the user is now
+/// online or offline.
+pub async fn tell_friends(state: &AppState, user: i64, name: String, status: Presence) {
+    let frame = ServerFrame::Presence { user: name, status }.encode();
+    match friends(state, Id(user)).await {
+        Ok(friends) => {
+            for (id, _) in friends {
+                state.hub.send(id, &frame, None);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reading friends for presence"),
+    }
+}
+
+/// The user has no connection left on this node, or their last other node
+/// went away: after [`OFFLINE_GRACE`], if they are still offline
+/// everywhere, their friends here are told.
+pub fn went_offline(state: &AppState, user: i64, name: String) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(OFFLINE_GRACE).await;
+        if !state.is_online(user) {
+            tell_friends(&state, user, name, Presence::Offline).await;
+        }
+    });
 }
 
 /// (id, username) of the user's friends.

@@ -1,0 +1,807 @@
+//! Several identical nodes on one replicated database.
+//!
+//! Each node has an iroh endpoint (relays and discovery off) with a secret
+//! key kept in its data dir. Two protocols run on it:
+//!
+//! - kith's own ALPN ([`ALPN`]), for requests between nodes: a replica's
+//!   forwarded writer commands, and presence snapshots. The first stream of
+//!   every connection is a mutual proof of the cluster secret, bound to both
+//!   endpoint ids; nothing else is read from a connection before it.
+//! - iroh-gossip on one topic derived from the secret: presence
+//!   announcements and heartbeats, fan-out of frames to users connected on
+//!   other nodes, cache invalidation. A gossip connection from an endpoint
+//!   that is not a member (a row of `nodes`, or a peer that proved the
+//!   secret) is refused.
+//!
+//! A node registers itself in `nodes` (through the writer, so a replica's
+//! row is written by the primary over a proven link) and refreshes the row
+//! every [`REGISTER_EVERY`].
+
+pub mod link;
+pub mod litefs;
+pub mod nodes;
+pub mod presence;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use hmac::{Hmac, Mac};
+use iroh::address_lookup::MemoryLookup;
+use iroh::endpoint::{Connection, PortmapperConfig, VarInt, presets};
+use iroh::protocol::{AcceptError, ProtocolHandler, Router};
+use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey, TransportAddr};
+use iroh_gossip::api::{Event, GossipSender};
+use iroh_gossip::{Gossip, TopicId};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tokio::sync::Mutex as AsyncMutex;
+
+use crate::app::AppState;
+use crate::config::ClusterConfig;
+use crate::db::Command;
+use crate::realtime::conn;
+use crate::realtime::hub::Frame;
+use crate::realtime::protocol::Presence;
+use litefs::LiteFs;
+use nodes::NodeRow;
+
+/// kith's protocol between nodes.
+pub const ALPN: &[u8] = b"kith/cluster/1";
+/// The largest gossip message. Every node must use the same value, so it
+/// is a constant of the binary, not a setting.
+pub const GOSSIP_MAX_MESSAGE: usize = 128 * 1024;
+/// How often a node sends its presence heartbeat.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+/// A node silent this long is gone, and its users offline.
+pub const NODE_TTL: Duration = Duration::from_secs(8);
+/// How often a node refreshes its `nodes` row and re-reads the members.
+pub const REGISTER_EVERY: Duration = Duration::from_secs(5);
+/// Rows not refreshed for this long are removed.
+pub const NODE_FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// Application close code for a refused connection.
+const REFUSED: u32 = 403;
+
+/// This node's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Replica,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Replica => "replica",
+        }
+    }
+}
+
+/// What travels on the gossip topic.
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    /// Unique per message: gossip drops identical payloads.
+    id: u64,
+    /// The endpoint id of the node that sent it.
+    from: String,
+    msg: Gossip_,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "t")]
+enum Gossip_ {
+    /// A user's first connection on `from` opened, or their last closed.
+    Presence { seq: u64, user: i64, online: bool },
+    /// `from`'s presence summary; also its liveness.
+    Heartbeat { seq: u64, count: u64, digest: u64 },
+    /// `from` is shutting down: its users are offline now.
+    Leaving,
+    /// Frames for users connected elsewhere.
+    Deliver { users: Vec<i64>, frame: String },
+    /// A user's profile changed: drop cached copies.
+    Invalidate { user: i64 },
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Proofs of the cluster secret, bound to both ends of a connection.
+#[derive(Clone)]
+struct Secret(Vec<u8>);
+
+impl Secret {
+    fn proof(&self, label: &[u8], a: &EndpointId, b: &EndpointId) -> Vec<u8> {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(label);
+        mac.update(a.as_bytes());
+        mac.update(b.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn verify(&self, label: &[u8], a: &EndpointId, b: &EndpointId, proof: &[u8]) -> bool {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(label);
+        mac.update(a.as_bytes());
+        mac.update(b.as_bytes());
+        mac.verify_slice(proof).is_ok()
+    }
+
+    fn topic(&self) -> TopicId {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(b"kith gossip topic v1");
+        let bytes: [u8; 32] = mac.finalize().into_bytes().into();
+        TopicId::from_bytes(bytes)
+    }
+}
+
+const HELLO: &[u8] = b"kith cluster hello v1";
+const WELCOME: &[u8] = b"kith cluster welcome v1";
+
+/// One node's membership in the cluster.
+pub struct Cluster {
+    pub id: EndpointId,
+    pub name: String,
+    pub region: String,
+    endpoint: Endpoint,
+    router: Mutex<Option<Router>>,
+    lookup: MemoryLookup,
+    gossip: Gossip,
+    topic: TopicId,
+    sender: AsyncMutex<Option<GossipSender>>,
+    secret: Secret,
+    /// Endpoints allowed to connect: `nodes` rows, and peers that proved
+    /// the secret.
+    members: RwLock<HashSet<EndpointId>>,
+    local: Mutex<presence::Local>,
+    remote: Mutex<presence::Remote>,
+    /// Bootstrap peers from `--join`.
+    join: Vec<EndpointId>,
+    pub litefs: Option<LiteFs>,
+    role: RwLock<Role>,
+    state: OnceLock<AppState>,
+    started_at: i64,
+    pub(crate) links: link::Links,
+    stopping: AtomicBool,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("id", &self.id.fmt_short().to_string())
+            .field("name", &self.name)
+            .field("role", &self.role())
+            .finish()
+    }
+}
+
+/// Loads the node's secret key from `dir`, creating it on first start.
+pub fn node_key(dir: &Path) -> anyhow::Result<SecretKey> {
+    let path = dir.join("node.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let bytes: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display()))?;
+            Ok(SecretKey::from_bytes(&bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretKey::generate();
+            let tmp = dir.join("node.key.tmp");
+            {
+                use std::io::Write;
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create(true).truncate(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                let mut f = opts.open(&tmp)?;
+                f.write_all(&key.to_bytes())?;
+                f.sync_all()?;
+            }
+            std::fs::rename(&tmp, &path)?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Parses a `--join` entry, `ENDPOINT_ID@HOST:PORT`.
+pub fn parse_join(s: &str) -> anyhow::Result<EndpointAddr> {
+    let (id, addr) = s
+        .split_once('@')
+        .ok_or_else(|| anyhow::anyhow!("--join {s:?}: expected ENDPOINT_ID@HOST:PORT"))?;
+    let id: EndpointId = id
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--join {s:?}: bad endpoint id"))?;
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--join {s:?}: bad socket address"))?;
+    Ok(EndpointAddr::new(id).with_ip_addr(addr))
+}
+
+impl Cluster {
+    /// Binds the endpoint and starts accepting cluster connections. Nothing
+    /// is served until [`Cluster::attach`] gives it the server's state.
+    pub async fn start(
+        config: &ClusterConfig,
+        data_dir: &Path,
+        litefs: Option<LiteFs>,
+        role: Role,
+    ) -> anyhow::Result<Arc<Cluster>> {
+        let key = node_key(data_dir)?;
+        let join = config
+            .join
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| parse_join(s.trim()))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let lookup = MemoryLookup::new();
+        for j in &join {
+            lookup.add_endpoint_info(j.clone());
+        }
+        let endpoint = Endpoint::builder(presets::Minimal)
+            .secret_key(key)
+            .relay_mode(RelayMode::Disabled)
+            .clear_ip_transports()
+            .bind_addr(config.listen)?
+            .portmapper_config(PortmapperConfig::Disabled)
+            .address_lookup(lookup.clone())
+            .bind()
+            .await
+            .with_context(|| format!("binding the cluster endpoint on {}", config.listen))?;
+        let gossip = Gossip::builder()
+            .max_message_size(GOSSIP_MAX_MESSAGE)
+            .spawn(endpoint.clone());
+        let secret = Secret(config.secret.as_bytes().to_vec());
+        let cluster = Arc::new(Cluster {
+            id: endpoint.id(),
+            name: config.name.clone(),
+            region: config.region.clone(),
+            topic: secret.topic(),
+            secret,
+            lookup,
+            gossip: gossip.clone(),
+            sender: AsyncMutex::new(None),
+            members: RwLock::new(join.iter().map(|j| j.id).collect()),
+            local: Mutex::default(),
+            remote: Mutex::default(),
+            join: join.iter().map(|j| j.id).collect(),
+            litefs,
+            role: RwLock::new(role),
+            state: OnceLock::new(),
+            started_at: crate::ids::now_ms(),
+            links: link::Links::default(),
+            stopping: AtomicBool::new(false),
+            router: Mutex::new(None),
+            endpoint: endpoint.clone(),
+        });
+        let router = Router::builder(endpoint)
+            .accept(ALPN, link::Handler(Arc::downgrade(&cluster)))
+            .accept(
+                iroh_gossip::ALPN,
+                GossipGate {
+                    cluster: Arc::downgrade(&cluster),
+                    gossip,
+                },
+            )
+            .spawn();
+        *cluster.router.lock().unwrap_or_else(|e| e.into_inner()) = Some(router);
+        tracing::info!(
+            endpoint_id = %cluster.id,
+            addrs = ?cluster.endpoint.bound_sockets(),
+            role = role.as_str(),
+            "cluster endpoint up"
+        );
+        Ok(cluster)
+    }
+
+    pub fn role(&self) -> Role {
+        *self.role.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_role(&self, role: Role) {
+        *self.role.write().unwrap_or_else(|e| e.into_inner()) = role;
+    }
+
+    /// The endpoint's bound UDP addresses.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.endpoint.bound_sockets()
+    }
+
+    fn state(&self) -> Option<&AppState> {
+        self.state.get()
+    }
+
+    fn is_member(&self, id: &EndpointId) -> bool {
+        self.members
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
+    }
+
+    pub(crate) fn admit(&self, id: EndpointId) {
+        self.members
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id);
+    }
+
+    /// Whether `id` may connect: a known member, or (after a fresh look at
+    /// `nodes`) a registered one.
+    async fn check_member(&self, id: &EndpointId) -> bool {
+        if self.is_member(id) {
+            return true;
+        }
+        if let Some(state) = self.state() {
+            let _ = self.refresh_members(state).await;
+        }
+        self.is_member(id)
+    }
+
+    /// Re-reads `nodes`: members, and their addresses for the lookup.
+    async fn refresh_members(&self, state: &AppState) -> Result<Vec<NodeRow>, sqlx::Error> {
+        let rows = nodes::all(&state.read).await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Ok(id) = row.endpoint_id.parse::<EndpointId>() else {
+                continue;
+            };
+            if id == self.id {
+                continue;
+            }
+            let addrs = row.addrs();
+            if !addrs.is_empty() {
+                self.lookup.add_endpoint_info(EndpointAddr::from_parts(
+                    id,
+                    addrs.into_iter().map(TransportAddr::Ip),
+                ));
+            }
+            ids.push(id);
+        }
+        self.members
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(ids);
+        Ok(rows)
+    }
+
+    /// This node's `nodes` row as of now.
+    fn row(&self, state: &AppState, now: i64) -> NodeRow {
+        let addrs: Vec<String> = self.addrs().iter().map(ToString::to_string).collect();
+        NodeRow {
+            endpoint_id: self.id.to_string(),
+            name: self.name.clone(),
+            addrs: serde_json::to_string(&addrs).unwrap_or_else(|_| "[]".into()),
+            role: self.role().as_str().into(),
+            region: self.region.clone(),
+            http_addr: state.http_addr.to_string(),
+            started_at: self.started_at,
+            heartbeat_at: now,
+        }
+    }
+
+    /// Writes this node's row (through the writer: forwarded on a replica).
+    pub async fn register(&self, state: &AppState) -> Result<(), crate::db::CmdError> {
+        let now = crate::ids::now_ms();
+        state
+            .writer
+            .exec(Command::Cluster(nodes::Cmd::Upsert(self.row(state, now))))
+            .await?;
+        Ok(())
+    }
+
+    /// Gives the cluster the server's state and starts its tasks: gossip,
+    /// heartbeats, registration and (with LiteFS) following the primary.
+    pub fn attach(self: &Arc<Self>, state: AppState) {
+        if self.state.set(state).is_err() {
+            return;
+        }
+        tokio::spawn(self.clone().gossip_loop());
+        tokio::spawn(self.clone().heartbeat_loop());
+        tokio::spawn(self.clone().register_loop());
+        if self.litefs.is_some() {
+            tokio::spawn(self.clone().follow_litefs());
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Tells the others this node is leaving, then closes the endpoint.
+    pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let _ = self.broadcast(Gossip_::Leaving).await;
+        let router = self.router.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(r) = router
+            && tokio::time::timeout(Duration::from_secs(3), r.shutdown())
+                .await
+                .is_err()
+        {
+            tracing::warn!("cluster endpoint did not close in time");
+        }
+    }
+
+    // ---- presence and fan-out -------------------------------------------
+
+    /// Whether `user` has a connection on another node.
+    pub fn remote_online(&self, user: i64) -> bool {
+        self.remote
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_online(user)
+    }
+
+    /// Nodes this one hears from.
+    pub fn peers(&self) -> Vec<String> {
+        self.remote
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .nodes()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Announces a change of this node's presence for `user`.
+    pub async fn announce(&self, user: i64, online: bool) {
+        let seq = self
+            .local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set(user, online);
+        if let Some(seq) = seq {
+            let _ = self
+                .broadcast(Gossip_::Presence { seq, user, online })
+                .await;
+        }
+    }
+
+    /// Sends `frame` to `users`' connections on other nodes.
+    pub async fn deliver(&self, users: Vec<i64>, frame: &Frame) {
+        if users.is_empty() {
+            return;
+        }
+        let _ = self
+            .broadcast(Gossip_::Deliver {
+                users,
+                frame: frame.to_string(),
+            })
+            .await;
+    }
+
+    /// Tells the other nodes to drop their cached copy of `user`.
+    pub async fn invalidate(&self, user: i64) {
+        let _ = self.broadcast(Gossip_::Invalidate { user }).await;
+    }
+
+    /// This node's presence: (seq, users), for another node's snapshot.
+    pub(crate) fn snapshot(&self) -> (u64, Vec<i64>) {
+        self.local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .snapshot()
+    }
+
+    async fn broadcast(&self, msg: Gossip_) -> anyhow::Result<()> {
+        let env = Envelope {
+            id: rand::random(),
+            from: self.id.to_string(),
+            msg,
+        };
+        let bytes = serde_json::to_vec(&env)?;
+        // iroh-gossip silently drops (and stalls on) messages near the limit.
+        if bytes.len() > GOSSIP_MAX_MESSAGE - 256 {
+            anyhow::bail!("gossip message of {} bytes is too large", bytes.len());
+        }
+        let sender = self.sender.lock().await;
+        if let Some(s) = sender.as_ref() {
+            s.broadcast(Bytes::from(bytes)).await?;
+            if let Some(state) = self.state() {
+                state.metrics.gossip_out.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Members to bootstrap gossip from: `--join` and `nodes` rows.
+    fn bootstrap(&self) -> Vec<EndpointId> {
+        let members = self.members.read().unwrap_or_else(|e| e.into_inner());
+        members
+            .iter()
+            .chain(self.join.iter())
+            .filter(|id| **id != self.id)
+            .copied()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    async fn gossip_loop(self: Arc<Self>) {
+        let Some(state) = self.state().cloned() else {
+            return;
+        };
+        while !self.stopping() {
+            let _ = self.refresh_members(&state).await;
+            let peers = self.bootstrap();
+            let topic = match self.gossip.subscribe(self.topic, peers).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "subscribing to the cluster topic");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let (sender, mut receiver) = topic.split();
+            *self.sender.lock().await = Some(sender);
+            // Whatever was missed while (re)subscribing is repaired by
+            // snapshots.
+            self.remote
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .mark_all_stale();
+            while let Some(event) = receiver.next().await {
+                match event {
+                    Ok(Event::Received(m)) => {
+                        state.metrics.gossip_in.fetch_add(1, Ordering::Relaxed);
+                        match serde_json::from_slice::<Envelope>(&m.content) {
+                            Ok(env) => self.on_gossip(&state, env).await,
+                            Err(e) => tracing::warn!(error = %e, "undecodable gossip message"),
+                        }
+                    }
+                    Ok(Event::Lagged) => {
+                        tracing::warn!("gossip subscriber lagged; resubscribing");
+                        break;
+                    }
+                    Ok(Event::NeighborUp(id)) => {
+                        tracing::debug!(peer = %id.fmt_short(), "gossip neighbor up")
+                    }
+                    Ok(Event::NeighborDown(id)) => {
+                        tracing::debug!(peer = %id.fmt_short(), "gossip neighbor down")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "gossip subscription failed; resubscribing");
+                        break;
+                    }
+                }
+            }
+            *self.sender.lock().await = None;
+            if !self.stopping() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    async fn on_gossip(&self, state: &AppState, env: Envelope) {
+        if env.from == self.id.to_string() {
+            return;
+        }
+        let now = Instant::now();
+        let transitions = match env.msg {
+            Gossip_::Presence { seq, user, online } => self
+                .remote
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .announce(&env.from, seq, user, online, now),
+            Gossip_::Heartbeat { seq, count, digest } => {
+                let stale = self
+                    .remote
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .heartbeat(&env.from, seq, count, digest, now);
+                if stale {
+                    self.resync(&env.from);
+                }
+                vec![]
+            }
+            Gossip_::Leaving => self
+                .remote
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drop_node(&env.from),
+            Gossip_::Deliver { users, frame } => {
+                let frame: Frame = Arc::from(frame);
+                for u in users {
+                    state.hub.send(u, &frame, None);
+                }
+                vec![]
+            }
+            Gossip_::Invalidate { user } => {
+                state.users.invalidate(&user).await;
+                vec![]
+            }
+        };
+        presence_changed(state, transitions).await;
+    }
+
+    /// Fetches a node's presence set over a direct link, in the background.
+    fn resync(&self, node: &str) {
+        let Some(state) = self.state().cloned() else {
+            return;
+        };
+        let Some(cluster) = state.cluster.clone() else {
+            return;
+        };
+        let Ok(id) = node.parse::<EndpointId>() else {
+            return;
+        };
+        let node = node.to_owned();
+        tokio::spawn(async move {
+            match cluster.links.presence(&cluster, id).await {
+                Ok((seq, users)) => {
+                    let t = cluster
+                        .remote
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .replace(&node, seq, &users, Instant::now());
+                    presence_changed(&state, t).await;
+                }
+                Err(e) => tracing::debug!(error = %e, node = %node, "presence snapshot failed"),
+            }
+        });
+    }
+
+    async fn heartbeat_loop(self: Arc<Self>) {
+        let Some(state) = self.state().cloned() else {
+            return;
+        };
+        let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !self.stopping() {
+            tick.tick().await;
+            let (seq, count, digest) = self
+                .local
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .summary();
+            let _ = self
+                .broadcast(Gossip_::Heartbeat { seq, count, digest })
+                .await;
+            let cutoff = Instant::now().checked_sub(NODE_TTL);
+            let (gone, stale) = {
+                let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+                let gone = cutoff.map(|c| remote.expire(c)).unwrap_or_default();
+                (gone, remote.stale())
+            };
+            presence_changed(&state, gone).await;
+            for node in stale {
+                self.resync(&node);
+            }
+        }
+    }
+
+    async fn register_loop(self: Arc<Self>) {
+        let Some(state) = self.state().cloned() else {
+            return;
+        };
+        let mut tick = tokio::time::interval(REGISTER_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut joined: HashSet<EndpointId> = HashSet::new();
+        while !self.stopping() {
+            tick.tick().await;
+            if let Err(e) = self.register(&state).await {
+                tracing::warn!(error = %e, "refreshing this node's registration");
+            }
+            if let Ok(rows) = self.refresh_members(&state).await {
+                // Peers that registered since we subscribed.
+                let fresh = crate::ids::now_ms() - 2 * NODE_TTL.as_millis() as i64;
+                let new: Vec<EndpointId> = rows
+                    .iter()
+                    .filter(|r| r.heartbeat_at > fresh)
+                    .filter_map(|r| r.endpoint_id.parse().ok())
+                    .filter(|id| *id != self.id && !joined.contains(id))
+                    .collect();
+                if !new.is_empty()
+                    && let Some(s) = self.sender.lock().await.as_ref()
+                    && s.join_peers(new.clone()).await.is_ok()
+                {
+                    joined.extend(new);
+                }
+            }
+            if self.role() == Role::Primary {
+                let before = crate::ids::now_ms() - NODE_FORGET_AFTER.as_millis() as i64;
+                let _ = state
+                    .writer
+                    .exec(Command::Cluster(nodes::Cmd::Prune {
+                        before,
+                        keep: self.id.to_string(),
+                    }))
+                    .await;
+            }
+        }
+    }
+
+    /// With LiteFS: becomes the primary when the `.primary` file goes away,
+    /// and a replica when it names another node.
+    async fn follow_litefs(self: Arc<Self>) {
+        let (Some(state), Some(fs)) = (self.state().cloned(), self.litefs.clone()) else {
+            return;
+        };
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        while !self.stopping() {
+            tick.tick().await;
+            let want = if fs.primary().is_some() {
+                Role::Replica
+            } else {
+                Role::Primary
+            };
+            if want == self.role() {
+                continue;
+            }
+            match want {
+                Role::Primary => match crate::db::open_writer_connection(&state.config.db) {
+                    Ok(conn) => {
+                        let _task = state.writer.promote(conn);
+                        self.set_role(Role::Primary);
+                        tracing::info!("LiteFS made this node the primary");
+                    }
+                    Err(e) => tracing::error!(error = %e, "opening the database for writing"),
+                },
+                Role::Replica => {
+                    self.set_role(Role::Replica);
+                    state
+                        .writer
+                        .demote(Arc::new(link::Forwarder(Arc::downgrade(&self))))
+                        .await;
+                    tracing::info!(primary = ?fs.primary(), "LiteFS named another primary");
+                }
+            }
+            let _ = self.register(&state).await;
+        }
+    }
+}
+
+/// Tells local friends of users whose cluster-wide presence changed.
+async fn presence_changed(state: &AppState, transitions: Vec<presence::Transition>) {
+    for t in transitions {
+        if state.hub.is_online(t.user) {
+            // Still connected here: nothing visible changed.
+            continue;
+        }
+        let Ok(Some(name)) =
+            sqlx::query_scalar::<_, String>("SELECT username FROM users WHERE id = ?")
+                .bind(t.user)
+                .fetch_optional(&state.read)
+                .await
+        else {
+            continue;
+        };
+        if t.online {
+            conn::tell_friends(state, t.user, name, Presence::Online).await;
+        } else {
+            conn::went_offline(state, t.user, name);
+        }
+    }
+}
+
+/// iroh-gossip behind the membership check.
+#[derive(Debug, Clone)]
+struct GossipGate {
+    cluster: std::sync::Weak<Cluster>,
+    gossip: Gossip,
+}
+
+impl ProtocolHandler for GossipGate {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let remote = conn.remote_id();
+        let allowed = match self.cluster.upgrade() {
+            Some(c) => c.check_member(&remote).await,
+            None => false,
+        };
+        if !allowed {
+            tracing::warn!(peer = %remote, "refused gossip from a non-member");
+            conn.close(VarInt::from_u32(REFUSED), b"not a member of this cluster");
+            return Err(AcceptError::from_err(link::Refused));
+        }
+        ProtocolHandler::accept(&self.gossip, conn).await
+    }
+
+    async fn shutdown(&self) {
+        ProtocolHandler::shutdown(&self.gossip).await
+    }
+}

@@ -1,0 +1,348 @@
+//! Direct requests between nodes on kith's ALPN: forwarded writes and
+//! presence snapshots.
+//!
+//! Every connection opens with a proof exchange on its first stream: the
+//! client proves the cluster secret bound to (client id, server id), the
+//! server answers with its own proof bound the other way round, so neither
+//! side talks to an impostor. Each later request is one bidirectional
+//! stream: a JSON request, finished; a JSON response.
+
+use std::collections::HashMap;
+use std::sync::Weak;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use iroh::EndpointId;
+use iroh::endpoint::{Connection, ConnectionError, VarInt};
+use iroh::protocol::{AcceptError, ProtocolHandler};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex as AsyncMutex;
+use tokio::time::Instant;
+
+use super::{ALPN, Cluster, HELLO, REFUSED, Role, WELCOME, nodes};
+use crate::db::writer::{Forward, Forwarded};
+use crate::db::{CmdError, Command, Reply};
+
+/// The largest request or response read from a link.
+const MAX_MESSAGE: usize = 8 * 1024 * 1024;
+/// A forwarded write fails with `Unavailable` after this long: the caller
+/// answers 503 within 5 s.
+pub const FORWARD_TIMEOUT: Duration = Duration::from_millis(4500);
+/// How long connecting (and proving) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long a replica waits for its copy to reach a forwarded write.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Request {
+    Hello { proof: Vec<u8> },
+    Write(Command),
+    Presence,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Response {
+    Welcome {
+        proof: Vec<u8>,
+    },
+    /// The command's result, and the primary's replication position after
+    /// it (the LiteFS TXID) when known.
+    Written {
+        result: Result<Reply, CmdError>,
+        position: Option<u64>,
+    },
+    Presence {
+        seq: u64,
+        users: Vec<i64>,
+    },
+    Refused(String),
+}
+
+/// The error a refused connection ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("refused: not a member of this cluster")]
+pub struct Refused;
+
+async fn call(conn: &Connection, req: &Request) -> anyhow::Result<Response> {
+    let (mut send, mut recv) = conn.open_bi().await?;
+    send.write_all(&serde_json::to_vec(req)?).await?;
+    send.finish()?;
+    let bytes = recv.read_to_end(MAX_MESSAGE).await?;
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// Serves kith's ALPN.
+#[derive(Debug, Clone)]
+pub struct Handler(pub Weak<Cluster>);
+
+impl ProtocolHandler for Handler {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let Some(cluster) = self.0.upgrade() else {
+            return Ok(());
+        };
+        let remote = conn.remote_id();
+        // The proof comes first; nothing else is read before it.
+        let proven = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let (mut send, mut recv) = conn.accept_bi().await.ok()?;
+            let bytes = recv.read_to_end(4096).await.ok()?;
+            let Ok(Request::Hello { proof }) = serde_json::from_slice(&bytes) else {
+                return None;
+            };
+            if !cluster.secret.verify(HELLO, &remote, &cluster.id, &proof) {
+                return None;
+            }
+            let welcome = Response::Welcome {
+                proof: cluster.secret.proof(WELCOME, &cluster.id, &remote),
+            };
+            send.write_all(&serde_json::to_vec(&welcome).ok()?)
+                .await
+                .ok()?;
+            send.finish().ok()?;
+            Some(())
+        })
+        .await;
+        if !matches!(proven, Ok(Some(()))) {
+            tracing::warn!(peer = %remote, "refused a cluster connection without a valid proof");
+            conn.close(VarInt::from_u32(REFUSED), b"not a member of this cluster");
+            return Err(AcceptError::from_err(Refused));
+        }
+        cluster.admit(remote);
+        drop(cluster);
+        loop {
+            let (mut send, mut recv) = match conn.accept_bi().await {
+                Ok(s) => s,
+                Err(ConnectionError::ApplicationClosed(_) | ConnectionError::LocallyClosed) => {
+                    return Ok(());
+                }
+                Err(e) => return Err(AcceptError::from_err(e)),
+            };
+            let weak = self.0.clone();
+            tokio::spawn(async move {
+                let Some(cluster) = weak.upgrade() else {
+                    return;
+                };
+                let response = match recv.read_to_end(MAX_MESSAGE).await {
+                    Ok(bytes) => match serde_json::from_slice::<Request>(&bytes) {
+                        Ok(req) => serve(&cluster, req).await,
+                        Err(e) => Response::Refused(format!("bad request: {e}")),
+                    },
+                    Err(e) => Response::Refused(format!("reading the request: {e}")),
+                };
+                drop(cluster);
+                if let Ok(bytes) = serde_json::to_vec(&response) {
+                    let _ = send.write_all(&bytes).await;
+                    let _ = send.finish();
+                }
+            });
+        }
+    }
+}
+
+async fn serve(cluster: &Cluster, req: Request) -> Response {
+    match req {
+        Request::Hello { .. } => Response::Refused("already proven".into()),
+        Request::Presence => {
+            let (seq, users) = cluster.snapshot();
+            Response::Presence { seq, users }
+        }
+        Request::Write(cmd) => {
+            let Some(state) = cluster.state() else {
+                return Response::Written {
+                    result: Err(CmdError::Unavailable("the node is starting".into())),
+                    position: None,
+                };
+            };
+            let result = state.writer.exec_local(cmd).await;
+            let position = cluster.litefs.as_ref().and_then(|fs| fs.position());
+            Response::Written { result, position }
+        }
+    }
+}
+
+/// Open, proven connections to other nodes.
+#[derive(Default)]
+pub struct Links {
+    conns: AsyncMutex<HashMap<EndpointId, Connection>>,
+}
+
+impl Links {
+    /// A proven connection to `id`, reused while it lives.
+    async fn get(&self, cluster: &Cluster, id: EndpointId) -> anyhow::Result<Connection> {
+        let mut conns = self.conns.lock().await;
+        if let Some(c) = conns.get(&id) {
+            if c.close_reason().is_none() {
+                return Ok(c.clone());
+            }
+            conns.remove(&id);
+        }
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let conn = cluster.endpoint.connect(id, ALPN).await?;
+            let hello = Request::Hello {
+                proof: cluster.secret.proof(HELLO, &cluster.id, &id),
+            };
+            match call(&conn, &hello).await? {
+                Response::Welcome { proof }
+                    if cluster.secret.verify(WELCOME, &id, &cluster.id, &proof) =>
+                {
+                    Ok(conn)
+                }
+                _ => {
+                    conn.close(VarInt::from_u32(REFUSED), b"bad proof");
+                    anyhow::bail!("node {} did not prove the cluster secret", id.fmt_short())
+                }
+            }
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("connecting to node {} timed out", id.fmt_short()))??;
+        cluster.admit(id);
+        conns.insert(id, conn.clone());
+        Ok(conn)
+    }
+
+    async fn forget(&self, id: &EndpointId) {
+        self.conns.lock().await.remove(id);
+    }
+
+    /// Another node's presence set.
+    pub async fn presence(
+        &self,
+        cluster: &Cluster,
+        id: EndpointId,
+    ) -> anyhow::Result<(u64, Vec<i64>)> {
+        let conn = self.get(cluster, id).await?;
+        match tokio::time::timeout(CONNECT_TIMEOUT, call(&conn, &Request::Presence)).await {
+            Ok(Ok(Response::Presence { seq, users })) => Ok((seq, users)),
+            Ok(Ok(other)) => anyhow::bail!("unexpected answer {other:?}"),
+            Ok(Err(e)) => {
+                self.forget(&id).await;
+                Err(e)
+            }
+            Err(_) => {
+                self.forget(&id).await;
+                anyhow::bail!("presence request timed out")
+            }
+        }
+    }
+}
+
+/// A replica's route to the primary.
+pub struct Forwarder(pub Weak<Cluster>);
+
+impl Forward for Forwarder {
+    fn forward(&self, cmd: Command) -> Forwarded<'_> {
+        Box::pin(async move {
+            let Some(cluster) = self.0.upgrade() else {
+                return Err(CmdError::Unavailable("the node is stopping".into()));
+            };
+            let start = Instant::now();
+            let result = tokio::time::timeout(FORWARD_TIMEOUT, forward(&cluster, cmd))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(CmdError::Unavailable(
+                        "the primary did not answer in time; retry".into(),
+                    ))
+                });
+            if let Some(state) = cluster.state() {
+                let m = &state.metrics;
+                m.forwarded_writes.fetch_add(1, Ordering::Relaxed);
+                if matches!(result, Err(CmdError::Unavailable(_))) {
+                    m.forwarded_errors.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    m.forwarded_latency.observe(start.elapsed());
+                }
+            }
+            result
+        })
+    }
+}
+
+/// Finds the primary's endpoint id.
+async fn primary(cluster: &Cluster) -> Result<EndpointId, CmdError> {
+    let state = cluster
+        .state()
+        .ok_or_else(|| CmdError::Unavailable("the node is starting".into()))?;
+    let name = cluster.litefs.as_ref().and_then(|fs| fs.primary());
+    let row = nodes::primary(&state.read, name.as_deref())
+        .await
+        .map_err(|e| CmdError::Unavailable(format!("reading the nodes table: {e}")))?
+        .ok_or_else(|| CmdError::Unavailable("no primary is known yet; retry".into()))?;
+    let id: EndpointId = row
+        .endpoint_id
+        .parse()
+        .map_err(|_| CmdError::Internal("a nodes row has a bad endpoint id".into()))?;
+    if id == cluster.id {
+        return Err(CmdError::Unavailable(
+            "this node is named primary but is not writing yet; retry".into(),
+        ));
+    }
+    let addrs = row.addrs();
+    if !addrs.is_empty() {
+        cluster
+            .lookup
+            .add_endpoint_info(iroh::EndpointAddr::from_parts(
+                id,
+                addrs.into_iter().map(iroh::TransportAddr::Ip),
+            ));
+    }
+    Ok(id)
+}
+
+async fn forward(cluster: &Cluster, cmd: Command) -> Result<Reply, CmdError> {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        // Reaching the primary may be retried until the deadline: nothing
+        // has been sent yet.
+        let id = primary(cluster).await;
+        let conn = match id {
+            Ok(id) => cluster
+                .links
+                .get(cluster, id)
+                .await
+                .map(|c| (id, c))
+                .map_err(|e| CmdError::Unavailable(format!("the primary cannot be reached: {e}"))),
+            Err(e) => Err(e),
+        };
+        let (id, conn) = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "no route to the primary yet");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+                continue;
+            }
+        };
+        // Once sent, the command is not re-sent: it may have committed.
+        match call(&conn, &Request::Write(cmd.clone())).await {
+            Ok(Response::Written { result, position }) => {
+                if let Err(CmdError::Unavailable(m)) = &result
+                    && m.contains("not the primary")
+                    && cluster.role() == Role::Replica
+                {
+                    // The primary moved; the command did not run. Try the
+                    // new one.
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+                if let (Some(fs), Some(pos)) = (&cluster.litefs, position)
+                    && !fs.wait_for(pos, CATCH_UP_TIMEOUT).await
+                {
+                    tracing::warn!(position = pos, "the local copy did not catch up in time");
+                }
+                return result;
+            }
+            Ok(other) => {
+                return Err(CmdError::Internal(format!(
+                    "unexpected answer from the primary: {other:?}"
+                )));
+            }
+            Err(e) => {
+                cluster.links.forget(&id).await;
+                return Err(CmdError::Unavailable(format!(
+                    "lost the primary during the write; retry: {e}"
+                )));
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The `nodes` table: who the members are and where to reach them.
+
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+
+use crate::db::{CmdError, Reply};
+
+/// A member row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct NodeRow {
+    pub endpoint_id: String,
+    pub name: String,
+    /// JSON array of socket addresses.
+    pub addrs: String,
+    pub role: String,
+    pub region: String,
+    pub http_addr: String,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+}
+
+impl NodeRow {
+    pub fn addrs(&self) -> Vec<std::net::SocketAddr> {
+        serde_json::from_str::<Vec<String>>(&self.addrs)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    }
+}
+
+/// Writes to `nodes`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cmd {
+    /// Registers a node or refreshes its row (its heartbeat).
+    Upsert(NodeRow),
+    /// Removes rows not refreshed since `before` (ms), other than `keep`.
+    Prune { before: i64, keep: String },
+}
+
+impl Cmd {
+    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
+        match self {
+            Cmd::Upsert(n) => {
+                conn.prepare_cached(
+                    "INSERT INTO nodes (endpoint_id, name, addrs, role, region, http_addr,
+                                        started_at, heartbeat_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (endpoint_id) DO UPDATE SET
+                        name = excluded.name, addrs = excluded.addrs, role = excluded.role,
+                        region = excluded.region, http_addr = excluded.http_addr,
+                        started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at",
+                )?
+                .execute(rusqlite::params![
+                    n.endpoint_id,
+                    n.name,
+                    n.addrs,
+                    n.role,
+                    n.region,
+                    n.http_addr,
+                    n.started_at,
+                    n.heartbeat_at
+                ])?;
+                Ok(Reply::Done)
+            }
+            Cmd::Prune { before, keep } => {
+                let n = conn
+                    .prepare_cached(
+                        "DELETE FROM nodes WHERE heartbeat_at < ? AND endpoint_id <> ?",
+                    )?
+                    .execute(rusqlite::params![before, keep])?;
+                Ok(Reply::Changed(n > 0))
+            }
+        }
+    }
+}
+
+pub async fn all(pool: &SqlitePool) -> Result<Vec<NodeRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM nodes ORDER BY heartbeat_at DESC")
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn by_id(pool: &SqlitePool, id: &str) -> Result<Option<NodeRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM nodes WHERE endpoint_id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The primary: the freshest row named `name` (LiteFS names it), or else
+/// the freshest row whose role is primary.
+pub async fn primary(
+    pool: &SqlitePool,
+    name: Option<&str>,
+) -> Result<Option<NodeRow>, sqlx::Error> {
+    match name {
+        Some(name) => {
+            sqlx::query_as("SELECT * FROM nodes WHERE name = ? ORDER BY heartbeat_at DESC LIMIT 1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+        }
+        None => {
+            sqlx::query_as(
+                "SELECT * FROM nodes WHERE role = 'primary' ORDER BY heartbeat_at DESC LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Nodes dying, impostors, and the primary going away.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::*;
+
+/// Less than a node's heartbeat timeout (8 s) plus one heartbeat period.
+const BEFORE_TTL: Duration = Duration::from_secs(7);
+use crate::realtime::is_presence;
+
+/// An H.264/AAC clip long enough that its transcode is still running when
+/// the test kills the worker's node.
+async fn long_clip(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("long.mp4");
+    let out = within(
+        "making a clip",
+        tokio::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1280x720:rate=30:duration=40",
+            ])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=40"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-c:a", "aac", "-shortest"])
+            .arg(&path)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+async fn upload(node: &Node, user: &User, file: &std::path::Path) -> String {
+    let data = std::fs::read(file).expect("clip");
+    let part = reqwest::multipart::Part::bytes(data)
+        .file_name("clip.mp4")
+        .mime_str("video/mp4")
+        .expect("mime");
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let res = within(
+        "upload",
+        reqwest::Client::new()
+            .post(node.url("/api/media"))
+            .header("cookie", &user.cookie)
+            .header("origin", format!("http://{}", node.http))
+            .multipart(form)
+            .send(),
+    )
+    .await
+    .expect("upload sent");
+    let status = res.status();
+    let v: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    v["id"].as_str().expect("media id").to_string()
+}
+
+#[tokio::test]
+async fn a_killed_replica_goes_offline_everywhere_and_its_job_runs_elsewhere() {
+    let mut cluster = spawn_cluster_with(
+        2,
+        Options {
+            workers: vec![0, 1, 1],
+            job_lease_secs: 3,
+        },
+    )
+    .await;
+    let clip = long_clip(cluster.dir.path()).await;
+    let (n0, n1) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let alice = signup(n1, "alice").await;
+    let bob = signup(n0, "bob").await;
+    befriend(&alice, n1, &bob, n0).await;
+    let mut b = Ws::open(n0, &bob).await;
+    let _a = Ws::open(n1, &alice).await;
+    b.next_matching("presence", TIMEOUT, is_presence("alice", "online"))
+        .await
+        .expect("alice online");
+
+    let media = upload(n1, &alice, &clip).await;
+    // node1 is the only node with a worker: wait until it runs the job.
+    let owner_port = n1.http.port();
+    eventually("node1 runs the transcode", TIMEOUT, || async {
+        let n = cluster
+            .db_count(&format!(
+                "SELECT COUNT(*) FROM jobs WHERE status = 'running' AND lease_owner LIKE '%-{owner_port}-%'"
+            ))
+            .await;
+        (n == 1).then_some(())
+    })
+    .await;
+
+    let killed = Instant::now();
+    cluster.nodes[1].kill().await;
+    b.next_matching(
+        "presence",
+        Duration::from_secs(15),
+        is_presence("alice", "offline"),
+    )
+    .await
+    .expect("alice offline within 15 s of her node dying");
+    eprintln!("offline after {:?}", killed.elapsed());
+
+    // Another node with a worker takes the job over once the lease runs out.
+    let n2 = cluster.add_node("replica", SECRET).await;
+    let n2_port = n2.http.port();
+    let node2 = &cluster.nodes[2];
+    let v = eventually(
+        "the transcode finishes on node2",
+        Duration::from_secs(180),
+        || async {
+            let (s, v) = alice.get(node2, &format!("/api/media/{media}")).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            assert_ne!(v["status"], "failed", "{v}");
+            (v["status"] == "ready").then_some(v)
+        },
+    )
+    .await;
+    assert_eq!(v["height"], 720, "{v}");
+    let attempts = cluster
+        .db_count("SELECT attempts FROM jobs WHERE kind = 'video'")
+        .await;
+    assert_eq!(attempts, 2, "run once on node1, again on node2");
+    let _ = n2_port;
+}
+
+#[tokio::test]
+async fn a_node_with_the_wrong_secret_can_neither_join_nor_write() {
+    let mut cluster = spawn_cluster(2).await;
+    let impostor = cluster
+        .add_node("replica", "not the secret of this cluster")
+        .await;
+    let started = Instant::now();
+    let res = reqwest::Client::new()
+        .post(impostor.url("/api/auth/signup"))
+        .json(&json!({"username": "mallory", "password": "password-mallory"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let impostor_id = impostor.health().await.expect("health")["endpoint_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // Give gossip time to try.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        cluster
+            .db_count("SELECT COUNT(*) FROM users WHERE username = 'mallory'")
+            .await,
+        0
+    );
+    assert_eq!(
+        cluster
+            .db_count(&format!(
+                "SELECT COUNT(*) FROM nodes WHERE endpoint_id = '{impostor_id}'"
+            ))
+            .await,
+        0,
+        "the impostor is not registered"
+    );
+    for node in &cluster.nodes[..2] {
+        let h = node.health().await.expect("health");
+        let members = h["members"].as_array().expect("members");
+        assert!(
+            !members.iter().any(|m| m == impostor_id.as_str()),
+            "{} hears from the impostor: {h}",
+            node.name
+        );
+    }
+    let h = cluster.nodes[2].health().await.expect("health");
+    assert_eq!(h["members"], json!([]), "the impostor hears nobody: {h}");
+    assert!(cluster.nodes[0].log().contains("refused"));
+}
+
+#[tokio::test]
+async fn with_the_primary_down_writes_fail_fast_reads_work_and_writes_recover() {
+    let mut cluster = spawn_cluster(2).await;
+    let alice = signup(&cluster.nodes[1], "alice").await;
+    cluster.nodes[0].kill().await;
+    let replica = &cluster.nodes[1];
+
+    let started = Instant::now();
+    let (s, v) = alice
+        .post(
+            replica,
+            "/api/posts",
+            json!({"body": "while down", "visibility": "public"}),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["error"]["code"], "unavailable", "{v}");
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    eprintln!("503 after {took:?}");
+    // Reads keep working.
+    let (s, v) = alice.get(replica, "/api/me").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = alice.get(replica, "/api/feed").await;
+    assert_eq!(s, StatusCode::OK);
+
+    cluster.nodes[0].restart().await;
+    let replica = &cluster.nodes[1];
+    eventually("writes work again", TIMEOUT, || async {
+        let (s, _) = alice
+            .post(
+                replica,
+                "/api/posts",
+                json!({"body": "back", "visibility": "public"}),
+            )
+            .await;
+        (s == StatusCode::CREATED).then_some(())
+    })
+    .await;
+    assert_eq!(cluster.db_count("SELECT COUNT(*) FROM posts").await, 1);
+}
+
+#[tokio::test]
+async fn a_node_that_stops_cleanly_takes_its_users_offline_at_once() {
+    let mut cluster = spawn_cluster(3).await;
+    let (n1, n2) = (&cluster.nodes[1], &cluster.nodes[2]);
+    let alice = signup(n1, "alice").await;
+    let bob = signup(n2, "bob").await;
+    befriend(&alice, n1, &bob, n2).await;
+    let mut b = Ws::open(n2, &bob).await;
+    let _a = Ws::open(n1, &alice).await;
+    b.next_matching("presence", TIMEOUT, is_presence("alice", "online"))
+        .await
+        .expect("alice online");
+    cluster.nodes[1].stop().await;
+    // It said goodbye: no waiting for its heartbeats to time out.
+    b.next_matching("presence", BEFORE_TTL, is_presence("alice", "offline"))
+        .await
+        .expect("alice offline before her node's heartbeats would have timed out");
+    // The others still write through the primary.
+    let (s, v) = bob
+        .post(
+            &cluster.nodes[2],
+            "/api/posts",
+            json!({"body": "still here", "visibility": "public"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+}

@@ -1,0 +1,457 @@
+//! `spawn_cluster(n)`: n kith processes (the real binary) on 127.0.0.1,
+//! 127.0.0.2, … sharing one database file and one media dir; the first is
+//! the primary, the others replicas that open the file read-only and
+//! forward their writes.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const KITH: &str = env!("CARGO_BIN_EXE_kith");
+/// Every wait in these tests is bounded by this.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+pub const SECRET: &str = "a cluster secret of some length";
+
+pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(TIMEOUT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, for at most `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub struct Node {
+    pub name: String,
+    pub http: SocketAddr,
+    pub data_dir: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Node {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    pub async fn health(&self) -> Option<Value> {
+        let res = http()
+            .get(self.url("/healthz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        res.json().await.ok()
+    }
+
+    /// SIGKILL: no goodbye to the others.
+    pub async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.start_kill();
+            let _ = within("kill", c.wait()).await;
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub async fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Some(pid) = c.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+            let status = within("graceful stop", c.wait()).await.expect("wait");
+            assert!(status.success(), "{} exited with {status}", self.name);
+        }
+    }
+
+    /// Starts the process again with the same arguments.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "{} is still running", self.name);
+        self.child = Some(launch(&self.args, &self.data_dir));
+        wait_healthy(self).await;
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("node.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.start_kill();
+        }
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client")
+}
+
+fn launch(args: &[String], data_dir: &PathBuf) -> Child {
+    std::fs::create_dir_all(data_dir).expect("node dir");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("node.log"))
+        .expect("log file");
+    Command::new(KITH)
+        .args(args)
+        .env("RUST_LOG", "info,kith=debug")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start kith")
+}
+
+async fn wait_healthy(node: &Node) {
+    let n = node.name.clone();
+    let log = node.data_dir.join("node.log");
+    eventually(
+        &format!("{n} healthy (log: {})", log.display()),
+        TIMEOUT,
+        || async { node.health().await.filter(|h| h["status"] == "ok") },
+    )
+    .await;
+}
+
+fn free_tcp(ip: Ipv4Addr) -> SocketAddr {
+    let l = std::net::TcpListener::bind((ip, 0)).expect("bind");
+    l.local_addr().expect("addr")
+}
+
+fn free_udp(ip: Ipv4Addr) -> SocketAddr {
+    let s = std::net::UdpSocket::bind((ip, 0)).expect("bind");
+    s.local_addr().expect("addr")
+}
+
+pub struct Options {
+    /// Job workers per node (index = node).
+    pub workers: Vec<usize>,
+    pub job_lease_secs: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            workers: vec![],
+            job_lease_secs: 30,
+        }
+    }
+}
+
+pub struct Cluster {
+    pub dir: TempDir,
+    pub nodes: Vec<Node>,
+    opts: Options,
+}
+
+pub async fn spawn_cluster(n: usize) -> Cluster {
+    spawn_cluster_with(n, Options::default()).await
+}
+
+pub async fn spawn_cluster_with(n: usize, opts: Options) -> Cluster {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cluster = Cluster {
+        dir,
+        nodes: vec![],
+        opts,
+    };
+    for i in 0..n {
+        cluster
+            .add_node(if i == 0 { "primary" } else { "replica" }, SECRET)
+            .await;
+    }
+    cluster.wait_converged().await;
+    cluster
+}
+
+impl Cluster {
+    /// Starts one more node on the shared database.
+    pub async fn add_node(&mut self, role: &str, secret: &str) -> &mut Node {
+        let i = self.nodes.len();
+        let ip = Ipv4Addr::new(127, 0, 0, 1 + i as u8);
+        let http = free_tcp(ip);
+        let cluster = free_udp(ip);
+        let name = format!("node{i}");
+        let data_dir = self.dir.path().join(&name);
+        let workers = self.opts.workers.get(i).copied().unwrap_or(0);
+        let args: Vec<String> = vec![
+            "serve".into(),
+            "--listen".into(),
+            http.to_string(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--db".into(),
+            self.dir.path().join("kith.db").display().to_string(),
+            "--media-dir".into(),
+            self.dir.path().join("media").display().to_string(),
+            "--cluster-listen".into(),
+            cluster.to_string(),
+            "--cluster-secret".into(),
+            secret.into(),
+            "--role".into(),
+            role.into(),
+            "--node-name".into(),
+            name.clone(),
+            "--no-webtransport".into(),
+            "--workers".into(),
+            workers.to_string(),
+            "--job-lease-secs".into(),
+            self.opts.job_lease_secs.to_string(),
+            "--job-retry-base-ms".into(),
+            "200".into(),
+        ];
+        let node = Node {
+            child: Some(launch(&args, &data_dir)),
+            name,
+            http,
+            data_dir,
+            args,
+        };
+        wait_healthy(&node).await;
+        self.nodes.push(node);
+        self.nodes.last_mut().expect("just pushed")
+    }
+
+    /// Waits until every live node hears from every other over gossip.
+    pub async fn wait_converged(&self) {
+        let live: Vec<&Node> = self.nodes.iter().filter(|n| n.child.is_some()).collect();
+        let want = live.len() - 1;
+        for node in &live {
+            eventually(
+                &format!("{} hears from {want} peers", node.name),
+                TIMEOUT,
+                || async {
+                    let h = node.health().await?;
+                    (h["members"].as_array()?.len() >= want).then_some(())
+                },
+            )
+            .await;
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("kith.db")
+    }
+
+    /// A `SELECT COUNT(*)`-like query on the shared file, read-only.
+    pub async fn db_count(&self, sql: &str) -> i64 {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(self.db_path())
+            .read_only(true)
+            .connect()
+            .await
+            .expect("open the database");
+        within("count", sqlx::query_scalar(sql).fetch_one(&mut conn))
+            .await
+            .expect("count query")
+    }
+}
+
+/// A signed-in user: the session cookie, usable against any node.
+#[derive(Clone)]
+pub struct User {
+    pub name: String,
+    pub cookie: String,
+}
+
+pub async fn signup(node: &Node, name: &str) -> User {
+    let res = within(
+        "signup",
+        http()
+            .post(node.url("/api/auth/signup"))
+            .json(&json!({"username": name, "password": format!("password-{name}")}))
+            .send(),
+    )
+    .await
+    .expect("signup sent");
+    let status = res.status();
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("kith="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned);
+    let body = res.text().await.unwrap_or_default();
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "signup {name} on {}: {body}",
+        node.name
+    );
+    User {
+        name: name.into(),
+        cookie: cookie.expect("session cookie"),
+    }
+}
+
+impl User {
+    /// Sends a request to `node` with this user's cookie, and the node's
+    /// own origin for writes.
+    pub async fn call(
+        &self,
+        node: &Node,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = http()
+            .request(method, node.url(path))
+            .header("cookie", &self.cookie)
+            .header("origin", format!("http://{}", node.http));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = within("request", req.send()).await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, v)
+    }
+
+    pub async fn get(&self, node: &Node, path: &str) -> (StatusCode, Value) {
+        self.call(node, Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, node: &Node, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(node, Method::POST, path, Some(body)).await
+    }
+}
+
+/// `a` (on `na`) asks `b` (on `nb`) to be friends; `b` accepts.
+pub async fn befriend(a: &User, na: &Node, b: &User, nb: &Node) {
+    let (s, v) = a
+        .post(na, "/api/friends/requests", json!({"username": b.name}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().expect("request id");
+    let (s, v) = b
+        .call(
+            nb,
+            Method::POST,
+            &format!("/api/friends/requests/{id}/accept"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+}
+
+pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket client on one node.
+pub struct Ws(pub WsStream);
+
+impl Ws {
+    pub async fn open(node: &Node, user: &User) -> Ws {
+        let mut req = format!("ws://{}/ws", node.http)
+            .into_client_request()
+            .expect("request");
+        let h = req.headers_mut();
+        h.insert(
+            "cookie",
+            HeaderValue::from_str(&user.cookie).expect("cookie"),
+        );
+        h.insert(
+            "origin",
+            HeaderValue::from_str(&format!("http://{}", node.http)).expect("origin"),
+        );
+        let (ws, res) = within("ws connect", tokio_tungstenite::connect_async(req))
+            .await
+            .expect("WebSocket handshake");
+        assert_eq!(res.status().as_u16(), 101);
+        let mut ws = Ws(ws);
+        let hello = ws.next_of("hello").await;
+        assert_eq!(hello["user"], json!(user.name));
+        ws
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.0
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("ws send");
+    }
+
+    /// The next text frame within `limit`, as JSON; `None` on timeout.
+    pub async fn next_within(&mut self, limit: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let m = tokio::time::timeout_at(deadline, self.0.next())
+                .await
+                .ok()?;
+            match m.expect("socket ended").expect("socket error") {
+                Message::Text(t) => {
+                    return Some(serde_json::from_str(t.as_str()).expect("JSON frame"));
+                }
+                Message::Close(c) => panic!("closed: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next frame of `kind`, skipping others.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        self.next_matching(kind, TIMEOUT, |_| true)
+            .await
+            .unwrap_or_else(|| panic!("no {kind} frame in time"))
+    }
+
+    /// The next frame of `kind` for which `pred` holds, within `limit`.
+    pub async fn next_matching(
+        &mut self,
+        kind: &str,
+        limit: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let v = self.next_within(left).await?;
+            if v["type"] == kind && pred(&v) {
+                return Some(v);
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Cluster tests: real kith processes on 127.0.0.x sharing one database
+//! file, one primary and the rest replicas, talking over iroh.
+
+mod harness;
+
+mod failures;
+mod forwarding;
+mod realtime;

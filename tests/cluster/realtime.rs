@@ -1,0 +1,203 @@
+//! Chat and presence between users connected to different nodes.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+pub fn send_frame(conv: &str, cid: &str, body: &str) -> Value {
+    json!({"type": "send", "conversation_id": conv, "client_msg_id": cid, "body": body})
+}
+
+/// A direct conversation between `a` and `b`, created by `a` on `node`.
+pub async fn conversation(a: &User, node: &Node, b: &User) -> String {
+    let (s, v) = a
+        .post(node, "/api/conversations", json!({"members": [b.name]}))
+        .await;
+    assert!(s == StatusCode::CREATED || s == StatusCode::OK, "{v}");
+    v["id"].as_str().expect("conversation id").to_string()
+}
+
+pub fn is_presence(user: &str, status: &str) -> impl Fn(&Value) -> bool {
+    let (user, status) = (user.to_owned(), status.to_owned());
+    move |v| v["user"] == user.as_str() && v["status"] == status.as_str()
+}
+
+#[tokio::test]
+async fn a_chat_between_nodes_flows_both_ways_over_websockets() {
+    let cluster = spawn_cluster(3).await;
+    let (n1, n2) = (&cluster.nodes[1], &cluster.nodes[2]);
+    let alice = signup(n1, "alice").await;
+    let bob = signup(n2, "bob").await;
+    befriend(&alice, n1, &bob, n2).await;
+    let conv = conversation(&alice, n1, &bob).await;
+    let mut a = Ws::open(n1, &alice).await;
+    let mut b = Ws::open(n2, &bob).await;
+    // A second device of alice's, on the primary.
+    let mut a2 = Ws::open(&cluster.nodes[0], &alice).await;
+
+    for i in 0..10 {
+        a.send(send_frame(
+            &conv,
+            &format!("a{i}"),
+            &format!("from alice {i}"),
+        ))
+        .await;
+        let ack = a.next_of("ack").await;
+        let m = b.next_of("message").await;
+        assert_eq!(m["body"], format!("from alice {i}"), "{m}");
+        assert_eq!(m["sender"], "alice");
+        assert_eq!(m["seq"], ack["seq"], "{m} {ack}");
+        let seq = ack["seq"].clone();
+        a2.next_matching("message", TIMEOUT, |m| m["seq"] == seq)
+            .await
+            .expect("alice's other device gets her message");
+
+        b.send(send_frame(
+            &conv,
+            &format!("b{i}"),
+            &format!("from bob {i}"),
+        ))
+        .await;
+        b.next_of("ack").await;
+        let m = a.next_of("message").await;
+        assert_eq!(m["body"], format!("from bob {i}"), "{m}");
+    }
+    // A resend through another node is still one message.
+    a2.send(send_frame(&conv, "a0", "from alice 0")).await;
+    let ack = a2.next_of("ack").await;
+    assert_eq!(ack["seq"], 1, "{ack}");
+    assert_eq!(cluster.db_count("SELECT COUNT(*) FROM messages").await, 20);
+    // Typing reaches the other node too.
+    b.send(json!({"type": "typing", "conversation_id": conv}))
+        .await;
+    let t = a.next_of("typing").await;
+    assert_eq!(t["user"], "bob");
+}
+
+#[tokio::test]
+async fn presence_crosses_nodes() {
+    let cluster = spawn_cluster(3).await;
+    let (n0, n1, n2) = (&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]);
+    let alice = signup(n1, "alice").await;
+    let bob = signup(n2, "bob").await;
+    befriend(&alice, n1, &bob, n2).await;
+
+    let mut b = Ws::open(n2, &bob).await;
+    let a = Ws::open(n1, &alice).await;
+    b.next_matching("presence", TIMEOUT, is_presence("alice", "online"))
+        .await
+        .expect("bob sees alice come online");
+    // A new connection of bob's, on a third node, is told alice is online.
+    let mut b0 = Ws::open(n0, &bob).await;
+    b0.next_matching(
+        "presence",
+        Duration::from_secs(5),
+        is_presence("alice", "online"),
+    )
+    .await
+    .expect("the hello lists alice as online");
+
+    // Alice opens a second connection elsewhere, then closes the first:
+    // she stays online.
+    let a0 = Ws::open(n0, &alice).await;
+    drop(a);
+    assert!(
+        b.next_matching(
+            "presence",
+            Duration::from_secs(3),
+            is_presence("alice", "offline")
+        )
+        .await
+        .is_none(),
+        "alice is still online on node0"
+    );
+    drop(a0);
+    b.next_matching("presence", TIMEOUT, is_presence("alice", "offline"))
+        .await
+        .expect("bob sees alice go offline");
+    b0.next_matching("presence", TIMEOUT, is_presence("alice", "offline"))
+        .await
+        .expect("bob's other device too");
+}
+
+#[tokio::test]
+async fn a_lagging_node_catches_up_on_presence_and_keeps_delivering() {
+    let cluster = spawn_cluster(3).await;
+    let (n0, n1, n2) = (&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]);
+    let bob = signup(n2, "bob").await;
+    let mut friends = Vec::new();
+    for i in 0..6 {
+        let u = signup(n0, &format!("friend{i}")).await;
+        befriend(&u, n0, &bob, n2).await;
+        friends.push(u);
+    }
+    let alice = signup(n1, "alice").await;
+    befriend(&alice, n1, &bob, n2).await;
+    let conv = conversation(&alice, n1, &bob).await;
+
+    let mut b = Ws::open(n2, &bob).await;
+    // Freeze bob's node: it misses every announcement and message sent
+    // meanwhile, and its gossip backlog overflows.
+    let pid = n2.pid().expect("running");
+    signal(pid, "-STOP");
+    let mut online = Vec::new();
+    for f in &friends {
+        online.push(Ws::open(n0, f).await);
+    }
+    // Some come and go while it is frozen.
+    online.truncate(3);
+    let mut a = Ws::open(n1, &alice).await;
+    for i in 0..25 {
+        a.send(send_frame(&conv, &format!("m{i}"), &"x".repeat(2000)))
+            .await;
+        a.next_of("ack").await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    signal(pid, "-CONT");
+
+    // Bob's node learns who is online without any new announcement.
+    let n2c = &cluster.nodes[2];
+    let mut c = Ws::open(n2c, &bob).await;
+    let want: std::collections::BTreeSet<String> = ["alice", "friend0", "friend1", "friend2"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let mut now_online = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while now_online != want {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let v = c
+            .next_matching("presence", left, |_| true)
+            .await
+            .unwrap_or_else(|| panic!("presence never settled; last: {now_online:?}"));
+        let user = v["user"].as_str().unwrap_or_default().to_string();
+        if v["status"] == "online" {
+            now_online.insert(user);
+        } else {
+            now_online.remove(&user);
+        }
+    }
+    // New messages flow to the node that lagged.
+    a.send(send_frame(&conv, "after", "after the freeze")).await;
+    let m = b
+        .next_matching("message", TIMEOUT, |v| v["body"] == "after the freeze")
+        .await;
+    assert!(m.is_some(), "bob's node delivers again");
+    // Anything missed is there for `sync`.
+    b.send(json!({"type": "sync", "conversation_id": conv, "after_seq": 0}))
+        .await;
+    let synced = b.next_of("synced").await;
+    assert_eq!(synced["last_seq"], 26, "{synced}");
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
