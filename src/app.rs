@@ -643,7 +643,7 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
                 .as_ref()
                 .map(|c| c.peers())
                 .unwrap_or_default(),
-            replication_lag: None,
+            replication_lag: state.cluster.as_ref().and_then(|c| c.replication_lag()),
             ffmpeg: state.tools.is_some(),
             workers: if state.tools.is_some() {
                 state.config.workers

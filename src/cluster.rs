@@ -25,7 +25,7 @@ pub mod presence;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -99,8 +99,15 @@ struct Envelope {
 enum Gossip_ {
     /// A user's first connection on `from` opened, or their last closed.
     Presence { seq: u64, user: i64, online: bool },
-    /// `from`'s presence summary; also its liveness.
-    Heartbeat { seq: u64, count: u64, digest: u64 },
+    /// `from`'s presence summary; also its liveness. The primary adds its
+    /// replication position, so replicas know their lag.
+    Heartbeat {
+        seq: u64,
+        count: u64,
+        digest: u64,
+        #[serde(default)]
+        primary_position: Option<u64>,
+    },
     /// `from` is shutting down: its users are offline now.
     Leaving,
     /// Frames for users connected elsewhere.
@@ -168,6 +175,8 @@ pub struct Cluster {
     started_at: i64,
     pub(crate) links: link::Links,
     stopping: AtomicBool,
+    /// The primary's replication position, from its last heartbeat.
+    primary_position: AtomicU64,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -278,6 +287,7 @@ impl Cluster {
             started_at: crate::ids::now_ms(),
             links: link::Links::default(),
             stopping: AtomicBool::new(false),
+            primary_position: AtomicU64::new(0),
             router: Mutex::new(None),
             endpoint: endpoint.clone(),
         });
@@ -299,6 +309,20 @@ impl Cluster {
             "cluster endpoint up"
         );
         Ok(cluster)
+    }
+
+    /// How many transactions this node's copy is behind the primary's:
+    /// known with LiteFS (from the primary's heartbeats), and zero on a
+    /// shared database file.
+    pub fn replication_lag(&self) -> Option<u64> {
+        match (&self.litefs, self.role()) {
+            (None, _) | (Some(_), Role::Primary) => Some(0),
+            (Some(fs), Role::Replica) => {
+                let primary = self.primary_position.load(Ordering::Relaxed);
+                let local = fs.position()?;
+                (primary > 0).then(|| primary.saturating_sub(local))
+            }
+        }
     }
 
     pub fn role(&self) -> Role {
@@ -588,7 +612,15 @@ impl Cluster {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .announce(&env.from, seq, user, online, now),
-            Gossip_::Heartbeat { seq, count, digest } => {
+            Gossip_::Heartbeat {
+                seq,
+                count,
+                digest,
+                primary_position,
+            } => {
+                if let Some(p) = primary_position {
+                    self.primary_position.store(p, Ordering::Relaxed);
+                }
                 let stale = self
                     .remote
                     .lock()
@@ -659,8 +691,17 @@ impl Cluster {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .summary();
+            let primary_position = match self.role() {
+                Role::Primary => self.litefs.as_ref().and_then(|fs| fs.position()),
+                Role::Replica => None,
+            };
             let _ = self
-                .broadcast(Gossip_::Heartbeat { seq, count, digest })
+                .broadcast(Gossip_::Heartbeat {
+                    seq,
+                    count,
+                    digest,
+                    primary_position,
+                })
                 .await;
             let cutoff = Instant::now().checked_sub(NODE_TTL);
             let (gone, stale) = {

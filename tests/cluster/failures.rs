@@ -197,8 +197,17 @@ async fn a_node_with_the_wrong_secret_can_neither_join_nor_write() {
 async fn with_the_primary_down_writes_fail_fast_reads_work_and_writes_recover() {
     let mut cluster = spawn_cluster(2).await;
     let alice = signup(&cluster.nodes[1], "alice").await;
+    let bob = signup(&cluster.nodes[1], "bob").await;
+    befriend(&alice, &cluster.nodes[1], &bob, &cluster.nodes[1]).await;
+    let conv = crate::realtime::conversation(&alice, &cluster.nodes[1], &bob).await;
+    let mut ws = Ws::open(&cluster.nodes[1], &alice).await;
     cluster.nodes[0].kill().await;
     let replica = &cluster.nodes[1];
+    // A socket send gets an error frame, and the socket stays open.
+    ws.send(crate::realtime::send_frame(&conv, "m1", "while down"))
+        .await;
+    let e = ws.next_of("error").await;
+    assert_eq!(e["code"], "unavailable", "{e}");
 
     let started = Instant::now();
     let (s, v) = alice
@@ -233,6 +242,11 @@ async fn with_the_primary_down_writes_fail_fast_reads_work_and_writes_recover() 
     })
     .await;
     assert_eq!(cluster.db_count("SELECT COUNT(*) FROM posts").await, 1);
+    // The socket's resend goes through now.
+    ws.send(crate::realtime::send_frame(&conv, "m1", "while down"))
+        .await;
+    let ack = ws.next_of("ack").await;
+    assert_eq!(ack["seq"], 1, "{ack}");
 }
 
 #[tokio::test]

@@ -81,6 +81,8 @@ async fn health_and_metrics_show_roles_members_and_forwarded_writes() {
     assert_eq!(hr["primary"], "node0", "{hr}");
     assert_eq!(hr["members"], json!([hp["endpoint_id"]]), "{hr}");
     assert_eq!(hp["members"], json!([hr["endpoint_id"]]), "{hp}");
+    // One shared file: no lag.
+    assert_eq!(hr["replication_lag"], 0, "{hr}");
     assert_eq!(
         cluster.db_count("SELECT COUNT(*) FROM nodes").await,
         2,
