@@ -7,10 +7,14 @@
 //!    (a real `kith` process, real sessions) at fixed concurrency.
 //! 3. Realtime: chat messages over WebSocket between pairs of friends
 //!    (throughput and send→receive latency), and memory per idle connection.
+//! 4. Jobs: queue throughput, and the API while a transcode runs.
+//! 5. Cluster: three nodes on loopback; forwarded against local writes,
+//!    cross-node chat, presence convergence after a node is killed.
 //!
 //! Run through `bench/run.sh`, which builds in release mode first. Prints a
 //! Markdown report on stdout.
 
+mod cluster;
 mod http;
 mod jobs;
 mod realtime;
@@ -34,7 +38,7 @@ pub struct Opts {
     pub pairs: usize,
     /// Realtime chat: messages per second offered by each sender.
     pub rate: f64,
-    /// Run one scenario only: writer, http, realtime or jobs.
+    /// Run one scenario only: writer, http, realtime, jobs or cluster.
     pub only: Option<String>,
     /// Realtime fan-out: group conversations of 10, one sender each.
     pub groups: usize,
@@ -71,7 +75,7 @@ fn parse() -> anyhow::Result<Opts> {
             "--groups" => opts.groups = val()?.parse()?,
             "--only" => opts.only = Some(val()?),
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|jobs"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|jobs|cluster"
             ),
         }
     }
@@ -119,6 +123,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("jobs") {
         jobs::run(&opts).await?;
+    }
+    if want("cluster") {
+        cluster::run(&opts).await?;
     }
     Ok(())
 }

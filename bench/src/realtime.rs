@@ -26,10 +26,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Signups in flight at once (each is an Argon2 hash on the server).
 const SIGNUP_CONCURRENCY: usize = 4;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Signs up `names` (bounded concurrency); returns each one's `kith=...` cookie.
-async fn signup(c: &reqwest::Client, base: &str, names: &[String]) -> anyhow::Result<Vec<String>> {
+pub async fn signup(
+    c: &reqwest::Client,
+    base: &str,
+    names: &[String],
+) -> anyhow::Result<Vec<String>> {
     let results: Vec<anyhow::Result<String>> = stream::iter(names.iter().cloned())
         .map(|name| {
             let c = c.clone();
@@ -60,11 +64,11 @@ async fn signup(c: &reqwest::Client, base: &str, names: &[String]) -> anyhow::Re
 }
 
 /// Opens a WebSocket with the session cookie and reads until the hello.
-async fn connect(port: u16, cookie: &str) -> anyhow::Result<Ws> {
-    let mut req = format!("ws://127.0.0.1:{port}/ws").into_client_request()?;
+pub async fn connect(base: &str, cookie: &str) -> anyhow::Result<Ws> {
+    let host = base.trim_start_matches("http://");
+    let mut req = format!("ws://{host}/ws").into_client_request()?;
     req.headers_mut().insert("cookie", cookie.parse()?);
-    req.headers_mut()
-        .insert("origin", format!("http://127.0.0.1:{port}").parse()?);
+    req.headers_mut().insert("origin", base.parse()?);
     let (mut ws, _) = connect_async(req).await?;
     loop {
         match ws.next().await.context("closed before hello")?? {
@@ -205,10 +209,27 @@ const RECEIVER_POOL: usize = 50;
 /// conversation (a user of its own, on its own connection) at `opts.rate`,
 /// every other member receiving. Deliveries are `size - 1` per send.
 async fn chat(opts: &Opts, groups: usize, size: usize) -> anyhow::Result<()> {
+    let server = Server::start(opts, &["--no-webtransport"]).await?;
+    let row = chat_on(opts, &server.base, &server.base, &server.base, groups, size).await;
+    server.stop().await;
+    println!("{}", row?);
+    Ok(())
+}
+
+/// Runs the chat scenario with the set-up calls on `api`, the senders'
+/// WebSockets on `send` and the members' on `recv` (base URLs, which may
+/// be different nodes of a cluster); returns the table row.
+pub async fn chat_on(
+    opts: &Opts,
+    api: &str,
+    send: &str,
+    recv: &str,
+    groups: usize,
+    size: usize,
+) -> anyhow::Result<String> {
     use reqwest::Method;
     anyhow::ensure!(size >= 2, "a conversation needs two members");
-    let server = Server::start(opts, &["--no-webtransport"]).await?;
-    let base = server.base.clone();
+    let base = api.to_string();
     let c = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -270,16 +291,22 @@ async fn chat(opts: &Opts, groups: usize, size: usize) -> anyhow::Result<()> {
         .await;
     let conversations: Vec<String> = conversations.into_iter().collect::<anyhow::Result<_>>()?;
     // Everyone online before anyone sends.
-    let open = |cookies: Vec<String>| async {
-        let socks: Vec<anyhow::Result<Ws>> = stream::iter(cookies)
-            .map(|ck| async move { connect(server.port, &ck).await })
-            .buffered(50)
-            .collect()
-            .await;
-        socks.into_iter().collect::<anyhow::Result<Vec<_>>>()
+    let open = |cookies: Vec<String>, node: &str| {
+        let node = node.to_string();
+        async move {
+            let socks: Vec<anyhow::Result<Ws>> = stream::iter(cookies)
+                .map(|ck| {
+                    let node = node.clone();
+                    async move { connect(&node, &ck).await }
+                })
+                .buffered(50)
+                .collect()
+                .await;
+            socks.into_iter().collect::<anyhow::Result<Vec<_>>>()
+        }
     };
-    let sender_socks = open(sender_cookies).await?;
-    let receiver_socks = open(receiver_cookies).await?;
+    let sender_socks = open(sender_cookies, send).await?;
+    let receiver_socks = open(receiver_cookies, recv).await?;
 
     let epoch = Instant::now();
     let measure_from = epoch + WARMUP;
@@ -316,7 +343,7 @@ async fn chat(opts: &Opts, groups: usize, size: usize) -> anyhow::Result<()> {
         recv_errors += e;
     }
     let secs = opts.duration.as_secs_f64();
-    println!(
+    Ok(format!(
         "| {groups} × {size} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} |",
         groups + pool,
         sent.offered as f64 / secs,
@@ -326,9 +353,7 @@ async fn chat(opts: &Opts, groups: usize, size: usize) -> anyhow::Result<()> {
         ms(&hist, 0.99),
         sent.rate_limited,
         sent.errors + recv_errors
-    );
-    server.stop().await;
-    Ok(())
+    ))
 }
 
 async fn idle(opts: &Opts) -> anyhow::Result<()> {
@@ -343,9 +368,9 @@ async fn idle(opts: &Opts) -> anyhow::Result<()> {
     let results: Vec<anyhow::Result<Ws>> = stream::iter(0..n)
         .map(|i| {
             let cookie = &cookies[i % cookies.len()];
-            let port = server.port;
+            let base = &server.base;
             async move {
-                tokio::time::timeout(CONNECT_TIMEOUT, connect(port, cookie))
+                tokio::time::timeout(CONNECT_TIMEOUT, connect(base, cookie))
                     .await
                     .context("timed out")?
             }

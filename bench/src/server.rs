@@ -12,33 +12,42 @@ use crate::Opts;
 
 pub struct Server {
     child: Child,
-    pub port: u16,
     pub base: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
-    /// Starts `kith serve` with `extra` arguments.
+    /// Starts `kith serve` on a fresh data dir with `extra` arguments.
     pub async fn start(opts: &Opts, extra: &[&str]) -> anyhow::Result<Server> {
         let dir = tempfile::tempdir()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let mut server = Server::spawn(opts, [127, 0, 0, 1], dir.path(), extra).await?;
+        server._dir = Some(dir);
+        Ok(server)
+    }
+
+    /// Starts `kith serve` on `ip`, with `data_dir` and `extra` arguments.
+    pub async fn spawn(
+        opts: &Opts,
+        ip: [u8; 4],
+        data_dir: &std::path::Path,
+        extra: &[&str],
+    ) -> anyhow::Result<Server> {
+        let addr = std::net::TcpListener::bind((std::net::Ipv4Addr::from(ip), 0))?.local_addr()?;
         let child = Command::new(&opts.kith_bin)
             .arg("serve")
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(addr.to_string())
             .arg("--data-dir")
-            .arg(dir.path())
+            .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", opts.kith_bin.display()))?;
-        let base = format!("http://127.0.0.1:{port}");
+        let base = format!("http://{addr}");
         let probe = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(r) = probe.get(format!("{base}/healthz")).send().await
                 && r.status().is_success()
@@ -46,16 +55,21 @@ impl Server {
                 break;
             }
             if Instant::now() > deadline {
-                bail!("kith did not become healthy in 30 s");
+                bail!("kith did not become healthy in 60 s");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(Server {
             child,
-            port,
             base,
-            _dir: dir,
+            _dir: None,
         })
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub async fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
     }
 
     /// The kith process's resident set size in KiB.

@@ -1,0 +1,284 @@
+//! Three kith nodes on loopback (127.0.0.1–3) sharing one database file:
+//! node0 the primary, node1 and node2 replicas forwarding their writes.
+//!
+//! 1. Forwarded write latency against a local write: one client, sequential
+//!    like/unlike requests on the primary and on a replica.
+//! 2. Cross-node chat: senders connected to node1, members to node2, so
+//!    every send is forwarded to the primary and every delivery crosses
+//!    gossip.
+//! 3. Presence convergence: a user's node is killed (SIGKILL); how long
+//!    until friends connected to the other two nodes see them offline.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::realtime::{Ws, chat_on, connect, signup};
+use crate::server::{Server, call};
+use crate::{Opts, ms};
+
+const SECRET: &str = "kith benchmark cluster secret";
+/// Sequential requests per side in the write-latency scenario.
+const WRITES: usize = 2000;
+
+struct Cluster {
+    nodes: Vec<Server>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(opts: &Opts) -> anyhow::Result<Cluster> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("kith.db");
+    let media = dir.path().join("media");
+    let mut nodes = Vec::new();
+    for i in 0..3u8 {
+        let ip = [127, 0, 0, 1 + i];
+        let udp = std::net::UdpSocket::bind((std::net::Ipv4Addr::from(ip), 0))?.local_addr()?;
+        let data = dir.path().join(format!("node{i}"));
+        let name = format!("node{i}");
+        let (db, media, udp) = (
+            db.display().to_string(),
+            media.display().to_string(),
+            udp.to_string(),
+        );
+        let role = if i == 0 { "primary" } else { "replica" };
+        let args = [
+            "--db",
+            db.as_str(),
+            "--media-dir",
+            media.as_str(),
+            "--cluster-listen",
+            udp.as_str(),
+            "--cluster-secret",
+            SECRET,
+            "--role",
+            role,
+            "--node-name",
+            name.as_str(),
+            "--no-webtransport",
+            "--workers",
+            "0",
+        ];
+        nodes.push(Server::spawn(opts, ip, &data, &args).await?);
+    }
+    // Wait until every node hears from the other two.
+    let c = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for n in &nodes {
+        loop {
+            let h: Value = c
+                .get(format!("{}/healthz", n.base))
+                .send()
+                .await?
+                .json()
+                .await?;
+            if h["members"].as_array().map_or(0, Vec::len) >= 2 {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the cluster did not converge");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(Cluster { nodes, _dir: dir })
+}
+
+/// Sequential like/unlike on `node`: the latency of one write through the
+/// whole HTTP stack.
+async fn write_latency(
+    c: &reqwest::Client,
+    node: &str,
+    cookie: &str,
+    post: &str,
+) -> anyhow::Result<Histogram<u64>> {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let url = format!("{node}/api/posts/{post}/like");
+    for i in 0..WRITES {
+        let method = if i % 2 == 0 {
+            Method::PUT
+        } else {
+            Method::DELETE
+        };
+        let t = Instant::now();
+        call(c, method, url.clone(), Some(cookie), None).await?;
+        h.record(t.elapsed().as_micros().max(1) as u64)?;
+    }
+    Ok(h)
+}
+
+/// Mean of the replica's own forwarded-write histogram on `/metrics`.
+async fn forwarded_mean_ms(c: &reqwest::Client, node: &str) -> anyhow::Result<f64> {
+    let text = c
+        .get(format!("{node}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let get = |name: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+    };
+    let sum = get("kith_forwarded_write_seconds_sum ").context("no forwarded sum")?;
+    let count = get("kith_forwarded_write_seconds_count ").context("no forwarded count")?;
+    Ok(if count > 0.0 {
+        sum / count * 1000.0
+    } else {
+        0.0
+    })
+}
+
+async fn writes(cluster: &Cluster) -> anyhow::Result<()> {
+    let c = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let (primary, replica) = (&cluster.nodes[0].base, &cluster.nodes[1].base);
+    let cookie = signup(&c, primary, &["writer".to_string()])
+        .await?
+        .remove(0);
+    let post = call(
+        &c,
+        Method::POST,
+        format!("{primary}/api/posts"),
+        Some(&cookie),
+        Some(json!({"body": "like me", "visibility": "public"})),
+    )
+    .await?;
+    let post = post["post"]["id"].as_str().context("post id")?.to_string();
+    let local = write_latency(&c, primary, &cookie, &post).await?;
+    let forwarded = write_latency(&c, replica, &cookie, &post).await?;
+    let inner = forwarded_mean_ms(&c, replica).await?;
+    println!("## Cluster: a forwarded write against a local write\n");
+    println!(
+        "Three kith nodes (release build) on 127.0.0.1–3 sharing one database file; node0 is the primary, node1 a replica that forwards every write to it over iroh (QUIC on loopback) and answers once its copy shows the commit. One client, {WRITES} sequential requests per row alternating `PUT` and `DELETE /api/posts/{{id}}/like` (each a write, committed with `synchronous=FULL`), through the full HTTP stack.\n"
+    );
+    println!("| written through | p50 ms | p90 ms | p99 ms |");
+    println!("|---|---|---|---|");
+    for (name, h) in [
+        ("the primary (local writer)", &local),
+        ("a replica (forwarded)", &forwarded),
+    ] {
+        println!(
+            "| {name} | {} | {} | {} |",
+            ms(h, 0.5),
+            ms(h, 0.9),
+            ms(h, 0.99)
+        );
+    }
+    let added =
+        (forwarded.value_at_quantile(0.5) as f64 - local.value_at_quantile(0.5) as f64) / 1000.0;
+    println!(
+        "\nForwarding adds {added:.2} ms at the median. The replica's own histogram (`kith_forwarded_write_seconds` on /metrics: from handing the command to the link until the reply, commit included) averages {inner:.2} ms.\n"
+    );
+    Ok(())
+}
+
+async fn chat(opts: &Opts, cluster: &Cluster) -> anyhow::Result<()> {
+    let (api, send, recv) = (
+        &cluster.nodes[0].base,
+        &cluster.nodes[1].base,
+        &cluster.nodes[2].base,
+    );
+    println!("## Cluster: chat between nodes\n");
+    println!(
+        "The same three nodes. Senders' WebSockets on node1, members' on node2: each send is forwarded from node1 to the primary (node0) and stored before it is acked, and each delivery reaches node2 over iroh-gossip. Each sender sends {} msgs/s; {:.0} s measured after 1 s warm-up; latency from just before the send frame is written to when a member on the other node reads the message. Everything, load generator included, shares the 2 cores.\n",
+        opts.rate,
+        opts.duration.as_secs_f64()
+    );
+    println!(
+        "| conversations × members | connections | sends/s offered | deliveries/s offered | delivered msgs/s | p50 ms | p99 ms | rate-limited | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    // About 1,000 deliveries/s: direct conversations.
+    let pairs = (1000.0 / opts.rate).round() as usize;
+    println!("{}", chat_on(opts, api, send, recv, pairs, 2).await?);
+    // About 10,000 deliveries/s: conversations of 10.
+    let groups = (10_000.0 / opts.rate / 9.0).ceil() as usize;
+    println!("{}", chat_on(opts, api, send, recv, groups, 10).await?);
+    println!();
+    Ok(())
+}
+
+/// Reads until a presence frame says `user` is offline.
+async fn until_offline(mut ws: Ws, user: &str, limit: Duration) -> Option<Instant> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let m = tokio::time::timeout_at(deadline, ws.next()).await.ok()??;
+        if let Ok(Message::Text(t)) = m {
+            let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+            if v["type"] == "presence" && v["user"] == user && v["status"] == "offline" {
+                return Some(Instant::now());
+            }
+        }
+    }
+}
+
+async fn presence(mut cluster: Cluster) -> anyhow::Result<()> {
+    let c = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let api = cluster.nodes[0].base.clone();
+    let names: Vec<String> = ["leaver", "watcher0", "watcher1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let cookies = signup(&c, &api, &names).await?;
+    for w in 1..3 {
+        let r = call(
+            &c,
+            Method::POST,
+            format!("{api}/api/friends/requests"),
+            Some(&cookies[0]),
+            Some(json!({"username": names[w]})),
+        )
+        .await?;
+        let id = r["id"].as_str().context("request id")?;
+        call(
+            &c,
+            Method::POST,
+            format!("{api}/api/friends/requests/{id}/accept"),
+            Some(&cookies[w]),
+            None,
+        )
+        .await?;
+    }
+    let w0 = connect(&cluster.nodes[0].base, &cookies[1]).await?;
+    let w1 = connect(&cluster.nodes[1].base, &cookies[2]).await?;
+    let _leaver = connect(&cluster.nodes[2].base, &cookies[0]).await?;
+    // Let the heartbeats carry the leaver's presence everywhere.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let limit = Duration::from_secs(30);
+    let a = tokio::spawn(until_offline(w0, "leaver", limit));
+    let b = tokio::spawn(until_offline(w1, "leaver", limit));
+    let killed = Instant::now();
+    cluster.nodes[2].kill().await;
+    let a = a.await?.context("node0 never saw the leaver go offline")?;
+    let b = b.await?.context("node1 never saw the leaver go offline")?;
+    println!("## Cluster: presence after a node is killed\n");
+    println!(
+        "A user connected to node2, with friends connected to node0 and node1. node2 is killed with SIGKILL (no goodbye); each other node drops it after {} s without a heartbeat (sent every {} s), then waits the {} s offline grace before telling friends. Target: offline everywhere within 15 s.\n",
+        kith::cluster::NODE_TTL.as_secs(),
+        kith::cluster::HEARTBEAT_EVERY.as_secs(),
+        kith::realtime::conn::OFFLINE_GRACE.as_secs()
+    );
+    println!("| friend on | offline seen after s |");
+    println!("|---|---|");
+    println!("| node0 (primary) | {:.1} |", (a - killed).as_secs_f64());
+    println!("| node1 (replica) | {:.1} |", (b - killed).as_secs_f64());
+    println!();
+    for n in cluster.nodes.drain(..) {
+        n.stop().await;
+    }
+    Ok(())
+}
+
+pub async fn run(opts: &Opts) -> anyhow::Result<()> {
+    let cluster = start(opts).await?;
+    writes(&cluster).await?;
+    chat(opts, &cluster).await?;
+    presence(cluster).await?;
+    Ok(())
+}
