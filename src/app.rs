@@ -39,6 +39,7 @@ use crate::db::{self, Command, Writer};
 use crate::error::AppError;
 use crate::http::{Json, reject_cross_origin};
 use crate::jobs::worker::{self, WorkerConfig};
+use crate::media::store::MediaStore;
 use crate::media::transcode::Tools;
 use crate::metrics::Metrics;
 use crate::realtime::Hub;
@@ -79,6 +80,8 @@ pub struct Inner {
     /// ffmpeg and friends; `None` when ffmpeg was not found (uploads are
     /// still taken, and their jobs wait for a node that has it).
     pub tools: Option<Tools>,
+    /// Where media files live: the media dir or a bucket.
+    pub media: MediaStore,
     /// Wakes an idle worker when a job is enqueued on this node.
     pub wake_workers: Arc<Notify>,
     /// The other nodes; `None` on a single node.
@@ -280,8 +283,13 @@ impl App {
         if tools.is_none() {
             tracing::warn!(ffmpeg = %config.ffmpeg.display(), "ffmpeg not found: no job workers on this node");
         }
+        // The bucket client's TLS (and any other rustls user without a
+        // provider of its own) uses ring; installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let media = MediaStore::from_spec(&config.media_store)?;
         let state = AppState(Arc::new(Inner {
             tools,
+            media,
             wake_workers: Arc::new(Notify::new()),
             hub: Hub::default(),
             tickets,

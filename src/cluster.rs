@@ -175,6 +175,7 @@ pub struct Cluster {
     started_at: i64,
     pub(crate) links: link::Links,
     stopping: AtomicBool,
+    advertise: Option<SocketAddr>,
     /// The primary's replication position, from its last heartbeat.
     primary_position: AtomicU64,
 }
@@ -287,6 +288,7 @@ impl Cluster {
             started_at: crate::ids::now_ms(),
             links: link::Links::default(),
             stopping: AtomicBool::new(false),
+            advertise: config.advertise,
             primary_position: AtomicU64::new(0),
             router: Mutex::new(None),
             endpoint: endpoint.clone(),
@@ -333,9 +335,13 @@ impl Cluster {
         *self.role.write().unwrap_or_else(|e| e.into_inner()) = role;
     }
 
-    /// The endpoint's bound UDP addresses.
+    /// Where other nodes reach this one: the advertised address, or the
+    /// endpoint's bound UDP addresses.
     pub fn addrs(&self) -> Vec<SocketAddr> {
-        self.endpoint.bound_sockets()
+        match self.advertise {
+            Some(a) => vec![a],
+            None => self.endpoint.bound_sockets(),
+        }
     }
 
     fn state(&self) -> Option<&AppState> {

@@ -70,6 +70,7 @@ pub struct StorageArgs {
     #[arg(long, env = "KITH_DB")]
     pub db: Option<PathBuf>,
     /// Where uploaded and transcoded media are stored [default: DATA_DIR/media].
+    /// With a bucket (--media-store), the local working area.
     #[arg(long, env = "KITH_MEDIA_DIR")]
     pub media_dir: Option<PathBuf>,
 }
@@ -138,6 +139,12 @@ pub struct ServeArgs {
     /// A transcode running longer than this is killed and retried.
     #[arg(long, env = "KITH_TRANSCODE_TIMEOUT_SECS", default_value_t = 1800)]
     pub transcode_timeout_secs: u64,
+    /// Where media files live: `local` (the media dir) or
+    /// `s3://BUCKET[/PREFIX]`, an S3-compatible bucket (credentials, region
+    /// and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION and AWS_ENDPOINT_URL[_S3]).
+    #[arg(long, env = "KITH_MEDIA_STORE", default_value = "local")]
+    pub media_store: String,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -160,6 +167,11 @@ pub struct ClusterArgs {
     /// UDP address of this node's cluster endpoint; enables clustering.
     #[arg(long, env = "KITH_CLUSTER_LISTEN", requires = "cluster_secret")]
     pub cluster_listen: Option<SocketAddr>,
+    /// The address other nodes reach this one's cluster endpoint at
+    /// [default: --cluster-listen; when that is a wildcard address, the
+    /// host's Fly.io private address (FLY_PRIVATE_IP) with its port].
+    #[arg(long, env = "KITH_CLUSTER_ADVERTISE")]
+    pub cluster_advertise: Option<SocketAddr>,
     /// The secret every node of the cluster shares (at least 16 bytes).
     #[arg(long, env = "KITH_CLUSTER_SECRET", hide_env_values = true,
           requires = "cluster_listen", value_parser = parse_secret)]
@@ -182,6 +194,16 @@ pub struct ClusterArgs {
     /// A region label shown in /healthz (on Fly.io, FLY_REGION).
     #[arg(long, env = "KITH_REGION", default_value = "")]
     pub region: String,
+}
+
+/// On Fly.io, a wildcard listen address is reached over the private
+/// network at FLY_PRIVATE_IP.
+fn fly_private(listen: SocketAddr) -> Option<SocketAddr> {
+    if !listen.ip().is_unspecified() {
+        return None;
+    }
+    let ip: std::net::IpAddr = std::env::var("FLY_PRIVATE_IP").ok()?.parse().ok()?;
+    Some(SocketAddr::new(ip, listen.port()))
 }
 
 fn parse_secret(s: &str) -> Result<String, String> {
@@ -209,6 +231,8 @@ pub fn host_name() -> String {
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
     pub listen: SocketAddr,
+    /// What other nodes dial; `None`: the bound address.
+    pub advertise: Option<SocketAddr>,
     pub secret: String,
     pub join: Vec<String>,
     pub name: String,
@@ -232,6 +256,8 @@ pub struct Config {
     pub job_lease: Duration,
     pub job_retry_base: Duration,
     pub transcode_timeout: Duration,
+    /// `local` or `s3://BUCKET[/PREFIX]`.
+    pub media_store: String,
     /// `None`: a single node.
     pub cluster: Option<ClusterConfig>,
     pub role: RoleChoice,
@@ -244,6 +270,7 @@ impl From<ServeArgs> for Config {
         let cluster = match (c.cluster_listen, c.cluster_secret) {
             (Some(listen), Some(secret)) => Some(ClusterConfig {
                 listen,
+                advertise: c.cluster_advertise.or_else(|| fly_private(listen)),
                 secret,
                 join: c.join,
                 name: c.node_name.unwrap_or_else(host_name),
@@ -252,6 +279,7 @@ impl From<ServeArgs> for Config {
             _ => None,
         };
         Config {
+            media_store: a.media_store,
             cluster,
             role: c.role,
             litefs_dir: c.litefs_dir,
@@ -292,6 +320,7 @@ impl Config {
             job_lease: Duration::from_secs(30),
             job_retry_base: Duration::from_secs(2),
             transcode_timeout: Duration::from_secs(1800),
+            media_store: "local".into(),
             cluster: None,
             role: RoleChoice::Auto,
             litefs_dir: None,

@@ -8,6 +8,7 @@
 pub mod routes;
 pub mod serve;
 pub mod sniff;
+pub mod store;
 pub mod transcode;
 
 use std::path::{Path, PathBuf};
@@ -30,11 +31,17 @@ pub const TRANSCODE_ATTEMPTS: u32 = 3;
 pub fn upload_path(dir: &Path, id: Id) -> PathBuf {
     dir.join("uploads").join(id.to_string())
 }
+pub fn video_name(id: Id) -> String {
+    format!("{id}.mp4")
+}
+pub fn poster_name(id: Id) -> String {
+    format!("{id}.jpg")
+}
 pub fn video_path(dir: &Path, id: Id) -> PathBuf {
-    dir.join(format!("{id}.mp4"))
+    dir.join(video_name(id))
 }
 pub fn poster_path(dir: &Path, id: Id) -> PathBuf {
-    dir.join(format!("{id}.jpg"))
+    dir.join(poster_name(id))
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

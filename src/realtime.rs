@@ -6,6 +6,7 @@
 //! move frames. The [`hub`] maps each user to their live connections on this
 //! node, each with a bounded outgoing queue.
 
+pub mod cert;
 pub mod conn;
 pub mod hub;
 pub mod protocol;

@@ -29,6 +29,14 @@ pub enum Command {
         key: String,
         value: Vec<u8>,
     },
+    /// Replaces a server-wide setting only if it still holds `expect`
+    /// (`None`: only if it is not set), so that two nodes that both believe
+    /// they are the primary cannot overwrite each other's value unseen.
+    SetSetting {
+        key: String,
+        value: Vec<u8>,
+        expect: Option<Vec<u8>>,
+    },
     /// Writes a user row, then fails: for the writer's tests.
     #[cfg(test)]
     FailAfterWriting(String),
@@ -52,6 +60,21 @@ impl Command {
                 let n = conn
                     .prepare_cached("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)")?
                     .execute(rusqlite::params![key, value])?;
+                Ok(Reply::Changed(n == 1))
+            }
+            Command::SetSetting { key, value, expect } => {
+                let n = match expect {
+                    None => conn
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)",
+                        )?
+                        .execute(rusqlite::params![key, value])?,
+                    Some(old) => conn
+                        .prepare_cached(
+                            "UPDATE settings SET value = ? WHERE key = ? AND value = ?",
+                        )?
+                        .execute(rusqlite::params![value, key, old])?,
+                };
                 Ok(Reply::Changed(n == 1))
             }
             #[cfg(test)]

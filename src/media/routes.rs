@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Cmd, MediaView, serve, sniff, upload_path};
+use super::{Cmd, MediaView, sniff, upload_path};
 use crate::app::AppState;
 use crate::auth::User;
 use crate::db::Command;
@@ -119,6 +119,14 @@ async fn upload(
         ));
     }
     state
+        .media
+        .keep_upload(id, &path)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "storing an upload");
+            AppError::Unavailable("the media store cannot be reached; retry".into())
+        })?;
+    state
         .writer
         .exec(Command::Media(Cmd::Create {
             id,
@@ -166,14 +174,13 @@ pub async fn file(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let (stem, content_type, path_of): (&str, &'static str, fn(&std::path::Path, Id) -> PathBuf) =
-        if let Some(s) = name.strip_suffix(".mp4") {
-            (s, "video/mp4", super::video_path)
-        } else if let Some(s) = name.strip_suffix(".jpg") {
-            (s, "image/jpeg", super::poster_path)
-        } else {
-            return Err(AppError::not_found("media"));
-        };
+    let (stem, content_type) = if let Some(s) = name.strip_suffix(".mp4") {
+        (s, "video/mp4")
+    } else if let Some(s) = name.strip_suffix(".jpg") {
+        (s, "image/jpeg")
+    } else {
+        return Err(AppError::not_found("media"));
+    };
     let id: Id = stem.parse().map_err(|_| AppError::not_found("media"))?;
     if !super::visible_to(&state.read, id, user.id).await? {
         return Err(AppError::not_found("media"));
@@ -185,11 +192,8 @@ pub async fn file(
     } else {
         "private, max-age=31536000, immutable"
     };
-    serve::file(
-        &path_of(&state.config.media_dir, id),
-        content_type,
-        cache,
-        &headers,
-    )
-    .await
+    state
+        .media
+        .serve(&state.config.media_dir, &name, content_type, cache, &headers)
+        .await
 }

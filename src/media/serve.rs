@@ -90,6 +90,53 @@ pub async fn file(
         .map_or(0, |d| d.as_nanos());
     // Outputs never change once renamed into place: size and time suffice.
     let etag = format!("\"{len:x}-{mtime:x}\"");
+    respond(
+        Meta {
+            len,
+            etag,
+            content_type,
+            cache_control,
+        },
+        headers,
+        |range| async move {
+            match range {
+                None => Ok(Body::from_stream(ReaderStream::new(f))),
+                Some((start, end)) => {
+                    f.seek(SeekFrom::Start(start))
+                        .await
+                        .map_err(|e| AppError::Internal(e.into()))?;
+                    Ok(Body::from_stream(ReaderStream::new(f.take(end - start + 1))))
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// What the headers of a stored output are made of.
+pub struct Meta {
+    pub len: u64,
+    /// A quoted entity tag.
+    pub etag: String,
+    pub content_type: &'static str,
+    pub cache_control: &'static str,
+}
+
+/// Answers a GET for a stored output of `meta.len` bytes: 304 when the
+/// client's copy is current, 416 for a range past the end, 206 for one
+/// range, 200 otherwise. `body` opens the bytes: all of them (`None`) or
+/// `start..=end`.
+pub async fn respond<F, Fut>(meta: Meta, headers: &HeaderMap, body: F) -> Result<Response, AppError>
+where
+    F: FnOnce(Option<(u64, u64)>) -> Fut,
+    Fut: Future<Output = Result<Body, AppError>>,
+{
+    let Meta {
+        len,
+        etag,
+        content_type,
+        cache_control,
+    } = meta;
     let mut base = HeaderMap::new();
     base.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     base.insert(
@@ -126,23 +173,14 @@ pub async fn file(
         }
         Ok(None) => {
             base.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            Ok((
-                StatusCode::OK,
-                base,
-                Body::from_stream(ReaderStream::new(f)),
-            )
-                .into_response())
+            Ok((StatusCode::OK, base, body(None).await?).into_response())
         }
         Ok(Some((start, end))) => {
-            f.seek(SeekFrom::Start(start))
-                .await
-                .map_err(|e| AppError::Internal(e.into()))?;
-            let n = end - start + 1;
-            base.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            base.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
             if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
                 base.insert(header::CONTENT_RANGE, v);
             }
-            let body = Body::from_stream(ReaderStream::new(f.take(n)));
+            let body = body(Some((start, end))).await?;
             Ok((StatusCode::PARTIAL_CONTENT, base, body).into_response())
         }
     }

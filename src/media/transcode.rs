@@ -16,7 +16,7 @@ use ffmpeg_sidecar::command::FfmpegCommand;
 use ffmpeg_sidecar::event::{FfmpegEvent, LogLevel};
 use ffmpeg_sidecar::ffmpeg_time_duration::FfmpegTimeDuration;
 
-use super::{Cmd, VideoPayload, poster_path, sniff, upload_path, video_path};
+use super::{Cmd, VideoPayload, poster_name, sniff, video_name};
 use crate::app::AppState;
 use crate::db::Command;
 use crate::jobs::worker::{JobCtx, JobError};
@@ -120,30 +120,39 @@ pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
         .map_err(|e| JobError::Permanent(format!("bad job payload: {e}")))?;
     let id = payload.media_id;
     let dir = state.config.media_dir.clone();
-    let input = upload_path(&dir, id);
-    if !input.is_file() {
-        return Err(JobError::Permanent("the uploaded file is missing".into()));
-    }
+    // Earlier attempts that died (with their node) leave partial files.
+    remove_leftovers(&dir, id);
+    // Unique to this attempt on this node.
+    let tag = format!("{}-{}", ctx.job.attempt, std::process::id());
+    let spool = dir.join(format!(".{id}.{tag}.in"));
+    let input = match state.media.fetch_upload(&dir, id, spool).await {
+        Ok(Some(local)) => local,
+        Ok(None) => return Err(JobError::Permanent("the uploaded file is missing".into())),
+        Err(e) => return Err(JobError::Retryable(format!("fetching the upload: {e}"))),
+    };
     let _ = state
         .writer
         .exec(Command::Media(Cmd::Processing { id }))
         .await;
-    // Earlier attempts that died (with their node) leave partial outputs.
-    remove_leftovers(&dir, id);
-    // Unique to this attempt on this node.
-    let tag = format!("{}-{}", ctx.job.attempt, std::process::id());
     let video_tmp = dir.join(format!(".{id}.{tag}.mp4"));
     let poster_tmp = dir.join(format!(".{id}.{tag}.jpg"));
-    let result = convert(&tools, ctx, &input, &video_tmp, &poster_tmp).await;
+    let result = convert(&tools, ctx, &input.path, &video_tmp, &poster_tmp).await;
     let finish = async {
         result?;
         let probe = sniff::probe(&tools.ffprobe, &video_tmp)
             .await
             .ok_or_else(|| JobError::Retryable("the output could not be read back".into()))?;
-        std::fs::rename(&video_tmp, video_path(&dir, id))
-            .map_err(|e| JobError::Retryable(format!("moving the output: {e}")))?;
-        std::fs::rename(&poster_tmp, poster_path(&dir, id))
-            .map_err(|e| JobError::Retryable(format!("moving the poster: {e}")))?;
+        // The poster first: a video that is in place has its poster.
+        state
+            .media
+            .publish(&dir, &poster_tmp, &poster_name(id))
+            .await
+            .map_err(|e| JobError::Retryable(format!("storing the poster: {e}")))?;
+        state
+            .media
+            .publish(&dir, &video_tmp, &video_name(id))
+            .await
+            .map_err(|e| JobError::Retryable(format!("storing the output: {e}")))?;
         state
             .writer
             .exec(Command::Media(Cmd::Ready {

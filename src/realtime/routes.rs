@@ -54,6 +54,9 @@ pub struct CertHash {
 #[derive(Serialize, ToSchema)]
 pub struct WebTransportEndpoint {
     pub url: String,
+    /// The served certificate's hash, then that of the one replacing it at
+    /// the next rotation (the same on every node); pass them all to
+    /// `serverCertificateHashes`. Empty while the node has none to publish.
     pub cert_hashes: Vec<CertHash>,
 }
 

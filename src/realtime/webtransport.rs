@@ -5,36 +5,32 @@
 //! The client's first bidirectional stream carries newline-delimited JSON
 //! frames of the same protocol as `/ws`. Typing indicators and presence,
 //! which may be lost without harm, travel as datagrams instead where the
-//! session supports them; clients may send typing as datagrams too. The certificate is a self-signed
-//! ECDSA P-256 one valid for under 14 days (what browsers accept with
-//! `serverCertificateHashes`), replaced before it expires; its SHA-256 is
-//! published by `/api/realtime/config`. Certificate files from the
-//! configuration take precedence.
+//! session supports them; clients may send typing as datagrams too.
+//!
+//! Every node serves the cluster's one certificate, kept in the database
+//! and rotated by the primary ([`super::cert`]); this module watches it and
+//! reloads the endpoint's configuration when it changes, without dropping
+//! established sessions. Certificate files from the configuration take
+//! precedence.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::task::JoinHandle;
 use wtransport::endpoint::IncomingSession;
-use wtransport::tls::self_signed::time::{Duration as TDuration, OffsetDateTime};
+use wtransport::endpoint::endpoint_side::Server;
 use wtransport::{Connection, Endpoint, Identity, RecvStream, SendStream, ServerConfig, VarInt};
 
+use super::cert::{self, Loaded};
 use super::conn::{self, CloseReason, Inbound, Transport};
 use super::protocol::MAX_FRAME_BYTES;
 use crate::app::AppState;
 use crate::auth::accounts;
 use crate::http::same_origin;
 
-/// A self-signed certificate lives this long (browsers allow 14 days).
-const CERT_LIFETIME: TDuration = TDuration::days(13);
-/// It is replaced when this much of its life is left.
-const RENEW_BEFORE: TDuration = TDuration::days(3);
-const RENEW_CHECK_EVERY: Duration = Duration::from_secs(3600);
 /// How long a new session may take to open its first stream.
 const FIRST_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -42,8 +38,19 @@ const FIRST_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct WtInfo {
     pub port: u16,
-    /// Base64 SHA-256 of the certificates being served, newest first.
+    /// Base64 SHA-256 of the served certificate and of the one that will
+    /// follow it, in that order (only the served one for certificate files;
+    /// none while a temporary one is served). A lock rather than a channel:
+    /// written once per rotation, read per config request.
     pub cert_hashes: RwLock<Vec<String>>,
+}
+
+impl WtInfo {
+    fn publish(&self, hashes: Vec<String>) {
+        if let Ok(mut h) = self.cert_hashes.write() {
+            *h = hashes;
+        }
+    }
 }
 
 pub struct CertFiles {
@@ -51,23 +58,12 @@ pub struct CertFiles {
     pub key: PathBuf,
 }
 
-fn self_signed() -> anyhow::Result<(Identity, OffsetDateTime)> {
-    // Back-dated an hour for clock skew; 13 days in all.
-    let not_before = OffsetDateTime::now_utc() - TDuration::hours(1);
-    let not_after = not_before + CERT_LIFETIME;
-    let identity = Identity::self_signed_builder()
-        .subject_alt_names(["localhost", "127.0.0.1", "::1"])
-        .validity_period(not_before, not_after)
-        .build()?;
-    Ok((identity, not_after))
-}
-
 fn hash_of(identity: &Identity) -> String {
     identity
         .certificate_chain()
         .as_slice()
         .first()
-        .map(|c| STANDARD.encode(AsRef::<[u8; 32]>::as_ref(&c.hash())))
+        .map(cert::encode_hash)
         .unwrap_or_default()
 }
 
@@ -85,61 +81,90 @@ pub async fn start(
     addr: SocketAddr,
     files: Option<CertFiles>,
 ) -> anyhow::Result<JoinHandle<()>> {
-    let (identity, expires) = match &files {
-        Some(f) => (Identity::load_pemfiles(&f.cert, &f.key).await?, None),
-        None => {
-            let (id, exp) = self_signed()?;
-            (id, Some(exp))
-        }
-    };
     let info = state
         .webtransport
         .clone()
         .ok_or_else(|| anyhow::anyhow!("WebTransport is not configured"))?;
-    if let Ok(mut h) = info.cert_hashes.write() {
-        *h = vec![hash_of(&identity)];
-    }
+    let (identity, served) = match &files {
+        Some(f) => {
+            let identity = Identity::load_pemfiles(&f.cert, &f.key).await?;
+            info.publish(vec![hash_of(&identity)]);
+            (identity, None)
+        }
+        None => match cert::initial(&state).await {
+            Some(loaded) => {
+                info.publish(loaded.pair.hashes()?);
+                (loaded.pair.current.identity()?, Some(loaded.raw))
+            }
+            None => (cert::temporary()?, None),
+        },
+    };
     let endpoint = Endpoint::server(server_config(addr, identity))?;
     tracing::info!(%addr, "WebTransport listening");
     Ok(tokio::spawn(async move {
-        let mut renew = tokio::time::interval(RENEW_CHECK_EVERY);
-        let mut expires = expires;
-        loop {
-            tokio::select! {
-                incoming = endpoint.accept() => {
-                    tokio::spawn(session(state.clone(), incoming));
-                }
-                _ = renew.tick() => {
-                    if let Some(exp) = expires
-                        && needs_renewal(OffsetDateTime::now_utc(), exp)
-                    {
-                        match self_signed() {
-                            Ok((id, new_exp)) => {
-                                let hash = hash_of(&id);
-                                match endpoint.reload_config(server_config(addr, id), false) {
-                                    Ok(()) => {
-                                        if let Ok(mut h) = info.cert_hashes.write() {
-                                            h.insert(0, hash);
-                                            h.truncate(2);
-                                        }
-                                        expires = Some(new_exp);
-                                        tracing::info!("WebTransport certificate renewed");
-                                    }
-                                    Err(e) => tracing::warn!(error = %e, "renewing the certificate"),
-                                }
-                            }
-                            Err(e) => tracing::warn!(error = %e, "making a certificate"),
-                        }
-                    }
-                }
+        let accept = async {
+            loop {
+                let incoming = endpoint.accept().await;
+                tokio::spawn(session(state.clone(), incoming));
             }
+        };
+        if files.is_some() {
+            accept.await;
+        } else {
+            // One task for both, so aborting it stops both.
+            tokio::join!(accept, watch(&state, &endpoint, addr, &info, served));
         }
     }))
 }
 
-/// Whether a certificate expiring at `expires` is due for replacement.
-fn needs_renewal(now: OffsetDateTime, expires: OffsetDateTime) -> bool {
-    now + RENEW_BEFORE > expires
+/// Follows the stored certificate: every [`cert::WATCH_EVERY`], reads it
+/// (the primary rotates it first when due) and, when it changed, reloads
+/// the endpoint's configuration. `served` is the stored value being served.
+async fn watch(
+    state: &AppState,
+    endpoint: &Endpoint<Server>,
+    addr: SocketAddr,
+    info: &WtInfo,
+    mut served: Option<Vec<u8>>,
+) {
+    let mut tick = tokio::time::interval(cert::WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let loaded = match cert::refresh(state).await {
+            Ok(Some(l)) => l,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the WebTransport certificate");
+                continue;
+            }
+        };
+        if served.as_deref() == Some(loaded.raw.as_slice()) {
+            continue;
+        }
+        match reload(endpoint, addr, &loaded) {
+            Ok(hashes) => {
+                info.publish(hashes);
+                served = Some(loaded.raw);
+                tracing::info!("WebTransport certificate reloaded");
+            }
+            Err(e) => tracing::warn!(error = %e, "reloading the WebTransport certificate"),
+        }
+    }
+}
+
+/// Serves `loaded`'s current certificate to new handshakes; established
+/// sessions keep theirs (`rebind: false` keeps the socket). Returns the
+/// hashes to publish.
+fn reload(
+    endpoint: &Endpoint<Server>,
+    addr: SocketAddr,
+    loaded: &Loaded,
+) -> anyhow::Result<Vec<String>> {
+    let hashes = loaded.pair.hashes()?;
+    let identity = loaded.pair.current.identity()?;
+    endpoint.reload_config(server_config(addr, identity), false)?;
+    Ok(hashes)
 }
 
 /// The ticket in a request path such as `/wt?ticket=...`.
@@ -309,24 +334,6 @@ pub type SharedWtInfo = Arc<WtInfo>;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn certificates_are_short_lived_and_renewed_in_time() {
-        let (identity, expires) = self_signed().expect("certificate");
-        let now = OffsetDateTime::now_utc();
-        // Browsers refuse pinned certificates valid for more than 14 days.
-        assert!(expires - now <= TDuration::days(14));
-        assert!(!needs_renewal(now, expires));
-        assert!(!needs_renewal(
-            expires - RENEW_BEFORE - TDuration::minutes(1),
-            expires
-        ));
-        assert!(needs_renewal(
-            expires - RENEW_BEFORE + TDuration::minutes(1),
-            expires
-        ));
-        assert_eq!(hash_of(&identity).len(), 44, "base64 of 32 bytes");
-    }
 
     #[test]
     fn finds_the_ticket() {

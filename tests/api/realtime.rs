@@ -664,10 +664,16 @@ async fn webtransport_serves_a_certificate_from_files() {
     .await;
     let a = person(&app, "alice").await;
     let (_, cfg) = a.http.get("/api/realtime/config").await;
+    // Only that certificate: nothing is made or stored.
     assert_eq!(
-        cfg["webtransport"]["cert_hashes"][0]["value"],
-        json!(expected)
+        cfg["webtransport"]["cert_hashes"],
+        json!([{"algorithm": "sha-256", "value": expected}])
     );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM settings WHERE key = 'wt_certs'")
+        .fetch_one(&app.state.read)
+        .await
+        .expect("count");
+    assert_eq!(stored, 0);
     // And the client that pins that hash gets through.
     let mut wt = Wt::open(&a).await;
     wt.send(json!({"type": "ping"})).await;

@@ -81,6 +81,7 @@ async fn a_killed_replica_goes_offline_everywhere_and_its_job_runs_elsewhere() {
         Options {
             workers: vec![0, 1, 1],
             job_lease_secs: 3,
+            ..Options::default()
         },
     )
     .await;

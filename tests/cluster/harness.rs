@@ -54,6 +54,7 @@ pub struct Node {
     pub http: SocketAddr,
     pub data_dir: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -96,7 +97,7 @@ impl Node {
     /// Starts the process again with the same arguments.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "{} is still running", self.name);
-        self.child = Some(launch(&self.args, &self.data_dir));
+        self.child = Some(launch(&self.args, &self.env, &self.data_dir));
         wait_healthy(self).await;
     }
 
@@ -124,7 +125,7 @@ fn http() -> reqwest::Client {
         .expect("client")
 }
 
-fn launch(args: &[String], data_dir: &PathBuf) -> Child {
+fn launch(args: &[String], env: &[(String, String)], data_dir: &PathBuf) -> Child {
     std::fs::create_dir_all(data_dir).expect("node dir");
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -134,6 +135,7 @@ fn launch(args: &[String], data_dir: &PathBuf) -> Child {
     Command::new(KITH)
         .args(args)
         .env("RUST_LOG", "info,kith=debug")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
@@ -167,6 +169,15 @@ pub struct Options {
     /// Job workers per node (index = node).
     pub workers: Vec<usize>,
     pub job_lease_secs: u64,
+    /// Extra environment for every node.
+    pub env: Vec<(String, String)>,
+    /// Each node gets a media dir of its own, as on separate hosts.
+    pub own_media_dirs: bool,
+    /// Each node runs `--role auto` with a LiteFS mount dir of its own,
+    /// `mount{i}` (see [`Cluster::mount`]); the test plays LiteFS.
+    pub litefs: bool,
+    /// Serve WebTransport (off: `--no-webtransport`).
+    pub webtransport: bool,
 }
 
 impl Default for Options {
@@ -174,6 +185,10 @@ impl Default for Options {
         Options {
             workers: vec![],
             job_lease_secs: 30,
+            env: vec![],
+            own_media_dirs: false,
+            litefs: false,
+            webtransport: false,
         }
     }
 }
@@ -196,6 +211,16 @@ pub async fn spawn_cluster_with(n: usize, opts: Options) -> Cluster {
         opts,
     };
     for i in 0..n {
+        if cluster.opts.litefs {
+            // As LiteFS would have it: node0 holds the lease; the others
+            // name it in `.primary`; every copy is at the same position.
+            let mount = cluster.mount(i);
+            std::fs::create_dir_all(&mount).expect("mount dir");
+            if i > 0 {
+                std::fs::write(mount.join(".primary"), "node0").expect(".primary");
+            }
+            set_pos(&mount, 1);
+        }
         cluster
             .add_node(if i == 0 { "primary" } else { "replica" }, SECRET)
             .await;
@@ -223,16 +248,21 @@ impl Cluster {
             "--db".into(),
             self.dir.path().join("kith.db").display().to_string(),
             "--media-dir".into(),
-            self.dir.path().join("media").display().to_string(),
+            if self.opts.own_media_dirs {
+                data_dir.join("media")
+            } else {
+                self.dir.path().join("media")
+            }
+            .display()
+            .to_string(),
             "--cluster-listen".into(),
             cluster.to_string(),
             "--cluster-secret".into(),
             secret.into(),
             "--role".into(),
-            role.into(),
+            if self.opts.litefs { "auto" } else { role }.into(),
             "--node-name".into(),
             name.clone(),
-            "--no-webtransport".into(),
             "--workers".into(),
             workers.to_string(),
             "--job-lease-secs".into(),
@@ -240,8 +270,18 @@ impl Cluster {
             "--job-retry-base-ms".into(),
             "200".into(),
         ];
+        let mut args = args;
+        if !self.opts.webtransport {
+            args.push("--no-webtransport".into());
+        }
+        if self.opts.litefs {
+            let mount = self.mount(i);
+            std::fs::create_dir_all(&mount).expect("mount dir");
+            args.extend(["--litefs-dir".into(), mount.display().to_string()]);
+        }
         let node = Node {
-            child: Some(launch(&args, &data_dir)),
+            child: Some(launch(&args, &self.opts.env, &data_dir)),
+            env: self.opts.env.clone(),
             name,
             http,
             data_dir,
@@ -269,6 +309,11 @@ impl Cluster {
         }
     }
 
+    /// Node `i`'s simulated LiteFS mount dir.
+    pub fn mount(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("mount{i}"))
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("kith.db")
     }
@@ -286,6 +331,14 @@ impl Cluster {
             .await
             .expect("count query")
     }
+}
+
+/// Writes a LiteFS position file (`TXID/CHECKSUM`) for the shared database
+/// in `mount`.
+pub fn set_pos(mount: &std::path::Path, txid: u64) {
+    let tmp = mount.join(".kith.db-pos.tmp");
+    std::fs::write(&tmp, format!("{txid:016x}/{:016x}", txid * 7919)).expect("pos");
+    std::fs::rename(tmp, mount.join("kith.db-pos")).expect("pos");
 }
 
 /// A signed-in user: the session cookie, usable against any node.

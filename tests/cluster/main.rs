@@ -5,4 +5,7 @@ mod harness;
 
 mod failures;
 mod forwarding;
+mod litefs;
+mod media;
 mod realtime;
+mod webtransport;

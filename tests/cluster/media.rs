@@ -1,0 +1,228 @@
+//! Media across hosts: nodes with media dirs of their own, sharing an
+//! S3-compatible bucket served by a real S3 server (moto, from PyPI).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::harness::*;
+
+const BUCKET: &str = "kith-media";
+
+/// A moto S3 server on a loopback port, killed on drop.
+struct S3Server {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn s3_server() -> S3Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let child = tokio::process::Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("moto_server (scripts/test.sh installs it with pip)");
+    let url = format!("http://127.0.0.1:{port}");
+    let c = reqwest::Client::new();
+    eventually("the S3 server answers", TIMEOUT, || async {
+        c.get(&url).send().await.ok().map(|_| ())
+    })
+    .await;
+    // CreateBucket, listable by anyone so the test can look inside
+    // without signing requests (the objects themselves stay private).
+    let res = c
+        .put(format!("{url}/{BUCKET}"))
+        .header("x-amz-acl", "public-read")
+        .send()
+        .await
+        .expect("create bucket");
+    assert!(res.status().is_success(), "create bucket: {}", res.status());
+    S3Server { child, url }
+}
+
+async fn small_clip(dir: &std::path::Path) -> Vec<u8> {
+    let path = dir.join("small.mp4");
+    let out = within(
+        "making a clip",
+        tokio::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=2"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=2"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+            .args(["-c:a", "aac", "-shortest"])
+            .arg(&path)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("ffmpeg runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read(path).expect("clip")
+}
+
+/// The keys in the bucket (ListObjectsV2, anonymous).
+async fn keys(s3: &S3Server) -> Vec<String> {
+    let xml = reqwest::get(format!("{}/{BUCKET}?list-type=2", s3.url))
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("body");
+    xml.split("<Key>")
+        .skip(1)
+        .filter_map(|p| p.split("</Key>").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                out.extend(files_under(&e.path()));
+            } else {
+                out.push(e.path().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn uploads_transcodes_and_ranges_work_through_a_bucket_across_hosts() {
+    let s3 = s3_server().await;
+    let env = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let cluster = spawn_cluster_with(
+        3,
+        Options {
+            // Only node2 transcodes: the upload must travel through the bucket.
+            workers: vec![0, 0, 1],
+            own_media_dirs: true,
+            env: vec![
+                env("KITH_MEDIA_STORE", &format!("s3://{BUCKET}/media")),
+                env("AWS_ACCESS_KEY_ID", "kith-test"),
+                env("AWS_SECRET_ACCESS_KEY", "kith-test-secret"),
+                env("AWS_REGION", "us-east-1"),
+                env("AWS_ENDPOINT_URL", &s3.url),
+            ],
+            ..Options::default()
+        },
+    )
+    .await;
+    let (n0, n1, n2) = (&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]);
+    let alice = signup(n1, "alice").await;
+    let clip = small_clip(cluster.dir.path()).await;
+
+    let part = reqwest::multipart::Part::bytes(clip)
+        .file_name("clip.mp4")
+        .mime_str("video/mp4")
+        .expect("mime");
+    let res = within(
+        "upload",
+        reqwest::Client::new()
+            .post(n1.url("/api/media"))
+            .header("cookie", &alice.cookie)
+            .header("origin", format!("http://{}", n1.http))
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send(),
+    )
+    .await
+    .expect("upload sent");
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let v: Value = res.json().await.expect("json");
+    let id = v["id"].as_str().expect("media id").to_string();
+    // The upload went into the bucket, not onto node1's disk.
+    let c = reqwest::Client::new();
+    let upload_key = format!("media/uploads/{id}");
+    assert!(keys(&s3).await.contains(&upload_key), "{:?}", keys(&s3).await);
+    let left: Vec<String> = files_under(&n1.data_dir.join("media"));
+    assert!(left.is_empty(), "files left on node1: {left:?}");
+
+    let ready = eventually("transcoded on node2", Duration::from_secs(120), || async {
+        let (s, v) = alice.get(n0, &format!("/api/media/{id}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_ne!(v["status"], "failed", "{v}");
+        (v["status"] == "ready").then_some(v)
+    })
+    .await;
+    assert_eq!(ready["height"], 360, "{ready}");
+    // Outputs are in the bucket; node2's disk keeps nothing of them.
+    let stored = keys(&s3).await;
+    for name in [format!("media/{id}.mp4"), format!("media/{id}.jpg")] {
+        assert!(stored.contains(&name), "{name} not in {stored:?}");
+    }
+    let left = files_under(&n2.data_dir.join("media"));
+    assert!(left.is_empty(), "files left on node2: {left:?}");
+
+    // Served from a node that never saw the files, with ranges and ETags.
+    let get = |node: &Node, path: &str| {
+        c.get(node.url(path)).header("cookie", &alice.cookie)
+    };
+    let full = get(n0, &format!("/media/{id}.mp4"))
+        .send()
+        .await
+        .expect("get video");
+    assert_eq!(full.status(), StatusCode::OK);
+    assert_eq!(full.headers()["content-type"], "video/mp4");
+    let etag = full.headers()["etag"].to_str().expect("etag").to_string();
+    let bytes = full.bytes().await.expect("body");
+    assert_eq!(&bytes[4..8], b"ftyp");
+    let part = get(n0, &format!("/media/{id}.mp4"))
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 100-199/{}", bytes.len()).as_str()
+    );
+    assert_eq!(part.bytes().await.expect("body"), bytes.slice(100..200));
+    let tail = get(n1, &format!("/media/{id}.mp4"))
+        .header("range", "bytes=-10")
+        .send()
+        .await
+        .expect("suffix range");
+    assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(tail.bytes().await.expect("body"), bytes.slice(bytes.len() - 10..));
+    let past = get(n0, &format!("/media/{id}.mp4"))
+        .header("range", format!("bytes={}-", bytes.len() + 10))
+        .send()
+        .await
+        .expect("past end");
+    assert_eq!(past.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    let cached = get(n2, &format!("/media/{id}.mp4"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("conditional");
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+    let poster = get(n1, &format!("/media/{id}.jpg"))
+        .send()
+        .await
+        .expect("poster");
+    assert_eq!(poster.status(), StatusCode::OK);
+    assert_eq!(&poster.bytes().await.expect("body")[..2], &[0xff, 0xd8]);
+    // What is not there is 404, not an error.
+    let missing = get(n0, "/media/aaaaaaaaaaaa.mp4")
+        .send()
+        .await
+        .expect("missing");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
