@@ -118,14 +118,10 @@ async fn upload(
             "that file is not a video ffmpeg can read".into(),
         ));
     }
-    state
-        .media
-        .keep_upload(id, &path)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "storing an upload");
-            AppError::Unavailable("the media store cannot be reached; retry".into())
-        })?;
+    state.media.keep_upload(id, &path).await.map_err(|e| {
+        tracing::warn!(error = %e, "storing an upload");
+        AppError::Unavailable("the media store cannot be reached; retry".into())
+    })?;
     state
         .writer
         .exec(Command::Media(Cmd::Create {
@@ -194,6 +190,12 @@ pub async fn file(
     };
     state
         .media
-        .serve(&state.config.media_dir, &name, content_type, cache, &headers)
+        .serve(
+            &state.config.media_dir,
+            &name,
+            content_type,
+            cache,
+            &headers,
+        )
         .await
 }

@@ -105,7 +105,9 @@ pub async fn file(
                     f.seek(SeekFrom::Start(start))
                         .await
                         .map_err(|e| AppError::Internal(e.into()))?;
-                    Ok(Body::from_stream(ReaderStream::new(f.take(end - start + 1))))
+                    Ok(Body::from_stream(ReaderStream::new(
+                        f.take(end - start + 1),
+                    )))
                 }
             }
         },

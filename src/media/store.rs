@@ -200,7 +200,9 @@ impl MediaStore {
                     .e_tag
                     .as_deref()
                     .map(|t| t.trim_matches('"').to_owned())
-                    .unwrap_or_else(|| format!("{:x}-{}", meta.size, meta.last_modified.timestamp()));
+                    .unwrap_or_else(|| {
+                        format!("{:x}-{}", meta.size, meta.last_modified.timestamp())
+                    });
                 let store = store.clone();
                 serve::respond(
                     Meta {
@@ -281,7 +283,10 @@ mod tests {
 
     #[test]
     fn specs_parse() {
-        assert!(matches!(MediaStore::from_spec("local"), Ok(MediaStore::Local)));
+        assert!(matches!(
+            MediaStore::from_spec("local"),
+            Ok(MediaStore::Local)
+        ));
         assert!(MediaStore::from_spec("ftp://x").is_err());
         assert!(MediaStore::from_spec("s3://").is_err());
         match MediaStore::from_spec("s3://bucket/some/prefix/") {
@@ -289,6 +294,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(MediaStore::key("", "a.mp4").as_ref(), "a.mp4");
-        assert_eq!(MediaStore::key("p/q", "uploads/1").as_ref(), "p/q/uploads/1");
+        assert_eq!(
+            MediaStore::key("p/q", "uploads/1").as_ref(),
+            "p/q/uploads/1"
+        );
     }
 }

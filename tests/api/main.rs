@@ -4,6 +4,7 @@ mod auth;
 mod bad_input;
 mod chat;
 mod cli;
+mod deploy;
 mod feed;
 mod friends;
 mod helpers;

@@ -54,7 +54,10 @@ async fn a_replica_answers_a_write_only_once_its_copy_reaches_the_primarys_posit
     })
     .await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(!write.is_finished(), "answered before the replica caught up");
+    assert!(
+        !write.is_finished(),
+        "answered before the replica caught up"
+    );
     set_pos(&cluster.mount(1), 40);
     let status = within("the write is answered", write)
         .await
@@ -74,10 +77,14 @@ async fn when_litefs_moves_the_lease_the_nodes_swap_roles_and_writes_follow() {
     std::fs::write(cluster.mount(0).join(".primary"), "node1").expect("write");
     std::fs::remove_file(cluster.mount(1).join(".primary")).expect("remove");
     for (node, role) in [(n0, "replica"), (n1, "primary")] {
-        eventually(&format!("{} becomes {role}", node.name), TIMEOUT, || async {
-            let h = node.health().await?;
-            (h["role"] == role).then_some(())
-        })
+        eventually(
+            &format!("{} becomes {role}", node.name),
+            TIMEOUT,
+            || async {
+                let h = node.health().await?;
+                (h["role"] == role).then_some(())
+            },
+        )
         .await;
     }
     eventually("node0 names node1 as primary", TIMEOUT, || async {
@@ -88,11 +95,17 @@ async fn when_litefs_moves_the_lease_the_nodes_swap_roles_and_writes_follow() {
     // Writes on either node now go through node1's writer.
     for (i, node) in [n0, n1, n0].into_iter().enumerate() {
         let (s, v) = alice
-            .post(node, "/api/posts", json!({"body": format!("after the move {i}"), "visibility": "public"}))
+            .post(
+                node,
+                "/api/posts",
+                json!({"body": format!("after the move {i}"), "visibility": "public"}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "on {}: {v}", node.name);
     }
     assert_eq!(cluster.db_count("SELECT COUNT(*) FROM posts").await, 3);
     // No restart was needed.
-    assert!(!n0.log().contains("kith listening") || n0.log().matches("kith listening").count() == 1);
+    assert!(
+        !n0.log().contains("kith listening") || n0.log().matches("kith listening").count() == 1
+    );
 }

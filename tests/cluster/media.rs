@@ -61,9 +61,21 @@ async fn small_clip(dir: &std::path::Path) -> Vec<u8> {
         "making a clip",
         tokio::process::Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=2"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=25:duration=2",
+            ])
             .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=2"])
-            .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
             .args(["-c:a", "aac", "-shortest"])
             .arg(&path)
             .kill_on_drop(true)
@@ -71,7 +83,11 @@ async fn small_clip(dir: &std::path::Path) -> Vec<u8> {
     )
     .await
     .expect("ffmpeg runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::read(path).expect("clip")
 }
 
@@ -150,7 +166,11 @@ async fn uploads_transcodes_and_ranges_work_through_a_bucket_across_hosts() {
     // The upload went into the bucket, not onto node1's disk.
     let c = reqwest::Client::new();
     let upload_key = format!("media/uploads/{id}");
-    assert!(keys(&s3).await.contains(&upload_key), "{:?}", keys(&s3).await);
+    assert!(
+        keys(&s3).await.contains(&upload_key),
+        "{:?}",
+        keys(&s3).await
+    );
     let left: Vec<String> = files_under(&n1.data_dir.join("media"));
     assert!(left.is_empty(), "files left on node1: {left:?}");
 
@@ -171,9 +191,7 @@ async fn uploads_transcodes_and_ranges_work_through_a_bucket_across_hosts() {
     assert!(left.is_empty(), "files left on node2: {left:?}");
 
     // Served from a node that never saw the files, with ranges and ETags.
-    let get = |node: &Node, path: &str| {
-        c.get(node.url(path)).header("cookie", &alice.cookie)
-    };
+    let get = |node: &Node, path: &str| c.get(node.url(path)).header("cookie", &alice.cookie);
     let full = get(n0, &format!("/media/{id}.mp4"))
         .send()
         .await
@@ -200,7 +218,10 @@ async fn uploads_transcodes_and_ranges_work_through_a_bucket_across_hosts() {
         .await
         .expect("suffix range");
     assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(tail.bytes().await.expect("body"), bytes.slice(bytes.len() - 10..));
+    assert_eq!(
+        tail.bytes().await.expect("body"),
+        bytes.slice(bytes.len() - 10..)
+    );
     let past = get(n0, &format!("/media/{id}.mp4"))
         .header("range", format!("bytes={}-", bytes.len() + 10))
         .send()
