@@ -852,3 +852,44 @@ impl ProtocolHandler for GossipGate {
         ProtocolHandler::shutdown(&self.gossip).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_entries_name_an_endpoint_and_an_address() {
+        let key = SecretKey::generate();
+        let id = key.public();
+        let a = parse_join(&format!("{id}@127.0.0.2:7000")).expect("parses");
+        assert_eq!(a.id, id);
+        let addrs: Vec<SocketAddr> = a.ip_addrs().copied().collect();
+        assert_eq!(addrs, vec!["127.0.0.2:7000".parse::<SocketAddr>().expect("addr")]);
+        assert!(parse_join("127.0.0.2:7000").is_err());
+        assert!(parse_join(&format!("{id}@nowhere")).is_err());
+        assert!(parse_join("not-an-id@127.0.0.1:1").is_err());
+    }
+
+    #[test]
+    fn the_node_key_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().expect("dir");
+        let a = node_key(dir.path()).expect("created");
+        let b = node_key(dir.path()).expect("loaded");
+        assert_eq!(a.public(), b.public());
+        std::fs::write(dir.path().join("node.key"), b"short").expect("write");
+        assert!(node_key(dir.path()).is_err());
+    }
+
+    #[test]
+    fn proofs_bind_both_ends_and_the_secret() {
+        let (a, b) = (SecretKey::generate().public(), SecretKey::generate().public());
+        let s = Secret(b"a cluster secret of length".to_vec());
+        let p = s.proof(HELLO, &a, &b);
+        assert!(s.verify(HELLO, &a, &b, &p));
+        assert!(!s.verify(HELLO, &b, &a, &p), "not valid the other way round");
+        assert!(!s.verify(WELCOME, &a, &b, &p), "not valid as the answer");
+        let other = Secret(b"another secret of length!".to_vec());
+        assert!(!other.verify(HELLO, &a, &b, &p));
+        assert_ne!(s.topic(), other.topic());
+    }
+}
