@@ -6,6 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -273,9 +274,22 @@ impl App {
         let tickets = TicketKey::new(db::setting_or_init(&writer, &read, "ticket_key", 32).await?);
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
+        // UDP: the HTTP address unless configured apart.
+        let wt_addr = match &config.wt_listen {
+            None => addr,
+            Some(spec) => tokio::net::lookup_host(spec.as_str())
+                .await
+                .with_context(|| format!("--wt-listen {spec}"))?
+                .next()
+                .with_context(|| format!("--wt-listen {spec}: no address"))?,
+        };
         let webtransport = config.webtransport.then(|| {
             Arc::new(WtInfo {
-                port: addr.port(),
+                port: if wt_addr.port() == 0 {
+                    addr.port()
+                } else {
+                    wt_addr.port()
+                },
                 ..WtInfo::default()
             })
         });
@@ -323,8 +337,10 @@ impl App {
                 }),
                 _ => None,
             };
-            // UDP, the same port number as HTTP.
-            Some(webtransport::start(state.clone(), addr, files).await?)
+            // UDP, on the port published in /api/realtime/config.
+            let port = state.webtransport.as_ref().map_or(addr.port(), |w| w.port);
+            let bind = SocketAddr::new(wt_addr.ip(), port);
+            Some(webtransport::start(state.clone(), bind, files).await?)
         } else {
             None
         };

@@ -3,15 +3,24 @@
 //! Each node has an iroh endpoint (relays and discovery off) with a secret
 //! key kept in its data dir. Two protocols run on it:
 //!
-//! - kith's own ALPN ([`ALPN`]), for requests between nodes: a replica's
-//!   forwarded writer commands, and presence snapshots. The first stream of
-//!   every connection is a mutual proof of the cluster secret, bound to both
-//!   endpoint ids; nothing else is read from a connection before it.
-//! - iroh-gossip on one topic derived from the secret: presence
-//!   announcements and heartbeats, fan-out of frames to users connected on
-//!   other nodes, cache invalidation. A gossip connection from an endpoint
-//!   that is not a member (a row of `nodes`, or a peer that proved the
-//!   secret) is refused.
+//! - kith's own ALPN ([`ALPN`]), for what goes to one node: a replica's
+//!   forwarded writer commands, presence snapshots, and frames for users
+//!   connected to that node (chat, typing, receipts, notifications), on
+//!   one ordered stream per node. The first stream of every connection is a
+//!   mutual proof of the cluster secret, bound to both endpoint ids;
+//!   nothing else is read from a connection before it.
+//! - iroh-gossip on one topic derived from the secret, for what every node
+//!   needs: presence announcements and heartbeats, goodbyes, cache
+//!   invalidation. A gossip connection from an endpoint that is not a
+//!   member (a row of `nodes`, or a peer that proved the secret) is
+//!   refused.
+//!
+//! Why fan-out does not ride on gossip: presence already tells each node
+//! where every user is connected, so a frame can go to exactly the nodes
+//! that need it, in one hop, in order. Broadcast through the gossip tree
+//! measured a p99 of 21–34 ms for cross-node chat at 1,000 messages/s and
+//! over 200 ms at 10,000 deliveries/s on the benchmark box, with some
+//! frames never arriving; every node also had to decode every frame.
 //!
 //! A node registers itself in `nodes` (through the writer, so a replica's
 //! row is written by the primary over a proven link) and refreshes the row
@@ -110,8 +119,6 @@ enum Gossip_ {
     },
     /// `from` is shutting down: its users are offline now.
     Leaving,
-    /// Frames for users connected elsewhere.
-    Deliver { users: Vec<i64>, frame: String },
     /// A user's profile changed: drop cached copies.
     Invalidate { user: i64 },
 }
@@ -492,17 +499,45 @@ impl Cluster {
         }
     }
 
-    /// Sends `frame` to `users`' connections on other nodes.
-    pub async fn deliver(&self, users: Vec<i64>, frame: &Frame) {
+    /// Sends `frame` to `users`' connections on other nodes: straight to
+    /// the nodes they are connected to, in order, over each node's
+    /// delivery stream (not gossip: see the module doc).
+    pub async fn deliver(self: &Arc<Self>, users: Vec<i64>, frame: &Frame) {
         if users.is_empty() {
             return;
         }
-        let _ = self
-            .broadcast(Gossip_::Deliver {
+        let targets = self
+            .remote
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .locate(&users);
+        for (node, users) in targets {
+            let Ok(id) = node.parse::<EndpointId>() else {
+                continue;
+            };
+            let d = link::Delivery {
                 users,
                 frame: frame.to_string(),
-            })
-            .await;
+            };
+            if let Some(state) = self.state() {
+                state.metrics.deliveries_out.fetch_add(1, Ordering::Relaxed);
+            }
+            if !self.links.deliver(self, id, &d) {
+                tracing::warn!(node = %id.fmt_short(), "delivery queue full; frame dropped");
+            }
+        }
+    }
+
+    /// Frames from another node for users connected here.
+    pub(crate) fn delivered(&self, d: link::Delivery) {
+        let Some(state) = self.state() else {
+            return;
+        };
+        state.metrics.deliveries_in.fetch_add(1, Ordering::Relaxed);
+        let frame: Frame = Arc::from(d.frame);
+        for u in d.users {
+            state.hub.send(u, &frame, None);
+        }
     }
 
     /// Tells the other nodes to drop their cached copy of `user`.
@@ -642,13 +677,6 @@ impl Cluster {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .drop_node(&env.from),
-            Gossip_::Deliver { users, frame } => {
-                let frame: Frame = Arc::from(frame);
-                for u in users {
-                    state.hub.send(u, &frame, None);
-                }
-                vec![]
-            }
             Gossip_::Invalidate { user } => {
                 state.users.invalidate(&user).await;
                 vec![]
@@ -864,7 +892,10 @@ mod tests {
         let a = parse_join(&format!("{id}@127.0.0.2:7000")).expect("parses");
         assert_eq!(a.id, id);
         let addrs: Vec<SocketAddr> = a.ip_addrs().copied().collect();
-        assert_eq!(addrs, vec!["127.0.0.2:7000".parse::<SocketAddr>().expect("addr")]);
+        assert_eq!(
+            addrs,
+            vec!["127.0.0.2:7000".parse::<SocketAddr>().expect("addr")]
+        );
         assert!(parse_join("127.0.0.2:7000").is_err());
         assert!(parse_join(&format!("{id}@nowhere")).is_err());
         assert!(parse_join("not-an-id@127.0.0.1:1").is_err());
@@ -882,11 +913,17 @@ mod tests {
 
     #[test]
     fn proofs_bind_both_ends_and_the_secret() {
-        let (a, b) = (SecretKey::generate().public(), SecretKey::generate().public());
+        let (a, b) = (
+            SecretKey::generate().public(),
+            SecretKey::generate().public(),
+        );
         let s = Secret(b"a cluster secret of length".to_vec());
         let p = s.proof(HELLO, &a, &b);
         assert!(s.verify(HELLO, &a, &b, &p));
-        assert!(!s.verify(HELLO, &b, &a, &p), "not valid the other way round");
+        assert!(
+            !s.verify(HELLO, &b, &a, &p),
+            "not valid the other way round"
+        );
         assert!(!s.verify(WELCOME, &a, &b, &p), "not valid as the answer");
         let other = Secret(b"another secret of length!".to_vec());
         assert!(!other.verify(HELLO, &a, &b, &p));

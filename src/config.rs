@@ -112,6 +112,11 @@ pub struct ServeArgs {
     /// Do not serve WebTransport (UDP on the HTTP port number).
     #[arg(long, env = "KITH_NO_WEBTRANSPORT")]
     pub no_webtransport: bool,
+    /// UDP address for WebTransport, `HOST:PORT` (a host name is resolved:
+    /// on Fly.io, `fly-global-services:8080`) [default: the --listen
+    /// address].
+    #[arg(long, env = "KITH_WT_LISTEN")]
+    pub wt_listen: Option<String>,
     /// WebTransport certificate (PEM); otherwise a self-signed one is made
     /// and renewed.
     #[arg(long, env = "KITH_WT_CERT", requires = "wt_key")]
@@ -213,17 +218,18 @@ fn parse_secret(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
-/// The host name, as LiteFS names nodes by default.
+/// The host name, as LiteFS names nodes by default (the kernel's, as Go's
+/// `os.Hostname` reads it).
 pub fn host_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| {
+            std::fs::read_to_string(p)
                 .ok()
                 .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
         })
-        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
         .unwrap_or_else(|| "kith".into())
 }
 
@@ -248,6 +254,8 @@ pub struct Config {
     pub media_dir: PathBuf,
     pub secure_cookies: bool,
     pub webtransport: bool,
+    /// WebTransport's UDP address; `None`: the HTTP address.
+    pub wt_listen: Option<String>,
     pub wt_cert: Option<PathBuf>,
     pub wt_key: Option<PathBuf>,
     pub workers: usize,
@@ -289,6 +297,7 @@ impl From<ServeArgs> for Config {
             data_dir: a.storage.data_dir,
             secure_cookies: a.secure_cookies,
             webtransport: !a.no_webtransport,
+            wt_listen: a.wt_listen,
             wt_cert: a.wt_cert,
             wt_key: a.wt_key,
             workers: a.workers,
@@ -312,6 +321,7 @@ impl Config {
             data_dir: dir,
             secure_cookies: false,
             webtransport: true,
+            wt_listen: None,
             wt_cert: None,
             wt_key: None,
             workers: 1,

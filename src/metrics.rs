@@ -56,6 +56,9 @@ pub struct Metrics {
     requests: Mutex<HashMap<(String, u16), u64>>,
     pub gossip_in: AtomicU64,
     pub gossip_out: AtomicU64,
+    /// Frames sent to, and received from, other nodes' users.
+    pub deliveries_out: AtomicU64,
+    pub deliveries_in: AtomicU64,
     pub forwarded_writes: AtomicU64,
     pub forwarded_errors: AtomicU64,
     pub forwarded_latency: Histogram,
@@ -116,6 +119,20 @@ impl Metrics {
             "Gossip messages sent.",
             "counter",
             self.gossip_out.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "kith_deliveries_out_total",
+            "Frames sent to users connected on other nodes.",
+            "counter",
+            self.deliveries_out.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "kith_deliveries_in_total",
+            "Frames from other nodes for users connected here.",
+            "counter",
+            self.deliveries_in.load(Ordering::Relaxed),
         );
         gauge(
             &mut out,

@@ -192,8 +192,14 @@ async fn chat(opts: &Opts, cluster: &Cluster) -> anyhow::Result<()> {
         "| conversations × members | connections | sends/s offered | deliveries/s offered | delivered msgs/s | p50 ms | p99 ms | rate-limited | errors |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    // About 1,000 deliveries/s: direct conversations.
+    // About 1,000 deliveries/s: direct conversations. First with members
+    // on the senders' node (forwarding only, no gossip), then across.
     let pairs = (1000.0 / opts.rate).round() as usize;
+    let same = chat_on(opts, api, send, send, pairs, 2).await?;
+    println!(
+        "{} (members on the senders' node)",
+        same.trim_end_matches(" |")
+    );
     println!("{}", chat_on(opts, api, send, recv, pairs, 2).await?);
     // About 10,000 deliveries/s: conversations of 10.
     let groups = (10_000.0 / opts.rate / 9.0).ceil() as usize;

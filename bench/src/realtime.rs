@@ -201,6 +201,8 @@ async fn receiver(
     Ok((hist, errors))
 }
 
+static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Receivers shared by the group conversations (each group has
 /// `size - 1` of them); with groups of two every receiver is distinct.
 const RECEIVER_POOL: usize = 50;
@@ -238,8 +240,10 @@ pub async fn chat_on(
     } else {
         RECEIVER_POOL.max(size - 1)
     };
-    let senders_names: Vec<String> = (0..groups).map(|i| format!("sender{i}")).collect();
-    let receiver_names: Vec<String> = (0..pool).map(|i| format!("member{i}")).collect();
+    // Names unique to this run: several runs may share one database.
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let senders_names: Vec<String> = (0..groups).map(|i| format!("r{run}sender{i}")).collect();
+    let receiver_names: Vec<String> = (0..pool).map(|i| format!("r{run}member{i}")).collect();
     let sender_cookies = signup(&c, &base, &senders_names).await?;
     let receiver_cookies = signup(&c, &base, &receiver_names).await?;
     let members = |g: usize| -> Vec<usize> { (0..size - 1).map(|j| (g + j) % pool).collect() };

@@ -8,15 +8,16 @@
 //! stream: a JSON request, finished; a JSON response.
 
 use std::collections::HashMap;
-use std::sync::Weak;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use iroh::EndpointId;
-use iroh::endpoint::{Connection, ConnectionError, VarInt};
+use iroh::endpoint::{Connection, ConnectionError, RecvStream, SendStream, VarInt};
 use iroh::protocol::{AcceptError, ProtocolHandler};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex as AsyncMutex;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{ALPN, Cluster, HELLO, REFUSED, Role, WELCOME, nodes};
@@ -111,8 +112,16 @@ impl ProtocolHandler for Handler {
         cluster.admit(remote);
         drop(cluster);
         loop {
-            let (mut send, mut recv) = match conn.accept_bi().await {
-                Ok(s) => s,
+            let stream = tokio::select! {
+                bi = conn.accept_bi() => bi.map(Stream::Bi),
+                uni = conn.accept_uni() => uni.map(Stream::Uni),
+            };
+            let (mut send, mut recv) = match stream {
+                Ok(Stream::Bi(s)) => s,
+                Ok(Stream::Uni(recv)) => {
+                    tokio::spawn(read_deliveries(self.0.clone(), recv));
+                    continue;
+                }
                 Err(ConnectionError::ApplicationClosed(_) | ConnectionError::LocallyClosed) => {
                     return Ok(());
                 }
@@ -136,6 +145,98 @@ impl ProtocolHandler for Handler {
                     let _ = send.finish();
                 }
             });
+        }
+    }
+}
+
+enum Stream {
+    Bi((SendStream, RecvStream)),
+    Uni(RecvStream),
+}
+
+/// Frames for users on this node, from another node's delivery stream:
+/// each a 4-byte big-endian length and a JSON [`Delivery`].
+async fn read_deliveries(cluster: Weak<Cluster>, mut recv: RecvStream) {
+    let mut len = [0u8; 4];
+    loop {
+        if recv.read_exact(&mut len).await.is_err() {
+            return;
+        }
+        let n = u32::from_be_bytes(len) as usize;
+        if n > MAX_MESSAGE {
+            tracing::warn!(len = n, "oversized delivery; dropping the stream");
+            return;
+        }
+        let mut buf = vec![0u8; n];
+        if recv.read_exact(&mut buf).await.is_err() {
+            return;
+        }
+        let Some(cluster) = cluster.upgrade() else {
+            return;
+        };
+        match serde_json::from_slice::<Delivery>(&buf) {
+            Ok(d) => cluster.delivered(d),
+            Err(e) => tracing::warn!(error = %e, "undecodable delivery"),
+        }
+    }
+}
+
+/// Frames for users connected to the receiving node.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Delivery {
+    pub users: Vec<i64>,
+    pub frame: String,
+}
+
+/// Frames queued for one node before new ones are dropped (its clients
+/// catch up with `sync`).
+const DELIVERY_QUEUE: usize = 8192;
+
+/// An ordered stream of deliveries to one node: one QUIC stream kept open
+/// on the proven connection, written by one task, so a conversation's
+/// frames arrive in the order they were sent.
+pub struct Outbox {
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+impl Outbox {
+    fn start(cluster: Weak<Cluster>, id: EndpointId) -> Outbox {
+        let (tx, rx) = mpsc::channel(DELIVERY_QUEUE);
+        tokio::spawn(write_deliveries(cluster, id, rx));
+        Outbox { tx }
+    }
+}
+
+async fn write_deliveries(cluster: Weak<Cluster>, id: EndpointId, mut rx: mpsc::Receiver<Vec<u8>>) {
+    let mut stream: Option<SendStream> = None;
+    while let Some(first) = rx.recv().await {
+        let Some(c) = cluster.upgrade() else {
+            return;
+        };
+        // Whatever else is queued goes in the same write.
+        let mut buf = first;
+        while buf.len() < 256 * 1024 {
+            match rx.try_recv() {
+                Ok(more) => buf.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if stream.is_none() {
+            stream = match c.links.get(&c, id).await {
+                Ok(conn) => conn.open_uni().await.ok(),
+                Err(e) => {
+                    tracing::debug!(error = %e, node = %id.fmt_short(), "no delivery stream");
+                    None
+                }
+            };
+        }
+        drop(c);
+        let Some(s) = stream.as_mut() else {
+            continue;
+        };
+        if let Err(e) = s.write_all(&buf).await {
+            tracing::debug!(error = %e, node = %id.fmt_short(), "delivery stream broke");
+            stream = None;
         }
     }
 }
@@ -165,9 +266,36 @@ async fn serve(cluster: &Cluster, req: Request) -> Response {
 #[derive(Default)]
 pub struct Links {
     conns: AsyncMutex<HashMap<EndpointId, Connection>>,
+    outboxes: std::sync::Mutex<HashMap<EndpointId, Outbox>>,
 }
 
 impl Links {
+    /// Queues `d` for node `id`; false when its queue is full (the frame
+    /// is dropped).
+    pub fn deliver(&self, cluster: &Arc<Cluster>, id: EndpointId, d: &Delivery) -> bool {
+        let Ok(json) = serde_json::to_vec(d) else {
+            return false;
+        };
+        let mut bytes = Vec::with_capacity(json.len() + 4);
+        bytes.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&json);
+        let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let outbox = boxes
+            .entry(id)
+            .or_insert_with(|| Outbox::start(Arc::downgrade(cluster), id));
+        match outbox.tx.try_send(bytes) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(b)) => {
+                // Its task ended: start another.
+                let fresh = Outbox::start(Arc::downgrade(cluster), id);
+                let ok = fresh.tx.try_send(b).is_ok();
+                boxes.insert(id, fresh);
+                ok
+            }
+        }
+    }
+
     /// A proven connection to `id`, reused while it lives.
     async fn get(&self, cluster: &Cluster, id: EndpointId) -> anyhow::Result<Connection> {
         let mut conns = self.conns.lock().await;

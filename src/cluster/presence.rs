@@ -89,6 +89,21 @@ impl Remote {
         self.count.contains_key(&user)
     }
 
+    /// Which of `users` are on which other node.
+    pub fn locate(&self, users: &[i64]) -> Vec<(String, Vec<i64>)> {
+        self.nodes
+            .iter()
+            .filter_map(|(node, n)| {
+                let here: Vec<i64> = users
+                    .iter()
+                    .copied()
+                    .filter(|u| n.users.contains(u))
+                    .collect();
+                (!here.is_empty()).then(|| (node.clone(), here))
+            })
+            .collect()
+    }
+
     /// Nodes known to be live.
     pub fn nodes(&self) -> impl Iterator<Item = &str> {
         self.nodes.keys().map(String::as_str)
@@ -285,6 +300,7 @@ mod tests {
         let (seq, len, digest) = local.summary();
         assert!(!remote.heartbeat("a", seq, len, digest, now));
         assert!(!remote.is_online(1) && remote.is_online(2));
+        assert_eq!(remote.locate(&[1, 2, 3]), vec![("a".to_string(), vec![2])]);
     }
 
     #[test]

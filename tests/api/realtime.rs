@@ -727,3 +727,25 @@ async fn typing_and_presence_travel_as_datagrams_over_webtransport() {
         .await;
     assert_eq!(page["items"].as_array().map(Vec::len), Some(0), "{page}");
 }
+
+#[tokio::test]
+async fn webtransport_can_listen_apart_from_http() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let app = crate::helpers::spawn_with(|c| c.wt_listen = Some(format!("127.0.0.1:{port}"))).await;
+    assert_ne!(app.addr.port(), port);
+    let a = person(&app, "alice").await;
+    let (_, cfg) = a.http.get("/api/realtime/config").await;
+    assert!(
+        cfg["webtransport"]["url"]
+            .as_str()
+            .is_some_and(|u| u.contains(&format!(":{port}/"))),
+        "{cfg}"
+    );
+    let mut wt = Wt::open(&a).await;
+    wt.send(json!({"type": "ping"})).await;
+    wt.next_of("pong").await;
+}
