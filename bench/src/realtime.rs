@@ -214,7 +214,7 @@ async fn chat(opts: &Opts, groups: usize, size: usize) -> anyhow::Result<()> {
     let server = Server::start(opts, &["--no-webtransport"]).await?;
     let row = chat_on(opts, &server.base, &server.base, &server.base, groups, size).await;
     server.stop().await;
-    println!("{}", row?);
+    println!("{}", row?.text);
     Ok(())
 }
 
@@ -228,7 +228,7 @@ pub async fn chat_on(
     recv: &str,
     groups: usize,
     size: usize,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<ChatRow> {
     use reqwest::Method;
     anyhow::ensure!(size >= 2, "a conversation needs two members");
     let base = api.to_string();
@@ -347,17 +347,26 @@ pub async fn chat_on(
         recv_errors += e;
     }
     let secs = opts.duration.as_secs_f64();
-    Ok(format!(
-        "| {groups} × {size} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} |",
-        groups + pool,
-        sent.offered as f64 / secs,
-        sent.offered as f64 * (size - 1) as f64 / secs,
-        hist.len() as f64 / secs,
-        ms(&hist, 0.5),
-        ms(&hist, 0.99),
-        sent.rate_limited,
-        sent.errors + recv_errors
-    ))
+    Ok(ChatRow {
+        text: format!(
+            "| {groups} × {size} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} |",
+            groups + pool,
+            sent.offered as f64 / secs,
+            sent.offered as f64 * (size - 1) as f64 / secs,
+            hist.len() as f64 / secs,
+            ms(&hist, 0.5),
+            ms(&hist, 0.99),
+            sent.rate_limited,
+            sent.errors + recv_errors
+        ),
+        p99_us: hist.value_at_quantile(0.99),
+    })
+}
+
+/// One chat run: its table row, and its p99 to pick the median run by.
+pub struct ChatRow {
+    pub text: String,
+    pub p99_us: u64,
 }
 
 async fn idle(opts: &Opts) -> anyhow::Result<()> {
