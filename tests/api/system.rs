@@ -154,13 +154,29 @@ async fn the_web_client_is_served_with_caching_headers() {
     let (status, _, _) = send(c.req(Method::GET, "/").header(IF_NONE_MATCH, "\"stale\"")).await;
     assert_eq!(status, StatusCode::OK);
 
-    // Other files: their own type, cacheable.
-    let (status, headers, _) = send(c.req(Method::GET, "/style.css")).await;
+    // Other files: their own type. index.html names them with their
+    // version, and a request for that version may be cached for good;
+    // any other request revalidates.
+    let html = body.as_str().expect("html");
+    let at = html
+        .find("/style.css?v=")
+        .expect("a versioned stylesheet link");
+    let versioned: String = html[at..].chars().take_while(|c| *c != '"').collect();
+    let (status, headers, _) = send(c.req(Method::GET, &versioned)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(header(&headers, CONTENT_TYPE).starts_with("text/css"));
-    assert!(header(&headers, CACHE_CONTROL).contains("max-age"));
+    assert_eq!(
+        header(&headers, CACHE_CONTROL),
+        "public, max-age=31536000, immutable"
+    );
     let css_etag = header(&headers, ETAG).to_string();
     assert!(!css_etag.is_empty() && css_etag != etag);
+    for stale in ["/style.css", "/style.css?v=0000000000000000"] {
+        let (status, headers, _) = send(c.req(Method::GET, stale)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(header(&headers, CACHE_CONTROL), "no-cache", "{stale}");
+        assert_eq!(header(&headers, ETAG), css_etag, "{stale}");
+    }
 
     // The client's own routes get index.html.
     for path in ["/index.html", "/u/alice", "/settings/profile"] {
