@@ -67,6 +67,19 @@ struct Node {
     stale: bool,
 }
 
+impl Node {
+    fn new(now: Instant) -> Node {
+        Node {
+            users: HashSet::new(),
+            seq: 0,
+            digest: 0,
+            seen: now,
+            // A node first heard of mid-stream: fetch its set.
+            stale: true,
+        }
+    }
+}
+
 /// What a change meant for a user's presence across the cluster (local
 /// connections not counted: the caller checks its hub).
 #[derive(Debug, PartialEq, Eq)]
@@ -110,14 +123,9 @@ impl Remote {
     }
 
     fn node(&mut self, node: &str, now: Instant) -> &mut Node {
-        self.nodes.entry(node.to_owned()).or_insert_with(|| Node {
-            users: HashSet::new(),
-            seq: 0,
-            digest: 0,
-            seen: now,
-            // A node first heard of mid-stream: fetch its set.
-            stale: true,
-        })
+        self.nodes
+            .entry(node.to_owned())
+            .or_insert_with(|| Node::new(now))
     }
 
     fn add(count: &mut HashMap<i64, u32>, user: i64, out: &mut Vec<Transition>) {
@@ -154,13 +162,9 @@ impl Remote {
     ) -> Vec<Transition> {
         let mut out = Vec::new();
         let Remote { nodes, count } = self;
-        let n = nodes.entry(node.to_owned()).or_insert_with(|| Node {
-            users: HashSet::new(),
-            seq: 0,
-            digest: 0,
-            seen: now,
-            stale: true,
-        });
+        let n = nodes
+            .entry(node.to_owned())
+            .or_insert_with(|| Node::new(now));
         n.seen = now;
         if seq != n.seq + 1 {
             n.stale = true;
@@ -198,13 +202,9 @@ impl Remote {
     ) -> Vec<Transition> {
         let mut out = Vec::new();
         let Remote { nodes, count } = self;
-        let n = nodes.entry(node.to_owned()).or_insert_with(|| Node {
-            users: HashSet::new(),
-            seq: 0,
-            digest: 0,
-            seen: now,
-            stale: true,
-        });
+        let n = nodes
+            .entry(node.to_owned())
+            .or_insert_with(|| Node::new(now));
         if seq < n.seq && !n.stale {
             // Older than what we have.
             return out;

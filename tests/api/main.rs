@@ -4,7 +4,10 @@ mod auth;
 mod bad_input;
 mod chat;
 mod cli;
+#[path = "../common/clip.rs"]
+mod clip;
 mod deploy;
+mod e2e;
 mod feed;
 mod friends;
 mod helpers;

@@ -43,34 +43,7 @@ async fn clip_file(w: u32, h: u32, secs: u32, faststart: bool) -> PathBuf {
         std::process::id(),
         rand_suffix()
     ));
-    let mut cmd = tokio::process::Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size={w}x{h}:rate=30:duration={secs}"))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=440:duration={secs}"))
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-shortest"]);
-    if faststart {
-        cmd.args(["-movflags", "+faststart"]);
-    }
-    cmd.arg(&tmp).kill_on_drop(true);
-    let out = tokio::time::timeout(TRANSCODE_WAIT, cmd.output())
-        .await
-        .expect("making a clip timed out")
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "ffmpeg could not make {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::clip::make_clip(&tmp, w, h, secs, faststart).await;
     std::fs::rename(&tmp, &path).expect("rename the clip into place");
     path
 }

@@ -12,41 +12,11 @@ use crate::harness::*;
 const BEFORE_TTL: Duration = Duration::from_secs(7);
 use crate::realtime::is_presence;
 
-/// An H.264/AAC clip long enough that its transcode is still running when
-/// the test kills the worker's node.
-async fn long_clip(dir: &std::path::Path) -> PathBuf {
+/// A clip whose transcode takes long enough (seconds, at idle CPU
+/// priority) to be caught running and killed.
+async fn node_clip(dir: &std::path::Path) -> PathBuf {
     let path = dir.join("long.mp4");
-    let out = within(
-        "making a clip",
-        tokio::process::Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-            .args([
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=1280x720:rate=30:duration=40",
-            ])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=40"])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .args(["-c:a", "aac", "-shortest"])
-            .arg(&path)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::clip::make_clip(&path, 640, 360, 12, false).await;
     path
 }
 
@@ -85,7 +55,7 @@ async fn a_killed_replica_goes_offline_everywhere_and_its_job_runs_elsewhere() {
         },
     )
     .await;
-    let clip = long_clip(cluster.dir.path()).await;
+    let clip = node_clip(cluster.dir.path()).await;
     let (n0, n1) = (&cluster.nodes[0], &cluster.nodes[1]);
     let alice = signup(n1, "alice").await;
     let bob = signup(n0, "bob").await;
@@ -135,7 +105,7 @@ async fn a_killed_replica_goes_offline_everywhere_and_its_job_runs_elsewhere() {
         },
     )
     .await;
-    assert_eq!(v["height"], 720, "{v}");
+    assert_eq!(v["height"], 360, "{v}");
     let attempts = cluster
         .db_count("SELECT attempts FROM jobs WHERE kind = 'video'")
         .await;

@@ -2,6 +2,8 @@
 //! file, one primary and the rest replicas, talking over iroh.
 
 mod harness;
+#[path = "../common/clip.rs"]
+mod clip;
 
 mod failures;
 mod forwarding;

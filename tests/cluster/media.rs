@@ -57,37 +57,7 @@ async fn s3_server() -> S3Server {
 
 async fn small_clip(dir: &std::path::Path) -> Vec<u8> {
     let path = dir.join("small.mp4");
-    let out = within(
-        "making a clip",
-        tokio::process::Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-            .args([
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=640x360:rate=25:duration=2",
-            ])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=2"])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .args(["-c:a", "aac", "-shortest"])
-            .arg(&path)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::clip::make_clip(&path, 640, 360, 2, false).await;
     std::fs::read(path).expect("clip")
 }
 

@@ -1,0 +1,366 @@
+// The realtime connection (docs/protocol.md, version 1).
+//
+// Transport: WebTransport when the browser has it and the server offers it
+// with certificate hashes, unless WebSocket is forced
+// (localStorage 'kith.transport' = 'websocket', or ?transport=websocket);
+// WebSocket otherwise, and whenever WebTransport fails to connect.
+// A closed connection is reopened after an exponential backoff with full
+// jitter (base 500 ms, cap 15 s). The owner re-syncs on every `hello`.
+
+import { api } from './api.js';
+
+const BASE_MS = 500;
+const CAP_MS = 15000;
+const WT_READY_TIMEOUT_MS = 6000;
+const PING_EVERY_MS = 20000;
+const SILENCE_LIMIT_MS = 50000;
+
+const encoder = new TextEncoder();
+
+export function websocketForced() {
+  try {
+    if (localStorage.getItem('kith.transport') === 'websocket') return true;
+  } catch {
+    // storage may be unavailable
+  }
+  return new URLSearchParams(location.search).get('transport') === 'websocket';
+}
+
+function base64ToBytes(b64) {
+  const std = b64.replace(/-/g, '+').replace(/_/g, '/');
+  const padded = std + '='.repeat((4 - (std.length % 4)) % 4);
+  const bin = atob(padded);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i += 1) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function timeout(promise, ms, what) {
+  let t;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      t = setTimeout(() => reject(new Error(`${what} timed out`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
+
+export class Realtime {
+  /**
+   * @param {object} h
+   * @param {(frame: object) => void} h.onFrame every server frame
+   * @param {(transport: string, state: string) => void} h.onStatus
+   * @param {() => void} h.onClose the connection was lost
+   */
+  constructor({ onFrame, onStatus, onClose }) {
+    this.onFrame = onFrame;
+    this.onStatus = onStatus;
+    this.onClose = onClose || (() => {});
+    this.gen = 0;
+    this.closedGen = -1;
+    this.conn = null;
+    this.open = false;
+    this.attempts = 0;
+    this.retryTimer = null;
+    this.pingTimer = null;
+    this.lastHeard = 0;
+    this.stopped = true;
+    this.wtBroken = false;
+    this.transport = 'none';
+    this.state = 'closed';
+    this._online = () => {
+      if (!this.stopped && !this.conn) this.reconnectNow();
+    };
+  }
+
+  start() {
+    if (!this.stopped) return;
+    this.stopped = false;
+    window.addEventListener('online', this._online);
+    this._connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    window.removeEventListener('online', this._online);
+    clearTimeout(this.retryTimer);
+    this._teardown();
+    this.gen += 1;
+    this._status('none', 'closed');
+  }
+
+  /** Drops any wait and connects at once (e.g. the network came back). */
+  reconnectNow() {
+    clearTimeout(this.retryTimer);
+    this.attempts = 0;
+    if (!this.conn) this._connect();
+  }
+
+  /**
+   * Replaces the connection with a fresh one at once: the server announces
+   * presence only on connect, so this is how new friends' presence is
+   * learned.
+   */
+  refresh() {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this._teardown();
+    this.attempts = 0;
+    this._connect();
+  }
+
+  /** Sends a frame; false when there is no open connection. */
+  send(frame) {
+    if (!this.conn || !this.open) return false;
+    try {
+      return this.conn.send(JSON.stringify(frame)) !== false;
+    } catch {
+      return false;
+    }
+  }
+
+  _status(transport, state) {
+    this.transport = transport;
+    this.state = state;
+    this.onStatus(transport, state);
+  }
+
+  async _connect() {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.gen += 1;
+    const gen = this.gen;
+    const current = () => gen === this.gen && !this.stopped;
+    this._status(this.transport, 'connecting');
+    let config;
+    try {
+      config = await api.get('/api/realtime/config');
+    } catch (e) {
+      if (!current()) return;
+      if (e && e.status === 401) return; // signed out; the app handles it
+      this._lost(gen);
+      return;
+    }
+    if (!current()) return;
+    const wt = config && config.webtransport;
+    const offered = wt && wt.url && Array.isArray(wt.cert_hashes) && wt.cert_hashes.length > 0;
+    if (offered && 'WebTransport' in window && !websocketForced() && !this.wtBroken) {
+      this._status('webtransport', 'connecting');
+      try {
+        await this._openWebTransport(wt, gen);
+        return;
+      } catch {
+        if (!current()) return;
+        // Fall back to WebSocket for the rest of this page's life.
+        this.wtBroken = true;
+      }
+    }
+    this._status('websocket', 'connecting');
+    this._openWebSocket(config.websocket.url, gen);
+  }
+
+  _openWebSocket(url, gen) {
+    let ws;
+    try {
+      ws = new WebSocket(url || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
+    } catch {
+      this._lost(gen);
+      return;
+    }
+    const conn = {
+      kind: 'websocket',
+      send: (text) => {
+        if (ws.readyState !== WebSocket.OPEN) return false;
+        ws.send(text);
+        return true;
+      },
+      close: () => {
+        ws.onclose = null;
+        ws.onmessage = null;
+        ws.onerror = null;
+        try {
+          ws.close(1000, 'bye');
+        } catch {
+          // already closed
+        }
+      },
+    };
+    ws.onopen = () => this._attach(conn, gen);
+    ws.onmessage = (e) => {
+      if (typeof e.data === 'string') this._text(e.data, gen);
+    };
+    ws.onerror = () => {};
+    ws.onclose = () => this._lost(gen);
+  }
+
+  async _openWebTransport(wt, gen) {
+    const { ticket } = await api.post('/api/realtime/ticket');
+    const hashes = wt.cert_hashes.map((c) => ({
+      algorithm: c.algorithm || 'sha-256',
+      value: base64ToBytes(c.value),
+    }));
+    const sep = wt.url.includes('?') ? '&' : '?';
+    const transport = new WebTransport(`${wt.url}${sep}ticket=${encodeURIComponent(ticket)}`, {
+      serverCertificateHashes: hashes,
+    });
+    transport.closed.catch(() => {});
+    try {
+      await timeout(transport.ready, WT_READY_TIMEOUT_MS, 'WebTransport handshake');
+    } catch (e) {
+      try {
+        transport.close();
+      } catch {
+        // never opened
+      }
+      throw e;
+    }
+    let stream;
+    let writer;
+    try {
+      stream = await transport.createBidirectionalStream();
+      writer = stream.writable.getWriter();
+      writer.closed.catch(() => {});
+      // The server sees the stream once bytes arrive on it.
+      await writer.write(encoder.encode('{"type":"ping"}\n'));
+    } catch (e) {
+      try {
+        transport.close();
+      } catch {
+        // gone already
+      }
+      throw e;
+    }
+    if (gen !== this.gen || this.stopped) {
+      try {
+        transport.close();
+      } catch {
+        // gone already
+      }
+      return;
+    }
+    const conn = {
+      kind: 'webtransport',
+      send: (text) => {
+        writer.write(encoder.encode(`${text}\n`)).catch(() => this._lost(gen));
+        return true;
+      },
+      close: () => {
+        try {
+          transport.close({ closeCode: 0, reason: 'bye' });
+        } catch {
+          // gone already
+        }
+      },
+    };
+    this._attach(conn, gen);
+    transport.closed.then(() => this._lost(gen), () => this._lost(gen));
+    this._readStream(stream.readable, gen);
+    this._readDatagrams(transport, gen);
+  }
+
+  async _readStream(readable, gen) {
+    const reader = readable.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = '';
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let nl = buf.indexOf('\n');
+        while (nl >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.trim()) this._text(line, gen);
+          nl = buf.indexOf('\n');
+        }
+      }
+    } catch {
+      // the stream broke; handled below
+    }
+    this._lost(gen);
+  }
+
+  async _readDatagrams(transport, gen) {
+    let reader;
+    try {
+      reader = transport.datagrams.readable.getReader();
+    } catch {
+      return;
+    }
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        this._text(decoder.decode(value), gen);
+      }
+    } catch {
+      // the session ended
+    }
+  }
+
+  _attach(conn, gen) {
+    if (gen !== this.gen || this.stopped) {
+      conn.close();
+      return;
+    }
+    this.conn = conn;
+    this.open = false;
+    this.lastHeard = Date.now();
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => {
+      if (Date.now() - this.lastHeard > SILENCE_LIMIT_MS) {
+        this._lost(gen);
+        return;
+      }
+      this.send({ type: 'ping' });
+    }, PING_EVERY_MS);
+    // Until `hello` arrives the connection is still opening; frames other
+    // than hello are never sent before it, but presence datagrams may
+    // overtake it on WebTransport, so they are passed on as they come.
+    this.onFrame({ type: '__connected', transport: conn.kind });
+  }
+
+  _text(text, gen) {
+    if (gen !== this.gen) return;
+    this.lastHeard = Date.now();
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (!frame || typeof frame.type !== 'string') return;
+    if (frame.type === 'hello') {
+      this.open = true;
+      this.attempts = 0;
+      this._status(this.conn ? this.conn.kind : this.transport, 'open');
+    }
+    this.onFrame(frame);
+  }
+
+  _teardown() {
+    clearInterval(this.pingTimer);
+    this.pingTimer = null;
+    const conn = this.conn;
+    this.conn = null;
+    this.open = false;
+    if (conn) conn.close();
+  }
+
+  /** The connection `gen` is gone (or never opened): schedule another. */
+  _lost(gen) {
+    if (gen !== this.gen || this.closedGen === gen) return;
+    this.closedGen = gen;
+    const wasConnected = !!this.conn;
+    this._teardown();
+    if (this.stopped) return;
+    this._status(this.transport, 'closed');
+    if (wasConnected) this.onClose();
+    const ceiling = Math.min(CAP_MS, BASE_MS * 2 ** this.attempts);
+    this.attempts = Math.min(this.attempts + 1, 16);
+    const delay = Math.random() * ceiling;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this._connect(), delay);
+  }
+}

@@ -1,0 +1,376 @@
+// A post card (likes, comments, video) and a paged list of posts.
+
+import { api, enc, qs } from '../api.js';
+import { state, isMe, fetchMedia } from '../store.js';
+import {
+  h, icon, avatar, timeEl, formError, emptyState, spinner, replace, uid, messageOf,
+} from '../ui.js';
+import { toast } from '../toast.js';
+
+function userLink(user, cls, testid) {
+  return h('a', { class: cls, href: `#/u/${encodeURIComponent(user.username)}`, testid, text: user.username });
+}
+
+// ---- video ----------------------------------------------------------------
+
+function videoEl(view) {
+  const attrs = {
+    class: 'post-video',
+    testid: 'post-video',
+    controls: true,
+    preload: 'metadata',
+    playsinline: true,
+    src: view.url,
+  };
+  if (view.poster_url) attrs.poster = view.poster_url;
+  if (view.width && view.height) {
+    attrs.width = String(view.width);
+    attrs.height = String(view.height);
+  }
+  return h('video', attrs, h('p', { text: 'Your browser cannot play this video.' }));
+}
+
+function mediaBlock(mediaId, ctx) {
+  const box = h('div', { class: 'post-media' });
+  let done = false;
+  let polls = 0;
+  let timer = null;
+  const render = (view) => {
+    if (done || !view) return;
+    if (view.status === 'ready' && view.url) {
+      done = true;
+      clearTimeout(timer);
+      replace(box, videoEl(view));
+    } else if (view.status === 'failed') {
+      done = true;
+      clearTimeout(timer);
+      replace(box, h('p', { class: 'media-note', text: 'This video could not be processed.' }));
+    } else {
+      const pct = Math.round((view.progress || 0) * 100);
+      replace(box, h('div', { class: 'media-placeholder' },
+        icon('video', 'icon icon-lg'),
+        h('span', { text: view.status === 'processing' ? `Processing video… ${pct}%` : 'Video queued for processing…' })));
+    }
+  };
+  const load = async () => {
+    try {
+      const view = await fetchMedia(mediaId);
+      if (!ctx.alive) return;
+      render(view);
+    } catch {
+      if (ctx.alive && !done) replace(box, h('p', { class: 'media-note', text: 'Video unavailable.' }));
+      return;
+    }
+    // Only the owner gets media frames; everyone else checks now and then.
+    if (!done && ctx.alive && polls < 120) {
+      polls += 1;
+      timer = setTimeout(load, 5000);
+    }
+  };
+  ctx.cleanup(() => clearTimeout(timer));
+  ctx.on('media', (v) => {
+    if (v.id === mediaId) render(v);
+  });
+  const cached = state.media.get(mediaId);
+  if (cached && cached.status === 'ready') {
+    render(cached);
+  } else {
+    replace(box, h('div', { class: 'media-placeholder' }, icon('video', 'icon icon-lg'), h('span', { text: 'Loading video…' })));
+    load();
+  }
+  return box;
+}
+
+// ---- comments -------------------------------------------------------------
+
+function commentEl(c) {
+  return h('li', { class: 'comment', testid: 'comment', dataset: { commentId: c.id } },
+    avatar(c.author, 'sm'),
+    h('div', { class: 'comment-main' },
+      h('div', { class: 'comment-head' },
+        userLink(c.author, 'comment-author', 'comment-author'),
+        timeEl(c.created_at)),
+      h('p', { class: 'comment-body', testid: 'comment-body', text: c.body })));
+}
+
+// ---- post -----------------------------------------------------------------
+
+/**
+ * Renders one post. Returns the article; `article.kithUpdate(post)`
+ * refreshes its counts.
+ */
+export function renderPost(post, ctx, { onDelete } = {}) {
+  const likeCount = h('span', { class: 'count', testid: 'like-count', text: String(post.like_count) });
+  const commentCount = h('span', { class: 'count', testid: 'comment-count', text: String(post.comment_count) });
+  const likeBtn = h('button', {
+    type: 'button',
+    class: 'action like-button',
+    testid: 'like-button',
+    'aria-pressed': post.liked_by_me ? 'true' : 'false',
+  }, icon('heart'), h('span', { class: 'sr-only', text: 'Like' }), likeCount);
+  const commentsId = uid('comments');
+  const toggle = h('button', {
+    type: 'button',
+    class: 'action comment-toggle',
+    testid: 'comment-toggle',
+    'aria-expanded': 'false',
+    'aria-controls': commentsId,
+  }, icon('comment'), h('span', { class: 'sr-only', text: 'Comments' }), commentCount);
+
+  let current = post;
+  // What the server last said, and what the reader wants (null: nothing
+  // pending). Clicks apply at once and are sent one request at a time.
+  let serverLiked = post.liked_by_me;
+  let wanted = null;
+  let liking = false;
+
+  const apply = (p) => {
+    current = p;
+    serverLiked = p.liked_by_me;
+    likeCount.textContent = String(p.like_count);
+    commentCount.textContent = String(p.comment_count);
+    if (wanted === null) likeBtn.setAttribute('aria-pressed', p.liked_by_me ? 'true' : 'false');
+  };
+
+  const syncLike = async () => {
+    if (liking) return;
+    liking = true;
+    try {
+      while (wanted !== null && wanted !== serverLiked) {
+        const want = wanted;
+        const path = `/api/posts/${enc(post.id)}/like`;
+        const res = want ? await api.put(path) : await api.del(path);
+        serverLiked = res.liked;
+        current = { ...current, liked_by_me: res.liked, like_count: res.like_count };
+      }
+      wanted = null;
+      apply(current);
+    } catch (e) {
+      wanted = null;
+      apply(current);
+      toast(messageOf(e), 'error');
+    } finally {
+      liking = false;
+    }
+  };
+
+  likeBtn.addEventListener('click', () => {
+    const now = likeBtn.getAttribute('aria-pressed') === 'true';
+    wanted = !now;
+    likeBtn.setAttribute('aria-pressed', wanted ? 'true' : 'false');
+    const shown = Number(likeCount.textContent) || 0;
+    likeCount.textContent = String(Math.max(0, shown + (wanted ? 1 : -1)));
+    syncLike();
+  });
+
+  // Comments, loaded when first shown.
+  const list = h('ul', { class: 'comment-list', testid: 'comment-list' });
+  const more = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', hidden: true, text: 'Show more comments' });
+  const inputId = uid('comment');
+  const input = h('input', {
+    id: inputId,
+    type: 'text',
+    class: 'input',
+    testid: 'comment-input',
+    placeholder: 'Write a comment…',
+    autocomplete: 'off',
+    maxlength: '2000',
+  });
+  const send = h('button', { type: 'submit', class: 'btn btn-primary btn-sm', testid: 'comment-submit', text: 'Reply' });
+  const err = formError('comment-error');
+  const form = h('form', { class: 'comment-form', novalidate: true },
+    h('label', { class: 'sr-only', for: inputId, text: 'Write a comment' }),
+    input, send);
+  const section = h('section', { class: 'comments', id: commentsId, hidden: true, 'aria-label': 'Comments' },
+    list, more, form, err.el);
+  let cursor = null;
+  let loaded = false;
+  let loading = false;
+
+  const loadComments = async (reset) => {
+    if (loading) return;
+    loading = true;
+    if (reset) cursor = null;
+    try {
+      const page = await api.get(`/api/posts/${enc(post.id)}/comments${qs({ limit: 50, cursor })}`);
+      if (!ctx.alive) return;
+      if (reset) replace(list);
+      const have = new Set([...list.children].map((li) => li.dataset.commentId));
+      for (const c of page.items) if (!have.has(c.id)) list.append(commentEl(c));
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      loaded = true;
+    } catch (e) {
+      err.show(e);
+    } finally {
+      loading = false;
+    }
+  };
+  more.addEventListener('click', () => loadComments(false));
+
+  toggle.addEventListener('click', () => {
+    const open = section.hidden;
+    section.hidden = !open;
+    toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+    if (open) {
+      if (!loaded) loadComments(true);
+      input.focus();
+    }
+  });
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.clear();
+    const body = input.value;
+    if (!body.trim()) {
+      err.show('Write something first.');
+      input.focus();
+      return;
+    }
+    send.disabled = true;
+    try {
+      const { comment } = await api.post(`/api/posts/${enc(post.id)}/comments`, { body });
+      input.value = '';
+      if (!list.querySelector(`[data-comment-id="${CSS.escape(comment.id)}"]`)) list.append(commentEl(comment));
+      apply({ ...current, comment_count: current.comment_count + 1 });
+      refresh();
+    } catch (ex) {
+      err.show(ex);
+    } finally {
+      send.disabled = false;
+      input.focus();
+    }
+  });
+
+  const refresh = async (kind) => {
+    try {
+      const { post: fresh } = await api.get(`/api/posts/${enc(post.id)}`);
+      if (!ctx.alive) return;
+      apply(fresh);
+      if (kind === 'comment' && loaded && !section.hidden) loadComments(true);
+    } catch {
+      // deleted or no longer visible; leave it
+    }
+  };
+
+  const author = post.author;
+  const mine = isMe(author.username);
+  const deleteBtn = mine && onDelete !== false
+    ? h('button', {
+      type: 'button',
+      class: 'btn btn-ghost btn-sm post-delete',
+      testid: 'post-delete',
+      'aria-label': 'Delete post',
+      title: 'Delete post',
+      onclick: async () => {
+        deleteBtn.disabled = true;
+        try {
+          await api.del(`/api/posts/${enc(post.id)}`);
+          article.remove();
+          if (onDelete) onDelete(post);
+        } catch (e) {
+          deleteBtn.disabled = false;
+          toast(messageOf(e), 'error');
+        }
+      },
+    }, icon('x'))
+    : null;
+
+  const visibility = post.visibility === 'friends'
+    ? h('span', { class: 'visibility', title: 'Friends only' }, icon('lock', 'icon icon-xs'), h('span', { text: 'Friends' }))
+    : h('span', { class: 'visibility', title: 'Public' }, icon('globe', 'icon icon-xs'), h('span', { text: 'Public' }));
+
+  const article = h('article', { class: 'post card', testid: 'post', dataset: { postId: post.id } },
+    h('header', { class: 'post-head' },
+      avatar(author),
+      h('div', { class: 'post-meta' },
+        h('div', { class: 'post-names' },
+          userLink(author, 'post-author', 'post-author'),
+          author.display_name && author.display_name !== author.username
+            ? h('span', { class: 'display-name', text: author.display_name }) : null),
+        h('div', { class: 'post-sub' }, timeEl(post.created_at), h('span', { 'aria-hidden': 'true', text: '·' }), visibility)),
+      deleteBtn),
+    h('p', { class: 'post-body', testid: 'post-body', text: post.body }),
+    post.media_id ? mediaBlock(post.media_id, ctx) : null,
+    h('footer', { class: 'post-actions' }, likeBtn, toggle),
+    section);
+
+  ctx.on('post:stale', (d) => {
+    if (d.id === post.id) refresh(d.kind);
+  });
+  article.kithUpdate = apply;
+  return article;
+}
+
+/**
+ * A list of posts loaded page by page (infinite scroll with a "Load more"
+ * button as the keyboard path).
+ */
+export function postList(ctx, { fetchPage, emptyTitle, emptyDetail }) {
+  const items = h('div', { class: 'post-list', testid: 'post-list' });
+  const status = h('div', { class: 'list-status' });
+  const moreBtn = h('button', { type: 'button', class: 'btn btn-secondary', hidden: true, text: 'Load more' });
+  const err = formError('list-error');
+  const root = h('div', { class: 'posts' }, items, err.el, status, moreBtn);
+  let cursor = null;
+  let loading = false;
+  let ended = false;
+  const seen = new Set();
+
+  const showEmpty = () => {
+    if (!items.querySelector('[data-testid="post"]')) {
+      if (!items.querySelector('.empty')) items.append(emptyState(emptyTitle, emptyDetail));
+    } else {
+      items.querySelector('.empty')?.remove();
+    }
+  };
+
+  const load = async () => {
+    if (loading || ended) return;
+    loading = true;
+    err.clear();
+    replace(status, spinner('Loading posts…'));
+    moreBtn.hidden = true;
+    try {
+      const page = await fetchPage(cursor);
+      if (!ctx.alive) return;
+      for (const p of page.items) {
+        if (seen.has(p.id)) continue;
+        seen.add(p.id);
+        items.append(renderPost(p, ctx, { onDelete: () => { seen.delete(p.id); showEmpty(); } }));
+      }
+      cursor = page.next_cursor;
+      ended = !cursor;
+      moreBtn.hidden = ended;
+      showEmpty();
+    } catch (e) {
+      if (ctx.alive) err.show(e);
+      moreBtn.hidden = false;
+    } finally {
+      loading = false;
+      replace(status);
+    }
+  };
+
+  moreBtn.addEventListener('click', load);
+  if ('IntersectionObserver' in window) {
+    const io = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting) && cursor && !loading) load();
+    }, { rootMargin: '400px' });
+    io.observe(moreBtn);
+    io.observe(status);
+    ctx.cleanup(() => io.disconnect());
+  }
+
+  return {
+    el: root,
+    load,
+    /** Puts a new post at the top. */
+    prepend(post) {
+      if (seen.has(post.id)) return;
+      seen.add(post.id);
+      items.prepend(renderPost(post, ctx, { onDelete: () => { seen.delete(post.id); showEmpty(); } }));
+      showEmpty();
+    },
+  };
+}

@@ -1,0 +1,153 @@
+// A user's profile and their posts.
+
+import { api, enc, qs } from '../api.js';
+import { bus, isOnline, setPresence } from '../store.js';
+import { setTitle } from '../router.js';
+import { h, icon, avatar, formError, spinner, replace, messageOf } from '../ui.js';
+import { postList } from './posts.js';
+import { openDirect, findRequest } from '../actions.js';
+import { toast } from '../toast.js';
+
+function plural(n, one, many) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+export function mount(root, { username }, ctx) {
+  setTitle(username);
+  const page = h('div', { class: 'page page-profile' });
+  const head = h('section', { class: 'profile-card card' });
+  const heading = h('h1', { class: 'profile-name', testid: 'profile-name', text: username });
+  replace(head, h('div', { class: 'profile-top' }, avatar({ username }, 'xl'), h('div', { class: 'profile-id' }, heading)), spinner());
+  page.append(head);
+  root.append(page);
+
+  const err = formError();
+
+  const renderHead = (p) => {
+    const u = p.user;
+    setTitle(u.username);
+    heading.textContent = u.username;
+    const actions = h('div', { class: 'profile-actions' });
+    const dot = h('span', { class: 'presence-dot', testid: 'presence-dot', dataset: { online: String(isOnline(u.username)) }, 'aria-hidden': 'true' });
+    const presenceText = h('span', { class: 'presence-text', text: isOnline(u.username) ? 'Online' : 'Offline' });
+    ctx.on('presence', () => {
+      dot.dataset.online = String(isOnline(u.username));
+      presenceText.textContent = isOnline(u.username) ? 'Online' : 'Offline';
+    });
+
+    const reload = async () => {
+      try {
+        const fresh = await api.get(`/api/users/${enc(username)}`);
+        if (ctx.alive) renderHead(fresh);
+      } catch (e) {
+        err.show(e);
+      }
+    };
+    const act = (label, cls, fn, testid) => {
+      const b = h('button', { type: 'button', class: `btn ${cls}`, testid, text: label });
+      b.addEventListener('click', async () => {
+        b.disabled = true;
+        err.clear();
+        try {
+          await fn(b);
+        } catch (e) {
+          err.show(e);
+          b.disabled = false;
+        }
+      });
+      return b;
+    };
+
+    switch (p.relationship) {
+      case 'self':
+        actions.append(h('span', { class: 'pill', text: 'This is you' }));
+        break;
+      case 'friends':
+        actions.append(
+          act('Message', 'btn-primary', () => openDirect(u), 'profile-message'),
+          act('Remove friend', 'btn-ghost', async () => {
+            await api.del(`/api/friends/${enc(u.username)}`);
+            setPresence(u.username, false);
+            toast(`${u.username} is no longer your friend.`);
+            await reload();
+          }, 'profile-remove'));
+        break;
+      case 'request_sent':
+        actions.append(h('button', { type: 'button', class: 'btn btn-secondary', disabled: true, testid: 'profile-requested', text: 'Requested' }));
+        break;
+      case 'request_received':
+        actions.append(
+          act('Accept request', 'btn-primary', async () => {
+            const r = await findRequest(u.username, 'incoming');
+            if (r) await api.post(`/api/friends/requests/${enc(r.id)}/accept`);
+            bus.emit('friendship:new');
+            await reload();
+          }, 'profile-accept'),
+          act('Decline', 'btn-ghost', async () => {
+            const r = await findRequest(u.username, 'incoming');
+            if (r) await api.post(`/api/friends/requests/${enc(r.id)}/decline`);
+            await reload();
+          }, 'profile-decline'));
+        break;
+      default:
+        actions.append(act('Add friend', 'btn-primary', async (b) => {
+          const res = await api.post('/api/friends/requests', { username: u.username });
+          if (res.status === 'accepted') {
+            bus.emit('friendship:new');
+            await reload();
+          } else {
+            b.textContent = 'Requested';
+            b.disabled = true;
+          }
+        }, 'profile-add'));
+    }
+
+    replace(head,
+      h('div', { class: 'profile-top' },
+        h('div', { class: 'avatar-wrap' }, avatar(u, 'xl'), p.relationship === 'friends' ? dot : null),
+        h('div', { class: 'profile-id' },
+          heading,
+          u.display_name && u.display_name !== u.username ? h('p', { class: 'display-name', text: u.display_name }) : null,
+          h('p', { class: 'profile-stats' },
+            h('span', { text: plural(p.post_count, 'post', 'posts') }),
+            h('span', { 'aria-hidden': 'true', text: ' · ' }),
+            h('span', { text: plural(p.friend_count, 'friend', 'friends') }),
+            p.relationship === 'friends' ? [h('span', { 'aria-hidden': 'true', text: ' · ' }), presenceText] : null))),
+      actions,
+      err.el);
+  };
+
+  (async () => {
+    let profile;
+    try {
+      profile = await api.get(`/api/users/${enc(username)}`);
+    } catch (e) {
+      if (!ctx.alive) return;
+      setTitle('Not found');
+      replace(head,
+        h('div', { class: 'profile-top' }, h('div', { class: 'profile-id' }, heading)),
+        h('p', { class: 'muted', text: e.status === 404 ? 'There is no one by that name here.' : messageOf(e) }),
+        h('a', { class: 'btn btn-secondary', href: '#/friends' }, icon('search'), h('span', { text: 'Find people' })));
+      return;
+    }
+    if (!ctx.alive) return;
+    renderHead(profile);
+    ctx.on('friends:changed', async (n) => {
+      if (n.actor && n.actor.username === username) {
+        try {
+          const fresh = await api.get(`/api/users/${enc(username)}`);
+          if (ctx.alive) renderHead(fresh);
+        } catch {
+          // leave it
+        }
+      }
+    });
+    const list = postList(ctx, {
+      fetchPage: (cursor) => api.get(`/api/users/${enc(username)}/posts${qs({ limit: 20, cursor })}`),
+      emptyTitle: 'No posts yet.',
+      emptyDetail: profile.relationship === 'self' ? 'Share something from your feed.' : 'Nothing to see here — yet.',
+    });
+    page.append(h('h2', { class: 'section-title', text: 'Posts' }), list.el);
+    list.load();
+  })();
+}
