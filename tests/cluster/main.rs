@@ -1,9 +1,9 @@
 //! Cluster tests: real kith processes on 127.0.0.x sharing one database
 //! file, one primary and the rest replicas, talking over iroh.
 
-mod harness;
 #[path = "../common/clip.rs"]
 mod clip;
+mod harness;
 
 mod failures;
 mod forwarding;
