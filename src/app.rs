@@ -297,9 +297,6 @@ impl App {
         if tools.is_none() {
             tracing::warn!(ffmpeg = %config.ffmpeg.display(), "ffmpeg not found: no job workers on this node");
         }
-        // The bucket client's TLS (and any other rustls user without a
-        // provider of its own) uses ring; installing twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let media = MediaStore::from_spec(&config.media_store)?;
         let state = AppState(Arc::new(Inner {
             tools,

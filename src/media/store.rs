@@ -66,6 +66,9 @@ impl MediaStore {
         })?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         anyhow::ensure!(!bucket.is_empty(), "--media-store {spec:?}: no bucket");
+        // The bucket's HTTP client takes rustls's process-wide provider:
+        // ring (installing it twice is harmless).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
             .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
