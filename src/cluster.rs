@@ -100,6 +100,11 @@ struct Envelope {
     id: u64,
     /// The endpoint id of the node that sent it.
     from: String,
+    /// Which run of that node (random per start): a node that said
+    /// goodbye is not brought back by its own late messages, but is
+    /// welcome again once restarted.
+    #[serde(default)]
+    boot: u64,
     msg: Gossip_,
 }
 
@@ -185,6 +190,8 @@ pub struct Cluster {
     advertise: Option<SocketAddr>,
     /// The primary's replication position, from its last heartbeat.
     primary_position: AtomicU64,
+    /// This run of the node (see [`Envelope::boot`]).
+    boot: u64,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -297,6 +304,7 @@ impl Cluster {
             stopping: AtomicBool::new(false),
             advertise: config.advertise,
             primary_position: AtomicU64::new(0),
+            boot: rand::random(),
             router: Mutex::new(None),
             endpoint: endpoint.clone(),
         });
@@ -454,6 +462,9 @@ impl Cluster {
     /// Tells the others this node is leaving, then closes the endpoint.
     pub async fn shutdown(&self) {
         self.stopping.store(true, Ordering::Release);
+        // From now on this node hosts nobody, whatever its closing sockets
+        // have yet to announce.
+        *self.local.lock().unwrap_or_else(|e| e.into_inner()) = presence::Local::default();
         let _ = self.broadcast(Gossip_::Leaving).await;
         let router = self.router.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(r) = router
@@ -557,6 +568,7 @@ impl Cluster {
         let env = Envelope {
             id: rand::random(),
             from: self.id.to_string(),
+            boot: self.boot,
             msg,
         };
         let bytes = serde_json::to_vec(&env)?;
@@ -647,6 +659,15 @@ impl Cluster {
             return;
         }
         let now = Instant::now();
+        if self
+            .remote
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .has_left(&env.from, env.boot)
+        {
+            // A message sent before its goodbye, arriving after it.
+            return;
+        }
         let transitions = match env.msg {
             Gossip_::Presence { seq, user, online } => self
                 .remote
@@ -676,7 +697,7 @@ impl Cluster {
                 .remote
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .drop_node(&env.from),
+                .leave(&env.from, env.boot),
             Gossip_::Invalidate { user } => {
                 state.users.invalidate(&user).await;
                 vec![]
@@ -700,11 +721,13 @@ impl Cluster {
         tokio::spawn(async move {
             match cluster.links.presence(&cluster, id).await {
                 Ok((seq, users)) => {
-                    let t = cluster
-                        .remote
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .replace(&node, seq, &users, Instant::now());
+                    let t = {
+                        let mut remote = cluster.remote.lock().unwrap_or_else(|e| e.into_inner());
+                        if remote.has_left_any(&node) {
+                            return;
+                        }
+                        remote.replace(&node, seq, &users, Instant::now())
+                    };
                     presence_changed(&state, t).await;
                 }
                 Err(e) => tracing::debug!(error = %e, node = %node, "presence snapshot failed"),

@@ -95,6 +95,8 @@ pub struct Remote {
     nodes: HashMap<String, Node>,
     /// user → on how many other nodes they are online.
     count: HashMap<i64, u32>,
+    /// Nodes that said goodbye, with the run (boot id) that did.
+    left: HashMap<String, u64>,
 }
 
 impl Remote {
@@ -161,7 +163,7 @@ impl Remote {
         now: Instant,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
-        let Remote { nodes, count } = self;
+        let Remote { nodes, count, .. } = self;
         let n = nodes
             .entry(node.to_owned())
             .or_insert_with(|| Node::new(now));
@@ -201,7 +203,7 @@ impl Remote {
         now: Instant,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
-        let Remote { nodes, count } = self;
+        let Remote { nodes, count, .. } = self;
         let n = nodes
             .entry(node.to_owned())
             .or_insert_with(|| Node::new(now));
@@ -222,6 +224,34 @@ impl Remote {
         n.seen = now;
         n.stale = false;
         out
+    }
+
+    /// A node said goodbye: forget it, and ignore that run's late
+    /// messages.
+    pub fn leave(&mut self, node: &str, boot: u64) -> Vec<Transition> {
+        if self.left.len() > 1000 {
+            self.left.clear();
+        }
+        self.left.insert(node.to_owned(), boot);
+        self.drop_node(node)
+    }
+
+    /// Whether this message comes from a run of `node` that said goodbye.
+    /// A message from a new run clears the goodbye.
+    pub fn has_left(&mut self, node: &str, boot: u64) -> bool {
+        match self.left.get(node) {
+            Some(b) if *b == boot => true,
+            Some(_) => {
+                self.left.remove(node);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `node`'s last run said goodbye.
+    pub fn has_left_any(&self, node: &str) -> bool {
+        self.left.contains_key(node)
     }
 
     /// Forgets a node (it left, or was not heard from in time).
@@ -333,6 +363,28 @@ mod tests {
             ]
         );
         assert!(remote.stale().is_empty());
+    }
+
+    #[test]
+    fn a_goodbye_is_not_undone_by_late_messages_but_a_restart_is_welcome() {
+        let now = Instant::now();
+        let mut remote = Remote::default();
+        remote.replace("a", 1, &[7], now);
+        assert_eq!(
+            remote.leave("a", 42),
+            vec![Transition {
+                user: 7,
+                online: false
+            }]
+        );
+        // A heartbeat sent before the goodbye arrives after it.
+        assert!(remote.has_left("a", 42));
+        assert!(remote.has_left_any("a"));
+        // The node restarts: a new run is heard again.
+        assert!(!remote.has_left("a", 43));
+        assert!(!remote.has_left_any("a"));
+        remote.announce("a", 1, 7, true, now);
+        assert!(remote.is_online(7));
     }
 
     #[test]

@@ -234,9 +234,15 @@ async fn a_node_that_stops_cleanly_takes_its_users_offline_at_once() {
         .expect("alice online");
     cluster.nodes[1].stop().await;
     // It said goodbye: no waiting for its heartbeats to time out.
-    b.next_matching("presence", BEFORE_TTL, is_presence("alice", "offline"))
-        .await
-        .expect("alice offline before her node's heartbeats would have timed out");
+    let offline = b
+        .next_matching("presence", BEFORE_TTL, is_presence("alice", "offline"))
+        .await;
+    assert!(
+        offline.is_some(),
+        "alice not offline before her node's heartbeats would have timed out; node1's log:\n{}\nnode2's log:\n{}",
+        cluster.nodes[1].log(),
+        cluster.nodes[2].log()
+    );
     // The others still write through the primary.
     let (s, v) = bob
         .post(
