@@ -10,6 +10,9 @@ NEEDED=(
   "sqlite3:sqlite3"
   "ffmpeg:ffmpeg"
   "ffprobe:ffmpeg"
+  "chromium:chromium"
+  "node:nodejs"
+  "npm:npm"
 )
 
 missing=()
@@ -32,6 +35,13 @@ if ! command -v moto_server >/dev/null 2>&1; then
   hash -r
 fi
 command -v moto_server >/dev/null || { echo "moto_server is not on PATH after pip install" >&2; exit 1; }
+
+# playwright-core for the browser test, pinned by e2e/package-lock.json; it
+# drives Debian's chromium and never downloads a browser.
+if [ ! -d e2e/node_modules/playwright-core ]; then
+  echo "installing: e2e/node_modules (npm ci)"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix e2e --no-audit --no-fund
+fi
 
 command -v cargo >/dev/null || { echo "cargo is required: https://rustup.rs" >&2; exit 1; }
 exec cargo test --workspace "$@"

@@ -1,0 +1,718 @@
+// End-to-end test of kith's web client: two users (two browser contexts of
+// Debian's Chromium, driven by playwright-core) sign up, become friends,
+// post, like, comment, chat (one over WebTransport, one over WebSocket),
+// see typing, read receipts and presence, and upload a video that is
+// transcoded and played.
+//
+// Environment:
+//   KITH_URL     the server, e.g. http://127.0.0.1:8080 (required)
+//   CLIP         a small H.264/AAC mp4 to upload (required)
+//   SCREENSHOTS  directory for full-page PNGs (default: target/e2e-screenshots)
+//   CHROMIUM     the browser (default: /usr/bin/chromium)
+//   HEADED=1     show the browsers (for debugging by hand)
+//
+// Exits 0 when every step passed; otherwise prints the failed step, the
+// reason and any console errors, writes failure-*.png screenshots and exits 1.
+
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, errors as pwErrors } from 'playwright-core';
+
+// ---- Configuration ---------------------------------------------------------
+
+/** The bound on one step's wait. */
+const STEP = 30_000;
+/** The bound on a video's upload and transcode. */
+const TRANSCODE = 90_000;
+/** The bound on the whole run. */
+const WHOLE_RUN = 240_000;
+/** How long presence may take to show a friend offline (1 s grace + delivery). */
+const PRESENCE_OFF = 15_000;
+
+const started = Date.now();
+const BASE = (process.env.KITH_URL || '').replace(/\/+$/, '');
+const CLIP = process.env.CLIP ? resolve(process.env.CLIP) : '';
+const SHOTS = resolve(process.env.SCREENSHOTS || join(dirname(fileURLToPath(import.meta.url)), '..', 'target', 'e2e-screenshots'));
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+function usage(msg) {
+  console.error(`e2e: ${msg}`);
+  console.error('usage: KITH_URL=http://127.0.0.1:PORT CLIP=clip.mp4 SCREENSHOTS=dir node e2e/run.mjs');
+  process.exit(2);
+}
+if (!/^https?:\/\/[^/]+$/.test(BASE)) usage(`KITH_URL must be an http(s) origin, got ${JSON.stringify(process.env.KITH_URL)}`);
+if (!CLIP || !existsSync(CLIP) || !statSync(CLIP).isFile()) usage(`CLIP must name a video file, got ${JSON.stringify(process.env.CLIP)}`);
+if (!existsSync(CHROMIUM)) usage(`no browser at ${CHROMIUM}: run scripts/test.sh (it installs Debian's chromium) or set CHROMIUM`);
+mkdirSync(SHOTS, { recursive: true });
+// A previous run's failure screenshots would mislead.
+for (const f of readdirSync(SHOTS)) if (/^failure-.*\.png$/.test(f)) rmSync(join(SHOTS, f), { force: true });
+
+const suffix = String(Date.now() % 100000).padStart(5, '0');
+const ALICE = `alice${suffix}`;
+const BOB = `bob${suffix}`;
+const PASSWORD = (name) => `password-${name}-e2e`;
+
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+// ---- Small helpers ---------------------------------------------------------
+
+/** A CSS selector for a data-testid. */
+const tid = (id) => `[data-testid="${id}"]`;
+const secs = (ms) => `${Math.round(ms / 100) / 10}s`;
+const elapsed = () => secs(Date.now() - started);
+const log = (msg) => console.log(`[${elapsed().padStart(6)}] ${msg}`);
+/** A regexp matching text whose only number is `n` ("1", "1 like", "Likes: 1"). */
+const onlyNumber = (n) => new RegExp(`^\\D*${n}\\D*$`);
+
+class Failure extends Error {}
+const isTimeout = (e) => e instanceof pwErrors.TimeoutError || (e && e.name === 'TimeoutError');
+const firstLine = (e) => (e && e.message ? e.message.split('\n')[0] : String(e));
+const fail = (msg) => {
+  throw new Failure(msg);
+};
+
+/** A short description of what the locator matches now, for error messages. */
+async function describe(locator) {
+  try {
+    const n = await locator.count();
+    if (n === 0) return 'no such element on the page';
+    const html = await locator.first().evaluate((e) => e.outerHTML);
+    const short = html.length > 400 ? `${html.slice(0, 400)}…` : html;
+    return `${n} element(s); first: ${short}`;
+  } catch (e) {
+    return `(could not inspect: ${e.message.split('\n')[0]})`;
+  }
+}
+
+/**
+ * Waits until `locator` reaches `state` (visible by default), bounded by
+ * `timeout`; on timeout fails with `what` and a description of `context`
+ * (the element as it is, without the condition being waited for).
+ */
+async function expectState(locator, what, { state = 'visible', timeout = STEP, context } = {}) {
+  // "Detached" and "hidden" mean: no element matches (so look at the first).
+  const target = state === 'detached' || state === 'hidden' ? locator.first() : locator;
+  try {
+    await target.waitFor({ state, timeout });
+  } catch (e) {
+    const now = await describe(context || locator);
+    if (isTimeout(e)) fail(`${what}: not ${state} within ${secs(timeout)} (${now})`);
+    fail(`${what}: ${firstLine(e)} (${now})`);
+  }
+}
+
+/**
+ * Like `expectState`, but reloads the page every `every` ms until the
+ * deadline: for data the page may only fetch when it loads.
+ */
+async function eventually(page, locator, what, { timeout = STEP, every = 6_000, context } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const left = deadline - Date.now();
+    try {
+      await locator.waitFor({ state: 'visible', timeout: Math.max(1, Math.min(every, left)) });
+      return;
+    } catch (e) {
+      if (!isTimeout(e)) fail(`${what}: ${firstLine(e)} (${await describe(context || locator)})`);
+      if (Date.now() >= deadline) {
+        const now = await describe(context || locator);
+        fail(`${what}: not visible within ${secs(timeout)}, reloading every ${secs(every)} (${now})`);
+      }
+    }
+    await page.reload({ waitUntil: 'domcontentloaded', timeout: STEP });
+  }
+}
+
+/** Polls `fn` (an async predicate) until it is true, bounded. */
+async function until(fn, what, timeout = STEP) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last === true) return;
+    } catch (e) {
+      last = e.message.split('\n')[0];
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  fail(`${what}: not true within ${secs(timeout)}${last !== undefined && last !== false ? ` (last: ${last})` : ''}`);
+}
+
+async function shot(page, name) {
+  const path = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: true, timeout: STEP });
+  log(`screenshot ${path}`);
+}
+
+/** A full-page screenshot at the phone size, then back to the desktop size. */
+async function phoneShot(page, name) {
+  await page.setViewportSize(PHONE);
+  try {
+    await shot(page, name);
+  } finally {
+    await page.setViewportSize(DESKTOP);
+  }
+}
+
+async function go(page, route) {
+  await page.goto(`${BASE}/#/${route}`, { waitUntil: 'domcontentloaded', timeout: STEP });
+}
+
+/** Clicks a nav link and waits until the route is shown. */
+async function nav(page, link, hashPrefix) {
+  await page.locator(tid(link)).first().click();
+  await until(async () => (await page.evaluate(() => location.hash)).startsWith(hashPrefix), `the ${link} link leads to ${hashPrefix}`);
+}
+
+// ---- Browser and console errors --------------------------------------------
+
+const errors = [];
+let current = 'start';
+
+function watch(context, who) {
+  context.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const loc = m.location();
+    const where = loc && loc.url ? ` at ${loc.url}${loc.lineNumber ? `:${loc.lineNumber}` : ''}` : '';
+    let page = '';
+    try {
+      page = m.page() ? ` (page ${m.page().url()})` : '';
+    } catch {}
+    errors.push(`${who}, step "${current}": console error: ${m.text()}${where}${page}`);
+  });
+  context.on('weberror', (e) => {
+    let page = '';
+    try {
+      page = e.page() ? ` (page ${e.page().url()})` : '';
+    } catch {}
+    const err = e.error();
+    errors.push(`${who}, step "${current}": uncaught ${err && err.stack ? err.stack : err}${page}`);
+  });
+}
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: process.env.HEADED !== '1',
+  timeout: STEP,
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+
+async function newUser(who, { forceWebSocket = false } = {}) {
+  const context = await browser.newContext({ viewport: DESKTOP, baseURL: BASE });
+  context.setDefaultTimeout(STEP);
+  context.setDefaultNavigationTimeout(STEP);
+  watch(context, who);
+  if (forceWebSocket) {
+    await context.addInitScript(() => {
+      try {
+        window.localStorage.setItem('kith.transport', 'websocket');
+      } catch {
+        // about:blank and other opaque origins have no localStorage.
+      }
+    });
+  }
+  const page = await context.newPage();
+  return { who, context, page };
+}
+
+// ---- The watchdog ----------------------------------------------------------
+
+let alice;
+let bob;
+
+async function failureShots() {
+  for (const u of [alice, bob]) {
+    if (!u || u.closed) continue;
+    try {
+      await u.page.screenshot({ path: join(SHOTS, `failure-${u.who}.png`), fullPage: true, timeout: 5_000 });
+      console.error(`e2e: ${u.who}'s page (${u.page.url()}) is in ${join(SHOTS, `failure-${u.who}.png`)}`);
+    } catch {}
+  }
+}
+
+function printErrors(stream) {
+  if (!errors.length) return;
+  stream(`e2e: ${errors.length} console error(s):`);
+  for (const e of errors) stream(`  - ${e}`);
+}
+
+const watchdog = setTimeout(async () => {
+  console.error(`e2e: FAILED: the whole run took over ${secs(WHOLE_RUN)} (in step "${current}")`);
+  printErrors(console.error);
+  await Promise.race([failureShots(), new Promise((r) => setTimeout(r, 10_000))]);
+  process.exit(1);
+}, WHOLE_RUN);
+
+async function step(name, fn) {
+  current = name;
+  const t = Date.now();
+  log(`step: ${name}`);
+  await fn();
+  log(`  ok (${secs(Date.now() - t)})`);
+}
+
+// ---- The steps -------------------------------------------------------------
+
+async function signup(u, name, screenshot) {
+  const { page } = u;
+  await go(page, 'signup');
+  await expectState(page.locator(tid('signup-username')), `${u.who}: the signup form`);
+  await expectState(page.locator(tid('go-login')), `${u.who}: the signup page's link to the login page`);
+  await page.locator(tid('signup-username')).fill(name);
+  await page.locator(tid('signup-password')).fill(PASSWORD(name));
+  if (screenshot) await shot(page, 'signup-desktop');
+  await page.locator(tid('signup-submit')).click();
+  const outcome = page.locator(`${tid('logout')}, ${tid('form-error')}`).filter({ visible: true }).first();
+  await expectState(outcome, `${u.who}: signing up (neither the app shell's logout button nor a form error appeared)`);
+  if ((await outcome.getAttribute('data-testid')) === 'form-error') {
+    fail(`${u.who}: signing up as ${name} failed: form-error says ${JSON.stringify(await outcome.innerText())}`);
+  }
+  for (const link of ['nav-feed', 'nav-friends', 'nav-chat', 'nav-notifications', 'nav-profile']) {
+    await expectState(page.locator(tid(link)).first(), `${u.who}: the app shell's ${link} link`);
+  }
+}
+
+/** Waits until a user's realtime connection is open, and checks it is over `transport`. */
+async function transportOpen(u, transport, why) {
+  const indicator = u.page.locator(tid('transport')).first();
+  const attrs = async () => ({
+    transport: await indicator.getAttribute('data-transport', { timeout: 1_000 }).catch(() => null),
+    state: await indicator.getAttribute('data-state', { timeout: 1_000 }).catch(() => null),
+  });
+  const offer = async () => {
+    try {
+      const c = await u.page.evaluate(async () => (await fetch('/api/realtime/config')).json());
+      return c.webtransport
+        ? `the server offers WebTransport at ${c.webtransport.url} with ${(c.webtransport.cert_hashes || []).length} certificate hash(es)`
+        : 'the server does not offer WebTransport';
+    } catch (e) {
+      return `GET /api/realtime/config failed: ${firstLine(e)}`;
+    }
+  };
+  try {
+    await u.page.locator(`${tid('transport')}[data-state="open"]`).first().waitFor({ state: 'attached', timeout: STEP });
+  } catch {
+    const now = await attrs();
+    fail(
+      `${u.who}: the realtime connection did not open within ${secs(STEP)} (expected ${transport}; ` +
+        `the transport indicator says data-transport=${JSON.stringify(now.transport)} data-state=${JSON.stringify(now.state)}; ${await offer()})`,
+    );
+  }
+  const now = await attrs();
+  if (now.transport !== transport) {
+    fail(
+      `${u.who}: the realtime connection is open over ${JSON.stringify(now.transport)}, expected ${transport} (${why}); ${await offer()} ` +
+        `(${await describe(indicator)})`,
+    );
+  }
+}
+
+function post(page, id) {
+  return page.locator(`article${tid('post')}[data-post-id="${id}"]`);
+}
+
+/** Posts `body` from the feed's composer; returns the new post's id. */
+async function publish(u, body) {
+  const { page } = u;
+  await page.locator(tid('composer-body')).fill(body);
+  await page.locator(tid('composer-submit')).click();
+  const mine = page.locator(`article${tid('post')}`).filter({ has: page.locator(tid('post-body'), { hasText: body }) }).first();
+  await expectState(mine, `${u.who}: the new post "${body}" in the feed`, { context: page.locator(`article${tid('post')}`) });
+  const id = await mine.getAttribute('data-post-id');
+  if (!id) fail(`${u.who}: the new post has no data-post-id (${await describe(mine)})`);
+  const author = await mine.locator(tid('post-author')).first().innerText();
+  if (!author.includes(u.name)) fail(`${u.who}: the new post's post-author is ${JSON.stringify(author)}, not ${u.name}`);
+  return id;
+}
+
+try {
+  alice = await newUser('alice');
+  bob = await newUser('bob', { forceWebSocket: true });
+  alice.name = ALICE;
+  bob.name = BOB;
+  log(`Chromium ${browser.version()}, ${BASE}, users ${ALICE} and ${BOB}, screenshots in ${SHOTS}`);
+
+  await step('both sign up through #/signup', async () => {
+    await signup(alice, ALICE, true);
+    await signup(bob, BOB, false);
+  });
+
+  await step('transports: alice on WebTransport, bob on WebSocket', async () => {
+    const supported = await alice.page.evaluate(() => ({ wt: typeof WebTransport, secure: isSecureContext }));
+    if (supported.wt !== 'function' || !supported.secure) {
+      fail(`alice's browser has no WebTransport here (typeof WebTransport=${supported.wt}, isSecureContext=${supported.secure})`);
+    }
+    await transportOpen(bob, 'websocket', "bob's localStorage['kith.transport'] is 'websocket'");
+    await transportOpen(alice, 'webtransport', 'Chromium supports WebTransport and the server offers it; a WebSocket fallback here means WebTransport failed');
+  });
+
+  await step('alice finds bob on #/friends and sends a friend request', async () => {
+    const { page } = alice;
+    await nav(page, 'nav-friends', '#/friends');
+    const search = page.locator(tid('people-search'));
+    await expectState(search, 'alice: people-search');
+    await search.fill(BOB);
+    await search.press('Enter');
+    const result = page.locator(`${tid('search-result')}[data-username="${BOB}"]`);
+    await expectState(result, `alice: search-result for ${BOB}`, { context: page.locator(tid('search-result')) });
+    await result.locator(tid('add-friend')).click();
+    await expectState(
+      page.locator(tid('outgoing-request')).filter({ hasText: BOB }).first(),
+      `alice: an outgoing-request to ${BOB}`,
+      { context: page.locator(tid('outgoing-request')) },
+    );
+  });
+
+  await step('bob accepts; both see each other under friend', async () => {
+    const { page } = bob;
+    await nav(page, 'nav-friends', '#/friends');
+    const incoming = page.locator(`${tid('incoming-request')}[data-username="${ALICE}"]`);
+    await eventually(page, incoming, `bob: incoming-request from ${ALICE}`, { context: page.locator(tid('incoming-request')) });
+    await expectState(incoming.locator(tid('decline-request')), 'bob: the request has a decline-request button');
+    await incoming.locator(tid('accept-request')).click();
+    await expectState(page.locator(`${tid('friend')}[data-username="${ALICE}"]`), `bob: ${ALICE} under friend`, {
+      context: page.locator(tid('friend')),
+    });
+    await expectState(incoming, 'bob: the accepted incoming-request goes away', { state: 'detached' });
+    const a = alice.page;
+    await eventually(a, a.locator(`${tid('friend')}[data-username="${BOB}"]`), `alice: ${BOB} under friend`, {
+      context: a.locator(tid('friend')),
+    });
+  });
+
+  const text = `hello from ${ALICE} at ${suffix}`;
+  let postId;
+  await step('alice posts on #/feed; bob sees it, likes it and comments', async () => {
+    await nav(alice.page, 'nav-feed', '#/feed');
+    await expectState(alice.page.locator(tid('composer-body')), 'alice: composer-body');
+    await alice.page.locator(tid('composer-visibility')).selectOption('friends');
+    postId = await publish(alice, text);
+
+    const { page } = bob;
+    await nav(page, 'nav-feed', '#/feed');
+    const p = post(page, postId);
+    await eventually(page, p, `bob: alice's post ${postId} in his feed`, { context: page.locator(`article${tid('post')}`) });
+    const body = await p.locator(tid('post-body')).innerText();
+    if (!body.includes(text)) fail(`bob: the post's post-body is ${JSON.stringify(body)}, expected ${JSON.stringify(text)}`);
+
+    const like = p.locator(tid('like-button'));
+    await like.click();
+    await expectState(p.locator(`${tid('like-button')}[aria-pressed="true"]`), 'bob: like-button aria-pressed="true" after liking', {
+      context: like,
+    });
+    await expectState(p.locator(tid('like-count')).filter({ hasText: onlyNumber(1) }), 'bob: like-count 1 after liking', {
+      context: p.locator(tid('like-count')),
+    });
+
+    const comment = `nice one, ${ALICE}!`;
+    const input = p.locator(tid('comment-input'));
+    if (!(await input.isVisible())) await p.locator(tid('comment-toggle')).click();
+    await input.fill(comment);
+    await p.locator(tid('comment-submit')).click();
+    await expectState(
+      p.locator(tid('comment')).filter({ has: page.locator(tid('comment-body'), { hasText: comment }) }).first(),
+      `bob: his comment under the post`,
+      { context: p.locator(tid('comment')) },
+    );
+    await expectState(p.locator(tid('comment-count')).filter({ hasText: onlyNumber(1) }), 'bob: comment-count 1 after commenting', {
+      context: p.locator(tid('comment-count')),
+    });
+  });
+
+  await step('alice sees like-count 1 and comment-count 1 after a reload', async () => {
+    const { page } = alice;
+    await page.reload({ waitUntil: 'domcontentloaded' });
+    const p = post(page, postId);
+    await expectState(p, `alice: her post ${postId} after the reload`);
+    await expectState(p.locator(tid('like-count')).filter({ hasText: onlyNumber(1) }), 'alice: like-count 1', {
+      context: p.locator(tid('like-count')),
+    });
+    await expectState(p.locator(tid('comment-count')).filter({ hasText: onlyNumber(1) }), 'alice: comment-count 1', {
+      context: p.locator(tid('comment-count')),
+    });
+    await expectState(p.locator(`${tid('like-button')}[aria-pressed="false"]`), 'alice: her like-button aria-pressed="false" (she did not like it)', {
+      context: p.locator(tid('like-button')),
+    });
+    await transportOpen(alice, 'webtransport', 'after a reload');
+  });
+
+  let conversationId;
+  await step('presence online and chat both ways (alice WebTransport, bob WebSocket)', async () => {
+    const a = alice.page;
+    const b = bob.page;
+    await transportOpen(bob, 'websocket', 'forced by localStorage');
+    await transportOpen(alice, 'webtransport', 'before chatting');
+
+    // Presence: each sees the other online.
+    await nav(a, 'nav-friends', '#/friends');
+    const bobRow = a.locator(`${tid('friend')}[data-username="${BOB}"]`);
+    await expectState(bobRow, `alice: ${BOB} under friend`);
+    await expectState(bobRow.locator(`${tid('presence-dot')}[data-online="true"]`), `alice: ${BOB}'s presence-dot data-online="true"`, {
+      state: 'attached',
+      context: bobRow.locator(tid('presence-dot')),
+    });
+    await shot(a, 'friends-desktop');
+
+    // alice opens the conversation from her friends list.
+    await bobRow.locator(tid('message-friend')).click();
+    await until(async () => /^#\/chat\/[^/]+/.test(await a.evaluate(() => location.hash)), 'alice: message-friend opens #/chat/<id>');
+    conversationId = decodeURIComponent((await a.evaluate(() => location.hash)).replace(/^#\/chat\//, ''));
+    await expectState(a.locator(tid('chat-title')).filter({ hasText: BOB }), `alice: chat-title names ${BOB}`, {
+      context: a.locator(tid('chat-title')),
+    });
+    await expectState(a.locator(`${tid('chat-presence')}[data-online="true"]`), `alice: chat-presence data-online="true" for ${BOB}`, {
+      state: 'attached',
+      context: a.locator(tid('chat-presence')),
+    });
+    await expectState(a.locator(tid('message-input')), 'alice: message-input');
+
+    // bob opens it from his conversation list.
+    await nav(b, 'nav-chat', '#/chat');
+    const item = b.locator(`${tid('conversation')}[data-conversation-id="${conversationId}"]`);
+    await eventually(b, item, `bob: conversation ${conversationId} in his list`, { context: b.locator(tid('conversation')) });
+    await expectState(item.locator(tid('conversation-title')).filter({ hasText: ALICE }), `bob: the conversation-title names ${ALICE}`, {
+      context: item.locator(tid('conversation-title')),
+    });
+    await item.click();
+    await until(async () => (await b.evaluate(() => location.hash)) === `#/chat/${conversationId}`, `bob: the conversation opens at #/chat/${conversationId}`);
+    await expectState(b.locator(tid('chat-title')).filter({ hasText: ALICE }), `bob: chat-title names ${ALICE}`, {
+      context: b.locator(tid('chat-title')),
+    });
+    await expectState(b.locator(tid('messages')), 'bob: the messages list');
+
+    // alice → bob, live.
+    const hello = `hi ${BOB}, this is ${ALICE} over WebTransport`;
+    await a.locator(tid('message-input')).fill(hello);
+    await a.locator(tid('message-send')).click();
+    await expectState(
+      a.locator(`${tid('message')}[data-mine="true"]`).filter({ has: a.locator(tid('message-body'), { hasText: hello }) }),
+      'alice: her message shown as hers (data-mine="true")',
+      { context: a.locator(tid('message')) },
+    );
+    const got = b.locator(`${tid('message')}[data-mine="false"]`).filter({ has: b.locator(tid('message-body'), { hasText: hello }) });
+    await expectState(got, "bob: alice's message arrives live in the open conversation (no reload)", { context: b.locator(tid('message')) });
+    const seq = await got.getAttribute('data-seq');
+    if (!/^\d+$/.test(seq || '')) fail(`bob: the message's data-seq is ${JSON.stringify(seq)}, not a number`);
+    const sender = await got.locator(tid('message-sender')).innerText();
+    if (!sender.includes(ALICE)) fail(`bob: message-sender is ${JSON.stringify(sender)}, not ${ALICE}`);
+
+    // Read receipt: bob has the conversation open, so alice sees "Seen".
+    await expectState(a.locator(tid('read-receipt')).filter({ hasText: 'Seen', visible: true }).first(), 'alice: read-receipt "Seen" once bob has read', {
+      context: a.locator(tid('read-receipt')),
+    });
+
+    // Typing: while bob types, alice sees "is typing".
+    const reply = `hello ${ALICE}, ${BOB} here on a WebSocket`;
+    const indicator = a.locator(tid('typing-indicator')).filter({ hasText: 'is typing' });
+    const input = b.locator(tid('message-input'));
+    await input.click();
+    const [, indicatorText] = await Promise.all([
+      input.pressSequentially(reply, { delay: 120, timeout: STEP }),
+      // Read while it shows: it hides a few seconds after the last keystroke.
+      expectState(indicator, 'alice: typing-indicator "is typing" while bob types', {
+        context: a.locator(tid('typing-indicator')),
+      }).then(() => indicator.textContent({ timeout: 5_000 })),
+    ]);
+    if (!(indicatorText || '').includes(BOB)) fail(`alice: the typing-indicator says ${JSON.stringify(indicatorText)}, without ${BOB}'s name`);
+
+    // bob → alice, live.
+    await b.locator(tid('message-send')).click();
+    await expectState(
+      b.locator(`${tid('message')}[data-mine="true"]`).filter({ has: b.locator(tid('message-body'), { hasText: reply }) }),
+      'bob: his reply shown as his (data-mine="true")',
+      { context: b.locator(tid('message')) },
+    );
+    await expectState(
+      a.locator(`${tid('message')}[data-mine="false"]`).filter({ has: a.locator(tid('message-body'), { hasText: reply }) }),
+      "alice: bob's reply arrives live",
+      { context: a.locator(tid('message')) },
+    );
+    await expectState(a.locator(tid('typing-indicator')).filter({ visible: true }), 'alice: the typing-indicator hides once bob has sent', {
+      state: 'detached',
+      timeout: 15_000,
+      context: a.locator(tid('typing-indicator')),
+    });
+
+    await shot(a, 'chat-desktop');
+    await phoneShot(a, 'chat-phone');
+    await shot(b, 'chat-desktop-bob');
+  });
+
+  await step('presence: bob leaves, alice sees him offline', async () => {
+    const a = alice.page;
+    await nav(a, 'nav-friends', '#/friends');
+    const dot = a.locator(`${tid('friend')}[data-username="${BOB}"] ${tid('presence-dot')}`);
+    await expectState(a.locator(`${tid('friend')}[data-username="${BOB}"] ${tid('presence-dot')}[data-online="true"]`), `alice: ${BOB} online before he leaves`, {
+      state: 'attached',
+      context: dot,
+    });
+    bob.closed = true;
+    await bob.context.close();
+    await expectState(
+      a.locator(`${tid('friend')}[data-username="${BOB}"] ${tid('presence-dot')}[data-online="false"]`),
+      `alice: ${BOB}'s presence-dot data-online="false" after his browser closed (1 s grace)`,
+      { state: 'attached', timeout: PRESENCE_OFF, context: dot },
+    );
+  });
+
+  await step('alice uploads a video, waits for the transcode and publishes it', async () => {
+    const { page } = alice;
+    await nav(page, 'nav-feed', '#/feed');
+    await expectState(page.locator(tid('composer-video')), 'alice: composer-video', { state: 'attached' });
+    // Record what the composer shows while the upload and transcode run: the
+    // upload of a small clip on loopback may be over before a poll sees it.
+    await page.evaluate(() => {
+      const seen = { upload: false, uploadTag: '', transcode: false, disabledWhileBusy: false, statuses: [] };
+      window.__e2eComposer = seen;
+      const look = () => {
+        const up = document.querySelector('[data-testid="upload-progress"]');
+        if (up && up.getClientRects().length && !up.hidden) {
+          seen.upload = true;
+          seen.uploadTag = up.tagName;
+        }
+        const tr = document.querySelector('[data-testid="transcode-progress"]');
+        if (tr && tr.getClientRects().length && !tr.hidden) seen.transcode = true;
+        const st = document.querySelector('[data-testid="media-status"]');
+        const status = st ? st.textContent.trim() : '';
+        if (status && seen.statuses[seen.statuses.length - 1] !== status) seen.statuses.push(status);
+        const submit = document.querySelector('[data-testid="composer-submit"]');
+        if (submit && submit.disabled && (seen.upload || /queued|processing/i.test(status))) seen.disabledWhileBusy = true;
+      };
+      new MutationObserver(look).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+      look();
+    });
+    await page.locator(tid('composer-video')).setInputFiles(CLIP);
+    await until(() => page.evaluate(() => window.__e2eComposer.upload), 'alice: upload-progress appears after choosing a video', STEP);
+    const status = page.locator(tid('media-status'));
+    try {
+      await page.waitForFunction(
+        () => {
+          const t = document.querySelector('[data-testid="media-status"]')?.textContent.trim().toLowerCase() || '';
+          return t.includes('ready') || t.includes('failed');
+        },
+        null,
+        { timeout: TRANSCODE, polling: 250 },
+      );
+    } catch {
+      const seen = await page.evaluate(() => window.__e2eComposer);
+      fail(`alice: media-status did not reach "ready" within ${secs(TRANSCODE)} (statuses seen: ${JSON.stringify(seen.statuses)}; ${await describe(status)})`);
+    }
+    const final = (await status.innerText()).trim();
+    const seen = await page.evaluate(() => window.__e2eComposer);
+    log(`  composer: ${JSON.stringify(seen)}`);
+    if (!/ready/i.test(final)) fail(`alice: the transcode ended with media-status ${JSON.stringify(final)} (statuses seen: ${JSON.stringify(seen.statuses)})`);
+    if (seen.uploadTag !== 'PROGRESS') fail(`alice: upload-progress is a <${seen.uploadTag.toLowerCase()}>, not a <progress>`);
+    if (!seen.disabledWhileBusy) fail(`alice: composer-submit was never disabled while the video uploaded or transcoded (statuses seen: ${JSON.stringify(seen.statuses)})`);
+
+    const body = `a test pattern from ${ALICE} at ${suffix}`;
+    const id = await publish(alice, body);
+    const video = post(page, id).locator(`video${tid('post-video')}`);
+    await expectState(video, `alice: the post-video <video> of post ${id}`, { context: post(page, id) });
+    await video.scrollIntoViewIfNeeded();
+    const poster = await video.getAttribute('poster');
+    if (!poster) fail(`alice: the post-video has no poster (${await describe(video)})`);
+    const posterCheck = await page.evaluate(async (src) => {
+      const r = await fetch(src);
+      return { ok: r.ok, status: r.status, type: r.headers.get('content-type') };
+    }, poster);
+    if (!posterCheck.ok || !/^image\//.test(posterCheck.type || '')) {
+      fail(`alice: the poster ${poster} does not load as an image: ${JSON.stringify(posterCheck)}`);
+    }
+    const played = await video.evaluate(async (v) => {
+      v.muted = true;
+      try {
+        await v.play();
+        return 'ok';
+      } catch (e) {
+        return `${e.name}: ${e.message} (src=${v.currentSrc || v.src}, canPlayType mp4/avc1=${JSON.stringify(v.canPlayType('video/mp4; codecs="avc1.42E01E"'))})`;
+      }
+    });
+    if (played !== 'ok') fail(`alice: video.play() failed: ${played}`);
+    try {
+      await video.evaluate(
+        (v, timeout) =>
+          new Promise((ok, no) => {
+            const done = () => v.currentTime > 0 || v.readyState >= 2;
+            if (done()) return ok();
+            const t = setTimeout(() => no(new Error('timeout')), timeout);
+            const check = () => {
+              if (done()) {
+                clearTimeout(t);
+                ok();
+              }
+            };
+            for (const ev of ['timeupdate', 'loadeddata', 'canplay', 'playing']) v.addEventListener(ev, check);
+          }),
+        STEP,
+      );
+    } catch {
+      const state = await video.evaluate((v) => ({
+        currentTime: v.currentTime,
+        readyState: v.readyState,
+        networkState: v.networkState,
+        error: v.error && { code: v.error.code, message: v.error.message },
+        src: v.currentSrc || v.src,
+      }));
+      fail(`alice: the video did not play within ${secs(STEP)}: ${JSON.stringify(state)}`);
+    }
+    await video.evaluate((v) => v.pause());
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot(page, 'feed-desktop');
+    await phoneShot(page, 'feed-phone');
+  });
+
+  await step('notifications and profile', async () => {
+    const { page } = alice;
+    // bob accepted her request, liked and commented: unread notifications.
+    await expectState(page.locator(tid('notif-count')).filter({ visible: true }), 'alice: notif-count badge shows unread notifications', {
+      state: 'attached',
+      context: page.locator(tid('notif-count')),
+    });
+    await nav(page, 'nav-notifications', '#/notifications');
+    await expectState(page.locator(tid('notification')).first(), 'alice: her notifications');
+    await shot(page, 'notifications-desktop');
+    await page.locator(tid('mark-all-read')).click();
+    await expectState(page.locator(`${tid('notification')}[data-read="false"]`), 'alice: no unread notification after mark-all-read', {
+      state: 'detached',
+      context: page.locator(tid('notification')),
+    });
+    await expectState(page.locator(tid('notif-count')).filter({ visible: true }), 'alice: notif-count hidden after mark-all-read', {
+      state: 'detached',
+      context: page.locator(tid('notif-count')),
+    });
+
+    await nav(page, 'nav-profile', '#/u/');
+    await expectState(page.locator(tid('profile-name')).filter({ hasText: ALICE }), `alice: profile-name names ${ALICE}`, {
+      context: page.locator(tid('profile-name')),
+    });
+    await shot(page, 'profile-desktop');
+  });
+
+  await step('no console errors', async () => {
+    if (errors.length) fail(`${errors.length} console error(s) in the pages (listed below)`);
+  });
+
+  clearTimeout(watchdog);
+  await alice.context.close();
+  await browser.close();
+  log(`PASSED: every step, no console errors; screenshots in ${SHOTS}`);
+  process.exit(0);
+} catch (e) {
+  clearTimeout(watchdog);
+  const msg = e instanceof Failure ? e.message : e && e.stack ? e.stack : String(e);
+  console.error(`e2e: FAILED in step "${current}" after ${elapsed()}:\n  ${msg}`);
+  printErrors(console.error);
+  await Promise.race([failureShots(), new Promise((r) => setTimeout(r, 10_000))]);
+  await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
+  process.exit(1);
+}

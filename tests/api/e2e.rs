@@ -1,0 +1,133 @@
+//! The web client end to end: `e2e/run.mjs` drives Debian's Chromium
+//! (through playwright-core) against a real server, as two users who sign up,
+//! become friends, post, like, comment, chat over WebTransport and WebSocket,
+//! and upload a video that is transcoded and played. Screenshots go to
+//! `target/e2e-screenshots`.
+//!
+//! Needs `node`, `/usr/bin/chromium` and `e2e/node_modules` (scripts/test.sh
+//! installs them); without them the test fails, saying so.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::helpers::spawn_app;
+
+/// The bound on the whole browser run (the script bounds itself at 4 min).
+const RUN_LIMIT: Duration = Duration::from_secs(300);
+
+/// The browser the script drives: `$CHROMIUM`, or Debian's.
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// Fails (never skips) when something the browser run needs is missing.
+async fn check_prerequisites(root: &Path) {
+    let mut missing = Vec::new();
+    let node = Command::new("node")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .await;
+    if !node.is_ok_and(|o| o.status.success()) {
+        missing.push("node (Debian's nodejs)".to_string());
+    }
+    let browser = chromium();
+    if !browser.is_file() {
+        missing.push(format!("{} (Debian's chromium)", browser.display()));
+    }
+    if !root.join("e2e/node_modules/playwright-core").is_dir() {
+        missing.push("e2e/node_modules/playwright-core (npm ci --prefix e2e)".to_string());
+    }
+    assert!(
+        missing.is_empty(),
+        "the browser test needs {}: run scripts/test.sh, which installs them",
+        missing.join(", ")
+    );
+}
+
+/// The line read, or `None` (marking the stream ended) at its end or an error.
+fn line_or_end(read: std::io::Result<Option<String>>, open: &mut bool) -> Option<String> {
+    let line = read.ok().flatten();
+    *open = line.is_some();
+    line
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_client_works_end_to_end_in_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    check_prerequisites(root).await;
+
+    let app = spawn_app().await;
+    let clips = tempfile::tempdir().expect("temp dir");
+    let clip = clips.path().join("clip.mp4");
+    crate::clip::make_clip(&clip, 320, 240, 2, true).await;
+    let screenshots = root.join("target/e2e-screenshots");
+
+    let mut child = Command::new("node")
+        .arg("e2e/run.mjs")
+        .current_dir(root)
+        .env("KITH_URL", app.url(""))
+        .env("SCREENSHOTS", &screenshots)
+        .env("CLIP", &clip)
+        .env("CHROMIUM", chromium())
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
+
+    // Each line is printed as it comes (seen with --nocapture, or under the
+    // failure) and kept.
+    let mut transcript = String::new();
+    let run = async {
+        let (mut out_open, mut err_open) = (true, true);
+        while out_open || err_open {
+            let line = tokio::select! {
+                l = out.next_line(), if out_open => line_or_end(l, &mut out_open),
+                l = err.next_line(), if err_open => line_or_end(l, &mut err_open),
+            };
+            if let Some(line) = line {
+                println!("e2e| {line}");
+                transcript.push_str(&line);
+                transcript.push('\n');
+            }
+        }
+        child.wait().await
+    };
+    let outcome = tokio::time::timeout(RUN_LIMIT, run).await;
+    // The script's verdict: its lines that start with "e2e:" (the whole
+    // output is printed above, line by line).
+    let verdict: String = transcript
+        .lines()
+        .skip_while(|l| !l.starts_with("e2e:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let status = match outcome {
+        Ok(status) => status.expect("waiting for node"),
+        Err(_) => {
+            let _ = child.kill().await;
+            panic!(
+                "the browser run took over {} s (its output is above)\n{verdict}",
+                RUN_LIMIT.as_secs()
+            );
+        }
+    };
+    assert!(
+        status.success(),
+        "the browser run failed ({status}); screenshots in {} (its output is above)\n{verdict}",
+        screenshots.display()
+    );
+    assert!(
+        transcript.contains("PASSED"),
+        "the browser run exited 0 without passing; its output:\n{transcript}"
+    );
+    drop(app);
+}
