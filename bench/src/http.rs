@@ -81,7 +81,7 @@ enum Scenario {
 
 /// Runs `concurrency` loops for warm-up plus `dur`; returns (req/s, latency µs).
 async fn drive(
-    base: &str,
+    bases: &[String],
     clients: &[reqwest::Client],
     posts: &Arc<Vec<String>>,
     scenario: Scenario,
@@ -94,7 +94,8 @@ async fn drive(
     let mut tasks = Vec::new();
     for t in 0..concurrency {
         let c = clients[t % clients.len()].clone();
-        let base = base.to_string();
+        // Clients spread over the peer's processes; kith has one.
+        let base = bases[t % bases.len()].clone();
         let posts = posts.clone();
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
@@ -142,26 +143,24 @@ async fn drive(
     Ok((all.len() as f64 / dur.as_secs_f64(), all, errors))
 }
 
-pub async fn run(opts: &Opts) -> anyhow::Result<()> {
-    let server = Server::start(opts, &[]).await?;
-    let (clients, posts) = seed(&server.base).await?;
+/// req/s and p99 (µs) of one scenario on one side.
+pub struct Figures {
+    pub rps: f64,
+    pub p99_us: u64,
+}
+
+/// Seeds `bases[0]` and drives both scenarios against `bases`; prints a
+/// row per scenario labelled `side`. Returns (feed, like) figures.
+async fn side(opts: &Opts, side: &str, bases: &[String]) -> anyhow::Result<[Figures; 2]> {
+    let (clients, posts) = seed(&bases[0]).await?;
     let posts = Arc::new(posts);
-    println!("## HTTP: authenticated requests through the full stack\n");
-    println!(
-        "One kith process (release build) on loopback; {USERS} users, all friends, {} posts; {} concurrent clients (keep-alive, cookie sessions), {:.0} s measured after {:.0} s warm-up. The load generator runs on the same 2 cores as the server.\n",
-        posts.len(),
-        opts.concurrency,
-        opts.duration.as_secs_f64(),
-        WARMUP.as_secs_f64()
-    );
-    println!("| scenario | req/s | p50 ms | p99 ms | errors |");
-    println!("|---|---|---|---|---|");
+    let mut out = Vec::new();
     for (name, scenario) in [
         ("feed read (20 posts)", Scenario::Feed),
         ("like / unlike (write)", Scenario::Like),
     ] {
         let (rps, hist, errors) = drive(
-            &server.base,
+            bases,
             &clients,
             &posts,
             scenario,
@@ -170,12 +169,56 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
         )
         .await?;
         println!(
-            "| {name} | {rps:.0} | {} | {} | {errors} |",
+            "| {side} | {name} | {rps:.0} | {} | {} | {errors} |",
             ms(&hist, 0.5),
             ms(&hist, 0.99)
         );
+        out.push(Figures {
+            rps,
+            p99_us: hist.value_at_quantile(0.99),
+        });
+    }
+    let like = out.pop().context("like figures")?;
+    let feed = out.pop().context("feed figures")?;
+    Ok([feed, like])
+}
+
+pub async fn run(opts: &Opts) -> anyhow::Result<()> {
+    println!("## HTTP: authenticated requests through the full stack\n");
+    println!(
+        "{}; {USERS} users, all friends, posts seeded; {} concurrent clients (keep-alive, cookie sessions), {:.0} s measured after {:.0} s warm-up. The load generator runs on the same 2 cores as the server.\n",
+        if opts.peer.is_some() {
+            "kith: one process (release build); the peer: Express + express-session/connect-redis on two Node processes and Redis, clients spread over both"
+        } else {
+            "One kith process (release build) on loopback"
+        },
+        opts.concurrency,
+        opts.duration.as_secs_f64(),
+        WARMUP.as_secs_f64()
+    );
+    println!("| side | scenario | req/s | p50 ms | p99 ms | errors |");
+    println!("|---|---|---|---|---|---|");
+    let server = Server::start(opts, &[]).await?;
+    let kith = side(opts, "kith", std::slice::from_ref(&server.base)).await;
+    server.stop().await;
+    let kith = kith?;
+    if let Some(dir) = &opts.peer {
+        let peer = crate::peer::Peer::start(dir).await?;
+        let theirs = side(opts, "peer", &peer.bases).await;
+        peer.stop().await;
+        let theirs = theirs?;
+        println!();
+        for (name, k, p) in [
+            ("feed read", &kith[0], &theirs[0]),
+            ("like / unlike", &kith[1], &theirs[1]),
+        ] {
+            println!(
+                "{name}: throughput {:.2}x, p99 {:.2}x (kith / peer)",
+                k.rps / p.rps.max(1.0),
+                k.p99_us as f64 / (p.p99_us.max(1) as f64)
+            );
+        }
     }
     println!();
-    server.stop().await;
     Ok(())
 }

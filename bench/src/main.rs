@@ -17,6 +17,7 @@
 mod cluster;
 mod http;
 mod jobs;
+mod peer;
 mod realtime;
 mod server;
 mod writer;
@@ -44,6 +45,8 @@ pub struct Opts {
     pub groups: usize,
     /// Realtime: idle WebSocket connections for the memory measurement.
     pub idle: usize,
+    /// The comparison peer's directory (`bench/peer`): run its side too.
+    pub peer: Option<PathBuf>,
 }
 
 fn parse() -> anyhow::Result<Opts> {
@@ -57,6 +60,7 @@ fn parse() -> anyhow::Result<Opts> {
         idle: 10_000,
         groups: 230,
         only: None,
+        peer: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -74,8 +78,9 @@ fn parse() -> anyhow::Result<Opts> {
             "--idle" => opts.idle = val()?.parse()?,
             "--groups" => opts.groups = val()?.parse()?,
             "--only" => opts.only = Some(val()?),
+            "--peer" => opts.peer = Some(PathBuf::from(val()?)),
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|jobs|cluster"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|jobs|cluster --peer DIR"
             ),
         }
     }
