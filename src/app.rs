@@ -252,25 +252,6 @@ impl App {
             }
         };
         let read = db::open_read_pool(&config.db).await?;
-        if let (Some(c), Role::Primary) = (&cluster, role) {
-            // Register before anything else, so replicas find the primary.
-            let now = crate::ids::now_ms();
-            let addrs: Vec<String> = c.addrs().iter().map(ToString::to_string).collect();
-            let _ = writer
-                .exec(Command::Cluster(cluster::nodes::Cmd::Upsert(
-                    cluster::nodes::NodeRow {
-                        endpoint_id: c.id.to_string(),
-                        name: c.name.clone(),
-                        addrs: serde_json::to_string(&addrs)?,
-                        role: "primary".into(),
-                        region: c.region.clone(),
-                        http_addr: String::new(),
-                        started_at: now,
-                        heartbeat_at: now,
-                    },
-                )))
-                .await;
-        }
         let tickets = TicketKey::new(db::setting_or_init(&writer, &read, "ticket_key", 32).await?);
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;

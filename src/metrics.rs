@@ -53,7 +53,8 @@ impl Histogram {
 /// Counters every part of the node updates.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<HashMap<(String, u16), u64>>,
+    /// route template → status → count.
+    requests: Mutex<HashMap<String, HashMap<u16, u64>>>,
     pub gossip_in: AtomicU64,
     pub gossip_out: AtomicU64,
     /// Frames sent to, and received from, other nodes' users.
@@ -67,10 +68,11 @@ pub struct Metrics {
 impl Metrics {
     fn request(&self, route: &str, status: u16) {
         let mut m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        match m.get_mut(&(route.to_owned(), status)) {
-            Some(n) => *n += 1,
+        // Looked up by `&str`: no allocation once a route has been seen.
+        match m.get_mut(route) {
+            Some(by_status) => *by_status.entry(status).or_insert(0) += 1,
             None => {
-                m.insert((route.to_owned(), status), 1);
+                m.insert(route.to_owned(), HashMap::from([(status, 1)]));
             }
         }
     }
@@ -83,9 +85,12 @@ impl Metrics {
         );
         {
             let m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-            let mut rows: Vec<_> = m.iter().collect();
+            let mut rows: Vec<(&String, &u16, &u64)> = m
+                .iter()
+                .flat_map(|(route, by)| by.iter().map(move |(s, n)| (route, s, n)))
+                .collect();
             rows.sort();
-            for ((route, status), n) in rows {
+            for (route, status, n) in rows {
                 let route = route.replace('\\', "\\\\").replace('"', "\\\"");
                 let _ = writeln!(
                     out,
@@ -168,13 +173,13 @@ impl Metrics {
 
 /// Middleware: counts each request by its route template and status.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "other".into());
+    // A cheap clone (the template is shared), not a copy of the string.
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let res = next.run(req).await;
-    state.metrics.request(&route, res.status().as_u16());
+    state.metrics.request(
+        route.as_ref().map_or("other", MatchedPath::as_str),
+        res.status().as_u16(),
+    );
     res
 }
 

@@ -124,10 +124,14 @@ impl Remote {
         self.nodes.keys().map(String::as_str)
     }
 
-    fn node(&mut self, node: &str, now: Instant) -> &mut Node {
-        self.nodes
+    /// `node`'s entry (made on first contact) and the user counts, to
+    /// change together.
+    fn entry(&mut self, node: &str, now: Instant) -> (&mut Node, &mut HashMap<i64, u32>) {
+        let n = self
+            .nodes
             .entry(node.to_owned())
-            .or_insert_with(|| Node::new(now))
+            .or_insert_with(|| Node::new(now));
+        (n, &mut self.count)
     }
 
     fn add(count: &mut HashMap<i64, u32>, user: i64, out: &mut Vec<Transition>) {
@@ -163,10 +167,7 @@ impl Remote {
         now: Instant,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
-        let Remote { nodes, count, .. } = self;
-        let n = nodes
-            .entry(node.to_owned())
-            .or_insert_with(|| Node::new(now));
+        let (n, count) = self.entry(node, now);
         n.seen = now;
         if seq != n.seq + 1 {
             n.stale = true;
@@ -186,7 +187,7 @@ impl Remote {
 
     /// Applies a heartbeat; returns true when the node needs a snapshot.
     pub fn heartbeat(&mut self, node: &str, seq: u64, len: u64, digest: u64, now: Instant) -> bool {
-        let n = self.node(node, now);
+        let (n, _) = self.entry(node, now);
         n.seen = now;
         if n.seq != seq || n.users.len() as u64 != len || n.digest != digest {
             n.stale = true;
@@ -203,10 +204,7 @@ impl Remote {
         now: Instant,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
-        let Remote { nodes, count, .. } = self;
-        let n = nodes
-            .entry(node.to_owned())
-            .or_insert_with(|| Node::new(now));
+        let (n, count) = self.entry(node, now);
         if seq < n.seq && !n.stale {
             // Older than what we have.
             return out;

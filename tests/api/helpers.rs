@@ -382,15 +382,7 @@ pub async fn signup_with_cookie(app: &TestApp, name: &str) -> (Client, String) {
         .await
         .expect("signup");
     assert_eq!(res.status(), StatusCode::CREATED);
-    let cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("kith="))
-        .and_then(|v| v.split(';').next())
-        .expect("session cookie")
-        .to_string();
+    let cookie = crate::session::session_cookie(res.headers()).expect("session cookie");
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let url: reqwest::Url = app.url("/").parse().expect("url");
     jar.add_cookie_str(&cookie, &url);

@@ -17,5 +17,7 @@ mod posts;
 mod realtime;
 mod restart;
 mod search;
+#[path = "../common/session.rs"]
+mod session;
 mod smoke;
 mod system;

@@ -20,30 +20,6 @@ async fn node_clip(dir: &std::path::Path) -> PathBuf {
     path
 }
 
-async fn upload(node: &Node, user: &User, file: &std::path::Path) -> String {
-    let data = std::fs::read(file).expect("clip");
-    let part = reqwest::multipart::Part::bytes(data)
-        .file_name("clip.mp4")
-        .mime_str("video/mp4")
-        .expect("mime");
-    let form = reqwest::multipart::Form::new().part("file", part);
-    let res = within(
-        "upload",
-        reqwest::Client::new()
-            .post(node.url("/api/media"))
-            .header("cookie", &user.cookie)
-            .header("origin", format!("http://{}", node.http))
-            .multipart(form)
-            .send(),
-    )
-    .await
-    .expect("upload sent");
-    let status = res.status();
-    let v: serde_json::Value = res.json().await.expect("json");
-    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
-    v["id"].as_str().expect("media id").to_string()
-}
-
 #[tokio::test]
 async fn a_killed_replica_goes_offline_everywhere_and_its_job_runs_elsewhere() {
     let mut cluster = spawn_cluster_with(
@@ -66,7 +42,7 @@ async fn a_killed_replica_goes_offline_everywhere_and_its_job_runs_elsewhere() {
         .await
         .expect("alice online");
 
-    let media = upload(n1, &alice, &clip).await;
+    let media = upload_video(n1, &alice, std::fs::read(&clip).expect("clip")).await;
     // node1 is the only node with a worker: wait until it runs the job.
     let owner_port = n1.http.port();
     eventually("node1 runs the transcode", TIMEOUT, || async {

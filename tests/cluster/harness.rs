@@ -359,14 +359,7 @@ pub async fn signup(node: &Node, name: &str) -> User {
     .await
     .expect("signup sent");
     let status = res.status();
-    let cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("kith="))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned);
+    let cookie = crate::session::session_cookie(res.headers());
     let body = res.text().await.unwrap_or_default();
     assert_eq!(
         status,
@@ -411,6 +404,30 @@ impl User {
     pub async fn post(&self, node: &Node, path: &str, body: Value) -> (StatusCode, Value) {
         self.call(node, Method::POST, path, Some(body)).await
     }
+}
+
+/// Uploads `data` as a video to `node` as `user`; returns the media id.
+pub async fn upload_video(node: &Node, user: &User, data: Vec<u8>) -> String {
+    let part = reqwest::multipart::Part::bytes(data)
+        .file_name("clip.mp4")
+        .mime_str("video/mp4")
+        .expect("mime");
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let res = within(
+        "upload",
+        http()
+            .post(node.url("/api/media"))
+            .header("cookie", &user.cookie)
+            .header("origin", format!("http://{}", node.http))
+            .multipart(form)
+            .send(),
+    )
+    .await
+    .expect("upload sent");
+    let status = res.status();
+    let v: Value = res.json().await.expect("json");
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    v["id"].as_str().expect("media id").to_string()
 }
 
 /// `a` (on `na`) asks `b` (on `nb`) to be friends; `b` accepts.

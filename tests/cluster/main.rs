@@ -4,6 +4,8 @@
 #[path = "../common/clip.rs"]
 mod clip;
 mod harness;
+#[path = "../common/session.rs"]
+mod session;
 
 mod failures;
 mod forwarding;

@@ -5,7 +5,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::Value;
 
 use crate::harness::*;
 
@@ -115,24 +114,7 @@ async fn uploads_transcodes_and_ranges_work_through_a_bucket_across_hosts() {
     let alice = signup(n1, "alice").await;
     let clip = small_clip(cluster.dir.path()).await;
 
-    let part = reqwest::multipart::Part::bytes(clip)
-        .file_name("clip.mp4")
-        .mime_str("video/mp4")
-        .expect("mime");
-    let res = within(
-        "upload",
-        reqwest::Client::new()
-            .post(n1.url("/api/media"))
-            .header("cookie", &alice.cookie)
-            .header("origin", format!("http://{}", n1.http))
-            .multipart(reqwest::multipart::Form::new().part("file", part))
-            .send(),
-    )
-    .await
-    .expect("upload sent");
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let v: Value = res.json().await.expect("json");
-    let id = v["id"].as_str().expect("media id").to_string();
+    let id = upload_video(n1, &alice, clip).await;
     // The upload went into the bucket, not onto node1's disk.
     let c = reqwest::Client::new();
     let upload_key = format!("media/uploads/{id}");
