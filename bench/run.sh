@@ -1,9 +1,67 @@
 #!/usr/bin/env bash
-# Builds kith and the benchmark in release mode and runs the benchmark.
-# Extra arguments go to kith-bench (--seconds S, --concurrency N,
-# --writer-seconds S, --only writer|http|realtime|jobs, ...). Takes about
-# two minutes once built.
+# kith side by side with the stack it replaces (bench/peer: Express,
+# express-session + connect-redis, Socket.IO + redis adapter on two Node
+# processes, BullMQ, Redis), on this machine, in one run.
+#
+#   bench/run.sh            five runs per figure (about 10 minutes once built)
+#   bench/run.sh --quick    three shorter runs (about 5 minutes once built)
+#   bench/run.sh --kith-only [kith-bench options]
+#                           kith's own benchmarks (writer, HTTP, realtime,
+#                           jobs, cluster), no peer
+#
+# Builds kith and the load generator in release mode, installs what the peer
+# needs when missing (redis-server from apt, node and npm from apt, the
+# peer's locked packages with npm ci), pins the load generator to CPU 0 and
+# every server to the other CPUs with taskset, prints the machine, the
+# versions, a table of medians, and last a line of this form:
+#   SUMMARY http_rps_ratio=R http_p99_ratio=R ws_msgs_ratio=R ws_mem_ratio=R jobs_ratio=R
+# Extra arguments go to kith-bench (--runs N, --seconds S, --idle N, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+mode="compare"
+args=()
+for a in "$@"; do
+    case "$a" in
+        --quick) mode="quick" ;;
+        --kith-only) mode="kith" ;;
+        *) args+=("$a") ;;
+    esac
+done
+
+need_apt=()
+if [[ "$mode" != "kith" ]]; then
+    command -v redis-server >/dev/null || need_apt+=(redis-server)
+    command -v node >/dev/null || need_apt+=(nodejs)
+    command -v npm >/dev/null || need_apt+=(npm)
+fi
+command -v taskset >/dev/null || need_apt+=(util-linux)
+command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
+if ((${#need_apt[@]})); then
+    sudo=()
+    [[ "$(id -u)" == 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if [[ "$mode" != "kith" && ! -d bench/peer/node_modules ]]; then
+    (cd bench/peer && npm ci --no-audit --no-fund)
+fi
+
 cargo build --release -p kith -p kith-bench --bins
-exec target/release/kith-bench --kith-bin target/release/kith "$@"
+
+# The load generator on CPU 0, the servers on the rest (when there is a rest).
+cpus="$(nproc --all)"
+pin=()
+server_cpus=()
+if ((cpus >= 2)) && command -v taskset >/dev/null; then
+    pin=(taskset -c 0)
+    last=$((cpus - 1))
+    server_cpus=(--server-cpus "$([[ $last == 1 ]] && echo 1 || echo "1-$last")")
+fi
+
+bench=(target/release/kith-bench --kith-bin target/release/kith)
+case "$mode" in
+    kith) exec "${bench[@]}" "${args[@]}" ;;
+    quick) exec "${pin[@]}" "${bench[@]}" "${server_cpus[@]}" --compare bench/peer --runs 3 --seconds 3 "${args[@]}" ;;
+    compare) exec "${pin[@]}" "${bench[@]}" "${server_cpus[@]}" --compare bench/peer --runs 5 --seconds 6 "${args[@]}" ;;
+esac

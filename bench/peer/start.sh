@@ -11,7 +11,8 @@
 # it Redis keeps nothing on disk (--save '' --appendonly no).
 #
 # Env: REDIS_PORT (default 6390), PORT_A (3001), PORT_B (3002),
-# SESSION_SECRET (random per start if unset), HEALTH_TIMEOUT (seconds, 60).
+# SESSION_SECRET (random per start if unset), HEALTH_TIMEOUT (seconds, 60),
+# PIN (a `taskset -c` CPU list for Redis and both servers; unset: no pinning).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,6 +21,10 @@ REDIS_PORT="${REDIS_PORT:-6390}"
 PORT_A="${PORT_A:-3001}"
 PORT_B="${PORT_B:-3002}"
 HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-60}"
+pin=()
+if [[ -n "${PIN:-}" ]]; then
+    pin=(taskset -c "$PIN")
+fi
 
 # Stops the process whose PID is in pid file $1: SIGTERM, up to 5 s, then SIGKILL.
 stop_one() {
@@ -89,7 +94,7 @@ if [[ "$fsync" == "yes" ]]; then
 else
     redis_args+=(--appendonly no)
 fi
-nohup redis-server "${redis_args[@]}" >"$run/redis.log" 2>&1 &
+nohup "${pin[@]}" redis-server "${redis_args[@]}" >"$run/redis.log" 2>&1 &
 echo $! >"$run/redis.pid"
 
 # Any failure from here on stops what was started.
@@ -107,7 +112,7 @@ export NODE_ENV=production
 for name in a b; do
     port="$PORT_A"
     [[ "$name" == "b" ]] && port="$PORT_B"
-    PORT="$port" nohup node "$here/server.js" >"$run/server-$name.log" 2>&1 &
+    PORT="$port" nohup "${pin[@]}" node "$here/server.js" >"$run/server-$name.log" 2>&1 &
     echo $! >"$run/server-$name.pid"
 done
 

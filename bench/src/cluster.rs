@@ -18,7 +18,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::realtime::{Ws, chat_on, connect, signup};
+use crate::realtime::{ChatSpec, Proto, Ws, chat_on, connect, signup};
 use crate::server::{Server, call};
 use crate::{Opts, ms};
 
@@ -28,17 +28,19 @@ const WRITES: usize = 2000;
 /// Runs of each chat row; the one with the median p99 is shown.
 const RUNS: usize = 3;
 
-struct Cluster {
-    nodes: Vec<Server>,
+pub struct Cluster {
+    pub nodes: Vec<Server>,
     _dir: tempfile::TempDir,
 }
 
-async fn start(opts: &Opts) -> anyhow::Result<Cluster> {
+/// Starts `count` nodes on 127.0.0.1, 127.0.0.2, …: the first the primary,
+/// the others replicas; returns once each hears from all the others.
+pub async fn start(opts: &Opts, count: u8) -> anyhow::Result<Cluster> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("kith.db");
     let media = dir.path().join("media");
     let mut nodes = Vec::new();
-    for i in 0..3u8 {
+    for i in 0..count {
         let ip = [127, 0, 0, 1 + i];
         let udp = std::net::UdpSocket::bind((std::net::Ipv4Addr::from(ip), 0))?.local_addr()?;
         let data = dir.path().join(format!("node{i}"));
@@ -68,7 +70,7 @@ async fn start(opts: &Opts) -> anyhow::Result<Cluster> {
         ];
         nodes.push(Server::spawn(opts, ip, &data, &args).await?);
     }
-    // Wait until every node hears from the other two.
+    // Wait until every node hears from all the others.
     let c = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     for n in &nodes {
@@ -79,7 +81,7 @@ async fn start(opts: &Opts) -> anyhow::Result<Cluster> {
                 .await?
                 .json()
                 .await?;
-            if h["members"].as_array().map_or(0, Vec::len) >= 2 {
+            if h["members"].as_array().map_or(0, Vec::len) >= usize::from(count - 1) {
                 break;
             }
             anyhow::ensure!(Instant::now() < deadline, "the cluster did not converge");
@@ -194,11 +196,9 @@ async fn writes(cluster: &Cluster) -> anyhow::Result<()> {
 }
 
 async fn chat(opts: &Opts, cluster: &Cluster) -> anyhow::Result<()> {
-    let (api, send, recv) = (
-        &cluster.nodes[0].base,
-        &cluster.nodes[1].base,
-        &cluster.nodes[2].base,
-    );
+    let api = &cluster.nodes[0].base;
+    let send = std::slice::from_ref(&cluster.nodes[1].base);
+    let recv = std::slice::from_ref(&cluster.nodes[2].base);
     println!("## Cluster: chat between nodes\n");
     println!(
         "The same three nodes. Senders' WebSockets on node1, members' on node2: each send is forwarded from node1 to the primary (node0) and stored before it is acked, and node1 sends each message to node2 on its ordered delivery stream (kith's protocol on iroh, QUIC). The first row keeps the members on node1 too: forwarding without delivery between nodes. Each sender sends {} msgs/s; {:.0} s measured after 1 s warm-up; latency from just before the send frame is written to when a member on the other node reads the message. Each row is the run with the median p99 of {RUNS}. Everything, load generator included, shares the 2 cores.\n",
@@ -222,7 +222,22 @@ async fn chat(opts: &Opts, cluster: &Cluster) -> anyhow::Result<()> {
     for (members_on, n, size, note) in rows {
         let mut runs = Vec::new();
         for _ in 0..RUNS {
-            runs.push(chat_on(opts, api, send, members_on, n, size).await?);
+            runs.push(
+                chat_on(
+                    opts,
+                    api,
+                    send,
+                    members_on,
+                    ChatSpec {
+                        groups: n,
+                        size,
+                        conns_per_sender: 1,
+                        proto: Proto::Kith,
+                    },
+                    &[],
+                )
+                .await?,
+            );
         }
         runs.sort_by_key(|r| r.p99_us);
         let median = &runs[runs.len() / 2];
@@ -306,7 +321,7 @@ async fn presence(mut cluster: Cluster) -> anyhow::Result<()> {
 }
 
 pub async fn run(opts: &Opts) -> anyhow::Result<()> {
-    let cluster = start(opts).await?;
+    let cluster = start(opts, 3).await?;
     writes(&cluster).await?;
     chat(opts, &cluster).await?;
     presence(cluster).await?;

@@ -7,8 +7,8 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde_json::json;
 
+use crate::Opts;
 use crate::server::{Server, call};
-use crate::{Opts, ms};
 
 /// Users in the benchmark's social graph: all friends with each other,
 /// each with `POSTS_EACH` posts, so every feed spans `USERS * POSTS_EACH`
@@ -143,22 +143,23 @@ async fn drive(
     Ok((all.len() as f64 / dur.as_secs_f64(), all, errors))
 }
 
-/// req/s and p99 (µs) of one scenario on one side.
+/// One scenario's figures on one side.
 pub struct Figures {
     pub rps: f64,
+    pub p50_us: u64,
     pub p99_us: u64,
+    pub errors: u64,
 }
 
-/// Seeds `bases[0]` and drives both scenarios against `bases`; prints a
-/// row per scenario labelled `side`. Returns (feed, like) figures.
-async fn side(opts: &Opts, side: &str, bases: &[String]) -> anyhow::Result<[Figures; 2]> {
+pub const SCENARIOS: [&str; 2] = ["feed read (20 posts)", "like / unlike (write)"];
+
+/// Seeds `bases[0]` and drives both scenarios (`SCENARIOS`) against
+/// `bases`, clients spread over them.
+pub async fn side(opts: &Opts, bases: &[String]) -> anyhow::Result<[Figures; 2]> {
     let (clients, posts) = seed(&bases[0]).await?;
     let posts = Arc::new(posts);
     let mut out = Vec::new();
-    for (name, scenario) in [
-        ("feed read (20 posts)", Scenario::Feed),
-        ("like / unlike (write)", Scenario::Like),
-    ] {
+    for scenario in [Scenario::Feed, Scenario::Like] {
         let (rps, hist, errors) = drive(
             bases,
             &clients,
@@ -168,19 +169,28 @@ async fn side(opts: &Opts, side: &str, bases: &[String]) -> anyhow::Result<[Figu
             opts.duration,
         )
         .await?;
-        println!(
-            "| {side} | {name} | {rps:.0} | {} | {} | {errors} |",
-            ms(&hist, 0.5),
-            ms(&hist, 0.99)
-        );
         out.push(Figures {
             rps,
+            p50_us: hist.value_at_quantile(0.5),
             p99_us: hist.value_at_quantile(0.99),
+            errors,
         });
     }
     let like = out.pop().context("like figures")?;
     let feed = out.pop().context("feed figures")?;
     Ok([feed, like])
+}
+
+fn print_side(side: &str, figures: &[Figures; 2]) {
+    for (name, f) in SCENARIOS.iter().zip(figures) {
+        println!(
+            "| {side} | {name} | {:.0} | {:.2} | {:.2} | {} |",
+            f.rps,
+            f.p50_us as f64 / 1000.0,
+            f.p99_us as f64 / 1000.0,
+            f.errors
+        );
+    }
 }
 
 pub async fn run(opts: &Opts) -> anyhow::Result<()> {
@@ -199,14 +209,16 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     println!("| side | scenario | req/s | p50 ms | p99 ms | errors |");
     println!("|---|---|---|---|---|---|");
     let server = Server::start(opts, &[]).await?;
-    let kith = side(opts, "kith", std::slice::from_ref(&server.base)).await;
+    let kith = side(opts, std::slice::from_ref(&server.base)).await;
     server.stop().await;
     let kith = kith?;
+    print_side("kith", &kith);
     if let Some(dir) = &opts.peer {
-        let peer = crate::peer::Peer::start(dir).await?;
-        let theirs = side(opts, "peer", &peer.bases).await;
+        let peer = crate::peer::Peer::start(dir, opts.server_cpus.as_deref()).await?;
+        let theirs = side(opts, &peer.bases).await;
         peer.stop().await;
         let theirs = theirs?;
+        print_side("peer", &theirs);
         println!();
         for (name, k, p) in [
             ("feed read", &kith[0], &theirs[0]),

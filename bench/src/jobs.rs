@@ -22,7 +22,7 @@ const CLIP_SECONDS: u32 = 20;
 
 /// No-op jobs per second, enqueued by 16 producers while `workers` claim
 /// and complete them.
-async fn queue_rate(workers: usize) -> anyhow::Result<f64> {
+pub async fn queue_rate(workers: usize) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
     let conn = kith::db::open_writer_connection(&dir.path().join("kith.db"))?;
     let (writer, task) = Writer::start(conn);

@@ -15,6 +15,7 @@
 //! Markdown report on stdout.
 
 mod cluster;
+mod compare;
 mod http;
 mod jobs;
 mod peer;
@@ -47,6 +48,16 @@ pub struct Opts {
     pub idle: usize,
     /// The comparison peer's directory (`bench/peer`): run its side too.
     pub peer: Option<PathBuf>,
+    /// CPUs (a `taskset -c` list) for the servers of both sides; the load
+    /// generator is pinned elsewhere by `bench/run.sh`.
+    pub server_cpus: Option<String>,
+    /// The whole side-by-side comparison against this peer directory.
+    pub compare: Option<PathBuf>,
+    /// Runs of the comparison; figures are their medians.
+    pub runs: usize,
+    /// Internal: run the queue benchmark with this many workers and print
+    /// `jobs_per_s=…` (the comparison runs it pinned in its own process).
+    pub queue_child: Option<usize>,
 }
 
 fn parse() -> anyhow::Result<Opts> {
@@ -61,6 +72,10 @@ fn parse() -> anyhow::Result<Opts> {
         groups: 230,
         only: None,
         peer: None,
+        server_cpus: None,
+        compare: None,
+        runs: 3,
+        queue_child: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -79,8 +94,12 @@ fn parse() -> anyhow::Result<Opts> {
             "--groups" => opts.groups = val()?.parse()?,
             "--only" => opts.only = Some(val()?),
             "--peer" => opts.peer = Some(PathBuf::from(val()?)),
+            "--server-cpus" => opts.server_cpus = Some(val()?),
+            "--compare" => opts.compare = Some(PathBuf::from(val()?)),
+            "--runs" => opts.runs = val()?.parse::<usize>()?.max(1),
+            "--queue-child" => opts.queue_child = Some(val()?.parse()?),
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|jobs|cluster --peer DIR"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster --peer DIR --server-cpus LIST --compare DIR --runs N"
             ),
         }
     }
@@ -93,22 +112,35 @@ pub fn ms(h: &Histogram<u64>, q: f64) -> String {
 }
 
 fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+    // All the machine's cores, not only those this process is pinned to.
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cores = info.lines().filter(|l| l.starts_with("processor")).count();
+    let cpu = info
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown CPU", str::trim);
+    let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{cores} cores, {cpu}")
+        .map_or_else(String::new, |kib| {
+            format!(", {:.0} GiB", kib as f64 / 1024.0 / 1024.0)
+        });
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cores} cores, {cpu}{mem}, Linux {}", kernel.trim())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let opts = parse()?;
+    if let Some(workers) = opts.queue_child {
+        println!("jobs_per_s={:.0}", jobs::queue_rate(workers).await?);
+        return Ok(());
+    }
     println!("# kith benchmark\n");
     println!(
         "machine: {}; kith {}; SQLite {}\n",
@@ -116,6 +148,9 @@ async fn main() -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         writer::sqlite_version()
     );
+    if let Some(dir) = &opts.compare {
+        return compare::run(&opts, dir).await;
+    }
     let want = |name: &str| opts.only.as_deref().is_none_or(|o| o == name);
     if want("writer") {
         writer::run(&opts).await?;
@@ -125,6 +160,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("realtime") {
         realtime::run(&opts).await?;
+    }
+    if opts.only.as_deref() == Some("idle") {
+        realtime::idle(&opts).await?;
     }
     if want("jobs") {
         jobs::run(&opts).await?;

@@ -12,6 +12,8 @@ use tokio::process::Command;
 pub struct Peer {
     /// The two Node processes' base URLs.
     pub bases: Vec<String>,
+    /// `redis://127.0.0.1:PORT`, for BullMQ's benchmark.
+    pub redis_url: String,
     dir: PathBuf,
     env: Vec<(String, String)>,
 }
@@ -25,23 +27,27 @@ fn free_port() -> anyhow::Result<u16> {
 impl Peer {
     /// Starts Redis and both servers; `dir` is `bench/peer` (its
     /// `node_modules` installed by `npm ci`).
-    pub async fn start(dir: &Path) -> anyhow::Result<Peer> {
+    pub async fn start(dir: &Path, pin: Option<&str>) -> anyhow::Result<Peer> {
         anyhow::ensure!(
             dir.join("node_modules").is_dir(),
             "{}: run `npm ci` there first (bench/run.sh does)",
             dir.display()
         );
         let (redis, a, b) = (free_port()?, free_port()?, free_port()?);
-        let env = vec![
+        let mut env = vec![
             ("REDIS_PORT".to_string(), redis.to_string()),
             ("PORT_A".to_string(), a.to_string()),
             ("PORT_B".to_string(), b.to_string()),
         ];
+        if let Some(cpus) = pin {
+            env.push(("PIN".to_string(), cpus.to_string()));
+        }
         let peer = Peer {
             bases: vec![
                 format!("http://127.0.0.1:{a}"),
                 format!("http://127.0.0.1:{b}"),
             ],
+            redis_url: format!("redis://127.0.0.1:{redis}"),
             dir: dir.to_path_buf(),
             env,
         };
@@ -65,6 +71,25 @@ impl Peer {
             .output()
             .await
             .context("running bench/peer/start.sh")
+    }
+
+    /// The PIDs of both servers and Redis.
+    pub fn pids(&self) -> anyhow::Result<Vec<u32>> {
+        ["server-a", "server-b", "redis"]
+            .iter()
+            .map(|name| {
+                let file = self.dir.join(".run").join(format!("{name}.pid"));
+                Ok(std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
+                    .trim()
+                    .parse()?)
+            })
+            .collect()
+    }
+
+    /// The summed resident memory (KiB) of Redis and both servers.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        self.pids()?.into_iter().map(crate::server::rss_of).sum()
     }
 
     pub async fn stop(self) {

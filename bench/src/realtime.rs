@@ -63,19 +63,102 @@ pub async fn signup(
     results.into_iter().collect()
 }
 
-/// Opens a WebSocket with the session cookie and reads until the hello.
+/// The realtime protocol a load-generator connection speaks: kith's JSON
+/// frames on `/ws`, or Socket.IO 4's (Engine.IO 4 over WebSocket) for the
+/// comparison peer. Both carry the same events with the same fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Kith,
+    SocketIo,
+}
+
+/// A decoded text frame.
+pub enum Frame {
+    /// An event in kith's shape: `type` plus its fields.
+    Event(Value),
+    /// Engine.IO's ping, to be answered with `3` or the server drops us.
+    Ping,
+    Other,
+}
+
+impl Proto {
+    fn url(self, base: &str) -> String {
+        let host = base.trim_start_matches("http://");
+        match self {
+            Proto::Kith => format!("ws://{host}/ws"),
+            Proto::SocketIo => format!("ws://{host}/socket.io/?EIO=4&transport=websocket"),
+        }
+    }
+
+    /// A `send` frame for `conversation`.
+    pub fn send_frame(self, conversation: &str, client_msg_id: &str, body: &str) -> String {
+        let payload = json!({
+            "conversation_id": conversation,
+            "client_msg_id": client_msg_id,
+            "body": body,
+        });
+        match self {
+            Proto::Kith => {
+                let mut v = payload;
+                v["type"] = json!("send");
+                v.to_string()
+            }
+            Proto::SocketIo => format!("42{}", json!(["send", payload])),
+        }
+    }
+
+    pub fn decode(self, text: &str) -> Frame {
+        match self {
+            Proto::Kith => serde_json::from_str(text).map_or(Frame::Other, Frame::Event),
+            Proto::SocketIo => {
+                if text == "2" {
+                    return Frame::Ping;
+                }
+                // `42["event",{...}]`: namespace "/", an event packet.
+                let Some(arr) = text.strip_prefix("42") else {
+                    return Frame::Other;
+                };
+                match serde_json::from_str::<Value>(arr) {
+                    Ok(Value::Array(mut a)) if a.len() == 2 && a[0].is_string() => {
+                        let mut v = a.pop().unwrap_or(Value::Null);
+                        if !v.is_object() {
+                            v = json!({});
+                        }
+                        v["type"] = a.pop().unwrap_or(Value::Null);
+                        Frame::Event(v)
+                    }
+                    _ => Frame::Other,
+                }
+            }
+        }
+    }
+}
+
+/// Opens a kith WebSocket with the session cookie and reads until the hello.
 pub async fn connect(base: &str, cookie: &str) -> anyhow::Result<Ws> {
-    let host = base.trim_start_matches("http://");
-    let mut req = format!("ws://{host}/ws").into_client_request()?;
+    connect_as(Proto::Kith, base, cookie).await
+}
+
+/// Opens a connection speaking `proto` with the session cookie and reads
+/// until the server's `hello` event.
+pub async fn connect_as(proto: Proto, base: &str, cookie: &str) -> anyhow::Result<Ws> {
+    let mut req = proto.url(base).into_client_request()?;
     req.headers_mut().insert("cookie", cookie.parse()?);
     req.headers_mut().insert("origin", base.parse()?);
     let (mut ws, _) = connect_async(req).await?;
     loop {
         match ws.next().await.context("closed before hello")?? {
             Message::Text(t) => {
-                let v: Value = serde_json::from_str(&t)?;
-                if v["type"] == "hello" {
-                    return Ok(ws);
+                if proto == Proto::SocketIo && t.starts_with('0') {
+                    // Engine.IO's open packet: join the default namespace.
+                    ws.send(Message::text("40")).await?;
+                    continue;
+                }
+                match proto.decode(&t) {
+                    Frame::Event(v) if v["type"] == "hello" => return Ok(ws),
+                    Frame::Ping => ws.send(Message::text("3")).await?,
+                    _ if t.starts_with("44") => bail!("refused: {t}"),
+                    _ => {}
                 }
             }
             Message::Close(_) => bail!("closed before hello"),
@@ -84,67 +167,121 @@ pub async fn connect(base: &str, cookie: &str) -> anyhow::Result<Ws> {
     }
 }
 
-#[derive(Default)]
-struct SendStats {
+/// Keeps an idle connection alive (answering Engine.IO pings; tungstenite
+/// answers WebSocket pings as it reads) until `stop` fires; then closes it.
+pub async fn hold(mut ws: Ws, proto: Proto, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            m = ws.next() => match m {
+                Some(Ok(Message::Text(t))) => {
+                    if let Frame::Ping = proto.decode(&t)
+                        && ws.send(Message::text("3")).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+            _ = stop.changed() => break,
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+}
+
+/// One connection's share of a chat run.
+struct ClientStats {
     offered: u64,
     acks: u64,
     errors: u64,
     rate_limited: u64,
+    /// Send→receive latency of messages sent in the measured window.
+    hist: Histogram<u64>,
 }
 
-/// Sends `rate` msgs/s from `start` until `end`, then reads replies for `GRACE`.
-async fn sender(
-    mut ws: Ws,
-    pair: usize,
-    conversation: String,
-    rate: f64,
+/// A chat connection's timeline: sends (if it has a conversation) from
+/// `epoch` at `rate`/s until `end`, counting those after `measure_from`;
+/// reads until `end + GRACE`.
+#[derive(Clone, Copy)]
+struct Timeline {
     epoch: Instant,
     measure_from: Instant,
     end: Instant,
-) -> anyhow::Result<SendStats> {
-    let mut stats = SendStats::default();
+}
+
+/// One load-generator connection: sends `rate` msgs/s into `conversation`
+/// if it has one, and records the latency of every message it receives.
+async fn client(
+    mut ws: Ws,
+    proto: Proto,
+    id: usize,
+    conversation: Option<String>,
+    rate: f64,
+    tl: Timeline,
+) -> anyhow::Result<ClientStats> {
+    let mut s = ClientStats {
+        offered: 0,
+        acks: 0,
+        errors: 0,
+        rate_limited: 0,
+        hist: Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?,
+    };
+    let from = tl.measure_from.duration_since(tl.epoch).as_micros() as u64;
+    let to = tl.end.duration_since(tl.epoch).as_micros() as u64;
     // Stagger the senders' phases so sends do not all land on the same tick.
     let period = Duration::from_secs_f64(1.0 / rate);
-    let phase = period.mul_f64((pair % 100) as f64 / 100.0);
+    let phase = period.mul_f64((id % 100) as f64 / 100.0);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stop_reading = tokio::time::Instant::from_std(end + GRACE);
+    let stop_reading = tokio::time::Instant::from_std(tl.end + GRACE);
     let mut i = 0u64;
     loop {
         tokio::select! {
-            _ = tick.tick(), if Instant::now() < end => {
+            _ = tick.tick(), if conversation.is_some() && Instant::now() < tl.end => {
                 let now = Instant::now();
-                if now >= end {
+                let Some(conv) = conversation.as_deref().filter(|_| now < tl.end) else {
                     continue;
-                }
-                let t = now.duration_since(epoch).as_micros();
-                let frame = json!({
-                    "type": "send",
-                    "conversation_id": conversation,
-                    "client_msg_id": format!("p{pair}-{i}"),
-                    "body": format!("t={t}"),
-                });
+                };
+                let t = now.duration_since(tl.epoch).as_micros();
+                let frame = proto.send_frame(conv, &format!("c{id}-{i}"), &format!("t={t}"));
                 i += 1;
-                if now >= measure_from {
-                    stats.offered += 1;
+                if now >= tl.measure_from {
+                    s.offered += 1;
                 }
-                if ws.send(Message::text(frame.to_string())).await.is_err() {
-                    stats.errors += 1;
+                if ws.send(Message::text(frame)).await.is_err() {
+                    s.errors += 1;
                 }
             }
             msg = ws.next() => match msg {
-                Some(Ok(Message::Text(t))) => {
-                    let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
-                    match v["type"].as_str() {
-                        Some("ack") => stats.acks += 1,
-                        Some("error") if v["code"] == "rate_limited" => stats.rate_limited += 1,
-                        Some("error") => stats.errors += 1,
-                        _ => {}
+                Some(Ok(Message::Text(t))) => match proto.decode(&t) {
+                    Frame::Ping => {
+                        let _ = ws.send(Message::text("3")).await;
                     }
-                }
+                    Frame::Event(v) => match v["type"].as_str() {
+                        Some("ack") => s.acks += 1,
+                        Some("error") if v["code"] == "rate_limited" => s.rate_limited += 1,
+                        Some("error") => s.errors += 1,
+                        Some("message") => {
+                            let now = tl.epoch.elapsed().as_micros() as u64;
+                            match v["body"]
+                                .as_str()
+                                .and_then(|b| b.strip_prefix("t="))
+                                .and_then(|t| t.parse::<u64>().ok())
+                            {
+                                Some(sent) if sent >= from && sent < to => {
+                                    s.hist.record(now.saturating_sub(sent).max(1))?
+                                }
+                                Some(_) => {}
+                                None => s.errors += 1,
+                            }
+                        }
+                        _ => {}
+                    },
+                    Frame::Other => {}
+                },
                 Some(Ok(_)) => {}
                 _ => {
-                    stats.errors += 1;
+                    s.errors += 1;
                     break;
                 }
             },
@@ -152,53 +289,7 @@ async fn sender(
         }
     }
     let _ = ws.close(None).await;
-    Ok(stats)
-}
-
-/// Receives messages until `until`; records latency of those sent in the window.
-async fn receiver(
-    mut ws: Ws,
-    epoch: Instant,
-    measure_from: Instant,
-    end: Instant,
-    until: Instant,
-) -> anyhow::Result<(Histogram<u64>, u64)> {
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut errors = 0;
-    let from = measure_from.duration_since(epoch).as_micros() as u64;
-    let to = end.duration_since(epoch).as_micros() as u64;
-    let until = tokio::time::Instant::from_std(until);
-    loop {
-        let msg = tokio::select! {
-            m = ws.next() => m,
-            _ = tokio::time::sleep_until(until) => break,
-        };
-        match msg {
-            Some(Ok(Message::Text(t))) => {
-                let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
-                if v["type"] != "message" {
-                    continue;
-                }
-                let now = epoch.elapsed().as_micros() as u64;
-                let sent = v["body"]
-                    .as_str()
-                    .and_then(|b| b.strip_prefix("t="))
-                    .and_then(|t| t.parse::<u64>().ok());
-                match sent {
-                    Some(s) if s >= from && s < to => hist.record(now.saturating_sub(s).max(1))?,
-                    Some(_) => {}
-                    None => errors += 1,
-                }
-            }
-            Some(Ok(_)) => {}
-            _ => {
-                errors += 1;
-                break;
-            }
-        }
-    }
-    let _ = ws.close(None).await;
-    Ok((hist, errors))
+    Ok(s)
 }
 
 static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -207,30 +298,56 @@ static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new
 /// `size - 1` of them); with groups of two every receiver is distinct.
 const RECEIVER_POOL: usize = 50;
 
-/// Chat in `groups` conversations of `size` members: one sender per
-/// conversation (a user of its own, on its own connection) at `opts.rate`,
-/// every other member receiving. Deliveries are `size - 1` per send.
+/// A chat run's shape: `groups` conversations of `size` members, each
+/// with one sending user on `conns_per_sender` connections (each sending
+/// at the rate; the limit is per connection), every other member
+/// receiving on one connection. A message reaches the other members and
+/// the sender's other connections.
+#[derive(Clone, Copy)]
+pub struct ChatSpec {
+    pub groups: usize,
+    pub size: usize,
+    pub conns_per_sender: usize,
+    pub proto: Proto,
+}
+
+/// Chat on one fresh kith process (see [`ChatSpec`]).
 async fn chat(opts: &Opts, groups: usize, size: usize) -> anyhow::Result<()> {
     let server = Server::start(opts, &["--no-webtransport"]).await?;
-    let row = chat_on(opts, &server.base, &server.base, &server.base, groups, size).await;
+    let spec = ChatSpec {
+        groups,
+        size,
+        conns_per_sender: 1,
+        proto: Proto::Kith,
+    };
+    let one = std::slice::from_ref(&server.base);
+    let row = chat_on(opts, &server.base, one, one, spec, &[]).await;
     server.stop().await;
     println!("{}", row?.text);
     Ok(())
 }
 
 /// Runs the chat scenario with the set-up calls on `api`, the senders'
-/// WebSockets on `send` and the members' on `recv` (base URLs, which may
-/// be different nodes of a cluster); returns the table row.
+/// connections on `send` and the members' on `recv` (base URLs, which may
+/// be different nodes of a cluster; connection k goes to entry k mod len);
+/// returns the table row.
 pub async fn chat_on(
     opts: &Opts,
     api: &str,
-    send: &str,
-    recv: &str,
-    groups: usize,
-    size: usize,
+    send: &[String],
+    recv: &[String],
+    spec: ChatSpec,
+    servers: &[u32],
 ) -> anyhow::Result<ChatRow> {
     use reqwest::Method;
+    let ChatSpec {
+        groups,
+        size,
+        conns_per_sender,
+        proto,
+    } = spec;
     anyhow::ensure!(size >= 2, "a conversation needs two members");
+    anyhow::ensure!(conns_per_sender >= 1, "a sender needs a connection");
     let base = api.to_string();
     let c = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -295,13 +412,13 @@ pub async fn chat_on(
         .await;
     let conversations: Vec<String> = conversations.into_iter().collect::<anyhow::Result<_>>()?;
     // Everyone online before anyone sends.
-    let open = |cookies: Vec<String>, node: &str| {
-        let node = node.to_string();
+    let open = |cookies: Vec<String>, nodes: &[String]| {
+        let nodes = nodes.to_vec();
         async move {
-            let socks: Vec<anyhow::Result<Ws>> = stream::iter(cookies)
-                .map(|ck| {
-                    let node = node.clone();
-                    async move { connect(&node, &ck).await }
+            let socks: Vec<anyhow::Result<Ws>> = stream::iter(cookies.into_iter().enumerate())
+                .map(|(k, ck)| {
+                    let node = nodes[k % nodes.len()].clone();
+                    async move { connect_as(proto, &node, &ck).await }
                 })
                 .buffered(50)
                 .collect()
@@ -309,133 +426,271 @@ pub async fn chat_on(
             socks.into_iter().collect::<anyhow::Result<Vec<_>>>()
         }
     };
-    let sender_socks = open(sender_cookies, send).await?;
+    let sender_conns: Vec<String> = sender_cookies
+        .iter()
+        .flat_map(|ck| std::iter::repeat_n(ck.clone(), conns_per_sender))
+        .collect();
+    let sender_socks = open(sender_conns, send).await?;
     let receiver_socks = open(receiver_cookies, recv).await?;
 
     let epoch = Instant::now();
     let measure_from = epoch + WARMUP;
-    let end = measure_from + opts.duration;
-    let mut senders = Vec::new();
-    for (g, (ws, conversation)) in sender_socks.into_iter().zip(conversations).enumerate() {
-        senders.push(tokio::spawn(sender(
+    let cpu_before = cpu_secs();
+    let server_cpu = || {
+        servers.iter().fold((0.0, 0.0), |(u, s), pid| {
+            let (pu, ps) = cpu_of(&pid.to_string());
+            (u + pu, s + ps)
+        })
+    };
+    let servers_before = server_cpu();
+    let tl = Timeline {
+        epoch,
+        measure_from,
+        end: measure_from + opts.duration,
+    };
+    let mut tasks = Vec::new();
+    for (k, ws) in sender_socks.into_iter().enumerate() {
+        let conv = conversations[k / conns_per_sender].clone();
+        tasks.push(tokio::spawn(client(
             ws,
-            g,
-            conversation,
+            proto,
+            k,
+            Some(conv),
             opts.rate,
-            epoch,
-            measure_from,
-            end,
+            tl,
         )));
     }
-    let receivers: Vec<_> = receiver_socks
-        .into_iter()
-        .map(|ws| tokio::spawn(receiver(ws, epoch, measure_from, end, end + GRACE)))
-        .collect();
-    let mut sent = SendStats::default();
-    for s in senders {
-        let s = s.await??;
-        sent.offered += s.offered;
-        sent.acks += s.acks;
-        sent.errors += s.errors;
-        sent.rate_limited += s.rate_limited;
+    for (k, ws) in receiver_socks.into_iter().enumerate() {
+        tasks.push(tokio::spawn(client(ws, proto, k, None, opts.rate, tl)));
     }
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut recv_errors = 0;
-    for r in receivers {
-        let (h, e) = r.await??;
-        hist.add(h)?;
-        recv_errors += e;
+    let (mut offered, mut rate_limited, mut errors) = (0, 0, 0);
+    for t in tasks {
+        let s = t.await??;
+        offered += s.offered;
+        rate_limited += s.rate_limited;
+        errors += s.errors;
+        hist.add(s.hist)?;
     }
+    let elapsed = epoch.elapsed().as_secs_f64();
+    let loadgen_cpu = (cpu_secs() - cpu_before) / elapsed;
+    let servers_after = server_cpu();
+    let server_user = (servers_after.0 - servers_before.0) / elapsed;
+    let server_sys = (servers_after.1 - servers_before.1) / elapsed;
     let secs = opts.duration.as_secs_f64();
+    let fan_out = (size - 1 + conns_per_sender - 1) as f64;
+    let delivered_per_s = hist.len() as f64 / secs;
+    let shape = if conns_per_sender == 1 {
+        format!("{groups} × {size}")
+    } else {
+        format!("{groups} × {size}, {conns_per_sender} conns/sender")
+    };
     Ok(ChatRow {
         text: format!(
-            "| {groups} × {size} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} |",
-            groups + pool,
-            sent.offered as f64 / secs,
-            sent.offered as f64 * (size - 1) as f64 / secs,
-            hist.len() as f64 / secs,
+            "| {shape} | {} | {:.0} | {:.0} | {delivered_per_s:.0} | {} | {} | {rate_limited} | {errors} |",
+            groups * conns_per_sender + pool,
+            offered as f64 / secs,
+            offered as f64 * fan_out / secs,
             ms(&hist, 0.5),
             ms(&hist, 0.99),
-            sent.rate_limited,
-            sent.errors + recv_errors
         ),
         p99_us: hist.value_at_quantile(0.99),
+        p50_us: hist.value_at_quantile(0.5),
+        delivered_per_s,
+        errors,
+        loadgen_cpu,
+        server_user,
+        server_sys,
     })
 }
 
-/// One chat run: its table row, and its p99 to pick the median run by.
+/// One chat run: its table row and figures.
 pub struct ChatRow {
     pub text: String,
     pub p99_us: u64,
+    pub p50_us: u64,
+    pub delivered_per_s: f64,
+    pub errors: u64,
+    /// The load generator's own CPU use during the run, in cores: near the
+    /// number of cores it may use, it (not the server) is the limit.
+    pub loadgen_cpu: f64,
+    /// The servers' (`servers` PIDs) CPU use during the run, in cores,
+    /// in user space and in the kernel.
+    pub server_user: f64,
+    pub server_sys: f64,
 }
 
-async fn idle(opts: &Opts) -> anyhow::Result<()> {
+/// This process's CPU time (user + system, all threads) so far, in seconds.
+pub fn cpu_secs() -> f64 {
+    let (u, s) = cpu_of("self");
+    u + s
+}
+
+/// A process's CPU time so far, (user, system) in seconds, from
+/// `/proc/PID/stat` (clock ticks of 1/100 s on Linux); zeros if it is gone.
+pub fn cpu_of(pid: &str) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    f.get(11)
+        .zip(f.get(12))
+        .map_or((0.0, 0.0), |(u, s)| (u / 100.0, s / 100.0))
+}
+
+/// The servers' memory once it stops moving: signing up (Argon2 with
+/// 19 MiB per hash) leaves freed memory that allocators return to the
+/// system a little later. Reads every 500 ms until two reads are within
+/// 1%, for at most 10 s.
+async fn settled(rss: &dyn Fn() -> anyhow::Result<u64>) -> anyhow::Result<u64> {
+    let mut last = rss()?;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = rss()?;
+        if now.abs_diff(last) * 100 <= last {
+            return Ok(now);
+        }
+        last = now;
+    }
+    Ok(last)
+}
+
+/// An idle-connection measurement: how many opened, and the servers'
+/// memory with none, with a fifth of them and with all of them open.
+pub struct IdleRow {
+    pub open: usize,
+    pub failed: usize,
+    pub open_secs: f64,
+    pub before_kib: u64,
+    /// Connections open at the first mark, and the memory then.
+    pub mark: usize,
+    pub mark_kib: u64,
+    pub after_kib: u64,
+}
+
+impl IdleRow {
+    /// The marginal memory of a connection: the growth from the first mark
+    /// to the end over the connections opened in between. Measuring from a
+    /// fifth keeps out what the first connections warm up (buffers pools,
+    /// allocator pages) and memory freed before the run (Argon2's 19 MiB per
+    /// signup) that the allocator keeps and hands out again.
+    pub fn per_conn_kib(&self) -> f64 {
+        if self.open <= self.mark {
+            return 0.0;
+        }
+        self.after_kib.saturating_sub(self.mark_kib) as f64 / (self.open - self.mark) as f64
+    }
+}
+
+/// Opens `n` idle connections speaking `proto`, spread over `bases` and
+/// sharing `cookies`' sessions, each reading its hello and then kept alive;
+/// `rss` sums the servers' resident memory (KiB), read before the first,
+/// 2 s after a fifth are open and 2 s after the last. Closes them all
+/// before returning.
+pub async fn idle_on(
+    proto: Proto,
+    bases: &[String],
+    cookies: &[String],
+    n: usize,
+    rss: &dyn Fn() -> anyhow::Result<u64>,
+) -> anyhow::Result<IdleRow> {
+    let before_kib = settled(rss).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let mark = n / 5;
+    let mut holds = Vec::with_capacity(n);
+    let mut first_error = None;
+    let mut mark_kib = 0;
+    for range in [0..mark, mark..n] {
+        let results: Vec<anyhow::Result<tokio::task::JoinHandle<()>>> = stream::iter(range)
+            .map(|i| {
+                let cookie = &cookies[i % cookies.len()];
+                let base = &bases[i % bases.len()];
+                let stopped = stopped.clone();
+                async move {
+                    let ws = tokio::time::timeout(CONNECT_TIMEOUT, connect_as(proto, base, cookie))
+                        .await
+                        .context("timed out")??;
+                    Ok(tokio::spawn(hold(ws, proto, stopped)))
+                }
+            })
+            .buffer_unordered(CONNECT_CONCURRENCY)
+            .collect()
+            .await;
+        for r in results {
+            match r {
+                Ok(h) => holds.push(h),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if mark_kib == 0 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            mark_kib = rss()?;
+        }
+    }
+    let open_secs = started.elapsed().as_secs_f64() - 2.0;
+    if let Some(e) = first_error {
+        eprintln!("first idle connection failure: {e:#}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after_kib = rss();
+    let open = holds.iter().filter(|h| !h.is_finished()).count();
+    let _ = stop.send(true);
+    for h in holds {
+        let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+    }
+    Ok(IdleRow {
+        open,
+        failed: n - open,
+        open_secs,
+        before_kib,
+        mark,
+        mark_kib,
+        after_kib: after_kib?,
+    })
+}
+
+pub async fn idle(opts: &Opts) -> anyhow::Result<()> {
     let server = Server::start(opts, &["--no-webtransport"]).await?;
     let c = reqwest::Client::new();
     let names: Vec<String> = (0..IDLE_USERS).map(|i| format!("idle{i}")).collect();
     let cookies = signup(&c, &server.base, &names).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = server.rss_kib()?;
     let n = opts.idle;
-    let started = Instant::now();
-    let results: Vec<anyhow::Result<Ws>> = stream::iter(0..n)
-        .map(|i| {
-            let cookie = &cookies[i % cookies.len()];
-            let base = &server.base;
-            async move {
-                tokio::time::timeout(CONNECT_TIMEOUT, connect(base, cookie))
-                    .await
-                    .context("timed out")?
-            }
-        })
-        .buffer_unordered(CONNECT_CONCURRENCY)
-        .collect()
-        .await;
-    let open_secs = started.elapsed().as_secs_f64();
-    let mut conns = Vec::with_capacity(n);
-    let mut failures = 0;
-    let mut first_error = None;
-    for r in results {
-        match r {
-            Ok(ws) => conns.push(ws),
-            Err(e) => {
-                failures += 1;
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = server.rss_kib()?;
-    let open = conns.len();
-    let per = if open > 0 {
-        (after.saturating_sub(before)) as f64 / open as f64
-    } else {
-        0.0
-    };
+    let row = idle_on(
+        Proto::Kith,
+        std::slice::from_ref(&server.base),
+        &cookies,
+        n,
+        &|| server.rss_kib(),
+    )
+    .await;
+    server.stop().await;
+    let row = row?;
     println!("## Realtime: memory per idle WebSocket connection\n");
     println!(
-        "A fresh kith process; {n} WebSocket connections opened ({CONNECT_CONCURRENCY} handshakes at a time, sharing {IDLE_USERS} users' sessions), each reading its hello and then idle. RSS is the kith process's VmRSS before opening them and 2 s after the last one is open.\n"
+        "A fresh kith process; {n} WebSocket connections opened ({CONNECT_CONCURRENCY} handshakes at a time, sharing {IDLE_USERS} users' sessions), each reading its hello and then idle. RSS is the kith process's VmRSS before opening them, 2 s after a fifth are open and 2 s after the last one is open; the cost per connection is the growth between the last two over the connections opened in between.\n"
     );
     println!(
-        "| connections open | failed | open time s | RSS before MiB | RSS after MiB | KiB per connection |"
+        "| connections open | failed | open time s | RSS before MiB | RSS at a fifth MiB | RSS after MiB | KiB per connection |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     println!(
-        "| {open} | {failures} | {open_secs:.1} | {:.1} | {:.1} | {per:.1} |",
-        before as f64 / 1024.0,
-        after as f64 / 1024.0
+        "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        row.open,
+        row.failed,
+        row.open_secs,
+        row.before_kib as f64 / 1024.0,
+        row.mark_kib as f64 / 1024.0,
+        row.after_kib as f64 / 1024.0,
+        row.per_conn_kib()
     );
     println!();
-    if let Some(e) = first_error {
-        eprintln!("first idle connection failure: {e:#}");
-    }
-    // Close them all, a bounded number at a time.
-    stream::iter(conns)
-        .for_each_concurrent(CONNECT_CONCURRENCY, |mut ws| async move {
-            let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
-        })
-        .await;
-    server.stop().await;
     Ok(())
 }
 

@@ -33,7 +33,7 @@ impl Server {
         extra: &[&str],
     ) -> anyhow::Result<Server> {
         let addr = std::net::TcpListener::bind((std::net::Ipv4Addr::from(ip), 0))?.local_addr()?;
-        let child = Command::new(&opts.kith_bin)
+        let child = pinned(opts, &opts.kith_bin)
             .arg("serve")
             .arg("--listen")
             .arg(addr.to_string())
@@ -66,6 +66,10 @@ impl Server {
         })
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Kills the process at once (SIGKILL), as a crash would.
     pub async fn kill(&mut self) {
         let _ = self.child.start_kill();
@@ -74,18 +78,35 @@ impl Server {
 
     /// The kith process's resident set size in KiB.
     pub fn rss_kib(&self) -> anyhow::Result<u64> {
-        let pid = self.child.id().context("kith has exited")?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("VmRSS not found")
+        rss_of(self.child.id().context("kith has exited")?)
     }
 
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+    }
+}
+
+/// The resident set size (VmRSS, KiB) of process `pid`.
+pub fn rss_of(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("VmRSS not found")
+}
+
+/// A command for `program`, run under `taskset -c` on the server CPUs
+/// when the load generator keeps its own core (`--server-cpus`).
+pub fn pinned(opts: &Opts, program: &std::path::Path) -> Command {
+    match &opts.server_cpus {
+        Some(cpus) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpus).arg(program);
+            c
+        }
+        None => Command::new(program),
     }
 }
 

@@ -142,7 +142,61 @@ fn per_write(w: Workload, sync: &str, dur: Duration) -> anyhow::Result<f64> {
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
+/// The physical limit the writer works against: plain rows (an integer key,
+/// an integer, 64 bytes of text) inserted through one prepared statement,
+/// `batch` rows per transaction, WAL with `synchronous=FULL`, on a file in
+/// the same temporary directory the other scenarios use. Rows per second.
+pub fn raw_batched(batch: usize, dur: Duration) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let mut conn = Connection::open(dir.path().join("raw.db"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b TEXT NOT NULL)",
+    )?;
+    let start = Instant::now();
+    let mut n = 0usize;
+    while start.elapsed() < dur {
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached("INSERT INTO t (a, b) VALUES (?, ?)")?;
+            for _ in 0..batch {
+                stmt.execute(params![n as i64, BODY])?;
+                n += 1;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Batch sizes of the physical reference.
+pub const RAW_BATCHES: [usize; 3] = [1, 100, 1000];
+
+/// Likes per second through kith's writer with 64 concurrent callers
+/// (`synchronous=FULL`), for reading against [`raw_batched`].
+pub async fn writer_likes(dur: Duration) -> anyhow::Result<f64> {
+    Ok(group_commit(Workload::Like, "FULL", 64, dur).await?.0)
+}
+
 pub async fn run(opts: &Opts) -> anyhow::Result<()> {
+    println!(
+        "## Physical reference: raw SQLite batched inserts on this disk
+"
+    );
+    println!(
+        "Plain rows (integer key, integer, {} bytes of text) through one prepared statement, N rows per transaction, WAL and `synchronous=FULL`, {:.0} s per row: the ceiling for any writer on this disk. One row per transaction is the fsync rate.
+",
+        BODY.len(),
+        opts.writer_duration.as_secs_f64()
+    );
+    println!("| rows per transaction | rows/s | transactions/s |");
+    println!("|---|---|---|");
+    for batch in RAW_BATCHES {
+        let rows = raw_batched(batch, opts.writer_duration)?;
+        println!("| {batch} | {rows:.0} | {:.0} |", rows / batch as f64);
+    }
+    println!();
     println!("## Writer: group commit vs one transaction per write\n");
     println!(
         "The same `Command::apply` code on both sides, {:.0} s per row, on a database of \
