@@ -56,15 +56,29 @@ pub trait Transport: Send {
     /// The next inbound event; `None` once the client has gone.
     fn recv(&mut self) -> impl Future<Output = Option<Inbound>> + Send;
     fn send(&mut self, frame: &str) -> impl Future<Output = Result<(), ()>> + Send;
+    /// Sends several frames; a transport that can buffer writes them with
+    /// one flush (one syscall for a backlog instead of one per frame).
+    fn send_all(&mut self, frames: &[Frame]) -> impl Future<Output = Result<(), ()>> + Send {
+        async move {
+            for f in frames {
+                self.send(f).await?;
+            }
+            Ok(())
+        }
+    }
     /// Closes with a reason the client can read, where the transport can.
     fn close(&mut self, reason: CloseReason) -> impl Future<Output = ()> + Send;
 }
+
+/// Queued frames written together at most (one flush).
+const SEND_BATCH: usize = 64;
 
 /// Serves one connection of `user` over `transport` until it ends.
 pub async fn serve<T: Transport>(state: AppState, user: UserView, mut transport: T) {
     let (mut conn, mut reg, hello) = Conn::open(state, user).await;
     let mut reason = CloseReason::Client;
     let mut ok = true;
+    let mut batch = Vec::new();
     for f in hello {
         ok &= transport.send(&f).await.is_ok();
     }
@@ -98,10 +112,21 @@ pub async fn serve<T: Transport>(state: AppState, user: UserView, mut transport:
             frame = reg.rx.recv() => match frame {
                 // A client that stops reading blocks this send; the hub
                 // then kicks it once its queue fills, which ends the wait.
-                Some(f) => tokio::select! {
-                    r = transport.send(&f) => ok = r.is_ok(),
-                    why = reg.kick.kicked() => { reason = CloseReason::Kicked(why); break; }
-                },
+                Some(f) => {
+                    // Whatever else is queued goes out with it.
+                    batch.clear();
+                    batch.push(f);
+                    while batch.len() < SEND_BATCH {
+                        match reg.rx.try_recv() {
+                            Ok(f) => batch.push(f),
+                            Err(_) => break,
+                        }
+                    }
+                    tokio::select! {
+                        r = transport.send_all(&batch) => ok = r.is_ok(),
+                        why = reg.kick.kicked() => { reason = CloseReason::Kicked(why); break; }
+                    }
+                }
                 None => break,
             },
             why = reg.kick.kicked() => { reason = CloseReason::Kicked(why); break; }

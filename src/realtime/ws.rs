@@ -6,6 +6,8 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 
 use super::conn::{self, CloseReason, Inbound, Transport};
+use super::hub::Frame;
+use futures_util::SinkExt;
 use super::protocol::MAX_FRAME_BYTES;
 use crate::app::AppState;
 use crate::auth::User;
@@ -13,8 +15,8 @@ use crate::error::AppError;
 use crate::http::same_origin;
 
 /// Small buffers: an idle connection should cost little memory.
-const READ_BUFFER: usize = 4 * 1024;
-const WRITE_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
+const WRITE_BUFFER: usize = 1024;
 /// A client that does not read its socket holds at most this much unsent.
 const MAX_WRITE_BUFFER: usize = 256 * 1024;
 
@@ -76,6 +78,16 @@ impl Transport for Ws {
             .send(Message::Text(Utf8Bytes::from(frame)))
             .await
             .map_err(|_| ())
+    }
+
+    async fn send_all(&mut self, frames: &[Frame]) -> Result<(), ()> {
+        for f in frames {
+            self.0
+                .feed(Message::Text(Utf8Bytes::from(&**f)))
+                .await
+                .map_err(|_| ())?;
+        }
+        self.0.flush().await.map_err(|_| ())
     }
 
     async fn close(&mut self, reason: CloseReason) {
