@@ -286,3 +286,29 @@ CREATE TABLE IF NOT EXISTS nodes (
     heartbeat_at  INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS nodes_name ON nodes (name, heartbeat_at);
+
+-- step 5
+-- Limits on signing in and signing up (src/auth/limits.rs), kept here so
+-- that they hold across every node. One row per attempt let through, under
+-- a key naming what it counts against: `login:ADDR`, `fail:ACCOUNT@ADDR`,
+-- `fail:ACCOUNT`, `signup:ADDR` (ACCOUNT is the username in lower case,
+-- ADDR the client's address or IPv6 /64). Refused attempts leave no row, so
+-- a key holds at most its limit's worth of rows inside its window; rows
+-- older than the longest window are swept hourly.
+CREATE TABLE IF NOT EXISTS auth_attempts (
+    key   TEXT    NOT NULL,
+    at_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS auth_attempts_key ON auth_attempts (key, at_ms);
+CREATE INDEX IF NOT EXISTS auth_attempts_at ON auth_attempts (at_ms);
+
+-- Addresses each account has lately signed up or signed in from: while
+-- the account as a whole is under attack, these still get in. Swept after
+-- 30 days without a sign-in.
+CREATE TABLE IF NOT EXISTS auth_addresses (
+    account TEXT    NOT NULL,
+    addr    TEXT    NOT NULL,
+    last_ms INTEGER NOT NULL,
+    PRIMARY KEY (account, addr)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS auth_addresses_last ON auth_addresses (last_ms);

@@ -32,6 +32,7 @@ use utoipa_axum::routes;
 use crate::auth::accounts::UserView;
 use crate::auth::password::Passwords;
 use crate::auth::session_store::WriterStore;
+use crate::backup::lock::{DataDirLock, LockError};
 use crate::cluster::litefs::LiteFs;
 use crate::cluster::{self, Cluster, Role};
 use crate::config::Config;
@@ -40,6 +41,7 @@ use crate::db::{self, Command, Writer};
 use crate::error::AppError;
 use crate::http::{Json, reject_cross_origin};
 use crate::jobs::worker::{self, WorkerConfig};
+use crate::limits::{self, PerUser};
 use crate::media::store::MediaStore;
 use crate::media::transcode::Tools;
 use crate::metrics::Metrics;
@@ -47,7 +49,7 @@ use crate::realtime::Hub;
 use crate::realtime::hub::Frame;
 use crate::realtime::ticket::TicketKey;
 use crate::realtime::webtransport::{self, CertFiles, WtInfo};
-use crate::{assets, auth, chat, jobs, media, notify, realtime, social};
+use crate::{assets, auth, backup, chat, jobs, media, notify, realtime, social};
 use tokio::sync::Notify;
 
 /// The largest request body any route accepts.
@@ -72,6 +74,11 @@ pub struct Inner {
     /// a profile change made on another node shows within that time.
     pub users: Cache<i64, Arc<UserView>>,
     pub passwords: Passwords,
+    /// HTTP writes per user on this node; `None`: unlimited.
+    pub write_limits: Option<PerUser>,
+    /// Realtime sends per user on this node, across their connections
+    /// (each connection also has a budget of its own); `None`: off.
+    pub send_limits: Option<PerUser>,
     /// Live connections on this node.
     pub hub: Hub,
     /// Signs and checks WebTransport tickets.
@@ -152,6 +159,9 @@ pub struct App {
     writer_task: Option<JoinHandle<()>>,
     checkpointer: Option<db::Checkpointer>,
     wt_task: Option<JoinHandle<()>>,
+    /// Held until the server has stopped: `kith restore` refuses while it
+    /// is. `None` where the file system has no locks.
+    data_lock: Option<DataDirLock>,
 }
 
 /// The role a node starts in.
@@ -225,6 +235,17 @@ impl App {
     /// the listener (port 0 picks a free port; see `local_addr`).
     pub async fn build(config: Config) -> anyhow::Result<App> {
         std::fs::create_dir_all(&config.data_dir)?;
+        let data_lock = match DataDirLock::serving(&config.data_dir) {
+            Ok(lock) => Some(lock),
+            Err(LockError::Held(lock)) => anyhow::bail!(
+                "a restore is replacing the database (it holds {}); start kith once it is done",
+                lock.display()
+            ),
+            Err(LockError::Io(lock, e)) => {
+                tracing::warn!(lock = %lock.display(), error = %e, "cannot lock the data directory: `kith restore` will not see this server");
+                None
+            }
+        };
         std::fs::create_dir_all(&config.media_dir)?;
         let litefs = config
             .litefs_dir
@@ -291,6 +312,8 @@ impl App {
                 .time_to_live(Duration::from_secs(10))
                 .build(),
             passwords: Passwords::new()?,
+            write_limits: config.limits.writes.map(PerUser::new),
+            send_limits: config.limits.writes.map(|_| PerUser::new(limits::SENDS)),
             read,
             writer,
             config,
@@ -330,6 +353,7 @@ impl App {
             state,
             writer_task,
             checkpointer,
+            data_lock,
         })
     }
 
@@ -361,6 +385,7 @@ impl App {
             writer_task,
             checkpointer,
             wt_task,
+            data_lock,
         } = self;
         tracing::info!(%addr, "kith listening");
         let sweeper = tokio::spawn(sweep_sessions(state.clone()));
@@ -389,6 +414,10 @@ impl App {
         });
         // Live sockets are not requests: close them when shutdown begins, or
         // the drain would wait for them.
+        if let Some(cfg) = state.config.backup.clone() {
+            // Stops at shutdown; a copy under way finishes on its thread.
+            tokio::spawn(backup::schedule::run(state.clone(), cfg, stop_rx.clone()));
+        }
         let mut stopping = stop_rx.clone();
         let kick_state = state.clone();
         tokio::spawn(async move {
@@ -396,16 +425,12 @@ impl App {
             kick_state.hub.kick_all("server shutting down");
         });
         let mut stopped = stop_rx.clone();
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let server = crate::http::serve::serve(listener, router, async move {
             let _ = stopped.wait_for(|s| *s).await;
         });
         let mut stopped = stop_rx;
         tokio::select! {
-            res = server => res?,
+            () = server => {},
             _ = async {
                 let _ = stopped.wait_for(|s| *s).await;
                 tokio::time::sleep(DRAIN_TIMEOUT).await;
@@ -439,6 +464,7 @@ impl App {
         }
         drop(checkpointer);
         state.read.close().await;
+        drop(data_lock);
         Ok(())
     }
 }
@@ -465,17 +491,22 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Deletes expired sessions now and then.
+/// Deletes expired sessions, and sign-in attempts too old to count, now
+/// and then.
 async fn sweep_sessions(state: AppState) {
     let mut tick = tokio::time::interval(SESSION_SWEEP_EVERY);
     loop {
         tick.tick().await;
-        if let Err(e) = state
-            .writer
-            .exec(Command::Auth(auth::Cmd::DeleteExpiredSessions))
-            .await
-        {
-            tracing::warn!(error = %e, "sweeping expired sessions");
+        for (cmd, what) in [
+            (
+                auth::Cmd::DeleteExpiredSessions,
+                "sweeping expired sessions",
+            ),
+            (auth::Cmd::PruneAttempts, "sweeping old sign-in attempts"),
+        ] {
+            if let Err(e) = state.writer.exec(Command::Auth(cmd)).await {
+                tracing::warn!(error = %e, "{what}");
+            }
         }
     }
 }
@@ -517,7 +548,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Wraps routes in the middleware every kith route runs behind: request
 /// ids, tracing, panic catching, security headers, timeout, the
-/// cross-origin check, the body limit and sessions. Public so that tests can
+/// cross-origin check, the body limit, sessions and the per-user write
+/// limit. Public so that tests can
 /// put a route of their own behind exactly the same stack.
 pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let secure = state.config.secure_cookies;
@@ -564,7 +596,12 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                     crate::metrics::track,
                 ))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-                .layer(sessions),
+                .layer(sessions)
+                // Inside the session layer: it limits by the signed-in user.
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    limits::limit_writes,
+                )),
         )
         .with_state(state)
 }

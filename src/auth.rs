@@ -5,10 +5,15 @@
 //! `SqliteStore` on the read pool and written through the writer
 //! ([`session_store::WriterStore`]), so every node sees every session and a
 //! replica forwards session writes like any other write.
+//!
+//! Signing in and signing up are limited per address and per account, with
+//! the counts in the database so that the limits hold on every node
+//! ([`limits`]).
 
 pub mod accounts;
 mod command;
 pub mod extract;
+pub mod limits;
 pub mod password;
 pub mod routes;
 pub mod session_store;

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::limits::{LimitArgs, Limits};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kith",
@@ -27,6 +29,11 @@ pub enum Cmd {
     Serve(Box<ServeArgs>),
     /// Apply the schema to the database and exit.
     Migrate(StorageArgs),
+    /// Write a consistent copy of the database to PATH (beside a running
+    /// server or not).
+    Backup(BackupArgs),
+    /// Replace the database with a backup; the server must be stopped.
+    Restore(RestoreArgs),
     /// Inspect and steer the job queue.
     Jobs {
         #[command(subcommand)]
@@ -58,6 +65,28 @@ pub enum JobsCmd {
         #[command(flatten)]
         storage: StorageArgs,
     },
+}
+
+/// `kith backup PATH`.
+#[derive(Clone, Debug, Args)]
+pub struct BackupArgs {
+    /// The file to write; an existing one is replaced only with --force.
+    pub path: PathBuf,
+    /// Replace PATH if it exists.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// `kith restore BACKUP`.
+#[derive(Clone, Debug, Args)]
+pub struct RestoreArgs {
+    /// A copy written by `kith backup` (or any consistent copy of a kith
+    /// database).
+    pub backup: PathBuf,
+    #[command(flatten)]
+    pub storage: StorageArgs,
 }
 
 /// Where kith keeps its data.
@@ -150,8 +179,21 @@ pub struct ServeArgs {
     /// AWS_REGION and AWS_ENDPOINT_URL[_S3]).
     #[arg(long, env = "KITH_MEDIA_STORE", default_value = "local")]
     pub media_store: String,
+    /// Back the database up this often (`90s`, `30m`, `6h`, `1d`, `1h30m`):
+    /// the primary writes `kith-YYYYMMDDTHHMMSSZ.db` into --backup-dir.
+    #[arg(long, env = "KITH_BACKUP_EVERY", value_parser = parse_duration)]
+    pub backup_every: Option<Duration>,
+    /// Where periodic backups go [default: DATA_DIR/backups].
+    #[arg(long, env = "KITH_BACKUP_DIR", requires = "backup_every")]
+    pub backup_dir: Option<PathBuf>,
+    /// How many periodic backups to keep; older ones are deleted.
+    #[arg(long, env = "KITH_BACKUP_KEEP", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub backup_keep: u32,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Which node writes.
@@ -211,6 +253,43 @@ fn fly_private(listen: SocketAddr) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, listen.port()))
 }
 
+/// Parses a duration: whole numbers with a unit each, `s`, `m`, `h` or
+/// `d` (`90s`, `30m`, `6h`, `1d`, `1h30m`); more than zero.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration (for example 90s, 30m, 6h, 1d)");
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut secs: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit: u64 = match &rest[..unit_len] {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        secs = n
+            .checked_mul(unit)
+            .and_then(|s| secs.checked_add(s))
+            .ok_or_else(|| format!("{text:?} is too long"))?;
+    }
+    if secs == 0 {
+        return Err(format!("{text:?}: the duration must be more than zero"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 fn parse_secret(s: &str) -> Result<String, String> {
     if s.len() < 16 {
         return Err("the cluster secret must be at least 16 bytes".into());
@@ -245,6 +324,15 @@ pub struct ClusterConfig {
     pub region: String,
 }
 
+/// Periodic backups of the database (on the primary).
+#[derive(Clone, Debug)]
+pub struct BackupConfig {
+    pub every: Duration,
+    pub dir: PathBuf,
+    /// How many to keep, at least 1.
+    pub keep: usize,
+}
+
 /// What the server needs to start; tests build it directly.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -268,8 +356,12 @@ pub struct Config {
     pub media_store: String,
     /// `None`: a single node.
     pub cluster: Option<ClusterConfig>,
+    /// Abuse limits, and where a client's address comes from.
+    pub limits: Limits,
     pub role: RoleChoice,
     pub litefs_dir: Option<PathBuf>,
+    /// `None`: no periodic backups.
+    pub backup: Option<BackupConfig>,
 }
 
 impl From<ServeArgs> for Config {
@@ -286,8 +378,17 @@ impl From<ServeArgs> for Config {
             }),
             _ => None,
         };
+        let backup = a.backup_every.map(|every| BackupConfig {
+            every,
+            dir: a
+                .backup_dir
+                .unwrap_or_else(|| a.storage.data_dir.join("backups")),
+            keep: usize::try_from(a.backup_keep).unwrap_or(usize::MAX).max(1),
+        });
         Config {
+            backup,
             media_store: a.media_store,
+            limits: a.limits.into(),
             cluster,
             role: c.role,
             litefs_dir: c.litefs_dir,
@@ -331,9 +432,67 @@ impl Config {
             job_retry_base: Duration::from_secs(2),
             transcode_timeout: Duration::from_secs(1800),
             media_store: "local".into(),
+            limits: Limits::default(),
             cluster: None,
             role: RoleChoice::Auto,
             litefs_dir: None,
+            backup: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        let d = |s| parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(d("1s"), Ok(1));
+        assert_eq!(d("90s"), Ok(90));
+        assert_eq!(d("30m"), Ok(1800));
+        assert_eq!(d("6h"), Ok(6 * 3600));
+        assert_eq!(d("1d"), Ok(86_400));
+        assert_eq!(d("1h30m"), Ok(5400));
+        assert_eq!(d(" 2h "), Ok(7200));
+        for bad in [
+            "",
+            "6",
+            "h",
+            "6x",
+            "6 h",
+            "-1h",
+            "1.5h",
+            "0s",
+            "0h0m",
+            "1h-",
+            "99999999999999999999s",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} parsed");
+        }
+        assert!(d("9999999999999999999d").is_err(), "overflow");
+    }
+
+    #[test]
+    fn backup_flags() {
+        let serve = |args: &[&str]| {
+            Cli::try_parse_from([&["kith", "serve"][..], args].concat()).map(|cli| {
+                match cli.command {
+                    Some(Cmd::Serve(a)) => Config::from(*a).backup,
+                    _ => None,
+                }
+            })
+        };
+        let b = serve(&["--data-dir", "d", "--backup-every", "6h"])
+            .expect("parses")
+            .expect("backups on");
+        assert_eq!(
+            (b.every, b.dir, b.keep),
+            (Duration::from_secs(21_600), PathBuf::from("d/backups"), 7)
+        );
+        assert!(serve(&[]).expect("parses").is_none());
+        // A directory without a period is a mistake, not a no-op.
+        assert!(serve(&["--backup-dir", "b"]).is_err());
+        assert!(serve(&["--backup-every", "1h", "--backup-keep", "0"]).is_err());
     }
 }

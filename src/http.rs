@@ -1,5 +1,9 @@
 //! HTTP plumbing shared by every route: extractors whose rejections are
-//! `AppError`s, cursor pagination, and the cross-origin check.
+//! `AppError`s, cursor pagination, the cross-origin check, the client's
+//! address ([`client_ip`]) and the server loop ([`serve`]).
+
+pub mod client_ip;
+pub mod serve;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{Method, header};
@@ -143,7 +147,7 @@ pub async fn reject_cross_origin(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-fn is_safe_method(m: &Method) -> bool {
+pub(crate) fn is_safe_method(m: &Method) -> bool {
     matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 

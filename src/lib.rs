@@ -14,10 +14,14 @@
 //! - [`realtime`]: the hub, the protocol, WebSocket and WebTransport.
 //! - [`cluster`]: several nodes on one replicated database: membership,
 //!   write forwarding to the primary, gossip of presence and fan-out.
+//! - [`backup`]: `kith backup`, `kith restore` and periodic backups.
 //! - [`metrics`]: Prometheus counters on `/metrics`.
 //! - [`jobs`]: the durable job queue and its workers.
 //! - [`media`]: video upload, transcoding with ffmpeg, Range serving.
-//! - [`http`]: extractors, pagination and the cross-origin check.
+//! - [`http`]: extractors, pagination, the cross-origin check, the
+//!   client's address, and the server loop with its header timeout.
+//! - [`limits`]: per-user rate limits on writes and realtime sends, and
+//!   the settings of every abuse limit (sign-in limits: [`auth::limits`]).
 //! - [`error`]: `AppError` and the JSON error body.
 //! - [`ids`]: time-ordered ids and their opaque text form.
 //! - [`assets`]: the embedded web client.
@@ -28,6 +32,7 @@
 pub mod app;
 pub mod assets;
 pub mod auth;
+pub mod backup;
 pub mod chat;
 pub mod cluster;
 pub mod config;
@@ -36,6 +41,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod limits;
 pub mod media;
 pub mod metrics;
 pub mod notify;

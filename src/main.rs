@@ -26,6 +26,14 @@ async fn main() -> anyhow::Result<()> {
                 storage.db_path().display()
             );
         }
+        Some(Cmd::Backup(args)) => {
+            let copy = kith::backup::backup(&args.storage.db_path(), &args.path, args.force)?;
+            println!("backup written: {copy}");
+        }
+        Some(Cmd::Restore(args)) => {
+            let db = kith::backup::restore::restore(&args.backup, &args.storage)?;
+            println!("restored {} to {db}", args.backup.display());
+        }
         Some(Cmd::Jobs { action }) => {
             let db = action.storage().db_path();
             print!("{}", kith::jobs::cli::run(&db, action)?);

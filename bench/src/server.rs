@@ -39,6 +39,9 @@ impl Server {
             .arg(addr.to_string())
             .arg("--data-dir")
             .arg(data_dir)
+            // The load generator is hundreds of users on one address, as
+            // fast as they go: the abuse limits would stop it.
+            .args(["--no-auth-limits", "--write-burst", "0"])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::limits::{self, Window};
 use crate::db::{CmdError, Reply};
 use crate::ids::{Id, now_ms};
 
@@ -36,6 +37,20 @@ pub enum Cmd {
         user_id: Id,
     },
     DeleteExpiredSessions,
+    /// Counts a sign-in or sign-up attempt against each window, or answers
+    /// how long to wait when one has no room ([`super::limits`]).
+    TakeAttempt {
+        windows: Vec<Window>,
+    },
+    /// A sign-in or sign-up of `account` from `addr` succeeded.
+    SignedIn {
+        account: String,
+        addr: String,
+        /// Take back the attempt's count against the account as a whole.
+        undo_account: bool,
+    },
+    /// Drops attempts and addresses too old to matter.
+    PruneAttempts,
 }
 
 /// A time as tower-sessions-sqlx-store stores it (sqlx encodes
@@ -142,6 +157,13 @@ impl Cmd {
                     .execute([now_ms()])?;
                 Ok(Reply::Done)
             }
+            Cmd::TakeAttempt { windows } => limits::take_at(conn, &windows, now_ms()),
+            Cmd::SignedIn {
+                account,
+                addr,
+                undo_account,
+            } => limits::signed_in_at(conn, &account, &addr, undo_account, now_ms()),
+            Cmd::PruneAttempts => limits::prune_at(conn, now_ms()),
         }
     }
 }

@@ -10,11 +10,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::accounts::{self, UserView};
-use super::{Cmd, SESSION_SEEN, SESSION_USER, User};
+use super::{Cmd, SESSION_SEEN, SESSION_USER, User, limits};
 use crate::app::AppState;
 use crate::db::{Command, Reply};
 use crate::error::{AppError, ErrorBody};
 use crate::http::Json;
+use crate::http::client_ip::ClientIp;
 use crate::ids::{Id, now_ms};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -65,9 +66,11 @@ async fn sign_in(session: &Session, user: Id) -> Result<(), AppError> {
         (status = 201, description = "Account created and signed in", body = UserResponse),
         (status = 409, description = "Username taken", body = ErrorBody),
         (status = 422, description = "Invalid username, password or display name", body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address; see Retry-After", body = ErrorBody),
     ))]
 async fn signup(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     session: Session,
     Json(req): Json<SignupRequest>,
 ) -> Result<impl IntoResponse, AppError> {
@@ -77,6 +80,9 @@ async fn signup(
         Some(d) => accounts::clean_display_name(d)?,
         None => req.username.clone(),
     };
+    // After the free checks, so that fighting the password rules costs
+    // nothing; before the lookup, so that probing for taken names counts.
+    limits::admit_signup(&state, ip).await?;
     if accounts::by_username(&state.read, &req.username)
         .await?
         .is_some()
@@ -89,11 +95,12 @@ async fn signup(
         .writer
         .exec(Command::Auth(Cmd::CreateUser {
             id,
-            username: req.username,
+            username: req.username.clone(),
             display_name,
             password_hash,
         }))
         .await?;
+    limits::signed_up(&state, ip, &req.username).await;
     sign_in(&session, id).await?;
     let user = accounts::by_id(&state.read, id)
         .await?
@@ -106,12 +113,17 @@ async fn signup(
     responses(
         (status = 200, description = "Signed in", body = UserResponse),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address or on this account; see Retry-After", body = ErrorBody),
     ))]
 async fn login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     session: Session,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<UserResponse>, AppError> {
+    // Counted as a failure until the password proves right; refused here,
+    // the attempt costs no argon2 work.
+    let attempt = limits::admit_login(&state, ip, &req.username).await?;
     if req.password.len() > super::password::MAX_LEN {
         return Err(AppError::BadCredentials);
     }
@@ -124,6 +136,7 @@ async fn login(
     let Some(id) = id.filter(|_| ok) else {
         return Err(AppError::BadCredentials);
     };
+    attempt.succeeded(&state).await;
     sign_in(&session, id).await?;
     let user = accounts::by_id(&state.read, id)
         .await?

@@ -120,6 +120,11 @@ pub enum Reply {
     Seq(i64),
     /// The job a worker claimed, if any was due.
     Claimed(Option<jobs::queue::Claimed>),
+    /// Whether an attempt got through its limits; when not, how long until
+    /// it would (milliseconds).
+    Admission {
+        retry_after_ms: Option<i64>,
+    },
 }
 
 /// Why a command did not apply. Serializable, so a forwarded command's

@@ -9,17 +9,15 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::hub::{Frame, Registration};
-use super::protocol::{self, ClientFrame, ErrorCode, Presence, RateLimit, ServerFrame, VERSION};
+use super::protocol::{self, ClientFrame, ErrorCode, Presence, ServerFrame, VERSION};
 use crate::app::AppState;
 use crate::auth::accounts::UserView;
 use crate::chat::{self, store};
 use crate::db::{CmdError, Command, Reply};
 use crate::ids::{Id, format_ms};
+use crate::limits::{SENDS, TokenBucket};
 use crate::notify::{self, Kind};
 
-/// Sends: a burst of 30, then 10 a second.
-const SEND_BURST: u32 = 30;
-const SEND_PER_SEC: u32 = 10;
 /// Excess sends answered with an error frame before the connection is
 /// closed for flooding.
 const MAX_EXCESS: u32 = 100;
@@ -180,7 +178,7 @@ pub struct Conn {
     state: AppState,
     user: UserView,
     conn_id: u64,
-    sends: RateLimit,
+    sends: TokenBucket,
     typing: HashMap<Id, Instant>,
     excess: u32,
 }
@@ -233,7 +231,7 @@ impl Conn {
             state,
             user,
             conn_id: reg.conn,
-            sends: RateLimit::new(SEND_BURST, SEND_PER_SEC),
+            sends: TokenBucket::new(SENDS, Instant::now()),
             typing: HashMap::new(),
             excess: 0,
         };
@@ -259,7 +257,17 @@ impl Conn {
                 client_msg_id,
                 body,
             } => {
-                if !self.sends.allow() {
+                // Each connection has its budget, and (unless the per-user
+                // limits are off) the user has one across all their
+                // connections on this node: more sockets buy no more sends.
+                let now = Instant::now();
+                let allowed = self.sends.take_at(now).is_ok()
+                    && self
+                        .state
+                        .send_limits
+                        .as_ref()
+                        .is_none_or(|users| users.take_at(self.user.id.0, now).is_ok());
+                if !allowed {
                     self.excess += 1;
                     return Outcome::reply(ServerFrame::error(
                         ErrorCode::RateLimited,

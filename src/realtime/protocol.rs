@@ -166,47 +166,9 @@ pub fn parse(text: &str) -> Result<ClientFrame, ServerFrame> {
     Ok(frame)
 }
 
-/// A token bucket: `burst` at once, then `per_sec` on average.
-#[derive(Debug)]
-pub struct RateLimit {
-    tokens: f64,
-    burst: f64,
-    per_sec: f64,
-    last: std::time::Instant,
-}
-
-impl RateLimit {
-    pub fn new(burst: u32, per_sec: u32) -> Self {
-        RateLimit {
-            tokens: f64::from(burst),
-            burst: f64::from(burst),
-            per_sec: f64::from(per_sec),
-            last: std::time::Instant::now(),
-        }
-    }
-
-    /// Takes a token at `now`; false when none is left.
-    pub fn allow_at(&mut self, now: std::time::Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    pub fn allow(&mut self) -> bool {
-        self.allow_at(std::time::Instant::now())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
 
     #[test]
     fn parses_every_client_frame() {
@@ -264,15 +226,5 @@ mod tests {
         assert_eq!(code(parse(&f)), Some(ErrorCode::Invalid));
         let f = r#"{"type":"send","conversation_id":"1","client_msg_id":"","body":"x"}"#;
         assert_eq!(code(parse(f)), Some(ErrorCode::Invalid));
-    }
-
-    #[test]
-    fn rate_limit_refills() {
-        let mut r = RateLimit::new(3, 10);
-        let t = Instant::now();
-        assert!(r.allow_at(t) && r.allow_at(t) && r.allow_at(t));
-        assert!(!r.allow_at(t));
-        assert!(r.allow_at(t + Duration::from_millis(150)));
-        assert!(!r.allow_at(t + Duration::from_millis(150)));
     }
 }

@@ -7,12 +7,12 @@ use axum::response::Response;
 
 use super::conn::{self, CloseReason, Inbound, Transport};
 use super::hub::Frame;
-use futures_util::SinkExt;
 use super::protocol::MAX_FRAME_BYTES;
 use crate::app::AppState;
 use crate::auth::User;
 use crate::error::AppError;
 use crate::http::same_origin;
+use futures_util::SinkExt;
 
 /// Small buffers: an idle connection should cost little memory.
 const READ_BUFFER: usize = 1024;

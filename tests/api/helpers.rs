@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kith::limits::Limits;
 use kith::{App, Config};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -31,9 +32,13 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// `spawn_app` with a changed config (say, `secure_cookies`).
+///
+/// The abuse limits are off unless `change` turns them on: these tests act
+/// as many users from one address, as fast as they can.
 pub async fn spawn_with(change: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_dir(dir.path());
+    config.limits = Limits::off();
     change(&mut config);
     let mut app = spawn_config(config).await;
     app.dir = Some(dir);
@@ -42,7 +47,14 @@ pub async fn spawn_with(change: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Starts a server on an existing data dir (restart tests).
 pub async fn spawn_on(data_dir: PathBuf) -> TestApp {
-    spawn_config(Config::for_dir(&data_dir)).await
+    let mut config = Config::for_dir(&data_dir);
+    config.limits = Limits::off();
+    spawn_config(config).await
+}
+
+/// `spawn_app` with the production limits on sign-in, sign-up and writes.
+pub async fn spawn_limited() -> TestApp {
+    spawn_with(|c| c.limits = Limits::default()).await
 }
 
 async fn spawn_config(config: Config) -> TestApp {

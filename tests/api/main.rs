@@ -1,6 +1,8 @@
 //! Integration tests: real servers on temp databases and loopback ports.
 
+mod abuse;
 mod auth;
+mod backup;
 mod bad_input;
 mod chat;
 mod cli;

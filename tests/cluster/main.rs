@@ -7,6 +7,7 @@ mod harness;
 #[path = "../common/session.rs"]
 mod session;
 
+mod abuse;
 mod failures;
 mod forwarding;
 mod litefs;
