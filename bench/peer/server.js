@@ -534,6 +534,8 @@ io.use((socket, next) => {
   next(new Error('unauthorized'));
 });
 
+let sendFailures = 0;
+
 io.on('connection', (socket) => {
   const user = socket.request.session.user;
   socket.join(`user:${user.id}`);
@@ -565,7 +567,11 @@ io.on('connection', (socket) => {
     try {
       r = await redis.sendMessage(conv, user.id, user.username, body, cmid, now);
     } catch (e) {
-      console.error('storing a message:', e.message);
+      sendFailures += 1;
+      // One line per failure would flood the log under overload.
+      if (sendFailures === 1 || sendFailures % 1000 === 0) {
+        console.error(`storing a message failed (${sendFailures} so far):`, require('node:util').inspect(e));
+      }
       return reply('error', { code: 'unavailable', message: 'could not store the message; retry' });
     }
     if (r[0] === 'not_found') return reply('error', { code: 'not_found', message: 'conversation not found' });

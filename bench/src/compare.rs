@@ -120,13 +120,16 @@ async fn peer_side(opts: &Opts, dir: &Path) -> anyhow::Result<Side> {
 }
 
 async fn peer_scenarios(opts: &Opts, dir: &Path, peer: &Peer) -> anyhow::Result<Side> {
-    let http = http::side(opts, &peer.bases).await?;
+    // Idle connections first, on fresh processes, as kith's are measured
+    // on fresh nodes: memory other scenarios leave free in V8's heap would
+    // otherwise absorb the connections' growth.
     let cookies = idle_cookies(&peer.bases[0], "idle").await?;
     let idle = realtime::idle_on(Proto::SocketIo, &peer.bases, &cookies, opts.idle, &|| {
         peer.rss_kib()
     })
     .await?;
     log_idle("peer", &idle);
+    let http = http::side(opts, &peer.bases).await?;
     let chat = realtime::chat_on(
         opts,
         &peer.bases[0],
@@ -244,7 +247,7 @@ pub async fn run(opts: &Opts, dir: &Path) -> anyhow::Result<()> {
         "pinning: {}\n",
         match &opts.server_cpus {
             Some(c) => format!(
-                "servers of both sides on CPU(s) {c}; the load generator on the others (taskset)"
+                "servers of both sides on CPU(s) {c}; the load generator on the remaining CPU(s) (taskset)"
             ),
             None => "none: servers and load generator share every core".into(),
         }
