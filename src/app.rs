@@ -571,7 +571,10 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                     MakeRequestUuid,
                 ))
                 .layer(PropagateRequestIdLayer::new(x_request_id))
-                .layer(TraceLayer::new_for_http())
+                // The span names the request by id, method and path only:
+                // no query string (where a ticket could ride), no headers
+                // (cookies), no body (passwords).
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::X_CONTENT_TYPE_OPTIONS,
                     HeaderValue::from_static("nosniff"),
@@ -583,6 +586,17 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::X_FRAME_OPTIONS,
                     HeaderValue::from_static("DENY"),
+                ))
+                // The web client's policy on every response (its
+                // `frame-ancestors 'none'` forbids framing anywhere), so a
+                // JSON body or a media file opened on its own runs nothing.
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(assets::CSP),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    hsts(secure),
                 ))
                 // Inside the header layers, so a panic's 500 gets them too.
                 .layer(CatchPanicLayer::custom(panic_response))
@@ -604,6 +618,22 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 )),
         )
         .with_state(state)
+}
+
+/// HSTS when kith is served over HTTPS (`--secure-cookies`): two years,
+/// subdomains included. Without HTTPS the header is left out (an empty
+/// value is never sent).
+fn hsts(secure: bool) -> Option<HeaderValue> {
+    secure.then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains"))
+}
+
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", id, method = %req.method(), path = req.uri().path())
 }
 
 async fn method_not_allowed() -> AppError {

@@ -11,7 +11,7 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TIMEOUT, assert_error, raw_http, send, spawn_app, within};
+use crate::helpers::{TIMEOUT, assert_error, raw_http, send, spawn_app, spawn_with, within};
 
 fn header(h: &reqwest::header::HeaderMap, name: impl reqwest::header::AsHeaderName) -> &str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
@@ -261,6 +261,11 @@ async fn security_headers_are_on_every_response() {
         assert_eq!(header(&headers, "x-frame-options"), "DENY", "{path}");
         assert_eq!(header(&headers, "referrer-policy"), "same-origin", "{path}");
         assert!(!header(&headers, "x-request-id").is_empty(), "{path}");
+        let csp = header(&headers, "content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("object-src 'none'"), "{path}: {csp}");
+        // Plain HTTP: no HSTS (it would pin a name to HTTPS it lacks).
+        assert!(headers.get("strict-transport-security").is_none(), "{path}");
     }
     // A request id sent by the client is kept.
     let (_, headers, _) = send(
@@ -441,4 +446,21 @@ async fn a_panicking_handler_is_a_500_and_the_server_lives_on() {
     }
     server.abort();
     drop(app);
+}
+
+#[tokio::test]
+async fn hsts_is_sent_when_served_over_https() {
+    let app = spawn_with(|c| c.secure_cookies = true).await;
+    for path in ["/healthz", "/", "/api/nope"] {
+        let (_, headers, _) = send(app.client().req(Method::GET, path)).await;
+        assert_eq!(
+            header(&headers, "strict-transport-security"),
+            "max-age=63072000; includeSubDomains",
+            "{path}"
+        );
+        assert!(
+            header(&headers, "content-security-policy").contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+    }
 }
