@@ -422,3 +422,16 @@ pub async fn run(opts: &Opts, dir: &Path) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_ranges() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![]), 0.0);
+        assert_eq!(summary(vec![5.0, 1.0, 9.0]), (5.0, 1.0, 9.0));
+    }
+}

@@ -712,3 +712,67 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     idle(opts).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_io_frames_decode_to_kiths_shape() {
+        let Frame::Event(v) = Proto::SocketIo
+            .decode(r#"42["message",{"conversation_id":"7","body":"t=12","seq":3}]"#)
+        else {
+            panic!("an event packet decodes to an event");
+        };
+        assert_eq!(v["type"], "message");
+        assert_eq!(v["body"], "t=12");
+        assert_eq!(v["seq"], 3);
+        assert!(matches!(Proto::SocketIo.decode("2"), Frame::Ping));
+        // Engine.IO's open packet, a namespace connect and garbage are
+        // nothing the load generator counts.
+        for other in [r#"0{"sid":"x"}"#, "40", "42not json", r#"42["only"]"#, ""] {
+            assert!(
+                matches!(Proto::SocketIo.decode(other), Frame::Other),
+                "{other}"
+            );
+        }
+        let Frame::Event(v) = Proto::Kith.decode(r#"{"type":"ack","seq":1}"#) else {
+            panic!("kith frames are JSON objects");
+        };
+        assert_eq!(v["type"], "ack");
+        assert!(matches!(
+            Proto::Kith.decode("2"),
+            Frame::Event(_) | Frame::Other
+        ));
+    }
+
+    #[test]
+    fn send_frames_carry_the_same_fields_in_each_framing() {
+        let kith: Value =
+            serde_json::from_str(&Proto::Kith.send_frame("5", "c1-0", "t=1")).expect("json");
+        assert_eq!(kith["type"], "send");
+        let sio = Proto::SocketIo.send_frame("5", "c1-0", "t=1");
+        let arr: Value = serde_json::from_str(sio.strip_prefix("42").expect("event packet"))
+            .expect("json array");
+        assert_eq!(arr[0], "send");
+        for field in ["conversation_id", "client_msg_id", "body"] {
+            assert_eq!(arr[1][field], kith[field], "{field}");
+        }
+    }
+
+    #[test]
+    fn idle_cost_is_the_growth_after_the_mark() {
+        let row = IdleRow {
+            open: 10_000,
+            failed: 0,
+            open_secs: 1.0,
+            before_kib: 90_000,
+            mark: 2_000,
+            mark_kib: 60_000,
+            after_kib: 100_000,
+        };
+        assert!((row.per_conn_kib() - 5.0).abs() < 1e-9);
+        let none = IdleRow { open: 2_000, ..row };
+        assert_eq!(none.per_conn_kib(), 0.0);
+    }
+}
