@@ -11,6 +11,8 @@ NEEDED=(
   "ffmpeg:ffmpeg"
   "ffprobe:ffmpeg"
   "chromium:chromium"
+  "python3:python3"
+  "pip3:python3-pip"
   "node:nodejs"
   "npm:npm"
 )
@@ -28,6 +30,10 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
+# Python tools come from PyPI. Debian marks its Python as externally
+# managed (PEP 668); these go to /usr/local (or ~/.local) all the same.
+export PIP_BREAK_SYSTEM_PACKAGES=1
+
 # moto's S3 server (PyPI), for the media-bucket tests.
 if ! command -v moto_server >/dev/null 2>&1; then
   echo "installing: moto[server] (pip)"
@@ -35,6 +41,16 @@ if ! command -v moto_server >/dev/null 2>&1; then
   hash -r
 fi
 command -v moto_server >/dev/null || { echo "moto_server is not on PATH after pip install" >&2; exit 1; }
+
+# schemathesis (PyPI), for the API fuzz test; pinned, since what it
+# generates for a given seed changes between releases.
+SCHEMATHESIS_VERSION=4.32.5
+if [ "$(schemathesis --version 2>/dev/null)" != "schemathesis, version $SCHEMATHESIS_VERSION" ]; then
+  echo "installing: schemathesis $SCHEMATHESIS_VERSION (pip)"
+  python3 -m pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+  hash -r
+fi
+command -v schemathesis >/dev/null || { echo "schemathesis is not on PATH after pip install" >&2; exit 1; }
 
 # playwright-core for the browser test, pinned by e2e/package-lock.json; it
 # drives Debian's chromium and never downloads a browser.

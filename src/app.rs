@@ -140,6 +140,16 @@ impl AppState {
         }
     }
 
+    /// Closes every connection of `user`, on every node (after their
+    /// sessions were ended: a socket outliving its session would keep
+    /// delivering to a signed-out device).
+    pub async fn sign_out_everywhere(&self, user: i64) {
+        self.hub.kick_user(user, crate::realtime::hub::SIGNED_OUT);
+        if let Some(c) = &self.cluster {
+            c.sign_out(user).await;
+        }
+    }
+
     /// Drops every node's cached copy of `user` (after a profile change).
     pub async fn invalidate_user(&self, user: i64) {
         self.users.invalidate(&user).await;

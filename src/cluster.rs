@@ -126,6 +126,8 @@ enum Gossip_ {
     Leaving,
     /// A user's profile changed: drop cached copies.
     Invalidate { user: i64 },
+    /// Every session of a user was ended: close their connections.
+    SignedOut { user: i64 },
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -556,6 +558,11 @@ impl Cluster {
         let _ = self.broadcast(Gossip_::Invalidate { user }).await;
     }
 
+    /// Tells the other nodes to close `user`'s connections.
+    pub async fn sign_out(&self, user: i64) {
+        let _ = self.broadcast(Gossip_::SignedOut { user }).await;
+    }
+
     /// This node's presence: (seq, users), for another node's snapshot.
     pub(crate) fn snapshot(&self) -> (u64, Vec<i64>) {
         self.local
@@ -700,6 +707,10 @@ impl Cluster {
                 .leave(&env.from, env.boot),
             Gossip_::Invalidate { user } => {
                 state.users.invalidate(&user).await;
+                vec![]
+            }
+            Gossip_::SignedOut { user } => {
+                state.hub.kick_user(user, crate::realtime::hub::SIGNED_OUT);
                 vec![]
             }
         };

@@ -167,6 +167,7 @@ async fn logout_all(State(state): State<AppState>, user: User) -> Result<StatusC
         .exec(Command::Auth(Cmd::EndUserSessions { user_id: user.id }))
         .await?;
     debug_assert!(matches!(reply, Reply::Changed(_)));
+    state.sign_out_everywhere(user.id.0).await;
     user.session
         .flush()
         .await

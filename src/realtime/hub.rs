@@ -22,6 +22,9 @@ pub type Frame = Arc<str>;
 /// Frames a connection may have queued before it counts as too slow.
 pub const OUTBOX: usize = 256;
 
+/// The close reason of connections whose user ended all their sessions.
+pub const SIGNED_OUT: &str = "signed out";
+
 /// Tells a connection to close, and why.
 #[derive(Debug, Default)]
 pub struct Kick {
@@ -157,7 +160,7 @@ impl Hub {
         }
     }
 
-    /// Kicks every connection of `user` (logout, ban).
+    /// Kicks every connection of `user` (logout-all, ban).
     pub fn kick_user(&self, user: i64, reason: &'static str) {
         let users = self.users.read().unwrap_or_else(|e| e.into_inner());
         for s in users.get(&user).into_iter().flatten() {

@@ -1,6 +1,7 @@
 //! Integration tests: real servers on temp databases and loopback ports.
 
 mod abuse;
+mod asvs;
 mod auth;
 mod backup;
 mod bad_input;
@@ -8,10 +9,12 @@ mod chat;
 mod cli;
 #[path = "../common/clip.rs"]
 mod clip;
+mod crash;
 mod deploy;
 mod e2e;
 mod feed;
 mod friends;
+mod fuzz;
 mod helpers;
 mod jobs;
 mod media;

@@ -15,13 +15,13 @@ type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A signed-up user: their HTTP client and session cookie.
-struct Person {
-    name: String,
-    http: Client,
-    cookie: String,
+pub(crate) struct Person {
+    pub(crate) name: String,
+    pub(crate) http: Client,
+    pub(crate) cookie: String,
 }
 
-async fn person(app: &TestApp, name: &str) -> Person {
+pub(crate) async fn person(app: &TestApp, name: &str) -> Person {
     let (http, cookie) = signup_with_cookie(app, name).await;
     Person {
         name: name.into(),
@@ -46,7 +46,7 @@ async fn pair(app: &TestApp) -> (Person, Person, String) {
 
 // ---- WebSocket client ----------------------------------------------------
 
-async fn ws_request(
+pub(crate) async fn ws_request(
     app: &TestApp,
     cookie: Option<&str>,
     origin: Option<&str>,
@@ -68,10 +68,10 @@ async fn ws_request(
     Ok((ws, res.status().as_u16()))
 }
 
-struct Ws(WsStream);
+pub(crate) struct Ws(WsStream);
 
 impl Ws {
-    async fn open(app: &TestApp, p: &Person) -> Ws {
+    pub(crate) async fn open(app: &TestApp, p: &Person) -> Ws {
         let origin = format!("http://{}", app.addr);
         let (ws, status) = ws_request(app, Some(&p.cookie), Some(&origin))
             .await
@@ -84,7 +84,7 @@ impl Ws {
         ws
     }
 
-    async fn send(&mut self, v: Value) {
+    pub(crate) async fn send(&mut self, v: Value) {
         self.send_text(v.to_string()).await;
     }
 
@@ -109,7 +109,7 @@ impl Ws {
     }
 
     /// The next frame of `kind`, skipping others (presence, typing, …).
-    async fn next_of(&mut self, kind: &str) -> Value {
+    pub(crate) async fn next_of(&mut self, kind: &str) -> Value {
         loop {
             let v = self.next().await;
             if v["type"] == kind {
@@ -119,7 +119,7 @@ impl Ws {
     }
 
     /// Reads until the server closes; returns the close code and reason.
-    async fn closed(&mut self) -> (u16, String) {
+    pub(crate) async fn closed(&mut self) -> (u16, String) {
         loop {
             let m = tokio::time::timeout(TIMEOUT, self.0.next())
                 .await

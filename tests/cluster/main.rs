@@ -13,4 +13,5 @@ mod forwarding;
 mod litefs;
 mod media;
 mod realtime;
+mod sessions;
 mod webtransport;
