@@ -28,16 +28,13 @@ const JOB_WORKERS: usize = 16;
 /// One run's figures for one side.
 struct Side {
     http: [Figures; 2],
-    delivered_per_s: f64,
-    chat_p50_us: u64,
-    chat_p99_us: u64,
-    chat_errors: u64,
-    loadgen_cpu: f64,
-    server_user: f64,
-    server_sys: f64,
+    chat: realtime::ChatRow,
     idle: realtime::IdleRow,
     jobs_per_s: f64,
 }
+
+/// Reads one figure of a side's run.
+type Get<'a> = &'a dyn Fn(&Side) -> f64;
 
 fn chat_spec(proto: Proto) -> ChatSpec {
     ChatSpec {
@@ -97,13 +94,7 @@ async fn kith_side(opts: &Opts) -> anyhow::Result<Side> {
         .context("no jobs_per_s from the queue benchmark")?;
     Ok(Side {
         http,
-        delivered_per_s: chat.delivered_per_s,
-        chat_p50_us: chat.p50_us,
-        chat_p99_us: chat.p99_us,
-        chat_errors: chat.errors,
-        loadgen_cpu: chat.loadgen_cpu,
-        server_user: chat.server_user,
-        server_sys: chat.server_sys,
+        chat,
         idle,
         jobs_per_s,
     })
@@ -159,13 +150,7 @@ async fn peer_scenarios(opts: &Opts, dir: &Path, peer: &Peer) -> anyhow::Result<
     let jobs_per_s = v["jobs_per_s"].as_f64().context("no jobs_per_s")?;
     Ok(Side {
         http,
-        delivered_per_s: chat.delivered_per_s,
-        chat_p50_us: chat.p50_us,
-        chat_p99_us: chat.p99_us,
-        chat_errors: chat.errors,
-        loadgen_cpu: chat.loadgen_cpu,
-        server_user: chat.server_user,
-        server_sys: chat.server_sys,
+        chat,
         idle,
         jobs_per_s,
     })
@@ -294,11 +279,7 @@ pub async fn run(opts: &Opts, dir: &Path) -> anyhow::Result<()> {
         "| scenario | figure | kith (median, range) | peer (median, range) | kith / peer | goal |"
     );
     println!("|---|---|---|---|---|---|");
-    let row = |scenario: &str,
-               figure: &str,
-               get: &dyn Fn(&Side) -> f64,
-               goal: &str,
-               digits: usize| {
+    let row = |scenario: &str, figure: &str, get: Get, goal: &str, digits: usize| {
         let (km, kmin, kmax) = summary(kith.iter().map(get).collect());
         let (pm, pmin, pmax) = summary(peer.iter().map(get).collect());
         let ratio = if pm > 0.0 { km / pm } else { f64::NAN };
@@ -307,84 +288,49 @@ pub async fn run(opts: &Opts, dir: &Path) -> anyhow::Result<()> {
         );
         ratio
     };
-    let feed_rps = row(
-        "HTTP feed read (20 posts)",
-        "req/s",
-        &|s| s.http[0].rps,
-        "≥ 5x",
-        0,
-    );
-    row(
-        "HTTP feed read (20 posts)",
-        "p50 ms",
-        &|s| s.http[0].p50_us as f64 / 1000.0,
-        "",
-        2,
-    );
-    let feed_p99 = row(
-        "HTTP feed read (20 posts)",
-        "p99 ms",
-        &|s| s.http[0].p99_us as f64 / 1000.0,
-        "≤ 0.2x",
-        2,
-    );
-    let like_rps = row("HTTP like / unlike", "req/s", &|s| s.http[1].rps, "≥ 5x", 0);
-    row(
-        "HTTP like / unlike",
-        "p50 ms",
-        &|s| s.http[1].p50_us as f64 / 1000.0,
-        "",
-        2,
-    );
-    let like_p99 = row(
-        "HTTP like / unlike",
-        "p99 ms",
-        &|s| s.http[1].p99_us as f64 / 1000.0,
-        "≤ 0.2x",
-        2,
-    );
+    // Each HTTP scenario's throughput and p99 ratios, for the SUMMARY.
+    let mut rps = Vec::new();
+    let mut p99 = Vec::new();
+    for (i, scenario) in ["HTTP feed read (20 posts)", "HTTP like / unlike"]
+        .into_iter()
+        .enumerate()
+    {
+        rps.push(row(scenario, "req/s", &|s| s.http[i].rps, "≥ 5x", 0));
+        row(
+            scenario,
+            "p50 ms",
+            &|s| s.http[i].p50_us as f64 / 1000.0,
+            "",
+            2,
+        );
+        p99.push(row(
+            scenario,
+            "p99 ms",
+            &|s| s.http[i].p99_us as f64 / 1000.0,
+            "≤ 0.2x",
+            2,
+        ));
+    }
+    let chat = "chat across 2 nodes";
     let ws_msgs = row(
-        "chat across 2 nodes",
+        chat,
         "delivered msgs/s",
-        &|s| s.delivered_per_s,
+        &|s| s.chat.delivered_per_s,
         "≥ 5x",
         0,
     );
-    row(
-        "chat across 2 nodes",
-        "p50 ms",
-        &|s| s.chat_p50_us as f64 / 1000.0,
-        "",
-        2,
-    );
-    row(
-        "chat across 2 nodes",
-        "p99 ms",
-        &|s| s.chat_p99_us as f64 / 1000.0,
-        "",
-        2,
-    );
-    row(
-        "chat across 2 nodes",
-        "servers' CPU in user space (cores)",
-        &|s| s.server_user,
-        "",
-        2,
-    );
-    row(
-        "chat across 2 nodes",
-        "servers' CPU in the kernel (cores)",
-        &|s| s.server_sys,
-        "",
-        2,
-    );
-    row(
-        "chat across 2 nodes",
-        "load generator CPU (cores)",
-        &|s| s.loadgen_cpu,
-        "",
-        2,
-    );
+    let chat_rows: [(&str, Get); 5] = [
+        ("p50 ms", &|s| s.chat.p50_us as f64 / 1000.0),
+        ("p99 ms", &|s| s.chat.p99_us as f64 / 1000.0),
+        ("servers' CPU in user space (cores)", &|s| {
+            s.chat.server_user
+        }),
+        ("servers' CPU in the kernel (cores)", &|s| s.chat.server_sys),
+        ("load generator CPU (cores)", &|s| s.chat.loadgen_cpu),
+    ];
+    for (figure, get) in chat_rows {
+        row(chat, figure, get, "", 2);
+    }
     let ws_mem = row(
         "idle connections, 2 nodes",
         "KiB per connection",
@@ -400,10 +346,10 @@ pub async fn run(opts: &Opts, dir: &Path) -> anyhow::Result<()> {
         .chain(peer.iter().map(|s| ("peer", s)))
         .filter_map(|(name, s)| {
             let http_errors = s.http[0].errors + s.http[1].errors;
-            (http_errors + s.chat_errors + s.idle.failed as u64 > 0).then(|| {
+            (http_errors + s.chat.errors + s.idle.failed as u64 > 0).then(|| {
                 format!(
                     "{name}: {http_errors} HTTP errors, {} chat errors, {} idle connections failed",
-                    s.chat_errors, s.idle.failed
+                    s.chat.errors, s.idle.failed
                 )
             })
         })
@@ -417,8 +363,8 @@ pub async fn run(opts: &Opts, dir: &Path) -> anyhow::Result<()> {
     let geo = |a: f64, b: f64| (a * b).sqrt();
     println!(
         "SUMMARY http_rps_ratio={:.2} http_p99_ratio={:.2} ws_msgs_ratio={ws_msgs:.2} ws_mem_ratio={ws_mem:.2} jobs_ratio={jobs:.2}",
-        geo(feed_rps, like_rps),
-        geo(feed_p99, like_p99),
+        geo(rps[0], rps[1]),
+        geo(p99[0], p99[1]),
     );
     Ok(())
 }

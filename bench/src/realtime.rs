@@ -192,7 +192,6 @@ pub async fn hold(mut ws: Ws, proto: Proto, mut stop: tokio::sync::watch::Receiv
 /// One connection's share of a chat run.
 struct ClientStats {
     offered: u64,
-    acks: u64,
     errors: u64,
     rate_limited: u64,
     /// Send→receive latency of messages sent in the measured window.
@@ -221,7 +220,6 @@ async fn client(
 ) -> anyhow::Result<ClientStats> {
     let mut s = ClientStats {
         offered: 0,
-        acks: 0,
         errors: 0,
         rate_limited: 0,
         hist: Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?,
@@ -258,7 +256,6 @@ async fn client(
                         let _ = ws.send(Message::text("3")).await;
                     }
                     Frame::Event(v) => match v["type"].as_str() {
-                        Some("ack") => s.acks += 1,
                         Some("error") if v["code"] == "rate_limited" => s.rate_limited += 1,
                         Some("error") => s.errors += 1,
                         Some("message") => {
