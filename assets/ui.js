@@ -146,6 +146,23 @@ export function formError(testid = 'form-error') {
   };
 }
 
+// A button that runs `fn(button)` on click: disabled while it runs; when it
+// fails, enabled again with the error shown in `err` (a formError()).
+export function actionButton(err, label, cls, testid, fn) {
+  const b = h('button', { type: 'button', class: `btn ${cls}`, testid, text: label });
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    err.clear();
+    try {
+      await fn(b);
+    } catch (e) {
+      b.disabled = false;
+      err.show(e);
+    }
+  });
+  return b;
+}
+
 export function messageOf(err) {
   if (!err) return 'Something went wrong.';
   if (typeof err === 'string') return err;

@@ -4,7 +4,7 @@ import { api, enc, qs } from '../api.js';
 import { bus, isMe, isOnline, setPresence } from '../store.js';
 import { setTitle } from '../router.js';
 import {
-  h, icon, avatar, formError, emptyState, spinner, replace, debounce, uid,
+  h, icon, avatar, formError, emptyState, spinner, replace, debounce, uid, actionButton,
 } from '../ui.js';
 import { openDirect } from '../actions.js';
 import { toast } from '../toast.js';
@@ -76,20 +76,7 @@ export function mount(root, _params, ctx) {
     h('h2', { id: 'friends-h', class: 'section-title' }, 'Your friends ', friendCount), friendList);
   replace(friendList, spinner('Loading friends…'));
 
-  const button = (label, cls, testid, fn) => {
-    const b = h('button', { type: 'button', class: `btn btn-sm ${cls}`, testid, text: label });
-    b.addEventListener('click', async () => {
-      b.disabled = true;
-      err.clear();
-      try {
-        await fn(b);
-      } catch (e) {
-        b.disabled = false;
-        err.show(e);
-      }
-    });
-    return b;
-  };
+  const button = (label, cls, testid, fn) => actionButton(err, label, `btn-sm ${cls}`, testid, fn);
 
   const renderIncoming = (items) => {
     rel.incoming = new Set(items.map((r) => r.user.username));

@@ -3,7 +3,9 @@
 import { api, enc, qs } from '../api.js';
 import { bus, isOnline, setPresence } from '../store.js';
 import { setTitle } from '../router.js';
-import { h, icon, avatar, formError, spinner, replace, messageOf } from '../ui.js';
+import {
+  h, icon, avatar, formError, spinner, replace, messageOf, actionButton,
+} from '../ui.js';
 import { postList } from './posts.js';
 import { openDirect, findRequest } from '../actions.js';
 import { toast } from '../toast.js';
@@ -43,20 +45,7 @@ export function mount(root, { username }, ctx) {
         err.show(e);
       }
     };
-    const act = (label, cls, fn, testid) => {
-      const b = h('button', { type: 'button', class: `btn ${cls}`, testid, text: label });
-      b.addEventListener('click', async () => {
-        b.disabled = true;
-        err.clear();
-        try {
-          await fn(b);
-        } catch (e) {
-          err.show(e);
-          b.disabled = false;
-        }
-      });
-      return b;
-    };
+    const act = (label, cls, fn, testid) => actionButton(err, label, cls, testid, fn);
 
     switch (p.relationship) {
       case 'self':
