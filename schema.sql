@@ -312,3 +312,23 @@ CREATE TABLE IF NOT EXISTS auth_addresses (
     PRIMARY KEY (account, addr)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS auth_addresses_last ON auth_addresses (last_ms);
+
+-- step 6
+-- Blocks: `blocker_id` blocked `blocked_id`. Either direction keeps the two
+-- apart (src/social/blocks.rs): no requests or direct messages between
+-- them, neither sees the other's posts, comments or presence.
+CREATE TABLE IF NOT EXISTS blocks (
+    blocker_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    blocked_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (blocker_id, blocked_id),
+    CHECK (blocker_id <> blocked_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blocks_blocked ON blocks (blocked_id, blocker_id);
+
+-- Operators (`kith admin user make-admin`) may remove anyone's posts and
+-- comments. A banned account cannot sign in; every node watches
+-- `banned_at` and closes the account's sockets when it changes.
+ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN banned_at INTEGER;
+CREATE INDEX IF NOT EXISTS users_banned ON users (banned_at) WHERE banned_at IS NOT NULL;

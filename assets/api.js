@@ -58,7 +58,7 @@ export const api = {
   get: (path, opts) => request('GET', path, undefined, opts),
   post: (path, body, opts) => request('POST', path, body, opts),
   put: (path, body, opts) => request('PUT', path, body, opts),
-  del: (path, opts) => request('DELETE', path, undefined, opts),
+  del: (path, body, opts) => request('DELETE', path, body, opts),
 };
 
 /** Builds a query string from an object, skipping null/undefined/''. */

@@ -385,6 +385,12 @@ bus.on('auth:signed-in', (user) => {
   navigate('#/feed');
 });
 
+// The account is gone (deleted from its profile page).
+bus.on('auth:signed-out', () => {
+  signedOut();
+  navigate('#/login', { replace: true });
+});
+
 setUnauthorizedHandler(() => {
   if (!state.me) return;
   signedOut();

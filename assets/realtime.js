@@ -5,12 +5,19 @@
 // (localStorage 'kith.transport' = 'websocket', or ?transport=websocket);
 // WebSocket otherwise, and whenever WebTransport fails to connect.
 // A closed connection is reopened after an exponential backoff with full
-// jitter (base 500 ms, cap 15 s). The owner re-syncs on every `hello`.
+// jitter (base 500 ms, cap 15 s); one the server closed because it is
+// restarting (code 1012) within a second, whatever the backoff had grown
+// to. The owner re-syncs on every `hello`.
 
 import { api } from './api.js';
 
 const BASE_MS = 500;
 const CAP_MS = 15000;
+// The close code of a server that is restarting: reconnect (elsewhere) soon.
+const RESTART_CODE = 1012;
+// Reconnects after a restart are spread over this long, so that a node's
+// clients do not all arrive at the same instant.
+const RESTART_SPREAD_MS = 1000;
 const WT_READY_TIMEOUT_MS = 6000;
 const PING_EVERY_MS = 20000;
 const SILENCE_LIMIT_MS = 50000;
@@ -190,7 +197,7 @@ export class Realtime {
       if (typeof e.data === 'string') this._text(e.data, gen);
     };
     ws.onerror = () => {};
-    ws.onclose = () => this._lost(gen);
+    ws.onclose = (e) => this._lost(gen, e.code === RESTART_CODE);
   }
 
   async _openWebTransport(wt, gen) {
@@ -253,7 +260,10 @@ export class Realtime {
       },
     };
     this._attach(conn, gen);
-    transport.closed.then(() => this._lost(gen), () => this._lost(gen));
+    transport.closed.then(
+      (info) => this._lost(gen, !!info && info.closeCode === RESTART_CODE),
+      () => this._lost(gen),
+    );
     this._readStream(stream.readable, gen);
     this._readDatagrams(transport, gen);
   }
@@ -348,8 +358,11 @@ export class Realtime {
     if (conn) conn.close();
   }
 
-  /** The connection `gen` is gone (or never opened): schedule another. */
-  _lost(gen) {
+  /**
+   * The connection `gen` is gone (or never opened): schedule another.
+   * `restart`: the server closed it because it is restarting.
+   */
+  _lost(gen, restart = false) {
     if (gen !== this.gen || this.closedGen === gen) return;
     this.closedGen = gen;
     const wasConnected = !!this.conn;
@@ -357,7 +370,8 @@ export class Realtime {
     if (this.stopped) return;
     this._status(this.transport, 'closed');
     if (wasConnected) this.onClose();
-    const ceiling = Math.min(CAP_MS, BASE_MS * 2 ** this.attempts);
+    if (restart) this.attempts = 0;
+    const ceiling = restart ? RESTART_SPREAD_MS : Math.min(CAP_MS, BASE_MS * 2 ** this.attempts);
     this.attempts = Math.min(this.attempts + 1, 16);
     const delay = Math.random() * ceiling;
     clearTimeout(this.retryTimer);

@@ -15,6 +15,7 @@
 // reason and any console errors, writes failure-*.png screenshots and exits 1.
 
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, errors as pwErrors } from 'playwright-core';
@@ -696,6 +697,38 @@ try {
       context: page.locator(tid('profile-name')),
     });
     await shot(page, 'profile-desktop');
+  });
+
+  await step('alice blocks bob on his profile, then unblocks him', async () => {
+    const { page } = alice;
+    await go(page, `u/${BOB}`);
+    await expectState(page.locator(tid('profile-block')), 'alice: the Block button on bob\'s profile');
+    page.once('dialog', (d) => d.accept());
+    await page.locator(tid('profile-block')).click();
+    await expectState(page.locator(tid('profile-unblock')), 'alice: the Unblock button after blocking bob');
+    await page.locator(tid('profile-unblock')).click();
+    await expectState(page.locator(tid('profile-add')), 'alice: the Add friend button after unblocking bob');
+  });
+
+  await step('alice downloads her data, then deletes her account', async () => {
+    const { page } = alice;
+    await nav(page, 'nav-profile', '#/u/');
+    await expectState(page.locator(tid('profile-export')), 'alice: the Download my data link');
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: STEP }),
+      page.locator(tid('profile-export')).click(),
+    ]);
+    const saved = await download.path();
+    const data = JSON.parse(await readFile(saved, 'utf8'));
+    if (data.user?.username !== ALICE || !Array.isArray(data.posts) || data.posts.length < 1) {
+      fail(`alice: the export is not hers or lacks her posts: ${JSON.stringify(data).slice(0, 300)}`);
+    }
+    await page.locator(tid('profile-delete')).click();
+    await page.locator(tid('delete-password')).fill(PASSWORD(ALICE));
+    await page.locator(tid('delete-confirm')).click();
+    await expectState(page.locator(tid('go-signup')).or(page.locator(tid('login-username'))).first(), 'alice: the login page after deleting her account');
+    const me = await page.request.get('/api/me');
+    if (me.status() !== 401) fail(`alice: /api/me answers ${me.status()} after her account was deleted`);
   });
 
   await step('no console errors', async () => {

@@ -46,7 +46,7 @@ use crate::media::store::MediaStore;
 use crate::media::transcode::Tools;
 use crate::metrics::Metrics;
 use crate::realtime::Hub;
-use crate::realtime::hub::Frame;
+use crate::realtime::hub::{Frame, SHUTTING_DOWN};
 use crate::realtime::ticket::TicketKey;
 use crate::realtime::webtransport::{self, CertFiles, WtInfo};
 use crate::{assets, auth, backup, chat, jobs, media, notify, realtime, social};
@@ -56,8 +56,14 @@ use tokio::sync::Notify;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// A request that takes longer than this is answered 408 and dropped.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long shutdown waits for in-flight requests before giving up on them.
+/// How long shutdown waits for in-flight requests to finish, and for
+/// realtime connections to close, before going on without them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long shutdown waits for each job worker to give its job back.
+const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for WebTransport to finish closing its sessions
+/// once requests have drained.
+const WT_STOP_TIMEOUT: Duration = Duration::from_secs(3);
 const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// Shared state: one `Arc`, cheap to clone into every handler.
@@ -169,6 +175,9 @@ pub struct App {
     writer_task: Option<JoinHandle<()>>,
     checkpointer: Option<db::Checkpointer>,
     wt_task: Option<JoinHandle<()>>,
+    /// Turns true when shutdown begins (WebTransport, backups and the drain
+    /// follow it).
+    stopping: tokio::sync::watch::Sender<bool>,
     /// Held until the server has stopped: `kith restore` refuses while it
     /// is. `None` where the file system has no locks.
     data_lock: Option<DataDirLock>,
@@ -340,6 +349,7 @@ impl App {
             c.attach(state.clone());
         }
         let router = router(state.clone());
+        let stopping = tokio::sync::watch::Sender::new(false);
         let wt_task = if state.webtransport.is_some() {
             let files = match (&state.config.wt_cert, &state.config.wt_key) {
                 (Some(cert), Some(key)) => Some(CertFiles {
@@ -351,12 +361,13 @@ impl App {
             // UDP, on the port published in /api/realtime/config.
             let port = state.webtransport.as_ref().map_or(addr.port(), |w| w.port);
             let bind = SocketAddr::new(wt_addr.ip(), port);
-            Some(webtransport::start(state.clone(), bind, files).await?)
+            Some(webtransport::start(state.clone(), bind, files, stopping.subscribe()).await?)
         } else {
             None
         };
         Ok(App {
             wt_task,
+            stopping,
             listener,
             addr,
             router,
@@ -380,9 +391,20 @@ impl App {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, lets
-    /// in-flight requests finish (up to [`DRAIN_TIMEOUT`]), and flushes the
-    /// writer.
+    /// Serves until `shutdown` completes, then shuts down gracefully, in
+    /// this order:
+    ///
+    /// 1. stops accepting: the listener closes (new connections are
+    ///    refused) and WebTransport takes no new sessions;
+    /// 2. closes every realtime connection with a close frame telling the
+    ///    client to reconnect, to another node if there is one
+    ///    ([`SHUTTING_DOWN`], WebSocket code 1012);
+    /// 3. lets requests in flight finish and the close frames go out, for
+    ///    up to [`DRAIN_TIMEOUT`];
+    /// 4. stops the job workers: each kills its ffmpeg and releases its
+    ///    job (queued again, lease cleared, the attempt not charged), so
+    ///    that another node takes it at once;
+    /// 5. flushes the writer: everything queued is committed, then it stops.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -395,6 +417,7 @@ impl App {
             writer_task,
             checkpointer,
             wt_task,
+            stopping,
             data_lock,
         } = self;
         tracing::info!(%addr, "kith listening");
@@ -416,54 +439,68 @@ impl App {
                 )));
             }
         }
-
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            stop_tx.send_replace(true);
-        });
-        // Live sockets are not requests: close them when shutdown begins, or
-        // the drain would wait for them.
         if let Some(cfg) = state.config.backup.clone() {
             // Stops at shutdown; a copy under way finishes on its thread.
-            tokio::spawn(backup::schedule::run(state.clone(), cfg, stop_rx.clone()));
+            tokio::spawn(backup::schedule::run(
+                state.clone(),
+                cfg,
+                stopping.subscribe(),
+            ));
         }
-        let mut stopping = stop_rx.clone();
-        let kick_state = state.clone();
-        tokio::spawn(async move {
-            let _ = stopping.wait_for(|s| *s).await;
-            kick_state.hub.kick_all("server shutting down");
+        tokio::spawn(crate::admin::watch_bans(
+            state.clone(),
+            stopping.subscribe(),
+        ));
+
+        let mut stopped = stopping.subscribe();
+        let closing = state.clone();
+        // Steps 1 and 2: `serve` closes the listener, then calls this.
+        let server = crate::http::serve::serve(listener, router, shutdown, move || {
+            tracing::info!(
+                sockets = closing.hub.connections(),
+                "shutting down: no longer accepting; closing realtime connections"
+            );
+            stopping.send_replace(true);
+            closing.hub.kick_all(SHUTTING_DOWN);
         });
-        let mut stopped = stop_rx.clone();
-        let server = crate::http::serve::serve(listener, router, async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        });
-        let mut stopped = stop_rx;
+        // Step 3. Live sockets are not requests: the drain waits for their
+        // close frames, not for their clients to leave.
+        let drained = async {
+            server.await;
+            state.hub.closed().await;
+        };
         tokio::select! {
-            () = server => {},
+            () = drained => {},
             _ = async {
                 let _ = stopped.wait_for(|s| *s).await;
                 tokio::time::sleep(DRAIN_TIMEOUT).await;
-            } => tracing::warn!("in-flight requests did not finish in time"),
+            } => tracing::warn!("in-flight requests or realtime connections did not finish in time"),
         }
-        tracing::info!("shutting down");
+        tracing::info!("requests drained; stopping job workers");
         sweeper.abort();
-        // Workers kill their ffmpeg and give their jobs back.
+        // Step 4: workers kill their ffmpeg and give their jobs back.
         workers_stop.send_replace(true);
-        for w in workers {
-            if tokio::time::timeout(Duration::from_secs(10), w)
-                .await
-                .is_err()
-            {
-                tracing::warn!("a worker did not stop in time");
+        let workers_stopped = async {
+            for w in workers {
+                if tokio::time::timeout(WORKER_STOP_TIMEOUT, w).await.is_err() {
+                    tracing::warn!("a worker did not stop in time");
+                }
             }
-        }
-        if let Some(t) = wt_task {
-            t.abort();
-        }
+        };
+        // Meanwhile WebTransport closes what is left of its sessions and
+        // waits for the closes to be acknowledged.
+        let wt_stopped = async {
+            if let Some(mut t) = wt_task
+                && tokio::time::timeout(WT_STOP_TIMEOUT, &mut t).await.is_err()
+            {
+                t.abort();
+            }
+        };
+        tokio::join!(workers_stopped, wt_stopped);
         if let Some(c) = &state.cluster {
             c.shutdown().await;
         }
+        // Step 5.
         state.writer.stop().await;
         if let Some(task) = writer_task
             && tokio::time::timeout(Duration::from_secs(10), task)
@@ -475,6 +512,7 @@ impl App {
         drop(checkpointer);
         state.read.close().await;
         drop(data_lock);
+        tracing::info!("stopped");
         Ok(())
     }
 }

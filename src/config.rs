@@ -39,6 +39,68 @@ pub enum Cmd {
         #[command(subcommand)]
         action: JobsCmd,
     },
+    /// Operators' tools: list, ban and unban accounts, grant and revoke
+    /// admin rights (on the primary, beside a running server or not).
+    Admin {
+        #[command(subcommand)]
+        action: AdminCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCmd {
+    /// Accounts: list them, ban and unban them, make them admins.
+    User {
+        #[command(subcommand)]
+        action: AdminUserCmd,
+    },
+}
+
+/// `kith admin user ...`; USER is a username or a user id.
+#[derive(Debug, Subcommand)]
+pub enum AdminUserCmd {
+    /// Lists accounts, newest first.
+    List {
+        /// Only banned accounts.
+        #[arg(long)]
+        banned: bool,
+        /// Only admins.
+        #[arg(long)]
+        admins: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Bans an account: it is signed out everywhere at once, its sockets
+    /// close, and it cannot sign in again until unbanned.
+    Ban {
+        /// A username or a user id.
+        user: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Lifts a ban.
+    Unban {
+        /// A username or a user id.
+        user: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Lets an account remove anyone's posts and comments.
+    MakeAdmin {
+        /// A username or a user id.
+        user: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Takes admin rights back.
+    RevokeAdmin {
+        /// A username or a user id.
+        user: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +172,20 @@ impl JobsCmd {
             JobsCmd::List { storage, .. }
             | JobsCmd::Retry { storage, .. }
             | JobsCmd::Cancel { storage, .. } => storage,
+        }
+    }
+}
+
+impl AdminCmd {
+    pub fn storage(&self) -> &StorageArgs {
+        match self {
+            AdminCmd::User { action } => match action {
+                AdminUserCmd::List { storage, .. }
+                | AdminUserCmd::Ban { storage, .. }
+                | AdminUserCmd::Unban { storage, .. }
+                | AdminUserCmd::MakeAdmin { storage, .. }
+                | AdminUserCmd::RevokeAdmin { storage, .. } => storage,
+            },
         }
     }
 }

@@ -17,6 +17,8 @@
 //! - [`backup`]: `kith backup`, `kith restore` and periodic backups.
 //! - [`metrics`]: Prometheus counters on `/metrics`.
 //! - [`jobs`]: the durable job queue and its workers.
+//! - [`admin`]: `kith admin` (accounts, bans, admins) and the watcher that
+//!   closes a banned account's sockets on every node.
 //! - [`media`]: video upload, transcoding with ffmpeg, Range serving.
 //! - [`http`]: extractors, pagination, the cross-origin check, the
 //!   client's address, and the server loop with its header timeout.
@@ -29,6 +31,8 @@
 //! Each module owns the SQL of its tables; `schema.sql` at the repository
 //! root is the one schema.
 
+pub mod account;
+pub mod admin;
 pub mod app;
 pub mod assets;
 pub mod auth;

@@ -38,6 +38,18 @@ async fn main() -> anyhow::Result<()> {
             let db = action.storage().db_path();
             print!("{}", kith::jobs::cli::run(&db, action)?);
         }
+        Some(Cmd::Admin { action }) => {
+            let db = action.storage().db_path();
+            match kith::admin::run(&db, action) {
+                Ok(out) => print!("{out}"),
+                // An operator's mistake, not a bug: one line, whatever
+                // RUST_BACKTRACE says.
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::exit(1);
+                }
+            }
+        }
         Some(Cmd::Serve(args)) => App::build(Config::from(*args)).await?.run().await?,
         None => App::build(Config::from(cli.serve)).await?.run().await?,
     }

@@ -118,12 +118,15 @@ impl Cmd {
                 height,
                 duration_ms,
             } => {
-                conn.prepare_cached(
-                    "UPDATE media SET status = 'ready', width = ?, height = ?, duration_ms = ?,
-                            error = NULL, updated_at = ? WHERE id = ?",
-                )?
-                .execute(params![width, height, duration_ms, now, id.0])?;
-                Ok(Reply::Done)
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE media SET status = 'ready', width = ?, height = ?, duration_ms = ?,
+                                error = NULL, updated_at = ? WHERE id = ?",
+                    )?
+                    .execute(params![width, height, duration_ms, now, id.0])?;
+                // Unchanged: the media was deleted (with its owner's account)
+                // while it was being made.
+                Ok(Reply::Changed(n == 1))
             }
             Cmd::Failed { id, error } => {
                 conn.prepare_cached(

@@ -14,6 +14,23 @@ function plural(n, one, many) {
   return `${n} ${n === 1 ? one : many}`;
 }
 
+// Deleting your own account: asks for the password again, then signs out.
+function deleteAccount(err) {
+  const password = h('input', { type: 'password', autocomplete: 'current-password', placeholder: 'Your password', 'aria-label': 'Your password', testid: 'delete-password' });
+  const confirmBtn = actionButton(err, 'Delete my account for good', 'btn-danger', 'delete-confirm', async () => {
+    await api.del('/api/me', { password: password.value });
+    toast('Your account is deleted.');
+    bus.emit('auth:signed-out');
+  });
+  const form = h('div', { class: 'delete-account', hidden: true }, password, confirmBtn);
+  const open = h('button', { type: 'button', class: 'btn btn-ghost', testid: 'profile-delete', text: 'Delete account' });
+  open.addEventListener('click', () => {
+    form.hidden = !form.hidden;
+    if (!form.hidden) password.focus();
+  });
+  return h('span', { class: 'delete-account-wrap' }, open, form);
+}
+
 export function mount(root, { username }, ctx) {
   setTitle(username);
   const page = h('div', { class: 'page page-profile' });
@@ -49,7 +66,18 @@ export function mount(root, { username }, ctx) {
 
     switch (p.relationship) {
       case 'self':
-        actions.append(h('span', { class: 'pill', text: 'This is you' }));
+        actions.append(
+          h('span', { class: 'pill', text: 'This is you' }),
+          h('a', { class: 'btn btn-ghost', href: '/api/me/export', download: '', testid: 'profile-export' },
+            h('span', { text: 'Download my data' })),
+          deleteAccount(err));
+        break;
+      case 'blocked':
+        actions.append(act('Unblock', 'btn-secondary', async () => {
+          await api.del(`/api/users/${enc(u.username)}/block`);
+          toast(`${u.username} is unblocked.`);
+          await reload();
+        }, 'profile-unblock'));
         break;
       case 'friends':
         actions.append(
@@ -89,6 +117,19 @@ export function mount(root, { username }, ctx) {
             b.disabled = true;
           }
         }, 'profile-add'));
+    }
+
+    if (p.relationship !== 'self' && p.relationship !== 'blocked') {
+      actions.append(act('Block', 'btn-ghost', async (b) => {
+        if (!window.confirm(`Block ${u.username}? You will no longer see each other's posts, comments or presence, and neither of you can message the other.`)) {
+          b.disabled = false;
+          return;
+        }
+        await api.put(`/api/users/${enc(u.username)}/block`);
+        setPresence(u.username, false);
+        toast(`${u.username} is blocked.`);
+        await reload();
+      }, 'profile-block'));
     }
 
     replace(head,

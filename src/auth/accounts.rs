@@ -57,17 +57,47 @@ pub async fn by_username(
     .await
 }
 
-/// The id and password hash for a login attempt.
+/// What a login attempt checks.
+pub struct Credentials {
+    pub id: Id,
+    pub password_hash: String,
+    /// Banned accounts cannot sign in.
+    pub banned: bool,
+}
+
+/// The id, password hash and ban of an account, for a login attempt.
 pub async fn credentials(
     pool: &SqlitePool,
     username: &str,
-) -> Result<Option<(Id, String)>, sqlx::Error> {
-    let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT id, password_hash FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.map(|(id, h)| (Id(id), h)))
+) -> Result<Option<Credentials>, sqlx::Error> {
+    let row: Option<(i64, String, bool)> = sqlx::query_as(
+        "SELECT id, password_hash, banned_at IS NOT NULL FROM users WHERE username = ?",
+    )
+    .bind(username)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id, password_hash, banned)| Credentials {
+        id: Id(id),
+        password_hash,
+        banned,
+    }))
+}
+
+/// Whether the account is banned; `None` when it does not exist.
+pub async fn banned(pool: &SqlitePool, id: Id) -> Result<Option<bool>, sqlx::Error> {
+    sqlx::query_scalar("SELECT banned_at IS NOT NULL FROM users WHERE id = ?")
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Whether `id` may remove anyone's posts and comments.
+pub async fn is_admin(pool: &SqlitePool, id: Id) -> Result<bool, sqlx::Error> {
+    let admin: Option<bool> = sqlx::query_scalar("SELECT is_admin <> 0 FROM users WHERE id = ?")
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?;
+    Ok(admin.unwrap_or(false))
 }
 
 /// The counters shown on a profile: (friends, posts).

@@ -37,6 +37,19 @@ pub enum Cmd {
         user_id: Id,
     },
     DeleteExpiredSessions,
+    /// Bans a user, ending every session of theirs in the same transaction
+    /// (`banned`), or lifts the ban. Each ban's `banned_at` is later than
+    /// every other's, so that every node's ban watcher ([`crate::admin`])
+    /// sees it past the last one it saw.
+    Ban {
+        user: Id,
+        banned: bool,
+    },
+    /// Grants or revokes the right to remove anyone's posts and comments.
+    SetAdmin {
+        user: Id,
+        admin: bool,
+    },
     /// Counts a sign-in or sign-up attempt against each window, or answers
     /// how long to wait when one has no room ([`super::limits`]).
     TakeAttempt {
@@ -65,6 +78,25 @@ fn expiry(unix: i64) -> Result<String, CmdError> {
     let t = OffsetDateTime::from_unix_timestamp(unix)
         .map_err(|_| CmdError::Invalid("session expiry out of range".into()))?;
     store_time(t)
+}
+
+fn is_banned(conn: &Connection, user: Id) -> Result<bool, CmdError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM users WHERE id = ? AND banned_at IS NOT NULL")?
+        .exists([user.0])?)
+}
+
+/// Why an update of `user` changed nothing: there is no such user
+/// (NotFound), or it was in that state already (Conflict, `why`).
+fn unchanged(conn: &Connection, user: Id, why: &str) -> Result<CmdError, CmdError> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM users WHERE id = ?")?
+        .exists([user.0])?;
+    Ok(if exists {
+        CmdError::Conflict(why.into())
+    } else {
+        CmdError::NotFound("no such user".into())
+    })
 }
 
 impl Cmd {
@@ -104,6 +136,15 @@ impl Cmd {
                 create,
             } => {
                 let expiry_date = expiry(expiry_unix)?;
+                // A banned user's session is never stored, so a sign-in
+                // that raced the ban ends at once: its cookie names no
+                // session. (Answering "stored" keeps the store from trying
+                // other ids.)
+                if let Some(user) = user_id
+                    && is_banned(conn, user)?
+                {
+                    return Ok(Reply::Changed(create));
+                }
                 let stored = if create {
                     conn.prepare_cached(
                         "INSERT INTO tower_sessions (id, data, expiry_date) VALUES (?, ?, ?)
@@ -156,6 +197,51 @@ impl Cmd {
                 conn.prepare_cached("DELETE FROM user_sessions WHERE expiry_date < ?")?
                     .execute([now_ms()])?;
                 Ok(Reply::Done)
+            }
+            Cmd::Ban { user, banned: true } => {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE users SET banned_at = max(?1,
+                           (SELECT coalesce(max(banned_at), 0) + 1 FROM users
+                            WHERE banned_at IS NOT NULL))
+                         WHERE id = ?2 AND banned_at IS NULL",
+                    )?
+                    .execute(params![now_ms(), user.0])?;
+                if n == 0 {
+                    return Err(unchanged(conn, user, "already banned")?);
+                }
+                Cmd::EndUserSessions { user_id: user }.apply(conn)?;
+                Ok(Reply::Changed(true))
+            }
+            Cmd::Ban {
+                user,
+                banned: false,
+            } => {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE users SET banned_at = NULL WHERE id = ? AND banned_at IS NOT NULL",
+                    )?
+                    .execute([user.0])?;
+                if n == 0 {
+                    return Err(unchanged(conn, user, "not banned")?);
+                }
+                Ok(Reply::Changed(true))
+            }
+            Cmd::SetAdmin { user, admin } => {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE users SET is_admin = ?1 WHERE id = ?2 AND is_admin <> ?1",
+                    )?
+                    .execute(params![i64::from(admin), user.0])?;
+                if n == 0 {
+                    let why = if admin {
+                        "already an admin"
+                    } else {
+                        "not an admin"
+                    };
+                    return Err(unchanged(conn, user, why)?);
+                }
+                Ok(Reply::Changed(true))
             }
             Cmd::TakeAttempt { windows } => limits::take_at(conn, &windows, now_ms()),
             Cmd::SignedIn {

@@ -23,6 +23,19 @@ pub struct User {
     pub session: Session,
 }
 
+impl User {
+    /// After every session of this user was ended in the database: closes
+    /// their sockets on every node, and drops this request's session so
+    /// that its cookie is cleared.
+    pub async fn signed_out_everywhere(self, state: &AppState) -> Result<(), AppError> {
+        state.sign_out_everywhere(self.id.0).await;
+        self.session
+            .flush()
+            .await
+            .map_err(|e| AppError::Internal(e.into()))
+    }
+}
+
 impl FromRequestParts<AppState> for User {
     type Rejection = AppError;
 

@@ -24,7 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(logout_all))
-        .routes(routes!(me))
+        .routes(routes!(me, crate::account::delete_account))
+        .routes(routes!(crate::account::export))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -113,6 +114,7 @@ async fn signup(
     responses(
         (status = 200, description = "Signed in", body = UserResponse),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 403, description = "The password is right but the account is banned", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address or on this account; see Retry-After", body = ErrorBody),
     ))]
 async fn login(
@@ -128,14 +130,19 @@ async fn login(
         return Err(AppError::BadCredentials);
     }
     let creds = accounts::credentials(&state.read, &req.username).await?;
-    let (id, hash) = match creds {
-        Some((id, h)) => (Some(id), Some(h)),
-        None => (None, None),
+    let (id, hash, banned) = match creds {
+        Some(c) => (Some(c.id), Some(c.password_hash), c.banned),
+        None => (None, None, false),
     };
     let ok = state.passwords.verify(req.password, hash).await?;
     let Some(id) = id.filter(|_| ok) else {
         return Err(AppError::BadCredentials);
     };
+    // Only past the password, so that the answer tells no stranger whether
+    // an account is banned.
+    if banned {
+        return Err(AppError::Forbidden("this account is banned".into()));
+    }
     attempt.succeeded(&state).await;
     sign_in(&session, id).await?;
     let user = accounts::by_id(&state.read, id)
@@ -167,19 +174,35 @@ async fn logout_all(State(state): State<AppState>, user: User) -> Result<StatusC
         .exec(Command::Auth(Cmd::EndUserSessions { user_id: user.id }))
         .await?;
     debug_assert!(matches!(reply, Reply::Changed(_)));
-    state.sign_out_everywhere(user.id.0).await;
-    user.session
-        .flush()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
+    user.signed_out_everywhere(&state).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user as they see themselves.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// May remove anyone's posts and comments.
+    pub admin: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeResponse {
+    pub user: Me,
 }
 
 #[utoipa::path(get, path = "/api/me", tag = "auth",
     responses(
-        (status = 200, description = "The signed-in user", body = UserResponse),
+        (status = 200, description = "The signed-in user", body = MeResponse),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ))]
-async fn me(user: User) -> Json<UserResponse> {
-    Json(UserResponse { user: user.view })
+async fn me(State(state): State<AppState>, user: User) -> Result<Json<MeResponse>, AppError> {
+    let admin = accounts::is_admin(&state.read, user.id).await?;
+    Ok(Json(MeResponse {
+        user: Me {
+            user: user.view,
+            admin,
+        },
+    }))
 }

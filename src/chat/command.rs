@@ -34,6 +34,17 @@ pub enum Cmd {
     },
 }
 
+/// Rows when conversation `?1` is direct and a block stands between its
+/// other member and user `?2`: then neither may message the other.
+pub const DIRECT_BLOCKED: &str = "SELECT 1 FROM conversations c
+     JOIN conversation_members o ON o.conversation_id = c.id AND o.user_id <> ?2
+     JOIN blocks b ON (b.blocker_id = ?2 AND b.blocked_id = o.user_id)
+                   OR (b.blocker_id = o.user_id AND b.blocked_id = ?2)
+     WHERE c.id = ?1 AND c.kind = 'direct'";
+
+/// The refusal for a direct message across a block.
+pub const BLOCKED_MESSAGE: &str = "you cannot message this user";
+
 /// NotFound unless `user` is a member.
 pub fn check_member(conn: &Connection, conversation: Id, user: Id) -> Result<(), CmdError> {
     let member = conn
@@ -125,6 +136,12 @@ impl Cmd {
                 body,
             } => {
                 check_member(conn, conversation, sender)?;
+                if conn
+                    .prepare_cached(DIRECT_BLOCKED)?
+                    .exists(params![conversation.0, sender.0])?
+                {
+                    return Err(CmdError::Forbidden(BLOCKED_MESSAGE.into()));
+                }
                 let existing: Option<(i64, i64, i64, i64)> = conn
                     .prepare_cached(
                         "SELECT id, conversation_id, seq, created_at FROM messages

@@ -59,6 +59,21 @@ pub async fn is_member(pool: &SqlitePool, conversation: Id, user: Id) -> Result<
     Ok(found.is_some())
 }
 
+/// Whether a block keeps `user` from messaging in this (direct)
+/// conversation.
+pub async fn direct_blocked(
+    pool: &SqlitePool,
+    conversation: Id,
+    user: Id,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar(super::command::DIRECT_BLOCKED)
+        .bind(conversation.0)
+        .bind(user.0)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}
+
 pub async fn member_ids(pool: &SqlitePool, conversation: Id) -> Result<Vec<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT user_id FROM conversation_members WHERE conversation_id = ?")
         .bind(conversation.0)

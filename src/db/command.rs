@@ -9,14 +9,16 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::Id;
-use crate::{auth, chat, cluster, jobs, media, notify, social};
+use crate::{account, auth, chat, cluster, jobs, media, notify, social};
 
 /// Every write kith makes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
     Auth(auth::Cmd),
+    Account(account::Cmd),
     Friends(social::friends::Cmd),
+    Blocks(social::blocks::Cmd),
     Posts(social::posts::Cmd),
     Comments(social::comments::Cmd),
     Chat(chat::Cmd),
@@ -48,7 +50,9 @@ impl Command {
     pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
         match self {
             Command::Auth(c) => c.apply(conn),
+            Command::Account(c) => c.apply(conn),
             Command::Friends(c) => c.apply(conn),
+            Command::Blocks(c) => c.apply(conn),
             Command::Posts(c) => c.apply(conn),
             Command::Comments(c) => c.apply(conn),
             Command::Chat(c) => c.apply(conn),
@@ -118,6 +122,7 @@ pub enum Reply {
         duplicate: bool,
     },
     Seq(i64),
+    Ids(Vec<Id>),
     /// The job a worker claimed, if any was due.
     Claimed(Option<jobs::queue::Claimed>),
     /// Whether an attempt got through its limits; when not, how long until

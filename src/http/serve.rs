@@ -58,24 +58,24 @@ fn builder() -> Builder<TokioExecutor> {
     b
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then stops
-/// accepting and returns once every connection has finished: requests in
-/// flight complete, idle connections close. Each request carries the peer's
-/// address as `ConnectInfo<SocketAddr>`.
+/// Serves `router` on `listener` until `shutdown` completes. Then, in this
+/// order: the listener is closed, so new connections are refused; `closed`
+/// runs; every connection is told to finish: requests in flight complete
+/// (an HTTP/1 response then says `Connection: close`), idle connections
+/// close. Returns once every connection has finished. Each request carries
+/// the peer's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send,
+    closed: impl FnOnce() + Send,
 ) {
     let builder = builder();
     // Dropping `stop_rx` tells every connection to finish; each holds a
     // clone of `done_rx`, so `done_tx.closed()` completes when all have.
     let (stop_tx, stop_rx) = watch::channel(());
     let (done_tx, done_rx) = watch::channel(());
-    tokio::spawn(async move {
-        shutdown.await;
-        drop(stop_rx);
-    });
+    let mut shutdown = pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             res = listener.accept() => match res {
@@ -85,7 +85,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = stop_tx.closed() => break,
+            () = shutdown.as_mut() => break,
         };
         tokio::spawn(connection(
             stream,
@@ -97,6 +97,8 @@ pub async fn serve(
         ));
     }
     drop(listener);
+    closed();
+    drop(stop_rx);
     drop(done_rx);
     done_tx.closed().await;
 }

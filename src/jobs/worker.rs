@@ -117,7 +117,10 @@ pub async fn try_execute_one(
         ))),
     };
     keeper.abort();
-    let shutting_down = *shutdown.borrow();
+    // Interrupted by this node's shutdown: a retryable failure after the
+    // stop was raised is the interruption itself (ffmpeg killed), not the
+    // job's fault. The job is given back at once, its attempt not charged.
+    let interrupted = *shutdown.borrow() && ctx.stopped();
     let (cmd, outcome) = match result {
         Ok(()) => (
             Cmd::Succeed {
@@ -126,13 +129,16 @@ pub async fn try_execute_one(
             },
             Outcome::Succeeded,
         ),
-        Err(JobError::Stopped) if shutting_down => (
-            Cmd::Release {
-                id: job.id,
-                worker: cfg.name.clone(),
-            },
-            Outcome::Stopped,
-        ),
+        Err(JobError::Stopped | JobError::Retryable(_)) if interrupted => {
+            tracing::info!(job = %job.id, "shutting down; releasing the job");
+            (
+                Cmd::Release {
+                    id: job.id,
+                    worker: cfg.name.clone(),
+                },
+                Outcome::Stopped,
+            )
+        }
         Err(JobError::Stopped) => return Ok(Outcome::Stopped),
         Err(e) => {
             tracing::warn!(job = %job.id, error = %e, "job attempt failed");

@@ -23,7 +23,8 @@ use futures_util::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as Key;
 use object_store::{
-    GetOptions, GetRange, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, WriteMultipart,
+    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload,
+    WriteMultipart,
 };
 use tokio::io::AsyncReadExt;
 
@@ -171,6 +172,32 @@ impl MediaStore {
                 Ok(())
             }
         }
+    }
+
+    /// Deletes every file of media `id`: its upload and its outputs (those
+    /// that exist). For account deletion, and for outputs of media deleted
+    /// while they were being made.
+    pub async fn remove(&self, dir: &Path, id: Id) -> anyhow::Result<()> {
+        let names = [
+            format!("uploads/{id}"),
+            super::video_name(id),
+            super::poster_name(id),
+        ];
+        for name in names {
+            match self {
+                MediaStore::Local => match tokio::fs::remove_file(dir.join(&name)).await {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                },
+                MediaStore::Bucket { store, prefix, .. } => {
+                    match store.delete(&Self::key(prefix, &name)).await {
+                        Err(object_store::Error::NotFound { .. }) | Ok(()) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Serves the output `name` with Range, ETag and the given caching.

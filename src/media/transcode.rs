@@ -18,7 +18,7 @@ use ffmpeg_sidecar::ffmpeg_time_duration::FfmpegTimeDuration;
 
 use super::{Cmd, VideoPayload, poster_name, sniff, video_name};
 use crate::app::AppState;
-use crate::db::Command;
+use crate::db::{Command, Reply};
 use crate::jobs::worker::{JobCtx, JobError};
 
 /// Scale down to fit 1280x720, never up; even sizes; 8-bit 4:2:0 that
@@ -153,7 +153,7 @@ pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
             .publish(&dir, &video_tmp, &video_name(id))
             .await
             .map_err(|e| JobError::Retryable(format!("storing the output: {e}")))?;
-        state
+        let ready = state
             .writer
             .exec(Command::Media(Cmd::Ready {
                 id,
@@ -163,6 +163,12 @@ pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
             }))
             .await
             .map_err(|e| JobError::Retryable(e.to_string()))?;
+        if ready == Reply::Changed(false) {
+            // Deleted meanwhile: what was just published belongs to no one.
+            if let Err(e) = state.media.remove(&dir, id).await {
+                tracing::warn!(media = %id, error = %e, "removing outputs of deleted media");
+            }
+        }
         Ok(())
     };
     let r = finish.await;

@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::hub::{Frame, Registration};
+use super::hub::{self, Frame, Registration};
 use super::protocol::{self, ClientFrame, ErrorCode, Presence, ServerFrame, VERSION};
 use crate::app::AppState;
-use crate::auth::accounts::UserView;
+use crate::auth::accounts::{self, UserView};
 use crate::chat::{self, store};
 use crate::db::{CmdError, Command, Reply};
 use crate::ids::{Id, format_ms};
@@ -188,6 +188,15 @@ impl Conn {
     /// then which friends are online.
     async fn open(state: AppState, user: UserView) -> (Conn, Registration, Vec<Frame>) {
         let reg = state.hub.register(user.id.0);
+        // Checked after registering: a ban or an account deletion that this
+        // read misses commits after it, and its kick then finds this
+        // connection. (A WebTransport ticket outlives neither.)
+        match accounts::banned(&state.read, user.id).await {
+            Ok(Some(false)) => {}
+            Ok(Some(true)) => reg.kick.kick(hub::BANNED),
+            Ok(None) => reg.kick.kick(hub::SIGNED_OUT),
+            Err(e) => tracing::warn!(error = %e, "checking the account of a new connection"),
+        }
         let mut hello = vec![
             ServerFrame::Hello {
                 version: VERSION,
@@ -289,9 +298,20 @@ impl Conn {
                 if recent {
                     return Outcome::default();
                 }
-                match store::is_member(&self.state.read, conversation_id, self.user.id).await {
+                let (read, me) = (&self.state.read, self.user.id);
+                match store::is_member(read, conversation_id, me).await {
                     Ok(true) => {}
                     Ok(false) => return Outcome::reply(not_member()),
+                    Err(e) => return Outcome::reply(db_error(e)),
+                }
+                match store::direct_blocked(read, conversation_id, me).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        return Outcome::reply(ServerFrame::error(
+                            ErrorCode::Forbidden,
+                            chat::command::BLOCKED_MESSAGE,
+                        ));
+                    }
                     Err(e) => return Outcome::reply(db_error(e)),
                 }
                 if self.typing.len() > 1000 {

@@ -12,9 +12,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
 /// A serialized server frame.
 pub type Frame = Arc<str>;
@@ -24,6 +24,14 @@ pub const OUTBOX: usize = 256;
 
 /// The close reason of connections whose user ended all their sessions.
 pub const SIGNED_OUT: &str = "signed out";
+/// The close reason of every connection when the server shuts down. The
+/// transports send it with their "service restart" code (WebSocket 1012):
+/// the client should reconnect at once, to another node if there is one,
+/// and sync.
+pub const SHUTTING_DOWN: &str = "server restarting; reconnect";
+
+/// The close reason of connections whose user was banned.
+pub const BANNED: &str = "account banned";
 
 /// Tells a connection to close, and why.
 #[derive(Debug, Default)]
@@ -60,12 +68,29 @@ pub struct Registration {
     pub kick: Arc<Kick>,
     /// The user had no other connection on this node.
     pub first: bool,
+    /// Held for the connection's life: [`Hub::closed`] waits for it.
+    _live: watch::Receiver<()>,
 }
 
-#[derive(Default)]
 pub struct Hub {
     users: RwLock<HashMap<i64, Vec<Slot>>>,
     next_conn: AtomicU64,
+    /// Set by [`Hub::kick_all`]: connections registered afterwards are
+    /// kicked at once, with this reason.
+    closing: OnceLock<&'static str>,
+    /// Every live [`Registration`] holds a receiver.
+    live: watch::Sender<()>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            users: RwLock::default(),
+            next_conn: AtomicU64::new(0),
+            closing: OnceLock::new(),
+            live: watch::Sender::new(()),
+        }
+    }
 }
 
 impl Hub {
@@ -74,6 +99,11 @@ impl Hub {
         let kick = Arc::new(Kick::default());
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        // Under the lock: `kick_all` either sees this slot or was called
+        // before this check.
+        if let Some(&reason) = self.closing.get() {
+            kick.kick(reason);
+        }
         let slots = users.entry(user).or_default();
         let first = slots.is_empty();
         slots.push(Slot {
@@ -86,7 +116,14 @@ impl Hub {
             rx,
             kick,
             first,
+            _live: self.live.subscribe(),
         }
+    }
+
+    /// Completes once no connection is left: every [`Registration`] has
+    /// been dropped, which its connection does once it has closed.
+    pub async fn closed(&self) {
+        self.live.closed().await;
     }
 
     /// Removes a connection; true when the user has none left.
@@ -152,8 +189,11 @@ impl Hub {
         sent
     }
 
-    /// Kicks every connection on this node (shutdown).
+    /// Kicks every connection on this node, and every one registered from
+    /// now on (shutdown: a connection that was still being set up must not
+    /// outlive it).
     pub fn kick_all(&self, reason: &'static str) {
+        let reason = *self.closing.get_or_init(|| reason);
         let users = self.users.read().unwrap_or_else(|e| e.into_inner());
         for s in users.values().flatten() {
             s.kick.kick(reason);
@@ -192,6 +232,30 @@ mod tests {
         assert!(!hub.unregister(1, slow.conn));
         assert!(hub.unregister(1, fast.conn));
         assert!(!hub.is_online(1));
+    }
+
+    #[tokio::test]
+    async fn kick_all_closes_later_connections_too_and_closed_waits_for_all() {
+        let hub = Hub::default();
+        // Nothing registered: nothing to wait for.
+        hub.closed().await;
+        let early = hub.register(1);
+        hub.kick_all(SHUTTING_DOWN);
+        assert_eq!(early.kick.kicked().await, SHUTTING_DOWN);
+        let late = hub.register(2);
+        assert_eq!(late.kick.kicked().await, SHUTTING_DOWN);
+        let waiting = tokio::spawn(async move {
+            let hub = hub;
+            hub.closed().await;
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        drop(early);
+        drop(late);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("closed() completes once every registration is gone")
+            .expect("task");
     }
 
     #[test]

@@ -26,13 +26,17 @@ use wtransport::{Connection, Endpoint, Identity, RecvStream, SendStream, ServerC
 
 use super::cert::{self, Loaded};
 use super::conn::{self, CloseReason, Inbound, Transport};
+use super::hub::SHUTTING_DOWN;
 use super::protocol::MAX_FRAME_BYTES;
-use crate::app::AppState;
+use crate::app::{AppState, DRAIN_TIMEOUT};
 use crate::auth::accounts;
 use crate::http::same_origin;
 
 /// How long a new session may take to open its first stream.
 const FIRST_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
+/// At shutdown, how long closed sessions may take to be acknowledged
+/// (their close frames sent, and resent if lost).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What `/api/realtime/config` publishes about WebTransport.
 #[derive(Debug, Default)]
@@ -75,11 +79,16 @@ fn server_config(addr: SocketAddr, identity: Identity) -> ServerConfig {
         .build()
 }
 
-/// Binds the endpoint and serves sessions until the task is aborted.
+/// Binds the endpoint and serves sessions until `stop` turns true. Then it
+/// accepts no more sessions, waits (up to [`DRAIN_TIMEOUT`]) for the hub's
+/// connections to close (the hub kicks them at shutdown), closes whatever
+/// is left (sessions still opening) with the same code, and ends once the
+/// closes have gone out (up to [`IDLE_TIMEOUT`]).
 pub async fn start(
     state: AppState,
     addr: SocketAddr,
     files: Option<CertFiles>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let info = state
         .webtransport
@@ -108,12 +117,37 @@ pub async fn start(
                 tokio::spawn(session(state.clone(), incoming));
             }
         };
-        if files.is_some() {
-            accept.await;
-        } else {
-            // One task for both, so aborting it stops both.
-            tokio::join!(accept, watch(&state, &endpoint, addr, &info, served));
+        let serve = async {
+            if files.is_some() {
+                accept.await;
+            } else {
+                // One future for both, so stopping it stops both.
+                tokio::join!(accept, watch(&state, &endpoint, addr, &info, served));
+            }
+        };
+        tokio::select! {
+            () = serve => {}
+            _ = stop.wait_for(|s| *s) => {}
         }
+        // No longer accepting: new sessions wait unanswered until the
+        // endpoint closes below.
+        if tokio::time::timeout(DRAIN_TIMEOUT, state.hub.closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!("realtime connections did not close in time");
+        }
+        endpoint.close(
+            VarInt::from_u32(super::ws::CLOSE_RESTART.into()),
+            SHUTTING_DOWN.as_bytes(),
+        );
+        if tokio::time::timeout(IDLE_TIMEOUT, endpoint.wait_idle())
+            .await
+            .is_err()
+        {
+            tracing::debug!("WebTransport sessions did not finish closing in time");
+        }
+        tracing::debug!("WebTransport stopped");
     }))
 }
 
@@ -320,6 +354,7 @@ impl Transport for Wt {
             CloseReason::Client => (0, "bye"),
             CloseReason::TooBig => (1009, "message too big"),
             CloseReason::Flooding => (1008, "too many frames over the rate limit"),
+            CloseReason::Kicked(SHUTTING_DOWN) => (super::ws::CLOSE_RESTART.into(), SHUTTING_DOWN),
             CloseReason::Kicked(why) => (super::ws::CLOSE_KICKED.into(), why),
         };
         let _ = self.send.flush().await;

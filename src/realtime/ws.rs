@@ -1,12 +1,14 @@
 //! WebSocket transport: `GET /ws`, authenticated by the session cookie.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 
 use super::conn::{self, CloseReason, Inbound, Transport};
-use super::hub::Frame;
+use super::hub::{Frame, SHUTTING_DOWN};
 use super::protocol::MAX_FRAME_BYTES;
 use crate::app::AppState;
 use crate::auth::User;
@@ -21,8 +23,14 @@ const WRITE_BUFFER: usize = 1024;
 const MAX_WRITE_BUFFER: usize = 256 * 1024;
 
 /// The WebSocket close code for a kicked connection (slow consumer,
-/// logged out, server going away): the reason says which.
+/// signed out): the reason says which.
 pub const CLOSE_KICKED: u16 = 4000;
+/// The close code when the server shuts down ("service restart"): the
+/// client reconnects at once, to another node if there is one. WebTransport
+/// sessions are closed with the same code.
+pub const CLOSE_RESTART: u16 = close_code::RESTART;
+/// How long a close frame we sent waits for the client's own.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -95,14 +103,24 @@ impl Transport for Ws {
             CloseReason::Client => (close_code::NORMAL, "bye"),
             CloseReason::TooBig => (close_code::SIZE, "message too big"),
             CloseReason::Flooding => (close_code::POLICY, "too many frames over the rate limit"),
+            CloseReason::Kicked(SHUTTING_DOWN) => (CLOSE_RESTART, SHUTTING_DOWN),
             CloseReason::Kicked(why) => (CLOSE_KICKED, why),
         };
-        let _ = self
+        let sent = self
             .0
             .send(Message::Close(Some(CloseFrame {
                 code,
                 reason: Utf8Bytes::from(text),
             })))
             .await;
+        if sent.is_ok() {
+            // The closing handshake: the client answers with a close frame
+            // of its own. Dropping the socket before it arrives could reset
+            // the connection under frames the client sent meanwhile.
+            let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+                while let Some(Ok(_)) = self.0.recv().await {}
+            })
+            .await;
+        }
     }
 }

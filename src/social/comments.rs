@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::VISIBLE;
 use super::posts::check_body;
+use super::{COMMENT_VISIBLE, VISIBLE};
 use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
@@ -38,7 +38,7 @@ pub enum Cmd {
         author: Id,
         body: String,
     },
-    /// By the comment's author or the post's author.
+    /// By the comment's author, the post's author or an admin.
     Delete { id: Id, user: Id },
 }
 
@@ -66,19 +66,29 @@ impl Cmd {
                 Ok(Reply::Id(id))
             }
             Cmd::Delete { id, user } => {
+                // An admin may remove any comment, seen or not. Decided
+                // here, at write time, so that no cached right outlives its
+                // revocation.
                 let sql = format!(
-                    "SELECT c.author_id, p.author_id FROM comments c JOIN posts p ON p.id = c.post_id
-                     WHERE c.id = ?2 AND {VISIBLE}"
+                    "SELECT c.author_id, p.author_id, {VISIBLE},
+                       coalesce((SELECT u.is_admin FROM users u WHERE u.id = ?1), 0) <> 0
+                     FROM comments c JOIN posts p ON p.id = c.post_id
+                     WHERE c.id = ?2"
                 );
-                let row: Option<(i64, i64)> = conn
+                let row: Option<(i64, i64, bool, bool)> = conn
                     .prepare_cached(&sql)?
-                    .query_row(params![user.0, id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_row(params![user.0, id.0], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
                     .optional()?;
-                let (comment_author, post_author) =
-                    row.ok_or_else(|| CmdError::NotFound("comment not found".into()))?;
-                if user.0 != comment_author && user.0 != post_author {
+                let (comment_author, post_author, admin) = match row {
+                    Some((c, p, visible, admin)) if visible || admin => (c, p, admin),
+                    _ => return Err(CmdError::NotFound("comment not found".into())),
+                };
+                if user.0 != comment_author && user.0 != post_author && !admin {
                     return Err(CmdError::Forbidden(
-                        "only the comment's author or the post's author may delete it".into(),
+                        "only the comment's author, the post's author or an admin may delete it"
+                            .into(),
                     ));
                 }
                 conn.prepare_cached("DELETE FROM comments WHERE id = ?")?
@@ -136,11 +146,16 @@ const COMMENT_SELECT: &str = "SELECT c.id, c.post_id, c.body, c.created_at, \
 /// A visible post's comments, oldest first.
 async fn comments_of(
     pool: &SqlitePool,
+    reader: Id,
     post: Id,
     page: PageReq,
 ) -> Result<Page<CommentView>, sqlx::Error> {
-    let sql = format!("{COMMENT_SELECT} WHERE c.post_id = ? AND c.id > ? ORDER BY c.id LIMIT ?");
+    let sql = format!(
+        "{COMMENT_SELECT} WHERE c.post_id = ?2 AND c.id > ?3 AND {COMMENT_VISIBLE} \
+         ORDER BY c.id LIMIT ?4"
+    );
     let rows: Vec<CommentRow> = sqlx::query_as(&sql)
+        .bind(reader.0)
         .bind(post.0)
         .bind(page.after())
         .bind(page.fetch())
@@ -225,14 +240,14 @@ async fn list(
     {
         return Err(AppError::not_found("post"));
     }
-    Ok(Json(comments_of(&state.read, post, page).await?))
+    Ok(Json(comments_of(&state.read, user.id, post, page).await?))
 }
 
 #[utoipa::path(delete, path = "/api/comments/{id}", tag = "posts",
     params(("id" = Id, Path)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "Neither the comment's nor the post's author", body = ErrorBody),
+        (status = 403, description = "Neither the comment's author, the post's author nor an admin", body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
 async fn delete(

@@ -82,6 +82,16 @@ impl Cmd {
                 if from == to {
                     return Err(CmdError::Invalid("you cannot befriend yourself".into()));
                 }
+                match super::blocks::blocker_tx(conn, from, to)? {
+                    Some(b) if b == from => {
+                        return Err(CmdError::Conflict(
+                            "you blocked this user: unblock them first".into(),
+                        ));
+                    }
+                    // As if they did not exist, like their profile.
+                    Some(_) => return Err(CmdError::NotFound("user not found".into())),
+                    None => {}
+                }
                 if are_friends_tx(conn, from, to)? {
                     return Err(CmdError::Conflict("already friends".into()));
                 }
@@ -179,6 +189,8 @@ pub enum Relationship {
     #[serde(rename = "self")]
     Self_,
     Friends,
+    /// You blocked this user.
+    Blocked,
     RequestSent,
     RequestReceived,
     None,
@@ -191,6 +203,9 @@ pub async fn relationship(
 ) -> Result<Relationship, sqlx::Error> {
     if me == other {
         return Ok(Relationship::Self_);
+    }
+    if super::blocks::has_blocked(pool, me, other).await? {
+        return Ok(Relationship::Blocked);
     }
     if are_friends(pool, me, other).await? {
         return Ok(Relationship::Friends);
@@ -220,6 +235,8 @@ pub struct FriendRequestView {
     pub created_at: Timestamp,
 }
 
+/// Another user, and since when they relate to you so (friends since;
+/// blocked since).
 #[derive(Serialize, ToSchema)]
 pub struct FriendView {
     pub user: UserView,
@@ -227,6 +244,8 @@ pub struct FriendView {
     pub since: Timestamp,
 }
 
+/// A user with the key and time of how they relate to another (a
+/// request, a friendship, a block).
 #[derive(sqlx::FromRow)]
 struct UserPairRow {
     key: i64,
@@ -281,21 +300,21 @@ async fn requests(
     Ok(Page::from_rows(items, page, |r| r.id))
 }
 
-async fn friends(
+/// A page of the users related to `me` as `sql` selects them: a
+/// [`UserPairRow`] keyed by the other user's id, given `me`, the cursor and
+/// the limit, newest key first.
+pub(super) async fn user_page(
     pool: &SqlitePool,
+    sql: &str,
     me: Id,
     page: PageReq,
 ) -> Result<Page<FriendView>, sqlx::Error> {
-    let rows: Vec<UserPairRow> = sqlx::query_as(
-        "SELECT f.friend_id AS key, f.created_at AS at, u.id, u.username, u.display_name, u.created_at
-         FROM friendships f JOIN users u ON u.id = f.friend_id
-         WHERE f.user_id = ? AND f.friend_id < ? ORDER BY f.friend_id DESC LIMIT ?",
-    )
-    .bind(me.0)
-    .bind(page.before())
-    .bind(page.fetch())
-    .fetch_all(pool)
-    .await?;
+    let rows: Vec<UserPairRow> = sqlx::query_as(sql)
+        .bind(me.0)
+        .bind(page.before())
+        .bind(page.fetch())
+        .fetch_all(pool)
+        .await?;
     let items = rows
         .iter()
         .map(|r| FriendView {
@@ -304,6 +323,17 @@ async fn friends(
         })
         .collect();
     Ok(Page::from_rows(items, page, |f| f.user.id))
+}
+
+async fn friends(
+    pool: &SqlitePool,
+    me: Id,
+    page: PageReq,
+) -> Result<Page<FriendView>, sqlx::Error> {
+    let sql = "SELECT f.friend_id AS key, f.created_at AS at, u.id, u.username, u.display_name, u.created_at
+         FROM friendships f JOIN users u ON u.id = f.friend_id
+         WHERE f.user_id = ? AND f.friend_id < ? ORDER BY f.friend_id DESC LIMIT ?";
+    user_page(pool, sql, me, page).await
 }
 
 // ---- handlers -------------------------------------------------------------
@@ -333,7 +363,7 @@ pub struct FriendRequestCreated {
     responses(
         (status = 201, body = FriendRequestCreated),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 409, description = "Already friends or already asked", body = ErrorBody),
+        (status = 409, description = "Already friends, already asked, or you blocked them", body = ErrorBody),
         (status = 422, description = "Asking yourself", body = ErrorBody),
     ))]
 async fn send_request(
@@ -528,5 +558,6 @@ async fn unfriend(
             other: other.id,
         }))
         .await?;
+    super::blocks::part(&state, &user.view, &other).await;
     Ok(StatusCode::NO_CONTENT)
 }

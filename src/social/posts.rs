@@ -124,10 +124,27 @@ impl Cmd {
                 Ok(Reply::Id(id))
             }
             Cmd::Delete { id, user } => {
-                let author = visible_author(conn, user, id)?;
-                if author != user {
+                // An admin may remove any post, seen or not. Decided here,
+                // at write time, so that no cached right outlives its
+                // revocation.
+                let sql = format!(
+                    "SELECT p.author_id, {VISIBLE},
+                       coalesce((SELECT u.is_admin FROM users u WHERE u.id = ?1), 0) <> 0
+                     FROM posts p WHERE p.id = ?2"
+                );
+                let row: Option<(i64, bool, bool)> = conn
+                    .prepare_cached(&sql)?
+                    .query_row(params![user.0, id.0], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()?;
+                let (author, admin) = match row {
+                    Some((author, visible, admin)) if visible || admin => (author, admin),
+                    _ => return Err(CmdError::NotFound("post not found".into())),
+                };
+                if author != user.0 && !admin {
                     return Err(CmdError::Forbidden(
-                        "only the author may delete a post".into(),
+                        "only the author or an admin may delete a post".into(),
                     ));
                 }
                 conn.prepare_cached("DELETE FROM posts WHERE id = ?")?
@@ -341,7 +358,7 @@ async fn get_post(
     params(("id" = Id, Path)),
     responses(
         (status = 204, description = "Deleted with its likes and comments"),
-        (status = 403, description = "Not the author", body = ErrorBody),
+        (status = 403, description = "Neither the author nor an admin", body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
 async fn delete_post(

@@ -10,8 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::VISIBLE;
 use super::posts::{POST_SELECT, PostView, fetch_posts};
+use super::{NOT_BLOCKED_BY, VISIBLE};
 use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::UserView;
@@ -86,11 +86,12 @@ async fn search(
             posts: vec![],
         }));
     };
-    let users: Vec<UserView> = sqlx::query_as(
+    let users: Vec<UserView> = sqlx::query_as(&format!(
         "SELECT u.id, u.username, u.display_name, u.created_at \
          FROM users_fts JOIN users u ON u.id = users_fts.rowid \
-         WHERE users_fts MATCH ? ORDER BY users_fts.rank LIMIT ?",
-    )
+         WHERE users_fts MATCH ?2 AND {NOT_BLOCKED_BY} ORDER BY users_fts.rank LIMIT ?3"
+    ))
+    .bind(user.id.0)
     .bind(&q)
     .bind(i64::from(limit))
     .fetch_all(&state.read)

@@ -30,7 +30,7 @@ pub struct Profile {
     params(("username" = String, Path)),
     responses(
         (status = 200, body = Profile),
-        (status = 404, body = ErrorBody),
+        (status = 404, description = "No such user, or they blocked you", body = ErrorBody),
     ))]
 async fn profile(
     State(state): State<AppState>,
@@ -38,6 +38,10 @@ async fn profile(
     Path(username): Path<String>,
 ) -> Result<Json<Profile>, AppError> {
     let user = user_named(&state, &username).await?;
+    // Someone who blocked you is not there for you.
+    if super::blocks::has_blocked(&state.read, user.id, me.id).await? {
+        return Err(AppError::not_found("user"));
+    }
     let (friend_count, post_count) = accounts::counts(&state.read, user.id).await?;
     let relationship = relationship(&state.read, me.id, user.id).await?;
     Ok(Json(Profile {

@@ -17,7 +17,7 @@ async fn request(c: &Client, to: &str) -> (StatusCode, Value) {
         .await
 }
 
-fn usernames(page: &Value, key: &str) -> Vec<String> {
+pub(crate) fn usernames(page: &Value, key: &str) -> Vec<String> {
     page["items"]
         .as_array()
         .unwrap_or_else(|| panic!("not a page: {page}"))

@@ -1,10 +1,13 @@
 //! Integration tests: real servers on temp databases and loopback ports.
 
 mod abuse;
+mod account;
+mod admin;
 mod asvs;
 mod auth;
 mod backup;
 mod bad_input;
+mod blocks;
 mod chat;
 mod cli;
 #[path = "../common/clip.rs"]
@@ -24,5 +27,6 @@ mod restart;
 mod search;
 #[path = "../common/session.rs"]
 mod session;
+mod shutdown;
 mod smoke;
 mod system;

@@ -48,7 +48,7 @@ async fn clip_file(w: u32, h: u32, secs: u32, faststart: bool) -> PathBuf {
     path
 }
 
-async fn clip(w: u32, h: u32, secs: u32) -> Vec<u8> {
+pub(crate) async fn clip(w: u32, h: u32, secs: u32) -> Vec<u8> {
     std::fs::read(clip_file(w, h, secs, false).await).expect("read clip")
 }
 
@@ -129,7 +129,7 @@ async fn upload(c: &Client, data: &[u8]) -> (StatusCode, Value) {
 }
 
 /// Uploads a clip that must be accepted; returns its media id.
-async fn upload_ok(c: &Client, data: &[u8]) -> String {
+pub(crate) async fn upload_ok(c: &Client, data: &[u8]) -> String {
     let (status, v) = upload(c, data).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{v}");
     assert_eq!(v["status"], "queued", "{v}");
@@ -169,14 +169,14 @@ async fn wait_status(c: &Client, id: &str, until: &[&str], bound: Duration) -> V
     waited.unwrap_or_else(|_| panic!("media {id} not {until:?} after {bound:?}; last: {last}"))
 }
 
-async fn wait_ready(c: &Client, id: &str) -> Value {
+pub(crate) async fn wait_ready(c: &Client, id: &str) -> Value {
     let v = wait_status(c, id, &["ready", "failed"], TRANSCODE_WAIT).await;
     assert_eq!(v["status"], "ready", "{v}");
     v
 }
 
 /// The integer behind an id's text (for queries straight on the database).
-fn id_num(id: &str) -> i64 {
+pub(crate) fn id_num(id: &str) -> i64 {
     const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
     id.bytes().fold(0i64, |v, b| {
         let d = ALPHABET
@@ -188,7 +188,7 @@ fn id_num(id: &str) -> i64 {
 }
 
 /// Names in a directory (none when it does not exist).
-fn names_in(dir: &Path) -> Vec<String> {
+pub(crate) fn names_in(dir: &Path) -> Vec<String> {
     match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .map(|e| {
@@ -203,7 +203,7 @@ fn names_in(dir: &Path) -> Vec<String> {
     }
 }
 
-fn media_dir(app: &TestApp) -> PathBuf {
+pub(crate) fn media_dir(app: &TestApp) -> PathBuf {
     app.data_dir.join("media")
 }
 

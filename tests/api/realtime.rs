@@ -35,13 +35,17 @@ async fn pair(app: &TestApp) -> (Person, Person, String) {
     let a = person(app, "alice").await;
     let b = person(app, "bob").await;
     a.http.befriend(&b.http, "bob").await;
-    let (status, v) = a
-        .http
-        .post("/api/conversations", json!({"members": ["bob"]}))
+    let conv = direct(&a.http, "bob").await;
+    (a, b, conv)
+}
+
+/// Starts (or finds) the direct conversation with a friend; its id.
+pub(crate) async fn direct(c: &Client, with: &str) -> String {
+    let (status, v) = c
+        .post("/api/conversations", json!({"members": [with]}))
         .await;
     assert_eq!(status, 201, "{v}");
-    let conv = v["id"].as_str().expect("id").to_string();
-    (a, b, conv)
+    v["id"].as_str().expect("id").to_string()
 }
 
 // ---- WebSocket client ----------------------------------------------------
@@ -168,7 +172,7 @@ async fn config_hashes(p: &Person) -> (String, Vec<wtransport::tls::Sha256Digest
     (url, hashes)
 }
 
-async fn wt_connect(
+pub(crate) async fn wt_connect(
     p: &Person,
     ticket: &str,
     origin: Option<&str>,
@@ -188,7 +192,7 @@ async fn wt_connect(
         .expect("WebTransport connect timed out")
 }
 
-async fn ticket(p: &Person) -> String {
+pub(crate) async fn ticket(p: &Person) -> String {
     let (status, v) = p.http.post_empty("/api/realtime/ticket").await;
     assert_eq!(status, 200, "{v}");
     v["ticket"].as_str().expect("ticket").to_string()

@@ -8,10 +8,13 @@ mod harness;
 mod session;
 
 mod abuse;
+mod admin;
+mod blocks;
 mod failures;
 mod forwarding;
 mod litefs;
 mod media;
 mod realtime;
 mod sessions;
+mod shutdown;
 mod webtransport;

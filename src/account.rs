@@ -1,0 +1,411 @@
+//! A user's own account as a whole: `GET /api/me/export` (everything the
+//! user owns, as JSON) and `DELETE /api/me` (the account and everything it
+//! owns, after the password is entered again).
+//!
+//! Deletion removes the user row; the schema's foreign keys take the rest
+//! with it in the same transaction (profile, posts with their likes and
+//! comments, the user's likes and comments elsewhere, friendships,
+//! requests, blocks, notifications, memberships, media rows). Chat
+//! messages stay for the other members with no sender (`ON DELETE SET
+//! NULL`); the media files go after the commit, and the user's sockets are
+//! closed on every node.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::auth::accounts::{self, Timestamp, UserView};
+use crate::auth::{User, limits};
+use crate::db::{CmdError, Command, Reply};
+use crate::error::{AppError, ErrorBody};
+use crate::http::Json;
+use crate::http::client_ip::ClientIp;
+use crate::ids::{Id, now_ms};
+use crate::media::{self, MediaView};
+
+// ---- commands -------------------------------------------------------------
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum Cmd {
+    /// Deletes the account; answers the ids of its media, whose files the
+    /// caller removes once this has committed.
+    Delete { user: Id },
+}
+
+impl Cmd {
+    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
+        match self {
+            Cmd::Delete { user } => {
+                let username: String = conn
+                    .prepare_cached("SELECT username FROM users WHERE id = ?")?
+                    .query_row([user.0], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| CmdError::NotFound("user not found".into()))?;
+                let media: Vec<Id> = conn
+                    .prepare_cached("SELECT id FROM media WHERE owner_id = ?")?
+                    .query_map([user.0], |r| r.get(0).map(Id))?
+                    .collect::<Result<_, _>>()?;
+                // Transcodes not yet started have nothing left to do.
+                conn.prepare_cached(
+                    "UPDATE jobs SET status = 'cancelled', updated_at = ?
+                     WHERE owner_id = ? AND status IN ('queued', 'failed')",
+                )?
+                .execute(params![now_ms(), user.0])?;
+                let conversations: Vec<i64> = conn
+                    .prepare_cached(
+                        "SELECT conversation_id FROM conversation_members WHERE user_id = ?",
+                    )?
+                    .query_map([user.0], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                crate::auth::Cmd::EndUserSessions { user_id: user }.apply(conn)?;
+                // The addresses it signed in from are personal data too.
+                if let Some(account) = limits::account_key(&username) {
+                    conn.prepare_cached("DELETE FROM auth_addresses WHERE account = ?")?
+                        .execute([&account])?;
+                    conn.prepare_cached(
+                        "DELETE FROM auth_attempts WHERE key = ?1 OR substr(key, 1, length(?2)) = ?2",
+                    )?
+                    .execute(params![format!("fail:{account}"), format!("fail:{account}@")])?;
+                }
+                conn.prepare_cached("DELETE FROM users WHERE id = ?")?
+                    .execute([user.0])?;
+                // A conversation no one is left in is no one's.
+                let mut orphan = conn.prepare_cached(
+                    "DELETE FROM conversations WHERE id = ?1 AND NOT EXISTS
+                       (SELECT 1 FROM conversation_members WHERE conversation_id = ?1)",
+                )?;
+                for c in conversations {
+                    orphan.execute([c])?;
+                }
+                Ok(Reply::Ids(media))
+            }
+        }
+    }
+}
+
+// ---- deletion -------------------------------------------------------------
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccountRequest {
+    /// The account's password, entered again.
+    pub password: String,
+}
+
+#[utoipa::path(delete, path = "/api/me", tag = "auth",
+    request_body = DeleteAccountRequest,
+    responses(
+        (status = 204, description = "The account and everything it owned are gone; its sessions and sockets are ended everywhere"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Wrong password", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords; see Retry-After", body = ErrorBody),
+    ))]
+pub async fn delete_account(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    user: User,
+    Json(req): Json<DeleteAccountRequest>,
+) -> Result<StatusCode, AppError> {
+    // Guessed passwords count as failed sign-ins would.
+    let attempt = limits::admit_login(&state, ip, &user.view.username).await?;
+    let hash = accounts::credentials(&state.read, &user.view.username)
+        .await?
+        .map(|c| c.password_hash);
+    let right = req.password.len() <= crate::auth::password::MAX_LEN
+        && state.passwords.verify(req.password, hash).await?;
+    if !right {
+        return Err(AppError::Forbidden("the password is not right".into()));
+    }
+    attempt.succeeded(&state).await;
+    let reply = state
+        .writer
+        .exec(Command::Account(Cmd::Delete { user: user.id }))
+        .await?;
+    let Reply::Ids(media) = reply else {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "unexpected reply {reply:?}"
+        )));
+    };
+    for id in media {
+        if let Err(e) = state.media.remove(&state.config.media_dir, id).await {
+            tracing::warn!(media = %id, error = %e, "removing a deleted account's media");
+        }
+    }
+    state.invalidate_user(user.id.0).await;
+    user.signed_out_everywhere(&state).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- export ---------------------------------------------------------------
+
+/// Everything a user owns. Others' content (their messages, comments on
+/// the user's posts) is theirs and is not included.
+#[derive(Serialize, ToSchema)]
+pub struct Export {
+    /// `kith-export/1`.
+    pub format: &'static str,
+    #[schema(value_type = String, format = DateTime)]
+    pub exported_at: Timestamp,
+    pub user: UserView,
+    pub posts: Vec<ExportPost>,
+    pub comments: Vec<ExportComment>,
+    pub likes: Vec<ExportLike>,
+    pub friends: Vec<ExportContact>,
+    pub friend_requests_sent: Vec<ExportContact>,
+    pub friend_requests_received: Vec<ExportContact>,
+    pub blocked: Vec<ExportContact>,
+    pub conversations: Vec<ExportConversation>,
+    pub notifications: Vec<ExportNotification>,
+    pub media: Vec<MediaView>,
+    pub sessions: Vec<ExportSession>,
+}
+
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
+pub struct ExportPost {
+    #[sqlx(try_from = "i64")]
+    pub id: Id,
+    pub body: String,
+    pub visibility: String,
+    #[sqlx(try_from = "i64")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    pub like_count: i64,
+    pub comment_count: i64,
+    #[sqlx(try_from = "Option<i64>")]
+    #[schema(value_type = Option<String>)]
+    pub media_id: OptId,
+}
+
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
+pub struct ExportComment {
+    #[sqlx(try_from = "i64")]
+    pub id: Id,
+    #[sqlx(try_from = "i64")]
+    pub post_id: Id,
+    pub body: String,
+    #[sqlx(try_from = "i64")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
+pub struct ExportLike {
+    #[sqlx(try_from = "i64")]
+    pub post_id: Id,
+    #[sqlx(try_from = "i64")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+/// Another user and since when they relate (friends since, asked at,
+/// blocked at).
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
+pub struct ExportContact {
+    pub username: String,
+    #[sqlx(try_from = "i64")]
+    #[schema(value_type = String, format = DateTime)]
+    pub since: Timestamp,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExportConversation {
+    pub id: Id,
+    pub kind: String,
+    pub title: Option<String>,
+    pub members: Vec<String>,
+    /// The messages this user sent there.
+    pub messages: Vec<ExportMessage>,
+}
+
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
+pub struct ExportMessage {
+    pub seq: i64,
+    pub body: String,
+    pub client_msg_id: String,
+    #[sqlx(try_from = "i64")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
+pub struct ExportNotification {
+    pub kind: String,
+    /// Who caused it, when they still exist.
+    pub actor: Option<String>,
+    #[sqlx(try_from = "Option<i64>")]
+    #[schema(value_type = Option<String>)]
+    pub subject_id: OptId,
+    #[sqlx(try_from = "i64")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    pub read: bool,
+}
+
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
+pub struct ExportSession {
+    #[sqlx(try_from = "i64")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[sqlx(try_from = "i64")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+}
+
+/// An optional id, read from a nullable column.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct OptId(pub Option<Id>);
+
+impl From<Option<i64>> for OptId {
+    fn from(v: Option<i64>) -> Self {
+        OptId(v.map(Id))
+    }
+}
+
+impl Export {
+    async fn of(pool: &SqlitePool, user: UserView) -> Result<Export, sqlx::Error> {
+        let me = user.id.0;
+        let posts = sqlx::query_as(
+            "SELECT id, body, visibility, created_at, like_count, comment_count, media_id
+             FROM posts WHERE author_id = ? ORDER BY id",
+        )
+        .bind(me)
+        .fetch_all(pool)
+        .await?;
+        let comments = sqlx::query_as(
+            "SELECT id, post_id, body, created_at FROM comments WHERE author_id = ? ORDER BY id",
+        )
+        .bind(me)
+        .fetch_all(pool)
+        .await?;
+        let likes = sqlx::query_as(
+            "SELECT post_id, created_at FROM likes WHERE user_id = ? ORDER BY post_id",
+        )
+        .bind(me)
+        .fetch_all(pool)
+        .await?;
+        let contacts = move |sql: &'static str| async move {
+            sqlx::query_as::<_, ExportContact>(sql)
+                .bind(me)
+                .fetch_all(pool)
+                .await
+        };
+        let friends = contacts(
+            "SELECT u.username, f.created_at AS since FROM friendships f
+             JOIN users u ON u.id = f.friend_id WHERE f.user_id = ? ORDER BY f.created_at",
+        )
+        .await?;
+        let friend_requests_sent = contacts(
+            "SELECT u.username, r.created_at AS since FROM friend_requests r
+             JOIN users u ON u.id = r.to_user WHERE r.from_user = ? ORDER BY r.id",
+        )
+        .await?;
+        let friend_requests_received = contacts(
+            "SELECT u.username, r.created_at AS since FROM friend_requests r
+             JOIN users u ON u.id = r.from_user WHERE r.to_user = ? ORDER BY r.id",
+        )
+        .await?;
+        let blocked = contacts(
+            "SELECT u.username, b.created_at AS since FROM blocks b
+             JOIN users u ON u.id = b.blocked_id WHERE b.blocker_id = ? ORDER BY b.created_at",
+        )
+        .await?;
+        let rows: Vec<(i64, String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT c.id, c.kind, c.title,
+                    (SELECT group_concat(u.username, char(10)) FROM conversation_members o
+                     JOIN users u ON u.id = o.user_id WHERE o.conversation_id = c.id)
+             FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+             WHERE m.user_id = ? ORDER BY c.id",
+        )
+        .bind(me)
+        .fetch_all(pool)
+        .await?;
+        let mut conversations = Vec::with_capacity(rows.len());
+        for (id, kind, title, members) in rows {
+            let messages = sqlx::query_as(
+                "SELECT seq, body, client_msg_id, created_at FROM messages
+                 WHERE sender_id = ? AND conversation_id = ? ORDER BY seq",
+            )
+            .bind(me)
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+            let mut members: Vec<String> = members
+                .unwrap_or_default()
+                .split('\n')
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .collect();
+            members.sort();
+            conversations.push(ExportConversation {
+                id: Id(id),
+                kind,
+                title,
+                members,
+                messages,
+            });
+        }
+        let notifications = sqlx::query_as(
+            "SELECT n.kind, u.username AS actor, n.subject_id, n.created_at,
+                    n.read_at IS NOT NULL AS read
+             FROM notifications n LEFT JOIN users u ON u.id = n.actor_id
+             WHERE n.user_id = ? ORDER BY n.id",
+        )
+        .bind(me)
+        .fetch_all(pool)
+        .await?;
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM media WHERE owner_id = ? ORDER BY id")
+                .bind(me)
+                .fetch_all(pool)
+                .await?;
+        let mut media_views = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(m) = media::get(pool, Id(id)).await? {
+                media_views.push(m);
+            }
+        }
+        let sessions = sqlx::query_as(
+            "SELECT created_at, expiry_date AS expires_at FROM user_sessions
+             WHERE user_id = ? ORDER BY created_at",
+        )
+        .bind(me)
+        .fetch_all(pool)
+        .await?;
+        Ok(Export {
+            format: "kith-export/1",
+            exported_at: Timestamp(now_ms()),
+            user,
+            posts,
+            comments,
+            likes,
+            friends,
+            friend_requests_sent,
+            friend_requests_received,
+            blocked,
+            conversations,
+            notifications,
+            media: media_views,
+            sessions,
+        })
+    }
+}
+
+#[utoipa::path(get, path = "/api/me/export", tag = "auth",
+    responses(
+        (status = 200, description = "Everything you own, as a JSON attachment", body = Export),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ))]
+pub async fn export(
+    State(state): State<AppState>,
+    user: User,
+) -> Result<impl IntoResponse, AppError> {
+    let name = format!("attachment; filename=\"kith-{}.json\"", user.view.username);
+    let export = Export::of(&state.read, user.view).await?;
+    Ok(([(header::CONTENT_DISPOSITION, name)], Json(export)))
+}

@@ -1,0 +1,109 @@
+//! `kith admin user ban`, run on the shared database beside a running
+//! cluster, reaches every node: each one's ban watcher closes the user's
+//! sockets there, and the sessions the ban ended are refused everywhere.
+
+use std::process::Stdio;
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::harness::*;
+
+const KITH: &str = env!("CARGO_BIN_EXE_kith");
+
+/// Signs `name` in on `node`: another session of an existing user.
+async fn login(node: &Node, name: &str) -> (StatusCode, Option<User>) {
+    let res = within(
+        "login",
+        reqwest::Client::new()
+            .post(node.url("/api/auth/login"))
+            .json(&json!({"username": name, "password": format!("password-{name}")}))
+            .send(),
+    )
+    .await
+    .expect("login sent");
+    let user = crate::session::session_cookie(res.headers()).map(|cookie| User {
+        name: name.into(),
+        cookie,
+    });
+    (res.status(), user)
+}
+
+/// Reads until the server closes the socket; returns the close code and
+/// reason.
+async fn closed(ws: &mut Ws) -> (u16, String) {
+    loop {
+        match within("socket close", ws.0.next()).await {
+            Some(Ok(Message::Close(Some(c)))) => return (c.code.into(), c.reason.to_string()),
+            Some(Ok(Message::Close(None))) | None => return (0, String::new()),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return (0, e.to_string()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_ban_from_the_command_line_reaches_every_node() {
+    let cluster = spawn_cluster(3).await;
+    let (primary, a, b) = (&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]);
+    let on_a = signup(a, "alice").await;
+    let (status, on_b) = login(b, "alice").await;
+    assert_eq!(status, StatusCode::OK);
+    let on_b = on_b.expect("session cookie");
+    let bob = signup(b, "bob").await;
+    let mut alice_sockets = [
+        Ws::open(primary, &on_a).await,
+        Ws::open(a, &on_a).await,
+        Ws::open(b, &on_b).await,
+    ];
+    let mut bob_ws = Ws::open(b, &bob).await;
+
+    let out = within(
+        "kith admin user ban",
+        tokio::process::Command::new(KITH)
+            .args(["admin", "user", "ban", "alice", "--db"])
+            .arg(cluster.db_path())
+            .env("RUST_LOG", "warn")
+            .env_remove("KITH_DB")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("run kith admin");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    for ws in &mut alice_sockets {
+        let (code, reason) = closed(ws).await;
+        assert_eq!((code, reason.as_str()), (4000, "account banned"));
+    }
+    for node in &cluster.nodes {
+        for session in [&on_a, &on_b] {
+            eventually(
+                &format!("the session is ended on {}", node.name),
+                TIMEOUT,
+                || async {
+                    let (status, _) = session.get(node, "/api/me").await;
+                    (status == StatusCode::UNAUTHORIZED).then_some(())
+                },
+            )
+            .await;
+        }
+        let (status, user) = login(node, "alice").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "sign-in on {}", node.name);
+        assert!(user.is_none(), "a refused sign-in set a session cookie");
+    }
+
+    // Bob, on a node that closed alice's socket, is still connected.
+    bob_ws.send(json!({"type": "dance"})).await;
+    let e = bob_ws.next_of("error").await;
+    assert_eq!(e["code"], "bad_frame", "{e}");
+    let (status, _) = bob.get(b, "/api/me").await;
+    assert_eq!(status, StatusCode::OK);
+}
