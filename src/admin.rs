@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::auth;
 use crate::cluster::litefs::LiteFs;
 use crate::config::{AdminCmd, AdminUserCmd};
-use crate::db::CmdError;
+use crate::db::{CmdError, Command};
 use crate::ids::{Id, format_ms};
 use crate::realtime::hub::BANNED;
 
@@ -45,57 +45,39 @@ pub fn run(db: &Path, action: AdminCmd) -> anyhow::Result<String> {
             limit,
             ..
         } => list(&conn, banned, admins, limit),
-        AdminUserCmd::Ban { user, .. } => {
-            let (id, name) = find_user(&conn, &user)?;
-            apply(
-                &conn,
-                &name,
-                auth::Cmd::Ban {
-                    user: id,
-                    banned: true,
-                },
-            )?;
-            Ok(format!(
-                "{name} is banned: signed out everywhere, and cannot sign in\n"
-            ))
-        }
+        AdminUserCmd::Ban { user, .. } => change(&conn, &user, BANNED_NOW, |user| auth::Cmd::Ban {
+            user,
+            banned: true,
+        }),
         AdminUserCmd::Unban { user, .. } => {
-            let (id, name) = find_user(&conn, &user)?;
-            apply(
-                &conn,
-                &name,
-                auth::Cmd::Ban {
-                    user: id,
-                    banned: false,
-                },
-            )?;
-            Ok(format!("{name} is no longer banned\n"))
+            change(&conn, &user, "is no longer banned", |user| auth::Cmd::Ban {
+                user,
+                banned: false,
+            })
         }
-        AdminUserCmd::MakeAdmin { user, .. } => {
-            let (id, name) = find_user(&conn, &user)?;
-            apply(
-                &conn,
-                &name,
-                auth::Cmd::SetAdmin {
-                    user: id,
-                    admin: true,
-                },
-            )?;
-            Ok(format!("{name} is now an admin\n"))
-        }
+        AdminUserCmd::MakeAdmin { user, .. } => change(&conn, &user, "is now an admin", |user| {
+            auth::Cmd::SetAdmin { user, admin: true }
+        }),
         AdminUserCmd::RevokeAdmin { user, .. } => {
-            let (id, name) = find_user(&conn, &user)?;
-            apply(
-                &conn,
-                &name,
-                auth::Cmd::SetAdmin {
-                    user: id,
-                    admin: false,
-                },
-            )?;
-            Ok(format!("{name} is no longer an admin\n"))
+            change(&conn, &user, "is no longer an admin", |user| {
+                auth::Cmd::SetAdmin { user, admin: false }
+            })
         }
     }
+}
+
+const BANNED_NOW: &str = "is banned: signed out everywhere, and cannot sign in";
+
+/// Applies to the user named `who` the command `cmd` makes; says `done`.
+fn change(
+    conn: &Connection,
+    who: &str,
+    done: &str,
+    cmd: impl FnOnce(Id) -> auth::Cmd,
+) -> anyhow::Result<String> {
+    let (id, name) = find_user(conn, who)?;
+    apply(conn, &name, cmd(id))?;
+    Ok(format!("{name} {done}\n"))
 }
 
 const ON_THE_PRIMARY: &str = "run `kith admin` on the primary";
@@ -161,30 +143,16 @@ fn find_user(conn: &Connection, who: &str) -> anyhow::Result<(Id, String)> {
 
 /// Runs `cmd` in a transaction of its own, as the server's writer would.
 fn apply(conn: &Connection, name: &str, cmd: auth::Cmd) -> anyhow::Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| {
-        if is_read_only(&e) {
-            anyhow!("the database is read-only (a replica?): {ON_THE_PRIMARY}")
-        } else {
-            anyhow!("{e}")
-        }
-    })?;
-    match cmd.apply(conn) {
-        Ok(_) => {
-            conn.execute_batch("COMMIT")?;
-            Ok(())
-        }
-        Err(e) => {
-            conn.execute_batch("ROLLBACK")?;
-            Err(match e {
-                CmdError::Conflict(why) => anyhow!("{name} is {why}"),
-                CmdError::NotFound(_) => anyhow!("no user {name:?}"),
-                CmdError::Internal(msg) if msg.contains("readonly") => {
-                    anyhow!("the database is read-only (a replica?): {ON_THE_PRIMARY}")
-                }
-                other => anyhow!("{other}"),
-            })
-        }
-    }
+    crate::db::apply_alone(conn, Command::Auth(cmd))
+        .map(drop)
+        .map_err(|e| match e {
+            CmdError::Conflict(why) => anyhow!("{name} is {why}"),
+            CmdError::NotFound(_) => anyhow!("no user {name:?}"),
+            CmdError::Internal(msg) if msg.contains("readonly") => {
+                anyhow!("the database is read-only (a replica?): {ON_THE_PRIMARY}")
+            }
+            other => anyhow!("{other}"),
+        })
 }
 
 fn list(conn: &Connection, banned: bool, admins: bool, limit: i64) -> anyhow::Result<String> {

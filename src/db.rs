@@ -33,6 +33,23 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers: enough for the cores we have plus requests waiting on I/O.
 const READ_POOL_SIZE: u32 = 8;
 
+/// Runs `cmd` in a transaction of its own on `conn`, as the writer would:
+/// for the command line's writes beside a running server (SQLite's lock
+/// makes the two take turns). Rolled back when it fails.
+pub fn apply_alone(conn: &rusqlite::Connection, cmd: Command) -> Result<Reply, CmdError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match cmd.apply(conn) {
+        Ok(reply) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(reply)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK")?;
+            Err(e)
+        }
+    }
+}
+
 /// Opens the write connection: creates the file if needed, switches it to
 /// WAL, and applies the schema.
 pub fn open_writer_connection(path: &Path) -> anyhow::Result<rusqlite::Connection> {

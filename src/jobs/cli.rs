@@ -66,15 +66,7 @@ pub fn run(db: &Path, action: JobsCmd) -> anyhow::Result<String> {
 }
 
 fn apply(conn: &rusqlite::Connection, cmd: Cmd) -> anyhow::Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    match cmd.apply(conn) {
-        Ok(_) => {
-            conn.execute_batch("COMMIT")?;
-            Ok(())
-        }
-        Err(e) => {
-            conn.execute_batch("ROLLBACK")?;
-            Err(anyhow::anyhow!("{e}"))
-        }
-    }
+    crate::db::apply_alone(conn, crate::db::Command::Jobs(cmd))
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -4,45 +4,12 @@
 
 use std::process::Stdio;
 
-use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::harness::*;
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
-
-/// Signs `name` in on `node`: another session of an existing user.
-async fn login(node: &Node, name: &str) -> (StatusCode, Option<User>) {
-    let res = within(
-        "login",
-        reqwest::Client::new()
-            .post(node.url("/api/auth/login"))
-            .json(&json!({"username": name, "password": format!("password-{name}")}))
-            .send(),
-    )
-    .await
-    .expect("login sent");
-    let user = crate::session::session_cookie(res.headers()).map(|cookie| User {
-        name: name.into(),
-        cookie,
-    });
-    (res.status(), user)
-}
-
-/// Reads until the server closes the socket; returns the close code and
-/// reason.
-async fn closed(ws: &mut Ws) -> (u16, String) {
-    loop {
-        match within("socket close", ws.0.next()).await {
-            Some(Ok(Message::Close(Some(c)))) => return (c.code.into(), c.reason.to_string()),
-            Some(Ok(Message::Close(None))) | None => return (0, String::new()),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return (0, e.to_string()),
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_ban_from_the_command_line_reaches_every_node() {
@@ -80,7 +47,7 @@ async fn a_ban_from_the_command_line_reaches_every_node() {
     );
 
     for ws in &mut alice_sockets {
-        let (code, reason) = closed(ws).await;
+        let (code, reason) = ws.closed().await;
         assert_eq!((code, reason.as_str()), (4000, "account banned"));
     }
     for node in &cluster.nodes {

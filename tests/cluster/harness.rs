@@ -502,6 +502,19 @@ impl Ws {
     }
 
     /// The next frame of `kind`, skipping others.
+    /// Reads until the server closes the socket; returns the close code
+    /// and reason.
+    pub async fn closed(&mut self) -> (u16, String) {
+        loop {
+            match within("socket close", self.0.next()).await {
+                Some(Ok(Message::Close(Some(c)))) => return (c.code.into(), c.reason.to_string()),
+                Some(Ok(Message::Close(None))) | None => return (0, String::new()),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return (0, e.to_string()),
+            }
+        }
+    }
+
     pub async fn next_of(&mut self, kind: &str) -> Value {
         self.next_matching(kind, TIMEOUT, |_| true)
             .await
@@ -524,4 +537,23 @@ impl Ws {
             }
         }
     }
+}
+
+/// Signs `name` in on `node`: another session of an existing user. The
+/// status, and the session when it succeeded.
+pub async fn login(node: &Node, name: &str) -> (StatusCode, Option<User>) {
+    let res = within(
+        "login",
+        reqwest::Client::new()
+            .post(node.url("/api/auth/login"))
+            .json(&json!({"username": name, "password": format!("password-{name}")}))
+            .send(),
+    )
+    .await
+    .expect("login sent");
+    let user = crate::session::session_cookie(res.headers()).map(|cookie| User {
+        name: name.into(),
+        cookie,
+    });
+    (res.status(), user)
 }
