@@ -8,6 +8,10 @@
 #   bench/run.sh --kith-only [kith-bench options]
 #                           kith's own benchmarks (writer, HTTP, realtime,
 #                           jobs, cluster), no peer
+#   bench/run.sh --soak [--soak-seconds S] [--soak-users N] [--soak-warmup S]
+#                           the soak: 2,000 users connected for 10 minutes
+#                           under a mixed load (about 15 minutes once built);
+#                           ends with a SOAK line, exits non-zero on errors
 #
 # Builds kith and the load generator in release mode, installs what the peer
 # needs when missing (redis-server from apt, node and npm from apt, the
@@ -25,25 +29,26 @@ for a in "$@"; do
     case "$a" in
         --quick) mode="quick" ;;
         --kith-only) mode="kith" ;;
+        --soak) mode="soak" ;;
         *) args+=("$a") ;;
     esac
 done
 
 need_apt=()
-if [[ "$mode" != "kith" ]]; then
+if [[ "$mode" == "compare" || "$mode" == "quick" ]]; then
     command -v redis-server >/dev/null || need_apt+=(redis-server)
     command -v node >/dev/null || need_apt+=(nodejs)
     command -v npm >/dev/null || need_apt+=(npm)
 fi
 command -v taskset >/dev/null || need_apt+=(util-linux)
-command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
+[[ "$mode" == "soak" ]] || command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 if ((${#need_apt[@]})); then
     sudo=()
     [[ "$(id -u)" == 0 ]] || sudo=(sudo)
     "${sudo[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-if [[ "$mode" != "kith" && ! -d bench/peer/node_modules ]]; then
+if [[ ( "$mode" == "compare" || "$mode" == "quick" ) && ! -d bench/peer/node_modules ]]; then
     (cd bench/peer && npm ci --no-audit --no-fund)
 fi
 
@@ -62,6 +67,9 @@ fi
 bench=(target/release/kith-bench --kith-bin target/release/kith)
 case "$mode" in
     kith) exec "${bench[@]}" "${args[@]}" ;;
+    # A later --kith-bin PATH in the arguments wins (a copy of the binary
+    # that a rebuild cannot replace).
+    soak) exec "${pin[@]}" "${bench[@]}" "${server_cpus[@]}" --soak "${args[@]}" ;;
     quick) exec "${pin[@]}" "${bench[@]}" "${server_cpus[@]}" --compare bench/peer --runs 3 --seconds 3 "${args[@]}" ;;
     compare) exec "${pin[@]}" "${bench[@]}" "${server_cpus[@]}" --compare bench/peer --runs 5 --seconds 6 "${args[@]}" ;;
 esac

@@ -10,6 +10,9 @@
 //! 4. Jobs: queue throughput, and the API while a transcode runs.
 //! 5. Cluster: three nodes on loopback; forwarded against local writes,
 //!    cross-node chat, presence convergence after a node is killed.
+//! 6. Soak (`--soak`, on its own): 2,000 users connected over WebSocket
+//!    for 10 minutes under a mixed, realistic load; memory must stay flat
+//!    and nothing may fail.
 //!
 //! Run through `bench/run.sh`, which builds in release mode first. Prints a
 //! Markdown report on stdout.
@@ -21,6 +24,7 @@ mod jobs;
 mod peer;
 mod realtime;
 mod server;
+mod soak;
 mod writer;
 
 use std::path::PathBuf;
@@ -58,6 +62,17 @@ pub struct Opts {
     /// Internal: run the queue benchmark with this many workers and print
     /// `jobs_per_s=…` (the comparison runs it pinned in its own process).
     pub queue_child: Option<usize>,
+    /// Run the soak (and nothing else).
+    pub soak: bool,
+    /// Soak: length of the load, and the first part of it left out of the
+    /// latencies and the memory slope.
+    pub soak_duration: Duration,
+    pub soak_warmup: Duration,
+    /// Soak: connected users (rounded down to whole friend circles).
+    pub soak_users: usize,
+    /// Start servers with the production per-user limits on writes and
+    /// realtime sends (otherwise `--write-burst 0` turns them off).
+    pub write_limits: bool,
 }
 
 fn parse() -> anyhow::Result<Opts> {
@@ -76,6 +91,11 @@ fn parse() -> anyhow::Result<Opts> {
         compare: None,
         runs: 3,
         queue_child: None,
+        soak: false,
+        soak_duration: Duration::from_secs(600),
+        soak_warmup: Duration::from_secs(120),
+        soak_users: 2000,
+        write_limits: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -98,8 +118,15 @@ fn parse() -> anyhow::Result<Opts> {
             "--compare" => opts.compare = Some(PathBuf::from(val()?)),
             "--runs" => opts.runs = val()?.parse::<usize>()?.max(1),
             "--queue-child" => opts.queue_child = Some(val()?.parse()?),
+            "--soak" => {
+                opts.soak = true;
+                opts.write_limits = true;
+            }
+            "--soak-seconds" => opts.soak_duration = Duration::from_secs_f64(val()?.parse()?),
+            "--soak-warmup" => opts.soak_warmup = Duration::from_secs_f64(val()?.parse()?),
+            "--soak-users" => opts.soak_users = val()?.parse()?,
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster --peer DIR --server-cpus LIST --compare DIR --runs N"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N"
             ),
         }
     }
@@ -150,6 +177,9 @@ async fn main() -> anyhow::Result<()> {
     );
     if let Some(dir) = &opts.compare {
         return compare::run(&opts, dir).await;
+    }
+    if opts.soak {
+        return soak::run(&opts).await;
     }
     let want = |name: &str| opts.only.as_deref().is_none_or(|o| o == name);
     if want("writer") {

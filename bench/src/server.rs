@@ -40,8 +40,14 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             // The load generator is hundreds of users on one address, as
-            // fast as they go: the abuse limits would stop it.
-            .args(["--no-auth-limits", "--write-burst", "0"])
+            // fast as they go: the abuse limits would stop it. The soak
+            // keeps the per-user limits on (its users act at human rates).
+            .arg("--no-auth-limits")
+            .args(if opts.write_limits {
+                &[][..]
+            } else {
+                &["--write-burst", "0"][..]
+            })
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
