@@ -232,7 +232,10 @@ export const chat = {
   title(c) {
     if (c.title) return c.title;
     const others = this.others(c);
-    if (!others.length) return state.me ? state.me.username : 'Just you';
+    if (!others.length) {
+      if (c.kind === 'direct') return 'deleted user';
+      return state.me ? state.me.username : 'Just you';
+    }
     return others.map((m) => m.username).join(', ');
   },
 

@@ -34,15 +34,17 @@ pub enum Cmd {
     },
 }
 
-/// Rows when conversation `?1` is direct and a block stands between its
-/// other member and user `?2`: then neither may message the other.
+/// Rows when conversation `?1` is direct and user `?2` has no one there to
+/// message: the other member deleted their account, or a block stands
+/// between them. Then neither may message the other.
 pub const DIRECT_BLOCKED: &str = "SELECT 1 FROM conversations c
-     JOIN conversation_members o ON o.conversation_id = c.id AND o.user_id <> ?2
-     JOIN blocks b ON (b.blocker_id = ?2 AND b.blocked_id = o.user_id)
-                   OR (b.blocker_id = o.user_id AND b.blocked_id = ?2)
-     WHERE c.id = ?1 AND c.kind = 'direct'";
+     WHERE c.id = ?1 AND c.kind = 'direct' AND NOT EXISTS (
+       SELECT 1 FROM conversation_members o
+       WHERE o.conversation_id = c.id AND o.user_id <> ?2
+         AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ?2 AND b.blocked_id = o.user_id)
+         AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = o.user_id AND b.blocked_id = ?2))";
 
-/// The refusal for a direct message across a block.
+/// The refusal for a direct message across a block, or to no one.
 pub const BLOCKED_MESSAGE: &str = "you cannot message this user";
 
 /// NotFound unless `user` is a member.

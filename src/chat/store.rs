@@ -59,8 +59,8 @@ pub async fn is_member(pool: &SqlitePool, conversation: Id, user: Id) -> Result<
     Ok(found.is_some())
 }
 
-/// Whether a block keeps `user` from messaging in this (direct)
-/// conversation.
+/// Whether `user` has no one to message in this (direct) conversation: a
+/// block, or the other member's account is gone.
 pub async fn direct_blocked(
     pool: &SqlitePool,
     conversation: Id,

@@ -221,6 +221,14 @@ async fn deleting_an_account_removes_what_it_owned_and_keeps_its_messages_for_ot
         .expect("her message is still there");
     assert!(hers["sender"].is_null(), "{hers}");
 
+    // Bob has no one to write to there any more.
+    bob.send(
+        json!({"type": "send", "conversation_id": conv, "client_msg_id": "b2", "body": "hello?"}),
+    )
+    .await;
+    let e = bob.next_of("error").await;
+    assert_eq!(e["code"], "forbidden", "{e}");
+
     // Nothing of hers is left in the database or the media dir.
     let m = id_num(&media);
     for (table, sql) in [
