@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use crate::helpers::{Client, TIMEOUT, password_of, within};
+use crate::helpers::{Client, TIMEOUT, password_of, until_healthy, within};
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
 
@@ -102,19 +102,10 @@ impl Server {
             base: format!("http://{addr}"),
             log,
         };
-        let http = reqwest::Client::new();
-        let healthy = tokio::time::timeout(TIMEOUT, async {
-            loop {
-                if let Ok(r) = http.get(format!("{}/healthz", server.base)).send().await
-                    && r.status().is_success()
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
-        assert!(healthy.is_ok(), "not healthy:\n{}", server.log());
+        let mut server = server;
+        if let Err(why) = until_healthy(&server.base, &mut server.child).await {
+            panic!("{why}:\n{}", server.log());
+        }
         server
     }
 

@@ -2,9 +2,8 @@
 //! variables, and graceful shutdown on SIGTERM and SIGINT.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::helpers::TIMEOUT;
+use crate::helpers::{TIMEOUT, until_healthy};
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
 
@@ -49,20 +48,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn wait_healthy(base: &str) {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "kith did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Starts `kith` (no subcommand: serve is the default) configured only by
 /// environment variables, writes through it, stops it with `signal`, and
 /// checks that it exits cleanly with the write on disk.
@@ -78,7 +63,9 @@ async fn serve_then_signal(signal: &str) {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn kith");
-    wait_healthy(&base).await;
+    until_healthy(&base, &mut child)
+        .await
+        .expect("kith comes up");
     assert!(dir.path().join("kith.db").exists());
     assert!(dir.path().join("media").is_dir());
 
@@ -142,7 +129,9 @@ async fn logs_carry_request_ids_and_no_secrets() {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn kith");
-    wait_healthy(&base).await;
+    until_healthy(&base, &mut child)
+        .await
+        .expect("kith comes up");
 
     let password = "correct horse battery staple 7";
     let client = reqwest::Client::builder()

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TIMEOUT, password_of};
+use crate::helpers::{TIMEOUT, password_of, until_healthy};
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
 const USERS: usize = 8;
@@ -48,17 +48,11 @@ impl Server {
             base: format!("http://127.0.0.1:{port}"),
             child,
         };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Ok(r) = client.get(server.url("/healthz")).send().await
-                && r.status().is_success()
-            {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "kith did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut server = server;
+        until_healthy(&server.base, &mut server.child)
+            .await
+            .expect("kith comes up");
+        server
     }
 
     fn url(&self, path: &str) -> String {

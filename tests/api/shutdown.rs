@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::helpers::TIMEOUT;
+use crate::helpers::{TIMEOUT, until_healthy};
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
 /// The close code and reason of every realtime connection at shutdown.
@@ -70,21 +70,11 @@ impl Server {
             dir,
             port,
         };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Ok(r) = client.get(server.url("/healthz")).send().await
-                && r.status().is_success()
-            {
-                return server;
-            }
-            assert!(
-                Instant::now() < deadline && server.running(),
-                "kith did not come up: {}",
-                server.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let base = server.url("");
+        if let Err(why) = until_healthy(&base, &mut server.child).await {
+            panic!("{why}: {}", server.log());
         }
+        server
     }
 
     fn url(&self, path: &str) -> String {

@@ -70,17 +70,7 @@ async fn a_killed_replica_goes_offline_everywhere_and_its_job_runs_elsewhere() {
     let n2 = cluster.add_node("replica", SECRET).await;
     let n2_port = n2.http.port();
     let node2 = &cluster.nodes[2];
-    let v = eventually(
-        "the transcode finishes on node2",
-        Duration::from_secs(180),
-        || async {
-            let (s, v) = alice.get(node2, &format!("/api/media/{media}")).await;
-            assert_eq!(s, StatusCode::OK, "{v}");
-            assert_ne!(v["status"], "failed", "{v}");
-            (v["status"] == "ready").then_some(v)
-        },
-    )
-    .await;
+    let v = ready_on(node2, &alice, &media, Duration::from_secs(180)).await;
     assert_eq!(v["height"], 360, "{v}");
     let attempts = cluster
         .db_count("SELECT attempts FROM jobs WHERE kind = 'video'")

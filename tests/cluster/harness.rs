@@ -406,6 +406,22 @@ impl User {
     }
 }
 
+/// Waits (up to `limit`) until media `id` is ready, as `user` reads it on
+/// `node`; fails at once if it failed. Returns the media.
+pub async fn ready_on(node: &Node, user: &User, id: &str, limit: Duration) -> Value {
+    eventually(
+        &format!("media {id} ready on {}", node.name),
+        limit,
+        || async {
+            let (s, v) = user.get(node, &format!("/api/media/{id}")).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            assert_ne!(v["status"], "failed", "{v}");
+            (v["status"] == "ready").then_some(v)
+        },
+    )
+    .await
+}
+
 /// Uploads `data` as a video to `node` as `user`; returns the media id.
 pub async fn upload_video(node: &Node, user: &User, data: Vec<u8>) -> String {
     let part = reqwest::multipart::Part::bytes(data)

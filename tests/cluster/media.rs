@@ -126,13 +126,7 @@ async fn uploads_transcodes_and_ranges_work_through_a_bucket_across_hosts() {
     let left: Vec<String> = files_under(&n1.data_dir.join("media"));
     assert!(left.is_empty(), "files left on node1: {left:?}");
 
-    let ready = eventually("transcoded on node2", Duration::from_secs(120), || async {
-        let (s, v) = alice.get(n0, &format!("/api/media/{id}")).await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        assert_ne!(v["status"], "failed", "{v}");
-        (v["status"] == "ready").then_some(v)
-    })
-    .await;
+    let ready = ready_on(n0, &alice, &id, Duration::from_secs(120)).await;
     assert_eq!(ready["height"], 360, "{ready}");
     // Outputs are in the bucket; node2's disk keeps nothing of them.
     let stored = keys(&s3).await;

@@ -4,8 +4,6 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::StatusCode;
-
 use crate::harness::*;
 
 /// Long: were the job not given back, no one could take it for ten
@@ -96,17 +94,7 @@ async fn a_stopping_node_releases_its_job_to_another_at_once() {
     );
 
     let node2 = &cluster.nodes[2];
-    let v = eventually(
-        "the transcode finishes on node2",
-        TRANSCODE_WAIT,
-        || async {
-            let (s, v) = alice.get(node2, &format!("/api/media/{media}")).await;
-            assert_eq!(s, StatusCode::OK, "{v}");
-            assert_ne!(v["status"], "failed", "{v}");
-            (v["status"] == "ready").then_some(v)
-        },
-    )
-    .await;
+    let v = ready_on(node2, &alice, &media, TRANSCODE_WAIT).await;
     assert_eq!(v["height"], 360, "{v}");
     assert!(
         now_ms() < lease_until,
