@@ -45,6 +45,15 @@ pub struct JobCtx {
 }
 
 impl JobCtx {
+    /// A claimed job's context: not stopped, no progress yet.
+    pub fn new(job: Claimed) -> JobCtx {
+        JobCtx {
+            job,
+            stop: Arc::new(AtomicBool::new(false)),
+            progress: Arc::new(AtomicU64::new(0f64.to_bits())),
+        }
+    }
+
     /// Reports progress in [0, 1].
     pub fn set_progress(&self, p: f64) {
         let p = if p.is_nan() { 0.0 } else { p };
@@ -98,11 +107,7 @@ pub async fn try_execute_one(
         other => anyhow::bail!("unexpected reply {other:?}"),
     };
     tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempt, "running job");
-    let ctx = JobCtx {
-        job: job.clone(),
-        stop: Arc::new(AtomicBool::new(false)),
-        progress: Arc::new(AtomicU64::new(0f64.to_bits())),
-    };
+    let ctx = JobCtx::new(job.clone());
     let keeper = tokio::spawn(keep_lease(
         state.clone(),
         cfg.clone(),

@@ -10,8 +10,11 @@
 //! complete: a stale ffmpeg can never overwrite a newer attempt's result.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ffmpeg_sidecar::child::FfmpegChild;
 use ffmpeg_sidecar::command::FfmpegCommand;
 use ffmpeg_sidecar::event::{FfmpegEvent, LogLevel};
 use ffmpeg_sidecar::ffmpeg_time_duration::FfmpegTimeDuration;
@@ -25,6 +28,9 @@ use crate::jobs::worker::{JobCtx, JobError};
 /// every browser plays.
 const SCALE: &str =
     "scale='min(1280,iw)':'min(720,ih)':force_original_aspect_ratio=decrease:force_divisible_by=2";
+
+/// How soon a running ffmpeg is killed once its job must stop.
+const STOP_CHECK_EVERY: Duration = Duration::from_millis(50);
 
 /// The programs a transcode needs.
 #[derive(Clone, Debug)]
@@ -252,6 +258,28 @@ fn ffmpeg(
     let events = child
         .iter()
         .map_err(|e| JobError::Retryable(format!("reading ffmpeg: {e}")))?;
+    let child = Arc::new(Mutex::new(child));
+    let kill = |child: &Mutex<FfmpegChild>| {
+        if let Ok(mut c) = child.lock() {
+            let _ = c.kill();
+        }
+    };
+    // ffmpeg runs in the idle class: on a busy machine it may print nothing
+    // for a long time, so a stop (shutdown, above all) does not wait for
+    // its next line.
+    let finished = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let (child, finished, ctx) = (child.clone(), finished.clone(), ctx.clone());
+        std::thread::spawn(move || {
+            while !finished.load(Ordering::Relaxed) {
+                if ctx.stopped() {
+                    kill(&child);
+                    return;
+                }
+                std::thread::sleep(STOP_CHECK_EVERY);
+            }
+        })
+    };
     let mut total = 0.0;
     let mut errors: Vec<String> = Vec::new();
     let mut stop = None;
@@ -265,7 +293,7 @@ fn ffmpeg(
             )));
         }
         if stop.is_some() {
-            let _ = child.kill();
+            kill(&child);
             break;
         }
         match event {
@@ -281,9 +309,17 @@ fn ffmpeg(
             _ => {}
         }
     }
+    finished.store(true, Ordering::Relaxed);
+    let _ = watchdog.join();
     let status = child
+        .lock()
+        .map_err(|_| JobError::Retryable("ffmpeg's handle was poisoned".into()))?
         .wait()
         .map_err(|e| JobError::Retryable(format!("waiting for ffmpeg: {e}")))?;
+    if ctx.stopped() {
+        // Killed by the watchdog: its output ended without a word.
+        stop = stop.or(Some(JobError::Stopped));
+    }
     if let Some(e) = stop {
         return Err(e);
     }
@@ -300,4 +336,54 @@ fn ffmpeg(
     } else {
         format!("ffmpeg failed: {detail}")
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Id;
+    use crate::jobs::queue::Claimed;
+
+    /// An ffmpeg that prints nothing (here: waiting for a writer on a FIFO,
+    /// as a starved one waits for the CPU) is killed as soon as its job
+    /// must stop, not at its next line.
+    #[test]
+    fn a_silent_ffmpeg_is_killed_when_its_job_stops() {
+        let Some(tools) = Tools::locate(Path::new("ffmpeg"), Duration::from_secs(600)) else {
+            panic!("ffmpeg is not installed (scripts/test.sh installs it)");
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("input");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let ctx = JobCtx::new(Claimed {
+            id: Id(1),
+            kind: "video".into(),
+            payload: String::new(),
+            attempt: 1,
+            max_attempts: 3,
+            owner: None,
+        });
+        let stopper = ctx.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            stopper.stop.store(true, Ordering::Relaxed);
+        });
+        let mut cmd = tools.command();
+        cmd.input(fifo.to_string_lossy().as_ref())
+            .overwrite()
+            .output(dir.path().join("out.mp4").to_string_lossy().as_ref());
+        let started = Instant::now();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(ffmpeg(&mut cmd, &ctx, &tools, started, false));
+        });
+        let result = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("ffmpeg was not stopped within 30 s");
+        assert!(matches!(result, Err(JobError::Stopped)), "{result:?}");
+    }
 }

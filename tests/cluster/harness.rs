@@ -320,6 +320,14 @@ impl Cluster {
 
     /// A `SELECT COUNT(*)`-like query on the shared file, read-only.
     pub async fn db_count(&self, sql: &str) -> i64 {
+        self.db_value(sql).await
+    }
+
+    /// The one value `sql` selects, read straight from the database file.
+    pub async fn db_value<T>(&self, sql: &str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
+    {
         use sqlx::ConnectOptions;
         let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(self.db_path())
@@ -327,9 +335,9 @@ impl Cluster {
             .connect()
             .await
             .expect("open the database");
-        within("count", sqlx::query_scalar(sql).fetch_one(&mut conn))
+        within("query", sqlx::query_scalar(sql).fetch_one(&mut conn))
             .await
-            .expect("count query")
+            .expect("query")
     }
 }
 
