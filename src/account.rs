@@ -267,34 +267,37 @@ impl From<Option<i64>> for OptId {
     }
 }
 
+/// The rows of `sql`, whose one parameter is the user's id.
+async fn mine<T>(pool: &SqlitePool, me: i64, sql: &'static str) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+{
+    sqlx::query_as(sql).bind(me).fetch_all(pool).await
+}
+
 impl Export {
     async fn of(pool: &SqlitePool, user: UserView) -> Result<Export, sqlx::Error> {
         let me = user.id.0;
-        let posts = sqlx::query_as(
+        let posts = mine(
+            pool,
+            me,
             "SELECT id, body, visibility, created_at, like_count, comment_count, media_id
              FROM posts WHERE author_id = ? ORDER BY id",
         )
-        .bind(me)
-        .fetch_all(pool)
         .await?;
-        let comments = sqlx::query_as(
+        let comments = mine(
+            pool,
+            me,
             "SELECT id, post_id, body, created_at FROM comments WHERE author_id = ? ORDER BY id",
         )
-        .bind(me)
-        .fetch_all(pool)
         .await?;
-        let likes = sqlx::query_as(
+        let likes = mine(
+            pool,
+            me,
             "SELECT post_id, created_at FROM likes WHERE user_id = ? ORDER BY post_id",
         )
-        .bind(me)
-        .fetch_all(pool)
         .await?;
-        let contacts = move |sql: &'static str| async move {
-            sqlx::query_as::<_, ExportContact>(sql)
-                .bind(me)
-                .fetch_all(pool)
-                .await
-        };
+        let contacts = |sql| mine::<ExportContact>(pool, me, sql);
         let friends = contacts(
             "SELECT u.username, f.created_at AS since FROM friendships f
              JOIN users u ON u.id = f.friend_id WHERE f.user_id = ? ORDER BY f.created_at",
@@ -350,14 +353,14 @@ impl Export {
                 messages,
             });
         }
-        let notifications = sqlx::query_as(
+        let notifications = mine(
+            pool,
+            me,
             "SELECT n.kind, u.username AS actor, n.subject_id, n.created_at,
                     n.read_at IS NOT NULL AS read
              FROM notifications n LEFT JOIN users u ON u.id = n.actor_id
              WHERE n.user_id = ? ORDER BY n.id",
         )
-        .bind(me)
-        .fetch_all(pool)
         .await?;
         let ids: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM media WHERE owner_id = ? ORDER BY id")
@@ -370,12 +373,12 @@ impl Export {
                 media_views.push(m);
             }
         }
-        let sessions = sqlx::query_as(
+        let sessions = mine(
+            pool,
+            me,
             "SELECT created_at, expiry_date AS expires_at FROM user_sessions
              WHERE user_id = ? ORDER BY created_at",
         )
-        .bind(me)
-        .fetch_all(pool)
         .await?;
         Ok(Export {
             format: "kith-export/1",

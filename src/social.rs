@@ -48,6 +48,11 @@ pub const COMMENT_VISIBLE: &str = unblocked!("c.author_id");
 pub const NOT_BLOCKED_BY: &str =
     "NOT EXISTS (SELECT 1 FROM blocks bk WHERE bk.blocker_id = u.id AND bk.blocked_id = ?1)";
 
+/// The SQL condition "user `?1` is an admin" (who may remove any post or
+/// comment), read at write time so that no cached right outlives its
+/// revocation.
+pub const IS_ADMIN: &str = "coalesce((SELECT u.is_admin FROM users u WHERE u.id = ?1), 0) <> 0";
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(users::router())

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::posts::check_body;
-use super::{COMMENT_VISIBLE, VISIBLE};
+use super::{COMMENT_VISIBLE, IS_ADMIN, VISIBLE};
 use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
@@ -66,12 +66,9 @@ impl Cmd {
                 Ok(Reply::Id(id))
             }
             Cmd::Delete { id, user } => {
-                // An admin may remove any comment, seen or not. Decided
-                // here, at write time, so that no cached right outlives its
-                // revocation.
+                // An admin may remove any comment, seen or not.
                 let sql = format!(
-                    "SELECT c.author_id, p.author_id, {VISIBLE},
-                       coalesce((SELECT u.is_admin FROM users u WHERE u.id = ?1), 0) <> 0
+                    "SELECT c.author_id, p.author_id, {VISIBLE}, {IS_ADMIN}
                      FROM comments c JOIN posts p ON p.id = c.post_id
                      WHERE c.id = ?2"
                 );

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::VISIBLE;
+use super::{IS_ADMIN, VISIBLE};
 use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
@@ -124,13 +124,9 @@ impl Cmd {
                 Ok(Reply::Id(id))
             }
             Cmd::Delete { id, user } => {
-                // An admin may remove any post, seen or not. Decided here,
-                // at write time, so that no cached right outlives its
-                // revocation.
+                // An admin may remove any post, seen or not.
                 let sql = format!(
-                    "SELECT p.author_id, {VISIBLE},
-                       coalesce((SELECT u.is_admin FROM users u WHERE u.id = ?1), 0) <> 0
-                     FROM posts p WHERE p.id = ?2"
+                    "SELECT p.author_id, {VISIBLE}, {IS_ADMIN} FROM posts p WHERE p.id = ?2"
                 );
                 let row: Option<(i64, bool, bool)> = conn
                     .prepare_cached(&sql)?

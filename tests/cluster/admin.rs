@@ -50,18 +50,10 @@ async fn a_ban_from_the_command_line_reaches_every_node() {
         let (code, reason) = ws.closed().await;
         assert_eq!((code, reason.as_str()), (4000, "account banned"));
     }
+    for session in [&on_a, &on_b] {
+        ended_everywhere(&cluster, session).await;
+    }
     for node in &cluster.nodes {
-        for session in [&on_a, &on_b] {
-            eventually(
-                &format!("the session is ended on {}", node.name),
-                TIMEOUT,
-                || async {
-                    let (status, _) = session.get(node, "/api/me").await;
-                    (status == StatusCode::UNAUTHORIZED).then_some(())
-                },
-            )
-            .await;
-        }
         let (status, user) = login(node, "alice").await;
         assert_eq!(status, StatusCode::FORBIDDEN, "sign-in on {}", node.name);
         assert!(user.is_none(), "a refused sign-in set a session cookie");

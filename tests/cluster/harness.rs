@@ -581,3 +581,18 @@ pub async fn login(node: &Node, name: &str) -> (StatusCode, Option<User>) {
     });
     (res.status(), user)
 }
+
+/// Waits until `session` is refused (401) on every node.
+pub async fn ended_everywhere(cluster: &Cluster, session: &User) {
+    for node in &cluster.nodes {
+        eventually(
+            &format!("the session is ended on {}", node.name),
+            TIMEOUT,
+            || async {
+                let (status, _) = session.get(node, "/api/me").await;
+                (status == StatusCode::UNAUTHORIZED).then_some(())
+            },
+        )
+        .await;
+    }
+}

@@ -27,18 +27,8 @@ async fn logout_all_on_one_node_ends_the_sessions_and_sockets_on_every_node() {
         assert_eq!(code, 4000, "{reason}");
         assert_eq!(reason, "signed out");
     }
-    for node in &cluster.nodes {
-        for session in [&on_a, &on_b] {
-            eventually(
-                &format!("the session is ended on {}", node.name),
-                TIMEOUT,
-                || async {
-                    let (status, _) = session.get(node, "/api/me").await;
-                    (status == StatusCode::UNAUTHORIZED).then_some(())
-                },
-            )
-            .await;
-        }
+    for session in [&on_a, &on_b] {
+        ended_everywhere(&cluster, session).await;
     }
     // Bob, on the same node, is still connected and signed in.
     bob_ws_b.send(json!({"type": "dance"})).await;
