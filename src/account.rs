@@ -2,18 +2,12 @@
 //! user owns, as JSON) and `DELETE /api/me` (the account and everything it
 //! owns, after the password is entered again).
 //!
-//! Deletion removes the user row; the schema's foreign keys take the rest
-//! with it in the same transaction (profile, posts with their likes and
-//! comments, the user's likes and comments elsewhere, friendships,
-//! requests, blocks, notifications, memberships, media rows). Chat
-//! messages stay for the other members with no sender (`ON DELETE SET
-//! NULL`); the media files go after the commit, and the user's sockets are
-//! closed on every node.
+//! Deletion is one command ([`DeleteAccount`]); the media files go after
+//! its commit, and the user's sockets are closed on every node.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 use utoipa::ToSchema;
@@ -21,73 +15,12 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::auth::accounts::{self, Timestamp, UserView};
 use crate::auth::{User, limits};
-use crate::db::{CmdError, Command, Reply};
 use crate::error::{AppError, ErrorBody};
 use crate::http::Json;
 use crate::http::client_ip::ClientIp;
 use crate::ids::{Id, now_ms};
 use crate::media::{self, MediaView};
-
-// ---- commands -------------------------------------------------------------
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op")]
-pub enum Cmd {
-    /// Deletes the account; answers the ids of its media, whose files the
-    /// caller removes once this has committed.
-    Delete { user: Id },
-}
-
-impl Cmd {
-    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
-        match self {
-            Cmd::Delete { user } => {
-                let username: String = conn
-                    .prepare_cached("SELECT username FROM users WHERE id = ?")?
-                    .query_row([user.0], |r| r.get(0))
-                    .optional()?
-                    .ok_or_else(|| CmdError::NotFound("user not found".into()))?;
-                let media: Vec<Id> = conn
-                    .prepare_cached("SELECT id FROM media WHERE owner_id = ?")?
-                    .query_map([user.0], |r| r.get(0).map(Id))?
-                    .collect::<Result<_, _>>()?;
-                // Transcodes not yet started have nothing left to do.
-                conn.prepare_cached(
-                    "UPDATE jobs SET status = 'cancelled', updated_at = ?
-                     WHERE owner_id = ? AND status IN ('queued', 'failed')",
-                )?
-                .execute(params![now_ms(), user.0])?;
-                let conversations: Vec<i64> = conn
-                    .prepare_cached(
-                        "SELECT conversation_id FROM conversation_members WHERE user_id = ?",
-                    )?
-                    .query_map([user.0], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?;
-                crate::auth::Cmd::EndUserSessions { user_id: user }.apply(conn)?;
-                // The addresses it signed in from are personal data too.
-                if let Some(account) = limits::account_key(&username) {
-                    conn.prepare_cached("DELETE FROM auth_addresses WHERE account = ?")?
-                        .execute([&account])?;
-                    conn.prepare_cached(
-                        "DELETE FROM auth_attempts WHERE key = ?1 OR substr(key, 1, length(?2)) = ?2",
-                    )?
-                    .execute(params![format!("fail:{account}"), format!("fail:{account}@")])?;
-                }
-                conn.prepare_cached("DELETE FROM users WHERE id = ?")?
-                    .execute([user.0])?;
-                // A conversation no one is left in is no one's.
-                let mut orphan = conn.prepare_cached(
-                    "DELETE FROM conversations WHERE id = ?1 AND NOT EXISTS
-                       (SELECT 1 FROM conversation_members WHERE conversation_id = ?1)",
-                )?;
-                for c in conversations {
-                    orphan.execute([c])?;
-                }
-                Ok(Reply::Ids(media))
-            }
-        }
-    }
-}
+use crate::store::accounts::DeleteAccount;
 
 // ---- deletion -------------------------------------------------------------
 
@@ -123,15 +56,7 @@ pub async fn delete_account(
         return Err(AppError::Forbidden("the password is not right".into()));
     }
     attempt.succeeded(&state).await;
-    let reply = state
-        .writer
-        .exec(Command::Account(Cmd::Delete { user: user.id }))
-        .await?;
-    let Reply::Ids(media) = reply else {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "unexpected reply {reply:?}"
-        )));
-    };
+    let media = state.writer.run(DeleteAccount { user: user.id }).await?;
     for id in media {
         if let Err(e) = state.media.remove(&state.config.media_dir, id).await {
             tracing::warn!(media = %id, error = %e, "removing a deleted account's media");

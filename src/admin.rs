@@ -2,7 +2,7 @@
 //! on the database file (beside a running server: its writer and this one
 //! take turns through SQLite's lock), and the ban watcher every node runs.
 //!
-//! A ban is one transaction ([`auth::Cmd::Ban`]): it sets `users.banned_at`
+//! A ban is one transaction ([`Ban`]): it sets `users.banned_at`
 //! and ends every session of the account, so its cookies stop working on
 //! every node at once. Its live sockets are closed by each node's
 //! [`watch_bans`], which polls the shared database for bans newer than the
@@ -18,12 +18,12 @@ use sqlx::SqlitePool;
 use tokio::sync::watch;
 
 use crate::app::AppState;
-use crate::auth;
 use crate::cluster::litefs::LiteFs;
 use crate::config::{AdminCmd, AdminUserCmd};
-use crate::db::{CmdError, Command};
 use crate::ids::{Id, format_ms};
 use crate::realtime::hub::BANNED;
+use crate::store::users::{Ban, SetAdmin};
+use crate::store::{CmdError, Command};
 
 /// How often every node looks for new bans.
 pub const WATCH_EVERY: Duration = Duration::from_millis(500);
@@ -45,22 +45,22 @@ pub fn run(db: &Path, action: AdminCmd) -> anyhow::Result<String> {
             limit,
             ..
         } => list(&conn, banned, admins, limit),
-        AdminUserCmd::Ban { user, .. } => change(&conn, &user, BANNED_NOW, |user| auth::Cmd::Ban {
-            user,
-            banned: true,
-        }),
+        AdminUserCmd::Ban { user, .. } => {
+            change(&conn, &user, BANNED_NOW, |user| Ban { user, banned: true })
+        }
         AdminUserCmd::Unban { user, .. } => {
-            change(&conn, &user, "is no longer banned", |user| auth::Cmd::Ban {
+            change(&conn, &user, "is no longer banned", |user| Ban {
                 user,
                 banned: false,
             })
         }
         AdminUserCmd::MakeAdmin { user, .. } => change(&conn, &user, "is now an admin", |user| {
-            auth::Cmd::SetAdmin { user, admin: true }
+            SetAdmin { user, admin: true }
         }),
         AdminUserCmd::RevokeAdmin { user, .. } => {
-            change(&conn, &user, "is no longer an admin", |user| {
-                auth::Cmd::SetAdmin { user, admin: false }
+            change(&conn, &user, "is no longer an admin", |user| SetAdmin {
+                user,
+                admin: false,
             })
         }
     }
@@ -69,11 +69,11 @@ pub fn run(db: &Path, action: AdminCmd) -> anyhow::Result<String> {
 const BANNED_NOW: &str = "is banned: signed out everywhere, and cannot sign in";
 
 /// Applies to the user named `who` the command `cmd` makes; says `done`.
-fn change(
+fn change<C: Command>(
     conn: &Connection,
     who: &str,
     done: &str,
-    cmd: impl FnOnce(Id) -> auth::Cmd,
+    cmd: impl FnOnce(Id) -> C,
 ) -> anyhow::Result<String> {
     let (id, name) = find_user(conn, who)?;
     apply(conn, &name, cmd(id))?;
@@ -135,15 +135,15 @@ fn find_user(conn: &Connection, who: &str) -> anyhow::Result<(Id, String)> {
             return Ok((id, name));
         }
     }
-    if id.is_none() && auth::accounts::check_username(who).is_err() {
+    if id.is_none() && crate::auth::accounts::check_username(who).is_err() {
         bail!("{who:?} is neither a username nor a user id");
     }
     bail!("no user {who:?}")
 }
 
 /// Runs `cmd` in a transaction of its own, as the server's writer would.
-fn apply(conn: &Connection, name: &str, cmd: auth::Cmd) -> anyhow::Result<()> {
-    crate::db::apply_alone(conn, Command::Auth(cmd))
+fn apply<C: Command>(conn: &Connection, name: &str, cmd: C) -> anyhow::Result<()> {
+    crate::db::apply_alone(conn, cmd)
         .map(drop)
         .map_err(|e| match e {
             CmdError::Conflict(why) => anyhow!("{name} is {why}"),
@@ -231,7 +231,7 @@ async fn bans_after(read: &SqlitePool, after: i64) -> Result<Vec<(i64, i64)>, sq
 ///
 /// Bans made before the node started are skipped: it has no sockets of
 /// theirs. Each ban's `banned_at` is later than every earlier ban's (see
-/// [`auth::Cmd::Ban`]), so "newer than the last seen" misses none.
+/// [`Ban`]), so "newer than the last seen" misses none.
 pub async fn watch_bans(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(WATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -283,7 +283,7 @@ mod tests {
 
     fn add_user(conn: &Connection, name: &str) -> Id {
         let id = Id::generate();
-        auth::Cmd::CreateUser {
+        crate::store::users::CreateUser {
             id,
             username: name.into(),
             display_name: name.into(),
@@ -324,7 +324,7 @@ mod tests {
         apply(
             &conn,
             "bob",
-            auth::Cmd::Ban {
+            Ban {
                 user: b,
                 banned: true,
             },
@@ -339,7 +339,7 @@ mod tests {
         let e = apply(
             &conn,
             "bob",
-            auth::Cmd::Ban {
+            Ban {
                 user: b,
                 banned: true,
             },
@@ -349,7 +349,7 @@ mod tests {
         apply(
             &conn,
             "bob",
-            auth::Cmd::Ban {
+            Ban {
                 user: b,
                 banned: false,
             },
@@ -358,7 +358,7 @@ mod tests {
         let e = apply(
             &conn,
             "bob",
-            auth::Cmd::Ban {
+            Ban {
                 user: b,
                 banned: false,
             },
@@ -368,7 +368,7 @@ mod tests {
         let e = apply(
             &conn,
             "x",
-            auth::Cmd::Ban {
+            Ban {
                 user: Id(1),
                 banned: true,
             },

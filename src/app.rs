@@ -37,7 +37,7 @@ use crate::cluster::litefs::LiteFs;
 use crate::cluster::{self, Cluster, Role};
 use crate::config::Config;
 use crate::config::RoleChoice;
-use crate::db::{self, Command, Writer};
+use crate::db::{self, Writer};
 use crate::error::AppError;
 use crate::http::{Json, reject_cross_origin};
 use crate::jobs::worker::{self, WorkerConfig};
@@ -49,6 +49,8 @@ use crate::realtime::Hub;
 use crate::realtime::hub::{Frame, SHUTTING_DOWN};
 use crate::realtime::ticket::TicketKey;
 use crate::realtime::webtransport::{self, CertFiles, WtInfo};
+use crate::store::attempts::PruneAttempts;
+use crate::store::sessions::DeleteExpiredSessions;
 use crate::{assets, auth, backup, chat, jobs, media, notify, realtime, social};
 use tokio::sync::Notify;
 
@@ -113,11 +115,6 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Runs a write command (a shorthand used by handlers and tests).
-    pub async fn write(&self, cmd: Command) -> Result<db::Reply, AppError> {
-        Ok(self.writer.exec(cmd).await?)
-    }
-
     /// This node's role.
     pub fn role(&self) -> Role {
         self.cluster
@@ -545,16 +542,11 @@ async fn sweep_sessions(state: AppState) {
     let mut tick = tokio::time::interval(SESSION_SWEEP_EVERY);
     loop {
         tick.tick().await;
-        for (cmd, what) in [
-            (
-                auth::Cmd::DeleteExpiredSessions,
-                "sweeping expired sessions",
-            ),
-            (auth::Cmd::PruneAttempts, "sweeping old sign-in attempts"),
-        ] {
-            if let Err(e) = state.writer.exec(Command::Auth(cmd)).await {
-                tracing::warn!(error = %e, "{what}");
-            }
+        if let Err(e) = state.writer.run(DeleteExpiredSessions).await {
+            tracing::warn!(error = %e, "sweeping expired sessions");
+        }
+        if let Err(e) = state.writer.run(PruneAttempts).await {
+            tracing::warn!(error = %e, "sweeping old sign-in attempts");
         }
     }
 }
@@ -734,7 +726,7 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         Some(c) if c.role() == Role::Primary => Some(c.name.clone()),
         Some(c) => {
             let name = c.litefs.as_ref().and_then(|fs| fs.primary());
-            cluster::nodes::primary(&state.read, name.as_deref())
+            crate::store::nodes::primary(&state.read, name.as_deref())
                 .await
                 .ok()
                 .flatten()

@@ -11,14 +11,12 @@
 //! ([`limits`]).
 
 pub mod accounts;
-mod command;
 pub mod extract;
 pub mod limits;
 pub mod password;
 pub mod routes;
 pub mod session_store;
 
-pub use command::Cmd;
 pub use extract::User;
 
 /// Session keys.

@@ -6,8 +6,5 @@
 //! same (sender, client_msg_id) is the same message: it gets the original
 //! seq and is stored and delivered once.
 
-pub mod command;
 pub mod routes;
 pub mod store;
-
-pub use command::Cmd;

@@ -28,7 +28,6 @@
 
 pub mod link;
 pub mod litefs;
-pub mod nodes;
 pub mod presence;
 
 use std::collections::HashSet;
@@ -54,12 +53,11 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use crate::app::AppState;
 use crate::config::ClusterConfig;
-use crate::db::Command;
 use crate::realtime::conn;
 use crate::realtime::hub::Frame;
 use crate::realtime::protocol::Presence;
+use crate::store::nodes::{self, NodeRow, PruneNodes, UpsertNode};
 use litefs::LiteFs;
-use nodes::NodeRow;
 
 /// kith's protocol between nodes.
 pub const ALPN: &[u8] = b"kith/cluster/1";
@@ -434,12 +432,9 @@ impl Cluster {
     }
 
     /// Writes this node's row (through the writer: forwarded on a replica).
-    pub async fn register(&self, state: &AppState) -> Result<(), crate::db::CmdError> {
+    pub async fn register(&self, state: &AppState) -> Result<(), crate::store::CmdError> {
         let now = crate::ids::now_ms();
-        state
-            .writer
-            .exec(Command::Cluster(nodes::Cmd::Upsert(self.row(state, now))))
-            .await?;
+        state.writer.run(UpsertNode(self.row(state, now))).await?;
         Ok(())
     }
 
@@ -816,10 +811,10 @@ impl Cluster {
                 let before = crate::ids::now_ms() - NODE_FORGET_AFTER.as_millis() as i64;
                 let _ = state
                     .writer
-                    .exec(Command::Cluster(nodes::Cmd::Prune {
+                    .run(PruneNodes {
                         before,
                         keep: self.id.to_string(),
-                    }))
+                    })
                     .await;
             }
         }

@@ -23,8 +23,10 @@ use std::time::Duration;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
-pub use command::{CmdError, Command, Reply};
-pub use writer::{WriteError, Writer};
+pub use command::AnyCommand;
+pub use writer::Writer;
+
+use crate::store::{CmdError, Command};
 
 /// How long a connection waits on a lock held by another connection (or
 /// another process, such as `kith migrate` or a backup) before failing.
@@ -36,7 +38,7 @@ const READ_POOL_SIZE: u32 = 8;
 /// Runs `cmd` in a transaction of its own on `conn`, as the writer would:
 /// for the command line's writes beside a running server (SQLite's lock
 /// makes the two take turns). Rolled back when it fails.
-pub fn apply_alone(conn: &rusqlite::Connection, cmd: Command) -> Result<Reply, CmdError> {
+pub fn apply_alone<C: Command>(conn: &rusqlite::Connection, cmd: C) -> Result<C::Reply, CmdError> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     match cmd.apply(conn) {
         Ok(reply) => {
@@ -159,7 +161,7 @@ pub async fn setting_or_init(
     }
     let value: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
     writer
-        .exec(Command::InitSetting {
+        .run(crate::store::settings::InitSetting {
             key: key.into(),
             value,
         })

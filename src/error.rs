@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::CmdError;
+use crate::store::CmdError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

@@ -6,12 +6,9 @@
 //! a worker or node that dies loses nothing. Failed attempts are retried
 //! with exponential backoff and jitter; after `max_attempts` a job is dead
 //! and stays visible with its error. The rules are [`state`], pure
-//! functions; [`queue`] holds the SQL; [`worker`] is the loop.
+//! functions; [`crate::store::jobs`] holds the SQL; [`worker`] is the loop.
 
 pub mod cli;
-pub mod queue;
 pub mod routes;
 pub mod state;
 pub mod worker;
-
-pub use queue::Cmd;

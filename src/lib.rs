@@ -5,8 +5,10 @@
 //! - [`config`]: flags and `KITH_*` variables.
 //! - [`app`]: state, router and background tasks; `App::build` binds and
 //!   `App::run_until` serves until shutdown.
-//! - [`db`]: the SQLite file, the schema, the read pool and the writer (all
-//!   writes are [`db::Command`]s run by one task with group commit).
+//! - [`db`]: the SQLite file, the schema, the read pool and the writer (one
+//!   thread runs every write, with group commit; a replica forwards).
+//! - [`store`]: every write, one module per group of tables: each command
+//!   a type with its own reply; and the SQL visibility rules.
 //! - [`auth`]: accounts, password hashing, sessions, the `User` extractor.
 //! - [`social`]: profiles, friends, posts, likes, comments, feed, search.
 //! - [`chat`]: conversations and messages (REST).
@@ -51,6 +53,7 @@ pub mod metrics;
 pub mod notify;
 pub mod realtime;
 pub mod social;
+pub mod store;
 
 pub use app::{App, AppState};
 pub use config::Config;

@@ -13,19 +13,16 @@ pub mod transcode;
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, params};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::SqlitePool;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::db::{CmdError, Command, Reply};
-use crate::ids::{Id, now_ms};
-use crate::jobs::queue::{Claimed, NewJob, enqueue_tx};
+use crate::ids::Id;
 use crate::realtime::protocol::ServerFrame;
-
-/// Attempts a transcode gets before its media is marked failed.
-pub const TRANSCODE_ATTEMPTS: u32 = 3;
+use crate::store::jobs::Claimed;
+use crate::store::media::{MediaFailed, VIDEO_JOB, VideoPayload};
+use crate::store::visibility::MEDIA_VISIBLE;
 
 /// Where a media item's files live under the media dir.
 pub fn upload_path(dir: &Path, id: Id) -> PathBuf {
@@ -42,101 +39,6 @@ pub fn video_path(dir: &Path, id: Id) -> PathBuf {
 }
 pub fn poster_path(dir: &Path, id: Id) -> PathBuf {
     dir.join(poster_name(id))
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct VideoPayload {
-    pub media_id: Id,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op")]
-pub enum Cmd {
-    /// Records an upload and enqueues its transcode, in one transaction.
-    Create {
-        id: Id,
-        owner: Id,
-        size: i64,
-        job: Id,
-    },
-    Processing {
-        id: Id,
-    },
-    Ready {
-        id: Id,
-        width: i64,
-        height: i64,
-        duration_ms: i64,
-    },
-    Failed {
-        id: Id,
-        error: String,
-    },
-}
-
-impl Cmd {
-    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
-        let now = now_ms();
-        match self {
-            Cmd::Create {
-                id,
-                owner,
-                size,
-                job,
-            } => {
-                let payload = serde_json::to_string(&VideoPayload { media_id: id })
-                    .map_err(|e| CmdError::Internal(e.to_string()))?;
-                let job = enqueue_tx(
-                    conn,
-                    &NewJob {
-                        id: job,
-                        kind: "video".into(),
-                        payload,
-                        priority: 0,
-                        max_attempts: TRANSCODE_ATTEMPTS,
-                        idempotency_key: Some(format!("video:{id}")),
-                        owner: Some(owner),
-                    },
-                )?;
-                conn.prepare_cached(
-                    "INSERT INTO media (id, owner_id, status, job_id, size_bytes, created_at, updated_at)
-                     VALUES (?, ?, 'queued', ?, ?, ?, ?)",
-                )?
-                .execute(params![id.0, owner.0, job.0, size, now, now])?;
-                Ok(Reply::Id(id))
-            }
-            Cmd::Processing { id } => {
-                conn.prepare_cached(
-                    "UPDATE media SET status = 'processing', updated_at = ? WHERE id = ? AND status <> 'ready'",
-                )?
-                .execute(params![now, id.0])?;
-                Ok(Reply::Done)
-            }
-            Cmd::Ready {
-                id,
-                width,
-                height,
-                duration_ms,
-            } => {
-                let n = conn
-                    .prepare_cached(
-                        "UPDATE media SET status = 'ready', width = ?, height = ?, duration_ms = ?,
-                                error = NULL, updated_at = ? WHERE id = ?",
-                    )?
-                    .execute(params![width, height, duration_ms, now, id.0])?;
-                // Unchanged: the media was deleted (with its owner's account)
-                // while it was being made.
-                Ok(Reply::Changed(n == 1))
-            }
-            Cmd::Failed { id, error } => {
-                conn.prepare_cached(
-                    "UPDATE media SET status = 'failed', error = ?, updated_at = ? WHERE id = ? AND status <> 'ready'",
-                )?
-                .execute(params![error, now, id.0])?;
-                Ok(Reply::Done)
-            }
-        }
-    }
 }
 
 /// A media item as its viewers see it.
@@ -227,7 +129,7 @@ async fn push(state: &AppState, media: Id) {
 
 /// Called by the worker with a running video job's progress.
 pub async fn progress(state: &AppState, job: &Claimed, _p: f64) {
-    if job.kind == "video"
+    if job.kind == VIDEO_JOB
         && let Some(m) = media_of(job)
     {
         push(state, m).await;
@@ -237,32 +139,27 @@ pub async fn progress(state: &AppState, job: &Claimed, _p: f64) {
 /// Called by the worker after each attempt: a job that will not run again
 /// fails its media; the owner hears either way.
 pub async fn job_finished(state: &AppState, job: &Claimed) {
-    if job.kind != "video" {
+    if job.kind != VIDEO_JOB {
         return;
     }
     let Some(m) = media_of(job) else { return };
-    if let Ok(Some(j)) = crate::jobs::queue::get(&state.read, job.id).await
+    if let Ok(Some(j)) = crate::store::jobs::get(&state.read, job.id).await
         && matches!(j.status.as_str(), "dead" | "cancelled")
     {
         let error = j.last_error.unwrap_or_else(|| j.status.clone());
-        let _ = state
-            .writer
-            .exec(Command::Media(Cmd::Failed { id: m, error }))
-            .await;
+        let _ = state.writer.run(MediaFailed { id: m, error }).await;
     }
     push(state, m).await;
 }
 
-/// Whether `viewer` may see media `id`: its owner; anyone signed in when
-/// it is on a public post; the owner's friends when on a friends-only one.
+/// Whether `viewer` may see media `id`: its owner, and whoever may see a
+/// post it is on ([`MEDIA_VISIBLE`]: never across a block).
 pub async fn visible_to(pool: &SqlitePool, id: Id, viewer: Id) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM media m WHERE m.id = ?1 AND (m.owner_id = ?2 OR EXISTS (
-            SELECT 1 FROM posts p WHERE p.media_id = m.id AND (p.visibility = 'public' OR EXISTS (
-                SELECT 1 FROM friendships f WHERE f.user_id = ?2 AND f.friend_id = p.author_id))))",
-    )
-    .bind(id.0)
+    let found: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT 1 FROM media m WHERE m.id = ?2 AND {MEDIA_VISIBLE}"
+    ))
     .bind(viewer.0)
+    .bind(id.0)
     .fetch_optional(pool)
     .await?;
     Ok(found.is_some())

@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 use utoipa::ToSchema;
@@ -13,123 +12,17 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
-use crate::db::{CmdError, Command, Reply};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, Query};
-use crate::ids::{Id, now_ms};
+use crate::ids::Id;
 use crate::realtime::protocol::ServerFrame;
+pub use crate::store::notifications::Kind;
+use crate::store::notifications::{MarkNotificationsRead, New, Notify};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(mark_read))
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    FriendRequest,
-    FriendAccepted,
-    Like,
-    Comment,
-    Message,
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::FriendRequest => "friend_request",
-            Kind::FriendAccepted => "friend_accepted",
-            Kind::Like => "like",
-            Kind::Comment => "comment",
-            Kind::Message => "message",
-        }
-    }
-}
-
-/// A notification to store: who gets it, what about, because of whom.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct New {
-    pub id: Id,
-    pub user: Id,
-    pub kind: Kind,
-    pub actor: Id,
-    pub subject: Id,
-}
-
-/// Stores `n` unless it is about oneself. A `message` notification is not
-/// repeated while an unread one for the same conversation exists. Returns
-/// whether it was stored. Called by other areas' commands, in their
-/// transaction.
-pub fn insert(conn: &Connection, n: &New) -> Result<bool, CmdError> {
-    if n.user == n.actor {
-        return Ok(false);
-    }
-    if n.kind == Kind::Message {
-        let pending = conn
-            .prepare_cached(
-                "SELECT 1 FROM notifications
-                 WHERE user_id = ? AND kind = 'message' AND subject_id = ? AND read_at IS NULL",
-            )?
-            .exists(params![n.user.0, n.subject.0])?;
-        if pending {
-            return Ok(false);
-        }
-    }
-    conn.prepare_cached(
-        "INSERT INTO notifications (id, user_id, kind, actor_id, subject_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )?
-    .execute(params![
-        n.id.0,
-        n.user.0,
-        n.kind.as_str(),
-        n.actor.0,
-        n.subject.0,
-        now_ms()
-    ])?;
-    Ok(true)
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op")]
-pub enum Cmd {
-    Create(New),
-    /// Marks the user's notifications read: the ones named, or all.
-    MarkRead {
-        user: Id,
-        ids: Option<Vec<Id>>,
-    },
-}
-
-impl Cmd {
-    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
-        match self {
-            Cmd::Create(n) => Ok(Reply::Changed(insert(conn, &n)?)),
-            Cmd::MarkRead { user, ids } => {
-                let now = now_ms();
-                let n = match ids {
-                    None => conn
-                        .prepare_cached(
-                            "UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL",
-                        )?
-                        .execute(params![now, user.0])?,
-                    Some(ids) => {
-                        let mut stmt = conn.prepare_cached(
-                            "UPDATE notifications SET read_at = ?
-                             WHERE id = ? AND user_id = ? AND read_at IS NULL",
-                        )?;
-                        let mut n = 0;
-                        for id in ids {
-                            n += stmt.execute(params![now, id.0, user.0])?;
-                        }
-                        n
-                    }
-                };
-                Ok(Reply::Changed(n > 0))
-            }
-        }
-    }
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -233,16 +126,16 @@ pub fn spawn(state: &AppState, user: Id, kind: Kind, actor: Id, subject: Id) {
 /// Stores a notification through the writer and pushes it live.
 pub async fn notify(state: &AppState, user: Id, kind: Kind, actor: Id, subject: Id) {
     let id = Id::generate();
-    let cmd = Command::Notify(Cmd::Create(New {
+    let cmd = Notify(New {
         id,
         user,
         kind,
         actor,
         subject,
-    }));
-    match state.writer.exec(cmd).await {
-        Ok(Reply::Changed(true)) => push(state, id).await,
-        Ok(_) => {}
+    });
+    match state.writer.run(cmd).await {
+        Ok(true) => push(state, id).await,
+        Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "storing a notification"),
     }
 }
@@ -318,7 +211,7 @@ async fn mark_read(
     }
     state
         .writer
-        .exec(Command::Notify(Cmd::MarkRead { user: user.id, ids }))
+        .run(MarkNotificationsRead { user: user.id, ids })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
-use kith::db::{Command, Reply, Writer};
+use kith::db::Writer;
 use kith::ids::Id;
-use kith::jobs::Cmd;
-use kith::jobs::queue::NewJob;
+use kith::store::jobs::{Claim, Enqueue, NewJob, Succeed};
 use serde_json::{Value, json};
 
 use crate::server::Server;
@@ -43,7 +42,7 @@ pub async fn queue_rate(workers: usize) -> anyhow::Result<f64> {
                     idempotency_key: Some(format!("bench-{p}-{i}")),
                     owner: None,
                 };
-                writer.exec(Command::Jobs(Cmd::Enqueue(job))).await?;
+                writer.run(Enqueue(job)).await?;
                 enqueued.fetch_add(1, Ordering::Relaxed);
             }
             anyhow::Ok(())
@@ -54,22 +53,21 @@ pub async fn queue_rate(workers: usize) -> anyhow::Result<f64> {
         tasks.push(tokio::spawn(async move {
             let name = format!("bench-worker-{w}");
             while done.load(Ordering::Relaxed) < QUEUE_JOBS {
-                let claim = Command::Jobs(Cmd::Claim {
+                let claim = Claim {
                     worker: name.clone(),
                     kinds: vec!["noop".into()],
                     lease_ms: 30_000,
-                });
-                match writer.exec(claim).await? {
-                    Reply::Claimed(Some(job)) => {
-                        let ok = Command::Jobs(Cmd::Succeed {
+                };
+                match writer.run(claim).await? {
+                    Some(job) => {
+                        let ok = Succeed {
                             id: job.id,
                             worker: name.clone(),
-                        });
-                        writer.exec(ok).await?;
+                        };
+                        writer.run(ok).await?;
                         done.fetch_add(1, Ordering::Relaxed);
                     }
-                    Reply::Claimed(None) => tokio::time::sleep(Duration::from_millis(1)).await,
-                    other => bail!("unexpected reply {other:?}"),
+                    None => tokio::time::sleep(Duration::from_millis(1)).await,
                 }
             }
             Ok(())

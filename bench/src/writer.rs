@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use kith::db::{Command, Writer};
+use kith::db::{AnyCommand, Writer};
 use kith::ids::{Id, now_ms};
-use kith::social::posts::{Cmd as PostCmd, Visibility};
+use kith::store::Command;
+use kith::store::posts::{CreatePost, Like, Visibility};
 use rusqlite::{Connection, params};
 
 use crate::Opts;
@@ -68,19 +69,21 @@ fn fresh(sync: &str) -> anyhow::Result<Fixture> {
     Ok((dir, conn, Arc::new(users), Arc::new(posts)))
 }
 
-fn command(w: Workload, i: usize, users: &[Id], posts: &[Id]) -> Command {
+fn command(w: Workload, i: usize, users: &[Id], posts: &[Id]) -> AnyCommand {
     match w {
-        Workload::Post => Command::Posts(PostCmd::Create {
+        Workload::Post => CreatePost {
             id: Id::generate(),
             author: users[i % USERS],
             body: BODY.into(),
             visibility: Visibility::Public,
             media: None,
-        }),
-        Workload::Like => Command::Posts(PostCmd::Like {
+        }
+        .into(),
+        Workload::Like => Like {
             post: posts[(i * 7919) % POSTS],
             user: users[(i * 104_729 / POSTS) % USERS],
-        }),
+        }
+        .into(),
     }
 }
 
@@ -105,7 +108,7 @@ async fn group_commit(
         callers.push(tokio::spawn(async move {
             let mut i = c;
             while !stop.load(Ordering::Relaxed) {
-                if writer.exec(command(w, i, &users, &posts)).await.is_ok() {
+                if writer.run(command(w, i, &users, &posts)).await.is_ok() {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
                 i += callers_n;

@@ -39,29 +39,28 @@
 //!
 //! The counts are rows of `auth_attempts` (a sliding log per key), so they
 //! hold across every node; checking and counting is one writer command
-//! (`take_at`), run on the primary with the primary's clock, so
+//! ([`crate::store::attempts::TakeAttempt`]), run on the primary with the primary's clock, so
 //! concurrent attempts cannot slip past a limit together. An attempt is
 //! counted as a failure *before* its password is verified, and a success
 //! takes that back: a burst of parallel guesses gets exactly its limit's
 //! worth. A refused attempt leaves no row, so hammering a limit does not
 //! push its end further out, and no key ever holds more rows than its limit
-//! inside its window. Older rows are swept (`prune_at`). On a replica the
+//! inside its window. Older rows are swept (`PruneAttempts`). On a replica the
 //! check is one round trip to the primary before the argon2 work; sign-ins
 //! are rare enough for that.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use rusqlite::{Connection, params};
-use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
-use super::Cmd;
 use super::accounts;
 use crate::app::AppState;
-use crate::db::{CmdError, Command, Reply};
 use crate::error::AppError;
 use crate::ids::now_ms;
+use crate::store::attempts::{
+    KNOWN_FOR_MS, SignedIn, TakeAttempt, Window, account_failures_key, failures_key,
+};
 
 const MINUTE_MS: i64 = 60_000;
 
@@ -88,19 +87,6 @@ pub const SIGNUPS_PER_ADDR: Limit = Limit {
     max: 10,
     window_ms: 60 * MINUTE_MS,
 };
-/// Every window above fits in this; older rows count for nothing.
-pub const LONGEST_WINDOW_MS: i64 = 60 * MINUTE_MS;
-/// An address stays one of the account's own this long after its last
-/// sign-in.
-pub const KNOWN_FOR_MS: i64 = 30 * 24 * 60 * MINUTE_MS;
-
-/// A limit on one key, as the writer checks it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Window {
-    pub key: String,
-    pub max: u32,
-    pub window_ms: i64,
-}
 
 impl Limit {
     fn on(self, key: String) -> Window {
@@ -136,14 +122,6 @@ pub fn account_key(username: &str) -> Option<String> {
         .map(|()| username.to_ascii_lowercase())
 }
 
-fn failures_key(account: &str, addr: &str) -> String {
-    format!("fail:{account}@{addr}")
-}
-
-fn account_failures_key(account: &str) -> String {
-    format!("fail:{account}")
-}
-
 /// The limits a sign-in attempt from `addr` naming `account` is checked
 /// against; `known`: the address is one of the account's own.
 pub fn login_windows(addr: &str, account: Option<&str>, known: bool) -> Vec<Window> {
@@ -159,93 +137,6 @@ pub fn login_windows(addr: &str, account: Option<&str>, known: bool) -> Vec<Wind
 
 pub fn signup_windows(addr: &str) -> Vec<Window> {
     vec![SIGNUPS_PER_ADDR.on(format!("signup:{addr}"))]
-}
-
-/// With `times` the attempts inside the window (oldest first): `None` when
-/// one more fits under `max`, else the milliseconds until enough have left
-/// the window for it to fit.
-pub fn retry_after(times: &[i64], max: u32, window_ms: i64, now: i64) -> Option<i64> {
-    let max = max as usize;
-    if times.len() < max {
-        return None;
-    }
-    if max == 0 {
-        return Some(window_ms);
-    }
-    // All but the newest `max - 1` must leave; the last of those to leave
-    // decides.
-    let decisive = times[times.len() - max];
-    Some((decisive + window_ms - now).max(1))
-}
-
-// ---- the writer's side ------------------------------------------------------
-
-/// Checks every window at `now`; if all have room, counts the attempt in
-/// each. Answers how long to wait when one has no room.
-pub(super) fn take_at(conn: &Connection, windows: &[Window], now: i64) -> Result<Reply, CmdError> {
-    let mut wait: Option<i64> = None;
-    for w in windows {
-        let times = conn
-            .prepare_cached(
-                "SELECT at_ms FROM auth_attempts WHERE key = ? AND at_ms > ? ORDER BY at_ms",
-            )?
-            .query_map(params![w.key, now - w.window_ms], |r| r.get::<_, i64>(0))?
-            .collect::<Result<Vec<i64>, _>>()?;
-        if let Some(ms) = retry_after(&times, w.max, w.window_ms, now) {
-            wait = Some(wait.map_or(ms, |m| m.max(ms)));
-        }
-    }
-    if wait.is_none() {
-        for w in windows {
-            // This key's rows that left its window: hot keys stay small
-            // between sweeps.
-            conn.prepare_cached("DELETE FROM auth_attempts WHERE key = ? AND at_ms <= ?")?
-                .execute(params![w.key, now - w.window_ms])?;
-            conn.prepare_cached("INSERT INTO auth_attempts (key, at_ms) VALUES (?, ?)")?
-                .execute(params![w.key, now])?;
-        }
-    }
-    Ok(Reply::Admission {
-        retry_after_ms: wait,
-    })
-}
-
-/// A sign-in (or sign-up) of `account` from `addr` succeeded: that
-/// address's failures for the account are cleared, the attempt's own count
-/// against the account as a whole is taken back (`undo_account`), and the
-/// address becomes one of the account's own.
-pub(super) fn signed_in_at(
-    conn: &Connection,
-    account: &str,
-    addr: &str,
-    undo_account: bool,
-    now: i64,
-) -> Result<Reply, CmdError> {
-    conn.prepare_cached("DELETE FROM auth_attempts WHERE key = ?")?
-        .execute([failures_key(account, addr)])?;
-    if undo_account {
-        conn.prepare_cached(
-            "DELETE FROM auth_attempts WHERE rowid =
-               (SELECT rowid FROM auth_attempts WHERE key = ? ORDER BY at_ms DESC LIMIT 1)",
-        )?
-        .execute([account_failures_key(account)])?;
-    }
-    conn.prepare_cached(
-        "INSERT INTO auth_addresses (account, addr, last_ms) VALUES (?, ?, ?)
-         ON CONFLICT (account, addr) DO UPDATE SET last_ms = excluded.last_ms",
-    )?
-    .execute(params![account, addr, now])?;
-    Ok(Reply::Done)
-}
-
-/// Deletes attempts outside every window and addresses not used for
-/// [`KNOWN_FOR_MS`].
-pub(super) fn prune_at(conn: &Connection, now: i64) -> Result<Reply, CmdError> {
-    conn.prepare_cached("DELETE FROM auth_attempts WHERE at_ms <= ?")?
-        .execute([now - LONGEST_WINDOW_MS])?;
-    conn.prepare_cached("DELETE FROM auth_addresses WHERE last_ms <= ?")?
-        .execute([now - KNOWN_FOR_MS])?;
-    Ok(Reply::Done)
 }
 
 // ---- the handlers' side -----------------------------------------------------
@@ -265,23 +156,12 @@ async fn is_known(pool: &SqlitePool, account: &str, addr: &str) -> Result<bool, 
 
 /// Counts an attempt against `windows`, or refuses it with 429.
 async fn take(state: &AppState, windows: Vec<Window>, what: &str) -> Result<(), AppError> {
-    match state
-        .writer
-        .exec(Command::Auth(Cmd::TakeAttempt { windows }))
-        .await?
-    {
-        Reply::Admission {
-            retry_after_ms: None,
-        } => Ok(()),
-        Reply::Admission {
-            retry_after_ms: Some(ms),
-        } => Err(AppError::RateLimited {
+    match state.writer.run(TakeAttempt { windows }).await? {
+        None => Ok(()),
+        Some(ms) => Err(AppError::RateLimited {
             message: format!("{what}; try again later"),
             retry_after: Duration::from_millis(u64::try_from(ms).unwrap_or(1)),
         }),
-        other => Err(AppError::Internal(anyhow::anyhow!(
-            "counting an attempt answered {other:?}"
-        ))),
     }
 }
 
@@ -361,12 +241,12 @@ pub async fn signed_up(state: &AppState, ip: IpAddr, username: &str) {
 /// The sign-in itself has happened: failing to record it for the limits is
 /// logged, not shown to the user.
 async fn record_success(state: &AppState, account: String, addr: String, undo_account: bool) {
-    let cmd = Command::Auth(Cmd::SignedIn {
+    let cmd = SignedIn {
         account,
         addr,
         undo_account,
-    });
-    if let Err(e) = state.writer.exec(cmd).await {
+    };
+    if let Err(e) = state.writer.run(cmd).await {
         tracing::warn!(error = %e, "recording a sign-in for the sign-in limits");
     }
 }
@@ -374,22 +254,6 @@ async fn record_success(state: &AppState, account: String, addr: String, undo_ac
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_waits_for_the_decisive_attempt() {
-        assert_eq!(retry_after(&[], 3, 1000, 5000), None);
-        assert_eq!(retry_after(&[4000, 4500], 3, 1000, 5000), None);
-        // Full: the oldest must leave first.
-        assert_eq!(retry_after(&[4100, 4500, 4900], 3, 1000, 5000), Some(100));
-        // Over (say the limit was lowered): all but one must leave for one
-        // more to fit.
-        assert_eq!(
-            retry_after(&[4100, 4500, 4900, 4950], 2, 1000, 5000),
-            Some(900)
-        );
-        assert_eq!(retry_after(&[4000], 1, 1000, 5000), Some(1));
-        assert_eq!(retry_after(&[], 0, 1000, 5000), Some(1000));
-    }
 
     #[test]
     fn addresses_are_counted_by_host() {
@@ -423,72 +287,5 @@ mod tests {
         );
         assert_eq!(keys(true), ["login:10.0.0.1", "fail:alice@10.0.0.1"]);
         assert_eq!(login_windows("10.0.0.1", None, false).len(), 1);
-    }
-
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("open");
-        crate::db::schema::apply(&mut conn).expect("schema");
-        conn
-    }
-
-    fn admitted(r: Result<Reply, CmdError>) -> Option<i64> {
-        match r.expect("take") {
-            Reply::Admission { retry_after_ms } => retry_after_ms,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn the_writer_counts_refuses_and_forgives() {
-        let conn = db();
-        let windows = login_windows("10.0.0.1", Some("alice"), false);
-        let t = 1_000_000;
-        for i in 0..10 {
-            assert_eq!(admitted(take_at(&conn, &windows, t + i)), None, "{i}");
-        }
-        // The 11th within 15 minutes waits for the first to leave.
-        let wait = admitted(take_at(&conn, &windows, t + 100));
-        assert_eq!(wait, Some(15 * MINUTE_MS - 100));
-        // Refused attempts are not counted.
-        let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM auth_attempts", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(n, 30);
-        // Another address is not limited by this one's failures.
-        let elsewhere = login_windows("10.0.0.2", Some("alice"), false);
-        assert_eq!(admitted(take_at(&conn, &elsewhere, t + 200)), None);
-        // Success there clears that address's count and takes back its own
-        // count against the account; this address stays limited.
-        signed_in_at(&conn, "alice", "10.0.0.2", true, t + 300).expect("signed in");
-        let account_wide: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM auth_attempts WHERE key = 'fail:alice'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("count");
-        assert_eq!(account_wide, 10);
-        assert!(admitted(take_at(&conn, &windows, t + 400)).is_some());
-        // Once the window has passed, the address may try again.
-        assert_eq!(
-            admitted(take_at(&conn, &windows, t + 15 * MINUTE_MS + 10)),
-            None
-        );
-        // The sweep keeps only what is inside the longest window, and the
-        // addresses in use.
-        prune_at(&conn, t + LONGEST_WINDOW_MS + 20 * MINUTE_MS).expect("prune");
-        let left: i64 = conn
-            .query_row("SELECT COUNT(*) FROM auth_attempts", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(left, 0);
-        let known: i64 = conn
-            .query_row("SELECT COUNT(*) FROM auth_addresses", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(known, 1);
-        prune_at(&conn, t + KNOWN_FOR_MS + 301).expect("prune");
-        let known: i64 = conn
-            .query_row("SELECT COUNT(*) FROM auth_addresses", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(known, 0);
     }
 }

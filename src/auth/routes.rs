@@ -10,13 +10,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::accounts::{self, UserView};
-use super::{Cmd, SESSION_SEEN, SESSION_USER, User, limits};
+use super::{SESSION_SEEN, SESSION_USER, User, limits};
 use crate::app::AppState;
-use crate::db::{Command, Reply};
 use crate::error::{AppError, ErrorBody};
 use crate::http::Json;
 use crate::http::client_ip::ClientIp;
 use crate::ids::{Id, now_ms};
+use crate::store::sessions::EndUserSessions;
+use crate::store::users::CreateUser;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -94,12 +95,12 @@ async fn signup(
     let id = Id::generate();
     state
         .writer
-        .exec(Command::Auth(Cmd::CreateUser {
+        .run(CreateUser {
             id,
             username: req.username.clone(),
             display_name,
             password_hash,
-        }))
+        })
         .await?;
     limits::signed_up(&state, ip, &req.username).await;
     sign_in(&session, id).await?;
@@ -169,11 +170,10 @@ async fn logout(session: Session) -> Result<StatusCode, AppError> {
         (status = 401, description = "Not signed in", body = ErrorBody),
     ))]
 async fn logout_all(State(state): State<AppState>, user: User) -> Result<StatusCode, AppError> {
-    let reply = state
+    state
         .writer
-        .exec(Command::Auth(Cmd::EndUserSessions { user_id: user.id }))
+        .run(EndUserSessions { user_id: user.id })
         .await?;
-    debug_assert!(matches!(reply, Reply::Changed(_)));
     user.signed_out_everywhere(&state).await?;
     Ok(StatusCode::NO_CONTENT)
 }

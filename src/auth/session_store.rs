@@ -14,9 +14,10 @@ use tower_sessions::session::{Id as SessionId, Record};
 use tower_sessions::session_store::{Error as StoreError, Result as StoreResult};
 use tower_sessions_sqlx_store::SqliteStore;
 
-use super::{Cmd, SESSION_USER};
-use crate::db::{Command, Reply, Writer};
+use super::SESSION_USER;
+use crate::db::Writer;
 use crate::ids::Id;
+use crate::store::sessions::{DeleteSession, SaveSession};
 
 #[derive(Clone, Debug)]
 pub struct WriterStore {
@@ -39,18 +40,17 @@ impl WriterStore {
             .get(SESSION_USER)
             .and_then(|v| v.as_i64())
             .map(Id);
-        let cmd = Command::Auth(Cmd::SaveSession {
+        let cmd = SaveSession {
             id: record.id.to_string(),
             data,
             expiry_unix: record.expiry_date.unix_timestamp(),
             user_id,
             create,
-        });
-        match self.writer.exec(cmd).await {
-            Ok(Reply::Changed(stored)) => Ok(stored),
-            Ok(other) => Err(StoreError::Backend(format!("unexpected reply {other:?}"))),
-            Err(e) => Err(StoreError::Backend(e.to_string())),
-        }
+        };
+        self.writer
+            .run(cmd)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))
     }
 }
 
@@ -79,11 +79,10 @@ impl SessionStore for WriterStore {
     }
 
     async fn delete(&self, id: &SessionId) -> StoreResult<()> {
-        let cmd = Command::Auth(Cmd::DeleteSession { id: id.to_string() });
+        let cmd = DeleteSession { id: id.to_string() };
         self.writer
-            .exec(cmd)
+            .run(cmd)
             .await
-            .map(|_| ())
             .map_err(|e| StoreError::Backend(e.to_string()))
     }
 }

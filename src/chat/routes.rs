@@ -8,15 +8,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::Cmd;
 use super::store::{self, ConversationView, MessageView};
 use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts;
-use crate::db::{Command, Reply};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, MAX_PAGE, Page, PageParams, Path, Query};
 use crate::ids::Id;
+use crate::store::chat::{CreateConversation, MAX_MEMBERS, Opened};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -53,10 +52,10 @@ async fn create(
     user: User,
     Json(req): Json<NewConversation>,
 ) -> Result<impl IntoResponse, AppError> {
-    if req.members.is_empty() || req.members.len() > super::command::MAX_MEMBERS {
+    if req.members.is_empty() || req.members.len() > MAX_MEMBERS {
         return Err(AppError::invalid(format!(
             "members must name 1 to {} users",
-            super::command::MAX_MEMBERS - 1
+            MAX_MEMBERS - 1
         )));
     }
     let title = match req.title.as_deref().map(str::trim) {
@@ -73,20 +72,15 @@ async fn create(
             .ok_or_else(|| AppError::invalid(format!("no user named {name:?}")))?;
         members.push(u.id);
     }
-    let reply = state
+    let Opened { id, created } = state
         .writer
-        .exec(Command::Chat(Cmd::Create {
+        .run(CreateConversation {
             id: Id::generate(),
             creator: user.id,
             members,
             title,
-        }))
+        })
         .await?;
-    let Reply::Conversation { id, created } = reply else {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "unexpected reply {reply:?}"
-        )));
-    };
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -66,7 +66,7 @@ pub async fn direct_blocked(
     conversation: Id,
     user: Id,
 ) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar(super::command::DIRECT_BLOCKED)
+    let found: Option<i64> = sqlx::query_scalar(crate::store::chat::DIRECT_BLOCKED)
         .bind(conversation.0)
         .bind(user.0)
         .fetch_optional(pool)

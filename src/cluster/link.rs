@@ -20,9 +20,10 @@ use tokio::sync::Mutex as AsyncMutex;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{ALPN, Cluster, HELLO, REFUSED, Role, WELCOME, nodes};
+use super::{ALPN, Cluster, HELLO, REFUSED, Role, WELCOME};
+use crate::db::AnyCommand;
 use crate::db::writer::{Forward, Forwarded};
-use crate::db::{CmdError, Command, Reply};
+use crate::store::{CmdError, nodes};
 
 /// The largest request or response read from a link.
 const MAX_MESSAGE: usize = 8 * 1024 * 1024;
@@ -38,7 +39,7 @@ const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
 #[serde(rename_all = "snake_case")]
 enum Request {
     Hello { proof: Vec<u8> },
-    Write(Command),
+    Write(AnyCommand),
     Presence,
 }
 
@@ -51,7 +52,7 @@ enum Response {
     /// The command's result, and the primary's replication position after
     /// it (the LiteFS TXID) when known.
     Written {
-        result: Result<Reply, CmdError>,
+        result: Result<serde_json::Value, CmdError>,
         position: Option<u64>,
     },
     Presence {
@@ -255,7 +256,7 @@ async fn serve(cluster: &Cluster, req: Request) -> Response {
                     position: None,
                 };
             };
-            let result = state.writer.exec_local(cmd).await;
+            let result = state.writer.run_here(cmd).await;
             let position = cluster.litefs.as_ref().and_then(|fs| fs.position());
             Response::Written { result, position }
         }
@@ -359,7 +360,7 @@ impl Links {
 pub struct Forwarder(pub Weak<Cluster>);
 
 impl Forward for Forwarder {
-    fn forward(&self, cmd: Command) -> Forwarded<'_> {
+    fn forward(&self, cmd: AnyCommand) -> Forwarded<'_> {
         Box::pin(async move {
             let Some(cluster) = self.0.upgrade() else {
                 return Err(CmdError::Unavailable("the node is stopping".into()));
@@ -417,7 +418,7 @@ async fn primary(cluster: &Cluster) -> Result<EndpointId, CmdError> {
     Ok(id)
 }
 
-async fn forward(cluster: &Cluster, cmd: Command) -> Result<Reply, CmdError> {
+async fn forward(cluster: &Cluster, cmd: AnyCommand) -> Result<serde_json::Value, CmdError> {
     let mut pause = Duration::from_millis(50);
     loop {
         // Reaching the primary may be retried until the deadline: nothing

@@ -1,6 +1,7 @@
 //! The writer: one thread owning the one write connection.
 //!
-//! Callers send a [`Command`] and await its [`Reply`]. The thread takes
+//! Callers send a [`Command`] and await its reply, typed by the command
+//! ([`Writer::run`]). The thread takes
 //! whatever is queued (up to [`MAX_BATCH`]), runs it in one transaction,
 //! commits once, then answers every caller: one fsync-bearing commit is
 //! shared by the whole batch (group commit).
@@ -29,7 +30,8 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::command::{CmdError, Command, Reply};
+use super::command::AnyCommand;
+use crate::store::{CmdError, Command};
 
 /// The most commands one transaction holds; bounds the latency a command
 /// waits behind its batch.
@@ -37,25 +39,63 @@ pub const MAX_BATCH: usize = 512;
 /// Commands that may wait for the writer before senders wait too.
 pub const QUEUE_DEPTH: usize = 4096;
 
-pub type WriteError = CmdError;
-
-/// A boxed future of a forwarded command's result.
-pub type Forwarded<'a> = Pin<Box<dyn Future<Output = Result<Reply, CmdError>> + Send + 'a>>;
+/// A boxed future of a forwarded command's result: its reply as JSON.
+pub type Forwarded<'a> =
+    Pin<Box<dyn Future<Output = Result<serde_json::Value, CmdError>> + Send + 'a>>;
 
 /// Runs commands somewhere else: on a replica, the cluster link to the
 /// primary. It answers only once the local copy of the database shows the
 /// write (read-your-writes).
 pub trait Forward: Send + Sync + 'static {
-    fn forward(&self, cmd: Command) -> Forwarded<'_>;
+    fn forward(&self, cmd: AnyCommand) -> Forwarded<'_>;
 }
 
-struct Job {
-    cmd: Command,
-    reply: oneshot::Sender<Result<Reply, CmdError>>,
+/// A queued command, whatever its type: the writer runs it (perhaps twice,
+/// see the module doc) and then answers its caller with the last result.
+trait Job: Send {
+    /// Runs the command; keeps the result and says whether it failed.
+    fn apply(&mut self, conn: &Connection) -> Result<(), ()>;
+    /// Replaces the kept result (the transaction did not commit).
+    fn fail(&mut self, e: CmdError);
+    /// Hands the kept result to the caller.
+    fn answer(self: Box<Self>);
+}
+
+struct Pending<C: Command> {
+    cmd: C,
+    result: Result<C::Reply, CmdError>,
+    reply: oneshot::Sender<Result<C::Reply, CmdError>>,
+}
+
+impl<C: Command> Job for Pending<C> {
+    fn apply(&mut self, conn: &Connection) -> Result<(), ()> {
+        let cmd = self.cmd.clone();
+        self.result = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.apply(conn)))
+            .unwrap_or_else(|_| Err(CmdError::Internal("a write command panicked".into())));
+        match &self.result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if let CmdError::Internal(msg) = e {
+                    tracing::error!(error = %msg, "write command failed");
+                }
+                Err(())
+            }
+        }
+    }
+
+    fn fail(&mut self, e: CmdError) {
+        self.result = Err(e);
+    }
+
+    fn answer(self: Box<Self>) {
+        // The caller may have gone away (request cancelled); the write
+        // stands regardless.
+        let _ = self.reply.send(self.result);
+    }
 }
 
 enum Msg {
-    Job(Job),
+    Job(Box<dyn Job>),
     /// Finish what is queued, then stop.
     Stop,
 }
@@ -163,26 +203,29 @@ impl Writer {
 
     /// Runs one command and returns its reply once it is committed (and,
     /// when forwarded, visible to this node's reads).
-    pub async fn exec(&self, cmd: Command) -> Result<Reply, CmdError> {
+    pub async fn run<C>(&self, cmd: C) -> Result<C::Reply, CmdError>
+    where
+        C: Command + Into<AnyCommand>,
+    {
         match self.route() {
-            Route::Local(tx) => {
-                let (reply, rx) = oneshot::channel();
-                tx.send(Msg::Job(Job { cmd, reply }))
-                    .await
-                    .map_err(|_| CmdError::Unavailable("the writer has stopped".into()))?;
-                rx.await
-                    .map_err(|_| CmdError::Unavailable("the writer has stopped".into()))?
+            Route::Local(tx) => run_on(&tx, cmd).await,
+            Route::Remote(forward) => {
+                let reply = forward.forward(cmd.into()).await?;
+                // Only a primary of another version can answer what this
+                // node cannot read.
+                serde_json::from_value(reply).map_err(|e| {
+                    CmdError::Internal(format!("the primary's reply could not be read: {e}"))
+                })
             }
-            Route::Remote(forward) => forward.forward(cmd).await,
         }
     }
 
     /// Runs one command on this node's writer thread, never forwarding:
     /// for commands that arrived forwarded from another node. `Unavailable`
     /// when this node is not (or no longer) the primary.
-    pub async fn exec_local(&self, cmd: Command) -> Result<Reply, CmdError> {
+    pub async fn run_here(&self, cmd: AnyCommand) -> Result<serde_json::Value, CmdError> {
         match self.route() {
-            Route::Local(_) => self.exec(cmd).await,
+            Route::Local(tx) => run_on(&tx, cmd).await,
             Route::Remote(_) => Err(CmdError::Unavailable("this node is not the primary".into())),
         }
     }
@@ -201,8 +244,22 @@ impl Writer {
     }
 }
 
+async fn run_on<C: Command>(tx: &mpsc::Sender<Msg>, cmd: C) -> Result<C::Reply, CmdError> {
+    let (reply, rx) = oneshot::channel();
+    let job = Pending {
+        cmd,
+        result: Err(CmdError::Unavailable("the writer has stopped".into())),
+        reply,
+    };
+    tx.send(Msg::Job(Box::new(job)))
+        .await
+        .map_err(|_| CmdError::Unavailable("the writer has stopped".into()))?;
+    rx.await
+        .map_err(|_| CmdError::Unavailable("the writer has stopped".into()))?
+}
+
 fn run(mut conn: Connection, mut rx: mpsc::Receiver<Msg>, position: Arc<AtomicU64>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             Msg::Job(job) => batch.push(job),
@@ -219,12 +276,10 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Msg>, position: Arc<AtomicU6
         if batch.is_empty() {
             continue;
         }
-        let results = run_batch(&mut conn, &batch);
+        run_batch(&mut conn, &mut batch);
         position.fetch_add(1, Ordering::AcqRel);
-        for (job, result) in batch.drain(..).zip(results) {
-            // The caller may have gone away (request cancelled); the write
-            // stands regardless.
-            let _ = job.reply.send(result);
+        for job in batch.drain(..) {
+            job.answer();
         }
     }
     if let Err((_, e)) = conn.close() {
@@ -233,57 +288,45 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Msg>, position: Arc<AtomicU6
     tracing::debug!("writer stopped");
 }
 
-/// Runs the batch in one transaction; returns one result per job.
-fn run_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Result<Reply, CmdError>> {
-    let attempt = begin(conn).and_then(|()| match run_plain(conn, batch) {
-        Some(results) => Ok(results),
-        None => {
+/// Runs the batch in one transaction; each job keeps its own result.
+fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Job>]) {
+    let attempt = begin(conn).and_then(|()| {
+        if !run_plain(conn, batch) {
             // A command failed half-way: start over, isolating each one.
             conn.execute_batch("ROLLBACK")?;
             begin(conn)?;
-            Ok(batch
-                .iter()
-                .map(|job| run_isolated(conn, job.cmd.clone()))
-                .collect())
+            for job in batch.iter_mut() {
+                run_isolated(conn, job.as_mut())?;
+            }
         }
+        conn.execute_batch("COMMIT")
     });
-    let results = attempt.and_then(|results| conn.execute_batch("COMMIT").map(|()| results));
-    results.unwrap_or_else(|e| {
+    if let Err(e) = attempt {
         tracing::error!(error = %e, "writer transaction failed");
         if !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
         let err = CmdError::from(e);
-        batch.iter().map(|_| Err(err.clone())).collect()
-    })
+        for job in batch.iter_mut() {
+            job.fail(err.clone());
+        }
+    }
 }
 
 fn begin(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")
 }
 
-fn apply(conn: &Connection, cmd: Command) -> Result<Reply, CmdError> {
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.apply(conn)))
-        .unwrap_or_else(|_| Err(CmdError::Internal("a write command panicked".into())));
-    if let Err(CmdError::Internal(msg)) = &result {
-        tracing::error!(error = %msg, "write command failed");
-    }
-    result
-}
-
-/// Runs every command without savepoints; `None` if one failed after
+/// Runs every command without savepoints; false if one failed after
 /// changing rows (its changes cannot be undone alone).
-fn run_plain(conn: &Connection, batch: &[Job]) -> Option<Vec<Result<Reply, CmdError>>> {
-    let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
+fn run_plain(conn: &Connection, batch: &mut [Box<dyn Job>]) -> bool {
+    for job in batch.iter_mut() {
         let before = conn.total_changes();
-        let result = apply(conn, job.cmd.clone());
-        if result.is_err() && conn.total_changes() != before {
-            return None;
+        if job.apply(conn).is_err() && conn.total_changes() != before {
+            return false;
         }
-        results.push(result);
     }
-    Some(results)
+    true
 }
 
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
@@ -291,29 +334,45 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 /// Runs one command in a savepoint of its own.
-fn run_isolated(conn: &Connection, cmd: Command) -> Result<Reply, CmdError> {
+fn run_isolated(conn: &Connection, job: &mut dyn Job) -> rusqlite::Result<()> {
     exec(conn, "SAVEPOINT cmd")?;
-    let result = apply(conn, cmd);
-    if result.is_err() {
-        let _ = exec(conn, "ROLLBACK TO cmd");
+    if job.apply(conn).is_err() {
+        exec(conn, "ROLLBACK TO cmd")?;
     }
-    exec(conn, "RELEASE cmd")?;
-    result
+    exec(conn, "RELEASE cmd")
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::Cmd as AuthCmd;
-    use crate::ids::Id;
+pub(super) mod tests {
+    use serde::{Deserialize, Serialize};
 
-    fn create_user(name: &str) -> Command {
-        Command::Auth(AuthCmd::CreateUser {
+    use super::*;
+    use crate::ids::Id;
+    use crate::store::users::CreateUser;
+
+    /// Writes a user row, then fails.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    pub struct FailAfterWriting(String);
+
+    impl Command for FailAfterWriting {
+        type Reply = Id;
+        fn apply(self, conn: &Connection) -> Result<Id, CmdError> {
+            conn.execute(
+                "INSERT INTO users (id, username, display_name, password_hash, created_at)
+                 VALUES (?, ?, ?, 'x', 0)",
+                rusqlite::params![Id::generate().0, self.0, self.0],
+            )?;
+            Err(CmdError::Invalid("failed after writing".into()))
+        }
+    }
+
+    fn create_user(name: &str) -> CreateUser {
+        CreateUser {
             id: Id::generate(),
             username: name.into(),
             display_name: name.into(),
             password_hash: "x".into(),
-        })
+        }
     }
 
     async fn writer() -> (tempfile::TempDir, Writer, JoinHandle<()>) {
@@ -341,12 +400,12 @@ mod tests {
         let mut calls = tokio::task::JoinSet::new();
         for i in 0..200 {
             let w = w.clone();
-            calls.spawn(async move { w.exec(create_user(&format!("user{}", i % 100))).await });
+            calls.spawn(async move { w.run(create_user(&format!("user{}", i % 100))).await });
         }
         let (mut ok, mut conflicts) = (0, 0);
         while let Some(r) = calls.join_next().await {
             match r.expect("task") {
-                Ok(Reply::Id(_)) => ok += 1,
+                Ok(_) => ok += 1,
                 Err(CmdError::Conflict(_)) => conflicts += 1,
                 other => panic!("unexpected {other:?}"),
             }
@@ -365,12 +424,12 @@ mod tests {
         for i in 0..60 {
             let w = w.clone();
             calls.spawn(async move {
-                let cmd = if i % 3 == 0 {
-                    Command::FailAfterWriting(format!("bad{i}"))
+                let r = if i % 3 == 0 {
+                    w.run(FailAfterWriting(format!("bad{i}"))).await
                 } else {
-                    create_user(&format!("good{i}"))
+                    w.run(create_user(&format!("good{i}"))).await
                 };
-                (i, w.exec(cmd).await)
+                (i, r)
             });
         }
         while let Some(r) = calls.join_next().await {
@@ -378,7 +437,7 @@ mod tests {
             if i % 3 == 0 {
                 assert!(matches!(r, Err(CmdError::Invalid(_))), "{i}: {r:?}");
             } else {
-                assert!(matches!(r, Ok(Reply::Id(_))), "{i}: {r:?}");
+                assert!(r.is_ok(), "{i}: {r:?}");
             }
         }
         // The 40 good users, none of the 20 half-written bad ones.
@@ -394,7 +453,7 @@ mod tests {
         for i in 0..50 {
             let w = w.clone();
             calls.push(tokio::spawn(async move {
-                w.exec(create_user(&format!("u{i}"))).await
+                w.run(create_user(&format!("u{i}"))).await
             }));
         }
         tokio::task::yield_now().await;
@@ -410,7 +469,7 @@ mod tests {
             }
         }
         task.await.expect("writer task");
-        let after = w.exec(create_user("late")).await;
+        let after = w.run(create_user("late")).await;
         assert!(matches!(after, Err(CmdError::Unavailable(_))), "{after:?}");
         // Everything acknowledged is on disk, and nothing else.
         assert!(acked > 0);

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use super::queue::Cmd;
 use crate::config::JobsCmd;
 use crate::ids::{Id, format_ms};
+use crate::store::jobs::{Cancel, Retry};
 
 /// Runs the command; returns what to print.
 pub fn run(db: &Path, action: JobsCmd) -> anyhow::Result<String> {
@@ -52,21 +52,15 @@ pub fn run(db: &Path, action: JobsCmd) -> anyhow::Result<String> {
             let id: Id = id
                 .parse()
                 .map_err(|_| anyhow::anyhow!("not a job id: {id}"))?;
-            apply(&conn, Cmd::Retry { id })?;
+            crate::db::apply_alone(&conn, Retry { id })?;
             Ok(format!("job {id} queued again\n"))
         }
         JobsCmd::Cancel { id, .. } => {
             let id: Id = id
                 .parse()
                 .map_err(|_| anyhow::anyhow!("not a job id: {id}"))?;
-            apply(&conn, Cmd::Cancel { id, user: None })?;
+            crate::db::apply_alone(&conn, Cancel { id, user: None })?;
             Ok(format!("job {id} cancelled\n"))
         }
     }
-}
-
-fn apply(conn: &rusqlite::Connection, cmd: Cmd) -> anyhow::Result<()> {
-    crate::db::apply_alone(conn, crate::db::Command::Jobs(cmd))
-        .map(drop)
-        .map_err(|e| anyhow::anyhow!("{e}"))
 }

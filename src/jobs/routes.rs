@@ -4,12 +4,12 @@ use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::queue::{self, JobView};
 use crate::app::AppState;
 use crate::auth::User;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Path};
 use crate::ids::Id;
+use crate::store::jobs::{self as queue, JobView};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_job))

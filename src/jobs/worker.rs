@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use tokio::sync::{Notify, watch};
 
-use super::queue::{Claimed, Cmd};
 use crate::app::AppState;
-use crate::db::{Command, Reply};
+use crate::store::jobs::{Claim, Claimed, Fail, Heartbeat, Release, Succeed};
 
 /// Kinds of job this build runs.
 pub const KINDS: &[&str] = &["video", "noop"];
@@ -96,15 +95,13 @@ pub async fn try_execute_one(
     shutdown: &watch::Receiver<bool>,
 ) -> anyhow::Result<Outcome> {
     let lease_ms = cfg.lease.as_millis() as i64;
-    let claim = Command::Jobs(Cmd::Claim {
+    let claim = Claim {
         worker: cfg.name.clone(),
         kinds: KINDS.iter().map(|k| k.to_string()).collect(),
         lease_ms,
-    });
-    let job = match state.writer.exec(claim).await? {
-        Reply::Claimed(Some(job)) => job,
-        Reply::Claimed(None) => return Ok(Outcome::Idle),
-        other => anyhow::bail!("unexpected reply {other:?}"),
+    };
+    let Some(job) = state.writer.run(claim).await? else {
+        return Ok(Outcome::Idle);
     };
     tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempt, "running job");
     let ctx = JobCtx::new(job.clone());
@@ -126,41 +123,34 @@ pub async fn try_execute_one(
     // stop was raised is the interruption itself (ffmpeg killed), not the
     // job's fault. The job is given back at once, its attempt not charged.
     let interrupted = *shutdown.borrow() && ctx.stopped();
-    let (cmd, outcome) = match result {
-        Ok(()) => (
-            Cmd::Succeed {
-                id: job.id,
-                worker: cfg.name.clone(),
-            },
-            Outcome::Succeeded,
-        ),
+    let (id, worker) = (job.id, cfg.name.clone());
+    // Whether the job was still ours does not change the outcome: a job
+    // taken from us is the new holder's to finish.
+    let outcome = match result {
+        Ok(()) => {
+            state.writer.run(Succeed { id, worker }).await?;
+            Outcome::Succeeded
+        }
         Err(JobError::Stopped | JobError::Retryable(_)) if interrupted => {
             tracing::info!(job = %job.id, "shutting down; releasing the job");
-            (
-                Cmd::Release {
-                    id: job.id,
-                    worker: cfg.name.clone(),
-                },
-                Outcome::Stopped,
-            )
+            state.writer.run(Release { id, worker }).await?;
+            Outcome::Stopped
         }
         Err(JobError::Stopped) => return Ok(Outcome::Stopped),
         Err(e) => {
             tracing::warn!(job = %job.id, error = %e, "job attempt failed");
-            (
-                Cmd::Fail {
-                    id: job.id,
-                    worker: cfg.name.clone(),
-                    error: e.to_string(),
-                    retryable: matches!(e, JobError::Retryable(_)),
-                    retry_base_ms: cfg.retry_base.as_millis() as u64,
-                    jitter: rand::rng().random_range(0.0..1.0),
-                },
-                Outcome::Failed,
-            )
+            let fail = Fail {
+                id,
+                worker,
+                error: e.to_string(),
+                retryable: matches!(e, JobError::Retryable(_)),
+                retry_base_ms: cfg.retry_base.as_millis() as u64,
+                jitter: rand::rng().random_range(0.0..1.0),
+            };
+            state.writer.run(fail).await?;
+            Outcome::Failed
         }
     };
-    state.writer.exec(Command::Jobs(cmd)).await?;
     crate::media::job_finished(state, &job).await;
     Ok(outcome)
 }
@@ -190,21 +180,21 @@ async fn keep_lease(
         if p == last_progress && last_renew.elapsed() < renew_every {
             continue;
         }
-        let hb = Command::Jobs(Cmd::Heartbeat {
+        let hb = Heartbeat {
             id: ctx.job.id,
             worker: cfg.name.clone(),
             lease_ms: cfg.lease.as_millis() as i64,
             progress: p,
-        });
-        match state.writer.exec(hb).await {
-            Ok(Reply::Changed(true)) => {
+        };
+        match state.writer.run(hb).await {
+            Ok(true) => {
                 last_renew = Instant::now();
                 if p != last_progress {
                     last_progress = p;
                     crate::media::progress(&state, &ctx.job, p).await;
                 }
             }
-            Ok(_) => {
+            Ok(false) => {
                 tracing::info!(job = %ctx.job.id, "job cancelled or taken over; stopping it");
                 ctx.stop.store(true, Ordering::Relaxed);
                 return;

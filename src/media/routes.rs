@@ -12,13 +12,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Cmd, MediaView, sniff, upload_path};
+use super::{MediaView, sniff, upload_path};
 use crate::app::AppState;
 use crate::auth::User;
-use crate::db::Command;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Path};
 use crate::ids::Id;
+use crate::store::media::CreateMedia;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -124,12 +124,12 @@ async fn upload(
     })?;
     state
         .writer
-        .exec(Command::Media(Cmd::Create {
+        .run(CreateMedia {
             id,
             owner: user.id,
             size: size as i64,
             job: Id::generate(),
-        }))
+        })
         .await?;
     cleanup.0 = None;
     state.wake_workers.notify_one();

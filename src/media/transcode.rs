@@ -19,10 +19,10 @@ use ffmpeg_sidecar::command::FfmpegCommand;
 use ffmpeg_sidecar::event::{FfmpegEvent, LogLevel};
 use ffmpeg_sidecar::ffmpeg_time_duration::FfmpegTimeDuration;
 
-use super::{Cmd, VideoPayload, poster_name, sniff, video_name};
+use super::{poster_name, sniff, video_name};
 use crate::app::AppState;
-use crate::db::{Command, Reply};
 use crate::jobs::worker::{JobCtx, JobError};
+use crate::store::media::{MediaProcessing, MediaReady, VideoPayload};
 
 /// Scale down to fit 1280x720, never up; even sizes; 8-bit 4:2:0 that
 /// every browser plays.
@@ -136,10 +136,7 @@ pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
         Ok(None) => return Err(JobError::Permanent("the uploaded file is missing".into())),
         Err(e) => return Err(JobError::Retryable(format!("fetching the upload: {e}"))),
     };
-    let _ = state
-        .writer
-        .exec(Command::Media(Cmd::Processing { id }))
-        .await;
+    let _ = state.writer.run(MediaProcessing { id }).await;
     let video_tmp = dir.join(format!(".{id}.{tag}.mp4"));
     let poster_tmp = dir.join(format!(".{id}.{tag}.jpg"));
     let result = convert(&tools, ctx, &input.path, &video_tmp, &poster_tmp).await;
@@ -161,15 +158,15 @@ pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
             .map_err(|e| JobError::Retryable(format!("storing the output: {e}")))?;
         let ready = state
             .writer
-            .exec(Command::Media(Cmd::Ready {
+            .run(MediaReady {
                 id,
                 width: probe.width,
                 height: probe.height,
                 duration_ms: probe.duration_ms,
-            }))
+            })
             .await
             .map_err(|e| JobError::Retryable(e.to_string()))?;
-        if ready == Reply::Changed(false) {
+        if !ready {
             // Deleted meanwhile: what was just published belongs to no one.
             if let Err(e) = state.media.remove(&dir, id).await {
                 tracing::warn!(media = %id, error = %e, "removing outputs of deleted media");
@@ -342,7 +339,7 @@ fn ffmpeg(
 mod tests {
     use super::*;
     use crate::ids::Id;
-    use crate::jobs::queue::Claimed;
+    use crate::store::jobs::Claimed;
 
     /// An ffmpeg that prints nothing (here: waiting for a writer on a FIFO,
     /// as a starved one waits for the CPU) is killed as soon as its job

@@ -51,7 +51,7 @@ use wtransport::tls::{Certificate, CertificateChain, PrivateKey};
 
 use crate::app::AppState;
 use crate::cluster::Role;
-use crate::db::{Command, Reply};
+use crate::store::settings::SetSetting;
 
 /// The `settings` key of the stored [`CertPair`].
 pub const SETTING: &str = "wt_certs";
@@ -268,17 +268,18 @@ pub async fn refresh(state: &AppState) -> anyhow::Result<Option<Loaded>> {
         let windows = stored.as_ref().and_then(|p| p.windows().ok());
         let plan = plan(OffsetDateTime::now_utc(), windows);
         if let Some(new) = carry_out(plan, stored.as_ref())? {
-            let reply = state
+            let stored = state
                 .writer
-                .exec(Command::SetSetting {
+                .run(SetSetting {
                     key: SETTING.into(),
                     value: serde_json::to_vec(&new)?,
                     expect: raw.clone(),
                 })
                 .await?;
-            match reply {
-                Reply::Changed(true) => tracing::info!(?plan, "WebTransport certificates stored"),
-                _ => tracing::info!("another node stored WebTransport certificates first"),
+            if stored {
+                tracing::info!(?plan, "WebTransport certificates stored");
+            } else {
+                tracing::info!("another node stored WebTransport certificates first");
             }
             raw = read_raw(&state.read).await?;
         }
@@ -448,19 +449,19 @@ mod tests {
         let path = dir.path().join("w.db");
         let conn = crate::db::open_writer_connection(&path).expect("open");
         let (w, task) = crate::db::Writer::start(conn);
-        let set = |value: &[u8], expect: Option<&[u8]>| Command::SetSetting {
+        let set = |value: &[u8], expect: Option<&[u8]>| SetSetting {
             key: "k".into(),
             value: value.to_vec(),
             expect: expect.map(<[u8]>::to_vec),
         };
-        let changed = |r| matches!(r, Ok(Reply::Changed(true)));
+        let changed = |r: Result<bool, _>| r.expect("set");
         // `None`: only if absent.
-        assert!(changed(w.exec(set(b"a", None)).await));
-        assert!(!changed(w.exec(set(b"b", None)).await));
+        assert!(changed(w.run(set(b"a", None)).await));
+        assert!(!changed(w.run(set(b"b", None)).await));
         // A stale expectation (another primary wrote first) changes nothing.
-        assert!(!changed(w.exec(set(b"c", Some(b"x"))).await));
-        assert!(changed(w.exec(set(b"c", Some(b"a"))).await));
-        assert!(!changed(w.exec(set(b"d", Some(b"a"))).await));
+        assert!(!changed(w.run(set(b"c", Some(b"x"))).await));
+        assert!(changed(w.run(set(b"c", Some(b"a"))).await));
+        assert!(!changed(w.run(set(b"d", Some(b"a"))).await));
         let read = crate::db::open_read_pool(&path).await.expect("read pool");
         let v: Vec<u8> = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'k'")
             .fetch_one(&read)

@@ -12,11 +12,12 @@ use super::hub::{self, Frame, Registration};
 use super::protocol::{self, ClientFrame, ErrorCode, Presence, ServerFrame, VERSION};
 use crate::app::AppState;
 use crate::auth::accounts::{self, UserView};
-use crate::chat::{self, store};
-use crate::db::{CmdError, Command, Reply};
+use crate::chat::store;
 use crate::ids::{Id, format_ms};
 use crate::limits::{SENDS, TokenBucket};
 use crate::notify::{self, Kind};
+use crate::store::CmdError;
+use crate::store::chat::{MarkRead, SendMessage, Stored};
 
 /// Excess sends answered with an error frame before the connection is
 /// closed for flooding.
@@ -309,7 +310,7 @@ impl Conn {
                     Ok(true) => {
                         return Outcome::reply(ServerFrame::error(
                             ErrorCode::Forbidden,
-                            chat::command::BLOCKED_MESSAGE,
+                            crate::store::chat::BLOCKED_MESSAGE,
                         ));
                     }
                     Err(e) => return Outcome::reply(db_error(e)),
@@ -330,13 +331,13 @@ impl Conn {
                 conversation_id,
                 seq,
             } => {
-                let cmd = Command::Chat(chat::Cmd::MarkRead {
+                let cmd = MarkRead {
                     conversation: conversation_id,
                     user: self.user.id,
                     seq,
-                });
-                match self.state.writer.exec(cmd).await {
-                    Ok(Reply::Seq(seq)) => {
+                };
+                match self.state.writer.run(cmd).await {
+                    Ok(seq) => {
                         let f = ServerFrame::Read {
                             conversation_id,
                             user: self.user.username.clone(),
@@ -346,9 +347,6 @@ impl Conn {
                         self.fan_out(conversation_id, &f, false).await;
                         Outcome::default()
                     }
-                    Ok(other) => Outcome::reply(cmd_error(CmdError::Internal(format!(
-                        "unexpected reply {other:?}"
-                    )))),
                     Err(e) => Outcome::reply(cmd_error(e)),
                 }
             }
@@ -356,25 +354,20 @@ impl Conn {
     }
 
     async fn send(&mut self, conversation: Id, client_msg_id: String, body: String) -> Outcome {
-        let cmd = Command::Chat(chat::Cmd::Send {
+        let cmd = SendMessage {
             id: Id::generate(),
             conversation,
             sender: self.user.id,
             client_msg_id: client_msg_id.clone(),
             body: body.clone(),
-        });
-        let (id, seq, created_at, duplicate) = match self.state.writer.exec(cmd).await {
-            Ok(Reply::Message {
-                id,
-                seq,
-                created_at,
-                duplicate,
-            }) => (id, seq, created_at, duplicate),
-            Ok(other) => {
-                return Outcome::reply(cmd_error(CmdError::Internal(format!(
-                    "unexpected reply {other:?}"
-                ))));
-            }
+        };
+        let Stored {
+            id,
+            seq,
+            created_at,
+            duplicate,
+        } = match self.state.writer.run(cmd).await {
+            Ok(stored) => stored,
             Err(e) => return Outcome::reply(cmd_error(e)),
         };
         let ack = ServerFrame::Ack {

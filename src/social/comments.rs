@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 use utoipa::ToSchema;
@@ -11,15 +10,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::posts::check_body;
-use super::{COMMENT_VISIBLE, IS_ADMIN, VISIBLE};
 use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
-use crate::db::{CmdError, Command, Reply};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
-use crate::ids::{Id, now_ms};
+use crate::ids::Id;
 use crate::notify::{self, Kind};
+use crate::store::comments::{CreateComment, DeleteComment};
+use crate::store::visibility::COMMENT_VISIBLE;
 
 pub const MAX_BODY_CHARS: usize = 2_000;
 
@@ -27,73 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
         .routes(routes!(delete))
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op")]
-pub enum Cmd {
-    Create {
-        id: Id,
-        post: Id,
-        author: Id,
-        body: String,
-    },
-    /// By the comment's author, the post's author or an admin.
-    Delete { id: Id, user: Id },
-}
-
-impl Cmd {
-    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
-        match self {
-            Cmd::Create {
-                id,
-                post,
-                author,
-                body,
-            } => {
-                let sql = format!("SELECT 1 FROM posts p WHERE p.id = ?2 AND {VISIBLE}");
-                if !conn
-                    .prepare_cached(&sql)?
-                    .exists(params![author.0, post.0])?
-                {
-                    return Err(CmdError::NotFound("post not found".into()));
-                }
-                conn.prepare_cached(
-                    "INSERT INTO comments (id, post_id, author_id, body, created_at)
-                     VALUES (?, ?, ?, ?, ?)",
-                )?
-                .execute(params![id.0, post.0, author.0, body, now_ms()])?;
-                Ok(Reply::Id(id))
-            }
-            Cmd::Delete { id, user } => {
-                // An admin may remove any comment, seen or not.
-                let sql = format!(
-                    "SELECT c.author_id, p.author_id, {VISIBLE}, {IS_ADMIN}
-                     FROM comments c JOIN posts p ON p.id = c.post_id
-                     WHERE c.id = ?2"
-                );
-                let row: Option<(i64, i64, bool, bool)> = conn
-                    .prepare_cached(&sql)?
-                    .query_row(params![user.0, id.0], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })
-                    .optional()?;
-                let (comment_author, post_author, admin) = match row {
-                    Some((c, p, visible, admin)) if visible || admin => (c, p, admin),
-                    _ => return Err(CmdError::NotFound("comment not found".into())),
-                };
-                if user.0 != comment_author && user.0 != post_author && !admin {
-                    return Err(CmdError::Forbidden(
-                        "only the comment's author, the post's author or an admin may delete it"
-                            .into(),
-                    ));
-                }
-                conn.prepare_cached("DELETE FROM comments WHERE id = ?")?
-                    .execute([id.0])?;
-                Ok(Reply::Done)
-            }
-        }
-    }
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -198,12 +130,12 @@ async fn create(
     let id = Id::generate();
     state
         .writer
-        .exec(Command::Comments(Cmd::Create {
+        .run(CreateComment {
             id,
             post,
             author: user.id,
             body: req.body,
-        }))
+        })
         .await?;
     let comment = comment(&state.read, id)
         .await?
@@ -254,7 +186,7 @@ async fn delete(
 ) -> Result<StatusCode, AppError> {
     state
         .writer
-        .exec(Command::Comments(Cmd::Delete { id, user: user.id }))
+        .run(DeleteComment { id, user: user.id })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

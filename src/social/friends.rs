@@ -7,7 +7,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 use utoipa::{IntoParams, ToSchema};
@@ -17,11 +16,11 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::{self, Timestamp, UserView};
-use crate::db::{CmdError, Command, Reply};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
-use crate::ids::{Id, now_ms};
+use crate::ids::Id;
 use crate::notify::{self, Kind};
+use crate::store::friends::{ARE_FRIENDS, Answer, Cancel, RequestSent, SendRequest, Unfriend};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -33,152 +32,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_friend, unfriend))
 }
 
-// ---- commands -------------------------------------------------------------
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op")]
-pub enum Cmd {
-    SendRequest { id: Id, from: Id, to: Id },
-    Answer { id: Id, user: Id, accept: bool },
-    Cancel { id: Id, user: Id },
-    Unfriend { user: Id, other: Id },
-}
-
-fn befriend(conn: &Connection, a: Id, b: Id) -> Result<(), CmdError> {
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO friendships (user_id, friend_id, created_at)
-         VALUES (?1, ?2, ?3), (?2, ?1, ?3)",
-    )?
-    .execute(params![a.0, b.0, now_ms()])?;
-    Ok(())
-}
-
-fn are_friends_tx(conn: &Connection, a: Id, b: Id) -> Result<bool, CmdError> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?")?
-        .exists(params![a.0, b.0])?)
-}
-
-/// (from, to) of a pending request.
-fn request_tx(conn: &Connection, id: Id) -> Result<(Id, Id), CmdError> {
-    let row: Option<(i64, i64)> = conn
-        .prepare_cached("SELECT from_user, to_user FROM friend_requests WHERE id = ?")?
-        .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    row.map(|(f, t)| (Id(f), Id(t)))
-        .ok_or_else(|| CmdError::NotFound("friend request not found".into()))
-}
-
-fn delete_request(conn: &Connection, id: i64) -> Result<(), CmdError> {
-    conn.prepare_cached("DELETE FROM friend_requests WHERE id = ?")?
-        .execute([id])?;
-    Ok(())
-}
-
-impl Cmd {
-    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
-        match self {
-            Cmd::SendRequest { id, from, to } => {
-                if from == to {
-                    return Err(CmdError::Invalid("you cannot befriend yourself".into()));
-                }
-                match super::blocks::blocker_tx(conn, from, to)? {
-                    Some(b) if b == from => {
-                        return Err(CmdError::Conflict(
-                            "you blocked this user: unblock them first".into(),
-                        ));
-                    }
-                    // As if they did not exist, like their profile.
-                    Some(_) => return Err(CmdError::NotFound("user not found".into())),
-                    None => {}
-                }
-                if are_friends_tx(conn, from, to)? {
-                    return Err(CmdError::Conflict("already friends".into()));
-                }
-                let reverse: Option<i64> = conn
-                    .prepare_cached(
-                        "SELECT id FROM friend_requests WHERE from_user = ? AND to_user = ?",
-                    )?
-                    .query_row(params![to.0, from.0], |r| r.get(0))
-                    .optional()?;
-                if let Some(rid) = reverse {
-                    delete_request(conn, rid)?;
-                    befriend(conn, from, to)?;
-                    return Ok(Reply::FriendRequest {
-                        id: Id(rid),
-                        accepted: true,
-                    });
-                }
-                let res = conn
-                    .prepare_cached(
-                        "INSERT INTO friend_requests (id, from_user, to_user, created_at)
-                         VALUES (?, ?, ?, ?)",
-                    )?
-                    .execute(params![id.0, from.0, to.0, now_ms()]);
-                match res.map_err(CmdError::from) {
-                    Ok(_) => Ok(Reply::FriendRequest {
-                        id,
-                        accepted: false,
-                    }),
-                    Err(CmdError::Conflict(_)) => {
-                        Err(CmdError::Conflict("friend request already sent".into()))
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Cmd::Answer { id, user, accept } => {
-                let (from, to) = request_tx(conn, id)?;
-                if to != user {
-                    return Err(if from == user {
-                        CmdError::Forbidden("only the addressee may answer a request".into())
-                    } else {
-                        CmdError::NotFound("friend request not found".into())
-                    });
-                }
-                delete_request(conn, id.0)?;
-                if accept {
-                    befriend(conn, from, to)?;
-                }
-                // The sender, to tell them.
-                Ok(Reply::Id(from))
-            }
-            Cmd::Cancel { id, user } => {
-                let (from, to) = request_tx(conn, id)?;
-                if from != user {
-                    return Err(if to == user {
-                        CmdError::Forbidden("decline a request sent to you instead".into())
-                    } else {
-                        CmdError::NotFound("friend request not found".into())
-                    });
-                }
-                delete_request(conn, id.0)?;
-                Ok(Reply::Done)
-            }
-            Cmd::Unfriend { user, other } => {
-                let gone = conn
-                    .prepare_cached(
-                        "DELETE FROM friendships
-                         WHERE (user_id = ?1 AND friend_id = ?2) OR (user_id = ?2 AND friend_id = ?1)",
-                    )?
-                    .execute(params![user.0, other.0])?;
-                if gone == 0 {
-                    return Err(CmdError::NotFound("not friends".into()));
-                }
-                Ok(Reply::Done)
-            }
-        }
-    }
-}
-
 // ---- reads ----------------------------------------------------------------
 
 pub async fn are_friends(pool: &SqlitePool, a: Id, b: Id) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?")
-            .bind(a.0)
-            .bind(b.0)
-            .fetch_optional(pool)
-            .await?;
+    let found: Option<i64> = sqlx::query_scalar(ARE_FRIENDS)
+        .bind(a.0)
+        .bind(b.0)
+        .fetch_optional(pool)
+        .await?;
     Ok(found.is_some())
 }
 
@@ -372,19 +233,14 @@ async fn send_request(
     Json(req): Json<FriendRequestBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let to = user_named(&state, &req.username).await?;
-    let reply = state
+    let RequestSent { id, accepted } = state
         .writer
-        .exec(Command::Friends(Cmd::SendRequest {
+        .run(SendRequest {
             id: Id::generate(),
             from: user.id,
             to: to.id,
-        }))
+        })
         .await?;
-    let Reply::FriendRequest { id, accepted } = reply else {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "unexpected reply {reply:?}"
-        )));
-    };
     let kind = if accepted {
         Kind::FriendAccepted
     } else {
@@ -439,15 +295,15 @@ async fn answer(
     id: Id,
     accept: bool,
 ) -> Result<StatusCode, AppError> {
-    let reply = state
+    let from = state
         .writer
-        .exec(Command::Friends(Cmd::Answer {
+        .run(Answer {
             id,
             user: user.id,
             accept,
-        }))
+        })
         .await?;
-    if let (true, Reply::Id(from)) = (accept, reply) {
+    if accept {
         notify::spawn(state, from, Kind::FriendAccepted, user.id, id);
     }
     Ok(StatusCode::NO_CONTENT)
@@ -495,10 +351,7 @@ async fn cancel(
     user: User,
     Path(id): Path<Id>,
 ) -> Result<StatusCode, AppError> {
-    state
-        .writer
-        .exec(Command::Friends(Cmd::Cancel { id, user: user.id }))
-        .await?;
+    state.writer.run(Cancel { id, user: user.id }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -553,10 +406,10 @@ async fn unfriend(
     let other = user_named(&state, &username).await?;
     state
         .writer
-        .exec(Command::Friends(Cmd::Unfriend {
+        .run(Unfriend {
             user: user.id,
             other: other.id,
-        }))
+        })
         .await?;
     super::blocks::part(&state, &user.view, &other).await;
     Ok(StatusCode::NO_CONTENT)

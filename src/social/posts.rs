@@ -3,22 +3,22 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{IS_ADMIN, VISIBLE};
 use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
-use crate::db::{CmdError, Command, Reply};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
-use crate::ids::{Id, now_ms};
+use crate::ids::Id;
 use crate::notify::{self, Kind};
+pub use crate::store::posts::Visibility;
+use crate::store::posts::{CreatePost, DeletePost, Like, Unlike};
+use crate::store::visibility::VISIBLE;
 
 pub const MAX_BODY_CHARS: usize = 10_000;
 
@@ -28,143 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_post, delete_post))
         .routes(routes!(like, unlike))
         .routes(routes!(user_posts))
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Visibility {
-    /// Anyone signed in.
-    Public,
-    /// The author and their friends.
-    Friends,
-}
-
-impl Visibility {
-    fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Public => "public",
-            Visibility::Friends => "friends",
-        }
-    }
-}
-
-// ---- commands -------------------------------------------------------------
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op")]
-pub enum Cmd {
-    Create {
-        id: Id,
-        author: Id,
-        body: String,
-        visibility: Visibility,
-        /// A video of the author's to attach.
-        #[serde(default)]
-        media: Option<Id>,
-    },
-    Delete {
-        id: Id,
-        user: Id,
-    },
-    Like {
-        post: Id,
-        user: Id,
-    },
-    Unlike {
-        post: Id,
-        user: Id,
-    },
-}
-
-/// The post's author if `user` may see it; NotFound otherwise (an invisible
-/// post is indistinguishable from a missing one).
-fn visible_author(conn: &Connection, user: Id, post: Id) -> Result<Id, CmdError> {
-    let sql = format!("SELECT p.author_id FROM posts p WHERE p.id = ?2 AND {VISIBLE}");
-    let author: Option<i64> = conn
-        .prepare_cached(&sql)?
-        .query_row(params![user.0, post.0], |r| r.get(0))
-        .optional()?;
-    author
-        .map(Id)
-        .ok_or_else(|| CmdError::NotFound("post not found".into()))
-}
-
-impl Cmd {
-    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
-        match self {
-            Cmd::Create {
-                id,
-                author,
-                body,
-                visibility,
-                media,
-            } => {
-                if let Some(m) = media {
-                    let mine = conn
-                        .prepare_cached("SELECT 1 FROM media WHERE id = ? AND owner_id = ?")?
-                        .exists(params![m.0, author.0])?;
-                    if !mine {
-                        return Err(CmdError::Invalid(
-                            "media_id names no upload of yours".into(),
-                        ));
-                    }
-                }
-                conn.prepare_cached(
-                    "INSERT INTO posts (id, author_id, body, visibility, created_at, media_id)
-                     VALUES (?, ?, ?, ?, ?, ?)",
-                )?
-                .execute(params![
-                    id.0,
-                    author.0,
-                    body,
-                    visibility.as_str(),
-                    now_ms(),
-                    media.map(|m| m.0)
-                ])?;
-                Ok(Reply::Id(id))
-            }
-            Cmd::Delete { id, user } => {
-                // An admin may remove any post, seen or not.
-                let sql = format!(
-                    "SELECT p.author_id, {VISIBLE}, {IS_ADMIN} FROM posts p WHERE p.id = ?2"
-                );
-                let row: Option<(i64, bool, bool)> = conn
-                    .prepare_cached(&sql)?
-                    .query_row(params![user.0, id.0], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .optional()?;
-                let (author, admin) = match row {
-                    Some((author, visible, admin)) if visible || admin => (author, admin),
-                    _ => return Err(CmdError::NotFound("post not found".into())),
-                };
-                if author != user.0 && !admin {
-                    return Err(CmdError::Forbidden(
-                        "only the author or an admin may delete a post".into(),
-                    ));
-                }
-                conn.prepare_cached("DELETE FROM posts WHERE id = ?")?
-                    .execute([id.0])?;
-                Ok(Reply::Done)
-            }
-            Cmd::Like { post, user } => {
-                visible_author(conn, user, post)?;
-                let n = conn
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO likes (post_id, user_id, created_at) VALUES (?, ?, ?)",
-                    )?
-                    .execute(params![post.0, user.0, now_ms()])?;
-                Ok(Reply::Changed(n == 1))
-            }
-            Cmd::Unlike { post, user } => {
-                visible_author(conn, user, post)?;
-                let n = conn
-                    .prepare_cached("DELETE FROM likes WHERE post_id = ? AND user_id = ?")?
-                    .execute(params![post.0, user.0])?;
-                Ok(Reply::Changed(n == 1))
-            }
-        }
-    }
 }
 
 // ---- reads ----------------------------------------------------------------
@@ -319,13 +182,13 @@ async fn create(
     let id = Id::generate();
     state
         .writer
-        .exec(Command::Posts(Cmd::Create {
+        .run(CreatePost {
             id,
             author: user.id,
             body: req.body,
             visibility: req.visibility.unwrap_or(Visibility::Public),
             media: req.media_id,
-        }))
+        })
         .await?;
     let post = visible_post(&state.read, user.id, id)
         .await?
@@ -362,10 +225,7 @@ async fn delete_post(
     user: User,
     Path(id): Path<Id>,
 ) -> Result<StatusCode, AppError> {
-    state
-        .writer
-        .exec(Command::Posts(Cmd::Delete { id, user: user.id }))
-        .await?;
+    state.writer.run(DeletePost { id, user: user.id }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -381,25 +241,32 @@ async fn set_like(
     post: Id,
     liked: bool,
 ) -> Result<Json<LikeState>, AppError> {
-    let cmd = if liked {
-        Cmd::Like {
-            post,
-            user: user.id,
-        }
+    let user_id = user.id;
+    let new_like = if liked {
+        state
+            .writer
+            .run(Like {
+                post,
+                user: user_id,
+            })
+            .await?
     } else {
-        Cmd::Unlike {
-            post,
-            user: user.id,
-        }
+        state
+            .writer
+            .run(Unlike {
+                post,
+                user: user_id,
+            })
+            .await?;
+        false
     };
-    let reply = state.writer.exec(Command::Posts(cmd)).await?;
     let row: Option<(i64, i64)> =
         sqlx::query_as("SELECT like_count, author_id FROM posts WHERE id = ?")
             .bind(post.0)
             .fetch_optional(&state.read)
             .await?;
     let (like_count, author) = row.ok_or_else(|| AppError::not_found("post"))?;
-    if liked && reply == Reply::Changed(true) {
+    if new_like {
         notify::spawn(state, Id(author), Kind::Like, user.id, post);
     }
     Ok(Json(LikeState { liked, like_count }))

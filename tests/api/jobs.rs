@@ -9,10 +9,13 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use kith::db::{CmdError, Command, Reply};
+use kith::db::AnyCommand;
 use kith::ids::{Id, now_ms};
-use kith::jobs::Cmd;
-use kith::jobs::queue::{self, Claimed, NewJob};
+use kith::store::jobs::{
+    self as queue, Cancel, Claim, Claimed, Enqueue, Fail, Heartbeat, NewJob, Release, Retry,
+    Succeed,
+};
+use kith::store::{CmdError, Command};
 use reqwest::StatusCode;
 use tokio::task::JoinSet;
 
@@ -26,8 +29,8 @@ async fn manual_app() -> TestApp {
     spawn_with(|c| c.workers = 0).await
 }
 
-async fn exec(app: &TestApp, cmd: Cmd) -> Result<Reply, CmdError> {
-    within(app.state.writer.exec(Command::Jobs(cmd))).await
+async fn exec<C: Command + Into<AnyCommand>>(app: &TestApp, cmd: C) -> Result<C::Reply, CmdError> {
+    within(app.state.writer.run(cmd)).await
 }
 
 fn new_job(kind: &str) -> NewJob {
@@ -43,10 +46,7 @@ fn new_job(kind: &str) -> NewJob {
 }
 
 async fn enqueue_job(app: &TestApp, job: NewJob) -> Id {
-    match exec(app, Cmd::Enqueue(job)).await {
-        Ok(Reply::Id(id)) => id,
-        other => panic!("enqueue: {other:?}"),
-    }
+    exec(app, Enqueue(job)).await.expect("enqueue")
 }
 
 /// Enqueues a noop job with this priority and attempt limit.
@@ -68,30 +68,24 @@ async fn claim_kinds(
     kinds: &[&str],
     lease_ms: i64,
 ) -> Option<Claimed> {
-    let cmd = Cmd::Claim {
+    let cmd = Claim {
         worker: worker.into(),
         kinds: kinds.iter().map(|k| k.to_string()).collect(),
         lease_ms,
     };
-    match exec(app, cmd).await {
-        Ok(Reply::Claimed(c)) => c,
-        other => panic!("claim: {other:?}"),
-    }
+    exec(app, cmd).await.expect("claim")
 }
 
 async fn claim(app: &TestApp, worker: &str, lease_ms: i64) -> Option<Claimed> {
     claim_kinds(app, worker, &["noop"], lease_ms).await
 }
 
-fn changed(r: Result<Reply, CmdError>, what: &str) -> bool {
-    match r {
-        Ok(Reply::Changed(c)) => c,
-        other => panic!("{what}: {other:?}"),
-    }
+fn changed(r: Result<bool, CmdError>, what: &str) -> bool {
+    r.unwrap_or_else(|e| panic!("{what}: {e:?}"))
 }
 
 async fn heartbeat(app: &TestApp, id: Id, worker: &str, lease_ms: i64, progress: f64) -> bool {
-    let cmd = Cmd::Heartbeat {
+    let cmd = Heartbeat {
         id,
         worker: worker.into(),
         lease_ms,
@@ -101,7 +95,7 @@ async fn heartbeat(app: &TestApp, id: Id, worker: &str, lease_ms: i64, progress:
 }
 
 async fn succeed(app: &TestApp, id: Id, worker: &str) -> bool {
-    let cmd = Cmd::Succeed {
+    let cmd = Succeed {
         id,
         worker: worker.into(),
     };
@@ -109,7 +103,7 @@ async fn succeed(app: &TestApp, id: Id, worker: &str) -> bool {
 }
 
 async fn release(app: &TestApp, id: Id, worker: &str) -> bool {
-    let cmd = Cmd::Release {
+    let cmd = Release {
         id,
         worker: worker.into(),
     };
@@ -125,7 +119,7 @@ async fn fail(
     retry_base_ms: u64,
     jitter: f64,
 ) -> bool {
-    let cmd = Cmd::Fail {
+    let cmd = Fail {
         id,
         worker: worker.into(),
         error: error.into(),
@@ -136,12 +130,12 @@ async fn fail(
     changed(exec(app, cmd).await, "fail")
 }
 
-async fn cancel(app: &TestApp, id: Id, user: Option<Id>) -> Result<Reply, CmdError> {
-    exec(app, Cmd::Cancel { id, user }).await
+async fn cancel(app: &TestApp, id: Id, user: Option<Id>) -> Result<(), CmdError> {
+    exec(app, Cancel { id, user }).await
 }
 
-async fn retry(app: &TestApp, id: Id) -> Result<Reply, CmdError> {
-    exec(app, Cmd::Retry { id }).await
+async fn retry(app: &TestApp, id: Id) -> Result<(), CmdError> {
+    exec(app, Retry { id }).await
 }
 
 /// Everything about a job row, including what `JobView` does not show.
@@ -187,11 +181,11 @@ async fn claim_eventually(app: &TestApp, worker: &str, lease_ms: i64) -> Claimed
     }
 }
 
-fn is_conflict(r: &Result<Reply, CmdError>) -> bool {
+fn is_conflict<T>(r: &Result<T, CmdError>) -> bool {
     matches!(r, Err(CmdError::Conflict(_)))
 }
 
-fn is_not_found(r: &Result<Reply, CmdError>) -> bool {
+fn is_not_found<T>(r: &Result<T, CmdError>) -> bool {
     matches!(r, Err(CmdError::NotFound(_)))
 }
 
@@ -471,14 +465,14 @@ async fn a_heartbeat_renews_the_lease_whatever_the_progress() {
     assert!(heartbeat(&app, id, "w", 1_000, 0.4).await);
     for p in [-1.0, f64::NAN, f64::INFINITY] {
         let before = now_ms();
-        let cmd = Cmd::Heartbeat {
+        let cmd = Heartbeat {
             id,
             worker: "w".into(),
             lease_ms: LONG_LEASE,
             progress: p,
         };
         let r = exec(&app, cmd).await;
-        assert_eq!(r, Ok(Reply::Changed(true)), "heartbeat with progress {p}");
+        assert_eq!(r, Ok(true), "heartbeat with progress {p}");
         let r = row(&app, id).await;
         assert!(
             r.lease_expires_at.is_some_and(|t| t >= before + LONG_LEASE),
@@ -571,7 +565,7 @@ async fn a_permanent_failure_is_dead_at_once() {
 async fn a_queued_job_cancelled_never_runs() {
     let app = manual_app().await;
     let id = enqueue(&app, 0, 3).await;
-    assert_eq!(cancel(&app, id, None).await, Ok(Reply::Done));
+    assert_eq!(cancel(&app, id, None).await, Ok(()));
     let r = row(&app, id).await;
     assert_eq!((r.status.as_str(), r.attempts), ("cancelled", 0));
     assert_eq!(claim(&app, "w", LONG_LEASE).await, None);
@@ -586,7 +580,7 @@ async fn a_running_job_cancelled_stops_its_worker() {
     let id = enqueue(&app, 0, 3).await;
     claim(&app, "w", LONG_LEASE).await.expect("the job");
     assert!(heartbeat(&app, id, "w", LONG_LEASE, 0.3).await);
-    assert_eq!(cancel(&app, id, None).await, Ok(Reply::Done));
+    assert_eq!(cancel(&app, id, None).await, Ok(()));
     let r = row(&app, id).await;
     assert_eq!(r.status, "cancelled");
     assert_eq!(r.lease_owner, None);
@@ -650,9 +644,9 @@ async fn only_its_owner_or_an_operator_cancels_a_job() {
     assert_eq!(status(&app, mine).await, "queued");
     assert_eq!(status(&app, system).await, "queued");
 
-    assert_eq!(cancel(&app, mine, Some(alice)).await, Ok(Reply::Done));
+    assert_eq!(cancel(&app, mine, Some(alice)).await, Ok(()));
     assert_eq!(status(&app, mine).await, "cancelled");
-    assert_eq!(cancel(&app, system, None).await, Ok(Reply::Done));
+    assert_eq!(cancel(&app, system, None).await, Ok(()));
     assert_eq!(status(&app, system).await, "cancelled");
 }
 
@@ -670,7 +664,7 @@ async fn an_operator_retries_a_dead_or_cancelled_job() {
     assert_eq!(status(&app, id).await, "dead");
     assert_eq!(claim(&app, "w", LONG_LEASE).await, None);
 
-    assert_eq!(retry(&app, id).await, Ok(Reply::Done));
+    assert_eq!(retry(&app, id).await, Ok(()));
     let r = row(&app, id).await;
     assert_eq!((r.status.as_str(), r.attempts), ("queued", 0), "{r:?}");
     assert!(r.run_at <= now_ms());
@@ -686,8 +680,8 @@ async fn an_operator_retries_a_dead_or_cancelled_job() {
 
     let queued = enqueue(&app, 0, 3).await;
     assert!(is_conflict(&retry(&app, queued).await), "already queued");
-    assert_eq!(cancel(&app, queued, None).await, Ok(Reply::Done));
-    assert_eq!(retry(&app, queued).await, Ok(Reply::Done));
+    assert_eq!(cancel(&app, queued, None).await, Ok(()));
+    assert_eq!(retry(&app, queued).await, Ok(()));
     assert_eq!(status(&app, queued).await, "queued");
     assert_eq!(
         claim(&app, "w", LONG_LEASE).await.map(|c| c.id),
@@ -727,15 +721,7 @@ async fn enqueue_many(app: &TestApp, n: usize) -> HashSet<Id> {
     let mut set = JoinSet::new();
     for _ in 0..n {
         let writer = app.state.writer.clone();
-        set.spawn(async move {
-            match writer
-                .exec(Command::Jobs(Cmd::Enqueue(new_job("noop"))))
-                .await
-            {
-                Ok(Reply::Id(id)) => id,
-                other => panic!("enqueue: {other:?}"),
-            }
-        });
+        set.spawn(async move { writer.run(Enqueue(new_job("noop"))).await.expect("enqueue") });
     }
     let ids: HashSet<Id> = within(set.join_all()).await.into_iter().collect();
     assert_eq!(ids.len(), n);
@@ -754,22 +740,20 @@ async fn concurrent_workers_never_run_a_job_twice() {
             let name = format!("worker-{n}");
             let mut ran = Vec::new();
             loop {
-                let claim = Command::Jobs(Cmd::Claim {
+                let claim = Claim {
                     worker: name.clone(),
                     kinds: vec!["noop".into()],
                     lease_ms: LONG_LEASE,
-                });
-                let job = match writer.exec(claim).await {
-                    Ok(Reply::Claimed(Some(job))) => job,
-                    Ok(Reply::Claimed(None)) => return ran,
-                    other => panic!("claim: {other:?}"),
+                };
+                let Some(job) = writer.run(claim).await.expect("claim") else {
+                    return ran;
                 };
                 assert_eq!(job.attempt, 1, "{job:?}");
-                let done = Command::Jobs(Cmd::Succeed {
+                let done = Succeed {
                     id: job.id,
                     worker: name.clone(),
-                });
-                assert_eq!(writer.exec(done).await, Ok(Reply::Changed(true)));
+                };
+                assert_eq!(writer.run(done).await, Ok(true));
                 ran.push(job.id);
             }
         });

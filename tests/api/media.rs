@@ -603,6 +603,61 @@ async fn media_is_its_owners_alone_until_posted() {
     }
 }
 
+/// The statuses of the media's three addresses for `c`.
+async fn media_statuses(c: &Client, id: &str) -> Vec<StatusCode> {
+    let mut out = vec![c.get(&format!("/api/media/{id}")).await.0];
+    for path in [format!("/media/{id}.mp4"), format!("/media/{id}.jpg")] {
+        out.push(fetch(c.req(Method::GET, &path)).await.0);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_block_hides_the_media_of_a_public_post_both_ways() {
+    let data = clip(320, 240, 1).await;
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    let id = upload_ok(&alice, &data).await;
+    wait_ready(&alice, &id).await;
+    let (s, v) = alice
+        .post(
+            "/api/posts",
+            json!({"body": "a clip for everyone", "visibility": "public", "media_id": id}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let post = v["id"].as_str().expect("post id").to_string();
+    let ok = vec![StatusCode::OK; 3];
+    let gone = vec![StatusCode::NOT_FOUND; 3];
+    assert_eq!(media_statuses(&bob, &id).await, ok, "before the block");
+
+    // The author blocks bob: the post and its video and poster are gone
+    // for him, as if they never existed; others still see them.
+    let (s, v) = alice.put("/api/users/bob/block").await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let (s, _) = bob.get(&format!("/api/posts/{post}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        media_statuses(&bob, &id).await,
+        gone,
+        "blocked by the author"
+    );
+    assert_eq!(media_statuses(&carol, &id).await, ok, "a third user");
+    assert_eq!(media_statuses(&alice, &id).await, ok, "the owner");
+
+    // Lifted, then the other way round: the viewer's own block hides it
+    // from them too.
+    let (s, v) = alice.delete("/api/users/bob/block").await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(media_statuses(&bob, &id).await, ok, "after the unblock");
+    let (s, v) = bob.put("/api/users/alice/block").await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(media_statuses(&bob, &id).await, gone, "bob blocked alice");
+    assert_eq!(media_statuses(&alice, &id).await, ok, "the owner, blocked");
+}
+
 // ---- Bad input ---------------------------------------------------------------
 
 #[tokio::test]
@@ -1102,10 +1157,10 @@ async fn cancelling_a_running_transcode_kills_its_ffmpeg() {
     let job_id = kith::ids::Id(job);
     app.state
         .writer
-        .exec(kith::db::Command::Jobs(kith::jobs::Cmd::Cancel {
+        .run(kith::store::jobs::Cancel {
             id: job_id,
             user: None,
-        }))
+        })
         .await
         .expect("cancel");
     // The worker hears it at its next heartbeat and kills ffmpeg.

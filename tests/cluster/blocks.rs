@@ -1,6 +1,8 @@
 //! Blocking and unfriending reach the two users' live sockets on whichever
 //! nodes they are connected to.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 
 use crate::harness::*;
@@ -60,4 +62,58 @@ async fn blocking_and_unfriending_take_effect_on_sockets_on_every_node() {
         )
         .await;
     }
+}
+
+/// The statuses of media `id`'s three addresses for `user` on `node`.
+async fn media_statuses(node: &Node, user: &User, id: &str) -> Vec<StatusCode> {
+    let mut out = Vec::new();
+    for path in [
+        format!("/api/media/{id}"),
+        format!("/media/{id}.mp4"),
+        format!("/media/{id}.jpg"),
+    ] {
+        out.push(user.get(node, &path).await.0);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_block_hides_the_blockers_media_through_a_replica() {
+    let cluster = spawn_cluster_with(
+        2,
+        Options {
+            workers: vec![1, 0],
+            ..Options::default()
+        },
+    )
+    .await;
+    let replica = &cluster.nodes[1];
+    let alice = signup(replica, "alice").await;
+    let bob = signup(replica, "bob").await;
+    let path = cluster.dir.path().join("clip.mp4");
+    crate::clip::make_clip(&path, 320, 240, 1, false).await;
+    let clip = std::fs::read(&path).expect("clip");
+    let id = upload_video(replica, &alice, clip).await;
+    ready_on(replica, &alice, &id, Duration::from_secs(120)).await;
+    let (s, v) = alice
+        .post(
+            replica,
+            "/api/posts",
+            serde_json::json!({"body": "a clip", "visibility": "public", "media_id": id}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ok = vec![StatusCode::OK; 3];
+    assert_eq!(media_statuses(replica, &bob, &id).await, ok);
+
+    // Blocked through the replica (the write is forwarded to the primary
+    // and answered once the replica reads it): the media is gone for bob
+    // there at once, and still there for its owner.
+    let (s, v) = alice
+        .call(replica, Method::PUT, "/api/users/bob/block", None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let gone = vec![StatusCode::NOT_FOUND; 3];
+    assert_eq!(media_statuses(replica, &bob, &id).await, gone);
+    assert_eq!(media_statuses(replica, &alice, &id).await, ok);
 }

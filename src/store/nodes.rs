@@ -1,10 +1,11 @@
-//! The `nodes` table: who the members are and where to reach them.
+//! The `nodes` table: who the members of a cluster are and where to reach
+//! them.
 
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
-use crate::db::{CmdError, Reply};
+use super::{CmdError, Command};
 
 /// A member row.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -30,50 +31,52 @@ impl NodeRow {
     }
 }
 
-/// Writes to `nodes`.
+/// Registers a node or refreshes its row (its heartbeat).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cmd {
-    /// Registers a node or refreshes its row (its heartbeat).
-    Upsert(NodeRow),
-    /// Removes rows not refreshed since `before` (ms), other than `keep`.
-    Prune { before: i64, keep: String },
+pub struct UpsertNode(pub NodeRow);
+
+impl Command for UpsertNode {
+    type Reply = ();
+    fn apply(self, conn: &Connection) -> Result<(), CmdError> {
+        let n = self.0;
+        conn.prepare_cached(
+            "INSERT INTO nodes (endpoint_id, name, addrs, role, region, http_addr,
+                                started_at, heartbeat_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (endpoint_id) DO UPDATE SET
+                name = excluded.name, addrs = excluded.addrs, role = excluded.role,
+                region = excluded.region, http_addr = excluded.http_addr,
+                started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at",
+        )?
+        .execute(rusqlite::params![
+            n.endpoint_id,
+            n.name,
+            n.addrs,
+            n.role,
+            n.region,
+            n.http_addr,
+            n.started_at,
+            n.heartbeat_at
+        ])?;
+        Ok(())
+    }
 }
 
-impl Cmd {
-    pub fn apply(self, conn: &Connection) -> Result<Reply, CmdError> {
-        match self {
-            Cmd::Upsert(n) => {
-                conn.prepare_cached(
-                    "INSERT INTO nodes (endpoint_id, name, addrs, role, region, http_addr,
-                                        started_at, heartbeat_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (endpoint_id) DO UPDATE SET
-                        name = excluded.name, addrs = excluded.addrs, role = excluded.role,
-                        region = excluded.region, http_addr = excluded.http_addr,
-                        started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at",
-                )?
-                .execute(rusqlite::params![
-                    n.endpoint_id,
-                    n.name,
-                    n.addrs,
-                    n.role,
-                    n.region,
-                    n.http_addr,
-                    n.started_at,
-                    n.heartbeat_at
-                ])?;
-                Ok(Reply::Done)
-            }
-            Cmd::Prune { before, keep } => {
-                let n = conn
-                    .prepare_cached(
-                        "DELETE FROM nodes WHERE heartbeat_at < ? AND endpoint_id <> ?",
-                    )?
-                    .execute(rusqlite::params![before, keep])?;
-                Ok(Reply::Changed(n > 0))
-            }
-        }
+/// Removes rows not refreshed since `before` (ms), other than `keep`;
+/// answers whether any went.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PruneNodes {
+    pub before: i64,
+    pub keep: String,
+}
+
+impl Command for PruneNodes {
+    type Reply = bool;
+    fn apply(self, conn: &Connection) -> Result<bool, CmdError> {
+        let n = conn
+            .prepare_cached("DELETE FROM nodes WHERE heartbeat_at < ? AND endpoint_id <> ?")?
+            .execute(rusqlite::params![self.before, self.keep])?;
+        Ok(n > 0)
     }
 }
 

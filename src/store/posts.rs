@@ -1,0 +1,165 @@
+//! Writes to `posts` and `likes`.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::visibility::{IS_ADMIN, VISIBLE};
+use super::{CmdError, Command};
+use crate::ids::{Id, now_ms};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Anyone signed in.
+    Public,
+    /// The author and their friends.
+    Friends,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Friends => "friends",
+        }
+    }
+}
+
+/// The post's author if `user` may see it; NotFound otherwise (an invisible
+/// post is indistinguishable from a missing one).
+fn visible_author(conn: &Connection, user: Id, post: Id) -> Result<Id, CmdError> {
+    let sql = format!("SELECT p.author_id FROM posts p WHERE p.id = ?2 AND {VISIBLE}");
+    let author: Option<i64> = conn
+        .prepare_cached(&sql)?
+        .query_row(params![user.0, post.0], |r| r.get(0))
+        .optional()?;
+    author
+        .map(Id)
+        .ok_or_else(|| CmdError::NotFound("post not found".into()))
+}
+
+/// Whether `user` may see `post`, on the writer's connection.
+pub(super) fn is_visible_tx(conn: &Connection, user: Id, post: Id) -> Result<bool, CmdError> {
+    let sql = format!("SELECT 1 FROM posts p WHERE p.id = ?2 AND {VISIBLE}");
+    Ok(conn.prepare_cached(&sql)?.exists(params![user.0, post.0])?)
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreatePost {
+    pub id: Id,
+    pub author: Id,
+    pub body: String,
+    pub visibility: Visibility,
+    /// A video of the author's to attach.
+    #[serde(default)]
+    pub media: Option<Id>,
+}
+
+impl Command for CreatePost {
+    type Reply = Id;
+    fn apply(self, conn: &Connection) -> Result<Id, CmdError> {
+        let CreatePost {
+            id,
+            author,
+            body,
+            visibility,
+            media,
+        } = self;
+        if let Some(m) = media {
+            let mine = conn
+                .prepare_cached("SELECT 1 FROM media WHERE id = ? AND owner_id = ?")?
+                .exists(params![m.0, author.0])?;
+            if !mine {
+                return Err(CmdError::Invalid(
+                    "media_id names no upload of yours".into(),
+                ));
+            }
+        }
+        conn.prepare_cached(
+            "INSERT INTO posts (id, author_id, body, visibility, created_at, media_id)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            id.0,
+            author.0,
+            body,
+            visibility.as_str(),
+            now_ms(),
+            media.map(|m| m.0)
+        ])?;
+        Ok(id)
+    }
+}
+
+/// By the author or an admin.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeletePost {
+    pub id: Id,
+    pub user: Id,
+}
+
+impl Command for DeletePost {
+    type Reply = ();
+    fn apply(self, conn: &Connection) -> Result<(), CmdError> {
+        let DeletePost { id, user } = self;
+        // An admin may remove any post, seen or not.
+        let sql = format!("SELECT p.author_id, {VISIBLE}, {IS_ADMIN} FROM posts p WHERE p.id = ?2");
+        let row: Option<(i64, bool, bool)> = conn
+            .prepare_cached(&sql)?
+            .query_row(params![user.0, id.0], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        let (author, admin) = match row {
+            Some((author, visible, admin)) if visible || admin => (author, admin),
+            _ => return Err(CmdError::NotFound("post not found".into())),
+        };
+        if author != user.0 && !admin {
+            return Err(CmdError::Forbidden(
+                "only the author or an admin may delete a post".into(),
+            ));
+        }
+        conn.prepare_cached("DELETE FROM posts WHERE id = ?")?
+            .execute([id.0])?;
+        Ok(())
+    }
+}
+
+/// Likes a post the user may see; answers whether the like is new.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Like {
+    pub post: Id,
+    pub user: Id,
+}
+
+impl Command for Like {
+    type Reply = bool;
+    fn apply(self, conn: &Connection) -> Result<bool, CmdError> {
+        visible_author(conn, self.user, self.post)?;
+        let n = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO likes (post_id, user_id, created_at) VALUES (?, ?, ?)",
+            )?
+            .execute(params![self.post.0, self.user.0, now_ms()])?;
+        Ok(n == 1)
+    }
+}
+
+/// Takes a like back; answers whether there was one.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Unlike {
+    pub post: Id,
+    pub user: Id,
+}
+
+impl Command for Unlike {
+    type Reply = bool;
+    fn apply(self, conn: &Connection) -> Result<bool, CmdError> {
+        visible_author(conn, self.user, self.post)?;
+        let n = conn
+            .prepare_cached("DELETE FROM likes WHERE post_id = ? AND user_id = ?")?
+            .execute(params![self.post.0, self.user.0])?;
+        Ok(n == 1)
+    }
+}
