@@ -40,7 +40,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use hmac::{Hmac, Mac};
 use iroh::address_lookup::MemoryLookup;
 use iroh::endpoint::{Connection, PortmapperConfig, VarInt, presets};
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
@@ -48,7 +47,6 @@ use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey, TransportAd
 use iroh_gossip::api::{Event, GossipSender};
 use iroh_gossip::{Gossip, TopicId};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::app::AppState;
@@ -56,7 +54,9 @@ use crate::config::ClusterConfig;
 use crate::realtime::conn;
 use crate::realtime::hub::Frame;
 use crate::realtime::protocol::Presence;
+use crate::signing;
 use crate::store::nodes::{self, NodeRow, PruneNodes, UpsertNode};
+use crate::sync::Unpoisoned;
 use litefs::LiteFs;
 
 /// kith's protocol between nodes.
@@ -128,34 +128,21 @@ enum Gossip_ {
     SignedOut { user: i64 },
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// Proofs of the cluster secret, bound to both ends of a connection.
 #[derive(Clone)]
 struct Secret(Vec<u8>);
 
 impl Secret {
     fn proof(&self, label: &[u8], a: &EndpointId, b: &EndpointId) -> Vec<u8> {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(label);
-        mac.update(a.as_bytes());
-        mac.update(b.as_bytes());
-        mac.finalize().into_bytes().to_vec()
+        signing::sign(&self.0, &[label, a.as_bytes(), b.as_bytes()]).to_vec()
     }
 
     fn verify(&self, label: &[u8], a: &EndpointId, b: &EndpointId, proof: &[u8]) -> bool {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(label);
-        mac.update(a.as_bytes());
-        mac.update(b.as_bytes());
-        mac.verify_slice(proof).is_ok()
+        signing::verify(&self.0, &[label, a.as_bytes(), b.as_bytes()], proof)
     }
 
     fn topic(&self) -> TopicId {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(b"kith gossip topic v1");
-        let bytes: [u8; 32] = mac.finalize().into_bytes().into();
-        TopicId::from_bytes(bytes)
+        TopicId::from_bytes(signing::sign(&self.0, &[b"kith gossip topic v1"]))
     }
 }
 
@@ -318,7 +305,7 @@ impl Cluster {
                 },
             )
             .spawn();
-        *cluster.router.lock().unwrap_or_else(|e| e.into_inner()) = Some(router);
+        *cluster.router.write_lock() = Some(router);
         tracing::info!(
             endpoint_id = %cluster.id,
             addrs = ?cluster.endpoint.bound_sockets(),
@@ -343,11 +330,11 @@ impl Cluster {
     }
 
     pub fn role(&self) -> Role {
-        *self.role.read().unwrap_or_else(|e| e.into_inner())
+        *self.role.read_lock()
     }
 
     pub(crate) fn set_role(&self, role: Role) {
-        *self.role.write().unwrap_or_else(|e| e.into_inner()) = role;
+        *self.role.write_lock() = role;
     }
 
     /// Where other nodes reach this one: the advertised address, or the
@@ -364,17 +351,11 @@ impl Cluster {
     }
 
     fn is_member(&self, id: &EndpointId) -> bool {
-        self.members
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(id)
+        self.members.read_lock().contains(id)
     }
 
     pub(crate) fn admit(&self, id: EndpointId) {
-        self.members
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id);
+        self.members.write_lock().insert(id);
     }
 
     /// Whether `id` may connect: a known member, or (after a fresh look at
@@ -409,10 +390,7 @@ impl Cluster {
             }
             ids.push(id);
         }
-        self.members
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(ids);
+        self.members.write_lock().extend(ids);
         Ok(rows)
     }
 
@@ -461,9 +439,9 @@ impl Cluster {
         self.stopping.store(true, Ordering::Release);
         // From now on this node hosts nobody, whatever its closing sockets
         // have yet to announce.
-        *self.local.lock().unwrap_or_else(|e| e.into_inner()) = presence::Local::default();
+        *self.local.write_lock() = presence::Local::default();
         let _ = self.broadcast(Gossip_::Leaving).await;
-        let router = self.router.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let router = self.router.write_lock().take();
         if let Some(r) = router
             && tokio::time::timeout(Duration::from_secs(3), r.shutdown())
                 .await
@@ -477,17 +455,13 @@ impl Cluster {
 
     /// Whether `user` has a connection on another node.
     pub fn remote_online(&self, user: i64) -> bool {
-        self.remote
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_online(user)
+        self.remote.write_lock().is_online(user)
     }
 
     /// Nodes this one hears from.
     pub fn peers(&self) -> Vec<String> {
         self.remote
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .write_lock()
             .nodes()
             .map(str::to_owned)
             .collect()
@@ -495,11 +469,7 @@ impl Cluster {
 
     /// Announces a change of this node's presence for `user`.
     pub async fn announce(&self, user: i64, online: bool) {
-        let seq = self
-            .local
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .set(user, online);
+        let seq = self.local.write_lock().set(user, online);
         if let Some(seq) = seq {
             let _ = self
                 .broadcast(Gossip_::Presence { seq, user, online })
@@ -514,11 +484,7 @@ impl Cluster {
         if users.is_empty() {
             return;
         }
-        let targets = self
-            .remote
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .locate(&users);
+        let targets = self.remote.write_lock().locate(&users);
         for (node, users) in targets {
             let Ok(id) = node.parse::<EndpointId>() else {
                 continue;
@@ -560,10 +526,7 @@ impl Cluster {
 
     /// This node's presence: (seq, users), for another node's snapshot.
     pub(crate) fn snapshot(&self) -> (u64, Vec<i64>) {
-        self.local
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .snapshot()
+        self.local.write_lock().snapshot()
     }
 
     async fn broadcast(&self, msg: Gossip_) -> anyhow::Result<()> {
@@ -590,7 +553,7 @@ impl Cluster {
 
     /// Members to bootstrap gossip from: `--join` and `nodes` rows.
     fn bootstrap(&self) -> Vec<EndpointId> {
-        let members = self.members.read().unwrap_or_else(|e| e.into_inner());
+        let members = self.members.read_lock();
         members
             .iter()
             .chain(self.join.iter())
@@ -620,10 +583,7 @@ impl Cluster {
             *self.sender.lock().await = Some(sender);
             // Whatever was missed while (re)subscribing is repaired by
             // snapshots.
-            self.remote
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .mark_all_stale();
+            self.remote.write_lock().mark_all_stale();
             while let Some(event) = receiver.next().await {
                 match event {
                     Ok(Event::Received(m)) => {
@@ -661,20 +621,14 @@ impl Cluster {
             return;
         }
         let now = Instant::now();
-        if self
-            .remote
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .has_left(&env.from, env.boot)
-        {
+        if self.remote.write_lock().has_left(&env.from, env.boot) {
             // A message sent before its goodbye, arriving after it.
             return;
         }
         let transitions = match env.msg {
             Gossip_::Presence { seq, user, online } => self
                 .remote
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .write_lock()
                 .announce(&env.from, seq, user, online, now),
             Gossip_::Heartbeat {
                 seq,
@@ -687,19 +641,14 @@ impl Cluster {
                 }
                 let stale = self
                     .remote
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
+                    .write_lock()
                     .heartbeat(&env.from, seq, count, digest, now);
                 if stale {
                     self.resync(&env.from);
                 }
                 vec![]
             }
-            Gossip_::Leaving => self
-                .remote
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .leave(&env.from, env.boot),
+            Gossip_::Leaving => self.remote.write_lock().leave(&env.from, env.boot),
             Gossip_::Invalidate { user } => {
                 state.users.invalidate(&user).await;
                 vec![]
@@ -728,7 +677,7 @@ impl Cluster {
             match cluster.links.presence(&cluster, id).await {
                 Ok((seq, users)) => {
                     let t = {
-                        let mut remote = cluster.remote.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut remote = cluster.remote.write_lock();
                         if remote.has_left_any(&node) {
                             return;
                         }
@@ -749,11 +698,7 @@ impl Cluster {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !self.stopping() {
             tick.tick().await;
-            let (seq, count, digest) = self
-                .local
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .summary();
+            let (seq, count, digest) = self.local.write_lock().summary();
             let primary_position = match self.role() {
                 Role::Primary => self.litefs.as_ref().and_then(|fs| fs.position()),
                 Role::Replica => None,
@@ -768,7 +713,7 @@ impl Cluster {
                 .await;
             let cutoff = Instant::now().checked_sub(NODE_TTL);
             let (gone, stale) = {
-                let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+                let mut remote = self.remote.write_lock();
                 let gone = cutoff.map(|c| remote.expire(c)).unwrap_or_default();
                 (gone, remote.stale())
             };

@@ -33,27 +33,29 @@
 //! Each module owns the SQL of its tables; `schema.sql` at the repository
 //! root is the one schema.
 
-pub mod account;
+mod account;
 pub mod admin;
 pub mod app;
-pub mod assets;
-pub mod auth;
+mod assets;
+mod auth;
 pub mod backup;
-pub mod chat;
+mod chat;
 pub mod cluster;
 pub mod config;
 pub mod db;
-pub mod error;
+mod error;
 pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod limits;
 pub mod media;
-pub mod metrics;
-pub mod notify;
+mod metrics;
+mod notify;
 pub mod realtime;
-pub mod social;
+mod signing;
+mod social;
 pub mod store;
+mod sync;
 
 pub use app::{App, AppState};
 pub use config::Config;

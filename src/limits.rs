@@ -35,6 +35,7 @@ use tower_sessions::Session;
 
 use crate::app::AppState;
 use crate::error::AppError;
+use crate::sync::Unpoisoned;
 
 /// A token bucket's shape: `burst` at once, then `per_sec` on average.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,7 +230,7 @@ impl PerUser {
     }
 
     pub fn take_at(&self, user: i64, now: Instant) -> Result<(), Duration> {
-        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut b = self.buckets.write_lock();
         if b.map.len() >= b.sweep_at {
             b.map.retain(|_, bucket| !bucket.is_full_at(now));
             b.sweep_at = (b.map.len() * 2).max(MIN_SWEEP);
@@ -243,11 +244,7 @@ impl PerUser {
 
     /// Users with a bucket (for tests).
     pub fn len(&self) -> usize {
-        self.buckets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .map
-            .len()
+        self.buckets.write_lock().map.len()
     }
 
     pub fn is_empty(&self) -> bool {

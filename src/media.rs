@@ -34,12 +34,6 @@ pub fn video_name(id: Id) -> String {
 pub fn poster_name(id: Id) -> String {
     format!("{id}.jpg")
 }
-pub fn video_path(dir: &Path, id: Id) -> PathBuf {
-    dir.join(video_name(id))
-}
-pub fn poster_path(dir: &Path, id: Id) -> PathBuf {
-    dir.join(poster_name(id))
-}
 
 /// A media item as its viewers see it.
 #[derive(Clone, Debug, Serialize, ToSchema)]

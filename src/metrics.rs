@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
+use crate::sync::Unpoisoned;
 
 /// Upper bounds (seconds) of the latency histogram's buckets.
 const BUCKETS: [f64; 12] = [
@@ -67,7 +68,7 @@ pub struct Metrics {
 
 impl Metrics {
     fn request(&self, route: &str, status: u16) {
-        let mut m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self.requests.write_lock();
         // Looked up by `&str`: no allocation once a route has been seen.
         match m.get_mut(route) {
             Some(by_status) => *by_status.entry(status).or_insert(0) += 1,
@@ -84,7 +85,7 @@ impl Metrics {
              # TYPE kith_http_requests_total counter\n",
         );
         {
-            let m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+            let m = self.requests.write_lock();
             let mut rows: Vec<(&String, &u16, &u64)> = m
                 .iter()
                 .flat_map(|(route, by)| by.iter().map(move |(s, n)| (route, s, n)))

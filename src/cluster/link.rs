@@ -24,6 +24,7 @@ use super::{ALPN, Cluster, HELLO, REFUSED, Role, WELCOME};
 use crate::db::AnyCommand;
 use crate::db::writer::{Forward, Forwarded};
 use crate::store::{CmdError, nodes};
+use crate::sync::Unpoisoned;
 
 /// The largest request or response read from a link.
 const MAX_MESSAGE: usize = 8 * 1024 * 1024;
@@ -280,7 +281,7 @@ impl Links {
         let mut bytes = Vec::with_capacity(json.len() + 4);
         bytes.extend_from_slice(&(json.len() as u32).to_be_bytes());
         bytes.extend_from_slice(&json);
-        let mut boxes = self.outboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut boxes = self.outboxes.write_lock();
         let outbox = boxes
             .entry(id)
             .or_insert_with(|| Outbox::start(Arc::downgrade(cluster), id));

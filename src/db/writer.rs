@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 
 use super::command::AnyCommand;
 use crate::store::{CmdError, Command};
+use crate::sync::Unpoisoned;
 
 /// The most commands one transaction holds; bounds the latency a command
 /// waits behind its batch.
@@ -172,17 +173,14 @@ impl Writer {
     /// Commands sent from now on run here.
     pub fn promote(&self, conn: Connection) -> JoinHandle<()> {
         let (tx, task) = spawn_local(conn, self.shared.position.clone());
-        *self.shared.route.write().unwrap_or_else(|e| e.into_inner()) = Route::Local(tx);
+        *self.shared.route.write_lock() = Route::Local(tx);
         task
     }
 
     /// Hands writing to `forward` (another node became the primary); the
     /// local writer finishes what it has queued, then stops.
     pub async fn demote(&self, forward: Arc<dyn Forward>) {
-        let old = std::mem::replace(
-            &mut *self.shared.route.write().unwrap_or_else(|e| e.into_inner()),
-            Route::Remote(forward),
-        );
+        let old = std::mem::replace(&mut *self.shared.route.write_lock(), Route::Remote(forward));
         if let Route::Local(tx) = old {
             let _ = tx.send(Msg::Stop).await;
         }
@@ -194,11 +192,7 @@ impl Writer {
     }
 
     fn route(&self) -> Route {
-        self.shared
-            .route
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.shared.route.read_lock().clone()
     }
 
     /// Runs one command and returns its reply once it is committed (and,

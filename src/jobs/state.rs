@@ -41,11 +41,6 @@ impl Status {
             _ => return None,
         })
     }
-
-    /// Finished for good (until an operator retries it).
-    pub fn is_final(self) -> bool {
-        matches!(self, Status::Succeeded | Status::Dead | Status::Cancelled)
-    }
 }
 
 /// What happens to a job.

@@ -94,13 +94,6 @@ impl MediaStore {
         })
     }
 
-    pub fn describe(&self) -> &str {
-        match self {
-            MediaStore::Local => "local",
-            MediaStore::Bucket { url, .. } => url,
-        }
-    }
-
     fn key(prefix: &str, name: &str) -> Key {
         if prefix.is_empty() {
             Key::from(name)

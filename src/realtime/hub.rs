@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+use crate::sync::Unpoisoned;
 use tokio::sync::{Notify, mpsc, watch};
 
 /// A serialized server frame.
@@ -98,7 +99,7 @@ impl Hub {
         let (tx, rx) = mpsc::channel(OUTBOX);
         let kick = Arc::new(Kick::default());
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        let mut users = self.users.write_lock();
         // Under the lock: `kick_all` either sees this slot or was called
         // before this check.
         if let Some(&reason) = self.closing.get() {
@@ -128,7 +129,7 @@ impl Hub {
 
     /// Removes a connection; true when the user has none left.
     pub fn unregister(&self, user: i64, conn: u64) -> bool {
-        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        let mut users = self.users.write_lock();
         let Some(slots) = users.get_mut(&user) else {
             return true;
         };
@@ -142,13 +143,13 @@ impl Hub {
     }
 
     pub fn is_online(&self, user: i64) -> bool {
-        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        let users = self.users.read_lock();
         users.contains_key(&user)
     }
 
     /// Live connections on this node (for metrics and tests).
     pub fn connections(&self) -> usize {
-        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        let users = self.users.read_lock();
         users.values().map(Vec::len).sum()
     }
 
@@ -158,7 +159,7 @@ impl Hub {
         let mut slow = Vec::new();
         let mut sent = 0;
         {
-            let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+            let users = self.users.read_lock();
             let Some(slots) = users.get(&user) else {
                 return 0;
             };
@@ -172,7 +173,7 @@ impl Hub {
             }
         }
         if !slow.is_empty() {
-            let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+            let mut users = self.users.write_lock();
             if let Some(slots) = users.get_mut(&user) {
                 slots.retain(|s| {
                     let drop = slow.contains(&s.conn);
@@ -194,7 +195,7 @@ impl Hub {
     /// outlive it).
     pub fn kick_all(&self, reason: &'static str) {
         let reason = *self.closing.get_or_init(|| reason);
-        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        let users = self.users.read_lock();
         for s in users.values().flatten() {
             s.kick.kick(reason);
         }
@@ -202,7 +203,7 @@ impl Hub {
 
     /// Kicks every connection of `user` (logout-all, ban).
     pub fn kick_user(&self, user: i64, reason: &'static str) {
-        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        let users = self.users.read_lock();
         for s in users.get(&user).into_iter().flatten() {
             s.kick.kick(reason);
         }

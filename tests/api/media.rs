@@ -628,7 +628,7 @@ async fn a_block_hides_the_media_of_a_public_post_both_ways() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let post = v["id"].as_str().expect("post id").to_string();
+    let post = v["post"]["id"].as_str().expect("post id").to_string();
     let ok = vec![StatusCode::OK; 3];
     let gone = vec![StatusCode::NOT_FOUND; 3];
     assert_eq!(media_statuses(&bob, &id).await, ok, "before the block");
