@@ -22,7 +22,7 @@ use crate::cluster::litefs::LiteFs;
 use crate::config::{AdminCmd, AdminUserCmd};
 use crate::ids::{Id, format_ms};
 use crate::realtime::hub::BANNED;
-use crate::store::users::{Ban, SetAdmin};
+use crate::store::moderation::{Ban, SetAdmin};
 use crate::store::{CmdError, Command};
 
 /// How often every node looks for new bans.

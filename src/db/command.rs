@@ -10,8 +10,8 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::store::{
-    CmdError, Command, accounts, attempts, blocks, chat, comments, friends, jobs, media, nodes,
-    notifications, posts, sessions, settings, users,
+    CmdError, Command, accounts, attempts, blocks, chat, comments, friends, jobs, media,
+    moderation, nodes, notifications, posts, sessions, settings, users,
 };
 
 /// Declares [`AnyCommand`] with one variant per command type, its `From`
@@ -53,8 +53,8 @@ fn encode<T: Serialize>(reply: T) -> Result<serde_json::Value, CmdError> {
 
 any_command! {
     CreateUser(users::CreateUser),
-    Ban(users::Ban),
-    SetAdmin(users::SetAdmin),
+    Ban(moderation::Ban),
+    SetAdmin(moderation::SetAdmin),
     SaveSession(sessions::SaveSession),
     DeleteSession(sessions::DeleteSession),
     EndUserSessions(sessions::EndUserSessions),

@@ -20,7 +20,8 @@ use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::ids::Id;
 use crate::notify::{self, Kind};
-use crate::store::friends::{ARE_FRIENDS, Answer, Cancel, RequestSent, SendRequest, Unfriend};
+use crate::store::friends::{Answer, Cancel, RequestSent, SendRequest, Unfriend};
+use crate::store::relations::ARE_FRIENDS;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

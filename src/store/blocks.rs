@@ -4,25 +4,12 @@
 //! friendship and any pending request in the same transaction. What each
 //! then may not see is [`crate::social::visibility`]'s.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
-use super::friends::unfriend_tx;
+use super::relations::unfriend_tx;
 use super::{CmdError, Command};
 use crate::ids::{Id, now_ms};
-
-/// Who blocked whom between `a` and `b`, if either did: the blocker.
-pub fn blocker_tx(conn: &Connection, a: Id, b: Id) -> Result<Option<Id>, CmdError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT blocker_id FROM blocks
-             WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1)
-             LIMIT 1",
-        )?
-        .query_row(params![a.0, b.0], |r| r.get(0))
-        .optional()?
-        .map(Id))
-}
 
 /// `user` blocks `other`; answers whether the block is new.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -75,6 +62,7 @@ impl Command for Unblock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::relations::blocker_tx;
 
     fn db() -> Connection {
         let mut conn = Connection::open_in_memory().expect("in-memory database");

@@ -9,7 +9,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::friends::ARE_FRIENDS;
+use super::relations::ARE_FRIENDS;
 use super::{CmdError, Command};
 use crate::ids::{Id, now_ms};
 

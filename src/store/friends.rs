@@ -1,5 +1,4 @@
-//! Writes to `friend_requests` and `friendships`, and the friendship rule
-//! every other module asks through [`ARE_FRIENDS`].
+//! Writes to `friend_requests` and `friendships`.
 //!
 //! A request is a row until it is answered; accepting turns it into a
 //! friendship stored in both directions. Asking someone who has already
@@ -8,30 +7,9 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::blocks::blocker_tx;
+use super::relations::{are_friends_tx, blocker_tx, unfriend_tx};
 use super::{CmdError, Command, conflict_as};
 use crate::ids::{Id, now_ms};
-
-/// Rows when user `?1` counts user `?2` as a friend. Friendships are
-/// stored both ways, so one direction answers for both. The one statement
-/// of the rule, for the writer's connection and the read pool alike.
-pub const ARE_FRIENDS: &str = "SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?";
-
-/// Ends the friendship of `?1` and `?2`, both directions.
-const UNFRIEND: &str = "DELETE FROM friendships
-     WHERE (user_id = ?1 AND friend_id = ?2) OR (user_id = ?2 AND friend_id = ?1)";
-
-/// Whether `a` and `b` are friends, on the writer's connection.
-pub fn are_friends_tx(conn: &Connection, a: Id, b: Id) -> Result<bool, CmdError> {
-    Ok(conn
-        .prepare_cached(ARE_FRIENDS)?
-        .exists(params![a.0, b.0])?)
-}
-
-/// Ends any friendship of `a` and `b`; answers whether there was one.
-pub(super) fn unfriend_tx(conn: &Connection, a: Id, b: Id) -> Result<bool, CmdError> {
-    Ok(conn.prepare_cached(UNFRIEND)?.execute(params![a.0, b.0])? > 0)
-}
 
 fn befriend(conn: &Connection, a: Id, b: Id) -> Result<(), CmdError> {
     conn.prepare_cached(
