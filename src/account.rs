@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::auth::accounts::{self, Timestamp, UserView};
 use crate::auth::{User, limits};
 use crate::error::{AppError, ErrorBody};
@@ -20,6 +19,7 @@ use crate::http::Json;
 use crate::http::client_ip::ClientIp;
 use crate::ids::{Id, now_ms};
 use crate::media::{self, MediaView};
+use crate::state::AppState;
 use crate::store::accounts::DeleteAccount;
 
 // ---- deletion -------------------------------------------------------------

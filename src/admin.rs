@@ -17,11 +17,11 @@ use rusqlite::{Connection, DatabaseName, OptionalExtension};
 use sqlx::SqlitePool;
 use tokio::sync::watch;
 
-use crate::app::AppState;
 use crate::cluster::litefs::LiteFs;
 use crate::config::{AdminCmd, AdminUserCmd};
 use crate::ids::{Id, format_ms};
 use crate::realtime::hub::BANNED;
+use crate::state::AppState;
 use crate::store::moderation::{Ban, SetAdmin};
 use crate::store::{CmdError, Command};
 

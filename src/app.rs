@@ -2,7 +2,6 @@
 //! graceful shutdown.
 
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +13,6 @@ use axum::routing::get;
 use axum::{Router, middleware};
 use moka::future::Cache;
 use serde::Serialize;
-use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
@@ -29,7 +27,6 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::accounts::UserView;
 use crate::auth::password::Passwords;
 use crate::auth::session_store::WriterStore;
 use crate::backup::lock::{DataDirLock, LockError};
@@ -43,12 +40,15 @@ use crate::http::{Json, reject_cross_origin};
 use crate::jobs::worker::{self, WorkerConfig};
 use crate::limits::{self, PerUser};
 use crate::media::store::MediaStore;
-use crate::media::transcode::Tools;
+use crate::media::tools::Tools;
 use crate::metrics::Metrics;
 use crate::realtime::Hub;
-use crate::realtime::hub::{Frame, SHUTTING_DOWN};
+use crate::realtime::hub::SHUTTING_DOWN;
 use crate::realtime::ticket::TicketKey;
-use crate::realtime::webtransport::{self, CertFiles, WtInfo};
+use crate::realtime::webtransport::{self, CertFiles};
+use crate::realtime::wt_info::WtInfo;
+pub use crate::state::DRAIN_TIMEOUT;
+use crate::state::{AppState, Inner};
 use crate::store::attempts::PruneAttempts;
 use crate::store::sessions::DeleteExpiredSessions;
 use crate::{assets, auth, backup, chat, jobs, media, notify, realtime, social};
@@ -58,109 +58,12 @@ use tokio::sync::Notify;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// A request that takes longer than this is answered 408 and dropped.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long shutdown waits for in-flight requests to finish, and for
-/// realtime connections to close, before going on without them.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long shutdown waits for each job worker to give its job back.
 const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for WebTransport to finish closing its sessions
 /// once requests have drained.
 const WT_STOP_TIMEOUT: Duration = Duration::from_secs(3);
 const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(3600);
-
-/// Shared state: one `Arc`, cheap to clone into every handler.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-pub struct Inner {
-    pub config: Config,
-    /// Read-only connections on the local database file.
-    pub read: SqlitePool,
-    /// The one path for writes.
-    pub writer: Writer,
-    /// Signed-in users by id, for the `User` extractor. Entries live 10 s:
-    /// a profile change made on another node shows within that time.
-    pub users: Cache<i64, Arc<UserView>>,
-    pub passwords: Passwords,
-    /// HTTP writes per user on this node; `None`: unlimited.
-    pub write_limits: Option<PerUser>,
-    /// Realtime sends per user on this node, across their connections
-    /// (each connection also has a budget of its own); `None`: off.
-    pub send_limits: Option<PerUser>,
-    /// Live connections on this node.
-    pub hub: Hub,
-    /// Signs and checks WebTransport tickets.
-    pub tickets: TicketKey,
-    /// WebTransport's port and certificate hashes; `None` when it is off.
-    pub webtransport: Option<Arc<WtInfo>>,
-    /// ffmpeg and friends; `None` when ffmpeg was not found (uploads are
-    /// still taken, and their jobs wait for a node that has it).
-    pub tools: Option<Tools>,
-    /// Where media files live: the media dir or a bucket.
-    pub media: MediaStore,
-    /// Wakes an idle worker when a job is enqueued on this node.
-    pub wake_workers: Arc<Notify>,
-    /// The other nodes; `None` on a single node.
-    pub cluster: Option<Arc<Cluster>>,
-    pub metrics: Metrics,
-    /// Where this node serves HTTP.
-    pub http_addr: SocketAddr,
-}
-
-impl Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
-
-impl AppState {
-    /// This node's role.
-    pub fn role(&self) -> Role {
-        self.cluster
-            .as_ref()
-            .map(|c| c.role())
-            .unwrap_or(Role::Primary)
-    }
-
-    /// Whether `user` has a live connection on any node.
-    pub fn is_online(&self, user: i64) -> bool {
-        self.hub.is_online(user) || self.remote_online(user)
-    }
-
-    /// Whether `user` has a live connection on another node.
-    pub fn remote_online(&self, user: i64) -> bool {
-        self.cluster.as_ref().is_some_and(|c| c.remote_online(user))
-    }
-
-    /// Queues `frame` for every connection of `user`, on every node.
-    pub async fn push(&self, user: i64, frame: &Frame) {
-        self.hub.send(user, frame, None);
-        if let Some(c) = &self.cluster
-            && c.remote_online(user)
-        {
-            c.deliver(vec![user], frame).await;
-        }
-    }
-
-    /// Closes every connection of `user`, on every node (after their
-    /// sessions were ended: a socket outliving its session would keep
-    /// delivering to a signed-out device).
-    pub async fn sign_out_everywhere(&self, user: i64) {
-        self.hub.kick_user(user, crate::realtime::hub::SIGNED_OUT);
-        if let Some(c) = &self.cluster {
-            c.sign_out(user).await;
-        }
-    }
-
-    /// Drops every node's cached copy of `user` (after a profile change).
-    pub async fn invalidate_user(&self, user: i64) {
-        self.users.invalidate(&user).await;
-        if let Some(c) = &self.cluster {
-            c.invalidate(user).await;
-        }
-    }
-}
 
 /// A built server: listener bound, database open, not yet serving.
 pub struct App {
@@ -579,7 +482,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/ws", get(realtime::ws::upgrade))
-        .route("/metrics", get(crate::metrics::serve))
+        .route("/metrics", get(crate::http::metrics::serve))
         .route("/media/{name}", get(media::routes::file))
         .fallback(assets::serve)
         .method_not_allowed_fallback(method_not_allowed);
@@ -647,14 +550,14 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 .layer(middleware::from_fn(reject_cross_origin))
                 .layer(middleware::from_fn_with_state(
                     state.clone(),
-                    crate::metrics::track,
+                    crate::http::metrics::track,
                 ))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
                 .layer(sessions)
                 // Inside the session layer: it limits by the signed-in user.
                 .layer(middleware::from_fn_with_state(
                     state.clone(),
-                    limits::limit_writes,
+                    crate::http::write_limit::limit_writes,
                 )),
         )
         .with_state(state)

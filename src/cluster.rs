@@ -49,12 +49,12 @@ use iroh_gossip::{Gossip, TopicId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex as AsyncMutex;
 
-use crate::app::AppState;
 use crate::config::ClusterConfig;
 use crate::realtime::conn;
 use crate::realtime::hub::Frame;
 use crate::realtime::protocol::Presence;
 use crate::signing;
+use crate::state::AppState;
 use crate::store::nodes::{self, NodeRow, PruneNodes, UpsertNode};
 use crate::sync::Unpoisoned;
 use litefs::LiteFs;

@@ -3,7 +3,9 @@
 //! address ([`client_ip`]) and the server loop ([`serve`]).
 
 pub mod client_ip;
+pub mod metrics;
 pub mod serve;
+pub mod write_limit;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{Method, header};

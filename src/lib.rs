@@ -54,8 +54,10 @@ mod notify;
 pub mod realtime;
 mod signing;
 mod social;
+pub mod state;
 pub mod store;
 mod sync;
 
-pub use app::{App, AppState};
+pub use app::App;
 pub use config::Config;
+pub use state::AppState;

@@ -27,14 +27,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use clap::Args;
-use tower_sessions::Session;
 
-use crate::app::AppState;
-use crate::error::AppError;
 use crate::sync::Unpoisoned;
 
 /// A token bucket's shape: `burst` at once, then `per_sec` on average.
@@ -250,39 +244,6 @@ impl PerUser {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// Middleware: a write by a signed-in user takes a token from their bucket
-/// or is answered 429. Runs inside the session layer; signing in, signing
-/// up and out have limits of their own.
-pub async fn limit_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let is_write =
-        !crate::http::is_safe_method(req.method()) && !req.uri().path().starts_with("/api/auth/");
-    // Owned before any await: a request (its body) is not `Sync`.
-    let session = req.extensions().get::<Session>().cloned();
-    if let Some(limiter) = &state.write_limits
-        && is_write
-        && let Some(user) = session_user(session).await
-        && let Err(wait) = limiter.take(user)
-    {
-        return AppError::RateLimited {
-            message: "too many writes; slow down".into(),
-            retry_after: wait,
-        }
-        .into_response();
-    }
-    next.run(req).await
-}
-
-/// The signed-in user of a request's session, if any (the `User`
-/// extractor does the rest of the checking later, from the same loaded
-/// session).
-async fn session_user(session: Option<Session>) -> Option<i64> {
-    session?
-        .get::<i64>(crate::auth::SESSION_USER)
-        .await
-        .ok()
-        .flatten()
 }
 
 #[cfg(test)]

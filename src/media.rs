@@ -9,6 +9,7 @@ pub mod routes;
 pub mod serve;
 pub mod sniff;
 pub mod store;
+pub mod tools;
 pub mod transcode;
 
 use std::path::{Path, PathBuf};
@@ -17,9 +18,9 @@ use serde::Serialize;
 use sqlx::SqlitePool;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::ids::Id;
 use crate::realtime::protocol::ServerFrame;
+use crate::state::AppState;
 use crate::store::jobs::Claimed;
 use crate::store::media::{MediaFailed, VIDEO_JOB, VideoPayload};
 use crate::store::visibility::MEDIA_VISIBLE;

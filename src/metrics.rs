@@ -6,12 +6,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::app::AppState;
 use crate::sync::Unpoisoned;
 
 /// Upper bounds (seconds) of the latency histogram's buckets.
@@ -67,7 +61,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    fn request(&self, route: &str, status: u16) {
+    pub(crate) fn request(&self, route: &str, status: u16) {
         let mut m = self.requests.write_lock();
         // Looked up by `&str`: no allocation once a route has been seen.
         match m.get_mut(route) {
@@ -170,33 +164,6 @@ impl Metrics {
         }
         out
     }
-}
-
-/// Middleware: counts each request by its route template and status.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    // A cheap clone (the template is shared), not a copy of the string.
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let res = next.run(req).await;
-    state.metrics.request(
-        route.as_ref().map_or("other", MatchedPath::as_str),
-        res.status().as_u16(),
-    );
-    res
-}
-
-/// `GET /metrics`: Prometheus text format.
-pub async fn serve(State(state): State<AppState>) -> Response {
-    let depth = sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'failed')",
-    )
-    .fetch_one(&state.read)
-    .await
-    .ok();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(state.hub.connections(), depth),
-    )
-        .into_response()
 }
 
 #[cfg(test)]

@@ -9,13 +9,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, Query};
 use crate::ids::Id;
 use crate::realtime::protocol::ServerFrame;
+use crate::state::AppState;
 pub use crate::store::notifications::Kind;
 use crate::store::notifications::{MarkNotificationsRead, New, Notify};
 

@@ -14,5 +14,6 @@ pub mod routes;
 pub mod ticket;
 pub mod webtransport;
 pub mod ws;
+pub mod wt_info;
 
 pub use hub::Hub;

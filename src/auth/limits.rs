@@ -55,9 +55,9 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 
 use super::accounts;
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::ids::now_ms;
+use crate::state::AppState;
 use crate::store::attempts::{
     KNOWN_FOR_MS, SignedIn, TakeAttempt, Window, account_failures_key, failures_key,
 };

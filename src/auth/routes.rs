@@ -11,11 +11,11 @@ use utoipa_axum::routes;
 
 use super::accounts::{self, UserView};
 use super::{SESSION_SEEN, SESSION_USER, User, limits};
-use crate::app::AppState;
 use crate::error::{AppError, ErrorBody};
 use crate::http::Json;
 use crate::http::client_ip::ClientIp;
 use crate::ids::{Id, now_ms};
+use crate::state::AppState;
 use crate::store::sessions::EndUserSessions;
 use crate::store::users::CreateUser;
 

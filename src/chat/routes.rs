@@ -9,12 +9,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::store::{self, ConversationView, MessageView};
-use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, MAX_PAGE, Page, PageParams, Path, Query};
 use crate::ids::Id;
+use crate::state::AppState;
 use crate::store::chat::{CreateConversation, MAX_MEMBERS, Opened};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -12,9 +12,9 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::limits::TrustProxy;
+use crate::state::AppState;
 
 /// The client's address (see [`client_ip`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

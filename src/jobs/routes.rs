@@ -4,11 +4,11 @@ use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::User;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Path};
 use crate::ids::Id;
+use crate::state::AppState;
 use crate::store::jobs::{self as queue, JobView};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use tokio::sync::{Notify, watch};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::jobs::{Claim, Claimed, Fail, Heartbeat, Release, Succeed};
 
 /// Kinds of job this build runs.

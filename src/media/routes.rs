@@ -13,11 +13,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{MediaView, sniff, upload_path};
-use crate::app::AppState;
 use crate::auth::User;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Path};
 use crate::ids::Id;
+use crate::state::AppState;
 use crate::store::media::CreateMedia;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -49,8 +49,8 @@ use wtransport::tls::rustls::pki_types::pem::PemObject;
 use wtransport::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use wtransport::tls::{Certificate, CertificateChain, PrivateKey};
 
-use crate::app::AppState;
 use crate::cluster::Role;
+use crate::state::AppState;
 use crate::store::settings::SetSetting;
 
 /// The `settings` key of the stored [`CertPair`].

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use super::hub::{self, Frame, Registration};
 use super::protocol::{self, ClientFrame, ErrorCode, Presence, ServerFrame, VERSION};
-use crate::app::AppState;
 use crate::auth::accounts::{self, UserView};
 use crate::chat::store;
 use crate::ids::{Id, format_ms};
 use crate::limits::{SENDS, TokenBucket};
 use crate::notify::{self, Kind};
+use crate::state::AppState;
 use crate::store::CmdError;
 use crate::store::chat::{MarkRead, SendMessage, Stored};
 

@@ -8,10 +8,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ticket::TTL_MS;
-use crate::app::AppState;
 use crate::auth::User;
 use crate::error::ErrorBody;
 use crate::http::Json;
+use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -15,7 +15,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -28,34 +28,16 @@ use super::cert::{self, Loaded};
 use super::conn::{self, CloseReason, Inbound, Transport};
 use super::hub::SHUTTING_DOWN;
 use super::protocol::MAX_FRAME_BYTES;
-use crate::app::{AppState, DRAIN_TIMEOUT};
+use super::wt_info::WtInfo;
 use crate::auth::accounts;
 use crate::http::same_origin;
+use crate::state::{AppState, DRAIN_TIMEOUT};
 
 /// How long a new session may take to open its first stream.
 const FIRST_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
 /// At shutdown, how long closed sessions may take to be acknowledged
 /// (their close frames sent, and resent if lost).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// What `/api/realtime/config` publishes about WebTransport.
-#[derive(Debug, Default)]
-pub struct WtInfo {
-    pub port: u16,
-    /// Base64 SHA-256 of the served certificate and of the one that will
-    /// follow it, in that order (only the served one for certificate files;
-    /// none while a temporary one is served). A lock rather than a channel:
-    /// written once per rotation, read per config request.
-    pub cert_hashes: RwLock<Vec<String>>,
-}
-
-impl WtInfo {
-    fn publish(&self, hashes: Vec<String>) {
-        if let Ok(mut h) = self.cert_hashes.write() {
-            *h = hashes;
-        }
-    }
-}
 
 pub struct CertFiles {
     pub cert: PathBuf,

@@ -10,10 +10,10 @@ use axum::response::Response;
 use super::conn::{self, CloseReason, Inbound, Transport};
 use super::hub::{Frame, SHUTTING_DOWN};
 use super::protocol::MAX_FRAME_BYTES;
-use crate::app::AppState;
 use crate::auth::User;
 use crate::error::AppError;
 use crate::http::same_origin;
+use crate::state::AppState;
 use futures_util::SinkExt;
 
 /// Small buffers: an idle connection should cost little memory.

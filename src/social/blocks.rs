@@ -15,13 +15,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::friends::{FriendView, user_named, user_page};
-use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::UserView;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, Path, Query};
 use crate::ids::Id;
 use crate::realtime::protocol::{Presence, ServerFrame};
+use crate::state::AppState;
 use crate::store::blocks::{Block, Unblock};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -10,13 +10,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::posts::check_body;
-use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::ids::Id;
 use crate::notify::{self, Kind};
+use crate::state::AppState;
 use crate::store::comments::{CreateComment, DeleteComment};
 use crate::store::visibility::COMMENT_VISIBLE;
 

@@ -12,11 +12,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::posts::{POST_SELECT, PostView, fetch_posts};
-use crate::app::AppState;
 use crate::auth::User;
 use crate::error::AppError;
 use crate::http::{Json, Page, PageParams, PageReq, Query};
 use crate::ids::Id;
+use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(feed))

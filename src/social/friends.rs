@@ -13,13 +13,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::{self, Timestamp, UserView};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::ids::Id;
 use crate::notify::{self, Kind};
+use crate::state::AppState;
 use crate::store::friends::{Answer, Cancel, RequestSent, SendRequest, Unfriend};
 use crate::store::relations::ARE_FRIENDS;
 

@@ -9,13 +9,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::ids::Id;
 use crate::notify::{self, Kind};
+use crate::state::AppState;
 pub use crate::store::posts::Visibility;
 use crate::store::posts::{CreatePost, DeletePost, Like, Unlike};
 use crate::store::visibility::VISIBLE;

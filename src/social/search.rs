@@ -11,11 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::posts::{POST_SELECT, PostView, fetch_posts};
-use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::UserView;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Query};
+use crate::state::AppState;
 use crate::store::visibility::{NOT_BLOCKED_BY, VISIBLE};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -7,11 +7,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::friends::{Relationship, relationship, user_named};
-use crate::app::AppState;
 use crate::auth::User;
 use crate::auth::accounts::{self, UserView};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Path};
+use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(profile))

@@ -1,0 +1,123 @@
+//! The server's state: one `Arc`, cheap to clone into every handler and
+//! task; what every part of a node shares (the database, the live
+//! connections, the cluster, the settings).
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+use sqlx::SqlitePool;
+use tokio::sync::Notify;
+
+use crate::auth::accounts::UserView;
+use crate::auth::password::Passwords;
+use crate::cluster::{Cluster, Role};
+use crate::config::Config;
+use crate::db::Writer;
+use crate::limits::PerUser;
+use crate::media::store::MediaStore;
+use crate::media::tools::Tools;
+use crate::metrics::Metrics;
+use crate::realtime::Hub;
+use crate::realtime::hub::Frame;
+use crate::realtime::ticket::TicketKey;
+use crate::realtime::wt_info::WtInfo;
+
+/// How long shutdown waits for in-flight requests to finish, and for
+/// realtime connections to close, before going on without them.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Shared state: one `Arc`, cheap to clone into every handler.
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    /// Read-only connections on the local database file.
+    pub read: SqlitePool,
+    /// The one path for writes.
+    pub writer: Writer,
+    /// Signed-in users by id, for the `User` extractor. Entries live 10 s:
+    /// a profile change made on another node shows within that time.
+    pub users: Cache<i64, Arc<UserView>>,
+    pub passwords: Passwords,
+    /// HTTP writes per user on this node; `None`: unlimited.
+    pub write_limits: Option<PerUser>,
+    /// Realtime sends per user on this node, across their connections
+    /// (each connection also has a budget of its own); `None`: off.
+    pub send_limits: Option<PerUser>,
+    /// Live connections on this node.
+    pub hub: Hub,
+    /// Signs and checks WebTransport tickets.
+    pub tickets: TicketKey,
+    /// WebTransport's port and certificate hashes; `None` when it is off.
+    pub webtransport: Option<Arc<WtInfo>>,
+    /// ffmpeg and friends; `None` when ffmpeg was not found (uploads are
+    /// still taken, and their jobs wait for a node that has it).
+    pub tools: Option<Tools>,
+    /// Where media files live: the media dir or a bucket.
+    pub media: MediaStore,
+    /// Wakes an idle worker when a job is enqueued on this node.
+    pub wake_workers: Arc<Notify>,
+    /// The other nodes; `None` on a single node.
+    pub cluster: Option<Arc<Cluster>>,
+    pub metrics: Metrics,
+    /// Where this node serves HTTP.
+    pub http_addr: SocketAddr,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// This node's role.
+    pub fn role(&self) -> Role {
+        self.cluster
+            .as_ref()
+            .map(|c| c.role())
+            .unwrap_or(Role::Primary)
+    }
+
+    /// Whether `user` has a live connection on any node.
+    pub fn is_online(&self, user: i64) -> bool {
+        self.hub.is_online(user) || self.remote_online(user)
+    }
+
+    /// Whether `user` has a live connection on another node.
+    pub fn remote_online(&self, user: i64) -> bool {
+        self.cluster.as_ref().is_some_and(|c| c.remote_online(user))
+    }
+
+    /// Queues `frame` for every connection of `user`, on every node.
+    pub async fn push(&self, user: i64, frame: &Frame) {
+        self.hub.send(user, frame, None);
+        if let Some(c) = &self.cluster
+            && c.remote_online(user)
+        {
+            c.deliver(vec![user], frame).await;
+        }
+    }
+
+    /// Closes every connection of `user`, on every node (after their
+    /// sessions were ended: a socket outliving its session would keep
+    /// delivering to a signed-out device).
+    pub async fn sign_out_everywhere(&self, user: i64) {
+        self.hub.kick_user(user, crate::realtime::hub::SIGNED_OUT);
+        if let Some(c) = &self.cluster {
+            c.sign_out(user).await;
+        }
+    }
+
+    /// Drops every node's cached copy of `user` (after a profile change).
+    pub async fn invalidate_user(&self, user: i64) {
+        self.users.invalidate(&user).await;
+        if let Some(c) = &self.cluster {
+            c.invalidate(user).await;
+        }
+    }
+}
