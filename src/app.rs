@@ -37,10 +37,12 @@ use crate::config::RoleChoice;
 use crate::db::{self, Writer};
 use crate::error::AppError;
 use crate::http::{Json, reject_cross_origin};
+use crate::jobs::job::{Kinds, Noop};
 use crate::jobs::worker::{self, WorkerConfig};
 use crate::limits::{self, PerUser};
 use crate::media::store::MediaStore;
 use crate::media::tools::Tools;
+use crate::media::transcode::VideoJob;
 use crate::metrics::Metrics;
 use crate::realtime::Hub;
 use crate::realtime::hub::SHUTTING_DOWN;
@@ -171,30 +173,56 @@ impl App {
             .as_deref()
             .map(|dir| LiteFs::new(dir, &config.db));
         let role = initial_role(&config, litefs.as_ref())?;
-        let cluster = match &config.cluster {
-            Some(c) => Some(Cluster::start(c, &config.data_dir, litefs, role).await?),
-            None => None,
-        };
-        let (writer, writer_task, checkpointer) = match (role, &cluster) {
-            (Role::Replica, Some(c)) => {
+        // The primary writes here; a replica waits for the primary's schema
+        // and forwards its writes through the cluster (below).
+        let (local_writer, writer_task, checkpointer) = match role {
+            Role::Replica => {
                 wait_for_schema(&config.db).await?;
-                let forward = Arc::new(cluster::link::Forwarder(Arc::downgrade(c)));
-                (Writer::remote(forward), None, None)
+                (None, None, None)
             }
-            _ => {
+            Role::Primary => {
                 let conn = db::open_writer_connection(&config.db)?;
                 let (writer, task) = Writer::start(conn);
                 (
-                    writer,
+                    Some(writer),
                     Some(task),
                     Some(db::Checkpointer::start(&config.db)?),
                 )
             }
         };
         let read = db::open_read_pool(&config.db).await?;
-        let tickets = TicketKey::new(db::setting_or_init(&writer, &read, "ticket_key", 32).await?);
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
+        let hub = Arc::new(Hub::default());
+        let metrics = Arc::new(Metrics::default());
+        let users = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(10))
+            .build();
+        let (presence_tx, presence_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (writer, cluster) = match &config.cluster {
+            Some(c) => {
+                let host = |cluster| cluster::Host {
+                    read: read.clone(),
+                    writer: local_writer.unwrap_or_else(|| {
+                        Writer::remote(Arc::new(cluster::link::Forwarder(cluster)))
+                    }),
+                    hub: hub.clone(),
+                    metrics: metrics.clone(),
+                    users: users.clone(),
+                    http_addr: addr,
+                    db_path: config.db.clone(),
+                    presence: presence_tx,
+                };
+                let cluster = Cluster::start(c, &config.data_dir, litefs, role, host).await?;
+                (cluster.host().writer.clone(), Some(cluster))
+            }
+            None => match local_writer {
+                Some(w) => (w, None),
+                None => unreachable!("initial_role refuses a replica without a cluster"),
+            },
+        };
+        let tickets = TicketKey::new(db::setting_or_init(&writer, &read, "ticket_key", 32).await?);
         // UDP: the HTTP address unless configured apart.
         let wt_addr = match &config.wt_listen {
             None => addr,
@@ -223,13 +251,10 @@ impl App {
             tools,
             media,
             wake_workers: Arc::new(Notify::new()),
-            hub: Hub::default(),
+            hub,
             tickets,
             webtransport,
-            users: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(10))
-                .build(),
+            users,
             passwords: Passwords::new()?,
             write_limits: config.limits.writes.map(PerUser::new),
             send_limits: config.limits.writes.map(|_| PerUser::new(limits::SENDS)),
@@ -237,16 +262,16 @@ impl App {
             writer,
             config,
             cluster,
-            metrics: Metrics::default(),
+            metrics,
             http_addr: addr,
         }));
         if let Some(c) = &state.cluster {
             // A replica whose primary is away still starts (and serves
             // reads); it registers once the primary answers.
-            if let Err(e) = c.register(&state).await {
+            if let Err(e) = c.register().await {
                 tracing::warn!(error = %e, "registering this node with the cluster; will retry");
             }
-            c.attach(state.clone());
+            tokio::spawn(crate::presence::follow(state.clone(), presence_rx));
         }
         let router = router(state.clone());
         let stopping = tokio::sync::watch::Sender::new(false);
@@ -328,6 +353,7 @@ impl App {
             for n in 0..state.config.workers {
                 let cfg = WorkerConfig {
                     name: format!("{}-{}-{n}", std::process::id(), addr.port()),
+                    kinds: job_kinds(),
                     lease: state.config.job_lease,
                     retry_base: state.config.job_retry_base,
                 };
@@ -437,6 +463,11 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// The kinds of job this build runs.
+pub fn job_kinds() -> Kinds {
+    Kinds::new(vec![Arc::new(Noop), Arc::new(VideoJob)])
 }
 
 /// Deletes expired sessions, and sign-in attempts too old to count, now

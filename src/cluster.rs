@@ -33,8 +33,9 @@ pub mod presence;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -49,12 +50,17 @@ use iroh_gossip::{Gossip, TopicId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex as AsyncMutex;
 
+use moka::future::Cache;
+use sqlx::SqlitePool;
+use tokio::sync::mpsc;
+
+use crate::auth::accounts::UserView;
 use crate::config::ClusterConfig;
-use crate::realtime::conn;
+use crate::db::Writer;
+use crate::metrics::Metrics;
+use crate::realtime::Hub;
 use crate::realtime::hub::Frame;
-use crate::realtime::protocol::Presence;
 use crate::signing;
-use crate::state::AppState;
 use crate::store::nodes::{self, NodeRow, PruneNodes, UpsertNode};
 use crate::sync::Unpoisoned;
 use litefs::LiteFs;
@@ -149,6 +155,27 @@ impl Secret {
 const HELLO: &[u8] = b"kith cluster hello v1";
 const WELCOME: &[u8] = b"kith cluster welcome v1";
 
+/// What the cluster uses of the node it runs in; given when it starts.
+pub struct Host {
+    /// The node's read pool, for the `nodes` table.
+    pub read: SqlitePool,
+    /// The node's writer: it registers the node, serves forwarded writes on
+    /// the primary, and is promoted or demoted with the LiteFS lease.
+    pub writer: Writer,
+    /// Live connections here, for frames other nodes deliver.
+    pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
+    /// Cached profiles, dropped when another node says one changed.
+    pub users: Cache<i64, Arc<UserView>>,
+    /// Where this node serves HTTP (its `nodes` row).
+    pub http_addr: SocketAddr,
+    /// The database file, opened for writing when this node is promoted.
+    pub db_path: PathBuf,
+    /// Users who came online or went offline on other nodes; the presence
+    /// service tells their friends here ([`crate::presence`]).
+    pub presence: mpsc::UnboundedSender<Vec<presence::Transition>>,
+}
+
 /// One node's membership in the cluster.
 pub struct Cluster {
     pub id: EndpointId,
@@ -170,7 +197,7 @@ pub struct Cluster {
     join: Vec<EndpointId>,
     pub litefs: Option<LiteFs>,
     role: RwLock<Role>,
-    state: OnceLock<AppState>,
+    host: Host,
     started_at: i64,
     pub(crate) links: link::Links,
     stopping: AtomicBool,
@@ -237,13 +264,17 @@ pub fn parse_join(s: &str) -> anyhow::Result<EndpointAddr> {
 }
 
 impl Cluster {
-    /// Binds the endpoint and starts accepting cluster connections. Nothing
-    /// is served until [`Cluster::attach`] gives it the server's state.
+    /// Binds the endpoint, starts accepting cluster connections and starts
+    /// the cluster's tasks: gossip, heartbeats, registration and (with
+    /// LiteFS) following the primary. `host` makes what the cluster uses of
+    /// the node, given the cluster itself (a replica's writer forwards
+    /// through it).
     pub async fn start(
         config: &ClusterConfig,
         data_dir: &Path,
         litefs: Option<LiteFs>,
         role: Role,
+        host: impl FnOnce(Weak<Cluster>) -> Host,
     ) -> anyhow::Result<Arc<Cluster>> {
         let key = node_key(data_dir)?;
         let join = config
@@ -270,7 +301,8 @@ impl Cluster {
             .max_message_size(GOSSIP_MAX_MESSAGE)
             .spawn(endpoint.clone());
         let secret = Secret(config.secret.as_bytes().to_vec());
-        let cluster = Arc::new(Cluster {
+        let cluster = Arc::new_cyclic(|weak| Cluster {
+            host: host(weak.clone()),
             id: endpoint.id(),
             name: config.name.clone(),
             region: config.region.clone(),
@@ -285,7 +317,6 @@ impl Cluster {
             join: join.iter().map(|j| j.id).collect(),
             litefs,
             role: RwLock::new(role),
-            state: OnceLock::new(),
             started_at: crate::ids::now_ms(),
             links: link::Links::default(),
             stopping: AtomicBool::new(false),
@@ -312,7 +343,18 @@ impl Cluster {
             role = role.as_str(),
             "cluster endpoint up"
         );
+        tokio::spawn(cluster.clone().gossip_loop());
+        tokio::spawn(cluster.clone().heartbeat_loop());
+        tokio::spawn(cluster.clone().register_loop());
+        if cluster.litefs.is_some() {
+            tokio::spawn(cluster.clone().follow_litefs());
+        }
         Ok(cluster)
+    }
+
+    /// What the cluster uses of this node.
+    pub fn host(&self) -> &Host {
+        &self.host
     }
 
     /// How many transactions this node's copy is behind the primary's:
@@ -346,10 +388,6 @@ impl Cluster {
         }
     }
 
-    fn state(&self) -> Option<&AppState> {
-        self.state.get()
-    }
-
     fn is_member(&self, id: &EndpointId) -> bool {
         self.members.read_lock().contains(id)
     }
@@ -364,15 +402,13 @@ impl Cluster {
         if self.is_member(id) {
             return true;
         }
-        if let Some(state) = self.state() {
-            let _ = self.refresh_members(state).await;
-        }
+        let _ = self.refresh_members().await;
         self.is_member(id)
     }
 
     /// Re-reads `nodes`: members, and their addresses for the lookup.
-    async fn refresh_members(&self, state: &AppState) -> Result<Vec<NodeRow>, sqlx::Error> {
-        let rows = nodes::all(&state.read).await?;
+    async fn refresh_members(&self) -> Result<Vec<NodeRow>, sqlx::Error> {
+        let rows = nodes::all(&self.host.read).await?;
         let mut ids = Vec::with_capacity(rows.len());
         for row in &rows {
             let Ok(id) = row.endpoint_id.parse::<EndpointId>() else {
@@ -395,7 +431,7 @@ impl Cluster {
     }
 
     /// This node's `nodes` row as of now.
-    fn row(&self, state: &AppState, now: i64) -> NodeRow {
+    fn row(&self, now: i64) -> NodeRow {
         let addrs: Vec<String> = self.addrs().iter().map(ToString::to_string).collect();
         NodeRow {
             endpoint_id: self.id.to_string(),
@@ -403,31 +439,17 @@ impl Cluster {
             addrs: serde_json::to_string(&addrs).unwrap_or_else(|_| "[]".into()),
             role: self.role().as_str().into(),
             region: self.region.clone(),
-            http_addr: state.http_addr.to_string(),
+            http_addr: self.host.http_addr.to_string(),
             started_at: self.started_at,
             heartbeat_at: now,
         }
     }
 
     /// Writes this node's row (through the writer: forwarded on a replica).
-    pub async fn register(&self, state: &AppState) -> Result<(), crate::store::CmdError> {
+    pub async fn register(&self) -> Result<(), crate::store::CmdError> {
         let now = crate::ids::now_ms();
-        state.writer.run(UpsertNode(self.row(state, now))).await?;
+        self.host.writer.run(UpsertNode(self.row(now))).await?;
         Ok(())
-    }
-
-    /// Gives the cluster the server's state and starts its tasks: gossip,
-    /// heartbeats, registration and (with LiteFS) following the primary.
-    pub fn attach(self: &Arc<Self>, state: AppState) {
-        if self.state.set(state).is_err() {
-            return;
-        }
-        tokio::spawn(self.clone().gossip_loop());
-        tokio::spawn(self.clone().heartbeat_loop());
-        tokio::spawn(self.clone().register_loop());
-        if self.litefs.is_some() {
-            tokio::spawn(self.clone().follow_litefs());
-        }
     }
 
     fn stopping(&self) -> bool {
@@ -493,9 +515,10 @@ impl Cluster {
                 users,
                 frame: frame.to_string(),
             };
-            if let Some(state) = self.state() {
-                state.metrics.deliveries_out.fetch_add(1, Ordering::Relaxed);
-            }
+            self.host
+                .metrics
+                .deliveries_out
+                .fetch_add(1, Ordering::Relaxed);
             if !self.links.deliver(self, id, &d) {
                 tracing::warn!(node = %id.fmt_short(), "delivery queue full; frame dropped");
             }
@@ -504,13 +527,13 @@ impl Cluster {
 
     /// Frames from another node for users connected here.
     pub(crate) fn delivered(&self, d: link::Delivery) {
-        let Some(state) = self.state() else {
-            return;
-        };
-        state.metrics.deliveries_in.fetch_add(1, Ordering::Relaxed);
+        self.host
+            .metrics
+            .deliveries_in
+            .fetch_add(1, Ordering::Relaxed);
         let frame: Frame = Arc::from(d.frame);
         for u in d.users {
-            state.hub.send(u, &frame, None);
+            self.host.hub.send(u, &frame, None);
         }
     }
 
@@ -544,9 +567,7 @@ impl Cluster {
         let sender = self.sender.lock().await;
         if let Some(s) = sender.as_ref() {
             s.broadcast(Bytes::from(bytes)).await?;
-            if let Some(state) = self.state() {
-                state.metrics.gossip_out.fetch_add(1, Ordering::Relaxed);
-            }
+            self.host.metrics.gossip_out.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -565,11 +586,8 @@ impl Cluster {
     }
 
     async fn gossip_loop(self: Arc<Self>) {
-        let Some(state) = self.state().cloned() else {
-            return;
-        };
         while !self.stopping() {
-            let _ = self.refresh_members(&state).await;
+            let _ = self.refresh_members().await;
             let peers = self.bootstrap();
             let topic = match self.gossip.subscribe(self.topic, peers).await {
                 Ok(t) => t,
@@ -587,9 +605,9 @@ impl Cluster {
             while let Some(event) = receiver.next().await {
                 match event {
                     Ok(Event::Received(m)) => {
-                        state.metrics.gossip_in.fetch_add(1, Ordering::Relaxed);
+                        self.host.metrics.gossip_in.fetch_add(1, Ordering::Relaxed);
                         match serde_json::from_slice::<Envelope>(&m.content) {
-                            Ok(env) => self.on_gossip(&state, env).await,
+                            Ok(env) => self.on_gossip(env).await,
                             Err(e) => tracing::warn!(error = %e, "undecodable gossip message"),
                         }
                     }
@@ -616,7 +634,7 @@ impl Cluster {
         }
     }
 
-    async fn on_gossip(&self, state: &AppState, env: Envelope) {
+    async fn on_gossip(self: &Arc<Self>, env: Envelope) {
         if env.from == self.id.to_string() {
             return;
         }
@@ -650,25 +668,31 @@ impl Cluster {
             }
             Gossip_::Leaving => self.remote.write_lock().leave(&env.from, env.boot),
             Gossip_::Invalidate { user } => {
-                state.users.invalidate(&user).await;
+                self.host.users.invalidate(&user).await;
                 vec![]
             }
             Gossip_::SignedOut { user } => {
-                state.hub.kick_user(user, crate::realtime::hub::SIGNED_OUT);
+                self.host
+                    .hub
+                    .kick_user(user, crate::realtime::hub::SIGNED_OUT);
                 vec![]
             }
         };
-        presence_changed(state, transitions).await;
+        self.presence_changed(transitions);
+    }
+
+    /// Hands users whose presence on other nodes changed to the presence
+    /// service.
+    fn presence_changed(&self, transitions: Vec<presence::Transition>) {
+        if !transitions.is_empty() {
+            // Closed only once the node is stopping.
+            let _ = self.host.presence.send(transitions);
+        }
     }
 
     /// Fetches a node's presence set over a direct link, in the background.
-    fn resync(&self, node: &str) {
-        let Some(state) = self.state().cloned() else {
-            return;
-        };
-        let Some(cluster) = state.cluster.clone() else {
-            return;
-        };
+    fn resync(self: &Arc<Self>, node: &str) {
+        let cluster = self.clone();
         let Ok(id) = node.parse::<EndpointId>() else {
             return;
         };
@@ -683,7 +707,7 @@ impl Cluster {
                         }
                         remote.replace(&node, seq, &users, Instant::now())
                     };
-                    presence_changed(&state, t).await;
+                    cluster.presence_changed(t);
                 }
                 Err(e) => tracing::debug!(error = %e, node = %node, "presence snapshot failed"),
             }
@@ -691,9 +715,6 @@ impl Cluster {
     }
 
     async fn heartbeat_loop(self: Arc<Self>) {
-        let Some(state) = self.state().cloned() else {
-            return;
-        };
         let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !self.stopping() {
@@ -717,7 +738,7 @@ impl Cluster {
                 let gone = cutoff.map(|c| remote.expire(c)).unwrap_or_default();
                 (gone, remote.stale())
             };
-            presence_changed(&state, gone).await;
+            self.presence_changed(gone);
             for node in stale {
                 self.resync(&node);
             }
@@ -725,18 +746,15 @@ impl Cluster {
     }
 
     async fn register_loop(self: Arc<Self>) {
-        let Some(state) = self.state().cloned() else {
-            return;
-        };
         let mut tick = tokio::time::interval(REGISTER_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut joined: HashSet<EndpointId> = HashSet::new();
         while !self.stopping() {
             tick.tick().await;
-            if let Err(e) = self.register(&state).await {
+            if let Err(e) = self.register().await {
                 tracing::warn!(error = %e, "refreshing this node's registration");
             }
-            if let Ok(rows) = self.refresh_members(&state).await {
+            if let Ok(rows) = self.refresh_members().await {
                 // Peers that registered since we subscribed.
                 let fresh = crate::ids::now_ms() - 2 * NODE_TTL.as_millis() as i64;
                 let new: Vec<EndpointId> = rows
@@ -754,7 +772,8 @@ impl Cluster {
             }
             if self.role() == Role::Primary {
                 let before = crate::ids::now_ms() - NODE_FORGET_AFTER.as_millis() as i64;
-                let _ = state
+                let _ = self
+                    .host
                     .writer
                     .run(PruneNodes {
                         before,
@@ -768,7 +787,7 @@ impl Cluster {
     /// With LiteFS: becomes the primary when the `.primary` file goes away,
     /// and a replica when it names another node.
     async fn follow_litefs(self: Arc<Self>) {
-        let (Some(state), Some(fs)) = (self.state().cloned(), self.litefs.clone()) else {
+        let Some(fs) = self.litefs.clone() else {
             return;
         };
         let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -783,9 +802,9 @@ impl Cluster {
                 continue;
             }
             match want {
-                Role::Primary => match crate::db::open_writer_connection(&state.config.db) {
+                Role::Primary => match crate::db::open_writer_connection(&self.host.db_path) {
                     Ok(conn) => {
-                        let _task = state.writer.promote(conn);
+                        let _task = self.host.writer.promote(conn);
                         self.set_role(Role::Primary);
                         tracing::info!("LiteFS made this node the primary");
                     }
@@ -793,37 +812,14 @@ impl Cluster {
                 },
                 Role::Replica => {
                     self.set_role(Role::Replica);
-                    state
+                    self.host
                         .writer
                         .demote(Arc::new(link::Forwarder(Arc::downgrade(&self))))
                         .await;
                     tracing::info!(primary = ?fs.primary(), "LiteFS named another primary");
                 }
             }
-            let _ = self.register(&state).await;
-        }
-    }
-}
-
-/// Tells local friends of users whose cluster-wide presence changed.
-async fn presence_changed(state: &AppState, transitions: Vec<presence::Transition>) {
-    for t in transitions {
-        if state.hub.is_online(t.user) {
-            // Still connected here: nothing visible changed.
-            continue;
-        }
-        let Ok(Some(name)) =
-            sqlx::query_scalar::<_, String>("SELECT username FROM users WHERE id = ?")
-                .bind(t.user)
-                .fetch_optional(&state.read)
-                .await
-        else {
-            continue;
-        };
-        if t.online {
-            conn::tell_friends(state, t.user, name, Presence::Online).await;
-        } else {
-            conn::went_offline(state, t.user, name);
+            let _ = self.register().await;
         }
     }
 }

@@ -9,6 +9,7 @@
 //! functions; [`crate::store::jobs`] holds the SQL; [`worker`] is the loop.
 
 pub mod cli;
+pub mod job;
 pub mod routes;
 pub mod state;
 pub mod worker;

@@ -51,6 +51,7 @@ pub mod limits;
 pub mod media;
 mod metrics;
 mod notify;
+pub mod presence;
 pub mod realtime;
 mod signing;
 mod social;

@@ -22,7 +22,7 @@ use crate::ids::Id;
 use crate::realtime::protocol::ServerFrame;
 use crate::state::AppState;
 use crate::store::jobs::Claimed;
-use crate::store::media::{MediaFailed, VIDEO_JOB, VideoPayload};
+use crate::store::media::{MediaFailed, VideoPayload};
 use crate::store::visibility::MEDIA_VISIBLE;
 
 /// Where a media item's files live under the media dir.
@@ -122,11 +122,9 @@ async fn push(state: &AppState, media: Id) {
     }
 }
 
-/// Called by the worker with a running video job's progress.
-pub async fn progress(state: &AppState, job: &Claimed, _p: f64) {
-    if job.kind == VIDEO_JOB
-        && let Some(m) = media_of(job)
-    {
+/// A running transcode made progress: its owner hears.
+pub async fn progressed(state: &AppState, job: &Claimed) {
+    if let Some(m) = media_of(job) {
         push(state, m).await;
     }
 }
@@ -134,9 +132,6 @@ pub async fn progress(state: &AppState, job: &Claimed, _p: f64) {
 /// Called by the worker after each attempt: a job that will not run again
 /// fails its media; the owner hears either way.
 pub async fn job_finished(state: &AppState, job: &Claimed) {
-    if job.kind != VIDEO_JOB {
-        return;
-    }
     let Some(m) = media_of(job) else { return };
     if let Ok(Some(j)) = crate::store::jobs::get(&state.read, job.id).await
         && matches!(j.status.as_str(), "dead" | "cancelled")

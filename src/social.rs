@@ -10,6 +10,7 @@ pub mod comments;
 pub mod feed;
 pub mod friends;
 pub mod posts;
+pub mod relations;
 pub mod search;
 pub mod users;
 

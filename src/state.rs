@@ -48,7 +48,7 @@ pub struct Inner {
     /// (each connection also has a budget of its own); `None`: off.
     pub send_limits: Option<PerUser>,
     /// Live connections on this node.
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
     /// Signs and checks WebTransport tickets.
     pub tickets: TicketKey,
     /// WebTransport's port and certificate hashes; `None` when it is off.
@@ -62,7 +62,7 @@ pub struct Inner {
     pub wake_workers: Arc<Notify>,
     /// The other nodes; `None` on a single node.
     pub cluster: Option<Arc<Cluster>>,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Where this node serves HTTP.
     pub http_addr: SocketAddr,
 }

@@ -307,7 +307,7 @@ async fn presence(mut cluster: Cluster) -> anyhow::Result<()> {
         "A user connected to node2, with friends connected to node0 and node1. node2 is killed with SIGKILL (no goodbye); each other node drops it after {} s without a heartbeat (sent every {} s), then waits the {} s offline grace before telling friends. Target: offline everywhere within 15 s.\n",
         kith::cluster::NODE_TTL.as_secs(),
         kith::cluster::HEARTBEAT_EVERY.as_secs(),
-        kith::realtime::conn::OFFLINE_GRACE.as_secs()
+        kith::presence::OFFLINE_GRACE.as_secs()
     );
     println!("| friend on | offline seen after s |");
     println!("|---|---|");

@@ -251,13 +251,7 @@ async fn serve(cluster: &Cluster, req: Request) -> Response {
             Response::Presence { seq, users }
         }
         Request::Write(cmd) => {
-            let Some(state) = cluster.state() else {
-                return Response::Written {
-                    result: Err(CmdError::Unavailable("the node is starting".into())),
-                    position: None,
-                };
-            };
-            let result = state.writer.run_here(cmd).await;
+            let result = cluster.host().writer.run_here(cmd).await;
             let position = cluster.litefs.as_ref().and_then(|fs| fs.position());
             Response::Written { result, position }
         }
@@ -374,14 +368,12 @@ impl Forward for Forwarder {
                         "the primary did not answer in time; retry".into(),
                     ))
                 });
-            if let Some(state) = cluster.state() {
-                let m = &state.metrics;
-                m.forwarded_writes.fetch_add(1, Ordering::Relaxed);
-                if matches!(result, Err(CmdError::Unavailable(_))) {
-                    m.forwarded_errors.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    m.forwarded_latency.observe(start.elapsed());
-                }
+            let m = &cluster.host().metrics;
+            m.forwarded_writes.fetch_add(1, Ordering::Relaxed);
+            if matches!(result, Err(CmdError::Unavailable(_))) {
+                m.forwarded_errors.fetch_add(1, Ordering::Relaxed);
+            } else {
+                m.forwarded_latency.observe(start.elapsed());
             }
             result
         })
@@ -390,11 +382,8 @@ impl Forward for Forwarder {
 
 /// Finds the primary's endpoint id.
 async fn primary(cluster: &Cluster) -> Result<EndpointId, CmdError> {
-    let state = cluster
-        .state()
-        .ok_or_else(|| CmdError::Unavailable("the node is starting".into()))?;
     let name = cluster.litefs.as_ref().and_then(|fs| fs.primary());
-    let row = nodes::primary(&state.read, name.as_deref())
+    let row = nodes::primary(&cluster.host().read, name.as_deref())
         .await
         .map_err(|e| CmdError::Unavailable(format!("reading the nodes table: {e}")))?
         .ok_or_else(|| CmdError::Unavailable("no primary is known yet; retry".into()))?;

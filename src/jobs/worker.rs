@@ -3,71 +3,19 @@
 //! shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio::sync::{Notify, watch};
 
+use super::job::{JobCtx, JobError, JobKind, Kinds};
 use crate::state::AppState;
-use crate::store::jobs::{Claim, Claimed, Fail, Heartbeat, Release, Succeed};
-
-/// Kinds of job this build runs.
-pub const KINDS: &[&str] = &["video", "noop"];
+use crate::store::jobs::{Claim, Fail, Heartbeat, Release, Succeed};
 /// How often an idle worker looks for work when nothing wakes it.
 const POLL: Duration = Duration::from_millis(500);
 /// Progress reaches the database (and the owner) at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
-
-/// Why a job's attempt did not succeed.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// Worth another attempt (a crash, a timeout, an I/O error).
-    #[error("{0}")]
-    Retryable(String),
-    /// Will fail again however often it is tried (bad input).
-    #[error("{0}")]
-    Permanent(String),
-    /// Stopped because it was cancelled, lost its lease or the node is
-    /// shutting down.
-    #[error("stopped")]
-    Stopped,
-}
-
-/// What a running job can see and report.
-#[derive(Clone)]
-pub struct JobCtx {
-    pub job: Claimed,
-    /// Set when the job must stop: cancelled, lease lost, or shutdown.
-    pub stop: Arc<AtomicBool>,
-    progress: Arc<AtomicU64>,
-}
-
-impl JobCtx {
-    /// A claimed job's context: not stopped, no progress yet.
-    pub fn new(job: Claimed) -> JobCtx {
-        JobCtx {
-            job,
-            stop: Arc::new(AtomicBool::new(false)),
-            progress: Arc::new(AtomicU64::new(0f64.to_bits())),
-        }
-    }
-
-    /// Reports progress in [0, 1].
-    pub fn set_progress(&self, p: f64) {
-        let p = if p.is_nan() { 0.0 } else { p };
-        self.progress
-            .store(p.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
-    }
-
-    pub fn progress(&self) -> f64 {
-        f64::from_bits(self.progress.load(Ordering::Relaxed))
-    }
-
-    pub fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-    }
-}
 
 /// What one step did.
 #[derive(Debug, PartialEq, Eq)]
@@ -84,6 +32,8 @@ pub enum Outcome {
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
     pub name: String,
+    /// The kinds of job it takes.
+    pub kinds: Kinds,
     pub lease: Duration,
     pub retry_base: Duration,
 }
@@ -97,7 +47,7 @@ pub async fn try_execute_one(
     let lease_ms = cfg.lease.as_millis() as i64;
     let claim = Claim {
         worker: cfg.name.clone(),
-        kinds: KINDS.iter().map(|k| k.to_string()).collect(),
+        kinds: cfg.kinds.names(),
         lease_ms,
     };
     let Some(job) = state.writer.run(claim).await? else {
@@ -105,17 +55,19 @@ pub async fn try_execute_one(
     };
     tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempt, "running job");
     let ctx = JobCtx::new(job.clone());
+    let kind = cfg.kinds.get(&job.kind).cloned();
     let keeper = tokio::spawn(keep_lease(
         state.clone(),
         cfg.clone(),
         ctx.clone(),
+        kind.clone(),
         shutdown.clone(),
     ));
-    let result = match job.kind.as_str() {
-        "noop" => Ok(()),
-        "video" => crate::media::transcode::run(state, &ctx).await,
-        other => Err(JobError::Permanent(format!(
-            "no worker for jobs of kind {other}"
+    let result = match &kind {
+        Some(kind) => kind.run(state, &ctx).await,
+        None => Err(JobError::Permanent(format!(
+            "no worker for jobs of kind {}",
+            job.kind
         ))),
     };
     keeper.abort();
@@ -151,7 +103,9 @@ pub async fn try_execute_one(
             Outcome::Failed
         }
     };
-    crate::media::job_finished(state, &job).await;
+    if let Some(kind) = &kind {
+        kind.finished(state, &job).await;
+    }
     Ok(outcome)
 }
 
@@ -162,6 +116,7 @@ async fn keep_lease(
     state: AppState,
     cfg: WorkerConfig,
     ctx: JobCtx,
+    kind: Option<Arc<dyn JobKind>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let renew_every = cfg.lease / 3;
@@ -191,7 +146,9 @@ async fn keep_lease(
                 last_renew = Instant::now();
                 if p != last_progress {
                     last_progress = p;
-                    crate::media::progress(&state, &ctx.job, p).await;
+                    if let Some(kind) = &kind {
+                        kind.progressed(&state, &ctx.job).await;
+                    }
                 }
             }
             Ok(false) => {

@@ -21,9 +21,10 @@ use ffmpeg_sidecar::ffmpeg_time_duration::FfmpegTimeDuration;
 
 use super::tools::Tools;
 use super::{poster_name, sniff, video_name};
-use crate::jobs::worker::{JobCtx, JobError};
+use crate::jobs::job::{JobCtx, JobError, JobKind};
 use crate::state::AppState;
-use crate::store::media::{MediaProcessing, MediaReady, VideoPayload};
+use crate::store::jobs::Claimed;
+use crate::store::media::{MediaProcessing, MediaReady, VIDEO_JOB, VideoPayload};
 
 /// Scale down to fit 1280x720, never up; even sizes; 8-bit 4:2:0 that
 /// every browser plays.
@@ -32,6 +33,28 @@ const SCALE: &str =
 
 /// How soon a running ffmpeg is killed once its job must stop.
 const STOP_CHECK_EVERY: Duration = Duration::from_millis(50);
+
+/// Transcoding an upload: the `video` job.
+pub struct VideoJob;
+
+#[async_trait::async_trait]
+impl JobKind for VideoJob {
+    fn name(&self) -> &'static str {
+        VIDEO_JOB
+    }
+
+    async fn run(&self, state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
+        run(state, ctx).await
+    }
+
+    async fn progressed(&self, state: &AppState, job: &Claimed) {
+        super::progressed(state, job).await;
+    }
+
+    async fn finished(&self, state: &AppState, job: &Claimed) {
+        super::job_finished(state, job).await;
+    }
+}
 
 pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
     let Some(tools) = state.tools.clone() else {

@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::hub::{self, Frame, Registration};
-use super::protocol::{self, ClientFrame, ErrorCode, Presence, ServerFrame, VERSION};
+use super::protocol::{self, ClientFrame, ErrorCode, ServerFrame, VERSION};
 use crate::auth::accounts::{self, UserView};
 use crate::chat::store;
 use crate::ids::{Id, format_ms};
 use crate::limits::{SENDS, TokenBucket};
 use crate::notify::{self, Kind};
+use crate::presence;
 use crate::state::AppState;
 use crate::store::CmdError;
 use crate::store::chat::{MarkRead, SendMessage, Stored};
@@ -205,38 +206,7 @@ impl Conn {
             }
             .encode(),
         ];
-        // Friends see this user come online only if no other node already
-        // had them.
-        let newly_online = reg.first && !state.remote_online(user.id.0);
-        if reg.first
-            && let Some(c) = &state.cluster
-        {
-            c.announce(user.id.0, true).await;
-        }
-        match friends(&state, user.id).await {
-            Ok(friends) => {
-                let online = ServerFrame::Presence {
-                    user: user.username.clone(),
-                    status: Presence::Online,
-                }
-                .encode();
-                for (id, name) in friends {
-                    if newly_online {
-                        state.hub.send(id, &online, None);
-                    }
-                    if state.is_online(id) {
-                        hello.push(
-                            ServerFrame::Presence {
-                                user: name,
-                                status: Presence::Online,
-                            }
-                            .encode(),
-                        );
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "reading friends for presence"),
-        }
+        hello.extend(presence::connected(&state, user.id, &user.username, reg.first).await);
         let conn = Conn {
             state,
             user,
@@ -251,10 +221,7 @@ impl Conn {
     /// Unregisters; tells friends when this was the user's last connection.
     async fn close(self, conn: u64) {
         if self.state.hub.unregister(self.user.id.0, conn) {
-            if let Some(c) = &self.state.cluster {
-                c.announce(self.user.id.0, false).await;
-            }
-            went_offline(&self.state, self.user.id.0, self.user.username.clone());
+            presence::disconnected(&self.state, self.user.id, self.user.username.clone()).await;
         }
     }
 
@@ -491,47 +458,4 @@ impl Conn {
 
 fn not_member() -> ServerFrame {
     ServerFrame::error(ErrorCode::NotFound, "conversation not found")
-}
-
-/// How long a user must stay disconnected everywhere before friends are
-/// told they went offline: a reload or a hop to another node shows no
-/// flicker, and announcements from different nodes may arrive in any order.
-pub const OFFLINE_GRACE: Duration = Duration::from_secs(1);
-
-/// Tells the user's friends connected to this node that the user is now
-/// online or offline.
-pub async fn tell_friends(state: &AppState, user: i64, name: String, status: Presence) {
-    let frame = ServerFrame::Presence { user: name, status }.encode();
-    match friends(state, Id(user)).await {
-        Ok(friends) => {
-            for (id, _) in friends {
-                state.hub.send(id, &frame, None);
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "reading friends for presence"),
-    }
-}
-
-/// The user has no connection left on this node, or their last other node
-/// went away: after [`OFFLINE_GRACE`], if they are still offline
-/// everywhere, their friends here are told.
-pub fn went_offline(state: &AppState, user: i64, name: String) {
-    let state = state.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(OFFLINE_GRACE).await;
-        if !state.is_online(user) {
-            tell_friends(&state, user, name, Presence::Offline).await;
-        }
-    });
-}
-
-/// (id, username) of the user's friends.
-async fn friends(state: &AppState, user: Id) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT u.id, u.username FROM friendships f JOIN users u ON u.id = f.friend_id
-         WHERE f.user_id = ?",
-    )
-    .bind(user.0)
-    .fetch_all(&state.read)
-    .await
 }

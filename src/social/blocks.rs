@@ -10,17 +10,14 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sqlx::SqlitePool;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::friends::{FriendView, user_named, user_page};
+use super::relations::{FriendView, part, user_named, user_page};
 use crate::auth::User;
 use crate::auth::accounts::UserView;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, Path, Query};
-use crate::ids::Id;
-use crate::realtime::protocol::{Presence, ServerFrame};
 use crate::state::AppState;
 use crate::store::blocks::{Block, Unblock};
 
@@ -31,30 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 // ---- reads ----------------------------------------------------------------
-
-/// Whether `blocker` has blocked `blocked`.
-pub async fn has_blocked(pool: &SqlitePool, blocker: Id, blocked: Id) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM blocks WHERE blocker_id = ? AND blocked_id = ?")
-            .bind(blocker.0)
-            .bind(blocked.0)
-            .fetch_optional(pool)
-            .await?;
-    Ok(found.is_some())
-}
-
-/// Tells the live sockets of `a` and `b`, on every node, that each no
-/// longer sees the other's presence (after an unfriending or a block).
-pub async fn part(state: &AppState, a: &UserView, b: &UserView) {
-    for (to, about) in [(a, b), (b, a)] {
-        let frame = ServerFrame::Presence {
-            user: about.username.clone(),
-            status: Presence::Offline,
-        }
-        .encode();
-        state.push(to.id.0, &frame).await;
-    }
-}
 
 // ---- handlers -------------------------------------------------------------
 

@@ -13,15 +13,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::relations::{FriendView, UserPairRow, user_named, user_page};
 use crate::auth::User;
-use crate::auth::accounts::{self, Timestamp, UserView};
+use crate::auth::accounts::{Timestamp, UserView};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::ids::Id;
 use crate::notify::{self, Kind};
 use crate::state::AppState;
 use crate::store::friends::{Answer, Cancel, RequestSent, SendRequest, Unfriend};
-use crate::store::relations::ARE_FRIENDS;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -35,58 +35,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 // ---- reads ----------------------------------------------------------------
 
-pub async fn are_friends(pool: &SqlitePool, a: Id, b: Id) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar(ARE_FRIENDS)
-        .bind(a.0)
-        .bind(b.0)
-        .fetch_optional(pool)
-        .await?;
-    Ok(found.is_some())
-}
-
-/// How `me` stands with `other`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Relationship {
-    #[serde(rename = "self")]
-    Self_,
-    Friends,
-    /// You blocked this user.
-    Blocked,
-    RequestSent,
-    RequestReceived,
-    None,
-}
-
-pub async fn relationship(
-    pool: &SqlitePool,
-    me: Id,
-    other: Id,
-) -> Result<Relationship, sqlx::Error> {
-    if me == other {
-        return Ok(Relationship::Self_);
-    }
-    if super::blocks::has_blocked(pool, me, other).await? {
-        return Ok(Relationship::Blocked);
-    }
-    if are_friends(pool, me, other).await? {
-        return Ok(Relationship::Friends);
-    }
-    let dir: Option<i64> = sqlx::query_scalar(
-        "SELECT from_user FROM friend_requests
-         WHERE (from_user = ?1 AND to_user = ?2) OR (from_user = ?2 AND to_user = ?1)",
-    )
-    .bind(me.0)
-    .bind(other.0)
-    .fetch_optional(pool)
-    .await?;
-    Ok(match dir {
-        Some(f) if f == me.0 => Relationship::RequestSent,
-        Some(_) => Relationship::RequestReceived,
-        None => Relationship::None,
-    })
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct FriendRequestView {
     pub id: Id,
@@ -95,38 +43,6 @@ pub struct FriendRequestView {
     pub user: UserView,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
-}
-
-/// Another user, and since when they relate to you so (friends since;
-/// blocked since).
-#[derive(Serialize, ToSchema)]
-pub struct FriendView {
-    pub user: UserView,
-    #[schema(value_type = String, format = DateTime)]
-    pub since: Timestamp,
-}
-
-/// A user with the key and time of how they relate to another (a
-/// request, a friendship, a block).
-#[derive(sqlx::FromRow)]
-struct UserPairRow {
-    key: i64,
-    at: i64,
-    id: i64,
-    username: String,
-    display_name: String,
-    created_at: i64,
-}
-
-impl UserPairRow {
-    fn user(&self) -> UserView {
-        UserView {
-            id: Id(self.id),
-            username: self.username.clone(),
-            display_name: self.display_name.clone(),
-            created_at: Timestamp(self.created_at),
-        }
-    }
 }
 
 async fn requests(
@@ -162,31 +78,6 @@ async fn requests(
     Ok(Page::from_rows(items, page, |r| r.id))
 }
 
-/// A page of the users related to `me` as `sql` selects them: a
-/// [`UserPairRow`] keyed by the other user's id, given `me`, the cursor and
-/// the limit, newest key first.
-pub(super) async fn user_page(
-    pool: &SqlitePool,
-    sql: &str,
-    me: Id,
-    page: PageReq,
-) -> Result<Page<FriendView>, sqlx::Error> {
-    let rows: Vec<UserPairRow> = sqlx::query_as(sql)
-        .bind(me.0)
-        .bind(page.before())
-        .bind(page.fetch())
-        .fetch_all(pool)
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| FriendView {
-            user: r.user(),
-            since: Timestamp(r.at),
-        })
-        .collect();
-    Ok(Page::from_rows(items, page, |f| f.user.id))
-}
-
 async fn friends(
     pool: &SqlitePool,
     me: Id,
@@ -199,13 +90,6 @@ async fn friends(
 }
 
 // ---- handlers -------------------------------------------------------------
-
-/// Resolves a username to its user, or 404.
-pub async fn user_named(state: &AppState, username: &str) -> Result<UserView, AppError> {
-    accounts::by_username(&state.read, username)
-        .await?
-        .ok_or_else(|| AppError::not_found("user"))
-}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -412,6 +296,6 @@ async fn unfriend(
             other: other.id,
         })
         .await?;
-    super::blocks::part(&state, &user.view, &other).await;
+    super::relations::part(&state, &user.view, &other).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -313,6 +313,6 @@ async fn user_posts(
     Query(p): Query<PageParams>,
 ) -> Result<Json<Page<PostView>>, AppError> {
     let page = p.resolve()?;
-    let author = super::friends::user_named(&state, &username).await?;
+    let author = super::relations::user_named(&state, &username).await?;
     Ok(Json(posts_by(&state.read, user.id, author.id, page).await?))
 }

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::friends::{Relationship, relationship, user_named};
+use super::relations::{Relationship, has_blocked, relationship, user_named};
 use crate::auth::User;
 use crate::auth::accounts::{self, UserView};
 use crate::error::{AppError, ErrorBody};
@@ -39,7 +39,7 @@ async fn profile(
 ) -> Result<Json<Profile>, AppError> {
     let user = user_named(&state, &username).await?;
     // Someone who blocked you is not there for you.
-    if super::blocks::has_blocked(&state.read, user.id, me.id).await? {
+    if has_blocked(&state.read, user.id, me.id).await? {
         return Err(AppError::not_found("user"));
     }
     let (friend_count, post_count) = accounts::counts(&state.read, user.id).await?;

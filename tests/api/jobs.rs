@@ -785,6 +785,7 @@ async fn worker_steps_run_every_job_once() {
         workers.spawn(async move {
             let cfg = WorkerConfig {
                 name: format!("step-{n}"),
+                kinds: kith::app::job_kinds(),
                 lease: Duration::from_secs(30),
                 retry_base: Duration::from_secs(1),
             };

@@ -1,0 +1,140 @@
+//! Presence: who among a user's friends is online, told to them as it
+//! changes. Every rule of it is here; the transports only report that a
+//! user's connection opened or closed, and the cluster only reports users
+//! who came or went on other nodes.
+//!
+//! A user is online while they have a connection on any node. Friends are
+//! told when the first connection anywhere opens, and when the last one
+//! closes and stays closed for [`OFFLINE_GRACE`].
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::cluster::presence::Transition;
+use crate::ids::Id;
+use crate::realtime::hub::Frame;
+use crate::realtime::protocol::{Presence, ServerFrame};
+use crate::state::AppState;
+
+/// How long a user must stay disconnected everywhere before friends are
+/// told they went offline: a reload or a hop to another node shows no
+/// flicker, and announcements from different nodes may arrive in any order.
+pub const OFFLINE_GRACE: Duration = Duration::from_secs(1);
+
+/// A connection of `user` opened on this node (`first`: their first
+/// here). Tells their friends here when nobody anywhere had them yet, and
+/// answers the presence frames of the friends who are online, for the new
+/// connection's greeting.
+pub async fn connected(state: &AppState, user: Id, name: &str, first: bool) -> Vec<Frame> {
+    // Friends see this user come online only if no other node already had
+    // them.
+    let newly_online = first && !state.remote_online(user.0);
+    if first && let Some(c) = &state.cluster {
+        c.announce(user.0, true).await;
+    }
+    let friends = match friends(state, user).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading friends for presence");
+            return vec![];
+        }
+    };
+    let online = ServerFrame::Presence {
+        user: name.to_owned(),
+        status: Presence::Online,
+    }
+    .encode();
+    let mut greeting = Vec::new();
+    for (id, friend) in friends {
+        if newly_online {
+            state.hub.send(id, &online, None);
+        }
+        if state.is_online(id) {
+            greeting.push(
+                ServerFrame::Presence {
+                    user: friend,
+                    status: Presence::Online,
+                }
+                .encode(),
+            );
+        }
+    }
+    greeting
+}
+
+/// The last connection of `user` on this node closed.
+pub async fn disconnected(state: &AppState, user: Id, name: String) {
+    if let Some(c) = &state.cluster {
+        c.announce(user.0, false).await;
+    }
+    went_offline(state, user.0, name);
+}
+
+/// Tells local friends of users whose presence on other nodes changed, as
+/// the cluster reports them, until the cluster stops.
+pub async fn follow(state: AppState, mut changes: mpsc::UnboundedReceiver<Vec<Transition>>) {
+    while let Some(transitions) = changes.recv().await {
+        changed_elsewhere(&state, transitions).await;
+    }
+}
+
+async fn changed_elsewhere(state: &AppState, transitions: Vec<Transition>) {
+    for t in transitions {
+        if state.hub.is_online(t.user) {
+            // Still connected here: nothing visible changed.
+            continue;
+        }
+        let Ok(Some(name)) =
+            sqlx::query_scalar::<_, String>("SELECT username FROM users WHERE id = ?")
+                .bind(t.user)
+                .fetch_optional(&state.read)
+                .await
+        else {
+            continue;
+        };
+        if t.online {
+            tell_friends(state, t.user, name, Presence::Online).await;
+        } else {
+            went_offline(state, t.user, name);
+        }
+    }
+}
+
+/// Tells the user's friends connected to this node that the user is now
+/// online or offline.
+async fn tell_friends(state: &AppState, user: i64, name: String, status: Presence) {
+    let frame = ServerFrame::Presence { user: name, status }.encode();
+    match friends(state, Id(user)).await {
+        Ok(friends) => {
+            for (id, _) in friends {
+                state.hub.send(id, &frame, None);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reading friends for presence"),
+    }
+}
+
+/// The user has no connection left on this node, or their last other node
+/// went away: after [`OFFLINE_GRACE`], if they are still offline
+/// everywhere, their friends here are told.
+fn went_offline(state: &AppState, user: i64, name: String) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(OFFLINE_GRACE).await;
+        if !state.is_online(user) {
+            tell_friends(&state, user, name, Presence::Offline).await;
+        }
+    });
+}
+
+/// (id, username) of the user's friends.
+async fn friends(state: &AppState, user: Id) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id, u.username FROM friendships f JOIN users u ON u.id = f.friend_id
+         WHERE f.user_id = ?",
+    )
+    .bind(user.0)
+    .fetch_all(&state.read)
+    .await
+}
