@@ -15,7 +15,6 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use rusqlite::{Connection, DatabaseName, OptionalExtension};
 use sqlx::SqlitePool;
-use tokio::sync::watch;
 
 use crate::cluster::litefs::LiteFs;
 use crate::config::{AdminCmd, AdminUserCmd};
@@ -232,7 +231,7 @@ async fn bans_after(read: &SqlitePool, after: i64) -> Result<Vec<(i64, i64)>, sq
 /// Bans made before the node started are skipped: it has no sockets of
 /// theirs. Each ban's `banned_at` is later than every earlier ban's (see
 /// [`Ban`]), so "newer than the last seen" misses none.
-pub async fn watch_bans(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn watch_bans(state: AppState) {
     let mut tick = tokio::time::interval(WATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // `None` until the database has answered once.
@@ -240,7 +239,7 @@ pub async fn watch_bans(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = state.tasks.stopping() => return,
         }
         let Some(after) = seen else {
             match latest_ban(&state.read).await {

@@ -17,14 +17,14 @@ use crate::limits::{LimitArgs, Limits};
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Cmd>,
+    pub command: Option<Command>,
     /// Options of `serve`, the default command.
     #[command(flatten)]
     pub serve: ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Cmd {
+pub enum Command {
     /// Serve the API, the realtime endpoints and the web client (default).
     Serve(Box<ServeArgs>),
     /// Apply the schema to the database and exit.
@@ -151,6 +151,22 @@ pub struct RestoreArgs {
     pub storage: StorageArgs,
 }
 
+// The defaults, written once: the flags and [`Config::for_dir`] both use
+// them (README.md's table lists them).
+/// Transcoding is CPU-bound: one ffmpeg at a time per node, at idle
+/// priority, leaves the node's cores to requests.
+const DEFAULT_WORKERS: usize = 1;
+const DEFAULT_FFMPEG: &str = "ffmpeg";
+/// Uploads stream to disk, so this bounds disk use and transcode time,
+/// not memory.
+const DEFAULT_MAX_UPLOAD_BYTES: u64 = 512 * 1024 * 1024;
+/// A worker renews its lease every third of this, so a dead worker's job
+/// is taken over within this long.
+const DEFAULT_JOB_LEASE: Duration = Duration::from_secs(30);
+const DEFAULT_JOB_RETRY_BASE: Duration = Duration::from_secs(2);
+const DEFAULT_TRANSCODE_TIMEOUT: Duration = Duration::from_secs(1800);
+const DEFAULT_MEDIA_STORE: &str = "local";
+
 /// Where kith keeps its data.
 #[derive(Clone, Debug, Args)]
 pub struct StorageArgs {
@@ -231,29 +247,29 @@ pub struct ServeArgs {
     pub wt_key: Option<PathBuf>,
     /// Job workers on this node (0: none). Workers start only when ffmpeg
     /// is found.
-    #[arg(long, env = "KITH_WORKERS", default_value_t = 1)]
+    #[arg(long, env = "KITH_WORKERS", default_value_t = DEFAULT_WORKERS)]
     pub workers: usize,
     /// The ffmpeg program (a path, or a name looked up in PATH); ffprobe is
     /// looked for beside it.
-    #[arg(long, env = "KITH_FFMPEG", default_value = "ffmpeg")]
+    #[arg(long, env = "KITH_FFMPEG", default_value = DEFAULT_FFMPEG)]
     pub ffmpeg: PathBuf,
     /// The largest upload accepted, in bytes.
-    #[arg(long, env = "KITH_MAX_UPLOAD_BYTES", default_value_t = 512 * 1024 * 1024)]
+    #[arg(long, env = "KITH_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: u64,
     /// A job's lease: a worker silent this long loses the job to another.
-    #[arg(long, env = "KITH_JOB_LEASE_SECS", default_value_t = 30)]
+    #[arg(long, env = "KITH_JOB_LEASE_SECS", default_value_t = DEFAULT_JOB_LEASE.as_secs())]
     pub job_lease_secs: u64,
     /// The first retry's delay; later retries double it (with jitter).
-    #[arg(long, env = "KITH_JOB_RETRY_BASE_MS", default_value_t = 2000)]
+    #[arg(long, env = "KITH_JOB_RETRY_BASE_MS", default_value_t = DEFAULT_JOB_RETRY_BASE.as_millis() as u64)]
     pub job_retry_base_ms: u64,
     /// A transcode running longer than this is killed and retried.
-    #[arg(long, env = "KITH_TRANSCODE_TIMEOUT_SECS", default_value_t = 1800)]
+    #[arg(long, env = "KITH_TRANSCODE_TIMEOUT_SECS", default_value_t = DEFAULT_TRANSCODE_TIMEOUT.as_secs())]
     pub transcode_timeout_secs: u64,
     /// Where media files live: `local` (the media dir) or
     /// `s3://BUCKET[/PREFIX]`, an S3-compatible bucket (credentials, region
     /// and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
     /// AWS_REGION and AWS_ENDPOINT_URL[_S3]).
-    #[arg(long, env = "KITH_MEDIA_STORE", default_value = "local")]
+    #[arg(long, env = "KITH_MEDIA_STORE", default_value = DEFAULT_MEDIA_STORE)]
     pub media_store: String,
     /// Back the database up this often (`90s`, `30m`, `6h`, `1d`, `1h30m`):
     /// the primary writes `kith-YYYYMMDDTHHMMSSZ.db` into --backup-dir.
@@ -501,13 +517,13 @@ impl Config {
             wt_listen: None,
             wt_cert: None,
             wt_key: None,
-            workers: 1,
-            ffmpeg: PathBuf::from("ffmpeg"),
-            max_upload_bytes: 512 * 1024 * 1024,
-            job_lease: Duration::from_secs(30),
-            job_retry_base: Duration::from_secs(2),
-            transcode_timeout: Duration::from_secs(1800),
-            media_store: "local".into(),
+            workers: DEFAULT_WORKERS,
+            ffmpeg: PathBuf::from(DEFAULT_FFMPEG),
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            job_lease: DEFAULT_JOB_LEASE,
+            job_retry_base: DEFAULT_JOB_RETRY_BASE,
+            transcode_timeout: DEFAULT_TRANSCODE_TIMEOUT,
+            media_store: DEFAULT_MEDIA_STORE.into(),
             limits: Limits::default(),
             cluster: None,
             role: RoleChoice::Auto,
@@ -554,7 +570,7 @@ mod tests {
         let serve = |args: &[&str]| {
             Cli::try_parse_from([&["kith", "serve"][..], args].concat()).map(|cli| {
                 match cli.command {
-                    Some(Cmd::Serve(a)) => Config::from(*a).backup,
+                    Some(Command::Serve(a)) => Config::from(*a).backup,
                     _ => None,
                 }
             })

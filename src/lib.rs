@@ -58,6 +58,7 @@ mod social;
 pub mod state;
 pub mod store;
 mod sync;
+pub mod tasks;
 
 pub use app::App;
 pub use config::Config;

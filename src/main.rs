@@ -1,7 +1,7 @@
 //! The `kith` command: parses arguments and hands over to the library.
 
 use clap::Parser;
-use kith::config::{Cli, Cmd};
+use kith::config::{Cli, Command};
 use kith::{App, Config};
 use tracing_subscriber::EnvFilter;
 
@@ -19,26 +19,26 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Some(Cmd::Migrate(storage)) => {
+        Some(Command::Migrate(storage)) => {
             let version = kith::db::migrate(&storage.db_path())?;
             println!(
                 "schema at version {version}: {}",
                 storage.db_path().display()
             );
         }
-        Some(Cmd::Backup(args)) => {
+        Some(Command::Backup(args)) => {
             let copy = kith::backup::backup(&args.storage.db_path(), &args.path, args.force)?;
             println!("backup written: {copy}");
         }
-        Some(Cmd::Restore(args)) => {
+        Some(Command::Restore(args)) => {
             let db = kith::backup::restore::restore(&args.backup, &args.storage)?;
             println!("restored {} to {db}", args.backup.display());
         }
-        Some(Cmd::Jobs { action }) => {
+        Some(Command::Jobs { action }) => {
             let db = action.storage().db_path();
             print!("{}", kith::jobs::cli::run(&db, action)?);
         }
-        Some(Cmd::Admin { action }) => {
+        Some(Command::Admin { action }) => {
             let db = action.storage().db_path();
             match kith::admin::run(&db, action) {
                 Ok(out) => print!("{out}"),
@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Some(Cmd::Serve(args)) => App::build(Config::from(*args)).await?.run().await?,
+        Some(Command::Serve(args)) => App::build(Config::from(*args)).await?.run().await?,
         None => App::build(Config::from(cli.serve)).await?.run().await?,
     }
     Ok(())

@@ -119,8 +119,10 @@ pub async fn push(state: &AppState, id: Id) {
 /// `notify` in the background, so that the request that caused it does not
 /// wait for it.
 pub fn spawn(state: &AppState, user: Id, kind: Kind, actor: Id, subject: Id) {
-    let state = state.clone();
-    tokio::spawn(async move { notify(&state, user, kind, actor, subject).await });
+    let task = state.clone();
+    state
+        .tasks
+        .spawn(async move { notify(&task, user, kind, actor, subject).await });
 }
 
 /// Stores a notification through the writer and pushes it live.

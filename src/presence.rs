@@ -72,9 +72,16 @@ pub async fn disconnected(state: &AppState, user: Id, name: String) {
 }
 
 /// Tells local friends of users whose presence on other nodes changed, as
-/// the cluster reports them, until the cluster stops.
+/// the cluster reports them, until the node stops.
 pub async fn follow(state: AppState, mut changes: mpsc::UnboundedReceiver<Vec<Transition>>) {
-    while let Some(transitions) = changes.recv().await {
+    loop {
+        let transitions = tokio::select! {
+            t = changes.recv() => t,
+            _ = state.tasks.stopping() => None,
+        };
+        let Some(transitions) = transitions else {
+            return;
+        };
         changed_elsewhere(&state, transitions).await;
     }
 }
@@ -119,8 +126,9 @@ async fn tell_friends(state: &AppState, user: i64, name: String, status: Presenc
 /// went away: after [`OFFLINE_GRACE`], if they are still offline
 /// everywhere, their friends here are told.
 fn went_offline(state: &AppState, user: i64, name: String) {
-    let state = state.clone();
-    tokio::spawn(async move {
+    let task = state.clone();
+    state.tasks.spawn(async move {
+        let state = task;
         tokio::time::sleep(OFFLINE_GRACE).await;
         if !state.is_online(user) {
             tell_friends(&state, user, name, Presence::Offline).await;

@@ -11,6 +11,7 @@ pub mod conn;
 pub mod hub;
 pub mod protocol;
 pub mod routes;
+pub mod session;
 pub mod ticket;
 pub mod webtransport;
 pub mod ws;

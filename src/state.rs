@@ -24,6 +24,7 @@ use crate::realtime::Hub;
 use crate::realtime::hub::Frame;
 use crate::realtime::ticket::TicketKey;
 use crate::realtime::wt_info::WtInfo;
+use crate::tasks::Tasks;
 
 /// How long shutdown waits for in-flight requests to finish, and for
 /// realtime connections to close, before going on without them.
@@ -65,6 +66,9 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     /// Where this node serves HTTP.
     pub http_addr: SocketAddr,
+    /// Every background task of the node, and the one signal that stops
+    /// them.
+    pub tasks: Tasks,
 }
 
 impl Deref for AppState {
@@ -95,12 +99,31 @@ impl AppState {
 
     /// Queues `frame` for every connection of `user`, on every node.
     pub async fn push(&self, user: i64, frame: &Frame) {
-        self.hub.send(user, frame, None);
-        if let Some(c) = &self.cluster
-            && c.remote_online(user)
-        {
-            c.deliver(vec![user], frame).await;
+        self.fan_out(&[user], frame, None).await;
+    }
+
+    /// Queues `frame` for every connection of `users`, on every node, but
+    /// connection `except` of this node (the sender's own); answers the
+    /// users connected nowhere, who may be told another way. Other nodes
+    /// get one delivery each, however many of their users it is for.
+    pub async fn fan_out(&self, users: &[i64], frame: &Frame, except: Option<u64>) -> Vec<i64> {
+        let mut nowhere = Vec::new();
+        let mut elsewhere = Vec::new();
+        for &user in users {
+            let remote = self.remote_online(user);
+            if remote {
+                elsewhere.push(user);
+            }
+            if self.hub.is_online(user) {
+                self.hub.send(user, frame, except);
+            } else if !remote {
+                nowhere.push(user);
+            }
         }
+        if let Some(c) = &self.cluster {
+            c.deliver(elsewhere, frame).await;
+        }
+        nowhere
     }
 
     /// Closes every connection of `user`, on every node (after their

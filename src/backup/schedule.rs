@@ -19,7 +19,6 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{Error, Snapshot};
@@ -110,9 +109,9 @@ fn file_names(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// What one period did.
+/// What one backup period did.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum Period {
     /// A backup was written and `deleted` older files were removed.
     Taken { snapshot: Snapshot, deleted: usize },
     /// This node is not the primary; the primary backs up.
@@ -120,9 +119,9 @@ pub enum Outcome {
 }
 
 /// Takes one backup now, if this node is the primary, and rotates.
-pub async fn try_take_one(state: &AppState, cfg: &BackupConfig) -> Result<Outcome, Error> {
+pub async fn try_take_one(state: &AppState, cfg: &BackupConfig) -> Result<Period, Error> {
     if state.role() != Role::Primary {
-        return Ok(Outcome::NotPrimary);
+        return Ok(Period::NotPrimary);
     }
     let (db, cfg) = (state.config.db.clone(), cfg.clone());
     // A copy is blocking file and SQLite work, seconds to minutes long.
@@ -136,7 +135,7 @@ pub async fn try_take_one(state: &AppState, cfg: &BackupConfig) -> Result<Outcom
 
 /// Copies the database at `db` into the backup directory as a backup taken
 /// at `now`, then deletes what `to_delete` says.
-pub fn take_one(db: &Path, cfg: &BackupConfig, now: OffsetDateTime) -> Result<Outcome, Error> {
+pub fn take_one(db: &Path, cfg: &BackupConfig, now: OffsetDateTime) -> Result<Period, Error> {
     fs::create_dir_all(&cfg.dir).map_err(|err| Error::Unwritable {
         dir: cfg.dir.clone(),
         err,
@@ -150,12 +149,12 @@ pub fn take_one(db: &Path, cfg: &BackupConfig, now: OffsetDateTime) -> Result<Ou
             Err(e) => tracing::warn!(file = %name, error = %e, "deleting an old backup"),
         }
     }
-    Ok(Outcome::Taken { snapshot, deleted })
+    Ok(Period::Taken { snapshot, deleted })
 }
 
 /// Takes a backup every `cfg.every` until `stop` turns true. A backup
 /// under way when it does is finished, not cut short.
-pub async fn run(state: AppState, cfg: BackupConfig, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: AppState, cfg: BackupConfig) {
     let newest = file_names(&cfg.dir)
         .iter()
         .filter_map(|n| taken_at(n))
@@ -165,11 +164,11 @@ pub async fn run(state: AppState, cfg: BackupConfig, mut stop: watch::Receiver<b
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = state.tasks.stopping() => return,
         }
         let started = Instant::now();
         match try_take_one(&state, &cfg).await {
-            Ok(Outcome::Taken { snapshot, deleted }) => tracing::info!(
+            Ok(Period::Taken { snapshot, deleted }) => tracing::info!(
                 path = %snapshot.path.display(),
                 bytes = snapshot.bytes,
                 schema_version = snapshot.schema_version,
@@ -177,7 +176,7 @@ pub async fn run(state: AppState, cfg: BackupConfig, mut stop: watch::Receiver<b
                 ms = started.elapsed().as_millis() as u64,
                 "database backed up"
             ),
-            Ok(Outcome::NotPrimary) => tracing::debug!("not the primary: no backup"),
+            Ok(Period::NotPrimary) => tracing::debug!("not the primary: no backup"),
             Err(e) => tracing::warn!(error = %e, dir = %cfg.dir.display(), "backup failed"),
         }
         next = later(started, cfg.every);
@@ -276,8 +275,8 @@ mod tests {
         for i in 0..4 {
             let at = start + Duration::from_secs(i);
             match take_one(&db, &cfg, at).expect("backup") {
-                Outcome::Taken { deleted, .. } => assert_eq!(deleted, usize::from(i >= 2)),
-                Outcome::NotPrimary => panic!("not asked"),
+                Period::Taken { deleted, .. } => assert_eq!(deleted, usize::from(i >= 2)),
+                Period::NotPrimary => panic!("not asked"),
             }
         }
         let mut left = file_names(&cfg.dir);

@@ -7,11 +7,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use super::job::{JobCtx, JobError, JobKind, Kinds};
 use crate::state::AppState;
 use crate::store::jobs::{Claim, Fail, Heartbeat, Release, Succeed};
+use crate::tasks::Tasks;
 /// How often an idle worker looks for work when nothing wakes it.
 const POLL: Duration = Duration::from_millis(500);
 /// Progress reaches the database (and the owner) at most this often.
@@ -42,7 +43,7 @@ pub struct WorkerConfig {
 pub async fn try_execute_one(
     state: &AppState,
     cfg: &WorkerConfig,
-    shutdown: &watch::Receiver<bool>,
+    shutdown: &Tasks,
 ) -> anyhow::Result<Outcome> {
     let lease_ms = cfg.lease.as_millis() as i64;
     let claim = Claim {
@@ -56,7 +57,7 @@ pub async fn try_execute_one(
     tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempt, "running job");
     let ctx = JobCtx::new(job.clone());
     let kind = cfg.kinds.get(&job.kind).cloned();
-    let keeper = tokio::spawn(keep_lease(
+    let keeper = shutdown.spawn(keep_lease(
         state.clone(),
         cfg.clone(),
         ctx.clone(),
@@ -74,7 +75,7 @@ pub async fn try_execute_one(
     // Interrupted by this node's shutdown: a retryable failure after the
     // stop was raised is the interruption itself (ffmpeg killed), not the
     // job's fault. The job is given back at once, its attempt not charged.
-    let interrupted = *shutdown.borrow() && ctx.stopped();
+    let interrupted = shutdown.is_stopping() && ctx.stopped();
     let (id, worker) = (job.id, cfg.name.clone());
     // Whether the job was still ours does not change the outcome: a job
     // taken from us is the new holder's to finish.
@@ -117,7 +118,7 @@ async fn keep_lease(
     cfg: WorkerConfig,
     ctx: JobCtx,
     kind: Option<Arc<dyn JobKind>>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Tasks,
 ) {
     let renew_every = cfg.lease / 3;
     let mut last_renew = Instant::now();
@@ -126,7 +127,7 @@ async fn keep_lease(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = shutdown.wait_for(|s| *s) => {
+            _ = shutdown.stopping() => {
                 ctx.stop.store(true, Ordering::Relaxed);
                 return;
             }
@@ -163,15 +164,9 @@ async fn keep_lease(
 
 /// Runs jobs until `shutdown`; `wake` is notified when a job is enqueued
 /// on this node.
-pub async fn run(
-    state: AppState,
-    cfg: WorkerConfig,
-    wake: Arc<Notify>,
-    shutdown: watch::Receiver<bool>,
-) {
-    let mut stop = shutdown.clone();
+pub async fn run(state: AppState, cfg: WorkerConfig, wake: Arc<Notify>, shutdown: Tasks) {
     loop {
-        if *shutdown.borrow() {
+        if shutdown.is_stopping() {
             break;
         }
         match try_execute_one(&state, &cfg, &shutdown).await {
@@ -179,7 +174,7 @@ pub async fn run(
                 tokio::select! {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(POLL) => {}
-                    _ = stop.wait_for(|s| *s) => break,
+                    _ = shutdown.stopping() => break,
                 }
             }
             Ok(_) => {}
@@ -187,7 +182,7 @@ pub async fn run(
                 tracing::warn!(error = %e, "worker step failed");
                 tokio::select! {
                     _ = tokio::time::sleep(POLL) => {}
-                    _ = stop.wait_for(|s| *s) => break,
+                    _ = shutdown.stopping() => break,
                 }
             }
         }

@@ -70,7 +70,6 @@ pub async fn start(
     state: AppState,
     addr: SocketAddr,
     files: Option<CertFiles>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let info = state
         .webtransport
@@ -92,7 +91,8 @@ pub async fn start(
     };
     let endpoint = Endpoint::server(server_config(addr, identity))?;
     tracing::info!(%addr, "WebTransport listening");
-    Ok(tokio::spawn(async move {
+    let tasks = state.tasks.clone();
+    Ok(tasks.spawn(async move {
         let accept = async {
             loop {
                 let incoming = endpoint.accept().await;
@@ -109,7 +109,7 @@ pub async fn start(
         };
         tokio::select! {
             () = serve => {}
-            _ = stop.wait_for(|s| *s) => {}
+            _ = state.tasks.stopping() => {}
         }
         // No longer accepting: new sessions wait unanswered until the
         // endpoint closes below.

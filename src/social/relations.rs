@@ -28,7 +28,7 @@ pub async fn are_friends(pool: &SqlitePool, a: Id, b: Id) -> Result<bool, sqlx::
 #[serde(rename_all = "snake_case")]
 pub enum Relationship {
     #[serde(rename = "self")]
-    Self_,
+    Yourself,
     Friends,
     /// You blocked this user.
     Blocked,
@@ -43,7 +43,7 @@ pub async fn relationship(
     other: Id,
 ) -> Result<Relationship, sqlx::Error> {
     if me == other {
-        return Ok(Relationship::Self_);
+        return Ok(Relationship::Yourself);
     }
     if has_blocked(pool, me, other).await? {
         return Ok(Relationship::Blocked);

@@ -777,7 +777,7 @@ async fn worker_steps_run_every_job_once() {
 
     let app = manual_app().await;
     enqueue_many(&app, 100).await;
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let shutdown = kith::tasks::Tasks::default();
     let mut workers = JoinSet::new();
     for n in 0..4 {
         let state = app.state.clone();

@@ -1,0 +1,71 @@
+//! Frames for users connected to other nodes: sent straight to the nodes
+//! they are connected to, in order, over each node's delivery stream (not
+//! gossip: see the module doc of [`super`]).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use iroh::EndpointId;
+
+use super::{Cluster, link};
+use crate::realtime::hub::Frame;
+use crate::sync::Unpoisoned;
+
+impl Cluster {
+    /// Whether `user` has a connection on another node.
+    pub fn remote_online(&self, user: i64) -> bool {
+        self.remote.write_lock().is_online(user)
+    }
+
+    /// Nodes this one hears from.
+    pub fn peers(&self) -> Vec<String> {
+        self.remote
+            .write_lock()
+            .nodes()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Sends `frame` to `users`' connections on other nodes: straight to
+    /// the nodes they are connected to, in order, over each node's
+    /// delivery stream (not gossip: see the module doc).
+    pub async fn deliver(self: &Arc<Self>, users: Vec<i64>, frame: &Frame) {
+        if users.is_empty() {
+            return;
+        }
+        let targets = self.remote.write_lock().locate(&users);
+        for (node, users) in targets {
+            let Ok(id) = node.parse::<EndpointId>() else {
+                continue;
+            };
+            let d = link::Delivery {
+                users,
+                frame: frame.to_string(),
+            };
+            self.host
+                .metrics
+                .deliveries_out
+                .fetch_add(1, Ordering::Relaxed);
+            if !self.links.deliver(self, id, &d) {
+                tracing::warn!(node = %id.fmt_short(), "delivery queue full; frame dropped");
+            }
+        }
+    }
+
+    /// Frames from another node for users connected here.
+    pub(crate) fn delivered(&self, d: link::Delivery) {
+        self.host
+            .metrics
+            .deliveries_in
+            .fetch_add(1, Ordering::Relaxed);
+        let frame: Frame = Arc::from(d.frame);
+        for u in d.users {
+            self.host.hub.send(u, &frame, None);
+        }
+    }
+
+    /// This node's presence: (seq, users), for another node's snapshot.
+    pub(crate) fn snapshot(&self) -> (u64, Vec<i64>) {
+        self.local.write_lock().snapshot()
+    }
+}

@@ -1,0 +1,115 @@
+//! Who the members are: the `nodes` table, this node's row in it, and the
+//! members' addresses for the endpoint's lookup.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use iroh::{EndpointAddr, EndpointId, TransportAddr};
+
+use super::{Cluster, NODE_FORGET_AFTER, NODE_TTL, REGISTER_EVERY, Role};
+use crate::store::nodes::{self, NodeRow, PruneNodes, UpsertNode};
+use crate::sync::Unpoisoned;
+
+impl Cluster {
+    pub(super) fn is_member(&self, id: &EndpointId) -> bool {
+        self.members.read_lock().contains(id)
+    }
+
+    pub(crate) fn admit(&self, id: EndpointId) {
+        self.members.write_lock().insert(id);
+    }
+
+    /// Whether `id` may connect: a known member, or (after a fresh look at
+    /// `nodes`) a registered one.
+    pub(super) async fn check_member(&self, id: &EndpointId) -> bool {
+        if self.is_member(id) {
+            return true;
+        }
+        let _ = self.refresh_members().await;
+        self.is_member(id)
+    }
+
+    /// Re-reads `nodes`: members, and their addresses for the lookup.
+    pub(super) async fn refresh_members(&self) -> Result<Vec<NodeRow>, sqlx::Error> {
+        let rows = nodes::all(&self.host.read).await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Ok(id) = row.endpoint_id.parse::<EndpointId>() else {
+                continue;
+            };
+            if id == self.id {
+                continue;
+            }
+            let addrs = row.addrs();
+            if !addrs.is_empty() {
+                self.lookup.add_endpoint_info(EndpointAddr::from_parts(
+                    id,
+                    addrs.into_iter().map(TransportAddr::Ip),
+                ));
+            }
+            ids.push(id);
+        }
+        self.members.write_lock().extend(ids);
+        Ok(rows)
+    }
+
+    /// This node's `nodes` row as of now.
+    pub(super) fn row(&self, now: i64) -> NodeRow {
+        let addrs: Vec<String> = self.addrs().iter().map(ToString::to_string).collect();
+        NodeRow {
+            endpoint_id: self.id.to_string(),
+            name: self.name.clone(),
+            addrs: serde_json::to_string(&addrs).unwrap_or_else(|_| "[]".into()),
+            role: self.role().as_str().into(),
+            region: self.region.clone(),
+            http_addr: self.host.http_addr.to_string(),
+            started_at: self.started_at,
+            heartbeat_at: now,
+        }
+    }
+
+    /// Writes this node's row (through the writer: forwarded on a replica).
+    pub async fn register(&self) -> Result<(), crate::store::CmdError> {
+        let now = crate::ids::now_ms();
+        self.host.writer.run(UpsertNode(self.row(now))).await?;
+        Ok(())
+    }
+
+    pub(super) async fn register_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(REGISTER_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut joined: HashSet<EndpointId> = HashSet::new();
+        while self.next_tick(&mut tick).await {
+            if let Err(e) = self.register().await {
+                tracing::warn!(error = %e, "refreshing this node's registration");
+            }
+            if let Ok(rows) = self.refresh_members().await {
+                // Peers that registered since we subscribed.
+                let fresh = crate::ids::now_ms() - 2 * NODE_TTL.as_millis() as i64;
+                let new: Vec<EndpointId> = rows
+                    .iter()
+                    .filter(|r| r.heartbeat_at > fresh)
+                    .filter_map(|r| r.endpoint_id.parse().ok())
+                    .filter(|id| *id != self.id && !joined.contains(id))
+                    .collect();
+                if !new.is_empty()
+                    && let Some(s) = self.sender.lock().await.as_ref()
+                    && s.join_peers(new.clone()).await.is_ok()
+                {
+                    joined.extend(new);
+                }
+            }
+            if self.role() == Role::Primary {
+                let before = crate::ids::now_ms() - NODE_FORGET_AFTER.as_millis() as i64;
+                let _ = self
+                    .host
+                    .writer
+                    .run(PruneNodes {
+                        before,
+                        keep: self.id.to_string(),
+                    })
+                    .await;
+            }
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! What a live connection does with each client frame: sending, typing,
+//! read receipts and catching up, with the connection's send budget; and
+//! its opening and closing (registration in the hub, presence).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::hub::{self, Frame, Registration};
+use super::protocol::{ClientFrame, ErrorCode, ServerFrame, VERSION};
+use crate::auth::accounts::{self, UserView};
+use crate::chat::store;
+use crate::ids::{Id, format_ms};
+use crate::limits::{SENDS, TokenBucket};
+use crate::notify::{self, Kind};
+use crate::presence;
+use crate::state::AppState;
+use crate::store::CmdError;
+use crate::store::chat::{MarkRead, SendMessage, Stored};
+
+/// Excess sends answered with an error frame before the connection is
+/// closed for flooding.
+const MAX_EXCESS: u32 = 100;
+
+/// At most one typing indicator per conversation per this long is passed on.
+const TYPING_EVERY: Duration = Duration::from_millis(1500);
+/// Messages per page of a `sync` replay.
+const SYNC_PAGE: i64 = 500;
+
+/// What handling a frame produced: frames for this connection, and maybe a
+/// follow-up frame to handle next (a `sync` continues page by page).
+#[derive(Default)]
+pub struct Answer {
+    pub frames: Vec<Frame>,
+    pub then: Option<ClientFrame>,
+}
+
+impl Answer {
+    pub(super) fn reply(f: ServerFrame) -> Self {
+        Answer {
+            frames: vec![f.encode()],
+            then: None,
+        }
+    }
+}
+
+fn cmd_error(e: CmdError) -> ServerFrame {
+    match e {
+        CmdError::NotFound(m) => ServerFrame::error(ErrorCode::NotFound, m),
+        CmdError::Forbidden(m) => ServerFrame::error(ErrorCode::Forbidden, m),
+        CmdError::Conflict(m) | CmdError::Invalid(m) => ServerFrame::error(ErrorCode::Invalid, m),
+        CmdError::Unavailable(m) => ServerFrame::error(ErrorCode::Unavailable, m),
+        CmdError::Internal(m) => {
+            tracing::error!(error = %m, "realtime command failed");
+            ServerFrame::error(ErrorCode::Internal, "internal error")
+        }
+    }
+}
+
+fn db_error(e: sqlx::Error) -> ServerFrame {
+    tracing::error!(error = %e, "realtime read failed");
+    ServerFrame::error(ErrorCode::Unavailable, "could not read; retry")
+}
+
+/// The per-connection state.
+pub struct Conn {
+    state: AppState,
+    user: UserView,
+    conn_id: u64,
+    sends: TokenBucket,
+    typing: HashMap<Id, Instant>,
+    excess: u32,
+}
+
+impl Conn {
+    /// Registers the connection; returns the frames to send first: hello,
+    /// then which friends are online.
+    pub(super) async fn open(state: AppState, user: UserView) -> (Conn, Registration, Vec<Frame>) {
+        let reg = state.hub.register(user.id.0);
+        // Checked after registering: a ban or an account deletion that this
+        // read misses commits after it, and its kick then finds this
+        // connection. (A WebTransport ticket outlives neither.)
+        match accounts::banned(&state.read, user.id).await {
+            Ok(Some(false)) => {}
+            Ok(Some(true)) => reg.kick.kick(hub::BANNED),
+            Ok(None) => reg.kick.kick(hub::SIGNED_OUT),
+            Err(e) => tracing::warn!(error = %e, "checking the account of a new connection"),
+        }
+        let mut hello = vec![
+            ServerFrame::Hello {
+                version: VERSION,
+                user: user.username.clone(),
+            }
+            .encode(),
+        ];
+        hello.extend(presence::connected(&state, user.id, &user.username, reg.first).await);
+        let conn = Conn {
+            state,
+            user,
+            conn_id: reg.conn,
+            sends: TokenBucket::new(SENDS, Instant::now()),
+            typing: HashMap::new(),
+            excess: 0,
+        };
+        (conn, reg, hello)
+    }
+
+    /// Whether the client went on sending past its budget for too long:
+    /// the connection is closed for flooding.
+    pub(super) fn flooding(&self) -> bool {
+        self.excess > MAX_EXCESS
+    }
+
+    /// Unregisters; tells friends when this was the user's last connection.
+    pub(super) async fn close(self, conn: u64) {
+        if self.state.hub.unregister(self.user.id.0, conn) {
+            presence::disconnected(&self.state, self.user.id, self.user.username.clone()).await;
+        }
+    }
+
+    /// Handles one client frame.
+    pub async fn handle(&mut self, frame: ClientFrame) -> Answer {
+        match frame {
+            ClientFrame::Ping => Answer::reply(ServerFrame::Pong),
+            ClientFrame::Send {
+                conversation_id,
+                client_msg_id,
+                body,
+            } => {
+                // Each connection has its budget, and (unless the per-user
+                // limits are off) the user has one across all their
+                // connections on this node: more sockets buy no more sends.
+                let now = Instant::now();
+                let allowed = self.sends.take_at(now).is_ok()
+                    && self
+                        .state
+                        .send_limits
+                        .as_ref()
+                        .is_none_or(|users| users.take_at(self.user.id.0, now).is_ok());
+                if !allowed {
+                    self.excess += 1;
+                    return Answer::reply(ServerFrame::error(
+                        ErrorCode::RateLimited,
+                        "sending too fast; the message was not sent",
+                    ));
+                }
+                self.send(conversation_id, client_msg_id, body).await
+            }
+            ClientFrame::Sync {
+                conversation_id,
+                after_seq,
+            } => self.sync(conversation_id, after_seq).await,
+            ClientFrame::Typing { conversation_id } => {
+                let now = Instant::now();
+                let recent = self
+                    .typing
+                    .get(&conversation_id)
+                    .is_some_and(|t| now.duration_since(*t) < TYPING_EVERY);
+                if recent {
+                    return Answer::default();
+                }
+                let (read, me) = (&self.state.read, self.user.id);
+                match store::is_member(read, conversation_id, me).await {
+                    Ok(true) => {}
+                    Ok(false) => return Answer::reply(not_member()),
+                    Err(e) => return Answer::reply(db_error(e)),
+                }
+                match store::direct_blocked(read, conversation_id, me).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        return Answer::reply(ServerFrame::error(
+                            ErrorCode::Forbidden,
+                            crate::store::chat::BLOCKED_MESSAGE,
+                        ));
+                    }
+                    Err(e) => return Answer::reply(db_error(e)),
+                }
+                if self.typing.len() > 1000 {
+                    self.typing.clear();
+                }
+                self.typing.insert(conversation_id, now);
+                let f = ServerFrame::Typing {
+                    conversation_id,
+                    user: self.user.username.clone(),
+                }
+                .encode();
+                self.fan_out(conversation_id, &f, true).await;
+                Answer::default()
+            }
+            ClientFrame::Read {
+                conversation_id,
+                seq,
+            } => {
+                let cmd = MarkRead {
+                    conversation: conversation_id,
+                    user: self.user.id,
+                    seq,
+                };
+                match self.state.writer.run(cmd).await {
+                    Ok(seq) => {
+                        let f = ServerFrame::Read {
+                            conversation_id,
+                            user: self.user.username.clone(),
+                            seq,
+                        }
+                        .encode();
+                        self.fan_out(conversation_id, &f, false).await;
+                        Answer::default()
+                    }
+                    Err(e) => Answer::reply(cmd_error(e)),
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, conversation: Id, client_msg_id: String, body: String) -> Answer {
+        let cmd = SendMessage {
+            id: Id::generate(),
+            conversation,
+            sender: self.user.id,
+            client_msg_id: client_msg_id.clone(),
+            body: body.clone(),
+        };
+        let Stored {
+            id,
+            seq,
+            created_at,
+            duplicate,
+        } = match self.state.writer.run(cmd).await {
+            Ok(stored) => stored,
+            Err(e) => return Answer::reply(cmd_error(e)),
+        };
+        let ack = ServerFrame::Ack {
+            conversation_id: conversation,
+            client_msg_id: client_msg_id.clone(),
+            seq,
+            message_id: id,
+        }
+        .encode();
+        if !duplicate {
+            let message = ServerFrame::Message(store::MessageView {
+                conversation_id: conversation,
+                seq,
+                message_id: id,
+                sender: Some(self.user.username.clone()),
+                body,
+                client_msg_id,
+                created_at: format_ms(created_at),
+            })
+            .encode();
+            let offline = self.fan_out(conversation, &message, false).await;
+            for member in offline {
+                notify::spawn(
+                    &self.state,
+                    Id(member),
+                    Kind::Message,
+                    self.user.id,
+                    conversation,
+                );
+            }
+        }
+        Answer {
+            frames: vec![ack],
+            then: None,
+        }
+    }
+
+    /// Replays one page of messages after `after_seq`; continues with the
+    /// next page until caught up, then says `synced`.
+    async fn sync(&mut self, conversation: Id, after_seq: i64) -> Answer {
+        match store::is_member(&self.state.read, conversation, self.user.id).await {
+            Ok(true) => {}
+            Ok(false) => return Answer::reply(not_member()),
+            Err(e) => return Answer::reply(db_error(e)),
+        }
+        let page = match store::messages(
+            &self.state.read,
+            conversation,
+            after_seq.max(0),
+            i64::MAX,
+            SYNC_PAGE,
+            true,
+        )
+        .await
+        {
+            Ok(p) => p,
+            Err(e) => return Answer::reply(db_error(e)),
+        };
+        let full = page.len() as i64 == SYNC_PAGE;
+        let last = page.last().map(|m| m.seq).unwrap_or(after_seq.max(0));
+        let mut frames: Vec<Frame> = page
+            .into_iter()
+            .map(|m| ServerFrame::Message(m).encode())
+            .collect();
+        if full {
+            return Answer {
+                frames,
+                then: Some(ClientFrame::Sync {
+                    conversation_id: conversation,
+                    after_seq: last,
+                }),
+            };
+        }
+        frames.push(
+            ServerFrame::Synced {
+                conversation_id: conversation,
+                last_seq: last,
+            }
+            .encode(),
+        );
+        Answer { frames, then: None }
+    }
+
+    /// Queues `frame` for the conversation's members (not this connection;
+    /// with `skip_self`, none of this user's). Returns the members with no
+    /// live connection.
+    async fn fan_out(&self, conversation: Id, frame: &Frame, skip_self: bool) -> Vec<i64> {
+        let mut members = match store::member_ids(&self.state.read, conversation).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading members for fan-out");
+                return vec![];
+            }
+        };
+        if skip_self {
+            members.retain(|m| *m != self.user.id.0);
+        }
+        self.state
+            .fan_out(&members, frame, Some(self.conn_id))
+            .await
+    }
+}
+
+fn not_member() -> ServerFrame {
+    ServerFrame::error(ErrorCode::NotFound, "conversation not found")
+}
