@@ -17,10 +17,10 @@ use crate::auth::{User, limits};
 use crate::error::{AppError, ErrorBody};
 use crate::http::Json;
 use crate::http::client_ip::ClientIp;
-use crate::ids::{Id, now_ms};
 use crate::media::{self, MediaView};
 use crate::state::AppState;
 use crate::store::accounts::DeleteAccount;
+use kith_core::ids::{Id, now_ms};
 
 // ---- deletion -------------------------------------------------------------
 

@@ -18,11 +18,11 @@ use sqlx::SqlitePool;
 
 use crate::cluster::litefs::LiteFs;
 use crate::config::{AdminCmd, AdminUserCmd};
-use crate::ids::{Id, format_ms};
 use crate::realtime::hub::BANNED;
 use crate::state::AppState;
 use crate::store::moderation::{Ban, SetAdmin};
 use crate::store::{CmdError, Command};
+use kith_core::ids::{Id, format_ms};
 
 /// How often every node looks for new bans.
 pub const WATCH_EVERY: Duration = Duration::from_millis(500);

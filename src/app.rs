@@ -31,7 +31,6 @@ use crate::media::transcode::VideoJob;
 use crate::metrics::Metrics;
 use crate::realtime::Hub;
 use crate::realtime::hub::SHUTTING_DOWN;
-use crate::realtime::ticket::TicketKey;
 use crate::realtime::webtransport::{self, CertFiles};
 use crate::realtime::wt_info::WtInfo;
 pub use crate::state::DRAIN_TIMEOUT;
@@ -39,6 +38,7 @@ use crate::state::{AppState, Inner};
 use crate::store::attempts::PruneAttempts;
 use crate::store::sessions::DeleteExpiredSessions;
 use crate::tasks::Tasks;
+use kith_core::ticket::TicketKey;
 pub use router::{MAX_BODY_BYTES, REQUEST_TIMEOUT, router, with_layers};
 use tokio::sync::Notify;
 

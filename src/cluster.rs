@@ -33,7 +33,6 @@ mod identity;
 pub mod link;
 pub mod litefs;
 mod membership;
-pub mod presence;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -59,11 +58,12 @@ use crate::config::ClusterConfig;
 use crate::db::Writer;
 use crate::metrics::Metrics;
 use crate::realtime::Hub;
-use crate::sync::Unpoisoned;
 use crate::tasks::Tasks;
 use gossip::{GossipGate, GossipMessage};
 use identity::{HELLO, Secret, WELCOME};
 pub use identity::{node_key, parse_join};
+use kith_core::presence;
+use kith_core::sync::Unpoisoned;
 use litefs::LiteFs;
 
 /// kith's protocol between nodes.
@@ -217,7 +217,7 @@ impl Cluster {
             join: join.iter().map(|j| j.id).collect(),
             litefs,
             role: RwLock::new(role),
-            started_at: crate::ids::now_ms(),
+            started_at: kith_core::ids::now_ms(),
             links: link::Links::default(),
             advertise: config.advertise,
             primary_position: AtomicU64::new(0),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::AppError;
-use crate::ids::Id;
+use kith_core::ids::Id;
 
 /// `axum::Json` with kith's error responses (400 malformed, 422 wrong
 /// shape, 413 too large, 415 wrong content type).

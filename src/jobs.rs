@@ -11,5 +11,4 @@
 pub mod cli;
 pub mod job;
 pub mod routes;
-pub mod state;
 pub mod worker;

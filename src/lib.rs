@@ -45,7 +45,6 @@ pub mod config;
 pub mod db;
 mod error;
 pub mod http;
-pub mod ids;
 pub mod jobs;
 pub mod limits;
 pub mod media;
@@ -53,13 +52,13 @@ mod metrics;
 mod notify;
 pub mod presence;
 pub mod realtime;
-mod signing;
 mod social;
 pub mod state;
 pub mod store;
-mod sync;
 pub mod tasks;
 
 pub use app::App;
 pub use config::Config;
+/// The core's ids, as tests and tools name them.
+pub use kith_core::ids;
 pub use state::AppState;

@@ -18,12 +18,12 @@ use serde::Serialize;
 use sqlx::SqlitePool;
 use utoipa::ToSchema;
 
-use crate::ids::Id;
-use crate::realtime::protocol::ServerFrame;
 use crate::state::AppState;
 use crate::store::jobs::Claimed;
 use crate::store::media::{MediaFailed, VideoPayload};
 use crate::store::visibility::MEDIA_VISIBLE;
+use kith_core::ids::Id;
+use kith_core::protocol::ServerFrame;
 
 /// Where a media item's files live under the media dir.
 pub fn upload_path(dir: &Path, id: Id) -> PathBuf {

@@ -13,11 +13,11 @@ use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, Query};
-use crate::ids::Id;
-use crate::realtime::protocol::ServerFrame;
 use crate::state::AppState;
 pub use crate::store::notifications::Kind;
 use crate::store::notifications::{MarkNotificationsRead, New, Notify};
+use kith_core::ids::Id;
+use kith_core::protocol::ServerFrame;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::cluster::presence::Transition;
-use crate::ids::Id;
 use crate::realtime::hub::Frame;
-use crate::realtime::protocol::{Presence, ServerFrame};
 use crate::state::AppState;
+use kith_core::ids::Id;
+use kith_core::presence::Transition;
+use kith_core::protocol::{Presence, ServerFrame};
 
 /// How long a user must stay disconnected everywhere before friends are
 /// told they went offline: a reload or a hop to another node shows no

@@ -9,12 +9,12 @@
 pub mod cert;
 pub mod conn;
 pub mod hub;
-pub mod protocol;
 pub mod routes;
 pub mod session;
-pub mod ticket;
 pub mod webtransport;
 pub mod ws;
 pub mod wt_info;
 
 pub use hub::Hub;
+/// The core's protocol and tickets, where the transports live.
+pub use kith_core::{protocol, ticket};

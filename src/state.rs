@@ -22,9 +22,9 @@ use crate::media::tools::Tools;
 use crate::metrics::Metrics;
 use crate::realtime::Hub;
 use crate::realtime::hub::Frame;
-use crate::realtime::ticket::TicketKey;
 use crate::realtime::wt_info::WtInfo;
 use crate::tasks::Tasks;
+use kith_core::ticket::TicketKey;
 
 /// How long shutdown waits for in-flight requests to finish, and for
 /// realtime connections to close, before going on without them.

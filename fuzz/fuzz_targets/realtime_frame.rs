@@ -1,5 +1,5 @@
 //! Client frames of the realtime protocol, as each transport hands them to
-//! `kith::realtime::protocol::parse`:
+//! `kith_core::protocol::parse`:
 //!
 //! - WebSocket (`/ws`): a text message, which is UTF-8, parsed whole.
 //! - WebTransport stream (`/wt`): newline-delimited; each complete line
@@ -14,7 +14,7 @@
 //! encodes.
 #![no_main]
 
-use kith::realtime::protocol::{
+use kith_core::protocol::{
     self, ClientFrame, ErrorCode, MAX_BODY_CHARS, MAX_CLIENT_MSG_ID, MAX_FRAME_BYTES, ServerFrame,
 };
 use libfuzzer_sys::fuzz_target;

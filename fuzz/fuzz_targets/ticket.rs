@@ -1,4 +1,4 @@
-//! Realtime tickets (`kith::realtime::ticket`), as `/wt?ticket=` presents
+//! Realtime tickets (`kith_core::ticket`), as `/wt?ticket=` presents
 //! them to `TicketKey::check_at`, under a fixed key and a fixed "now".
 //!
 //! - Any string: `check_at` must never panic, and may accept only what
@@ -10,8 +10,8 @@
 //!   it is changed.
 #![no_main]
 
-use kith::ids::Id;
-use kith::realtime::ticket::{TTL_MS, TicketError, TicketKey};
+use kith_core::ids::Id;
+use kith_core::ticket::{TTL_MS, TicketError, TicketKey};
 use libfuzzer_sys::fuzz_target;
 
 /// 2025-06-15T16:26:40Z in Unix milliseconds.

@@ -1,4 +1,4 @@
-//! The upload sniffer (`kith::media::sniff`), fed arbitrary bytes:
+//! The upload sniffer (`kith_core::sniff`), fed arbitrary bytes:
 //!
 //! - `looks_like_video`, on the first 512 bytes of an upload as the upload
 //!   route hands it over, and on the whole input: the answer must not
@@ -7,7 +7,7 @@
 //!   never panic, and a probe it returns has a positive width and height.
 #![no_main]
 
-use kith::media::sniff::{looks_like_video, parse_probe};
+use kith_core::sniff::{looks_like_video, parse_probe};
 use libfuzzer_sys::fuzz_target;
 
 /// How much of an upload the upload route keeps to sniff.

@@ -6,7 +6,7 @@ use sqlx::SqlitePool;
 use utoipa::ToSchema;
 
 use crate::error::AppError;
-use crate::ids::{Id, format_ms};
+use kith_core::ids::{Id, format_ms};
 
 /// A user as others see them.
 #[derive(Clone, Debug, Serialize, ToSchema, sqlx::FromRow)]

@@ -7,8 +7,8 @@ use tower_sessions::Session;
 use super::accounts::{self, UserView};
 use super::{SESSION_SEEN, SESSION_USER};
 use crate::error::AppError;
-use crate::ids::{Id, now_ms};
 use crate::state::AppState;
+use kith_core::ids::{Id, now_ms};
 
 /// How often a session's expiry is pushed forward by activity. Sessions
 /// expire after 30 days without use; refreshing at most daily keeps reads

@@ -56,11 +56,11 @@ use sqlx::SqlitePool;
 
 use super::accounts;
 use crate::error::AppError;
-use crate::ids::now_ms;
 use crate::state::AppState;
 use crate::store::attempts::{
     KNOWN_FOR_MS, SignedIn, TakeAttempt, Window, account_failures_key, failures_key,
 };
+use kith_core::ids::now_ms;
 
 const MINUTE_MS: i64 = 60_000;
 

@@ -14,10 +14,10 @@ use super::{SESSION_SEEN, SESSION_USER, User, limits};
 use crate::error::{AppError, ErrorBody};
 use crate::http::Json;
 use crate::http::client_ip::ClientIp;
-use crate::ids::{Id, now_ms};
 use crate::state::AppState;
 use crate::store::sessions::EndUserSessions;
 use crate::store::users::CreateUser;
+use kith_core::ids::{Id, now_ms};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -16,8 +16,8 @@ use tower_sessions_sqlx_store::SqliteStore;
 
 use super::SESSION_USER;
 use crate::db::Writer;
-use crate::ids::Id;
 use crate::store::sessions::{DeleteSession, SaveSession};
+use kith_core::ids::Id;
 
 #[derive(Clone, Debug)]
 pub struct WriterStore {

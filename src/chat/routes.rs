@@ -13,9 +13,9 @@ use crate::auth::User;
 use crate::auth::accounts;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, MAX_PAGE, Page, PageParams, Path, Query};
-use crate::ids::Id;
 use crate::state::AppState;
 use crate::store::chat::{CreateConversation, MAX_MEMBERS, Opened};
+use kith_core::ids::Id;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

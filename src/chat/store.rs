@@ -5,20 +5,8 @@ use sqlx::SqlitePool;
 use utoipa::ToSchema;
 
 use crate::auth::accounts::UserView;
-use crate::ids::{Id, format_ms};
-
-/// A message as clients see it (REST and realtime alike).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
-pub struct MessageView {
-    pub conversation_id: Id,
-    pub seq: i64,
-    pub message_id: Id,
-    /// The sender's username; null once their account is deleted.
-    pub sender: Option<String>,
-    pub body: String,
-    pub client_msg_id: String,
-    pub created_at: String,
-}
+use kith_core::ids::{Id, format_ms};
+pub use kith_core::protocol::MessageView;
 
 #[derive(sqlx::FromRow)]
 struct MessageRow {

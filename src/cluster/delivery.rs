@@ -9,7 +9,7 @@ use iroh::EndpointId;
 
 use super::{Cluster, link};
 use crate::realtime::hub::Frame;
-use crate::sync::Unpoisoned;
+use kith_core::sync::Unpoisoned;
 
 impl Cluster {
     /// Whether `user` has a connection on another node.

@@ -16,10 +16,9 @@ use iroh_gossip::Gossip;
 use iroh_gossip::api::Event;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Cluster, GOSSIP_MAX_MESSAGE, HEARTBEAT_EVERY, NODE_TTL, REFUSED, Role, link, presence,
-};
-use crate::sync::Unpoisoned;
+use super::{Cluster, GOSSIP_MAX_MESSAGE, HEARTBEAT_EVERY, NODE_TTL, REFUSED, Role, link};
+use kith_core::presence;
+use kith_core::sync::Unpoisoned;
 
 /// What travels on the gossip topic.
 #[derive(Debug, Serialize, Deserialize)]

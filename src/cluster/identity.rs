@@ -8,7 +8,7 @@ use anyhow::Context;
 use iroh::{EndpointAddr, EndpointId, SecretKey};
 use iroh_gossip::TopicId;
 
-use crate::signing;
+use kith_core::signing;
 
 /// Proofs of the cluster secret, bound to both ends of a connection.
 #[derive(Clone)]

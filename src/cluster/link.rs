@@ -24,7 +24,7 @@ use super::{ALPN, Cluster, HELLO, REFUSED, Role, WELCOME};
 use crate::db::AnyCommand;
 use crate::db::writer::{Forward, Forwarded};
 use crate::store::{CmdError, nodes};
-use crate::sync::Unpoisoned;
+use kith_core::sync::Unpoisoned;
 
 /// The largest request or response read from a link.
 const MAX_MESSAGE: usize = 8 * 1024 * 1024;

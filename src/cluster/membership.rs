@@ -8,7 +8,7 @@ use iroh::{EndpointAddr, EndpointId, TransportAddr};
 
 use super::{Cluster, NODE_FORGET_AFTER, NODE_TTL, REGISTER_EVERY, Role};
 use crate::store::nodes::{self, NodeRow, PruneNodes, UpsertNode};
-use crate::sync::Unpoisoned;
+use kith_core::sync::Unpoisoned;
 
 impl Cluster {
     pub(super) fn is_member(&self, id: &EndpointId) -> bool {
@@ -70,7 +70,7 @@ impl Cluster {
 
     /// Writes this node's row (through the writer: forwarded on a replica).
     pub async fn register(&self) -> Result<(), crate::store::CmdError> {
-        let now = crate::ids::now_ms();
+        let now = kith_core::ids::now_ms();
         self.host.writer.run(UpsertNode(self.row(now))).await?;
         Ok(())
     }
@@ -85,7 +85,7 @@ impl Cluster {
             }
             if let Ok(rows) = self.refresh_members().await {
                 // Peers that registered since we subscribed.
-                let fresh = crate::ids::now_ms() - 2 * NODE_TTL.as_millis() as i64;
+                let fresh = kith_core::ids::now_ms() - 2 * NODE_TTL.as_millis() as i64;
                 let new: Vec<EndpointId> = rows
                     .iter()
                     .filter(|r| r.heartbeat_at > fresh)
@@ -100,7 +100,7 @@ impl Cluster {
                 }
             }
             if self.role() == Role::Primary {
-                let before = crate::ids::now_ms() - NODE_FORGET_AFTER.as_millis() as i64;
+                let before = kith_core::ids::now_ms() - NODE_FORGET_AFTER.as_millis() as i64;
                 let _ = self
                     .host
                     .writer

@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 
 use super::command::AnyCommand;
 use crate::store::{CmdError, Command};
-use crate::sync::Unpoisoned;
+use kith_core::sync::Unpoisoned;
 
 /// The most commands one transaction holds; bounds the latency a command
 /// waits behind its batch.
@@ -341,8 +341,8 @@ pub(super) mod tests {
     use serde::{Deserialize, Serialize};
 
     use super::*;
-    use crate::ids::Id;
     use crate::store::users::CreateUser;
+    use kith_core::ids::Id;
 
     /// Writes a user row, then fails.
     #[derive(Clone, Debug, Serialize, Deserialize)]

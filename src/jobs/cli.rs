@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use crate::config::JobsCmd;
-use crate::ids::{Id, format_ms};
 use crate::store::jobs::{Cancel, Retry};
+use kith_core::ids::{Id, format_ms};
 
 /// Runs the command; returns what to print.
 pub fn run(db: &Path, action: JobsCmd) -> anyhow::Result<String> {

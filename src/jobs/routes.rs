@@ -7,9 +7,9 @@ use utoipa_axum::routes;
 use crate::auth::User;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Path};
-use crate::ids::Id;
 use crate::state::AppState;
 use crate::store::jobs::{self as queue, JobView};
+use kith_core::ids::Id;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_job))

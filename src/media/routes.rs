@@ -16,9 +16,9 @@ use super::{MediaView, sniff, upload_path};
 use crate::auth::User;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Path};
-use crate::ids::Id;
 use crate::state::AppState;
 use crate::store::media::CreateMedia;
+use kith_core::ids::Id;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -30,7 +30,7 @@ use tokio::io::AsyncReadExt;
 
 use super::serve::{self, Meta};
 use crate::error::AppError;
-use crate::ids::Id;
+use kith_core::ids::Id;
 
 /// Uploads at most this large go up in one request; larger ones in parts.
 const SINGLE_PUT: u64 = 8 * 1024 * 1024;

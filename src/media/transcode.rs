@@ -122,7 +122,7 @@ pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
 
 /// Deletes temp outputs (`.{id}.*`) left by earlier attempts. A stale
 /// ffmpeg still writing one keeps an unlinked file, harmless.
-fn remove_leftovers(dir: &Path, id: crate::ids::Id) {
+fn remove_leftovers(dir: &Path, id: kith_core::ids::Id) {
     let prefix = format!(".{id}.");
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
@@ -278,8 +278,8 @@ fn ffmpeg(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::Id;
     use crate::store::jobs::Claimed;
+    use kith_core::ids::Id;
 
     /// An ffmpeg that prints nothing (here: waiting for a writer on a FIFO,
     /// as a starved one waits for the CPU) is killed as soon as its job

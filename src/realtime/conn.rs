@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use super::hub::Frame;
-use super::protocol::{self, ErrorCode, ServerFrame};
 use super::session::{Answer, Conn};
 use crate::auth::accounts::UserView;
 use crate::state::AppState;
+use kith_core::protocol::{self, ErrorCode, ServerFrame};
 
 /// How long a close frame may wait to be written.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use crate::sync::Unpoisoned;
+use kith_core::sync::Unpoisoned;
 use tokio::sync::{Notify, mpsc, watch};
 
 /// A serialized server frame.

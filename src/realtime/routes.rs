@@ -7,11 +7,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ticket::TTL_MS;
 use crate::auth::User;
 use crate::error::ErrorBody;
 use crate::http::Json;
 use crate::state::AppState;
+use kith_core::ticket::TTL_MS;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -6,16 +6,16 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::hub::{self, Frame, Registration};
-use super::protocol::{ClientFrame, ErrorCode, ServerFrame, VERSION};
 use crate::auth::accounts::{self, UserView};
 use crate::chat::store;
-use crate::ids::{Id, format_ms};
 use crate::limits::{SENDS, TokenBucket};
 use crate::notify::{self, Kind};
 use crate::presence;
 use crate::state::AppState;
 use crate::store::CmdError;
 use crate::store::chat::{MarkRead, SendMessage, Stored};
+use kith_core::ids::{Id, format_ms};
+use kith_core::protocol::{ClientFrame, ErrorCode, ServerFrame, VERSION};
 
 /// Excess sends answered with an error frame before the connection is
 /// closed for flooding.

@@ -27,11 +27,11 @@ use wtransport::{Connection, Endpoint, Identity, RecvStream, SendStream, ServerC
 use super::cert::{self, Loaded};
 use super::conn::{self, CloseReason, Inbound, Transport};
 use super::hub::SHUTTING_DOWN;
-use super::protocol::MAX_FRAME_BYTES;
 use super::wt_info::WtInfo;
 use crate::auth::accounts;
 use crate::http::same_origin;
 use crate::state::{AppState, DRAIN_TIMEOUT};
+use kith_core::protocol::MAX_FRAME_BYTES;
 
 /// How long a new session may take to open its first stream.
 const FIRST_STREAM_TIMEOUT: Duration = Duration::from_secs(10);

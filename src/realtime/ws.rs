@@ -9,12 +9,12 @@ use axum::response::Response;
 
 use super::conn::{self, CloseReason, Inbound, Transport};
 use super::hub::{Frame, SHUTTING_DOWN};
-use super::protocol::MAX_FRAME_BYTES;
 use crate::auth::User;
 use crate::error::AppError;
 use crate::http::same_origin;
 use crate::state::AppState;
 use futures_util::SinkExt;
+use kith_core::protocol::MAX_FRAME_BYTES;
 
 /// Small buffers: an idle connection should cost little memory.
 const READ_BUFFER: usize = 1024;

@@ -14,11 +14,11 @@ use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
-use crate::ids::Id;
 use crate::notify::{self, Kind};
 use crate::state::AppState;
 use crate::store::comments::{CreateComment, DeleteComment};
 use crate::store::visibility::COMMENT_VISIBLE;
+use kith_core::ids::Id;
 
 pub const MAX_BODY_CHARS: usize = 2_000;
 

@@ -15,8 +15,8 @@ use super::posts::{POST_SELECT, PostView, fetch_posts};
 use crate::auth::User;
 use crate::error::AppError;
 use crate::http::{Json, Page, PageParams, PageReq, Query};
-use crate::ids::Id;
 use crate::state::AppState;
+use kith_core::ids::Id;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(feed))

@@ -18,10 +18,10 @@ use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
-use crate::ids::Id;
 use crate::notify::{self, Kind};
 use crate::state::AppState;
 use crate::store::friends::{Answer, Cancel, RequestSent, SendRequest, Unfriend};
+use kith_core::ids::Id;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

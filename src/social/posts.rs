@@ -13,12 +13,12 @@ use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
-use crate::ids::Id;
 use crate::notify::{self, Kind};
 use crate::state::AppState;
 pub use crate::store::posts::Visibility;
 use crate::store::posts::{CreatePost, DeletePost, Like, Unlike};
 use crate::store::visibility::VISIBLE;
+use kith_core::ids::Id;
 
 pub const MAX_BODY_CHARS: usize = 10_000;
 

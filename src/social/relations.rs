@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 use crate::auth::accounts::{self, Timestamp, UserView};
 use crate::error::AppError;
 use crate::http::{Page, PageReq};
-use crate::ids::Id;
-use crate::realtime::protocol::{Presence, ServerFrame};
 use crate::state::AppState;
 use crate::store::relations::ARE_FRIENDS;
+use kith_core::ids::Id;
+use kith_core::protocol::{Presence, ServerFrame};
 
 pub async fn are_friends(pool: &SqlitePool, a: Id, b: Id) -> Result<bool, sqlx::Error> {
     let found: Option<i64> = sqlx::query_scalar(ARE_FRIENDS)

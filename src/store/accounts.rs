@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::attempts::{account_failures_key, failures_key};
 use super::sessions::EndUserSessions;
 use super::{CmdError, Command};
-use crate::ids::{Id, now_ms};
+use kith_core::ids::{Id, now_ms};
 
 /// Deletes the account; answers the ids of its media, whose files the
 /// caller removes once this has committed.

@@ -11,7 +11,7 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::{CmdError, Command};
-use crate::ids::now_ms;
+use kith_core::ids::now_ms;
 
 const MINUTE_MS: i64 = 60_000;
 

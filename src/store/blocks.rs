@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::relations::unfriend_tx;
 use super::{CmdError, Command};
-use crate::ids::{Id, now_ms};
+use kith_core::ids::{Id, now_ms};
 
 /// `user` blocks `other`; answers whether the block is new.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::relations::ARE_FRIENDS;
 use super::{CmdError, Command};
-use crate::ids::{Id, now_ms};
+use kith_core::ids::{Id, now_ms};
 
 /// The most members a group conversation may have.
 pub const MAX_MEMBERS: usize = 100;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::posts::is_visible_tx;
 use super::visibility::{IS_ADMIN, VISIBLE};
 use super::{CmdError, Command};
-use crate::ids::{Id, now_ms};
+use kith_core::ids::{Id, now_ms};
 
 /// A comment on a post its author may see.
 #[derive(Clone, Debug, Serialize, Deserialize)]

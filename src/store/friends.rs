@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::relations::{are_friends_tx, blocker_tx, unfriend_tx};
 use super::{CmdError, Command, conflict_as};
-use crate::ids::{Id, now_ms};
+use kith_core::ids::{Id, now_ms};
 
 fn befriend(conn: &Connection, a: Id, b: Id) -> Result<(), CmdError> {
     conn.prepare_cached(

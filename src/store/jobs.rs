@@ -7,8 +7,8 @@ use sqlx::SqlitePool;
 use utoipa::ToSchema;
 
 use super::{CmdError, Command};
-use crate::ids::{Id, format_ms, now_ms};
-use crate::jobs::state::{self, Event, Status};
+use kith_core::ids::{Id, format_ms, now_ms};
+use kith_core::job_state::{self as state, Event, Status};
 
 /// The most attempts a job may be given.
 pub const MAX_ATTEMPTS_LIMIT: u32 = 25;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::jobs::{NewJob, enqueue_tx};
 use super::{CmdError, Command};
-use crate::ids::{Id, now_ms};
+use kith_core::ids::{Id, now_ms};
 
 /// Attempts a transcode gets before its media is marked failed.
 pub const TRANSCODE_ATTEMPTS: u32 = 3;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sessions::EndUserSessions;
 use super::{CmdError, Command};
-use crate::ids::{Id, now_ms};
+use kith_core::ids::{Id, now_ms};
 
 /// Bans a user, ending every session of theirs in the same transaction
 /// (`banned`), or lifts the ban. Each ban's `banned_at` is later than

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::CmdError;
-use crate::ids::Id;
+use kith_core::ids::Id;
 
 /// Rows when user `?1` counts user `?2` as a friend. Friendships are
 /// stored both ways, so one direction answers for both. The one statement

@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::users::is_banned;
 use super::{CmdError, Command};
-use crate::ids::{Id, now_ms};
+use kith_core::ids::{Id, now_ms};
 
 /// Stores a session record (tower-sessions' encoding); answers whether it
 /// was stored. With `create`, a taken id answers `false` so the store picks

@@ -4,7 +4,7 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::{CmdError, Command, conflict_as};
-use crate::ids::{Id, now_ms};
+use kith_core::ids::{Id, now_ms};
 
 /// A new account; answers its id.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 //! Pure types and parsing; no I/O. Version 1.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ids::Id;
 
@@ -83,7 +84,21 @@ pub enum ServerFrame {
     },
 }
 
-pub use crate::chat::store::MessageView as MessageFrame;
+/// A message as clients see it (REST and realtime alike).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MessageView {
+    pub conversation_id: Id,
+    pub seq: i64,
+    pub message_id: Id,
+    /// The sender's username; null once their account is deleted.
+    pub sender: Option<String>,
+    pub body: String,
+    pub client_msg_id: String,
+    pub created_at: String,
+}
+
+/// A message as the `message` frame carries it.
+pub type MessageFrame = MessageView;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
