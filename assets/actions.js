@@ -1,8 +1,9 @@
 // Actions shared by several views.
 
 import { api } from './api.js';
-import { chat, state } from './store.js';
+import { chat, loadConversations } from './chat/client.js';
 import { navigate } from './router.js';
+import { state } from './store.js';
 
 /**
  * Opens (or creates) the direct conversation with a friend and shows it.
@@ -15,7 +16,7 @@ export async function openDirect(user) {
     const other = typeof user === 'string' ? { username, display_name: username } : user;
     chat.ensure({ id: res.id, kind: 'direct', members: [state.me, other] });
   }
-  chat.load().catch(() => {});
+  loadConversations().catch(() => {});
   navigate(`#/chat/${encodeURIComponent(res.id)}`);
   return res.id;
 }

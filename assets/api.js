@@ -16,9 +16,9 @@ export function setUnauthorizedHandler(fn) {
 }
 
 function errorFrom(status, data, fallback) {
-  const e = data && data.error;
-  const message = (e && e.message) || fallback || `Request failed (${status})`;
-  return new ApiError(status, (e && e.code) || `http_${status}`, message);
+  const e = data?.error;
+  const message = e?.message || fallback || `Request failed (${status})`;
+  return new ApiError(status, e?.code || `http_${status}`, message);
 }
 
 async function request(method, path, body, { quiet401 = false } = {}) {

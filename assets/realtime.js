@@ -149,8 +149,8 @@ export class Realtime {
       return;
     }
     if (!current()) return;
-    const wt = config && config.webtransport;
-    const offered = wt && wt.url && Array.isArray(wt.cert_hashes) && wt.cert_hashes.length > 0;
+    const wt = config?.webtransport;
+    const offered = wt?.url && Array.isArray(wt.cert_hashes) && wt.cert_hashes.length > 0;
     if (offered && 'WebTransport' in window && !websocketForced() && !this.wtBroken) {
       this._status('webtransport', 'connecting');
       try {

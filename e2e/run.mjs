@@ -69,7 +69,7 @@ const onlyNumber = (n) => new RegExp(`^\\D*${n}\\D*$`);
 
 class Failure extends Error {}
 const isTimeout = (e) => e instanceof pwErrors.TimeoutError || (e && e.name === 'TimeoutError');
-const firstLine = (e) => (e && e.message ? e.message.split('\n')[0] : String(e));
+const firstLine = (e) => (e?.message ? e.message.split('\n')[0] : String(e));
 const fail = (msg) => {
   throw new Failure(msg);
 };
@@ -177,7 +177,7 @@ function watch(context, who) {
   context.on('console', (m) => {
     if (m.type() !== 'error') return;
     const loc = m.location();
-    const where = loc && loc.url ? ` at ${loc.url}${loc.lineNumber ? `:${loc.lineNumber}` : ''}` : '';
+    const where = loc?.url ? ` at ${loc.url}${loc.lineNumber ? `:${loc.lineNumber}` : ''}` : '';
     let page = '';
     try {
       page = m.page() ? ` (page ${m.page().url()})` : '';
@@ -190,7 +190,7 @@ function watch(context, who) {
       page = e.page() ? ` (page ${e.page().url()})` : '';
     } catch {}
     const err = e.error();
-    errors.push(`${who}, step "${current}": uncaught ${err && err.stack ? err.stack : err}${page}`);
+    errors.push(`${who}, step "${current}": uncaught ${err?.stack ? err.stack : err}${page}`);
   });
 }
 
@@ -577,17 +577,17 @@ try {
       window.__e2eComposer = seen;
       const look = () => {
         const up = document.querySelector('[data-testid="upload-progress"]');
-        if (up && up.getClientRects().length && !up.hidden) {
+        if (up?.getClientRects().length && !up.hidden) {
           seen.upload = true;
           seen.uploadTag = up.tagName;
         }
         const tr = document.querySelector('[data-testid="transcode-progress"]');
-        if (tr && tr.getClientRects().length && !tr.hidden) seen.transcode = true;
+        if (tr?.getClientRects().length && !tr.hidden) seen.transcode = true;
         const st = document.querySelector('[data-testid="media-status"]');
         const status = st ? st.textContent.trim() : '';
         if (status && seen.statuses[seen.statuses.length - 1] !== status) seen.statuses.push(status);
         const submit = document.querySelector('[data-testid="composer-submit"]');
-        if (submit && submit.disabled && (seen.upload || /queued|processing/i.test(status))) seen.disabledWhileBusy = true;
+        if (submit?.disabled && (seen.upload || /queued|processing/i.test(status))) seen.disabledWhileBusy = true;
       };
       new MutationObserver(look).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
       look();
@@ -742,7 +742,7 @@ try {
   process.exit(0);
 } catch (e) {
   clearTimeout(watchdog);
-  const msg = e instanceof Failure ? e.message : e && e.stack ? e.stack : String(e);
+  const msg = e instanceof Failure ? e.message : e?.stack ? e.stack : String(e);
   console.error(`e2e: FAILED in step "${current}" after ${elapsed()}:\n  ${msg}`);
   printErrors(console.error);
   await Promise.race([failureShots(), new Promise((r) => setTimeout(r, 10_000))]);

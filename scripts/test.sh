@@ -1,34 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of kith. Installs what the tests need when it is missing
-# (Debian packages through apt-get, as root or with sudo), then runs
-# `cargo test` over the whole workspace. Extra arguments go to cargo test.
+# (Debian packages through apt-get, as root or with sudo), runs the web
+# client's unit tests (node --test), then `cargo test` over the whole
+# workspace. Extra arguments go to cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use, as "command:package" pairs.
-NEEDED=(
-  "sqlite3:sqlite3"
-  "ffmpeg:ffmpeg"
-  "ffprobe:ffmpeg"
-  "chromium:chromium"
-  "python3:python3"
-  "pip3:python3-pip"
-  "node:nodejs"
-  "npm:npm"
-)
-
-missing=()
-for pair in "${NEEDED[@]}"; do
-  cmd="${pair%%:*}" pkg="${pair#*:}"
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-  echo "installing: ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
-fi
+source scripts/debian.sh
+need_debian sqlite3:sqlite3 ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium \
+  python3:python3 pip3:python3-pip node:nodejs npm:npm
 
 # Python tools come from PyPI. Debian marks its Python as externally
 # managed (PEP 668); these go to /usr/local (or ~/.local) all the same.
@@ -58,6 +39,9 @@ if [ ! -d e2e/node_modules/playwright-core ]; then
   echo "installing: e2e/node_modules (npm ci)"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix e2e --no-audit --no-fund
 fi
+
+# The web client's unit tests (its pure modules, under node's own runner).
+node --test webtest/*.test.js
 
 command -v cargo >/dev/null || { echo "cargo is required: https://rustup.rs" >&2; exit 1; }
 exec cargo test --workspace "$@"

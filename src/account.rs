@@ -62,7 +62,7 @@ pub async fn delete_account(
             tracing::warn!(media = %id, error = %e, "removing a deleted account's media");
         }
     }
-    state.invalidate_user(user.id.0).await;
+    state.invalidate_user(user.id).await;
     user.signed_out_everywhere(&state).await?;
     Ok(StatusCode::NO_CONTENT)
 }

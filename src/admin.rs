@@ -251,7 +251,8 @@ pub async fn watch_bans(state: AppState) {
         match bans_after(&state.read, after).await {
             Ok(bans) => {
                 for (user, at) in bans {
-                    tracing::info!(user = %Id(user), "account banned: closing its connections");
+                    let user = Id(user);
+                    tracing::info!(%user, "account banned: closing its connections");
                     state.hub.kick_user(user, BANNED);
                     state.users.invalidate(&user).await;
                     seen = Some(at.max(after));

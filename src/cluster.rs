@@ -62,6 +62,7 @@ use crate::tasks::Tasks;
 use gossip::{GossipGate, GossipMessage};
 use identity::{HELLO, Secret, WELCOME};
 pub use identity::{node_key, parse_join};
+use kith_core::ids::Id;
 use kith_core::presence;
 use kith_core::sync::Unpoisoned;
 use litefs::LiteFs;
@@ -109,7 +110,7 @@ pub struct Host {
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
     /// Cached profiles, dropped when another node says one changed.
-    pub users: Cache<i64, Arc<UserView>>,
+    pub users: Cache<Id, Arc<UserView>>,
     /// Where this node serves HTTP (its `nodes` row).
     pub http_addr: SocketAddr,
     /// The database file, opened for writing when this node is promoted.

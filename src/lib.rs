@@ -2,36 +2,34 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: flags and `KITH_*` variables.
-//! - [`app`]: state, router and background tasks; `App::build` binds and
-//!   `App::run_until` serves until shutdown.
-//! - [`db`]: the SQLite file, the schema, the read pool and the writer (one
-//!   thread runs every write, with group commit; a replica forwards).
-//! - [`store`]: every write, one module per group of tables: each command
-//!   a type with its own reply; and the SQL visibility rules.
-//! - [`auth`]: accounts, password hashing, sessions, the `User` extractor.
-//! - [`social`]: profiles, friends, posts, likes, comments, feed, search.
-//! - [`chat`]: conversations and messages (REST).
-//! - [`notify`]: notifications, stored and pushed live.
-//! - [`realtime`]: the hub, the protocol, WebSocket and WebTransport.
-//! - [`cluster`]: several nodes on one replicated database: membership,
-//!   write forwarding to the primary, gossip of presence and fan-out.
-//! - [`backup`]: `kith backup`, `kith restore` and periodic backups.
-//! - [`metrics`]: Prometheus counters on `/metrics`.
-//! - [`jobs`]: the durable job queue and its workers.
-//! - [`admin`]: `kith admin` (accounts, bans, admins) and the watcher that
-//!   closes a banned account's sockets on every node.
-//! - [`media`]: video upload, transcoding with ffmpeg, Range serving.
-//! - [`http`]: extractors, pagination, the cross-origin check, the
-//!   client's address, and the server loop with its header timeout.
-//! - [`limits`]: per-user rate limits on writes and realtime sends, and
-//!   the settings of every abuse limit (sign-in limits: [`auth::limits`]).
-//! - [`error`]: `AppError` and the JSON error body.
-//! - [`ids`]: time-ordered ids and their opaque text form.
-//! - [`assets`]: the embedded web client.
+//! Layers, each importing only from the layers below it (the table, and one
+//! request, one chat message and one transcode followed through them:
+//! docs/architecture.md):
 //!
-//! Each module owns the SQL of its tables; `schema.sql` at the repository
-//! root is the one schema.
+//! - **app** ([`app`]): `App::build` binds and wires the node;
+//!   `App::run_until` serves until shutdown; the router and `/healthz`.
+//! - **edges**: the HTTP routes (`auth::routes`, `social`, `chat`,
+//!   `media::routes`, `jobs::routes`, `notify`, `account`), the realtime
+//!   transports ([`realtime`]: WebSocket, WebTransport, what a connection
+//!   does with a frame), the cluster link (`cluster::link`), the command
+//!   line ([`admin`], `jobs::cli`, [`backup`]), and HTTP plumbing ([`http`],
+//!   [`limits`]' settings, [`config`]).
+//! - **state** ([`state`]): what a node shares, one `Arc`.
+//! - **services**: [`presence`], `notify`, the media pipeline ([`media`]),
+//!   the job workers ([`jobs`]), `auth` (sessions, sign-in limits,
+//!   passwords), [`cluster`] (membership, gossip, fan-out to other nodes),
+//!   the hub of live connections (`realtime::hub`), [`tasks`] (every
+//!   background task and the one stop signal).
+//! - **db** ([`db`]): the SQLite file, the schema, the read pool and the
+//!   writer (one thread runs every write, with group commit; a replica
+//!   forwards).
+//! - **store** ([`store`]): every write, one module per group of tables,
+//!   each command a type with its own reply; the visibility rules as SQL.
+//! - **core** (the `kith-core` crate in `core/`): the pure rules: ids,
+//!   signing, tickets, realtime frames, presence merging, the job state
+//!   machine, token buckets, upload sniffing.
+//!
+//! `schema.sql` at the repository root is the one schema.
 
 mod account;
 pub mod admin;

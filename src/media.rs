@@ -117,7 +117,7 @@ async fn push(state: &AppState, media: Id) {
         && let Ok(value) = serde_json::to_value(&view)
     {
         state
-            .push(view.owner_id, &ServerFrame::Media(value).encode())
+            .push(Id(view.owner_id), &ServerFrame::Media(value).encode())
             .await;
     }
 }

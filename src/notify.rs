@@ -98,13 +98,14 @@ pub async fn by_id(pool: &SqlitePool, id: Id) -> Result<Option<NotificationView>
 pub async fn push(state: &AppState, id: Id) {
     match by_id(&state.read, id).await {
         Ok(Some(n)) => {
-            let user: Option<i64> =
+            let user: Option<Id> =
                 sqlx::query_scalar("SELECT user_id FROM notifications WHERE id = ?")
                     .bind(id.0)
                     .fetch_optional(&state.read)
                     .await
                     .ok()
-                    .flatten();
+                    .flatten()
+                    .map(Id);
             if let (Some(user), Ok(value)) = (user, serde_json::to_value(&n)) {
                 state
                     .push(user, &ServerFrame::Notification(value).encode())

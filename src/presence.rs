@@ -29,9 +29,9 @@ pub const OFFLINE_GRACE: Duration = Duration::from_secs(1);
 pub async fn connected(state: &AppState, user: Id, name: &str, first: bool) -> Vec<Frame> {
     // Friends see this user come online only if no other node already had
     // them.
-    let newly_online = first && !state.remote_online(user.0);
+    let newly_online = first && !state.remote_online(user);
     if first && let Some(c) = &state.cluster {
-        c.announce(user.0, true).await;
+        c.announce(user, true).await;
     }
     let friends = match friends(state, user).await {
         Ok(f) => f,
@@ -66,9 +66,9 @@ pub async fn connected(state: &AppState, user: Id, name: &str, first: bool) -> V
 /// The last connection of `user` on this node closed.
 pub async fn disconnected(state: &AppState, user: Id, name: String) {
     if let Some(c) = &state.cluster {
-        c.announce(user.0, false).await;
+        c.announce(user, false).await;
     }
-    went_offline(state, user.0, name);
+    went_offline(state, user, name);
 }
 
 /// Tells local friends of users whose presence on other nodes changed, as
@@ -88,31 +88,32 @@ pub async fn follow(state: AppState, mut changes: mpsc::UnboundedReceiver<Vec<Tr
 
 async fn changed_elsewhere(state: &AppState, transitions: Vec<Transition>) {
     for t in transitions {
-        if state.hub.is_online(t.user) {
+        let user = Id(t.user);
+        if state.hub.is_online(user) {
             // Still connected here: nothing visible changed.
             continue;
         }
         let Ok(Some(name)) =
             sqlx::query_scalar::<_, String>("SELECT username FROM users WHERE id = ?")
-                .bind(t.user)
+                .bind(user.0)
                 .fetch_optional(&state.read)
                 .await
         else {
             continue;
         };
         if t.online {
-            tell_friends(state, t.user, name, Presence::Online).await;
+            tell_friends(state, user, name, Presence::Online).await;
         } else {
-            went_offline(state, t.user, name);
+            went_offline(state, user, name);
         }
     }
 }
 
 /// Tells the user's friends connected to this node that the user is now
 /// online or offline.
-async fn tell_friends(state: &AppState, user: i64, name: String, status: Presence) {
+async fn tell_friends(state: &AppState, user: Id, name: String, status: Presence) {
     let frame = ServerFrame::Presence { user: name, status }.encode();
-    match friends(state, Id(user)).await {
+    match friends(state, user).await {
         Ok(friends) => {
             for (id, _) in friends {
                 state.hub.send(id, &frame, None);
@@ -125,7 +126,7 @@ async fn tell_friends(state: &AppState, user: i64, name: String, status: Presenc
 /// The user has no connection left on this node, or their last other node
 /// went away: after [`OFFLINE_GRACE`], if they are still offline
 /// everywhere, their friends here are told.
-fn went_offline(state: &AppState, user: i64, name: String) {
+fn went_offline(state: &AppState, user: Id, name: String) {
     let task = state.clone();
     state.tasks.spawn(async move {
         let state = task;
@@ -137,12 +138,13 @@ fn went_offline(state: &AppState, user: i64, name: String) {
 }
 
 /// (id, username) of the user's friends.
-async fn friends(state: &AppState, user: Id) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    sqlx::query_as(
+async fn friends(state: &AppState, user: Id) -> Result<Vec<(Id, String)>, sqlx::Error> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
         "SELECT u.id, u.username FROM friendships f JOIN users u ON u.id = f.friend_id
          WHERE f.user_id = ?",
     )
     .bind(user.0)
     .fetch_all(&state.read)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|(id, name)| (Id(id), name)).collect())
 }

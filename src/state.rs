@@ -11,6 +11,8 @@ use moka::future::Cache;
 use sqlx::SqlitePool;
 use tokio::sync::Notify;
 
+use kith_core::ids::Id;
+
 use crate::auth::accounts::UserView;
 use crate::auth::password::Passwords;
 use crate::cluster::{Cluster, Role};
@@ -41,7 +43,7 @@ pub struct Inner {
     pub writer: Writer,
     /// Signed-in users by id, for the `User` extractor. Entries live 10 s:
     /// a profile change made on another node shows within that time.
-    pub users: Cache<i64, Arc<UserView>>,
+    pub users: Cache<Id, Arc<UserView>>,
     pub passwords: Passwords,
     /// HTTP writes per user on this node; `None`: unlimited.
     pub write_limits: Option<PerUser>,
@@ -88,17 +90,17 @@ impl AppState {
     }
 
     /// Whether `user` has a live connection on any node.
-    pub fn is_online(&self, user: i64) -> bool {
+    pub fn is_online(&self, user: Id) -> bool {
         self.hub.is_online(user) || self.remote_online(user)
     }
 
     /// Whether `user` has a live connection on another node.
-    pub fn remote_online(&self, user: i64) -> bool {
+    pub fn remote_online(&self, user: Id) -> bool {
         self.cluster.as_ref().is_some_and(|c| c.remote_online(user))
     }
 
     /// Queues `frame` for every connection of `user`, on every node.
-    pub async fn push(&self, user: i64, frame: &Frame) {
+    pub async fn push(&self, user: Id, frame: &Frame) {
         self.fan_out(&[user], frame, None).await;
     }
 
@@ -106,7 +108,7 @@ impl AppState {
     /// connection `except` of this node (the sender's own); answers the
     /// users connected nowhere, who may be told another way. Other nodes
     /// get one delivery each, however many of their users it is for.
-    pub async fn fan_out(&self, users: &[i64], frame: &Frame, except: Option<u64>) -> Vec<i64> {
+    pub async fn fan_out(&self, users: &[Id], frame: &Frame, except: Option<u64>) -> Vec<Id> {
         let mut nowhere = Vec::new();
         let mut elsewhere = Vec::new();
         for &user in users {
@@ -129,7 +131,7 @@ impl AppState {
     /// Closes every connection of `user`, on every node (after their
     /// sessions were ended: a socket outliving its session would keep
     /// delivering to a signed-out device).
-    pub async fn sign_out_everywhere(&self, user: i64) {
+    pub async fn sign_out_everywhere(&self, user: Id) {
         self.hub.kick_user(user, crate::realtime::hub::SIGNED_OUT);
         if let Some(c) = &self.cluster {
             c.sign_out(user).await;
@@ -137,7 +139,7 @@ impl AppState {
     }
 
     /// Drops every node's cached copy of `user` (after a profile change).
-    pub async fn invalidate_user(&self, user: i64) {
+    pub async fn invalidate_user(&self, user: Id) {
         self.users.invalidate(&user).await;
         if let Some(c) = &self.cluster {
             c.invalidate(user).await;

@@ -1,9 +1,10 @@
 // Sign in and sign up.
 
 import { api } from '../api.js';
-import { bus } from '../store.js';
+import { bus } from '../bus.js';
+import { EVENTS } from '../events.js';
 import { setTitle } from '../router.js';
-import { h, formError } from '../ui.js';
+import { formError, h } from '../ui.js';
 
 function authPage(root, { mode }) {
   const isSignup = mode === 'signup';
@@ -61,7 +62,7 @@ function authPage(root, { mode }) {
     try {
       const path = isSignup ? '/api/auth/signup' : '/api/auth/login';
       const res = await api.post(path, { username: u, password: p }, { quiet401: true });
-      bus.emit('auth:signed-in', res.user);
+      bus.emit(EVENTS.SESSION_STARTED, res.user);
     } catch (ex) {
       err.show(ex);
       submit.disabled = false;

@@ -1,15 +1,17 @@
-// Chat: the conversation list and one conversation (history with infinite
-// scroll upward, live messages, typing, read receipts, presence).
+// Chat: the list of conversations beside the open one (chat-thread.js).
+// On a narrow screen only one of the two shows at a time.
 
-import { bus, chat, state, isMe, isOnline, sendFrame } from '../store.js';
+import { chat, loadConversations } from '../chat/client.js';
+import { EVENTS } from '../events.js';
+import { icon } from '../icons.js';
 import { setTitle } from '../router.js';
-import {
-  h, icon, avatar, formError, emptyState, spinner, replace, uid, setBadge, clockTime, relativeTime, messageOf,
-} from '../ui.js';
+import { isMe, state } from '../store.js';
+import { relativeTime } from '../time.js';
+import { avatar, emptyState, h, replace, setBadge, spinner } from '../ui.js';
+import { convOnline, openThread } from './chat-thread.js';
 
-const TYPING_EVERY_MS = 1500;
-const MAX_BODY = 4000;
-const UNACKED_AFTER_MS = 10000;
+/** The list of conversations re-renders this often, so relative times stay true. */
+const LIST_TICK_MS = 60000;
 
 function previewOf(c) {
   const m = c.last_message;
@@ -19,12 +21,9 @@ function previewOf(c) {
   return who + text;
 }
 
-function convOnline(c) {
-  return chat.others(c).some((m) => isOnline(m.username));
-}
-
 // ---- conversation list item -------------------------------------------------
 
+/** One conversation in the list: { li, update(conversation, active) }. */
 function convItem(c) {
   const title = h('span', { class: 'conversation-title', testid: 'conversation-title' });
   const time = h('time', { class: 'conv-time' });
@@ -38,7 +37,7 @@ function convItem(c) {
       h('span', { class: 'conv-top' }, title, time),
       h('span', { class: 'conv-bottom' }, preview, unread)));
   const li = h('li', { class: 'conv-li' }, a);
-  li.kithUpdate = (cv, active) => {
+  const update = (cv, active) => {
     const t = chat.title(cv);
     if (title.textContent !== t) title.textContent = t;
     const others = chat.others(cv);
@@ -60,7 +59,7 @@ function convItem(c) {
     if (active) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   };
-  return li;
+  return { li, update };
 }
 
 // ---- the view -------------------------------------------------------------
@@ -78,6 +77,7 @@ export function mount(root, params, ctx) {
   layout.append(listPane, threadPane);
   root.append(layout);
 
+  /** conversation id -> its list item ({ li, update }) */
   const items = new Map();
   let activeId = null;
   let thread = null; // the open conversation's controller
@@ -96,15 +96,15 @@ export function mount(root, params, ctx) {
     }
     if (!items.size) replace(convList);
     for (const c of convs) {
-      let li = items.get(c.id);
-      if (!li) {
-        li = convItem(c);
-        items.set(c.id, li);
+      let item = items.get(c.id);
+      if (!item) {
+        item = convItem(c);
+        items.set(c.id, item);
       }
-      li.kithUpdate(c, c.id === activeId);
+      item.update(c, c.id === activeId);
     }
     // Reorder only when needed (moving a focused link would blur it).
-    const want = convs.map((c) => items.get(c.id));
+    const want = convs.map((c) => items.get(c.id).li);
     const have = [...convList.children];
     if (want.length !== have.length || want.some((li, i) => li !== have[i])) {
       for (const li of have) if (!want.includes(li)) li.remove();
@@ -134,18 +134,18 @@ export function mount(root, params, ctx) {
     renderList();
   };
 
-  ctx.on('chat:convs', renderList);
-  ctx.on('chat:unread', renderList);
-  ctx.on('chat:message', renderList);
-  ctx.on('presence', renderList);
-  ctx.interval(renderList, 60000);
+  ctx.on(EVENTS.CHAT_CONVERSATIONS, renderList);
+  ctx.on(EVENTS.CHAT_UNREAD, renderList);
+  ctx.on(EVENTS.CHAT_MESSAGE, renderList);
+  ctx.on(EVENTS.PRESENCE_CHANGED, renderList);
+  ctx.interval(renderList, LIST_TICK_MS);
   ctx.cleanup(() => {
     if (thread) thread.dispose();
     chat.active = null;
   });
 
   open(params.id || null);
-  if (chat.loaded) chat.load().catch(() => {});
+  if (chat.loaded) loadConversations().catch(() => {});
 
   mounted = { ctx, open };
 }
@@ -154,432 +154,7 @@ export function mount(root, params, ctx) {
 let mounted = null;
 
 export function update(p) {
-  if (!mounted || !mounted.ctx.alive) return false;
+  if (!mounted?.ctx.alive) return false;
   mounted.open(p.id || null);
   return true;
-}
-
-// ---- one conversation ------------------------------------------------------
-
-function openThread(pane, id) {
-  const offs = [];
-  const on = (type, fn) => {
-    offs.push(bus.on(type, (d) => {
-      if (alive) fn(d);
-    }));
-  };
-  const timers = [];
-  let alive = true;
-
-  const c0 = chat.conv(id);
-  const titleEl = h('h2', { class: 'chat-title', testid: 'chat-title', text: c0 ? chat.title(c0) : 'Conversation' });
-  const presenceDot = h('span', { class: 'presence-dot', testid: 'chat-presence', dataset: { online: 'false' } });
-  const presenceText = h('span', { class: 'muted small' });
-  const headAvatar = h('span', { class: 'avatar-wrap' });
-  const back = h('a', { class: 'btn btn-ghost btn-icon back-link', href: '#/chat', 'aria-label': 'Back to conversations' }, icon('back'));
-  const head = h('header', { class: 'thread-head' },
-    back, headAvatar,
-    h('div', { class: 'thread-id' }, titleEl, h('div', { class: 'thread-presence' }, presenceDot, presenceText)));
-
-  const older = h('li', { class: 'older', 'aria-hidden': 'true' });
-  const receipt = h('li', { class: 'read-receipt', testid: 'read-receipt', hidden: true, text: 'Seen' });
-  const list = h('ol', { class: 'messages', testid: 'messages', tabindex: '0', 'aria-label': 'Messages', role: 'log', 'aria-live': 'polite' }, older);
-  const typing = h('p', { class: 'typing-indicator', testid: 'typing-indicator', hidden: true, 'aria-live': 'polite' });
-  const typingSlot = h('div', { class: 'typing-slot' }, typing);
-
-  const inputId = uid('message');
-  const input = h('textarea', {
-    id: inputId,
-    class: 'input message-input',
-    testid: 'message-input',
-    rows: '1',
-    placeholder: 'Write a message…',
-    maxlength: String(MAX_BODY),
-    autocomplete: 'off',
-  });
-  const sendBtn = h('button', { type: 'submit', class: 'btn btn-primary btn-icon send-btn', testid: 'message-send', 'aria-label': 'Send' }, icon('send'));
-  const err = formError();
-  const form = h('form', { class: 'message-composer', novalidate: true },
-    h('label', { class: 'sr-only', for: inputId, text: 'Message' }),
-    input, sendBtn);
-  const thread = h('div', { class: 'thread' }, head, list, typingSlot, err.el, form);
-  replace(pane, thread);
-
-  // ---- header ----
-  const renderHead = () => {
-    const c = chat.conv(id);
-    if (!c) return;
-    const t = chat.title(c);
-    titleEl.textContent = t;
-    setTitle(t);
-    const others = chat.others(c);
-    const online = convOnline(c);
-    presenceDot.dataset.online = String(online);
-    if (c.kind === 'group') {
-      const n = others.filter((m) => isOnline(m.username)).length;
-      presenceText.textContent = `${others.length + 1} members${n ? ` · ${n} online` : ''}`;
-    } else {
-      presenceText.textContent = online ? 'Online' : 'Offline';
-    }
-    const who = c.kind === 'group' ? { username: t, display_name: t } : (others[0] || state.me);
-    if (headAvatar.dataset.who !== who.username) {
-      headAvatar.dataset.who = who.username;
-      replace(headAvatar, avatar(who));
-    }
-  };
-
-  // ---- messages ----
-  const bySeq = new Map(); // seq -> li
-  const byClient = new Map(); // client_msg_id -> li (pending)
-
-  const atBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < 48;
-  const toBottom = () => {
-    list.scrollTop = list.scrollHeight;
-  };
-  /** Runs a DOM change, keeping the view pinned to the bottom if it was. */
-  const mutate = (fn, force = false) => {
-    const pinned = force || atBottom();
-    fn();
-    if (pinned) toBottom();
-  };
-
-  const isGroup = () => {
-    const c = chat.conv(id);
-    return !!c && c.kind === 'group';
-  };
-
-  const messageEl = (m, pending) => {
-    const mine = isMe(m.sender);
-    const sender = h('span', { class: ['message-sender', (mine || !isGroup()) ? 'sr-only' : null], testid: 'message-sender', text: m.sender || 'deleted user' });
-    const meta = h('span', { class: 'message-meta' }, h('time', { datetime: m.created_at, text: clockTime(m.created_at) }));
-    const li = h('li', {
-      class: ['message', mine ? 'mine' : 'theirs', pending ? 'pending' : null],
-      testid: 'message',
-      dataset: { mine: String(mine), clientId: m.client_msg_id || null },
-    },
-    sender,
-    h('div', { class: 'bubble', title: new Date(m.created_at).toLocaleString() }, h('p', { class: 'message-body', testid: 'message-body', text: m.body })),
-    meta);
-    if (!pending) li.dataset.seq = String(m.seq);
-    li.kithMeta = meta;
-    li.kithSender = m.sender;
-    return li;
-  };
-
-  const firstPending = () => list.querySelector('.message.pending');
-
-  const placeSeq = (li, seq) => {
-    // Before the first message with a larger seq, else before any pending
-    // one, else at the end (the receipt is placed afterwards).
-    let before = null;
-    for (const [s, el] of bySeq) {
-      if (s > seq && (!before || s < Number(before.dataset.seq))) before = el;
-    }
-    if (!before) before = firstPending();
-    list.insertBefore(li, before || null);
-  };
-
-  const markPendingState = (li, p) => {
-    const meta = li.kithMeta;
-    const failed = p.failed || (state.transport.state === 'open' && Date.now() - p.sentAt > UNACKED_AFTER_MS);
-    const waiting = state.transport.state !== 'open';
-    let note = meta.querySelector('.pending-note');
-    if (!note) {
-      note = h('span', { class: 'pending-note' });
-      meta.append(note);
-    }
-    replace(note);
-    if (failed) {
-      li.classList.add('failed');
-      note.append(h('span', { text: 'Not delivered · ' }),
-        h('button', {
-          type: 'button',
-          class: 'link-btn',
-          testid: 'message-retry',
-          text: 'Retry',
-          onclick: () => {
-            p.failed = false;
-            chat.transmit(p);
-            markPendingState(li, p);
-          },
-        }));
-    } else {
-      li.classList.remove('failed');
-      note.textContent = waiting ? 'Waiting for connection…' : 'Sending…';
-    }
-  };
-
-  const addMessage = (m) => {
-    if (bySeq.has(m.seq)) return false;
-    const pendingLi = m.client_msg_id ? byClient.get(m.client_msg_id) : null;
-    let li;
-    if (pendingLi) {
-      byClient.delete(m.client_msg_id);
-      li = pendingLi;
-      li.classList.remove('pending', 'failed');
-      li.dataset.seq = String(m.seq);
-      li.querySelector('.pending-note')?.remove();
-      li.remove();
-    } else {
-      li = messageEl(m, false);
-    }
-    placeSeq(li, m.seq);
-    bySeq.set(m.seq, li);
-    return true;
-  };
-
-  const addPending = (p) => {
-    if (byClient.has(p.client_msg_id)) return;
-    const li = messageEl({ ...p, sender: state.me.username }, true);
-    byClient.set(p.client_msg_id, li);
-    list.insertBefore(li, null);
-    markPendingState(li, p);
-  };
-
-  const regroup = () => {
-    // Consecutive messages from one sender within 5 minutes form a group.
-    let prev = null;
-    for (const li of list.querySelectorAll('.message')) {
-      const t = Date.parse(li.querySelector('time')?.dateTime || '') || 0;
-      const same = prev && prev.kithSender === li.kithSender && Math.abs(t - prev.kithTime) < 300000;
-      li.classList.toggle('cont', !!same);
-      li.kithTime = t;
-      prev = li;
-    }
-  };
-
-  const updateReceipt = () => {
-    let last = null;
-    const mine = list.querySelectorAll('.message.mine[data-seq]');
-    if (mine.length) last = mine[mine.length - 1];
-    if (!last) {
-      receipt.hidden = true;
-      if (receipt.parentNode) receipt.remove();
-      return;
-    }
-    if (last.nextSibling !== receipt) list.insertBefore(receipt, last.nextSibling);
-    const seen = chat.othersRead(id) >= Number(last.dataset.seq);
-    receipt.hidden = !seen;
-    const c = chat.conv(id);
-    if (c && c.kind === 'group' && seen) {
-      const names = [...c.reads.entries()].filter(([u, s]) => !isMe(u) && s >= Number(last.dataset.seq)).map(([u]) => u);
-      receipt.title = `Seen by ${names.join(', ')}`;
-    } else {
-      receipt.removeAttribute('title');
-    }
-  };
-
-  const renderAll = () => {
-    const c = chat.conv(id);
-    if (!c) return;
-    const seqs = [...c.messages.keys()].sort((a, b) => a - b);
-    for (const s of seqs) addMessage(c.messages.get(s));
-    for (const p of chat.pendingFor(id)) addPending(p);
-    regroup();
-    updateReceipt();
-    renderOlder();
-  };
-
-  let loadingOlder = false;
-  let historyFailed = false;
-  const renderOlder = () => {
-    const c = chat.conv(id);
-    if (loadingOlder) replace(older, spinner('Loading older messages…'));
-    else if (historyFailed) replace(older);
-    else if (c && c.historyLoaded && !c.hasMoreBefore) {
-      replace(older, h('span', { class: 'older-note', text: bySeq.size ? 'This is the beginning of the conversation.' : 'No messages yet — say hello!' }));
-    } else replace(older);
-  };
-
-  const oldestSeq = () => {
-    let min = Infinity;
-    for (const s of bySeq.keys()) min = Math.min(min, s);
-    return min === Infinity ? null : min;
-  };
-
-  const loadOlder = async () => {
-    const c = chat.conv(id);
-    if (!c || loadingOlder || !c.hasMoreBefore || !c.historyLoaded) return;
-    const before = oldestSeq();
-    if (before === null || before <= 1) {
-      c.hasMoreBefore = false;
-      renderOlder();
-      return;
-    }
-    loadingOlder = true;
-    renderOlder();
-    const prevHeight = list.scrollHeight;
-    const prevTop = list.scrollTop;
-    try {
-      const page = await chat.loadHistory(id, before);
-      if (!alive) return;
-      for (const m of page.items) addMessage(m);
-      regroup();
-      updateReceipt();
-    } catch (e) {
-      err.show(e);
-    } finally {
-      loadingOlder = false;
-      if (alive) {
-        renderOlder();
-        // Keep what the reader was looking at in place.
-        list.scrollTop = prevTop + (list.scrollHeight - prevHeight);
-        fillUp();
-      }
-    }
-  };
-
-  // If the history does not fill the list yet, load more.
-  const fillUp = () => {
-    const c = chat.conv(id);
-    if (c && c.hasMoreBefore && list.scrollHeight <= list.clientHeight + 8) loadOlder();
-  };
-
-  list.addEventListener('scroll', () => {
-    if (list.scrollTop < 150) loadOlder();
-  }, { passive: true });
-
-  // ---- typing ----
-  const renderTyping = () => {
-    const who = chat.typers(id);
-    if (!who.length) {
-      typing.hidden = true;
-      typing.textContent = '';
-      return;
-    }
-    typing.hidden = false;
-    typing.textContent = who.length === 1 ? `${who[0]} is typing…`
-      : who.length === 2 ? `${who[0]} and ${who[1]} are typing…` : 'Several people are typing…';
-  };
-
-  let lastTyping = 0;
-  input.addEventListener('input', () => {
-    err.clear();
-    if (!input.value.trim()) return;
-    const now = Date.now();
-    if (now - lastTyping >= TYPING_EVERY_MS) {
-      if (sendFrame({ type: 'typing', conversation_id: id })) lastTyping = now;
-    }
-  });
-  input.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
-      e.preventDefault();
-      form.requestSubmit();
-    }
-  });
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const body = input.value;
-    if (!body.trim()) return;
-    if ([...body].length > MAX_BODY) {
-      err.show(`A message can be at most ${MAX_BODY} characters.`);
-      return;
-    }
-    if (!chat.conv(id)) {
-      err.show('This conversation is not available.');
-      return;
-    }
-    err.clear();
-    input.value = '';
-    lastTyping = 0;
-    const p = chat.send(id, body);
-    mutate(() => {
-      addPending(p);
-      regroup();
-    }, true);
-    input.focus();
-  });
-
-  // ---- events ----
-  on('chat:message', (d) => {
-    if (d.conversation_id !== id) return;
-    mutate(() => {
-      if (addMessage(d.message)) {
-        regroup();
-        updateReceipt();
-        renderOlder();
-      }
-    }, isMe(d.message.sender));
-    renderTyping();
-  });
-  on('chat:pending', (d) => {
-    if (d.conversation_id !== id) return;
-    if (d.pending) mutate(() => addPending(d.pending), true);
-  });
-  on('chat:read', (d) => {
-    if (d.conversation_id !== id) return;
-    mutate(updateReceipt);
-  });
-  on('chat:typing', (d) => {
-    if (d.conversation_id === id) renderTyping();
-  });
-  on('chat:convs', () => {
-    renderHead();
-    // A conversation created elsewhere may only now be known.
-    const c = chat.conv(id);
-    if (c && !c.historyLoaded && !loadingFirst) loadFirst();
-  });
-  on('presence', renderHead);
-  on('transport', () => {
-    for (const [cid, li] of byClient) {
-      const p = chat.pending.get(cid);
-      if (p) markPendingState(li, p);
-    }
-  });
-  timers.push(setInterval(() => {
-    for (const [cid, li] of byClient) {
-      const p = chat.pending.get(cid);
-      if (p) markPendingState(li, p);
-    }
-    renderTyping();
-  }, 1000));
-
-  // ---- first load ----
-  let loadingFirst = false;
-  const loadFirst = async () => {
-    loadingFirst = true;
-    replace(older, spinner('Loading messages…'));
-    try {
-      await chat.loadHistory(id);
-      if (!alive) return;
-      historyFailed = false;
-      mutate(renderAll, true);
-      chat.markReadIfVisible(id);
-      fillUp();
-    } catch (e) {
-      if (!alive) return;
-      historyFailed = true;
-      renderOlder();
-      if (e.status === 404) {
-        replace(pane, h('div', { class: 'thread-empty' },
-          h('p', { class: 'empty-title', text: 'Conversation not found' }),
-          h('p', { class: 'muted', text: 'It may not exist, or you are not a member.' }),
-          h('a', { class: 'btn btn-secondary btn-sm back-always', href: '#/chat', text: 'Back to conversations' })));
-      } else {
-        err.show(messageOf(e));
-      }
-    } finally {
-      loadingFirst = false;
-    }
-  };
-
-  renderHead();
-  const c = chat.conv(id);
-  if (c && c.historyLoaded) {
-    mutate(renderAll, true);
-    chat.markReadIfVisible(id);
-    fillUp();
-  } else {
-    loadFirst();
-  }
-  renderTyping();
-  if (window.matchMedia('(min-width: 720px)').matches) input.focus({ preventScroll: true });
-
-  return {
-    dispose() {
-      alive = false;
-      for (const t of timers) clearInterval(t);
-      for (const off of offs) off();
-    },
-  };
 }

@@ -2,11 +2,16 @@
 // you and your friends, newest first.
 
 import { api, qs, uploadMedia } from '../api.js';
-import { state, fetchMedia } from '../store.js';
+import { EVENTS } from '../events.js';
+import { icon } from '../icons.js';
 import { setTitle } from '../router.js';
-import { h, icon, avatar, formError, uid } from '../ui.js';
-import { postList } from './posts.js';
+import { fetchMedia, state } from '../store.js';
 import { toast } from '../toast.js';
+import { avatar, formError, h, uid } from '../ui.js';
+import { postList } from './post-list.js';
+
+/** While offline, an upload being processed is checked this often, since its frames cannot arrive. */
+const MEDIA_CATCH_UP_MS = 4000;
 
 // The draft outlives the view, so leaving the feed mid-upload loses nothing.
 const draft = {
@@ -30,7 +35,7 @@ function notify() {
 }
 
 function startUpload(file) {
-  if (draft.upload && draft.upload.abort && draft.upload.phase === 'uploading') draft.upload.abort();
+  if (draft.upload?.abort && draft.upload.phase === 'uploading') draft.upload.abort();
   const u = { name: file.name, size: file.size, uploaded: 0, mediaId: null, media: null, phase: 'uploading', abort: null, error: null };
   draft.upload = u;
   const { promise, abort } = uploadMedia(file, (frac) => {
@@ -72,7 +77,7 @@ export function mount(root, _params, ctx) {
   const me = state.me;
   if (draft.owner !== me.id) {
     // Someone else's draft (signed out and in as another user): drop it.
-    if (draft.upload && draft.upload.abort && draft.upload.phase === 'uploading') draft.upload.abort();
+    if (draft.upload?.abort && draft.upload.phase === 'uploading') draft.upload.abort();
     draft.body = '';
     draft.visibility = 'public';
     draft.upload = null;
@@ -154,7 +159,7 @@ export function mount(root, _params, ctx) {
       if (m && m.status === 'ready' && m.poster_url && previewFor !== m.id) {
         previewFor = m.id;
         preview.replaceChildren(h('img', { src: m.poster_url, alt: 'Video preview', class: 'poster-preview' }));
-      } else if (!m || m.status !== 'ready') {
+      } else if (m?.status !== 'ready') {
         previewFor = null;
         preview.replaceChildren();
       }
@@ -182,7 +187,7 @@ export function mount(root, _params, ctx) {
     draft.listener = null;
   });
 
-  ctx.on('media', (v) => {
+  ctx.on(EVENTS.MEDIA_CHANGED, (v) => {
     const u = draft.upload;
     if (u && u.mediaId === v.id) {
       u.media = v;
@@ -193,12 +198,12 @@ export function mount(root, _params, ctx) {
   // was missed.
   const catchUp = () => {
     const u = draft.upload;
-    if (u && u.mediaId && uploadBusy(u)) fetchMedia(u.mediaId).catch(() => {});
+    if (u?.mediaId && uploadBusy(u)) fetchMedia(u.mediaId).catch(() => {});
   };
-  ctx.on('realtime:open', catchUp);
+  ctx.on(EVENTS.REALTIME_OPEN, catchUp);
   ctx.interval(() => {
     if (state.transport.state !== 'open') catchUp();
-  }, 4000);
+  }, MEDIA_CATCH_UP_MS);
 
   body.addEventListener('input', () => {
     draft.body = body.value;
@@ -213,7 +218,7 @@ export function mount(root, _params, ctx) {
     draft.visibility = visibility.value;
   });
   file.addEventListener('change', () => {
-    const f = file.files && file.files[0];
+    const f = file.files?.[0];
     if (!f) return;
     err.clear();
     startUpload(f);
@@ -242,7 +247,7 @@ export function mount(root, _params, ctx) {
     }
     const u = draft.upload;
     const payload = { body: text, visibility: visibility.value };
-    if (u && u.mediaId) payload.media_id = u.mediaId;
+    if (u?.mediaId) payload.media_id = u.mediaId;
     posting = true;
     render();
     try {

@@ -1,13 +1,17 @@
 // Friends: find people, answer requests, see who is online.
 
-import { api, enc, qs } from '../api.js';
-import { bus, isMe, isOnline, setPresence } from '../store.js';
-import { setTitle } from '../router.js';
-import {
-  h, icon, avatar, formError, emptyState, spinner, replace, debounce, uid, actionButton,
-} from '../ui.js';
 import { openDirect } from '../actions.js';
+import { api, enc, qs } from '../api.js';
+import { bus } from '../bus.js';
+import { EVENTS } from '../events.js';
+import { icon } from '../icons.js';
+import { setTitle } from '../router.js';
+import { isMe, isOnline, setPresence } from '../store.js';
 import { toast } from '../toast.js';
+import { actionButton, avatar, debounce, emptyState, formError, h, replace, spinner, uid } from '../ui.js';
+
+/** Search runs this long after the last keystroke. */
+const SEARCH_DELAY_MS = 250;
 
 async function all(path, params = {}) {
   const items = [];
@@ -87,7 +91,7 @@ export function mount(root, _params, ctx) {
         button('Accept', 'btn-primary', 'accept-request', async () => {
           await api.post(`/api/friends/requests/${enc(r.id)}/accept`);
           toast(`You and ${r.user.username} are now friends.`);
-          bus.emit('friendship:new');
+          bus.emit(EVENTS.FRIENDSHIP_NEW);
           await reloadAll();
         }),
         button('Decline', 'btn-ghost', 'decline-request', async () => {
@@ -157,6 +161,8 @@ export function mount(root, _params, ctx) {
 
   // ---- search results ----
   let searchSeq = 0;
+  /** The shown results' add buttons: button -> its refresh, run when relationships change. */
+  const resultButtons = new Map();
 
   const addButton = (u) => {
     const b = h('button', { type: 'button', class: 'btn btn-sm btn-primary', testid: 'add-friend' });
@@ -178,7 +184,7 @@ export function mount(root, _params, ctx) {
       }
     };
     set();
-    b.kithRefresh = set;
+    resultButtons.set(b, set);
     b.addEventListener('click', async () => {
       b.disabled = true;
       err.clear();
@@ -187,7 +193,7 @@ export function mount(root, _params, ctx) {
         if (res.status === 'accepted') {
           rel.friends.add(u.username);
           toast(`You and ${u.username} are now friends.`);
-          bus.emit('friendship:new');
+          bus.emit(EVENTS.FRIENDSHIP_NEW);
         } else {
           rel.outgoing.add(u.username);
         }
@@ -202,19 +208,21 @@ export function mount(root, _params, ctx) {
   };
 
   const refreshResultButtons = () => {
-    for (const b of results.querySelectorAll('[data-testid="add-friend"]')) if (b.kithRefresh) b.kithRefresh();
+    for (const refresh of resultButtons.values()) refresh();
   };
 
   const runSearch = async (q) => {
     const query = q.trim();
     const seq = ++searchSeq;
     if (!query) {
+      resultButtons.clear();
       replace(results);
       return;
     }
     try {
       const res = await api.get(`/api/search${qs({ q: query, limit: 20 })}`);
       if (!ctx.alive || seq !== searchSeq) return;
+      resultButtons.clear();
       if (!res.users.length) {
         replace(results, h('li', { class: 'empty-li muted', testid: 'search-empty', text: `No one matches “${query}”.` }));
         return;
@@ -227,7 +235,7 @@ export function mount(root, _params, ctx) {
       if (ctx.alive && seq === searchSeq) err.show(e);
     }
   };
-  const debounced = debounce(runSearch, 250);
+  const debounced = debounce(runSearch, SEARCH_DELAY_MS);
   ctx.cleanup(() => debounced.cancel());
   search.addEventListener('input', () => {
     err.clear();
@@ -239,8 +247,8 @@ export function mount(root, _params, ctx) {
     runSearch(search.value);
   });
 
-  ctx.on('friends:changed', () => reloadAll());
-  ctx.on('presence', () => {
+  ctx.on(EVENTS.FRIENDS_CHANGED, () => reloadAll());
+  ctx.on(EVENTS.PRESENCE_CHANGED, () => {
     for (const li of friendList.querySelectorAll('[data-testid="friend"]')) {
       const name = li.dataset.username;
       const dot = li.querySelector('[data-testid="presence-dot"]');
@@ -255,7 +263,7 @@ export function mount(root, _params, ctx) {
     }
   });
   // Someone may have accepted while we were away.
-  ctx.on('realtime:open', () => reloadAll());
+  ctx.on(EVENTS.REALTIME_OPEN, () => reloadAll());
 
   root.append(h('div', { class: 'page page-friends' },
     h('header', { class: 'page-head' }, h('h1', { text: 'Friends' })),

@@ -1,11 +1,12 @@
 // Notifications, newest first, with a live unread badge.
 
 import { api, qs } from '../api.js';
-import { state, setNotifUnread } from '../store.js';
-import { setTitle, navigate } from '../router.js';
-import {
-  h, icon, avatar, formError, emptyState, spinner, replace, timeEl,
-} from '../ui.js';
+import { EVENTS } from '../events.js';
+import { icon } from '../icons.js';
+import { navigate, setTitle } from '../router.js';
+import { setNotifUnread, state } from '../store.js';
+import { timeEl } from '../time.js';
+import { avatar, emptyState, formError, h, replace, spinner } from '../ui.js';
 
 const TEXT = {
   friend_request: 'sent you a friend request',
@@ -121,7 +122,7 @@ export function mount(root, _params, ctx) {
   });
   moreBtn.addEventListener('click', () => load(false));
 
-  ctx.on('notification', (n) => {
+  ctx.on(EVENTS.NOTIFICATION_NEW, (n) => {
     if (seen.has(n.id)) return;
     seen.add(n.id);
     list.prepend(item(n));

@@ -2,7 +2,7 @@
 
 import { api, enc } from '../api.js';
 import { setTitle, navigate } from '../router.js';
-import { h, spinner, replace, emptyState, messageOf } from '../ui.js';
+import { emptyState, h, messageOf, replace, spinner } from '../ui.js';
 import { renderPost } from './posts.js';
 
 export function mount(root, { id }, ctx) {

@@ -1,11 +1,17 @@
-// A post card (likes, comments, video) and a paged list of posts.
+// A post card: author, body, video, likes and comments.
 
 import { api, enc, qs } from '../api.js';
-import { state, isMe, fetchMedia } from '../store.js';
-import {
-  h, icon, avatar, timeEl, formError, emptyState, spinner, replace, uid, messageOf,
-} from '../ui.js';
+import { EVENTS } from '../events.js';
+import { icon } from '../icons.js';
+import { fetchMedia, isMe, state } from '../store.js';
 import { toast } from '../toast.js';
+import { timeEl } from '../time.js';
+import { avatar, formError, h, messageOf, replace, uid } from '../ui.js';
+
+/** Someone else's video still processing is checked this often (only its owner gets media frames). */
+const MEDIA_POLL_MS = 5000;
+/** Checks at most (ten minutes at MEDIA_POLL_MS): a video still not ready by then is not coming. */
+const MEDIA_POLLS = 120;
 
 function userLink(user, cls, testid) {
   return h('a', { class: cls, href: `#/u/${encodeURIComponent(user.username)}`, testid, text: user.username });
@@ -62,13 +68,13 @@ function mediaBlock(mediaId, ctx) {
       return;
     }
     // Only the owner gets media frames; everyone else checks now and then.
-    if (!done && ctx.alive && polls < 120) {
+    if (!done && ctx.alive && polls < MEDIA_POLLS) {
       polls += 1;
-      timer = setTimeout(load, 5000);
+      timer = setTimeout(load, MEDIA_POLL_MS);
     }
   };
   ctx.cleanup(() => clearTimeout(timer));
-  ctx.on('media', (v) => {
+  ctx.on(EVENTS.MEDIA_CHANGED, (v) => {
     if (v.id === mediaId) render(v);
   });
   const cached = state.media.get(mediaId);
@@ -95,10 +101,7 @@ function commentEl(c) {
 
 // ---- post -----------------------------------------------------------------
 
-/**
- * Renders one post. Returns the article; `article.kithUpdate(post)`
- * refreshes its counts.
- */
+/** Renders one post as an <article>; it refreshes its own counts when they change elsewhere. */
 export function renderPost(post, ctx, { onDelete } = {}) {
   const likeCount = h('span', { class: 'count', testid: 'like-count', text: String(post.like_count) });
   const commentCount = h('span', { class: 'count', testid: 'comment-count', text: String(post.comment_count) });
@@ -295,82 +298,8 @@ export function renderPost(post, ctx, { onDelete } = {}) {
     h('footer', { class: 'post-actions' }, likeBtn, toggle),
     section);
 
-  ctx.on('post:stale', (d) => {
+  ctx.on(EVENTS.POST_STALE, (d) => {
     if (d.id === post.id) refresh(d.kind);
   });
-  article.kithUpdate = apply;
   return article;
-}
-
-/**
- * A list of posts loaded page by page (infinite scroll with a "Load more"
- * button as the keyboard path).
- */
-export function postList(ctx, { fetchPage, emptyTitle, emptyDetail }) {
-  const items = h('div', { class: 'post-list', testid: 'post-list' });
-  const status = h('div', { class: 'list-status' });
-  const moreBtn = h('button', { type: 'button', class: 'btn btn-secondary', hidden: true, text: 'Load more' });
-  const err = formError('list-error');
-  const root = h('div', { class: 'posts' }, items, err.el, status, moreBtn);
-  let cursor = null;
-  let loading = false;
-  let ended = false;
-  const seen = new Set();
-
-  const showEmpty = () => {
-    if (!items.querySelector('[data-testid="post"]')) {
-      if (!items.querySelector('.empty')) items.append(emptyState(emptyTitle, emptyDetail));
-    } else {
-      items.querySelector('.empty')?.remove();
-    }
-  };
-
-  const load = async () => {
-    if (loading || ended) return;
-    loading = true;
-    err.clear();
-    replace(status, spinner('Loading posts…'));
-    moreBtn.hidden = true;
-    try {
-      const page = await fetchPage(cursor);
-      if (!ctx.alive) return;
-      for (const p of page.items) {
-        if (seen.has(p.id)) continue;
-        seen.add(p.id);
-        items.append(renderPost(p, ctx, { onDelete: () => { seen.delete(p.id); showEmpty(); } }));
-      }
-      cursor = page.next_cursor;
-      ended = !cursor;
-      moreBtn.hidden = ended;
-      showEmpty();
-    } catch (e) {
-      if (ctx.alive) err.show(e);
-      moreBtn.hidden = false;
-    } finally {
-      loading = false;
-      replace(status);
-    }
-  };
-
-  moreBtn.addEventListener('click', load);
-  if ('IntersectionObserver' in window) {
-    const io = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting) && cursor && !loading) load();
-    }, { rootMargin: '400px' });
-    io.observe(moreBtn);
-    io.observe(status);
-    ctx.cleanup(() => io.disconnect());
-  }
-
-  return {
-    el: root,
-    load,
-    /** Puts a new post at the top. */
-    prepend(post) {
-      if (seen.has(post.id)) return;
-      seen.add(post.id);
-      items.prepend(renderPost(post, ctx, { onDelete: () => { seen.delete(post.id); showEmpty(); } }));
-      showEmpty();
-    },
-  };
 }

@@ -1,14 +1,15 @@
 // A user's profile and their posts.
 
+import { findRequest, openDirect } from '../actions.js';
 import { api, enc, qs } from '../api.js';
-import { bus, isOnline, setPresence } from '../store.js';
+import { bus } from '../bus.js';
+import { EVENTS } from '../events.js';
+import { icon } from '../icons.js';
 import { setTitle } from '../router.js';
-import {
-  h, icon, avatar, formError, spinner, replace, messageOf, actionButton,
-} from '../ui.js';
-import { postList } from './posts.js';
-import { openDirect, findRequest } from '../actions.js';
+import { isOnline, setPresence } from '../store.js';
 import { toast } from '../toast.js';
+import { actionButton, avatar, formError, h, messageOf, replace, spinner } from '../ui.js';
+import { postList } from './post-list.js';
 
 function plural(n, one, many) {
   return `${n} ${n === 1 ? one : many}`;
@@ -20,7 +21,7 @@ function deleteAccount(err) {
   const confirmBtn = actionButton(err, 'Delete my account for good', 'btn-danger', 'delete-confirm', async () => {
     await api.del('/api/me', { password: password.value });
     toast('Your account is deleted.');
-    bus.emit('auth:signed-out');
+    bus.emit(EVENTS.SESSION_ENDED);
   });
   const form = h('div', { class: 'delete-account', hidden: true }, password, confirmBtn);
   const open = h('button', { type: 'button', class: 'btn btn-ghost', testid: 'profile-delete', text: 'Delete account' });
@@ -49,7 +50,7 @@ export function mount(root, { username }, ctx) {
     const actions = h('div', { class: 'profile-actions' });
     const dot = h('span', { class: 'presence-dot', testid: 'presence-dot', dataset: { online: String(isOnline(u.username)) }, 'aria-hidden': 'true' });
     const presenceText = h('span', { class: 'presence-text', text: isOnline(u.username) ? 'Online' : 'Offline' });
-    ctx.on('presence', () => {
+    ctx.on(EVENTS.PRESENCE_CHANGED, () => {
       dot.dataset.online = String(isOnline(u.username));
       presenceText.textContent = isOnline(u.username) ? 'Online' : 'Offline';
     });
@@ -97,7 +98,7 @@ export function mount(root, { username }, ctx) {
           act('Accept request', 'btn-primary', async () => {
             const r = await findRequest(u.username, 'incoming');
             if (r) await api.post(`/api/friends/requests/${enc(r.id)}/accept`);
-            bus.emit('friendship:new');
+            bus.emit(EVENTS.FRIENDSHIP_NEW);
             await reload();
           }, 'profile-accept'),
           act('Decline', 'btn-ghost', async () => {
@@ -110,7 +111,7 @@ export function mount(root, { username }, ctx) {
         actions.append(act('Add friend', 'btn-primary', async (b) => {
           const res = await api.post('/api/friends/requests', { username: u.username });
           if (res.status === 'accepted') {
-            bus.emit('friendship:new');
+            bus.emit(EVENTS.FRIENDSHIP_NEW);
             await reload();
           } else {
             b.textContent = 'Requested';
@@ -162,7 +163,7 @@ export function mount(root, { username }, ctx) {
     }
     if (!ctx.alive) return;
     renderHead(profile);
-    ctx.on('friends:changed', async (n) => {
+    ctx.on(EVENTS.FRIENDS_CHANGED, async (n) => {
       if (n.actor && n.actor.username === username) {
         try {
           const fresh = await api.get(`/api/users/${enc(username)}`);

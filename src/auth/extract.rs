@@ -28,7 +28,7 @@ impl User {
     /// their sockets on every node, and drops this request's session so
     /// that its cookie is cleared.
     pub async fn signed_out_everywhere(self, state: &AppState) -> Result<(), AppError> {
-        state.sign_out_everywhere(self.id.0).await;
+        state.sign_out_everywhere(self.id).await;
         self.session
             .flush()
             .await
@@ -53,7 +53,7 @@ impl FromRequestParts<AppState> for User {
         // Not found is an error here so that moka does not cache it.
         let view = state
             .users
-            .try_get_with(id.0, async {
+            .try_get_with(id, async {
                 match accounts::by_id(&state.read, id).await {
                     Ok(Some(u)) => Ok(std::sync::Arc::new(u)),
                     Ok(None) => Err(None),

@@ -62,11 +62,13 @@ pub async fn direct_blocked(
     Ok(found.is_some())
 }
 
-pub async fn member_ids(pool: &SqlitePool, conversation: Id) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT user_id FROM conversation_members WHERE conversation_id = ?")
-        .bind(conversation.0)
-        .fetch_all(pool)
-        .await
+pub async fn member_ids(pool: &SqlitePool, conversation: Id) -> Result<Vec<Id>, sqlx::Error> {
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT user_id FROM conversation_members WHERE conversation_id = ?")
+            .bind(conversation.0)
+            .fetch_all(pool)
+            .await?;
+    Ok(ids.into_iter().map(Id).collect())
 }
 
 /// Messages with `after < seq < before`, at most `limit`: the oldest ones

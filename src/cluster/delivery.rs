@@ -9,12 +9,13 @@ use iroh::EndpointId;
 
 use super::{Cluster, link};
 use crate::realtime::hub::Frame;
+use kith_core::ids::Id;
 use kith_core::sync::Unpoisoned;
 
 impl Cluster {
     /// Whether `user` has a connection on another node.
-    pub fn remote_online(&self, user: i64) -> bool {
-        self.remote.write_lock().is_online(user)
+    pub fn remote_online(&self, user: Id) -> bool {
+        self.remote.write_lock().is_online(user.0)
     }
 
     /// Nodes this one hears from.
@@ -29,7 +30,8 @@ impl Cluster {
     /// Sends `frame` to `users`' connections on other nodes: straight to
     /// the nodes they are connected to, in order, over each node's
     /// delivery stream (not gossip: see the module doc).
-    pub async fn deliver(self: &Arc<Self>, users: Vec<i64>, frame: &Frame) {
+    pub async fn deliver(self: &Arc<Self>, users: Vec<Id>, frame: &Frame) {
+        let users: Vec<i64> = users.into_iter().map(|u| u.0).collect();
         if users.is_empty() {
             return;
         }
@@ -60,7 +62,7 @@ impl Cluster {
             .fetch_add(1, Ordering::Relaxed);
         let frame: Frame = Arc::from(d.frame);
         for u in d.users {
-            self.host.hub.send(u, &frame, None);
+            self.host.hub.send(Id(u), &frame, None);
         }
     }
 

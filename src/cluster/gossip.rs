@@ -17,6 +17,7 @@ use iroh_gossip::api::Event;
 use serde::{Deserialize, Serialize};
 
 use super::{Cluster, GOSSIP_MAX_MESSAGE, HEARTBEAT_EVERY, NODE_TTL, REFUSED, Role, link};
+use kith_core::ids::Id;
 use kith_core::presence;
 use kith_core::sync::Unpoisoned;
 
@@ -59,7 +60,8 @@ pub(super) enum GossipMessage {
 
 impl Cluster {
     /// Announces a change of this node's presence for `user`.
-    pub async fn announce(&self, user: i64, online: bool) {
+    pub async fn announce(&self, user: Id, online: bool) {
+        let user = user.0;
         let seq = self.local.write_lock().set(user, online);
         if let Some(seq) = seq {
             let _ = self
@@ -69,12 +71,14 @@ impl Cluster {
     }
 
     /// Tells the other nodes to drop their cached copy of `user`.
-    pub async fn invalidate(&self, user: i64) {
+    pub async fn invalidate(&self, user: Id) {
+        let user = user.0;
         let _ = self.broadcast(GossipMessage::Invalidate { user }).await;
     }
 
     /// Tells the other nodes to close `user`'s connections.
-    pub async fn sign_out(&self, user: i64) {
+    pub async fn sign_out(&self, user: Id) {
+        let user = user.0;
         let _ = self.broadcast(GossipMessage::SignedOut { user }).await;
     }
 
@@ -194,13 +198,13 @@ impl Cluster {
             }
             GossipMessage::Leaving => self.remote.write_lock().leave(&env.from, env.boot),
             GossipMessage::Invalidate { user } => {
-                self.host.users.invalidate(&user).await;
+                self.host.users.invalidate(&Id(user)).await;
                 vec![]
             }
             GossipMessage::SignedOut { user } => {
                 self.host
                     .hub
-                    .kick_user(user, crate::realtime::hub::SIGNED_OUT);
+                    .kick_user(Id(user), crate::realtime::hub::SIGNED_OUT);
                 vec![]
             }
         };

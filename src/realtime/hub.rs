@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+use kith_core::ids::Id;
 use kith_core::sync::Unpoisoned;
 use tokio::sync::{Notify, mpsc, watch};
 
@@ -95,7 +96,8 @@ impl Default for Hub {
 }
 
 impl Hub {
-    pub fn register(&self, user: i64) -> Registration {
+    pub fn register(&self, user: Id) -> Registration {
+        let user = user.0;
         let (tx, rx) = mpsc::channel(OUTBOX);
         let kick = Arc::new(Kick::default());
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
@@ -128,7 +130,8 @@ impl Hub {
     }
 
     /// Removes a connection; true when the user has none left.
-    pub fn unregister(&self, user: i64, conn: u64) -> bool {
+    pub fn unregister(&self, user: Id, conn: u64) -> bool {
+        let user = user.0;
         let mut users = self.users.write_lock();
         let Some(slots) = users.get_mut(&user) else {
             return true;
@@ -142,7 +145,8 @@ impl Hub {
         }
     }
 
-    pub fn is_online(&self, user: i64) -> bool {
+    pub fn is_online(&self, user: Id) -> bool {
+        let user = user.0;
         let users = self.users.read_lock();
         users.contains_key(&user)
     }
@@ -155,7 +159,8 @@ impl Hub {
 
     /// Queues `frame` for every connection of `user` but `except`; returns
     /// how many took it. Connections whose queue is full are kicked.
-    pub fn send(&self, user: i64, frame: &Frame, except: Option<u64>) -> usize {
+    pub fn send(&self, user: Id, frame: &Frame, except: Option<u64>) -> usize {
+        let user = user.0;
         let mut slow = Vec::new();
         let mut sent = 0;
         {
@@ -202,7 +207,8 @@ impl Hub {
     }
 
     /// Kicks every connection of `user` (logout-all, ban).
-    pub fn kick_user(&self, user: i64, reason: &'static str) {
+    pub fn kick_user(&self, user: Id, reason: &'static str) {
+        let user = user.0;
         let users = self.users.read_lock();
         for s in users.get(&user).into_iter().flatten() {
             s.kick.kick(reason);
@@ -217,22 +223,22 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_kicks_only_that_connection() {
         let hub = Hub::default();
-        let mut fast = hub.register(1);
-        let slow = hub.register(1);
+        let mut fast = hub.register(Id(1));
+        let slow = hub.register(Id(1));
         assert!(fast.first && !slow.first);
         let frame: Frame = Arc::from("{}");
         for _ in 0..OUTBOX {
-            assert_eq!(hub.send(1, &frame, None), 2);
+            assert_eq!(hub.send(Id(1), &frame, None), 2);
             fast.rx.recv().await.expect("frame");
         }
         // The slow one's queue is full now; the next send drops it.
-        assert_eq!(hub.send(1, &frame, None), 1);
+        assert_eq!(hub.send(Id(1), &frame, None), 1);
         assert_eq!(slow.kick.kicked().await, "slow consumer");
         assert_eq!(hub.connections(), 1);
-        assert_eq!(hub.send(1, &frame, None), 1);
-        assert!(!hub.unregister(1, slow.conn));
-        assert!(hub.unregister(1, fast.conn));
-        assert!(!hub.is_online(1));
+        assert_eq!(hub.send(Id(1), &frame, None), 1);
+        assert!(!hub.unregister(Id(1), slow.conn));
+        assert!(hub.unregister(Id(1), fast.conn));
+        assert!(!hub.is_online(Id(1)));
     }
 
     #[tokio::test]
@@ -240,10 +246,10 @@ mod tests {
         let hub = Hub::default();
         // Nothing registered: nothing to wait for.
         hub.closed().await;
-        let early = hub.register(1);
+        let early = hub.register(Id(1));
         hub.kick_all(SHUTTING_DOWN);
         assert_eq!(early.kick.kicked().await, SHUTTING_DOWN);
-        let late = hub.register(2);
+        let late = hub.register(Id(2));
         assert_eq!(late.kick.kicked().await, SHUTTING_DOWN);
         let waiting = tokio::spawn(async move {
             let hub = hub;
@@ -262,9 +268,9 @@ mod tests {
     #[test]
     fn except_skips_the_sender() {
         let hub = Hub::default();
-        let a = hub.register(7);
-        let _b = hub.register(7);
-        assert_eq!(hub.send(7, &Arc::from("x"), Some(a.conn)), 1);
-        assert_eq!(hub.send(8, &Arc::from("x"), None), 0);
+        let a = hub.register(Id(7));
+        let _b = hub.register(Id(7));
+        assert_eq!(hub.send(Id(7), &Arc::from("x"), Some(a.conn)), 1);
+        assert_eq!(hub.send(Id(8), &Arc::from("x"), None), 0);
     }
 }

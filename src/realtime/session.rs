@@ -75,7 +75,7 @@ impl Conn {
     /// Registers the connection; returns the frames to send first: hello,
     /// then which friends are online.
     pub(super) async fn open(state: AppState, user: UserView) -> (Conn, Registration, Vec<Frame>) {
-        let reg = state.hub.register(user.id.0);
+        let reg = state.hub.register(user.id);
         // Checked after registering: a ban or an account deletion that this
         // read misses commits after it, and its kick then finds this
         // connection. (A WebTransport ticket outlives neither.)
@@ -112,7 +112,7 @@ impl Conn {
 
     /// Unregisters; tells friends when this was the user's last connection.
     pub(super) async fn close(self, conn: u64) {
-        if self.state.hub.unregister(self.user.id.0, conn) {
+        if self.state.hub.unregister(self.user.id, conn) {
             presence::disconnected(&self.state, self.user.id, self.user.username.clone()).await;
         }
     }
@@ -251,7 +251,7 @@ impl Conn {
             for member in offline {
                 notify::spawn(
                     &self.state,
-                    Id(member),
+                    member,
                     Kind::Message,
                     self.user.id,
                     conversation,
@@ -313,7 +313,7 @@ impl Conn {
     /// Queues `frame` for the conversation's members (not this connection;
     /// with `skip_self`, none of this user's). Returns the members with no
     /// live connection.
-    async fn fan_out(&self, conversation: Id, frame: &Frame, skip_self: bool) -> Vec<i64> {
+    async fn fan_out(&self, conversation: Id, frame: &Frame, skip_self: bool) -> Vec<Id> {
         let mut members = match store::member_ids(&self.state.read, conversation).await {
             Ok(m) => m,
             Err(e) => {
@@ -322,7 +322,7 @@ impl Conn {
             }
         };
         if skip_self {
-            members.retain(|m| *m != self.user.id.0);
+            members.retain(|m| *m != self.user.id);
         }
         self.state
             .fan_out(&members, frame, Some(self.conn_id))

@@ -86,7 +86,7 @@ pub async fn part(state: &AppState, a: &UserView, b: &UserView) {
             status: Presence::Offline,
         }
         .encode();
-        state.push(to.id.0, &frame).await;
+        state.push(to.id, &frame).await;
     }
 }
 

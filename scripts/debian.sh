@@ -1,0 +1,15 @@
+# Sourced by the scripts that install what they need: `need_debian
+# CMD:PACKAGE ...` installs (apt-get, as root or with sudo) the Debian
+# package of each command that is not on PATH.
+need_debian() {
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  ((${#missing[@]})) || return 0
+  echo "installing: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
