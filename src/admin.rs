@@ -10,18 +10,22 @@
 //! a node that starts later has no sockets of the account to close.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
+use moka::future::Cache;
 use rusqlite::{Connection, DatabaseName, OptionalExtension};
 use sqlx::SqlitePool;
 
+use crate::auth::accounts::UserView;
 use crate::cluster::litefs::LiteFs;
 use crate::config::{AdminCmd, AdminUserCmd};
+use crate::realtime::Hub;
 use crate::realtime::hub::BANNED;
-use crate::state::AppState;
 use crate::store::moderation::{Ban, SetAdmin};
 use crate::store::{CmdError, Command};
+use crate::tasks::Tasks;
 use kith_core::ids::{Id, format_ms};
 
 /// How often every node looks for new bans.
@@ -224,14 +228,24 @@ async fn bans_after(read: &SqlitePool, after: i64) -> Result<Vec<(i64, i64)>, sq
         .await
 }
 
+/// What the ban watcher uses of its node.
+pub struct BanWatch {
+    pub read: SqlitePool,
+    /// Whose sockets to close.
+    pub hub: Arc<Hub>,
+    /// Whose cached profiles to drop.
+    pub users: Cache<Id, Arc<UserView>>,
+    pub tasks: Tasks,
+}
+
 /// Closes the sockets of every user banned while this node runs, and drops
 /// their cached profiles, polling the database every [`WATCH_EVERY`] until
-/// `stop` turns true.
+/// the node stops.
 ///
 /// Bans made before the node started are skipped: it has no sockets of
 /// theirs. Each ban's `banned_at` is later than every earlier ban's (see
 /// [`Ban`]), so "newer than the last seen" misses none.
-pub async fn watch_bans(state: AppState) {
+pub async fn watch_bans(state: BanWatch) {
     let mut tick = tokio::time::interval(WATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // `None` until the database has answered once.

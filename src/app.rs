@@ -212,11 +212,16 @@ impl App {
             tracing::warn!(ffmpeg = %config.ffmpeg.display(), "ffmpeg not found: no job workers on this node");
         }
         let media = MediaStore::from_spec(&config.media_store)?;
+        let fanout = crate::fanout::Fanout {
+            hub: hub.clone(),
+            cluster: cluster.clone(),
+        };
         let state = AppState(Arc::new(Inner {
             tools,
             media,
             wake_workers: Arc::new(Notify::new()),
             hub,
+            fanout,
             tickets,
             webtransport,
             users,
@@ -239,7 +244,7 @@ impl App {
             }
             state
                 .tasks
-                .spawn(crate::presence::follow(state.clone(), presence_rx));
+                .spawn(crate::presence::follow(state.presence(), presence_rx));
         }
         let router = router(state.clone());
         let wt_task = if state.webtransport.is_some() {
@@ -335,9 +340,19 @@ impl App {
         }
         if let Some(cfg) = state.config.backup.clone() {
             // Stops at shutdown; a copy under way finishes on its thread.
-            tasks.spawn(backup::schedule::run(state.clone(), cfg));
+            let node = backup::schedule::Schedule {
+                db: state.config.db.clone(),
+                cluster: state.cluster.clone(),
+                tasks: tasks.clone(),
+            };
+            tasks.spawn(backup::schedule::run(node, cfg));
         }
-        tasks.spawn(crate::admin::watch_bans(state.clone()));
+        tasks.spawn(crate::admin::watch_bans(crate::admin::BanWatch {
+            read: state.read.clone(),
+            hub: state.hub.clone(),
+            users: state.users.clone(),
+            tasks: tasks.clone(),
+        }));
 
         let closing = state.clone();
         // Steps 1 and 2: `serve` closes the listener, then calls this.

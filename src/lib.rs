@@ -42,6 +42,7 @@ pub mod cluster;
 pub mod config;
 pub mod db;
 mod error;
+pub mod fanout;
 pub mod http;
 pub mod jobs;
 pub mod limits;

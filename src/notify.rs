@@ -11,7 +11,9 @@ use utoipa_axum::routes;
 
 use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
+use crate::db::Writer;
 use crate::error::{AppError, ErrorBody};
+use crate::fanout::Fanout;
 use crate::http::{Json, Page, PageParams, Query};
 use crate::state::AppState;
 pub use crate::store::notifications::Kind;
@@ -93,9 +95,27 @@ pub async fn by_id(pool: &SqlitePool, id: Id) -> Result<Option<NotificationView>
     Ok(row.map(NotificationView::from))
 }
 
+/// What storing and pushing a notification uses of its node.
+#[derive(Clone)]
+pub struct Host {
+    pub read: SqlitePool,
+    pub writer: Writer,
+    pub fanout: Fanout,
+}
+
+impl Host {
+    pub fn of(state: &AppState) -> Host {
+        Host {
+            read: state.read.clone(),
+            writer: state.writer.clone(),
+            fanout: state.fanout.clone(),
+        }
+    }
+}
+
 /// After a command that may have stored notification `id` for `user`:
 /// pushes it to their live connections, if it exists.
-pub async fn push(state: &AppState, id: Id) {
+async fn push(state: &Host, id: Id) {
     match by_id(&state.read, id).await {
         Ok(Some(n)) => {
             let user: Option<Id> =
@@ -108,6 +128,7 @@ pub async fn push(state: &AppState, id: Id) {
                     .map(Id);
             if let (Some(user), Ok(value)) = (user, serde_json::to_value(&n)) {
                 state
+                    .fanout
                     .push(user, &ServerFrame::Notification(value).encode())
                     .await;
             }
@@ -120,14 +141,14 @@ pub async fn push(state: &AppState, id: Id) {
 /// `notify` in the background, so that the request that caused it does not
 /// wait for it.
 pub fn spawn(state: &AppState, user: Id, kind: Kind, actor: Id, subject: Id) {
-    let task = state.clone();
+    let host = Host::of(state);
     state
         .tasks
-        .spawn(async move { notify(&task, user, kind, actor, subject).await });
+        .spawn(async move { notify(&host, user, kind, actor, subject).await });
 }
 
 /// Stores a notification through the writer and pushes it live.
-pub async fn notify(state: &AppState, user: Id, kind: Kind, actor: Id, subject: Id) {
+async fn notify(state: &Host, user: Id, kind: Kind, actor: Id, subject: Id) {
     let id = Id::generate();
     let cmd = Notify(New {
         id,

@@ -18,6 +18,7 @@ use crate::auth::password::Passwords;
 use crate::cluster::{Cluster, Role};
 use crate::config::Config;
 use crate::db::Writer;
+use crate::fanout::Fanout;
 use crate::limits::PerUser;
 use crate::media::store::MediaStore;
 use crate::media::tools::Tools;
@@ -65,6 +66,8 @@ pub struct Inner {
     pub wake_workers: Arc<Notify>,
     /// The other nodes; `None` on a single node.
     pub cluster: Option<Arc<Cluster>>,
+    /// Frames to users' connections on every node.
+    pub fanout: Fanout,
     pub metrics: Arc<Metrics>,
     /// Where this node serves HTTP.
     pub http_addr: SocketAddr,
@@ -89,43 +92,33 @@ impl AppState {
             .unwrap_or(Role::Primary)
     }
 
+    /// What presence uses of this node.
+    pub fn presence(&self) -> crate::presence::Host {
+        crate::presence::Host {
+            read: self.read.clone(),
+            fanout: self.fanout.clone(),
+            tasks: self.tasks.clone(),
+        }
+    }
+
     /// Whether `user` has a live connection on any node.
     pub fn is_online(&self, user: Id) -> bool {
-        self.hub.is_online(user) || self.remote_online(user)
+        self.fanout.is_online(user)
     }
 
     /// Whether `user` has a live connection on another node.
     pub fn remote_online(&self, user: Id) -> bool {
-        self.cluster.as_ref().is_some_and(|c| c.remote_online(user))
+        self.fanout.remote_online(user)
     }
 
     /// Queues `frame` for every connection of `user`, on every node.
     pub async fn push(&self, user: Id, frame: &Frame) {
-        self.fan_out(&[user], frame, None).await;
+        self.fanout.push(user, frame).await;
     }
 
-    /// Queues `frame` for every connection of `users`, on every node, but
-    /// connection `except` of this node (the sender's own); answers the
-    /// users connected nowhere, who may be told another way. Other nodes
-    /// get one delivery each, however many of their users it is for.
+    /// [`Fanout::fan_out`].
     pub async fn fan_out(&self, users: &[Id], frame: &Frame, except: Option<u64>) -> Vec<Id> {
-        let mut nowhere = Vec::new();
-        let mut elsewhere = Vec::new();
-        for &user in users {
-            let remote = self.remote_online(user);
-            if remote {
-                elsewhere.push(user);
-            }
-            if self.hub.is_online(user) {
-                self.hub.send(user, frame, except);
-            } else if !remote {
-                nowhere.push(user);
-            }
-        }
-        if let Some(c) = &self.cluster {
-            c.deliver(elsewhere, frame).await;
-        }
-        nowhere
+        self.fanout.fan_out(users, frame, except).await
     }
 
     /// Closes every connection of `user`, on every node (after their

@@ -13,7 +13,8 @@
 //! safe.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -22,9 +23,9 @@ use time::macros::format_description;
 use tokio::time::Instant;
 
 use super::{Error, Snapshot};
-use crate::AppState;
-use crate::cluster::Role;
+use crate::cluster::{Cluster, Role};
 use crate::config::BackupConfig;
+use crate::tasks::Tasks;
 
 const PREFIX: &str = "kith-";
 const SUFFIX: &str = "Z.db";
@@ -118,12 +119,30 @@ pub enum Period {
     NotPrimary,
 }
 
+/// What the backup schedule uses of its node.
+pub struct Schedule {
+    /// The database file.
+    pub db: PathBuf,
+    /// Whose role decides whether this node backs up; `None` on a single
+    /// node, which always does.
+    pub cluster: Option<Arc<Cluster>>,
+    pub tasks: Tasks,
+}
+
+impl Schedule {
+    fn is_primary(&self) -> bool {
+        self.cluster
+            .as_ref()
+            .is_none_or(|c| c.role() == Role::Primary)
+    }
+}
+
 /// Takes one backup now, if this node is the primary, and rotates.
-pub async fn try_take_one(state: &AppState, cfg: &BackupConfig) -> Result<Period, Error> {
-    if state.role() != Role::Primary {
+pub async fn try_take_one(node: &Schedule, cfg: &BackupConfig) -> Result<Period, Error> {
+    if !node.is_primary() {
         return Ok(Period::NotPrimary);
     }
-    let (db, cfg) = (state.config.db.clone(), cfg.clone());
+    let (db, cfg) = (node.db.clone(), cfg.clone());
     // A copy is blocking file and SQLite work, seconds to minutes long.
     tokio::task::spawn_blocking(move || take_one(&db, &cfg, OffsetDateTime::now_utc()))
         .await
@@ -152,9 +171,9 @@ pub fn take_one(db: &Path, cfg: &BackupConfig, now: OffsetDateTime) -> Result<Pe
     Ok(Period::Taken { snapshot, deleted })
 }
 
-/// Takes a backup every `cfg.every` until `stop` turns true. A backup
-/// under way when it does is finished, not cut short.
-pub async fn run(state: AppState, cfg: BackupConfig) {
+/// Takes a backup every `cfg.every` until the node stops. A backup under
+/// way then is finished, not cut short.
+pub async fn run(node: Schedule, cfg: BackupConfig) {
     let newest = file_names(&cfg.dir)
         .iter()
         .filter_map(|n| taken_at(n))
@@ -164,10 +183,10 @@ pub async fn run(state: AppState, cfg: BackupConfig) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
-            _ = state.tasks.stopping() => return,
+            _ = node.tasks.stopping() => return,
         }
         let started = Instant::now();
-        match try_take_one(&state, &cfg).await {
+        match try_take_one(&node, &cfg).await {
             Ok(Period::Taken { snapshot, deleted }) => tracing::info!(
                 path = %snapshot.path.display(),
                 bytes = snapshot.bytes,

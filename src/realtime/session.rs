@@ -92,7 +92,9 @@ impl Conn {
             }
             .encode(),
         ];
-        hello.extend(presence::connected(&state, user.id, &user.username, reg.first).await);
+        hello.extend(
+            presence::connected(&state.presence(), user.id, &user.username, reg.first).await,
+        );
         let conn = Conn {
             state,
             user,
@@ -113,7 +115,12 @@ impl Conn {
     /// Unregisters; tells friends when this was the user's last connection.
     pub(super) async fn close(self, conn: u64) {
         if self.state.hub.unregister(self.user.id, conn) {
-            presence::disconnected(&self.state, self.user.id, self.user.username.clone()).await;
+            presence::disconnected(
+                &self.state.presence(),
+                self.user.id,
+                self.user.username.clone(),
+            )
+            .await;
         }
     }
 
