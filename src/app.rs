@@ -326,12 +326,12 @@ impl App {
             for n in 0..state.config.workers {
                 let cfg = WorkerConfig {
                     name: format!("{}-{}-{n}", std::process::id(), addr.port()),
-                    kinds: job_kinds(),
+                    kinds: job_kinds(&state),
                     lease: state.config.job_lease,
                     retry_base: state.config.job_retry_base,
                 };
                 workers.push(tasks.spawn(worker::run(
-                    state.clone(),
+                    state.writer.clone(),
                     cfg,
                     state.wake_workers.clone(),
                     tasks.clone(),
@@ -445,9 +445,17 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// The kinds of job this build runs.
-pub fn job_kinds() -> Kinds {
-    Kinds::new(vec![Arc::new(Noop), Arc::new(VideoJob)])
+/// The kinds of job this build runs, with what each uses of `state`.
+pub fn job_kinds(state: &AppState) -> Kinds {
+    let video = VideoJob {
+        read: state.read.clone(),
+        writer: state.writer.clone(),
+        fanout: state.fanout.clone(),
+        media: state.media.clone(),
+        media_dir: state.config.media_dir.clone(),
+        tools: state.tools.clone(),
+    };
+    Kinds::new(vec![Arc::new(Noop), Arc::new(video)])
 }
 
 /// Deletes expired sessions, and sign-in attempts too old to count, now

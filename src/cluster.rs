@@ -80,6 +80,8 @@ pub const NODE_TTL: Duration = Duration::from_secs(8);
 pub const REGISTER_EVERY: Duration = Duration::from_secs(5);
 /// Rows not refreshed for this long are removed.
 pub const NODE_FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// How long a leaving node keeps its endpoint open after its goodbye.
+const LEAVING_LINGER: Duration = Duration::from_millis(300);
 /// Application close code for a refused connection.
 const REFUSED: u32 = 403;
 
@@ -296,6 +298,10 @@ impl Cluster {
         // have yet to announce.
         *self.local.write_lock() = presence::Local::default();
         let _ = self.broadcast(GossipMessage::Leaving).await;
+        // `broadcast` returns once gossip's actor has the message, not once
+        // it is on the wire: closing the endpoint at once can drop the
+        // goodbye, and the others then wait out NODE_TTL instead.
+        tokio::time::sleep(LEAVING_LINGER).await;
         let router = self.router.write_lock().take();
         if let Some(r) = router
             && tokio::time::timeout(Duration::from_secs(3), r.shutdown())

@@ -15,7 +15,8 @@
 //!   line ([`admin`], `jobs::cli`, [`backup`]), and HTTP plumbing ([`http`],
 //!   [`limits`]' settings, [`config`]).
 //! - **state** ([`state`]): what a node shares, one `Arc`.
-//! - **services**: [`presence`], `notify`, the media pipeline ([`media`]),
+//! - **services**: [`fanout`] (frames to users on every node), [`presence`],
+//!   `notify`, the media pipeline ([`media`]),
 //!   the job workers ([`jobs`]), `auth` (sessions, sign-in limits,
 //!   passwords), [`cluster`] (membership, gossip, fan-out to other nodes),
 //!   the hub of live connections (`realtime::hub`), [`tasks`] (every

@@ -18,12 +18,8 @@ use serde::Serialize;
 use sqlx::SqlitePool;
 use utoipa::ToSchema;
 
-use crate::state::AppState;
-use crate::store::jobs::Claimed;
-use crate::store::media::{MediaFailed, VideoPayload};
 use crate::store::visibility::MEDIA_VISIBLE;
 use kith_core::ids::Id;
-use kith_core::protocol::ServerFrame;
 
 /// Where a media item's files live under the media dir.
 pub fn upload_path(dir: &Path, id: Id) -> PathBuf {
@@ -103,43 +99,6 @@ pub async fn get(pool: &SqlitePool, id: Id) -> Result<Option<MediaView>, sqlx::E
             owner_id: r.owner_id,
         }
     }))
-}
-
-fn media_of(job: &Claimed) -> Option<Id> {
-    serde_json::from_str::<VideoPayload>(&job.payload)
-        .ok()
-        .map(|p| p.media_id)
-}
-
-/// Tells the owner how their media is doing.
-async fn push(state: &AppState, media: Id) {
-    if let Ok(Some(view)) = get(&state.read, media).await
-        && let Ok(value) = serde_json::to_value(&view)
-    {
-        state
-            .push(Id(view.owner_id), &ServerFrame::Media(value).encode())
-            .await;
-    }
-}
-
-/// A running transcode made progress: its owner hears.
-pub async fn progressed(state: &AppState, job: &Claimed) {
-    if let Some(m) = media_of(job) {
-        push(state, m).await;
-    }
-}
-
-/// Called by the worker after each attempt: a job that will not run again
-/// fails its media; the owner hears either way.
-pub async fn job_finished(state: &AppState, job: &Claimed) {
-    let Some(m) = media_of(job) else { return };
-    if let Ok(Some(j)) = crate::store::jobs::get(&state.read, job.id).await
-        && matches!(j.status.as_str(), "dead" | "cancelled")
-    {
-        let error = j.last_error.unwrap_or_else(|| j.status.clone());
-        let _ = state.writer.run(MediaFailed { id: m, error }).await;
-    }
-    push(state, m).await;
 }
 
 /// Whether `viewer` may see media `id`: its owner, and whoever may see a

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
-use crate::state::AppState;
 use crate::store::jobs::Claimed;
 
 /// Why a job's attempt did not succeed.
@@ -68,14 +67,15 @@ pub trait JobKind: Send + Sync + 'static {
     /// The name jobs of this kind are enqueued under.
     fn name(&self) -> &'static str;
 
-    /// Runs one attempt.
-    async fn run(&self, state: &AppState, ctx: &JobCtx) -> Result<(), JobError>;
+    /// Runs one attempt. A kind holds what its jobs use (the writer, a
+    /// store, tools), given when the wiring registers it.
+    async fn run(&self, ctx: &JobCtx) -> Result<(), JobError>;
 
     /// The attempt's progress reached the database.
-    async fn progressed(&self, _state: &AppState, _job: &Claimed) {}
+    async fn progressed(&self, _job: &Claimed) {}
 
     /// The attempt ended, whatever its outcome.
-    async fn finished(&self, _state: &AppState, _job: &Claimed) {}
+    async fn finished(&self, _job: &Claimed) {}
 }
 
 /// A job that does nothing: for tests and benchmarks of the queue itself.
@@ -87,7 +87,7 @@ impl JobKind for Noop {
         "noop"
     }
 
-    async fn run(&self, _state: &AppState, _ctx: &JobCtx) -> Result<(), JobError> {
+    async fn run(&self, _ctx: &JobCtx) -> Result<(), JobError> {
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use rand::Rng;
 use tokio::sync::Notify;
 
 use super::job::{JobCtx, JobError, JobKind, Kinds};
-use crate::state::AppState;
+use crate::db::Writer;
 use crate::store::jobs::{Claim, Fail, Heartbeat, Release, Succeed};
 use crate::tasks::Tasks;
 /// How often an idle worker looks for work when nothing wakes it.
@@ -41,7 +41,7 @@ pub struct WorkerConfig {
 
 /// Claims and runs at most one job.
 pub async fn try_execute_one(
-    state: &AppState,
+    writer: &Writer,
     cfg: &WorkerConfig,
     shutdown: &Tasks,
 ) -> anyhow::Result<Outcome> {
@@ -51,21 +51,21 @@ pub async fn try_execute_one(
         kinds: cfg.kinds.names(),
         lease_ms,
     };
-    let Some(job) = state.writer.run(claim).await? else {
+    let Some(job) = writer.run(claim).await? else {
         return Ok(Outcome::Idle);
     };
     tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempt, "running job");
     let ctx = JobCtx::new(job.clone());
     let kind = cfg.kinds.get(&job.kind).cloned();
     let keeper = shutdown.spawn(keep_lease(
-        state.clone(),
+        writer.clone(),
         cfg.clone(),
         ctx.clone(),
         kind.clone(),
         shutdown.clone(),
     ));
     let result = match &kind {
-        Some(kind) => kind.run(state, &ctx).await,
+        Some(kind) => kind.run(&ctx).await,
         None => Err(JobError::Permanent(format!(
             "no worker for jobs of kind {}",
             job.kind
@@ -81,12 +81,12 @@ pub async fn try_execute_one(
     // taken from us is the new holder's to finish.
     let outcome = match result {
         Ok(()) => {
-            state.writer.run(Succeed { id, worker }).await?;
+            writer.run(Succeed { id, worker }).await?;
             Outcome::Succeeded
         }
         Err(JobError::Stopped | JobError::Retryable(_)) if interrupted => {
             tracing::info!(job = %job.id, "shutting down; releasing the job");
-            state.writer.run(Release { id, worker }).await?;
+            writer.run(Release { id, worker }).await?;
             Outcome::Stopped
         }
         Err(JobError::Stopped) => return Ok(Outcome::Stopped),
@@ -100,12 +100,12 @@ pub async fn try_execute_one(
                 retry_base_ms: cfg.retry_base.as_millis() as u64,
                 jitter: rand::rng().random_range(0.0..1.0),
             };
-            state.writer.run(fail).await?;
+            writer.run(fail).await?;
             Outcome::Failed
         }
     };
     if let Some(kind) = &kind {
-        kind.finished(state, &job).await;
+        kind.finished(&job).await;
     }
     Ok(outcome)
 }
@@ -114,7 +114,7 @@ pub async fn try_execute_one(
 /// progress at most once a second and pushes it to the owner; raises the
 /// stop flag when the job is no longer ours or the node shuts down.
 async fn keep_lease(
-    state: AppState,
+    writer: Writer,
     cfg: WorkerConfig,
     ctx: JobCtx,
     kind: Option<Arc<dyn JobKind>>,
@@ -142,13 +142,13 @@ async fn keep_lease(
             lease_ms: cfg.lease.as_millis() as i64,
             progress: p,
         };
-        match state.writer.run(hb).await {
+        match writer.run(hb).await {
             Ok(true) => {
                 last_renew = Instant::now();
                 if p != last_progress {
                     last_progress = p;
                     if let Some(kind) = &kind {
-                        kind.progressed(&state, &ctx.job).await;
+                        kind.progressed(&ctx.job).await;
                     }
                 }
             }
@@ -164,12 +164,12 @@ async fn keep_lease(
 
 /// Runs jobs until `shutdown`; `wake` is notified when a job is enqueued
 /// on this node.
-pub async fn run(state: AppState, cfg: WorkerConfig, wake: Arc<Notify>, shutdown: Tasks) {
+pub async fn run(writer: Writer, cfg: WorkerConfig, wake: Arc<Notify>, shutdown: Tasks) {
     loop {
         if shutdown.is_stopping() {
             break;
         }
-        match try_execute_one(&state, &cfg, &shutdown).await {
+        match try_execute_one(&writer, &cfg, &shutdown).await {
             Ok(Outcome::Idle) => {
                 tokio::select! {
                     _ = wake.notified() => {}

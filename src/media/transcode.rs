@@ -9,7 +9,7 @@
 //! to names unique to the attempt and are renamed into place only when
 //! complete: a stale ffmpeg can never overwrite a newer attempt's result.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,10 +21,15 @@ use ffmpeg_sidecar::ffmpeg_time_duration::FfmpegTimeDuration;
 
 use super::tools::Tools;
 use super::{poster_name, sniff, video_name};
+use crate::db::Writer;
+use crate::fanout::Fanout;
 use crate::jobs::job::{JobCtx, JobError, JobKind};
-use crate::state::AppState;
+use crate::media::store::MediaStore;
 use crate::store::jobs::Claimed;
-use crate::store::media::{MediaProcessing, MediaReady, VIDEO_JOB, VideoPayload};
+use crate::store::media::{MediaFailed, MediaProcessing, MediaReady, VIDEO_JOB, VideoPayload};
+use kith_core::ids::Id;
+use kith_core::protocol::ServerFrame;
+use sqlx::SqlitePool;
 
 /// Scale down to fit 1280x720, never up; even sizes; 8-bit 4:2:0 that
 /// every browser plays.
@@ -34,8 +39,19 @@ const SCALE: &str =
 /// How soon a running ffmpeg is killed once its job must stop.
 const STOP_CHECK_EVERY: Duration = Duration::from_millis(50);
 
-/// Transcoding an upload: the `video` job.
-pub struct VideoJob;
+/// Transcoding an upload: the `video` job, with what it uses.
+pub struct VideoJob {
+    /// The media rows and their jobs, for what the owner is told.
+    pub read: SqlitePool,
+    pub writer: Writer,
+    /// The owner hears progress live.
+    pub fanout: Fanout,
+    /// Where uploads are fetched from and outputs go.
+    pub media: MediaStore,
+    pub media_dir: PathBuf,
+    /// `None` when ffmpeg was not found on this node.
+    pub tools: Option<Tools>,
+}
 
 #[async_trait::async_trait]
 impl JobKind for VideoJob {
@@ -43,21 +59,52 @@ impl JobKind for VideoJob {
         VIDEO_JOB
     }
 
-    async fn run(&self, state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
-        run(state, ctx).await
+    async fn run(&self, ctx: &JobCtx) -> Result<(), JobError> {
+        run(self, ctx).await
     }
 
-    async fn progressed(&self, state: &AppState, job: &Claimed) {
-        super::progressed(state, job).await;
+    /// A running transcode made progress: its owner hears.
+    async fn progressed(&self, job: &Claimed) {
+        if let Some(m) = media_of(job) {
+            self.tell_owner(m).await;
+        }
     }
 
-    async fn finished(&self, state: &AppState, job: &Claimed) {
-        super::job_finished(state, job).await;
+    /// After each attempt: a job that will not run again fails its media;
+    /// the owner hears either way.
+    async fn finished(&self, job: &Claimed) {
+        let Some(m) = media_of(job) else { return };
+        if let Ok(Some(j)) = crate::store::jobs::get(&self.read, job.id).await
+            && matches!(j.status.as_str(), "dead" | "cancelled")
+        {
+            let error = j.last_error.unwrap_or_else(|| j.status.clone());
+            let _ = self.writer.run(MediaFailed { id: m, error }).await;
+        }
+        self.tell_owner(m).await;
     }
 }
 
-pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
-    let Some(tools) = state.tools.clone() else {
+impl VideoJob {
+    /// Tells the owner how their media is doing.
+    async fn tell_owner(&self, media: Id) {
+        if let Ok(Some(view)) = super::get(&self.read, media).await
+            && let Ok(value) = serde_json::to_value(&view)
+        {
+            self.fanout
+                .push(Id(view.owner_id), &ServerFrame::Media(value).encode())
+                .await;
+        }
+    }
+}
+
+fn media_of(job: &Claimed) -> Option<Id> {
+    serde_json::from_str::<VideoPayload>(&job.payload)
+        .ok()
+        .map(|p| p.media_id)
+}
+
+async fn run(job: &VideoJob, ctx: &JobCtx) -> Result<(), JobError> {
+    let Some(tools) = job.tools.clone() else {
         return Err(JobError::Retryable(
             "ffmpeg is not available on this node".into(),
         ));
@@ -65,18 +112,18 @@ pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
     let payload: VideoPayload = serde_json::from_str(&ctx.job.payload)
         .map_err(|e| JobError::Permanent(format!("bad job payload: {e}")))?;
     let id = payload.media_id;
-    let dir = state.config.media_dir.clone();
+    let dir = job.media_dir.clone();
     // Earlier attempts that died (with their node) leave partial files.
     remove_leftovers(&dir, id);
     // Unique to this attempt on this node.
     let tag = format!("{}-{}", ctx.job.attempt, std::process::id());
     let spool = dir.join(format!(".{id}.{tag}.in"));
-    let input = match state.media.fetch_upload(&dir, id, spool).await {
+    let input = match job.media.fetch_upload(&dir, id, spool).await {
         Ok(Some(local)) => local,
         Ok(None) => return Err(JobError::Permanent("the uploaded file is missing".into())),
         Err(e) => return Err(JobError::Retryable(format!("fetching the upload: {e}"))),
     };
-    let _ = state.writer.run(MediaProcessing { id }).await;
+    let _ = job.writer.run(MediaProcessing { id }).await;
     let video_tmp = dir.join(format!(".{id}.{tag}.mp4"));
     let poster_tmp = dir.join(format!(".{id}.{tag}.jpg"));
     let result = convert(&tools, ctx, &input.path, &video_tmp, &poster_tmp).await;
@@ -86,17 +133,15 @@ pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
             .await
             .ok_or_else(|| JobError::Retryable("the output could not be read back".into()))?;
         // The poster first: a video that is in place has its poster.
-        state
-            .media
+        job.media
             .publish(&dir, &poster_tmp, &poster_name(id))
             .await
             .map_err(|e| JobError::Retryable(format!("storing the poster: {e}")))?;
-        state
-            .media
+        job.media
             .publish(&dir, &video_tmp, &video_name(id))
             .await
             .map_err(|e| JobError::Retryable(format!("storing the output: {e}")))?;
-        let ready = state
+        let ready = job
             .writer
             .run(MediaReady {
                 id,
@@ -108,7 +153,7 @@ pub async fn run(state: &AppState, ctx: &JobCtx) -> Result<(), JobError> {
             .map_err(|e| JobError::Retryable(e.to_string()))?;
         if !ready {
             // Deleted meanwhile: what was just published belongs to no one.
-            if let Err(e) = state.media.remove(&dir, id).await {
+            if let Err(e) = job.media.remove(&dir, id).await {
                 tracing::warn!(media = %id, error = %e, "removing outputs of deleted media");
             }
         }

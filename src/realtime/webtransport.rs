@@ -96,7 +96,7 @@ pub async fn start(
         let accept = async {
             loop {
                 let incoming = endpoint.accept().await;
-                tokio::spawn(session(state.clone(), incoming));
+                state.tasks.spawn(session(state.clone(), incoming));
             }
         };
         let serve = async {

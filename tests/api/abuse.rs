@@ -9,20 +9,17 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use futures_util::{SinkExt, StreamExt};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::helpers::{
     Client, TIMEOUT, TestApp, assert_error, password_of, send, signup_with_cookie, spawn_app,
     spawn_limited, spawn_with, within,
 };
+use crate::ws::Ws;
 
 /// A browser at 127.0.0.`n`.
 fn from(app: &TestApp, n: u8) -> Client {
@@ -249,43 +246,26 @@ async fn a_burst_of_writes_over_the_users_bucket_is_refused_for_a_moment() {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn ws(app: &TestApp, cookie: &str) -> WsStream {
-    let mut req = format!("ws://{}/ws", app.addr)
-        .into_client_request()
-        .expect("request");
-    let h = req.headers_mut();
-    h.insert("cookie", HeaderValue::from_str(cookie).expect("cookie"));
-    h.insert(
-        "origin",
-        HeaderValue::from_str(&format!("http://{}", app.addr)).expect("origin"),
-    );
-    let (ws, _) = within(tokio_tungstenite::connect_async(req))
+async fn ws(app: &TestApp, cookie: &str) -> Ws {
+    let origin = format!("http://{}", app.addr);
+    let (ws, status) = Ws::connect(app.addr, Some(cookie), Some(&origin))
         .await
         .expect("WebSocket handshake");
+    assert_eq!(status, 101);
     ws
 }
 
 /// Sends `n` messages at once on `ws`; returns how many were acked and how
 /// many refused as over the rate limit.
-async fn send_burst(ws: &mut WsStream, conv: &str, tag: &str, n: usize) -> (usize, usize) {
+async fn send_burst(ws: &mut Ws, conv: &str, tag: &str, n: usize) -> (usize, usize) {
     for i in 0..n {
         let frame = json!({"type": "send", "conversation_id": conv,
             "client_msg_id": format!("{tag}{i}"), "body": "hi"});
-        ws.send(Message::text(frame.to_string()))
-            .await
-            .expect("ws send");
+        ws.send(frame).await;
     }
     let (mut acks, mut refused) = (0, 0);
     while acks + refused < n {
-        let m = within(ws.next())
-            .await
-            .expect("socket ended")
-            .expect("socket error");
-        let Message::Text(t) = m else { continue };
-        let v: Value = serde_json::from_str(t.as_str()).expect("JSON frame");
+        let v = ws.next().await;
         match v["type"].as_str() {
             Some("ack") => acks += 1,
             Some("error") => {

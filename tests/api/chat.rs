@@ -1,93 +1,50 @@
 //! Conversations, messages and notifications over REST.
 //!
-//! Messages can only be sent over the realtime protocol, so a small
-//! WebSocket client ([`Ws`]) sends them; everything else is checked through
+//! Messages can only be sent over the realtime protocol, so the tests'
+//! WebSocket client ([`Ws`], as a [`Chatter`]) sends them; everything else is checked through
 //! the REST API.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::http::header::COOKIE;
 
 use crate::helpers::{
     Client, TestApp, assert_error, cookie_value, password_of, send, set_cookie, spawn_app, within,
 };
+use crate::ws::Ws;
 
 // ---- helpers ---------------------------------------------------------------
 
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A realtime connection of one user over `/ws`.
-struct Ws {
-    stream: WsStream,
+/// A realtime connection of one user over `/ws` ([`Ws`]), with the chat
+/// steps these tests repeat.
+struct Chatter {
+    ws: Ws,
 }
 
-impl Ws {
+impl Chatter {
     /// Signs `username` in (a session of its own) and connects; waits for
     /// the `hello` frame, after which the user counts as online.
-    async fn connect(app: &TestApp, username: &str) -> Ws {
-        let cookie = session_cookie(app, username).await;
-        let mut req = format!("ws://{}/ws", app.addr)
-            .into_client_request()
-            .expect("a WebSocket request");
-        req.headers_mut().insert(
-            COOKIE,
-            HeaderValue::from_str(&format!("kith={cookie}")).expect("a cookie header"),
-        );
-        let (stream, _) = within(tokio_tungstenite::connect_async(req))
+    async fn connect(app: &TestApp, username: &str) -> Chatter {
+        let cookie = format!("kith={}", session_cookie(app, username).await);
+        let origin = format!("http://{}", app.addr);
+        let (mut ws, status) = Ws::connect(app.addr, Some(&cookie), Some(&origin))
             .await
             .expect("WebSocket connects");
-        let mut ws = Ws { stream };
-        let hello = ws.next_frame().await;
+        assert_eq!(status, 101);
+        let hello = ws.next().await;
         assert_eq!(hello["type"], "hello", "{hello}");
         assert_eq!(hello["user"], username, "{hello}");
-        ws
+        Chatter { ws }
     }
 
-    /// The next text frame, as JSON.
-    async fn next_frame(&mut self) -> Value {
-        within(async {
-            loop {
-                match self.stream.next().await {
-                    Some(Ok(Message::Text(t))) => {
-                        return serde_json::from_str(t.as_str()).expect("a JSON frame");
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                    Some(Ok(other)) => panic!("unexpected WebSocket message: {other:?}"),
-                    Some(Err(e)) => panic!("WebSocket error: {e}"),
-                    None => panic!("WebSocket closed"),
-                }
-            }
-        })
-        .await
-    }
-
-    /// Skips frames until one satisfies `pred`; an error frame fails the
-    /// test.
     async fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
-        within(async {
-            loop {
-                let f = self.next_frame().await;
-                assert_ne!(f["type"], "error", "error frame: {f}");
-                if pred(&f) {
-                    return f;
-                }
-            }
-        })
-        .await
+        self.ws.wait_for(pred).await
     }
 
     async fn send_frame(&mut self, frame: Value) {
-        within(self.stream.send(Message::text(frame.to_string())))
-            .await
-            .expect("WebSocket send");
+        self.ws.send(frame).await;
     }
 
     /// Sends a message and waits for its ack; returns the ack.
@@ -470,7 +427,7 @@ async fn listing_conversations_shows_only_yours_and_pages() {
 
     // A message makes the oldest one the most recently active.
     next_millisecond().await;
-    let mut ws = Ws::connect(&app, "alice").await;
+    let mut ws = Chatter::connect(&app, "alice").await;
     ws.say(&with_bob, "hello-bob", "hello bob").await;
     let page = conversations(&alice, "?limit=2").await;
     let first = &items(&page)[0];
@@ -511,7 +468,7 @@ async fn messages_page_forwards_backwards_and_from_the_end() {
     assert_eq!(page["has_more"], false);
     assert_eq!(page["last_seq"], 0);
 
-    let mut ws = Ws::connect(&app, "alice").await;
+    let mut ws = Chatter::connect(&app, "alice").await;
     let mut acks = Vec::new();
     for i in 1..=5 {
         let ack = ws
@@ -588,7 +545,7 @@ async fn messages_are_for_members_and_parameters_are_checked() {
     alice.befriend(&bob, "bob").await;
     alice.befriend(&carol, "carol").await;
     let conv = direct(&alice, "bob").await;
-    let mut ws = Ws::connect(&app, "alice").await;
+    let mut ws = Chatter::connect(&app, "alice").await;
     ws.say(&conv, "m1", "for bob only").await;
 
     // A friend of a member is not a member; nor are the signed out.
@@ -640,7 +597,7 @@ async fn unread_counts_follow_messages_and_reads() {
     alice.befriend(&bob, "bob").await;
     let conv = direct(&alice, "bob").await;
 
-    let mut a = Ws::connect(&app, "alice").await;
+    let mut a = Chatter::connect(&app, "alice").await;
     for i in 1..=3 {
         a.say(&conv, &format!("u{i}"), &format!("unread {i}")).await;
     }
@@ -658,7 +615,7 @@ async fn unread_counts_follow_messages_and_reads() {
     assert_eq!(last["conversation_id"], conv.as_str(), "{theirs}");
 
     // Bob reads up to 2.
-    let mut b = Ws::connect(&app, "bob").await;
+    let mut b = Chatter::connect(&app, "bob").await;
     b.read(&conv, 2).await;
     let theirs = conversation_until(&bob, &conv, |c| c["unread"] != 3).await;
     assert_eq!(theirs["unread"], 1, "{theirs}");
@@ -992,7 +949,7 @@ async fn messages_notify_offline_members_once_per_conversation() {
     let bobs_post = bob.new_post("bob's post", "public").await;
 
     // Bob has no live connection: three messages, one notification.
-    let mut a = Ws::connect(&app, "alice").await;
+    let mut a = Chatter::connect(&app, "alice").await;
     for i in 1..=3 {
         a.say(&conv, &format!("n{i}"), &format!("note {i}")).await;
     }
@@ -1025,7 +982,7 @@ async fn messages_notify_offline_members_once_per_conversation() {
 
     // Bob online: the message is delivered live, not notified.
     mark_read(&bob, json!({})).await;
-    let mut b = Ws::connect(&app, "bob").await;
+    let mut b = Chatter::connect(&app, "bob").await;
     let ack = a.say(&conv, "n5", "note 5").await;
     let m = b
         .wait_for(|f| f["type"] == "message" && f["seq"] == ack["seq"])

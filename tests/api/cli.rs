@@ -4,6 +4,7 @@
 use std::process::{Command, Stdio};
 
 use crate::helpers::{TIMEOUT, until_healthy};
+use crate::net::free_port;
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
 
@@ -39,13 +40,6 @@ fn migrate_applies_the_schema_and_exits() {
         String::from_utf8_lossy(&version.stdout),
         format!("{latest}\n1\n")
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// Starts `kith` (no subcommand: serve is the default) configured only by

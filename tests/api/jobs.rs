@@ -785,13 +785,13 @@ async fn worker_steps_run_every_job_once() {
         workers.spawn(async move {
             let cfg = WorkerConfig {
                 name: format!("step-{n}"),
-                kinds: kith::app::job_kinds(),
+                kinds: kith::app::job_kinds(&state),
                 lease: Duration::from_secs(30),
                 retry_base: Duration::from_secs(1),
             };
             let mut succeeded = 0;
             loop {
-                match try_execute_one(&state, &cfg, &shutdown).await {
+                match try_execute_one(&state.writer, &cfg, &shutdown).await {
                     Ok(Outcome::Succeeded) => succeeded += 1,
                     Ok(Outcome::Idle) => return succeeded,
                     other => panic!("worker step: {other:?}"),

@@ -18,9 +18,14 @@ mod e2e;
 mod feed;
 mod friends;
 mod fuzz;
+#[path = "../common/health.rs"]
+mod health;
+#[path = "../common/app.rs"]
 mod helpers;
 mod jobs;
 mod media;
+#[path = "../common/net.rs"]
+mod net;
 mod posts;
 mod realtime;
 mod restart;
@@ -30,3 +35,9 @@ mod session;
 mod shutdown;
 mod smoke;
 mod system;
+#[path = "../common/wait.rs"]
+mod wait;
+#[path = "../common/ws.rs"]
+mod ws;
+#[path = "../common/wt.rs"]
+mod wt;

@@ -6,17 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::helpers::{
     Client, TIMEOUT, TestApp, assert_error, signup_with_cookie, spawn_app, spawn_with, within,
 };
+use crate::ws::Ws;
 
 /// The bound on a wait that includes a transcode (at nice 19, on a busy box).
 const TRANSCODE_WAIT: Duration = Duration::from_secs(180);
@@ -335,42 +332,15 @@ async fn portrait_keeps_its_aspect_and_small_clips_are_not_upscaled() {
 
 // ---- Live progress -----------------------------------------------------------
 
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open_ws(app: &TestApp, cookie: &str) -> WsStream {
-    let mut req = format!("ws://{}/ws", app.addr)
-        .into_client_request()
-        .expect("request");
-    req.headers_mut()
-        .insert("cookie", HeaderValue::from_str(cookie).expect("cookie"));
-    req.headers_mut().insert(
-        "origin",
-        HeaderValue::from_str(&format!("http://{}", app.addr)).expect("origin"),
-    );
-    let (mut ws, res) = within(tokio_tungstenite::connect_async(req))
+/// A live socket of `cookie`'s user, its greeting read.
+async fn open_ws(app: &TestApp, cookie: &str) -> Ws {
+    let origin = format!("http://{}", app.addr);
+    let (mut ws, status) = Ws::connect(app.addr, Some(cookie), Some(&origin))
         .await
         .expect("WebSocket handshake");
-    assert_eq!(res.status().as_u16(), 101);
-    let hello = next_frame(&mut ws, TIMEOUT).await;
-    assert_eq!(hello["type"], "hello", "{hello}");
+    assert_eq!(status, 101);
+    ws.next_of("hello").await;
     ws
-}
-
-/// The next text frame as JSON, within `bound`.
-async fn next_frame(ws: &mut WsStream, bound: Duration) -> Value {
-    loop {
-        let m = tokio::time::timeout(bound, ws.next())
-            .await
-            .expect("no frame in time")
-            .expect("socket ended")
-            .expect("socket error");
-        match m {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON frame"),
-            Message::Close(c) => panic!("closed: {c:?}"),
-            _ => continue,
-        }
-    }
 }
 
 #[tokio::test]
@@ -385,7 +355,7 @@ async fn the_owner_hears_progress_live_until_ready() {
     let mut frames: Vec<Value> = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let f = next_frame(&mut ws, left).await;
+        let f = ws.next_within(left).await.expect("no frame in time");
         if f["type"] != "media" || f["id"] != json!(id) {
             continue;
         }
@@ -950,14 +920,7 @@ impl Server {
     }
 
     fn client(&self) -> Client {
-        Client {
-            base: format!("http://{}", self.addr),
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .timeout(TIMEOUT)
-                .build()
-                .expect("client"),
-        }
+        Client::browser(format!("http://{}", self.addr))
     }
 }
 

@@ -3,16 +3,12 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::helpers::{Client, TIMEOUT, TestApp, signup_with_cookie, spawn_app};
-
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A signed-up user: their HTTP client and session cookie.
 pub(crate) struct Person {
@@ -50,92 +46,30 @@ pub(crate) async fn direct(c: &Client, with: &str) -> String {
 
 // ---- WebSocket client ----------------------------------------------------
 
+pub(crate) use crate::ws::Ws;
+
+impl crate::ws::Server for TestApp {
+    fn http_addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+}
+
+impl crate::ws::Member for Person {
+    fn cookie(&self) -> &str {
+        &self.cookie
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The WebSocket handshake alone: the connection and its HTTP status.
 pub(crate) async fn ws_request(
     app: &TestApp,
     cookie: Option<&str>,
     origin: Option<&str>,
-) -> Result<(WsStream, u16), tungstenite::Error> {
-    let mut req = format!("ws://{}/ws", app.addr)
-        .into_client_request()
-        .expect("request");
-    if let Some(c) = cookie {
-        req.headers_mut()
-            .insert("cookie", HeaderValue::from_str(c).expect("cookie"));
-    }
-    if let Some(o) = origin {
-        req.headers_mut()
-            .insert("origin", HeaderValue::from_str(o).expect("origin"));
-    }
-    let (ws, res) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(req))
-        .await
-        .expect("connect timed out")?;
-    Ok((ws, res.status().as_u16()))
-}
-
-pub(crate) struct Ws(WsStream);
-
-impl Ws {
-    pub(crate) async fn open(app: &TestApp, p: &Person) -> Ws {
-        let origin = format!("http://{}", app.addr);
-        let (ws, status) = ws_request(app, Some(&p.cookie), Some(&origin))
-            .await
-            .expect("WebSocket handshake");
-        assert_eq!(status, 101);
-        let mut ws = Ws(ws);
-        let hello = ws.next_of("hello").await;
-        assert_eq!(hello["user"], json!(p.name));
-        assert_eq!(hello["version"], 1);
-        ws
-    }
-
-    pub(crate) async fn send(&mut self, v: Value) {
-        self.send_text(v.to_string()).await;
-    }
-
-    async fn send_text(&mut self, t: String) {
-        self.0.send(Message::text(t)).await.expect("ws send");
-    }
-
-    /// The next text frame, as JSON.
-    async fn next(&mut self) -> Value {
-        loop {
-            let m = tokio::time::timeout(TIMEOUT, self.0.next())
-                .await
-                .expect("no frame in time")
-                .expect("socket ended")
-                .expect("socket error");
-            match m {
-                Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON frame"),
-                Message::Close(c) => panic!("closed: {c:?}"),
-                _ => continue,
-            }
-        }
-    }
-
-    /// The next frame of `kind`, skipping others (presence, typing, …).
-    pub(crate) async fn next_of(&mut self, kind: &str) -> Value {
-        loop {
-            let v = self.next().await;
-            if v["type"] == kind {
-                return v;
-            }
-        }
-    }
-
-    /// Reads until the server closes; returns the close code and reason.
-    pub(crate) async fn closed(&mut self) -> (u16, String) {
-        loop {
-            let m = tokio::time::timeout(TIMEOUT, self.0.next())
-                .await
-                .expect("no close in time");
-            match m {
-                Some(Ok(Message::Close(Some(c)))) => return (c.code.into(), c.reason.to_string()),
-                Some(Ok(Message::Close(None))) | None => return (0, String::new()),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return (0, e.to_string()),
-            }
-        }
-    }
+) -> Result<(Ws, u16), tungstenite::Error> {
+    Ws::connect(app.addr, cookie, origin).await
 }
 
 fn send_frame(conv: &str, cid: &str, body: &str) -> Value {
@@ -144,32 +78,13 @@ fn send_frame(conv: &str, cid: &str, body: &str) -> Value {
 
 // ---- WebTransport client -------------------------------------------------
 
-struct Wt {
-    conn: wtransport::Connection,
-    send: wtransport::SendStream,
-    recv: BufReader<wtransport::RecvStream>,
-}
+use crate::wt::Wt;
 
-async fn config_hashes(p: &Person) -> (String, Vec<wtransport::tls::Sha256Digest>) {
-    use base64::Engine;
+/// What the server publishes for WebTransport: its URL and hashes.
+async fn config(p: &Person) -> (String, Vec<String>) {
     let (status, cfg) = p.http.get("/api/realtime/config").await;
     assert_eq!(status, 200, "{cfg}");
-    let wt = &cfg["webtransport"];
-    let url = wt["url"].as_str().expect("wt url").to_string();
-    let hashes = wt["cert_hashes"]
-        .as_array()
-        .expect("hashes")
-        .iter()
-        .map(|h| {
-            assert_eq!(h["algorithm"], "sha-256");
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(h["value"].as_str().expect("value"))
-                .expect("base64");
-            let arr: [u8; 32] = bytes.try_into().expect("32 bytes");
-            wtransport::tls::Sha256Digest::new(arr)
-        })
-        .collect();
-    (url, hashes)
+    crate::wt::published(&cfg)
 }
 
 pub(crate) async fn wt_connect(
@@ -177,19 +92,8 @@ pub(crate) async fn wt_connect(
     ticket: &str,
     origin: Option<&str>,
 ) -> Result<wtransport::Connection, wtransport::error::ConnectingError> {
-    let (url, hashes) = config_hashes(p).await;
-    let cfg = wtransport::ClientConfig::builder()
-        .with_bind_default()
-        .with_server_certificate_hashes(hashes)
-        .build();
-    let endpoint = wtransport::Endpoint::client(cfg).expect("client endpoint");
-    let mut opts = wtransport::endpoint::ConnectOptions::builder(format!("{url}?ticket={ticket}"));
-    if let Some(o) = origin {
-        opts = opts.add_header("origin", o);
-    }
-    tokio::time::timeout(TIMEOUT, endpoint.connect(opts.build()))
-        .await
-        .expect("WebTransport connect timed out")
+    let (url, hashes) = config(p).await;
+    crate::wt::connect(&url, ticket, &hashes, origin).await
 }
 
 pub(crate) async fn ticket(p: &Person) -> String {
@@ -198,56 +102,11 @@ pub(crate) async fn ticket(p: &Person) -> String {
     v["ticket"].as_str().expect("ticket").to_string()
 }
 
-impl Wt {
-    async fn open(p: &Person) -> Wt {
-        let t = ticket(p).await;
-        let conn = wt_connect(p, &t, None).await.expect("WebTransport session");
-        let (send, recv) = conn
-            .open_bi()
-            .await
-            .expect("open bi")
-            .await
-            .expect("bi stream");
-        let mut wt = Wt {
-            conn,
-            send,
-            recv: BufReader::new(recv),
-        };
-        // The server speaks once the stream carries data.
-        wt.send(json!({"type": "ping"})).await;
-        let hello = wt.next_of("hello").await;
-        assert_eq!(hello["user"], json!(p.name));
-        wt.next_of("pong").await;
-        wt
-    }
-
-    async fn send(&mut self, v: Value) {
-        let mut line = v.to_string();
-        line.push('\n');
-        self.send
-            .write_all(line.as_bytes())
-            .await
-            .expect("wt write");
-    }
-
-    async fn next(&mut self) -> Value {
-        let mut line = String::new();
-        let n = tokio::time::timeout(TIMEOUT, self.recv.read_line(&mut line))
-            .await
-            .expect("no WebTransport frame in time")
-            .expect("wt read");
-        assert!(n > 0, "WebTransport stream ended");
-        serde_json::from_str(line.trim_end()).expect("JSON frame")
-    }
-
-    async fn next_of(&mut self, kind: &str) -> Value {
-        loop {
-            let v = self.next().await;
-            if v["type"] == kind {
-                return v;
-            }
-        }
-    }
+/// A WebTransport session of `p`'s, greeted.
+async fn open_wt(p: &Person) -> Wt {
+    let t = ticket(p).await;
+    let conn = wt_connect(p, &t, None).await.expect("WebTransport session");
+    Wt::over(conn, &p.name).await
 }
 
 // ---- tests ---------------------------------------------------------------
@@ -276,7 +135,7 @@ async fn chat_both_ways_across_websocket_and_webtransport() {
     let app = spawn_app().await;
     let (a, b, conv) = pair(&app).await;
     let mut ws = Ws::open(&app, &a).await;
-    let mut wt = Wt::open(&b).await;
+    let mut wt = open_wt(&b).await;
     // Alice sees Bob come online.
     let p = ws.next_of("presence").await;
     assert_eq!(
@@ -679,7 +538,7 @@ async fn webtransport_serves_a_certificate_from_files() {
         .expect("count");
     assert_eq!(stored, 0);
     // And the client that pins that hash gets through.
-    let mut wt = Wt::open(&a).await;
+    let mut wt = open_wt(&a).await;
     wt.send(json!({"type": "ping"})).await;
     wt.next_of("pong").await;
 }
@@ -688,7 +547,7 @@ async fn webtransport_serves_a_certificate_from_files() {
 async fn typing_and_presence_travel_as_datagrams_over_webtransport() {
     let app = spawn_app().await;
     let (a, b, conv) = pair(&app).await;
-    let wt = Wt::open(&b).await;
+    let wt = open_wt(&b).await;
     let datagram = async |wt: &Wt| -> Value {
         let d = tokio::time::timeout(TIMEOUT, wt.conn.receive_datagram())
             .await
@@ -749,7 +608,7 @@ async fn webtransport_can_listen_apart_from_http() {
             .is_some_and(|u| u.contains(&format!(":{port}/"))),
         "{cfg}"
     );
-    let mut wt = Wt::open(&a).await;
+    let mut wt = open_wt(&a).await;
     wt.send(json!({"type": "ping"})).await;
     wt.next_of("pong").await;
 }

@@ -10,32 +10,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::helpers::{TIMEOUT, until_healthy};
+use crate::net::free_port;
+use crate::ws::Ws;
+use crate::wt::Wt;
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
 /// The close code and reason of every realtime connection at shutdown.
 const RESTART_CODE: u16 = 1012;
 const RESTART_REASON: &str = "server restarting; reconnect";
-
-/// A port free for both TCP and UDP (WebTransport serves UDP on the HTTP
-/// port number).
-fn free_port() -> u16 {
-    loop {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind tcp");
-        let port = tcp.local_addr().expect("addr").port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
 
 /// `kith` as a child process on a data dir of its own.
 struct Server {
@@ -132,140 +119,50 @@ fn read_only(db: &Path) -> rusqlite::Connection {
 
 // ---- a: close frames -------------------------------------------------------
 
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open_ws(server: &Server, cookie: &str) -> WsStream {
-    let mut req = format!("ws://127.0.0.1:{}/ws", server.port)
-        .into_client_request()
-        .expect("request");
-    let origin = format!("http://127.0.0.1:{}", server.port);
-    req.headers_mut()
-        .insert("cookie", HeaderValue::from_str(cookie).expect("cookie"));
-    req.headers_mut()
-        .insert("origin", HeaderValue::from_str(&origin).expect("origin"));
-    let (mut ws, res) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(req))
+/// A live socket of the server's, its greeting read.
+async fn open_ws(server: &Server, cookie: &str) -> Ws {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
+    let origin = format!("http://{addr}");
+    let (mut ws, status) = Ws::connect(addr, Some(cookie), Some(&origin))
         .await
-        .expect("connect timed out")
         .expect("WebSocket handshake");
-    assert_eq!(res.status().as_u16(), 101);
-    let hello = next_text(&mut ws).await;
-    assert_eq!(hello["type"], "hello", "{hello}");
+    assert_eq!(status, 101);
+    ws.next_of("hello").await;
     ws
 }
 
-async fn next_text(ws: &mut WsStream) -> Value {
-    loop {
-        let m = tokio::time::timeout(TIMEOUT, ws.next())
-            .await
-            .expect("no frame in time")
-            .expect("socket ended")
-            .expect("socket error");
-        match m {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON"),
-            Message::Close(c) => panic!("closed: {c:?}"),
-            _ => continue,
-        }
-    }
-}
-
-/// Reads until the server's close frame; returns its code and reason.
-async fn close_frame(ws: &mut WsStream) -> (u16, String) {
-    loop {
-        let m = tokio::time::timeout(TIMEOUT, ws.next())
-            .await
-            .expect("no close frame in time");
-        match m {
-            Some(Ok(Message::Close(Some(c)))) => return (c.code.into(), c.reason.to_string()),
-            Some(Ok(Message::Close(None))) => panic!("a close frame without a code"),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => panic!("socket error before a close frame: {e}"),
-            None => panic!("socket ended without a close frame"),
-        }
-    }
-}
-
-/// A WebTransport session with its first stream open and `hello` read.
-struct Wt {
-    conn: wtransport::Connection,
-    _send: wtransport::SendStream,
-    _recv: BufReader<wtransport::RecvStream>,
-}
-
-async fn open_wt(server: &Server, cookie: &str) -> Wt {
-    use base64::Engine;
+/// A WebTransport session of the user behind `cookie`, greeted.
+async fn open_wt(server: &Server, cookie: &str, user: &str) -> Wt {
     let http = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .build()
         .expect("client");
-    let cfg: Value = http
-        .get(server.url("/api/realtime/config"))
-        .header("cookie", cookie)
-        .send()
+    let get = |path: &str, post: bool| {
+        let req = if post {
+            http.post(server.url(path))
+        } else {
+            http.get(server.url(path))
+        };
+        req.header("cookie", cookie).send()
+    };
+    let cfg: Value = get("/api/realtime/config", false)
         .await
         .expect("config")
         .json()
         .await
         .expect("config json");
-    let url = cfg["webtransport"]["url"].as_str().expect("wt url");
-    let hashes = cfg["webtransport"]["cert_hashes"]
-        .as_array()
-        .expect("hashes")
-        .iter()
-        .map(|h| {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(h["value"].as_str().expect("value"))
-                .expect("base64");
-            wtransport::tls::Sha256Digest::new(bytes.try_into().expect("32 bytes"))
-        })
-        .collect::<Vec<_>>();
-    let ticket: Value = http
-        .post(server.url("/api/realtime/ticket"))
-        .header("cookie", cookie)
-        .send()
+    let (url, hashes) = crate::wt::published(&cfg);
+    let ticket: Value = get("/api/realtime/ticket", true)
         .await
         .expect("ticket")
         .json()
         .await
         .expect("ticket json");
     let ticket = ticket["ticket"].as_str().expect("ticket");
-    let endpoint = wtransport::Endpoint::client(
-        wtransport::ClientConfig::builder()
-            .with_bind_default()
-            .with_server_certificate_hashes(hashes)
-            .build(),
-    )
-    .expect("client endpoint");
-    let conn = tokio::time::timeout(TIMEOUT, endpoint.connect(format!("{url}?ticket={ticket}")))
+    let conn = crate::wt::connect(&url, ticket, &hashes, None)
         .await
-        .expect("WebTransport connect timed out")
         .expect("WebTransport session");
-    let (mut send, recv) = tokio::time::timeout(TIMEOUT, async {
-        conn.open_bi()
-            .await
-            .expect("open bi")
-            .await
-            .expect("bi stream")
-    })
-    .await
-    .expect("stream timed out");
-    // The server sees the stream once bytes arrive on it.
-    send.write_all(b"{\"type\":\"ping\"}\n")
-        .await
-        .expect("wt write");
-    let mut recv = BufReader::new(recv);
-    let mut line = String::new();
-    tokio::time::timeout(TIMEOUT, recv.read_line(&mut line))
-        .await
-        .expect("no hello in time")
-        .expect("wt read");
-    let hello: Value = serde_json::from_str(line.trim_end()).expect("JSON");
-    assert_eq!(hello["type"], "hello", "{hello}");
-    Wt {
-        conn,
-        _send: send,
-        _recv: recv,
-    }
+    Wt::over(conn, user).await
 }
 
 #[tokio::test]
@@ -273,10 +170,10 @@ async fn sigterm_closes_sockets_with_a_reconnect_frame() {
     let mut server = Server::start(true).await;
     let cookie = server.sign_up("alice").await;
     let mut ws = open_ws(&server, &cookie).await;
-    let wt = open_wt(&server, &cookie).await;
+    let wt = open_wt(&server, &cookie, "alice").await;
 
     server.sigterm();
-    let (code, reason) = close_frame(&mut ws).await;
+    let (code, reason) = ws.closed().await;
     assert_eq!(
         (code, reason.as_str()),
         (RESTART_CODE, RESTART_REASON),

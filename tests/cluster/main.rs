@@ -3,9 +3,20 @@
 
 #[path = "../common/clip.rs"]
 mod clip;
+#[path = "../common/cluster.rs"]
 mod harness;
+#[path = "../common/health.rs"]
+mod health;
+#[path = "../common/net.rs"]
+mod net;
 #[path = "../common/session.rs"]
 mod session;
+#[path = "../common/wait.rs"]
+mod wait;
+#[path = "../common/ws.rs"]
+mod ws;
+#[path = "../common/wt.rs"]
+mod wt;
 
 mod abuse;
 mod admin;

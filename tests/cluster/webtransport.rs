@@ -4,115 +4,35 @@
 
 use std::time::Duration;
 
-use base64::Engine;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use time::OffsetDateTime;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use kith::realtime::cert::{self, CertPair};
 
 use crate::harness::*;
+use crate::wt::Wt;
 
 /// What `node` publishes: the WebTransport URL and the certificate hashes.
 async fn published(user: &User, node: &Node) -> (String, Vec<String>) {
     let (status, cfg) = user.get(node, "/api/realtime/config").await;
     assert_eq!(status, StatusCode::OK, "{cfg}");
-    let wt = &cfg["webtransport"];
-    let url = wt["url"].as_str().expect("WebTransport url").to_owned();
-    let hashes = wt["cert_hashes"]
-        .as_array()
-        .expect("hashes")
-        .iter()
-        .map(|h| {
-            assert_eq!(h["algorithm"], "sha-256");
-            h["value"].as_str().expect("hash value").to_owned()
-        })
-        .collect();
-    (url, hashes)
+    crate::wt::published(&cfg)
 }
 
-fn digest(b64: &str) -> wtransport::tls::Sha256Digest {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .expect("base64");
-    let arr: [u8; 32] = bytes.try_into().expect("32 bytes");
-    wtransport::tls::Sha256Digest::new(arr)
-}
-
-/// A WebTransport session: its first bidirectional stream.
-struct Session {
-    _conn: wtransport::Connection,
-    send: wtransport::SendStream,
-    recv: BufReader<wtransport::RecvStream>,
-}
-
-impl Session {
-    /// Connects to `node` as `user`, trusting only `hashes`, and waits for
-    /// the hello.
-    async fn open(user: &User, node: &Node, hashes: &[String]) -> Session {
-        let (status, v) = user.post(node, "/api/realtime/ticket", json!({})).await;
-        assert_eq!(status, StatusCode::OK, "{v}");
-        let ticket = v["ticket"].as_str().expect("ticket");
-        let (url, _) = published(user, node).await;
-        let cfg = wtransport::ClientConfig::builder()
-            .with_bind_default()
-            .with_server_certificate_hashes(hashes.iter().map(|h| digest(h)))
-            .build();
-        let endpoint = wtransport::Endpoint::client(cfg).expect("client endpoint");
-        let opts =
-            wtransport::endpoint::ConnectOptions::builder(format!("{url}?ticket={ticket}")).build();
-        let conn = within("WebTransport connect", endpoint.connect(opts))
-            .await
-            .unwrap_or_else(|e| panic!("WebTransport to {} with {hashes:?}: {e}", node.name));
-        let (send, recv) = within("open a stream", async {
-            conn.open_bi()
-                .await
-                .expect("open bi")
-                .await
-                .expect("bi stream")
-        })
-        .await;
-        let mut s = Session {
-            _conn: conn,
-            send,
-            recv: BufReader::new(recv),
-        };
-        // The server speaks once the stream carries data.
-        s.send(json!({"type": "ping"})).await;
-        let hello = s.next_of("hello").await;
-        assert_eq!(hello["user"], json!(user.name));
-        s.next_of("pong").await;
-        s
-    }
-
-    async fn send(&mut self, v: Value) {
-        let line = format!("{v}\n");
-        within("wt write", self.send.write_all(line.as_bytes()))
-            .await
-            .expect("wt write");
-    }
-
-    async fn next_of(&mut self, kind: &str) -> Value {
-        loop {
-            let mut line = String::new();
-            let n = within("a WebTransport frame", self.recv.read_line(&mut line))
-                .await
-                .expect("wt read");
-            assert!(n > 0, "WebTransport stream ended");
-            let v: Value = serde_json::from_str(line.trim_end()).expect("JSON frame");
-            if v["type"] == kind {
-                return v;
-            }
-        }
-    }
-
-    async fn ping(&mut self) {
-        self.send(json!({"type": "ping"})).await;
-        self.next_of("pong").await;
-    }
+/// A WebTransport session of `user` on `node`, trusting only `hashes`,
+/// greeted.
+async fn open_session(user: &User, node: &Node, hashes: &[String]) -> Wt {
+    let (status, v) = user.post(node, "/api/realtime/ticket", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let ticket = v["ticket"].as_str().expect("ticket");
+    let (url, _) = published(user, node).await;
+    let conn = crate::wt::connect(&url, ticket, hashes, None)
+        .await
+        .unwrap_or_else(|e| panic!("WebTransport to {} with {hashes:?}: {e}", node.name));
+    Wt::over(conn, &user.name).await
 }
 
 async fn open_db(cluster: &Cluster, read_only: bool) -> sqlx::SqliteConnection {
@@ -186,9 +106,9 @@ async fn nodes_serve_one_certificate_and_a_rotation_keeps_the_old_next_working()
 
     // The hashes either node published get a client into both.
     for node in [n0, n1] {
-        Session::open(&alice, node, &before).await.ping().await;
+        open_session(&alice, node, &before).await.ping().await;
     }
-    let mut survivor = Session::open(&alice, n1, &before).await;
+    let mut survivor = open_session(&alice, n1, &before).await;
 
     // Time passes: CURRENT is within 3 days of expiry. The primary promotes
     // NEXT and makes a new one; both nodes pick that up.
@@ -214,7 +134,7 @@ async fn nodes_serve_one_certificate_and_a_rotation_keeps_the_old_next_working()
 
     // A client that pinned only the old NEXT gets into both nodes.
     for node in [n0, n1] {
-        Session::open(&alice, node, std::slice::from_ref(&old_next))
+        open_session(&alice, node, std::slice::from_ref(&old_next))
             .await
             .ping()
             .await;

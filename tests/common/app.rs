@@ -3,8 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
+pub use crate::health::until_healthy;
+pub use crate::wait::{TIMEOUT, within};
 use kith::limits::Limits;
 use kith::{App, Config};
 use reqwest::header::HeaderMap;
@@ -13,9 +14,6 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-/// Every wait in these tests is bounded by this.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -86,14 +84,7 @@ impl TestApp {
 
     /// A new client with its own cookie jar (a new browser).
     pub fn client(&self) -> Client {
-        Client {
-            base: format!("http://{}", self.addr),
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .timeout(TIMEOUT)
-                .build()
-                .expect("client"),
-        }
+        Client::browser(format!("http://{}", self.addr))
     }
 
     /// A new client without a cookie jar: cookies are only what a test puts
@@ -166,6 +157,18 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of the server at `base` that keeps its cookies, as a
+    /// browser does.
+    pub fn browser(base: String) -> Client {
+        Client {
+            base,
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .timeout(TIMEOUT)
+                .build()
+                .expect("client"),
+        }
+    }
     pub async fn request(
         &self,
         method: Method,
@@ -332,11 +335,6 @@ pub fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Runs `fut` and fails the test if it takes longer than [`TIMEOUT`].
-pub async fn within<T>(fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(TIMEOUT, fut).await.expect("timed out")
-}
-
 impl TestApp {
     /// Runs a `SELECT COUNT(*)`-like query straight on the database file
     /// (read-only), to check what the API cannot show.
@@ -407,29 +405,4 @@ pub async fn signup_with_cookie(app: &TestApp, name: &str) -> (Client, String) {
             .expect("client"),
     };
     (client, cookie)
-}
-
-/// Polls `{base}/healthz` of `kith` started as `child` until it answers
-/// 2xx. Fails when the process exits first or [`TIMEOUT`] passes; the
-/// caller adds its log to the panic.
-pub async fn until_healthy(
-    base: &str,
-    child: &mut tokio::process::Child,
-) -> Result<(), &'static str> {
-    let client = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        if !matches!(child.try_wait(), Ok(None)) {
-            return Err("kith exited before it was healthy");
-        }
-        if std::time::Instant::now() >= deadline {
-            return Err("kith was not healthy in time");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -8,46 +8,16 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub use crate::net::{free_tcp, free_udp};
+pub use crate::wait::{TIMEOUT, eventually, within_for as within};
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
-/// Every wait in these tests is bounded by this.
-pub const TIMEOUT: Duration = Duration::from_secs(60);
 pub const SECRET: &str = "a cluster secret of some length";
-
-pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(TIMEOUT, fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
-}
-
-/// Polls `check` every 100 ms until it returns `Some`, for at most `limit`.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within {limit:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 pub struct Node {
     pub name: String,
@@ -144,25 +114,13 @@ fn launch(args: &[String], env: &[(String, String)], data_dir: &PathBuf) -> Chil
         .expect("start kith")
 }
 
-async fn wait_healthy(node: &Node) {
-    let n = node.name.clone();
+async fn wait_healthy(node: &mut Node) {
+    let base = format!("http://{}", node.http);
     let log = node.data_dir.join("node.log");
-    eventually(
-        &format!("{n} healthy (log: {})", log.display()),
-        TIMEOUT,
-        || async { node.health().await.filter(|h| h["status"] == "ok") },
-    )
-    .await;
-}
-
-fn free_tcp(ip: Ipv4Addr) -> SocketAddr {
-    let l = std::net::TcpListener::bind((ip, 0)).expect("bind");
-    l.local_addr().expect("addr")
-}
-
-fn free_udp(ip: Ipv4Addr) -> SocketAddr {
-    let s = std::net::UdpSocket::bind((ip, 0)).expect("bind");
-    s.local_addr().expect("addr")
+    let child = node.child.as_mut().expect("a running node");
+    if let Err(why) = crate::health::until_healthy(&base, child).await {
+        panic!("{}: {why} (log: {})", node.name, log.display());
+    }
 }
 
 pub struct Options {
@@ -279,7 +237,7 @@ impl Cluster {
             std::fs::create_dir_all(&mount).expect("mount dir");
             args.extend(["--litefs-dir".into(), mount.display().to_string()]);
         }
-        let node = Node {
+        let mut node = Node {
             child: Some(launch(&args, &self.opts.env, &data_dir)),
             env: self.opts.env.clone(),
             name,
@@ -287,7 +245,7 @@ impl Cluster {
             data_dir,
             args,
         };
-        wait_healthy(&node).await;
+        wait_healthy(&mut node).await;
         self.nodes.push(node);
         self.nodes.last_mut().expect("just pushed")
     }
@@ -472,94 +430,20 @@ pub async fn befriend(a: &User, na: &Node, b: &User, nb: &Node) {
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
 }
 
-pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub use crate::ws::Ws;
 
-/// A WebSocket client on one node.
-pub struct Ws(pub WsStream);
-
-impl Ws {
-    pub async fn open(node: &Node, user: &User) -> Ws {
-        let mut req = format!("ws://{}/ws", node.http)
-            .into_client_request()
-            .expect("request");
-        let h = req.headers_mut();
-        h.insert(
-            "cookie",
-            HeaderValue::from_str(&user.cookie).expect("cookie"),
-        );
-        h.insert(
-            "origin",
-            HeaderValue::from_str(&format!("http://{}", node.http)).expect("origin"),
-        );
-        let (ws, res) = within("ws connect", tokio_tungstenite::connect_async(req))
-            .await
-            .expect("WebSocket handshake");
-        assert_eq!(res.status().as_u16(), 101);
-        let mut ws = Ws(ws);
-        let hello = ws.next_of("hello").await;
-        assert_eq!(hello["user"], json!(user.name));
-        ws
+impl crate::ws::Server for Node {
+    fn http_addr(&self) -> SocketAddr {
+        self.http
     }
+}
 
-    pub async fn send(&mut self, v: Value) {
-        self.0
-            .send(Message::text(v.to_string()))
-            .await
-            .expect("ws send");
+impl crate::ws::Member for User {
+    fn cookie(&self) -> &str {
+        &self.cookie
     }
-
-    /// The next text frame within `limit`, as JSON; `None` on timeout.
-    pub async fn next_within(&mut self, limit: Duration) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let m = tokio::time::timeout_at(deadline, self.0.next())
-                .await
-                .ok()?;
-            match m.expect("socket ended").expect("socket error") {
-                Message::Text(t) => {
-                    return Some(serde_json::from_str(t.as_str()).expect("JSON frame"));
-                }
-                Message::Close(c) => panic!("closed: {c:?}"),
-                _ => continue,
-            }
-        }
-    }
-
-    /// The next frame of `kind`, skipping others.
-    /// Reads until the server closes the socket; returns the close code
-    /// and reason.
-    pub async fn closed(&mut self) -> (u16, String) {
-        loop {
-            match within("socket close", self.0.next()).await {
-                Some(Ok(Message::Close(Some(c)))) => return (c.code.into(), c.reason.to_string()),
-                Some(Ok(Message::Close(None))) | None => return (0, String::new()),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return (0, e.to_string()),
-            }
-        }
-    }
-
-    pub async fn next_of(&mut self, kind: &str) -> Value {
-        self.next_matching(kind, TIMEOUT, |_| true)
-            .await
-            .unwrap_or_else(|| panic!("no {kind} frame in time"))
-    }
-
-    /// The next frame of `kind` for which `pred` holds, within `limit`.
-    pub async fn next_matching(
-        &mut self,
-        kind: &str,
-        limit: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let v = self.next_within(left).await?;
-            if v["type"] == kind && pred(&v) {
-                return Some(v);
-            }
-        }
+    fn name(&self) -> &str {
+        &self.name
     }
 }
 
