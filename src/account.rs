@@ -1,6 +1,7 @@
-//! A user's own account as a whole: `GET /api/me/export` (everything the
-//! user owns, as JSON) and `DELETE /api/me` (the account and everything it
-//! owns, after the password is entered again).
+//! A user's own account as a whole: `GET /api/me` (who they are),
+//! `GET /api/me/export` (everything they own, as JSON) and `DELETE /api/me`
+//! (the account and everything it owns, after the password is entered
+//! again).
 //!
 //! Deletion is one command ([`DeleteAccount`]); the media files go after
 //! its commit, and the user's sockets are closed on every node.
@@ -11,6 +12,8 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::accounts::{self, Timestamp, UserView};
 use crate::auth::{User, limits};
@@ -21,6 +24,43 @@ use crate::media::{self, MediaView};
 use crate::state::AppState;
 use crate::store::accounts::DeleteAccount;
 use kith_core::ids::{Id, now_ms};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me, delete_account))
+        .routes(routes!(export))
+}
+
+// ---- the account itself -----------------------------------------------------
+
+/// The signed-in user as they see themselves.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// May remove anyone's posts and comments.
+    pub admin: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeResponse {
+    pub user: Me,
+}
+
+#[utoipa::path(get, path = "/api/me", tag = "auth",
+    responses(
+        (status = 200, description = "The signed-in user", body = MeResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ))]
+async fn me(State(state): State<AppState>, user: User) -> Result<Json<MeResponse>, AppError> {
+    let admin = accounts::is_admin(&state.read, user.id).await?;
+    Ok(Json(MeResponse {
+        user: Me {
+            user: user.view,
+            admin,
+        },
+    }))
+}
 
 // ---- deletion -------------------------------------------------------------
 

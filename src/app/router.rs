@@ -54,6 +54,7 @@ struct ApiDoc;
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::routes::router())
+        .merge(crate::account::router())
         .merge(social::router())
         .merge(chat::routes::router())
         .merge(notify::router())

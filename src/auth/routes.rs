@@ -25,8 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(logout_all))
-        .routes(routes!(me, crate::account::delete_account))
-        .routes(routes!(crate::account::export))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -176,33 +174,4 @@ async fn logout_all(State(state): State<AppState>, user: User) -> Result<StatusC
         .await?;
     user.signed_out_everywhere(&state).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The signed-in user as they see themselves.
-#[derive(Serialize, ToSchema)]
-pub struct Me {
-    #[serde(flatten)]
-    pub user: UserView,
-    /// May remove anyone's posts and comments.
-    pub admin: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MeResponse {
-    pub user: Me,
-}
-
-#[utoipa::path(get, path = "/api/me", tag = "auth",
-    responses(
-        (status = 200, description = "The signed-in user", body = MeResponse),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-    ))]
-async fn me(State(state): State<AppState>, user: User) -> Result<Json<MeResponse>, AppError> {
-    let admin = accounts::is_admin(&state.read, user.id).await?;
-    Ok(Json(MeResponse {
-        user: Me {
-            user: user.view,
-            admin,
-        },
-    }))
 }
