@@ -5,8 +5,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{assert_error, password_of, spawn_app};
+use crate::helpers::{direct, person};
 use crate::media::{clip, id_num, media_dir, names_in, upload_ok, wait_ready};
-use crate::realtime::{Ws, direct, person};
+use crate::ws::Ws;
 
 fn usernames(list: &Value) -> Vec<&str> {
     list.as_array()

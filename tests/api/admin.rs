@@ -8,7 +8,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{Client, TestApp, assert_error, password_of, spawn_app, within};
-use crate::realtime::{Ws, person, ticket, wt_connect};
+use crate::helpers::{person, ticket, wt_connect};
+use crate::ws::Ws;
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
 

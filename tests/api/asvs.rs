@@ -14,7 +14,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{cookie_value, password_of, send, set_cookie, spawn_app};
-use crate::realtime::{Ws, person, ws_request};
+use crate::helpers::{person, ws_request};
+use crate::ws::Ws;
 
 /// How many sessions the id checks look at.
 const SAMPLE: usize = 200;
@@ -122,7 +123,7 @@ async fn logout_all_closes_the_users_open_sockets() {
 }
 
 /// A second device of an existing user: a `Person` signed in by login.
-async fn person_login(app: &crate::helpers::TestApp, name: &str) -> crate::realtime::Person {
+async fn person_login(app: &crate::helpers::TestApp, name: &str) -> crate::helpers::Person {
     let c = app.bare_client();
     let (status, headers, body) = send(
         c.req(Method::POST, "/api/auth/login")
@@ -140,7 +141,7 @@ async fn person_login(app: &crate::helpers::TestApp, name: &str) -> crate::realt
         .timeout(crate::helpers::TIMEOUT)
         .build()
         .expect("client");
-    crate::realtime::Person {
+    crate::helpers::Person {
         name: name.into(),
         http: crate::helpers::Client {
             base: format!("http://{}", app.addr),

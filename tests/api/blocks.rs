@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use crate::friends::usernames;
 use crate::helpers::{Client, assert_error, spawn_app};
-use crate::realtime::{Ws, direct, person};
+use crate::helpers::{direct, person};
+use crate::ws::Ws;
 
 fn bodies(v: &Value) -> Vec<String> {
     v.as_array()

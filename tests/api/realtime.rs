@@ -8,23 +8,10 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::helpers::{Client, TIMEOUT, TestApp, signup_with_cookie, spawn_app};
-
-/// A signed-up user: their HTTP client and session cookie.
-pub(crate) struct Person {
-    pub(crate) name: String,
-    pub(crate) http: Client,
-    pub(crate) cookie: String,
-}
-
-pub(crate) async fn person(app: &TestApp, name: &str) -> Person {
-    let (http, cookie) = signup_with_cookie(app, name).await;
-    Person {
-        name: name.into(),
-        http,
-        cookie,
-    }
-}
+use crate::helpers::{
+    Person, TIMEOUT, TestApp, direct, person, spawn_app, ticket, ws_request, wt_connect,
+};
+use crate::ws::Ws;
 
 /// Two friends and a direct conversation between them.
 async fn pair(app: &TestApp) -> (Person, Person, String) {
@@ -35,43 +22,6 @@ async fn pair(app: &TestApp) -> (Person, Person, String) {
     (a, b, conv)
 }
 
-/// Starts (or finds) the direct conversation with a friend; its id.
-pub(crate) async fn direct(c: &Client, with: &str) -> String {
-    let (status, v) = c
-        .post("/api/conversations", json!({"members": [with]}))
-        .await;
-    assert_eq!(status, 201, "{v}");
-    v["id"].as_str().expect("id").to_string()
-}
-
-// ---- WebSocket client ----------------------------------------------------
-
-pub(crate) use crate::ws::Ws;
-
-impl crate::ws::Server for TestApp {
-    fn http_addr(&self) -> std::net::SocketAddr {
-        self.addr
-    }
-}
-
-impl crate::ws::Member for Person {
-    fn cookie(&self) -> &str {
-        &self.cookie
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-/// The WebSocket handshake alone: the connection and its HTTP status.
-pub(crate) async fn ws_request(
-    app: &TestApp,
-    cookie: Option<&str>,
-    origin: Option<&str>,
-) -> Result<(Ws, u16), tungstenite::Error> {
-    Ws::connect(app.addr, cookie, origin).await
-}
-
 fn send_frame(conv: &str, cid: &str, body: &str) -> Value {
     json!({"type": "send", "conversation_id": conv, "client_msg_id": cid, "body": body})
 }
@@ -79,28 +29,6 @@ fn send_frame(conv: &str, cid: &str, body: &str) -> Value {
 // ---- WebTransport client -------------------------------------------------
 
 use crate::wt::Wt;
-
-/// What the server publishes for WebTransport: its URL and hashes.
-async fn config(p: &Person) -> (String, Vec<String>) {
-    let (status, cfg) = p.http.get("/api/realtime/config").await;
-    assert_eq!(status, 200, "{cfg}");
-    crate::wt::published(&cfg)
-}
-
-pub(crate) async fn wt_connect(
-    p: &Person,
-    ticket: &str,
-    origin: Option<&str>,
-) -> Result<wtransport::Connection, wtransport::error::ConnectingError> {
-    let (url, hashes) = config(p).await;
-    crate::wt::connect(&url, ticket, &hashes, origin).await
-}
-
-pub(crate) async fn ticket(p: &Person) -> String {
-    let (status, v) = p.http.post_empty("/api/realtime/ticket").await;
-    assert_eq!(status, 200, "{v}");
-    v["ticket"].as_str().expect("ticket").to_string()
-}
 
 /// A WebTransport session of `p`'s, greeted.
 async fn open_wt(p: &Person) -> Wt {

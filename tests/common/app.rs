@@ -406,3 +406,76 @@ pub async fn signup_with_cookie(app: &TestApp, name: &str) -> (Client, String) {
     };
     (client, cookie)
 }
+
+// ---- users and their realtime connections --------------------------------
+
+/// A signed-up user: their HTTP client and session cookie.
+pub struct Person {
+    pub name: String,
+    pub http: Client,
+    pub cookie: String,
+}
+
+pub async fn person(app: &TestApp, name: &str) -> Person {
+    let (http, cookie) = signup_with_cookie(app, name).await;
+    Person {
+        name: name.into(),
+        http,
+        cookie,
+    }
+}
+
+/// Starts (or finds) the direct conversation with a friend; its id.
+pub async fn direct(c: &Client, with: &str) -> String {
+    let (status, v) = c
+        .post("/api/conversations", json!({"members": [with]}))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    v["id"].as_str().expect("id").to_string()
+}
+
+impl crate::ws::Server for TestApp {
+    fn http_addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+}
+
+impl crate::ws::Member for Person {
+    fn cookie(&self) -> &str {
+        &self.cookie
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The WebSocket handshake alone: the connection and its HTTP status.
+pub async fn ws_request(
+    app: &TestApp,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+) -> Result<(crate::ws::Ws, u16), tokio_tungstenite::tungstenite::Error> {
+    crate::ws::Ws::connect(app.addr, cookie, origin).await
+}
+
+/// What the server publishes for WebTransport: its URL and hashes.
+async fn config(p: &Person) -> (String, Vec<String>) {
+    let (status, cfg) = p.http.get("/api/realtime/config").await;
+    assert_eq!(status, 200, "{cfg}");
+    crate::wt::published(&cfg)
+}
+
+pub async fn wt_connect(
+    p: &Person,
+    ticket: &str,
+    origin: Option<&str>,
+) -> Result<wtransport::Connection, wtransport::error::ConnectingError> {
+    let (url, hashes) = config(p).await;
+    crate::wt::connect(&url, ticket, &hashes, origin).await
+}
+
+pub async fn ticket(p: &Person) -> String {
+    let (status, v) = p.http.post_empty("/api/realtime/ticket").await;
+    assert_eq!(status, 200, "{v}");
+    v["ticket"].as_str().expect("ticket").to_string()
+}
