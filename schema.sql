@@ -332,3 +332,58 @@ CREATE INDEX IF NOT EXISTS blocks_blocked ON blocks (blocked_id, blocker_id);
 ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE users ADD COLUMN banned_at INTEGER;
 CREATE INDEX IF NOT EXISTS users_banned ON users (banned_at) WHERE banned_at IS NOT NULL;
+
+-- step 7
+-- Photos, avatars and attachments (docs/media.md). A media item is a
+-- `video`, an `image` (a photo for posts and messages) or an `avatar`
+-- (square variants); `variants` holds the image outputs' sizes as JSON
+-- (`[{"name","width","height"}]`), `sha256` the upload's digest.
+ALTER TABLE media ADD COLUMN kind TEXT NOT NULL DEFAULT 'video'
+    CHECK (kind IN ('video', 'image', 'avatar'));
+ALTER TABLE media ADD COLUMN blurhash TEXT;
+ALTER TABLE media ADD COLUMN variants TEXT;
+ALTER TABLE media ADD COLUMN sha256 TEXT;
+-- The sweep of items attached to nothing reads the oldest first.
+CREATE INDEX IF NOT EXISTS media_created ON media (created_at);
+
+-- A post's media, in order: one row per item, never a list in the post.
+CREATE TABLE IF NOT EXISTS post_media (
+    post_id  INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+    alt      TEXT,
+    PRIMARY KEY (post_id, position)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS post_media_media ON post_media (media_id);
+INSERT OR IGNORE INTO post_media (post_id, position, media_id)
+    SELECT id, 0, media_id FROM posts WHERE media_id IS NOT NULL;
+
+-- A chat message's media, in order.
+CREATE TABLE IF NOT EXISTS message_media (
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    position   INTEGER NOT NULL,
+    media_id   INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+    alt        TEXT,
+    PRIMARY KEY (message_id, position)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS message_media_media ON message_media (media_id);
+
+-- The avatar shown: set when its variants are ready.
+ALTER TABLE users ADD COLUMN avatar_id INTEGER REFERENCES media(id) ON DELETE SET NULL;
+CREATE INDEX IF NOT EXISTS users_avatar ON users (avatar_id) WHERE avatar_id IS NOT NULL;
+
+-- Resumable (tus) uploads not yet complete. The id becomes the media id;
+-- the bytes live in the media store (src/media/partial.rs), which is the
+-- truth about the offset. `length` counts against the owner's quota from
+-- creation on.
+CREATE TABLE IF NOT EXISTS uploads (
+    id         INTEGER PRIMARY KEY,
+    owner_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    length     INTEGER NOT NULL,
+    filename   TEXT    NOT NULL DEFAULT '',
+    filetype   TEXT    NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS uploads_owner ON uploads (owner_id);
+CREATE INDEX IF NOT EXISTS uploads_expires ON uploads (expires_at);

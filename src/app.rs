@@ -22,12 +22,15 @@ use crate::cluster::{self, Cluster, Role};
 use crate::config::Config;
 use crate::config::RoleChoice;
 use crate::db::{self, Writer};
-use crate::jobs::job::{Kinds, Noop};
+use crate::jobs::job::{JobKind, Kinds, Noop};
 use crate::jobs::worker::{self, WorkerConfig};
 use crate::limits::{self, PerUser};
 use crate::media::store::MediaStore;
 use crate::media::tools::Tools;
+use crate::media::photo::ImageJob;
+use crate::media::sweep::SweepJob;
 use crate::media::transcode::VideoJob;
+use crate::media::work::MediaWork;
 use crate::metrics::Metrics;
 use crate::realtime::Hub;
 use crate::realtime::hub::SHUTTING_DOWN;
@@ -220,6 +223,7 @@ impl App {
             tools,
             media,
             wake_workers: Arc::new(Notify::new()),
+            uploads: Arc::default(),
             hub,
             fanout,
             tickets,
@@ -321,8 +325,10 @@ impl App {
         let tasks = state.tasks.clone();
         tracing::info!(%addr, "kith listening");
         tasks.spawn(sweep_sessions(state.clone()));
+        // Every node runs workers: images need no ffmpeg, and a node
+        // without it does not take videos (job_kinds).
         let mut workers = Vec::new();
-        if state.tools.is_some() {
+        {
             for n in 0..state.config.workers {
                 let cfg = WorkerConfig {
                     name: format!("{}-{}-{n}", std::process::id(), addr.port()),
@@ -338,6 +344,11 @@ impl App {
                 )));
             }
         }
+        tasks.spawn(crate::media::sweep::schedule(
+            state.writer.clone(),
+            state.wake_workers.clone(),
+            tasks.clone(),
+        ));
         if let Some(cfg) = state.config.backup.clone() {
             // Stops at shutdown; a copy under way finishes on its thread.
             let node = backup::schedule::Schedule {
@@ -447,15 +458,26 @@ pub async fn shutdown_signal() {
 
 /// The kinds of job this build runs, with what each uses of `state`.
 pub fn job_kinds(state: &AppState) -> Kinds {
-    let video = VideoJob {
+    let work = MediaWork {
         read: state.read.clone(),
         writer: state.writer.clone(),
         fanout: state.fanout.clone(),
         media: state.media.clone(),
         media_dir: state.config.media_dir.clone(),
-        tools: state.tools.clone(),
     };
-    Kinds::new(vec![Arc::new(Noop), Arc::new(video)])
+    let mut kinds: Vec<Arc<dyn JobKind>> = vec![
+        Arc::new(Noop),
+        Arc::new(ImageJob { work: work.clone() }),
+        Arc::new(SweepJob { work: work.clone() }),
+    ];
+    // A node without ffmpeg leaves videos to one that has it.
+    if let Some(tools) = state.tools.clone() {
+        kinds.push(Arc::new(VideoJob {
+            work,
+            tools: Some(tools),
+        }));
+    }
+    Kinds::new(kinds)
 }
 
 /// Deletes expired sessions, and sign-in attempts too old to count, now

@@ -8,7 +8,7 @@ pub use cli::{
     RoleChoice, ServeArgs, StorageArgs, parse_duration,
 };
 use cli::{
-    DEFAULT_FFMPEG, DEFAULT_JOB_LEASE, DEFAULT_JOB_RETRY_BASE, DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_FFMPEG, DEFAULT_JOB_LEASE, DEFAULT_JOB_RETRY_BASE, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_USER_QUOTA_BYTES,
     DEFAULT_MEDIA_STORE, DEFAULT_TRANSCODE_TIMEOUT, DEFAULT_WORKERS,
 };
 
@@ -80,6 +80,7 @@ pub struct Config {
     pub workers: usize,
     pub ffmpeg: PathBuf,
     pub max_upload_bytes: u64,
+    pub user_quota_bytes: u64,
     pub job_lease: Duration,
     pub job_retry_base: Duration,
     pub transcode_timeout: Duration,
@@ -135,6 +136,7 @@ impl From<ServeArgs> for Config {
             workers: a.workers,
             ffmpeg: a.ffmpeg,
             max_upload_bytes: a.max_upload_bytes,
+            user_quota_bytes: a.user_quota_bytes,
             job_lease: Duration::from_secs(a.job_lease_secs.max(1)),
             job_retry_base: Duration::from_millis(a.job_retry_base_ms),
             transcode_timeout: Duration::from_secs(a.transcode_timeout_secs.max(1)),
@@ -159,6 +161,7 @@ impl Config {
             workers: DEFAULT_WORKERS,
             ffmpeg: PathBuf::from(DEFAULT_FFMPEG),
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            user_quota_bytes: DEFAULT_USER_QUOTA_BYTES,
             job_lease: DEFAULT_JOB_LEASE,
             job_retry_base: DEFAULT_JOB_RETRY_BASE,
             transcode_timeout: DEFAULT_TRANSCODE_TIMEOUT,

@@ -33,6 +33,12 @@ pub enum AppError {
     Conflict(String),
     #[error("request body is larger than the limit")]
     PayloadTooLarge,
+    /// 413 with a reason (the upload limit, the quota).
+    #[error("{0}")]
+    TooLarge(String),
+    /// 408: the client stopped sending.
+    #[error("{0}")]
+    Timeout(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
@@ -47,6 +53,24 @@ pub enum AppError {
     },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// An upload's body that stopped arriving (after this many seconds).
+#[derive(Debug, thiserror::Error)]
+#[error("no bytes arrived for {0} s")]
+pub struct BodyStalled(pub u64);
+
+impl From<axum::Error> for AppError {
+    /// A request body that failed: it stalled (408), or the client went
+    /// away or sent something malformed (400).
+    fn from(e: axum::Error) -> Self {
+        let text = e.to_string();
+        let inner = e.into_inner();
+        if let Some(s) = inner.downcast_ref::<BodyStalled>() {
+            return AppError::Timeout(format!("the upload stopped: {s}"));
+        }
+        AppError::BadRequest(format!("the upload was cut off: {text}"))
+    }
 }
 
 /// The body of every error response.
@@ -81,7 +105,10 @@ impl AppError {
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            AppError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            AppError::PayloadTooLarge | AppError::TooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            AppError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             AppError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
@@ -147,6 +174,7 @@ impl From<CmdError> for AppError {
             CmdError::Forbidden(m) => AppError::Forbidden(m),
             CmdError::Conflict(m) => AppError::Conflict(m),
             CmdError::Invalid(m) => AppError::Unprocessable(m),
+            CmdError::TooLarge(m) => AppError::TooLarge(m),
             CmdError::Unavailable(m) => AppError::Unavailable(m),
             CmdError::Internal(m) => AppError::Internal(anyhow::anyhow!(m)),
         }

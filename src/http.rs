@@ -5,6 +5,7 @@
 pub mod client_ip;
 pub mod metrics;
 pub mod serve;
+pub mod timeout;
 pub mod write_limit;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};

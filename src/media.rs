@@ -1,108 +1,185 @@
-//! Uploaded videos (`media`): upload, transcoding as a job, serving.
-//!
-//! An upload is streamed to disk (never held in memory), sniffed (magic
-//! bytes, then ffprobe), and answered 202 at once; a `video` job does the
-//! transcoding on a worker, at low CPU priority, off the request path.
+//! Media: photos, videos and avatars (docs/media.md). Uploads arrive
+//! whole (`POST /api/media`) or resumably (tus, [`tus`]), are checked
+//! ([`intake`]), and are processed by jobs off the request path: videos
+//! transcoded ([`transcode`]), images turned into variants ([`photo`]).
 //! Outputs are served with Range, ETag and long-lived caching.
 
+pub mod avatar;
+pub mod image;
+pub mod intake;
+pub mod partial;
+pub mod photo;
 pub mod routes;
 pub mod serve;
 pub mod sniff;
 pub mod store;
+pub mod sweep;
 pub mod tools;
 pub mod transcode;
+pub mod tus;
+pub mod work;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use sqlx::SqlitePool;
-use utoipa::ToSchema;
 
 use crate::store::visibility::MEDIA_VISIBLE;
 use kith_core::ids::Id;
+pub use kith_core::media::MediaView;
+use kith_core::media::{MediaKind, Output, VariantSize, variants};
 
-/// Where a media item's files live under the media dir.
+/// Where an upload's bytes wait under the media dir (or its key in the
+/// bucket) until processed.
 pub fn upload_path(dir: &Path, id: Id) -> PathBuf {
     dir.join("uploads").join(id.to_string())
 }
 pub fn video_name(id: Id) -> String {
-    format!("{id}.mp4")
+    Output::Video.name(id)
 }
 pub fn poster_name(id: Id) -> String {
-    format!("{id}.jpg")
+    Output::Poster.name(id)
 }
 
-/// A media item as its viewers see it.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct MediaView {
-    pub id: Id,
-    /// `queued`, `processing`, `ready` or `failed`.
-    pub status: String,
-    /// Transcoding progress, 0 to 1.
-    pub progress: f64,
-    pub url: Option<String>,
-    pub poster_url: Option<String>,
-    pub width: Option<i64>,
-    pub height: Option<i64>,
-    pub duration_ms: Option<i64>,
-    pub error: Option<String>,
-    #[serde(skip)]
-    pub owner_id: i64,
-}
+/// The columns a [`MediaRow`] reads, from `media m` joined with its job.
+const MEDIA_COLUMNS: &str = "m.id, m.owner_id, m.kind, m.status, m.width, m.height, \
+     m.duration_ms, m.error, m.blurhash, m.variants, m.size_bytes, m.sha256, \
+     j.progress, j.status AS job_status, j.last_error AS job_error";
 
 #[derive(sqlx::FromRow)]
 struct MediaRow {
     id: i64,
     owner_id: i64,
+    kind: String,
     status: String,
     width: Option<i64>,
     height: Option<i64>,
     duration_ms: Option<i64>,
     error: Option<String>,
+    blurhash: Option<String>,
+    variants: Option<String>,
+    size_bytes: i64,
+    sha256: Option<String>,
     progress: Option<f64>,
     job_status: Option<String>,
     job_error: Option<String>,
 }
 
-pub async fn get(pool: &SqlitePool, id: Id) -> Result<Option<MediaView>, sqlx::Error> {
-    let row: Option<MediaRow> = sqlx::query_as(
-        "SELECT m.id, m.owner_id, m.status, m.width, m.height, m.duration_ms, m.error,
-                j.progress, j.status AS job_status, j.last_error AS job_error
-         FROM media m LEFT JOIN jobs j ON j.id = m.job_id WHERE m.id = ?",
-    )
-    .bind(id.0)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| {
-        let id = Id(r.id);
-        let ready = r.status == "ready";
+impl MediaRow {
+    fn view(self, alt: Option<String>) -> MediaView {
+        let id = Id(self.id);
+        let kind = MediaKind::parse(&self.kind).unwrap_or(MediaKind::Video);
+        let ready = self.status == "ready";
         // A job that died or was cancelled fails its media, whatever the
         // media row had reached.
-        let (status, error) = match r.job_status.as_deref() {
-            Some("dead" | "cancelled") if !ready => ("failed".to_string(), r.error.or(r.job_error)),
-            _ => (r.status, r.error),
+        let (status, error) = match self.job_status.as_deref() {
+            Some("dead" | "cancelled") if !ready => {
+                ("failed".to_string(), self.error.or(self.job_error))
+            }
+            _ => (self.status, self.error),
         };
+        let (url, poster) = match kind {
+            MediaKind::Video => (Output::Video, Output::Poster),
+            MediaKind::Image => (
+                Output::Display(kith_core::media::Format::Webp),
+                Output::Thumb(kith_core::media::Format::Webp),
+            ),
+            MediaKind::Avatar => (
+                Output::Avatar(kith_core::media::AVATAR_SIZES[2]),
+                Output::Avatar(kith_core::media::AVATAR_SIZES[0]),
+            ),
+        };
+        let sizes: Vec<VariantSize> = self
+            .variants
+            .as_deref()
+            .and_then(|v| serde_json::from_str(v).ok())
+            .unwrap_or_default();
         MediaView {
             id,
+            kind,
             progress: if ready {
                 1.0
             } else {
-                r.progress.unwrap_or(0.0)
+                self.progress.unwrap_or(0.0)
             },
-            url: ready.then(|| format!("/media/{id}.mp4")),
-            poster_url: ready.then(|| format!("/media/{id}.jpg")),
-            width: r.width,
-            height: r.height,
-            duration_ms: r.duration_ms,
+            url: ready.then(|| url.url(id)),
+            poster_url: ready.then(|| poster.url(id)),
+            variants: if ready { variants(id, &sizes) } else { Vec::new() },
+            width: self.width,
+            height: self.height,
+            duration_ms: self.duration_ms,
+            blurhash: self.blurhash,
+            alt,
+            size_bytes: self.size_bytes,
+            sha256: self.sha256,
             error,
             status,
-            owner_id: r.owner_id,
+            owner_id: self.owner_id,
         }
-    }))
+    }
 }
 
-/// Whether `viewer` may see media `id`: its owner, and whoever may see a
-/// post it is on ([`MEDIA_VISIBLE`]: never across a block).
+pub async fn get(pool: &SqlitePool, id: Id) -> Result<Option<MediaView>, sqlx::Error> {
+    let row: Option<MediaRow> = sqlx::query_as(&format!(
+        "SELECT {MEDIA_COLUMNS} FROM media m LEFT JOIN jobs j ON j.id = m.job_id WHERE m.id = ?"
+    ))
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| r.view(None)))
+}
+
+/// What carries media in order.
+#[derive(Clone, Copy, Debug)]
+pub enum Carrier {
+    Post,
+    Message,
+}
+
+#[derive(sqlx::FromRow)]
+struct AttachedRow {
+    carrier: i64,
+    alt: Option<String>,
+    #[sqlx(flatten)]
+    media: MediaRow,
+}
+
+/// The media of each post or message in `ids`, in order, with alt text:
+/// one query for a whole page.
+pub async fn attached(
+    pool: &SqlitePool,
+    carrier: Carrier,
+    ids: &[Id],
+) -> Result<HashMap<Id, Vec<MediaView>>, sqlx::Error> {
+    let mut out: HashMap<Id, Vec<MediaView>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let (table, key) = match carrier {
+        Carrier::Post => ("post_media", "post_id"),
+        Carrier::Message => ("message_media", "message_id"),
+    };
+    let list = serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into());
+    let rows: Vec<AttachedRow> = sqlx::query_as(&format!(
+        "SELECT a.{key} AS carrier, a.alt, {MEDIA_COLUMNS}
+         FROM {table} a JOIN media m ON m.id = a.media_id LEFT JOIN jobs j ON j.id = m.job_id
+         WHERE a.{key} IN (SELECT value FROM json_each(?))
+         ORDER BY a.{key}, a.position"
+    ))
+    .bind(list)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        out.entry(Id(r.carrier))
+            .or_default()
+            .push(r.media.view(r.alt));
+    }
+    Ok(out)
+}
+
+/// Whether `viewer` may see media `id` ([`MEDIA_VISIBLE`]: by what
+/// carries it, never across a block).
 pub async fn visible_to(pool: &SqlitePool, id: Id, viewer: Id) -> Result<bool, sqlx::Error> {
     let found: Option<i64> = sqlx::query_scalar(&format!(
         "SELECT 1 FROM media m WHERE m.id = ?2 AND {MEDIA_VISIBLE}"
@@ -117,7 +194,8 @@ pub async fn visible_to(pool: &SqlitePool, id: Id, viewer: Id) -> Result<bool, s
 /// Whether media `id` is on a public post (then shared caches may keep it).
 pub async fn is_public(pool: &SqlitePool, id: Id) -> Result<bool, sqlx::Error> {
     let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM posts WHERE media_id = ? AND visibility = 'public' LIMIT 1",
+        "SELECT 1 FROM post_media pm JOIN posts p ON p.id = pm.post_id
+         WHERE pm.media_id = ? AND p.visibility = 'public' LIMIT 1",
     )
     .bind(id.0)
     .fetch_optional(pool)

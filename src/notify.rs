@@ -51,6 +51,7 @@ struct Row {
     a_username: Option<String>,
     a_display_name: Option<String>,
     a_created_at: Option<i64>,
+    a_avatar_id: Option<i64>,
 }
 
 impl From<Row> for NotificationView {
@@ -63,12 +64,13 @@ impl From<Row> for NotificationView {
             _ => Kind::Message,
         };
         let actor = match (r.a_id, r.a_username, r.a_display_name, r.a_created_at) {
-            (Some(id), Some(username), Some(display_name), Some(c)) => Some(UserView {
-                id: Id(id),
+            (Some(id), Some(username), Some(display_name), Some(c)) => Some(UserView::new(
+                id,
                 username,
                 display_name,
-                created_at: Timestamp(c),
-            }),
+                c,
+                r.a_avatar_id,
+            )),
             _ => None,
         };
         NotificationView {
@@ -82,10 +84,11 @@ impl From<Row> for NotificationView {
     }
 }
 
-const SELECT: &str = "SELECT n.id, n.kind, n.subject_id, n.created_at, n.read_at, \
-     a.id AS a_id, a.username AS a_username, a.display_name AS a_display_name, \
-     a.created_at AS a_created_at \
-     FROM notifications n LEFT JOIN users a ON a.id = n.actor_id";
+const SELECT: &str = concat!(
+    "SELECT n.id, n.kind, n.subject_id, n.created_at, n.read_at, ",
+    crate::author_columns!(),
+    " FROM notifications n LEFT JOIN users a ON a.id = n.actor_id"
+);
 
 pub async fn by_id(pool: &SqlitePool, id: Id) -> Result<Option<NotificationView>, sqlx::Error> {
     let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE n.id = ?"))

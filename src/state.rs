@@ -27,6 +27,7 @@ use crate::realtime::Hub;
 use crate::realtime::hub::Frame;
 use crate::realtime::wt_info::WtInfo;
 use crate::tasks::Tasks;
+use crate::media::partial::UploadLocks;
 use kith_core::ticket::TicketKey;
 
 /// How long shutdown waits for in-flight requests to finish, and for
@@ -62,6 +63,8 @@ pub struct Inner {
     pub tools: Option<Tools>,
     /// Where media files live: the media dir or a bucket.
     pub media: MediaStore,
+    /// Which request appends to each resumable upload on this node.
+    pub uploads: Arc<UploadLocks>,
     /// Wakes an idle worker when a job is enqueued on this node.
     pub wake_workers: Arc<Notify>,
     /// The other nodes; `None` on a single node.

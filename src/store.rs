@@ -56,6 +56,9 @@ pub enum CmdError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// Over a size limit or a quota.
+    #[error("{0}")]
+    TooLarge(String),
     /// The writer could not be reached or the database was busy: retry.
     #[error("{0}")]
     Unavailable(String),

@@ -9,12 +9,15 @@
 //! - [`presence`]: merging presence across nodes.
 //! - [`job_state`]: a job's states and the moves between them, with backoff.
 //! - [`bucket`]: token buckets, one per key.
-//! - [`sniff`]: whether an upload looks like a video, and ffprobe's answer.
+//! - [`media`]: media views, their file names, attachment limits, default avatars.
+//! - [`sniff`]: what an upload is (image, video), whether an image is whole,
+//!   and ffprobe's answer.
 //! - [`sync`]: locks that outlive a panic.
 
 pub mod bucket;
 pub mod ids;
 pub mod job_state;
+pub mod media;
 pub mod presence;
 pub mod protocol;
 pub mod signing;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::ids::Id;
+use crate::media::{Attachment, MediaView, check_attachments};
 
 pub const VERSION: u32 = 1;
 /// The largest frame a client may send (bytes). WebSocket closes with 1009
@@ -23,7 +24,11 @@ pub enum ClientFrame {
     Send {
         conversation_id: Id,
         client_msg_id: String,
+        #[serde(default)]
         body: String,
+        /// Photos and videos, uploaded first (docs/media.md).
+        #[serde(default)]
+        media: Vec<Attachment>,
     },
     Sync {
         conversation_id: Id,
@@ -40,7 +45,7 @@ pub enum ClientFrame {
 }
 
 /// What the server sends.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// First frame on every connection.
@@ -85,7 +90,7 @@ pub enum ServerFrame {
 }
 
 /// A message as clients see it (REST and realtime alike).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct MessageView {
     pub conversation_id: Id,
     pub seq: i64,
@@ -95,6 +100,8 @@ pub struct MessageView {
     pub body: String,
     pub client_msg_id: String,
     pub created_at: String,
+    /// Attached photos and videos, in order, with their alt text.
+    pub media: Vec<MediaView>,
 }
 
 /// A message as the `message` frame carries it.
@@ -162,6 +169,7 @@ pub fn parse(text: &str) -> Result<ClientFrame, ServerFrame> {
     if let ClientFrame::Send {
         client_msg_id,
         body,
+        media,
         ..
     } = &frame
     {
@@ -171,12 +179,15 @@ pub fn parse(text: &str) -> Result<ClientFrame, ServerFrame> {
                 format!("client_msg_id must be 1 to {MAX_CLIENT_MSG_ID} bytes"),
             ));
         }
-        if body.trim().is_empty() || body.chars().count() > MAX_BODY_CHARS {
+        // A photo may be the whole message.
+        let empty = body.trim().is_empty() && media.is_empty();
+        if empty || body.chars().count() > MAX_BODY_CHARS {
             return Err(ServerFrame::error(
                 ErrorCode::Invalid,
-                format!("body must be 1 to {MAX_BODY_CHARS} characters"),
+                format!("body must be 1 to {MAX_BODY_CHARS} characters, or empty with media"),
             ));
         }
+        check_attachments(media).map_err(|e| ServerFrame::error(ErrorCode::Invalid, e))?;
     }
     Ok(frame)
 }
@@ -196,7 +207,8 @@ mod tests {
             Ok(ClientFrame::Send {
                 conversation_id: Id(42),
                 client_msg_id: "c1".into(),
-                body: "hi".into()
+                body: "hi".into(),
+                media: vec![]
             })
         );
         assert_eq!(parse(r#"{"type":"ping"}"#), Ok(ClientFrame::Ping));

@@ -3,10 +3,9 @@
 //! session, write limit, metrics, cross-origin check).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
@@ -14,7 +13,6 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -29,8 +27,7 @@ use crate::{assets, auth, chat, jobs, media, notify, realtime, social};
 
 /// The largest request body any route accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// A request that takes longer than this is answered 408 and dropped.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::http::timeout::REQUEST_TIMEOUT;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "kith", description = "A self-hostable social backend in one binary."),
@@ -43,7 +40,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
         (name = "chat", description = "Conversations and messages"),
         (name = "notifications", description = "Notifications"),
         (name = "realtime", description = "WebSocket and WebTransport set-up"),
-        (name = "media", description = "Video upload and transcoding"),
+        (name = "media", description = "Photo and video uploads (simple and resumable), processing, attachments"),
         (name = "jobs", description = "The job queue"),
         (name = "system", description = "Health and metadata"),
     )
@@ -67,6 +64,8 @@ pub fn router(state: AppState) -> Router {
                     .saturating_add(64 * 1024),
             )),
         )
+        .merge(media::tus::router())
+        .merge(media::avatar::router())
         .merge(super::health::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
@@ -140,10 +139,8 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 ))
                 // Inside the header layers, so a panic's 500 gets them too.
                 .layer(CatchPanicLayer::custom(panic_response))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    REQUEST_TIMEOUT,
-                ))
+                // 30 s in all; an upload only fails when it stalls.
+                .layer(middleware::from_fn(crate::http::timeout::limit_time))
                 .layer(middleware::from_fn(reject_cross_origin))
                 .layer(middleware::from_fn_with_state(
                     state.clone(),

@@ -7,17 +7,84 @@ use utoipa::ToSchema;
 
 use crate::error::AppError;
 use kith_core::ids::{Id, format_ms};
+use kith_core::media::Avatar;
 
 /// A user as others see them.
-#[derive(Clone, Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct UserView {
-    #[sqlx(try_from = "i64")]
     pub id: Id,
     pub username: String,
     pub display_name: String,
-    #[sqlx(rename = "created_at", try_from = "i64")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// Their picture, or the generated default.
+    pub avatar: Avatar,
+}
+
+impl UserView {
+    /// From a row's columns (`avatar_id` is the ready avatar, if any).
+    pub fn new(
+        id: i64,
+        username: String,
+        display_name: String,
+        created_at: i64,
+        avatar_id: Option<i64>,
+    ) -> UserView {
+        UserView {
+            id: Id(id),
+            username,
+            display_name,
+            created_at: Timestamp(created_at),
+            avatar: Avatar::of(Id(id), avatar_id.map(Id)),
+        }
+    }
+}
+
+/// A user's columns as joined under the alias `a` (a post's or a
+/// comment's author, a notification's actor), read back by [`Author`]; a
+/// macro, so that queries can `concat!` it.
+#[macro_export]
+macro_rules! author_columns {
+    () => {
+        "a.id AS a_id, a.username AS a_username, a.display_name AS a_display_name, \
+         a.created_at AS a_created_at, a.avatar_id AS a_avatar_id"
+    };
+}
+pub use author_columns;
+
+/// The [`author_columns`] of a row.
+#[derive(sqlx::FromRow)]
+pub struct Author {
+    a_id: i64,
+    a_username: String,
+    a_display_name: String,
+    a_created_at: i64,
+    a_avatar_id: Option<i64>,
+}
+
+impl From<Author> for UserView {
+    fn from(a: Author) -> Self {
+        UserView::new(
+            a.a_id,
+            a.a_username,
+            a.a_display_name,
+            a.a_created_at,
+            a.a_avatar_id,
+        )
+    }
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for UserView {
+    fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(UserView::new(
+            row.try_get("id")?,
+            row.try_get("username")?,
+            row.try_get("display_name")?,
+            row.try_get("created_at")?,
+            row.try_get("avatar_id")?,
+        ))
+    }
 }
 
 /// Unix milliseconds, serialized as RFC 3339.
@@ -36,7 +103,7 @@ impl Serialize for Timestamp {
     }
 }
 
-pub const USER_COLUMNS: &str = "id, username, display_name, created_at";
+pub const USER_COLUMNS: &str = "id, username, display_name, created_at, avatar_id";
 
 pub async fn by_id(pool: &SqlitePool, id: Id) -> Result<Option<UserView>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))

@@ -29,8 +29,22 @@ impl From<MessageRow> for MessageView {
             body: r.body,
             client_msg_id: r.client_msg_id,
             created_at: format_ms(r.created_at),
+            media: Vec::new(),
         }
     }
+}
+
+/// Fills in each message's media, with one query for the lot.
+async fn with_media(
+    pool: &SqlitePool,
+    mut messages: Vec<MessageView>,
+) -> Result<Vec<MessageView>, sqlx::Error> {
+    let ids: Vec<Id> = messages.iter().map(|m| m.message_id).collect();
+    let mut media = crate::media::attached(pool, crate::media::Carrier::Message, &ids).await?;
+    for m in &mut messages {
+        m.media = media.remove(&m.message_id).unwrap_or_default();
+    }
+    Ok(messages)
 }
 
 const MESSAGE_SELECT: &str = "SELECT m.conversation_id, m.seq, m.id, u.username AS sender, m.body, \
@@ -96,13 +110,15 @@ pub async fn messages(
     if !oldest_first {
         rows.reverse();
     }
-    Ok(rows.into_iter().map(MessageView::from).collect())
+    with_media(pool, rows.into_iter().map(MessageView::from).collect()).await
 }
 
 pub async fn message(pool: &SqlitePool, id: Id) -> Result<Option<MessageView>, sqlx::Error> {
     let sql = format!("{MESSAGE_SELECT} WHERE m.id = ?");
     let row: Option<MessageRow> = sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await?;
-    Ok(row.map(MessageView::from))
+    Ok(with_media(pool, row.into_iter().map(MessageView::from).collect())
+        .await?
+        .pop())
 }
 
 pub async fn last_seq(pool: &SqlitePool, conversation: Id) -> Result<i64, sqlx::Error> {

@@ -161,6 +161,9 @@ pub(super) const DEFAULT_FFMPEG: &str = "ffmpeg";
 /// Uploads stream to disk, so this bounds disk use and transcode time,
 /// not memory.
 pub(super) const DEFAULT_MAX_UPLOAD_BYTES: u64 = 512 * 1024 * 1024;
+/// What one user may store (media and unfinished uploads): a few thousand
+/// phone photos, or an hour of phone video.
+pub(super) const DEFAULT_USER_QUOTA_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// A worker renews its lease every third of this, so a dead worker's job
 /// is taken over within this long.
 pub(super) const DEFAULT_JOB_LEASE: Duration = Duration::from_secs(30);
@@ -257,6 +260,10 @@ pub struct ServeArgs {
     /// The largest upload accepted, in bytes.
     #[arg(long, env = "KITH_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: u64,
+    /// What one user may store in all (media and unfinished uploads), in
+    /// bytes.
+    #[arg(long, env = "KITH_USER_QUOTA_BYTES", default_value_t = DEFAULT_USER_QUOTA_BYTES)]
+    pub user_quota_bytes: u64,
     /// A job's lease: a worker silent this long loses the job to another.
     #[arg(long, env = "KITH_JOB_LEASE_SECS", default_value_t = DEFAULT_JOB_LEASE.as_secs())]
     pub job_lease_secs: u64,

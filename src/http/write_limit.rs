@@ -10,10 +10,16 @@ use crate::state::AppState;
 
 /// Middleware: a write by a signed-in user takes a token from their bucket
 /// or is answered 429. Runs inside the session layer; signing in, signing
-/// up and out have limits of their own.
+/// up and out have limits of their own, and a resumable upload's `PATCH`es
+/// continue an upload its creation was counted for (a fast link sends
+/// dozens a second).
 pub async fn limit_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let is_write =
-        !crate::http::is_safe_method(req.method()) && !req.uri().path().starts_with("/api/auth/");
+    let path = req.uri().path();
+    let continues_upload =
+        req.method() == axum::http::Method::PATCH && path.starts_with("/api/uploads/");
+    let is_write = !crate::http::is_safe_method(req.method())
+        && !path.starts_with("/api/auth/")
+        && !continues_upload;
     // Owned before any await: a request (its body) is not `Sync`.
     let session = req.extensions().get::<Session>().cloned();
     if let Some(limiter) = &state.write_limits

@@ -1,24 +1,21 @@
-//! `POST /api/media`, `GET /api/media/{id}`, and the files under `/media/`.
-
-use std::path::PathBuf;
+//! `POST /api/media` (a whole upload in a form), `GET /api/media/{id}`, and
+//! the files under `/media/`.
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use tokio::io::AsyncWriteExt;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{MediaView, sniff, upload_path};
+use super::MediaView;
+use super::intake::{self, Want};
 use crate::auth::User;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Path};
 use crate::state::AppState;
-use crate::store::media::CreateMedia;
 use kith_core::ids::Id;
+use kith_core::media::Output;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -26,121 +23,73 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_media))
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct Uploaded {
-    pub id: Id,
-    pub status: String,
-}
-
-/// Deletes a partly written upload unless disarmed.
-struct Cleanup(Option<PathBuf>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
 #[utoipa::path(post, path = "/api/media", tag = "media",
-    request_body(content_type = "multipart/form-data", description = "A video in the field `file`"),
+    request_body(content_type = "multipart/form-data", description = "A photo or video in the field `file`"),
     responses(
-        (status = 202, description = "Stored; transcoding is queued", body = Uploaded),
+        (status = 202, description = "Stored; processing is queued", body = MediaView),
         (status = 400, description = "No `file` field, or a malformed form", body = ErrorBody),
-        (status = 413, description = "Larger than the upload limit", body = ErrorBody),
-        (status = 415, description = "Not a video", body = ErrorBody),
+        (status = 408, description = "No bytes arrived for 30 s", body = ErrorBody),
+        (status = 413, description = "Larger than the upload limit, or over the quota", body = ErrorBody),
+        (status = 415, description = "Not a photo or video kith takes, or not what it was declared", body = ErrorBody),
+        (status = 422, description = "A truncated or corrupt image, or one of too many pixels", body = ErrorBody),
     ))]
 async fn upload(
     State(state): State<AppState>,
     user: User,
+    headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, AppError> {
     let mut form = form.map_err(|r| {
         AppError::UnsupportedMediaType(format!("expected multipart/form-data: {}", r.body_text()))
     })?;
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::PayloadTooLarge
-        } else {
-            AppError::BadRequest(format!("malformed upload: {}", e.body_text()))
-        }
-    };
+    // The form's length bounds the file's: a client that says how much it
+    // sends hears at once whether it fits.
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        intake::check_room(&state, user.id, len.saturating_sub(FORM_OVERHEAD)).await?;
+    }
     let id = Id::generate();
-    let dir = state.config.media_dir.join("uploads");
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let path = upload_path(&state.config.media_dir, id);
-    let mut cleanup = Cleanup(Some(path.clone()));
     let max = state.config.max_upload_bytes;
-    let mut size: u64 = 0;
-    let mut head: Vec<u8> = Vec::with_capacity(512);
-    let mut found = false;
-    while let Some(mut field) = form.next_field().await.map_err(bad)? {
+    while let Some(field) = form.next_field().await.map_err(form_error)? {
         if field.name() != Some("file") {
             continue;
         }
-        found = true;
-        let mut out = tokio::fs::File::create(&path)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-        while let Some(chunk) = field.chunk().await.map_err(bad)? {
-            size += chunk.len() as u64;
-            if size > max {
-                return Err(AppError::PayloadTooLarge);
+        let declared = field.content_type().map(str::to_owned);
+        let chunks = futures_util::stream::unfold(field, |mut f| async move {
+            match f.chunk().await {
+                Ok(Some(c)) => Some((Ok(c), f)),
+                Ok(None) => None,
+                Err(e) => Some((Err(form_error(e)), f)),
             }
-            if head.len() < 512 {
-                let take = (512 - head.len()).min(chunk.len());
-                head.extend_from_slice(&chunk[..take]);
-            }
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| AppError::Internal(e.into()))?;
-        }
-        out.flush()
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-        break;
+        });
+        let spooled = intake::spool(&state, id, Box::pin(chunks), max).await?;
+        let checked = intake::check(&state, &spooled.path, declared.as_deref(), Want::Any).await?;
+        intake::accept(&state, user.id, id, &spooled.path, &checked).await?;
+        spooled.keep();
+        let view = super::get(&state.read, id)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("new media not readable")))?;
+        return Ok((StatusCode::ACCEPTED, Json(view)).into_response());
     }
-    if !found {
-        return Err(AppError::BadRequest("the form has no `file` field".into()));
+    Err(AppError::BadRequest("the form has no `file` field".into()))
+}
+
+/// What a multipart form adds around its file, at most (boundaries and
+/// part headers): the early quota check allows for it.
+const FORM_OVERHEAD: u64 = 16 * 1024;
+
+fn form_error(e: axum::extract::multipart::MultipartError) -> AppError {
+    let text = e.body_text();
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::TooLarge("the upload is larger than the limit".into())
+    } else if text.contains("no bytes arrived") {
+        AppError::Timeout(format!("the upload stopped: {text}"))
+    } else {
+        AppError::BadRequest(format!("malformed upload: {text}"))
     }
-    if !sniff::looks_like_video(&head) {
-        return Err(AppError::UnsupportedMediaType(
-            "that file is not a video".into(),
-        ));
-    }
-    if let Some(tools) = &state.tools
-        && sniff::probe(&tools.ffprobe, &path).await.is_none()
-    {
-        return Err(AppError::UnsupportedMediaType(
-            "that file is not a video ffmpeg can read".into(),
-        ));
-    }
-    state.media.keep_upload(id, &path).await.map_err(|e| {
-        tracing::warn!(error = %e, "storing an upload");
-        AppError::Unavailable("the media store cannot be reached; retry".into())
-    })?;
-    state
-        .writer
-        .run(CreateMedia {
-            id,
-            owner: user.id,
-            size: size as i64,
-            job: Id::generate(),
-        })
-        .await?;
-    cleanup.0 = None;
-    state.wake_workers.notify_one();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Uploaded {
-            id,
-            status: "queued".into(),
-        }),
-    )
-        .into_response())
 }
 
 #[utoipa::path(get, path = "/api/media/{id}", tag = "media",
@@ -163,21 +112,14 @@ async fn get_media(
     Ok(Json(view))
 }
 
-/// `GET /media/{id}.mp4` and `GET /media/{id}.jpg`.
+/// `GET /media/{name}`: an output of a media item ([`Output`] names them).
 pub async fn file(
     State(state): State<AppState>,
     user: User,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let (stem, content_type) = if let Some(s) = name.strip_suffix(".mp4") {
-        (s, "video/mp4")
-    } else if let Some(s) = name.strip_suffix(".jpg") {
-        (s, "image/jpeg")
-    } else {
-        return Err(AppError::not_found("media"));
-    };
-    let id: Id = stem.parse().map_err(|_| AppError::not_found("media"))?;
+    let (id, output) = Output::parse(&name).ok_or_else(|| AppError::not_found("media"))?;
     if !super::visible_to(&state.read, id, user.id).await? {
         return Err(AppError::not_found("media"));
     }
@@ -193,7 +135,7 @@ pub async fn file(
         .serve(
             &state.config.media_dir,
             &name,
-            content_type,
+            output.content_type(),
             cache,
             &headers,
         )

@@ -31,6 +31,7 @@ use tokio::io::AsyncReadExt;
 use super::serve::{self, Meta};
 use crate::error::AppError;
 use kith_core::ids::Id;
+use kith_core::media::{MediaKind, Output};
 
 /// Uploads at most this large go up in one request; larger ones in parts.
 const SINGLE_PUT: u64 = 8 * 1024 * 1024;
@@ -168,22 +169,30 @@ impl MediaStore {
     }
 
     /// Deletes every file of media `id`: its upload and its outputs (those
-    /// that exist). For account deletion, and for outputs of media deleted
-    /// while they were being made.
+    /// that exist). For account deletion, media attached to nothing, and
+    /// outputs of media deleted while they were being made.
     pub async fn remove(&self, dir: &Path, id: Id) -> anyhow::Result<()> {
-        let names = [
-            format!("uploads/{id}"),
-            super::video_name(id),
-            super::poster_name(id),
-        ];
+        let mut names = vec![format!("uploads/{id}")];
+        for kind in [MediaKind::Video, MediaKind::Image, MediaKind::Avatar] {
+            names.extend(Output::all(kind).into_iter().map(|o| o.name(id)));
+        }
+        self.remove_names(dir, &names).await
+    }
+
+    /// Deletes the upload of media `id` once its outputs are made.
+    pub async fn remove_upload(&self, dir: &Path, id: Id) -> anyhow::Result<()> {
+        self.remove_names(dir, &[format!("uploads/{id}")]).await
+    }
+
+    async fn remove_names(&self, dir: &Path, names: &[String]) -> anyhow::Result<()> {
         for name in names {
             match self {
-                MediaStore::Local => match tokio::fs::remove_file(dir.join(&name)).await {
+                MediaStore::Local => match tokio::fs::remove_file(dir.join(name)).await {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                     _ => {}
                 },
                 MediaStore::Bucket { store, prefix, .. } => {
-                    match store.delete(&Self::key(prefix, &name)).await {
+                    match store.delete(&Self::key(prefix, name)).await {
                         Err(object_store::Error::NotFound { .. }) | Ok(()) => {}
                         Err(e) => return Err(e.into()),
                     }

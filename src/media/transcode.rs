@@ -9,7 +9,7 @@
 //! to names unique to the attempt and are renamed into place only when
 //! complete: a stale ffmpeg can never overwrite a newer attempt's result.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,16 +20,11 @@ use ffmpeg_sidecar::event::{FfmpegEvent, LogLevel};
 use ffmpeg_sidecar::ffmpeg_time_duration::FfmpegTimeDuration;
 
 use super::tools::Tools;
+use super::work::MediaWork;
 use super::{poster_name, sniff, video_name};
-use crate::db::Writer;
-use crate::fanout::Fanout;
 use crate::jobs::job::{JobCtx, JobError, JobKind};
-use crate::media::store::MediaStore;
 use crate::store::jobs::Claimed;
-use crate::store::media::{MediaFailed, MediaProcessing, MediaReady, VIDEO_JOB, VideoPayload};
-use kith_core::ids::Id;
-use kith_core::protocol::ServerFrame;
-use sqlx::SqlitePool;
+use crate::store::media::{MediaProcessing, MediaReady, VIDEO_JOB, VideoPayload};
 
 /// Scale down to fit 1280x720, never up; even sizes; 8-bit 4:2:0 that
 /// every browser plays.
@@ -41,14 +36,7 @@ const STOP_CHECK_EVERY: Duration = Duration::from_millis(50);
 
 /// Transcoding an upload: the `video` job, with what it uses.
 pub struct VideoJob {
-    /// The media rows and their jobs, for what the owner is told.
-    pub read: SqlitePool,
-    pub writer: Writer,
-    /// The owner hears progress live.
-    pub fanout: Fanout,
-    /// Where uploads are fetched from and outputs go.
-    pub media: MediaStore,
-    pub media_dir: PathBuf,
+    pub work: MediaWork,
     /// `None` when ffmpeg was not found on this node.
     pub tools: Option<Tools>,
 }
@@ -63,44 +51,13 @@ impl JobKind for VideoJob {
         run(self, ctx).await
     }
 
-    /// A running transcode made progress: its owner hears.
     async fn progressed(&self, job: &Claimed) {
-        if let Some(m) = media_of(job) {
-            self.tell_owner(m).await;
-        }
+        self.work.progressed(job).await;
     }
 
-    /// After each attempt: a job that will not run again fails its media;
-    /// the owner hears either way.
     async fn finished(&self, job: &Claimed) {
-        let Some(m) = media_of(job) else { return };
-        if let Ok(Some(j)) = crate::store::jobs::get(&self.read, job.id).await
-            && matches!(j.status.as_str(), "dead" | "cancelled")
-        {
-            let error = j.last_error.unwrap_or_else(|| j.status.clone());
-            let _ = self.writer.run(MediaFailed { id: m, error }).await;
-        }
-        self.tell_owner(m).await;
+        self.work.settle(job).await;
     }
-}
-
-impl VideoJob {
-    /// Tells the owner how their media is doing.
-    async fn tell_owner(&self, media: Id) {
-        if let Ok(Some(view)) = super::get(&self.read, media).await
-            && let Ok(value) = serde_json::to_value(&view)
-        {
-            self.fanout
-                .push(Id(view.owner_id), &ServerFrame::Media(value).encode())
-                .await;
-        }
-    }
-}
-
-fn media_of(job: &Claimed) -> Option<Id> {
-    serde_json::from_str::<VideoPayload>(&job.payload)
-        .ok()
-        .map(|p| p.media_id)
 }
 
 async fn run(job: &VideoJob, ctx: &JobCtx) -> Result<(), JobError> {
@@ -112,18 +69,19 @@ async fn run(job: &VideoJob, ctx: &JobCtx) -> Result<(), JobError> {
     let payload: VideoPayload = serde_json::from_str(&ctx.job.payload)
         .map_err(|e| JobError::Permanent(format!("bad job payload: {e}")))?;
     let id = payload.media_id;
-    let dir = job.media_dir.clone();
+    let work = &job.work;
+    let dir = work.media_dir.clone();
     // Earlier attempts that died (with their node) leave partial files.
     remove_leftovers(&dir, id);
     // Unique to this attempt on this node.
     let tag = format!("{}-{}", ctx.job.attempt, std::process::id());
     let spool = dir.join(format!(".{id}.{tag}.in"));
-    let input = match job.media.fetch_upload(&dir, id, spool).await {
+    let input = match work.media.fetch_upload(&dir, id, spool).await {
         Ok(Some(local)) => local,
         Ok(None) => return Err(JobError::Permanent("the uploaded file is missing".into())),
         Err(e) => return Err(JobError::Retryable(format!("fetching the upload: {e}"))),
     };
-    let _ = job.writer.run(MediaProcessing { id }).await;
+    let _ = work.writer.run(MediaProcessing { id }).await;
     let video_tmp = dir.join(format!(".{id}.{tag}.mp4"));
     let poster_tmp = dir.join(format!(".{id}.{tag}.jpg"));
     let result = convert(&tools, ctx, &input.path, &video_tmp, &poster_tmp).await;
@@ -133,27 +91,29 @@ async fn run(job: &VideoJob, ctx: &JobCtx) -> Result<(), JobError> {
             .await
             .ok_or_else(|| JobError::Retryable("the output could not be read back".into()))?;
         // The poster first: a video that is in place has its poster.
-        job.media
+        work.media
             .publish(&dir, &poster_tmp, &poster_name(id))
             .await
             .map_err(|e| JobError::Retryable(format!("storing the poster: {e}")))?;
-        job.media
+        work.media
             .publish(&dir, &video_tmp, &video_name(id))
             .await
             .map_err(|e| JobError::Retryable(format!("storing the output: {e}")))?;
-        let ready = job
+        let ready = work
             .writer
             .run(MediaReady {
                 id,
                 width: probe.width,
                 height: probe.height,
-                duration_ms: probe.duration_ms,
+                duration_ms: Some(probe.duration_ms),
+                blurhash: None,
+                variants: None,
             })
             .await
             .map_err(|e| JobError::Retryable(e.to_string()))?;
         if !ready {
             // Deleted meanwhile: what was just published belongs to no one.
-            if let Err(e) = job.media.remove(&dir, id).await {
+            if let Err(e) = work.media.remove(&dir, id).await {
                 tracing::warn!(media = %id, error = %e, "removing outputs of deleted media");
             }
         }
@@ -200,6 +160,9 @@ async fn convert(
             .args(["-vf", &format!("{SCALE},format=yuv420p")])
             .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"])
             .args(["-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart"])
+            // No metadata of the upload (a phone's GPS atom above all)
+            // reaches the output.
+            .args(["-map_metadata", "-1"])
             .args(["-stats_period", "0.5", "-f", "mp4"])
             .overwrite()
             .output(video.to_string_lossy().as_ref());

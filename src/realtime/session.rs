@@ -9,12 +9,14 @@ use super::hub::{self, Frame, Registration};
 use crate::auth::accounts::{self, UserView};
 use crate::chat::store;
 use crate::limits::{SENDS, TokenBucket};
+use crate::media::Carrier;
 use crate::notify::{self, Kind};
 use crate::presence;
 use crate::state::AppState;
 use crate::store::CmdError;
 use crate::store::chat::{MarkRead, SendMessage, Stored};
 use kith_core::ids::{Id, format_ms};
+use kith_core::media::Attachment;
 use kith_core::protocol::{ClientFrame, ErrorCode, ServerFrame, VERSION};
 
 /// Excess sends answered with an error frame before the connection is
@@ -47,7 +49,9 @@ fn cmd_error(e: CmdError) -> ServerFrame {
     match e {
         CmdError::NotFound(m) => ServerFrame::error(ErrorCode::NotFound, m),
         CmdError::Forbidden(m) => ServerFrame::error(ErrorCode::Forbidden, m),
-        CmdError::Conflict(m) | CmdError::Invalid(m) => ServerFrame::error(ErrorCode::Invalid, m),
+        CmdError::Conflict(m) | CmdError::Invalid(m) | CmdError::TooLarge(m) => {
+            ServerFrame::error(ErrorCode::Invalid, m)
+        }
         CmdError::Unavailable(m) => ServerFrame::error(ErrorCode::Unavailable, m),
         CmdError::Internal(m) => {
             tracing::error!(error = %m, "realtime command failed");
@@ -132,6 +136,7 @@ impl Conn {
                 conversation_id,
                 client_msg_id,
                 body,
+                media,
             } => {
                 // Each connection has its budget, and (unless the per-user
                 // limits are off) the user has one across all their
@@ -150,7 +155,7 @@ impl Conn {
                         "sending too fast; the message was not sent",
                     ));
                 }
-                self.send(conversation_id, client_msg_id, body).await
+                self.send(conversation_id, client_msg_id, body, media).await
             }
             ClientFrame::Sync {
                 conversation_id,
@@ -219,13 +224,21 @@ impl Conn {
         }
     }
 
-    async fn send(&mut self, conversation: Id, client_msg_id: String, body: String) -> Answer {
+    async fn send(
+        &mut self,
+        conversation: Id,
+        client_msg_id: String,
+        body: String,
+        media: Vec<Attachment>,
+    ) -> Answer {
+        let attached = !media.is_empty();
         let cmd = SendMessage {
             id: Id::generate(),
             conversation,
             sender: self.user.id,
             client_msg_id: client_msg_id.clone(),
             body: body.clone(),
+            media,
         };
         let Stored {
             id,
@@ -244,6 +257,19 @@ impl Conn {
         }
         .encode();
         if !duplicate {
+            let media = if attached {
+                match crate::media::attached(&self.state.read, Carrier::Message, &[id]).await {
+                    Ok(mut m) => m.remove(&id).unwrap_or_default(),
+                    // Stored and acknowledged: members get it without its
+                    // media now, and with it on their next sync.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading a new message's media");
+                        Vec::new()
+                    }
+                }
+            } else {
+                Vec::new()
+            };
             let message = ServerFrame::Message(store::MessageView {
                 conversation_id: conversation,
                 seq,
@@ -252,6 +278,7 @@ impl Conn {
                 body,
                 client_msg_id,
                 created_at: format_ms(created_at),
+                media,
             })
             .encode();
             let offline = self.fan_out(conversation, &message, false).await;

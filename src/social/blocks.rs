@@ -100,7 +100,7 @@ async fn list_blocked(
     user: User,
     Query(p): Query<PageParams>,
 ) -> Result<Json<Page<FriendView>>, AppError> {
-    let sql = "SELECT b.blocked_id AS key, b.created_at AS at, u.id, u.username, u.display_name, u.created_at
+    let sql = "SELECT b.blocked_id AS key, b.created_at AS at, u.id, u.username, u.display_name, u.created_at, u.avatar_id
          FROM blocks b JOIN users u ON u.id = b.blocked_id
          WHERE b.blocker_id = ? AND b.blocked_id < ? ORDER BY b.blocked_id DESC LIMIT ?";
     Ok(Json(

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::posts::check_body;
 use crate::auth::User;
-use crate::auth::accounts::{Timestamp, UserView};
+use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::notify::{self, Kind};
@@ -44,10 +44,8 @@ struct CommentRow {
     post_id: i64,
     body: String,
     created_at: i64,
-    a_id: i64,
-    a_username: String,
-    a_display_name: String,
-    a_created_at: i64,
+    #[sqlx(flatten)]
+    author: Author,
 }
 
 impl From<CommentRow> for CommentView {
@@ -55,22 +53,18 @@ impl From<CommentRow> for CommentView {
         CommentView {
             id: Id(r.id),
             post_id: Id(r.post_id),
-            author: UserView {
-                id: Id(r.a_id),
-                username: r.a_username,
-                display_name: r.a_display_name,
-                created_at: Timestamp(r.a_created_at),
-            },
+            author: r.author.into(),
             body: r.body,
             created_at: Timestamp(r.created_at),
         }
     }
 }
 
-const COMMENT_SELECT: &str = "SELECT c.id, c.post_id, c.body, c.created_at, \
-     a.id AS a_id, a.username AS a_username, a.display_name AS a_display_name, \
-     a.created_at AS a_created_at \
-     FROM comments c JOIN users a ON a.id = c.author_id";
+const COMMENT_SELECT: &str = concat!(
+    "SELECT c.id, c.post_id, c.body, c.created_at, ",
+    author_columns!(),
+    " FROM comments c JOIN users a ON a.id = c.author_id"
+);
 
 /// A visible post's comments, oldest first.
 async fn comments_of(

@@ -57,7 +57,7 @@ async fn requests(
         ("to_user", "from_user")
     };
     let sql = format!(
-        "SELECT r.id AS key, r.created_at AS at, u.id, u.username, u.display_name, u.created_at
+        "SELECT r.id AS key, r.created_at AS at, u.id, u.username, u.display_name, u.created_at, u.avatar_id
          FROM friend_requests r JOIN users u ON u.id = r.{theirs}
          WHERE r.{mine} = ? AND r.id < ? ORDER BY r.id DESC LIMIT ?"
     );
@@ -83,7 +83,7 @@ async fn friends(
     me: Id,
     page: PageReq,
 ) -> Result<Page<FriendView>, sqlx::Error> {
-    let sql = "SELECT f.friend_id AS key, f.created_at AS at, u.id, u.username, u.display_name, u.created_at
+    let sql = "SELECT f.friend_id AS key, f.created_at AS at, u.id, u.username, u.display_name, u.created_at, u.avatar_id
          FROM friendships f JOIN users u ON u.id = f.friend_id
          WHERE f.user_id = ? AND f.friend_id < ? ORDER BY f.friend_id DESC LIMIT ?";
     user_page(pool, sql, me, page).await

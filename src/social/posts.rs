@@ -10,7 +10,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::User;
-use crate::auth::accounts::{Timestamp, UserView};
+use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
+use crate::media::{Carrier, MediaView};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::notify::{self, Kind};
@@ -19,6 +20,7 @@ pub use crate::store::posts::Visibility;
 use crate::store::posts::{CreatePost, DeletePost, Like, Unlike};
 use crate::store::visibility::VISIBLE;
 use kith_core::ids::Id;
+use kith_core::media::{Attachment, check_attachments};
 
 pub const MAX_BODY_CHARS: usize = 10_000;
 
@@ -44,8 +46,10 @@ pub struct PostView {
     pub like_count: i64,
     pub comment_count: i64,
     pub liked_by_me: bool,
-    /// An attached video: see `GET /api/media/{id}`.
+    /// The first attached item (for clients that show one video).
     pub media_id: Option<Id>,
+    /// Attached photos and videos, in order, with their alt text.
+    pub media: Vec<MediaView>,
 }
 
 /// A row of [`POST_SELECT`].
@@ -58,23 +62,15 @@ pub struct PostRow {
     like_count: i64,
     comment_count: i64,
     liked_by_me: bool,
-    media_id: Option<i64>,
-    a_id: i64,
-    a_username: String,
-    a_display_name: String,
-    a_created_at: i64,
+    #[sqlx(flatten)]
+    author: Author,
 }
 
 impl From<PostRow> for PostView {
     fn from(r: PostRow) -> Self {
         PostView {
             id: Id(r.id),
-            author: UserView {
-                id: Id(r.a_id),
-                username: r.a_username,
-                display_name: r.a_display_name,
-                created_at: Timestamp(r.a_created_at),
-            },
+            author: r.author.into(),
             body: r.body,
             visibility: if r.visibility == "friends" {
                 Visibility::Friends
@@ -85,19 +81,19 @@ impl From<PostRow> for PostView {
             like_count: r.like_count,
             comment_count: r.comment_count,
             liked_by_me: r.liked_by_me,
-            media_id: r.media_id.map(Id),
+            media_id: None,
+            media: Vec::new(),
         }
     }
 }
 
 /// Columns and joins for a `PostView` of post `p` read by user `?1`.
-pub const POST_SELECT: &str = "SELECT p.id, p.body, p.visibility, p.created_at, p.like_count, \
-     p.comment_count, \
-     EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1) AS liked_by_me, \
-     p.media_id, \
-     a.id AS a_id, a.username AS a_username, a.display_name AS a_display_name, \
-     a.created_at AS a_created_at \
-     FROM posts p JOIN users a ON a.id = p.author_id";
+pub const POST_SELECT: &str = concat!(
+    "SELECT p.id, p.body, p.visibility, p.created_at, p.like_count, p.comment_count, \
+     EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1) AS liked_by_me, ",
+    author_columns!(),
+    " FROM posts p JOIN users a ON a.id = p.author_id"
+);
 
 /// Runs a post query built on [`POST_SELECT`].
 pub async fn fetch_posts<'q>(
@@ -105,7 +101,14 @@ pub async fn fetch_posts<'q>(
     query: sqlx::query::QueryAs<'q, sqlx::Sqlite, PostRow, sqlx::sqlite::SqliteArguments<'q>>,
 ) -> Result<Vec<PostView>, sqlx::Error> {
     let rows = query.fetch_all(pool).await?;
-    Ok(rows.into_iter().map(PostView::from).collect())
+    let mut posts: Vec<PostView> = rows.into_iter().map(PostView::from).collect();
+    let ids: Vec<Id> = posts.iter().map(|p| p.id).collect();
+    let mut media = crate::media::attached(pool, Carrier::Post, &ids).await?;
+    for p in &mut posts {
+        p.media = media.remove(&p.id).unwrap_or_default();
+        p.media_id = p.media.first().map(|m| m.id);
+    }
+    Ok(posts)
 }
 
 pub async fn visible_post(
@@ -140,12 +143,16 @@ async fn posts_by(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPost {
-    /// 1 to 10,000 characters.
+    /// Up to 10,000 characters; may be empty when there is media.
+    #[serde(default)]
     pub body: String,
     /// `public` (default) or `friends`.
     pub visibility: Option<Visibility>,
-    /// An upload of yours (`POST /api/media`) to attach; it may still be
-    /// transcoding.
+    /// Up to 10 uploads of yours, in order, with alt text; they may still
+    /// be processing.
+    #[serde(default)]
+    pub media: Vec<Attachment>,
+    /// One upload of yours (older clients): the same as a one-item `media`.
     pub media_id: Option<Id>,
 }
 
@@ -171,14 +178,25 @@ pub fn check_body(body: &str, max: usize) -> Result<(), AppError> {
     request_body = NewPost,
     responses(
         (status = 201, body = PostResponse),
-        (status = 422, description = "Empty or too long", body = ErrorBody),
+        (status = 404, description = "A media id names no upload of yours", body = ErrorBody),
+        (status = 422, description = "Empty or too long; more than 10 media items; alt text too long", body = ErrorBody),
     ))]
 async fn create(
     State(state): State<AppState>,
     user: User,
     Json(req): Json<NewPost>,
 ) -> Result<impl IntoResponse, AppError> {
-    check_body(&req.body, MAX_BODY_CHARS)?;
+    let mut media = req.media;
+    if let Some(m) = req.media_id
+        && !media.iter().any(|a| a.id == m)
+    {
+        media.insert(0, Attachment { id: m, alt: None });
+    }
+    // A photo may be the whole post.
+    if media.is_empty() || !req.body.trim().is_empty() {
+        check_body(&req.body, MAX_BODY_CHARS)?;
+    }
+    check_attachments(&media).map_err(AppError::invalid)?;
     let id = Id::generate();
     state
         .writer
@@ -187,7 +205,7 @@ async fn create(
             author: user.id,
             body: req.body,
             visibility: req.visibility.unwrap_or(Visibility::Public),
-            media: req.media_id,
+            media,
         })
         .await?;
     let post = visible_post(&state.read, user.id, id)

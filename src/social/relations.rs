@@ -109,16 +109,18 @@ pub(super) struct UserPairRow {
     username: String,
     display_name: String,
     created_at: i64,
+    avatar_id: Option<i64>,
 }
 
 impl UserPairRow {
     pub(super) fn user(&self) -> UserView {
-        UserView {
-            id: Id(self.id),
-            username: self.username.clone(),
-            display_name: self.display_name.clone(),
-            created_at: Timestamp(self.created_at),
-        }
+        UserView::new(
+            self.id,
+            self.username.clone(),
+            self.display_name.clone(),
+            self.created_at,
+            self.avatar_id,
+        )
     }
 }
 

@@ -87,7 +87,7 @@ async fn search(
         }));
     };
     let users: Vec<UserView> = sqlx::query_as(&format!(
-        "SELECT u.id, u.username, u.display_name, u.created_at \
+        "SELECT u.id, u.username, u.display_name, u.created_at, u.avatar_id \
          FROM users_fts JOIN users u ON u.id = users_fts.rowid \
          WHERE users_fts MATCH ?2 AND {NOT_BLOCKED_BY} ORDER BY users_fts.rank LIMIT ?3"
     ))

@@ -10,7 +10,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::relations::ARE_FRIENDS;
+use super::media::{Attach, attach_tx};
 use super::{CmdError, Command};
+use kith_core::media::Attachment;
 use kith_core::ids::{Id, now_ms};
 
 /// The most members a group conversation may have.
@@ -136,6 +138,9 @@ pub struct SendMessage {
     pub sender: Id,
     pub client_msg_id: String,
     pub body: String,
+    /// The sender's photos and videos, in order.
+    #[serde(default)]
+    pub media: Vec<Attachment>,
 }
 
 /// A stored message; `duplicate` when it was a resend.
@@ -156,6 +161,7 @@ impl Command for SendMessage {
             sender,
             client_msg_id,
             body,
+            media,
         } = self;
         check_member(conn, conversation, sender)?;
         if conn
@@ -198,6 +204,7 @@ impl Command for SendMessage {
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         )?
         .execute(params![id.0, conversation.0, seq, sender.0, client_msg_id, body, now])?;
+        attach_tx(conn, Attach::Message, id, sender, &media)?;
         // The sender has read their own message.
         conn.prepare_cached(
             "UPDATE conversation_members SET last_read_seq = ?

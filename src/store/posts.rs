@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::visibility::{IS_ADMIN, VISIBLE};
+use super::media::{Attach, attach_tx};
 use super::{CmdError, Command};
+use kith_core::media::Attachment;
 use kith_core::ids::{Id, now_ms};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -51,9 +53,9 @@ pub struct CreatePost {
     pub author: Id,
     pub body: String,
     pub visibility: Visibility,
-    /// A video of the author's to attach.
+    /// The author's photos and videos, in order.
     #[serde(default)]
-    pub media: Option<Id>,
+    pub media: Vec<Attachment>,
 }
 
 impl Command for CreatePost {
@@ -66,28 +68,12 @@ impl Command for CreatePost {
             visibility,
             media,
         } = self;
-        if let Some(m) = media {
-            let mine = conn
-                .prepare_cached("SELECT 1 FROM media WHERE id = ? AND owner_id = ?")?
-                .exists(params![m.0, author.0])?;
-            if !mine {
-                return Err(CmdError::Invalid(
-                    "media_id names no upload of yours".into(),
-                ));
-            }
-        }
         conn.prepare_cached(
-            "INSERT INTO posts (id, author_id, body, visibility, created_at, media_id)
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO posts (id, author_id, body, visibility, created_at)
+             VALUES (?, ?, ?, ?, ?)",
         )?
-        .execute(params![
-            id.0,
-            author.0,
-            body,
-            visibility.as_str(),
-            now_ms(),
-            media.map(|m| m.0)
-        ])?;
+        .execute(params![id.0, author.0, body, visibility.as_str(), now_ms()])?;
+        attach_tx(conn, Attach::Post, id, author, &media)?;
         Ok(id)
     }
 }

@@ -37,18 +37,31 @@ pub const VISIBLE: &str = post_visible!();
 /// may see): not across a block.
 pub const COMMENT_VISIBLE: &str = unblocked!("c.author_id");
 
-/// The SQL condition "media `m` is visible to user `?1`": its owner's own,
-/// or attached to a post `?1` may see ([`VISIBLE`], blocks included).
+/// The SQL condition "user `u` has not blocked user `?1`", as a literal.
+macro_rules! not_blocked_by {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM blocks bk WHERE bk.blocker_id = u.id AND bk.blocked_id = ?1)"
+    };
+}
+
+/// The SQL condition "media `m` is visible to user `?1`": its owner's own;
+/// on a post `?1` may see ([`VISIBLE`], blocks included); on a message of
+/// a conversation `?1` is a member of; or the avatar of a user who has not
+/// blocked `?1` ([`NOT_BLOCKED_BY`]).
 pub const MEDIA_VISIBLE: &str = concat!(
-    "(m.owner_id = ?1 OR EXISTS (SELECT 1 FROM posts p WHERE p.media_id = m.id AND ",
+    "(m.owner_id = ?1 OR EXISTS (SELECT 1 FROM post_media pm JOIN posts p ON p.id = pm.post_id \
+     WHERE pm.media_id = m.id AND ",
     post_visible!(),
+    ") OR EXISTS (SELECT 1 FROM message_media mm JOIN messages mg ON mg.id = mm.message_id \
+     JOIN conversation_members cm ON cm.conversation_id = mg.conversation_id AND cm.user_id = ?1 \
+     WHERE mm.media_id = m.id) OR EXISTS (SELECT 1 FROM users u WHERE u.avatar_id = m.id AND ",
+    not_blocked_by!(),
     "))"
 );
 
 /// The SQL condition "user `u` has not blocked user `?1`": who may find or
 /// see a profile.
-pub const NOT_BLOCKED_BY: &str =
-    "NOT EXISTS (SELECT 1 FROM blocks bk WHERE bk.blocker_id = u.id AND bk.blocked_id = ?1)";
+pub const NOT_BLOCKED_BY: &str = not_blocked_by!();
 
 /// The SQL condition "user `?1` is an admin" (who may remove any post or
 /// comment), read at write time so that no cached right outlives its
