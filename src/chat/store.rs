@@ -173,7 +173,7 @@ pub async fn conversations(
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let members: Vec<UserView> = sqlx::query_as(
-            "SELECT u.id, u.username, u.display_name, u.created_at
+            "SELECT u.id, u.username, u.display_name, u.created_at, u.avatar_id
              FROM conversation_members m JOIN users u ON u.id = m.user_id
              WHERE m.conversation_id = ? ORDER BY u.username",
         )

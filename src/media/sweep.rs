@@ -87,9 +87,10 @@ pub async fn sweep(work: &MediaWork, now: i64) -> anyhow::Result<Swept> {
     Ok(swept)
 }
 
-/// Enqueues the sweep now and every hour until the node stops.
+/// Enqueues the sweep every hour (the first an hour after start) until
+/// the node stops.
 pub async fn schedule(writer: Writer, wake: std::sync::Arc<tokio::sync::Notify>, tasks: Tasks) {
-    let mut tick = tokio::time::interval(EVERY);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + EVERY, EVERY);
     loop {
         tokio::select! {
             _ = tick.tick() => {}

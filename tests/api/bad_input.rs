@@ -491,7 +491,8 @@ async fn odd_inputs_to_every_route_never_cause_a_5xx() {
 fn check(status: StatusCode, v: &Value, method: &Method, url: &str) {
     let shown: String = url.chars().take(120).collect();
     assert!(status.as_u16() < 500, "{method} {shown}: {status} {v}");
-    if status.is_client_error() {
+    // A HEAD answer has no body (RFC 9110): its status says it all.
+    if status.is_client_error() && *method != Method::HEAD {
         let code = error_code(v);
         assert!(!code.is_empty(), "{method} {shown}: {v}");
     }

@@ -19,8 +19,17 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(100);
 /// Operations no run sends, each for a reason of its own:
 /// - logout and logout-all end the session the signed-in run fuzzes with;
 /// - `POST /api/media` takes uploads up to hundreds of megabytes and queues
-///   a transcode for each: slow, and it tests ffmpeg more than the API.
-const EXCLUDED_ALWAYS: &[&str] = &["/api/auth/logout", "/api/auth/logout-all", "/api/media"];
+///   a transcode for each: slow, and it tests ffmpeg more than the API;
+/// - a resumable upload's `PATCH` carries `application/offset+octet-stream`,
+///   which schemathesis cannot generate (it stops with an error); its
+///   `HEAD` and `DELETE` beside it get the odd inputs of
+///   bad_input.rs, and the tus tests (photos.rs) its bad requests.
+const EXCLUDED_ALWAYS: &[&str] = &[
+    "/api/auth/logout",
+    "/api/auth/logout-all",
+    "/api/media",
+    "/api/uploads/{id}",
+];
 
 /// Also excluded from the signed-in run: a successful sign-up or sign-in
 /// gives the session a new id, the run's cookie stops working, and the

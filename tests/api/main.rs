@@ -20,10 +20,13 @@ mod friends;
 mod fuzz;
 #[path = "../common/health.rs"]
 mod health;
+#[path = "../common/images.rs"]
+mod images;
 #[path = "../common/app.rs"]
 mod helpers;
 mod jobs;
 mod media;
+mod photos;
 #[path = "../common/net.rs"]
 mod net;
 mod posts;

@@ -62,6 +62,10 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/jobs/{id}", &["get"]),
     ("/api/media", &["post"]),
     ("/api/media/{id}", &["get"]),
+    ("/api/uploads", &["options", "post"]),
+    ("/api/uploads/{id}", &["delete", "head", "patch"]),
+    ("/api/me/avatar", &["delete", "put"]),
+    ("/api/users/{id}/avatar.svg", &["get"]),
     ("/healthz", &["get"]),
 ];
 
