@@ -33,9 +33,18 @@ if [ "$(schemathesis --version 2>/dev/null)" != "schemathesis, version $SCHEMATH
 fi
 command -v schemathesis >/dev/null || { echo "schemathesis is not on PATH after pip install" >&2; exit 1; }
 
-# playwright-core for the browser test, pinned by e2e/package-lock.json; it
-# drives Debian's chromium and never downloads a browser.
-if [ ! -d e2e/node_modules/playwright-core ]; then
+# tuspy (PyPI), the tus project's Python client, for the resumable-upload
+# tests; pinned.
+TUSPY_VERSION=1.1.0
+if ! python3 -c "import tusclient, importlib.metadata as m; assert m.version('tuspy') == '$TUSPY_VERSION'" 2>/dev/null; then
+  echo "installing: tuspy $TUSPY_VERSION (pip)"
+  python3 -m pip install --quiet "tuspy==$TUSPY_VERSION"
+fi
+
+# playwright-core for the browser test and tus-js-client for the resumable
+# uploads, pinned by e2e/package-lock.json; playwright drives Debian's
+# chromium and never downloads a browser.
+if [ ! -d e2e/node_modules/playwright-core ] || [ ! -d e2e/node_modules/tus-js-client ]; then
   echo "installing: e2e/node_modules (npm ci)"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix e2e --no-audit --no-fund
 fi

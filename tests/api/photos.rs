@@ -706,3 +706,44 @@ async fn cookie_of(app: &TestApp, name: &str) -> String {
     let set = res.headers()["set-cookie"].to_str().expect("ascii");
     set.split(';').next().expect("cookie").to_string()
 }
+
+#[tokio::test]
+async fn tus_js_client_uploads_aborts_and_resumes_unchanged() {
+    let app = spawn_app().await;
+    let c = app.user("alice").await;
+    let cookie = cookie_of(&app, "alice").await;
+    let mut data = noisy_jpeg(1200, 900, 11);
+    data.resize(3 * 1024 * 1024, 0);
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("photo.jpg");
+    std::fs::write(&file, &data).expect("write");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/tus-client.mjs");
+    let out = crate::wait::within_for(
+        "tus-js-client",
+        tokio::process::Command::new("node")
+            .arg(script)
+            .arg(app.url(""))
+            .arg(&cookie)
+            .arg(&file)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("node runs (scripts/test.sh installs e2e/node_modules)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    let aborted = result["abortedAt"].as_u64().expect("abortedAt");
+    let resumed = result["resumedFrom"].as_u64().expect("resumedFrom");
+    assert!(aborted >= data.len() as u64 / 2, "{result}");
+    // It resumed where the server had stopped, not from zero.
+    assert!(resumed > 0 && resumed <= aborted, "{result}");
+    let url = result["url"].as_str().expect("url");
+    let id = url.rsplit('/').next().expect("id");
+    let v = wait_ready(&c, id).await;
+    assert_eq!(v["sha256"], sha256_hex(&data), "{v}");
+}

@@ -7,6 +7,8 @@ mod clip;
 mod harness;
 #[path = "../common/health.rs"]
 mod health;
+#[path = "../common/images.rs"]
+mod images;
 #[path = "../common/net.rs"]
 mod net;
 #[path = "../common/session.rs"]
@@ -28,4 +30,5 @@ mod media;
 mod realtime;
 mod sessions;
 mod shutdown;
+mod tus;
 mod webtransport;

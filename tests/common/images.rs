@@ -1,6 +1,8 @@
 //! Test images made in memory: JPEGs with EXIF (an orientation, a GPS
 //! block, a description to look for in outputs), PNGs, a decompression
-//! bomb, and the first bytes of formats kith does not decode.
+//! bomb, and the first bytes of formats kith does not decode. Shared by
+//! the API and cluster tests; each uses a part.
+#![allow(dead_code)]
 
 /// Text put in a test JPEG's EXIF: no output may contain it.
 pub const SECRET: &str = "KITH-TEST-SECRET-GPS-51.5N";
