@@ -142,9 +142,28 @@ pub struct ExportPost {
     pub created_at: Timestamp,
     pub like_count: i64,
     pub comment_count: i64,
-    #[sqlx(try_from = "Option<i64>")]
-    #[schema(value_type = Option<String>)]
-    pub media_id: OptId,
+    /// The post's photos and videos, in order (ids as in `media`).
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = Vec<String>)]
+    pub media_ids: IdList,
+}
+
+/// A JSON array of integer ids from SQLite, shown as ids.
+#[derive(Debug)]
+pub struct IdList(pub Vec<Id>);
+
+impl TryFrom<String> for IdList {
+    type Error = serde_json::Error;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        let raw: Vec<i64> = serde_json::from_str(&s)?;
+        Ok(IdList(raw.into_iter().map(Id).collect()))
+    }
+}
+
+impl Serialize for IdList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
 }
 
 #[derive(Serialize, ToSchema, sqlx::FromRow)]
@@ -246,7 +265,10 @@ impl Export {
         let posts = mine(
             pool,
             me,
-            "SELECT id, body, visibility, created_at, like_count, comment_count, media_id
+            "SELECT id, body, visibility, created_at, like_count, comment_count,
+                    (SELECT json_group_array(pm.media_id) FROM
+                       (SELECT media_id FROM post_media WHERE post_id = posts.id ORDER BY position) pm)
+                    AS media_ids
              FROM posts WHERE author_id = ? ORDER BY id",
         )
         .await?;

@@ -10,6 +10,8 @@
 //! 4. Jobs: queue throughput, and the API while a transcode runs.
 //! 5. Cluster: three nodes on loopback; forwarded against local writes,
 //!    cross-node chat, presence convergence after a node is killed.
+//! 7. Photos: the image pipeline, upload to ready, the API while photos
+//!    are processed, memory while a 2 GiB upload streams.
 //! 6. Soak (`--soak`, on its own): 2,000 users connected over WebSocket
 //!    for 10 minutes under a mixed, realistic load; memory must stay flat
 //!    and nothing may fail.
@@ -22,6 +24,7 @@ mod compare;
 mod http;
 mod jobs;
 mod peer;
+mod photos;
 mod realtime;
 mod server;
 mod soak;
@@ -126,7 +129,7 @@ fn parse() -> anyhow::Result<Opts> {
             "--soak-warmup" => opts.soak_warmup = Duration::from_secs_f64(val()?.parse()?),
             "--soak-users" => opts.soak_users = val()?.parse()?,
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N"
             ),
         }
     }
@@ -199,6 +202,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("cluster") {
         cluster::run(&opts).await?;
+    }
+    if want("photos") {
+        photos::run(&opts).await?;
     }
     Ok(())
 }

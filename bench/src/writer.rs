@@ -76,7 +76,7 @@ fn command(w: Workload, i: usize, users: &[Id], posts: &[Id]) -> AnyCommand {
             author: users[i % USERS],
             body: BODY.into(),
             visibility: Visibility::Public,
-            media: None,
+            media: Vec::new(),
         }
         .into(),
         Workload::Like => Like {
