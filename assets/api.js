@@ -27,7 +27,11 @@ async function request(method, path, body, { quiet401 = false } = {}) {
     credentials: 'same-origin',
     headers: { accept: 'application/json' },
   };
-  if (body !== undefined) {
+  if (typeof Blob !== 'undefined' && body instanceof Blob) {
+    // Raw bytes (an avatar): sent as they are, typed by the blob.
+    opts.headers['content-type'] = body.type || 'application/octet-stream';
+    opts.body = body;
+  } else if (body !== undefined) {
     opts.headers['content-type'] = 'application/json';
     opts.body = JSON.stringify(body);
   }
@@ -72,41 +76,3 @@ export function qs(params) {
 }
 
 export const enc = encodeURIComponent;
-
-/**
- * Uploads a file to POST /api/media with real progress.
- * Returns { promise, abort }; `onProgress(fraction)` gets 0..1.
- */
-export function uploadMedia(file, onProgress) {
-  const xhr = new XMLHttpRequest();
-  const promise = new Promise((resolve, reject) => {
-    xhr.open('POST', '/api/media');
-    xhr.responseType = 'text';
-    xhr.setRequestHeader('accept', 'application/json');
-    xhr.upload.onprogress = (e) => {
-      if (e.lengthComputable && e.total > 0) onProgress(e.loaded / e.total);
-    };
-    xhr.upload.onload = () => onProgress(1);
-    xhr.onload = () => {
-      let data = null;
-      try {
-        data = xhr.responseText ? JSON.parse(xhr.responseText) : null;
-      } catch {
-        data = null;
-      }
-      if (xhr.status >= 200 && xhr.status < 300) {
-        resolve(data);
-      } else {
-        const fallback = xhr.status === 413 ? 'That file is too large.'
-          : xhr.status === 415 ? 'That file is not a video.' : xhr.statusText;
-        reject(errorFrom(xhr.status, data, fallback));
-      }
-    };
-    xhr.onerror = () => reject(new ApiError(0, 'network', 'The upload failed. Check your connection and try again.'));
-    xhr.onabort = () => reject(new ApiError(0, 'aborted', 'Upload cancelled.'));
-    const form = new FormData();
-    form.append('file', file, file.name);
-    xhr.send(form);
-  });
-  return { promise, abort: () => xhr.abort() };
-}

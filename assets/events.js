@@ -7,6 +7,8 @@ export const EVENTS = Object.freeze({
   SESSION_STARTED: 'session:started',
   /** The account is gone (deleted from its profile page). */
   SESSION_ENDED: 'session:ended',
+  /** The signed-in user's own view changed (a new or removed avatar); detail: the user. */
+  ME_CHANGED: 'me:changed',
 
   /** The realtime connection's transport or state changed; detail: state.transport. */
   TRANSPORT_CHANGED: 'transport:changed',

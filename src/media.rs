@@ -104,7 +104,11 @@ impl MediaRow {
             },
             url: ready.then(|| url.url(id)),
             poster_url: ready.then(|| poster.url(id)),
-            variants: if ready { variants(id, &sizes) } else { Vec::new() },
+            variants: if ready {
+                variants(id, &sizes)
+            } else {
+                Vec::new()
+            },
             width: self.width,
             height: self.height,
             duration_ms: self.duration_ms,

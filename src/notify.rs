@@ -64,13 +64,9 @@ impl From<Row> for NotificationView {
             _ => Kind::Message,
         };
         let actor = match (r.a_id, r.a_username, r.a_display_name, r.a_created_at) {
-            (Some(id), Some(username), Some(display_name), Some(c)) => Some(UserView::new(
-                id,
-                username,
-                display_name,
-                c,
-                r.a_avatar_id,
-            )),
+            (Some(id), Some(username), Some(display_name), Some(c)) => {
+                Some(UserView::new(id, username, display_name, c, r.a_avatar_id))
+            }
             _ => None,
         };
         NotificationView {

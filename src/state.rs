@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::db::Writer;
 use crate::fanout::Fanout;
 use crate::limits::PerUser;
+use crate::media::partial::UploadLocks;
 use crate::media::store::MediaStore;
 use crate::media::tools::Tools;
 use crate::metrics::Metrics;
@@ -27,7 +28,6 @@ use crate::realtime::Hub;
 use crate::realtime::hub::Frame;
 use crate::realtime::wt_info::WtInfo;
 use crate::tasks::Tasks;
-use crate::media::partial::UploadLocks;
 use kith_core::ticket::TicketKey;
 
 /// How long shutdown waits for in-flight requests to finish, and for

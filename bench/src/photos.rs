@@ -58,7 +58,8 @@ fn rate(path: &std::path::Path, threads: usize, each: usize) -> anyhow::Result<f
             })
             .collect();
         for h in handles {
-            h.join().map_err(|_| anyhow::anyhow!("a thread panicked"))??;
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a thread panicked"))??;
         }
         anyhow::Ok(())
     })?;
@@ -116,7 +117,12 @@ async fn until_ready(c: &reqwest::Client, base: &str, id: &str) -> anyhow::Resul
 }
 
 /// `GET /api/feed` latencies from `clients` loops for `dur`.
-async fn load(base: &str, c: &reqwest::Client, clients: usize, dur: Duration) -> anyhow::Result<Histogram<u64>> {
+async fn load(
+    base: &str,
+    c: &reqwest::Client,
+    clients: usize,
+    dur: Duration,
+) -> anyhow::Result<Histogram<u64>> {
     let end = Instant::now() + dur;
     let mut tasks = Vec::new();
     for _ in 0..clients {
@@ -159,7 +165,10 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     }
     times.sort_by(f64::total_cmp);
     println!("| one 12 MP photo | median ms | min ms | max ms |\n|---|---|---|---|");
-    println!("| processing | {:.0} | {:.0} | {:.0} |\n", times[2], times[0], times[4]);
+    println!(
+        "| processing | {:.0} | {:.0} | {:.0} |\n",
+        times[2], times[0], times[4]
+    );
     println!("| workers (threads) | 12 MP photos/s |\n|---|---|");
     for threads in [1, 2] {
         println!("| {threads} | {:.2} |", rate(&path, threads, 4)?);
@@ -184,9 +193,14 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     }
     ready.sort_by(f64::total_cmp);
     println!("## Photos: upload to ready\n");
-    println!("One kith process, one worker: `POST /api/media` with the same 12 MP JPEG, then `GET /api/media/{{id}}` every 10 ms until `ready` (5 runs). Target: within 1 s.\n");
+    println!(
+        "One kith process, one worker: `POST /api/media` with the same 12 MP JPEG, then `GET /api/media/{{id}}` every 10 ms until `ready` (5 runs). Target: within 1 s.\n"
+    );
     println!("| | median ms | min ms | max ms |\n|---|---|---|---|");
-    println!("| upload sent → ready | {:.0} | {:.0} | {:.0} |\n", ready[2], ready[0], ready[4]);
+    println!(
+        "| upload sent → ready | {:.0} | {:.0} | {:.0} |\n",
+        ready[2], ready[0], ready[4]
+    );
 
     let clients = 8;
     let window = Duration::from_secs(5);
@@ -199,7 +213,12 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     let busy = load(&base, &c, clients, window).await?;
     let mut done_in_window = 0;
     for id in &queued {
-        let v: Value = c.get(format!("{base}/api/media/{id}")).send().await?.json().await?;
+        let v: Value = c
+            .get(format!("{base}/api/media/{id}"))
+            .send()
+            .await?
+            .json()
+            .await?;
         if v["status"] == "ready" {
             done_in_window += 1;
         }
@@ -208,11 +227,24 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
         until_ready(&c, &base, id).await?;
     }
     println!("## Photos: the API while photos are processed\n");
-    println!("{clients} clients loop `GET /api/feed` (20 posts) for {} s, idle, then while 12 queued 12 MP photos are processed by the worker. Target: p99 at most 1.5x idle.\n", window.as_secs());
+    println!(
+        "{clients} clients loop `GET /api/feed` (20 posts) for {} s, idle, then while 12 queued 12 MP photos are processed by the worker. Target: p99 at most 1.5x idle.\n",
+        window.as_secs()
+    );
     println!("| API | req/s | p50 ms | p99 ms |\n|---|---|---|---|");
     let secs = window.as_secs_f64();
-    println!("| idle | {:.0} | {} | {} |", idle.len() as f64 / secs, ms(&idle, 0.5), ms(&idle, 0.99));
-    println!("| during processing | {:.0} | {} | {} |", busy.len() as f64 / secs, ms(&busy, 0.5), ms(&busy, 0.99));
+    println!(
+        "| idle | {:.0} | {} | {} |",
+        idle.len() as f64 / secs,
+        ms(&idle, 0.5),
+        ms(&idle, 0.99)
+    );
+    println!(
+        "| during processing | {:.0} | {} | {} |",
+        busy.len() as f64 / secs,
+        ms(&busy, 0.5),
+        ms(&busy, 0.99)
+    );
     println!(
         "\np99 ratio (processing / idle): {:.2}; photos made during the window: {done_in_window} of 12 (the worker's thread runs in the idle scheduling class, so it takes only the CPU the API leaves)\n",
         busy.value_at_quantile(0.99) as f64 / idle.value_at_quantile(0.99).max(1) as f64
@@ -255,9 +287,10 @@ async fn big_upload(opts: &Opts) -> anyhow::Result<()> {
         h[..12].copy_from_slice(b"\0\0\0\x18ftypisom");
         bytes::Bytes::from(h)
     };
-    let stream = futures_util::stream::iter((0..LEN / (1024 * 1024)).map(move |i| {
-        Ok::<_, std::io::Error>(if i == 0 { head.clone() } else { piece.clone() })
-    }));
+    let stream =
+        futures_util::stream::iter((0..LEN / (1024 * 1024)).map(move |i| {
+            Ok::<_, std::io::Error>(if i == 0 { head.clone() } else { piece.clone() })
+        }));
     let sampling = tokio::spawn(async move {
         let mut max = 0;
         let mut samples = 0;
@@ -285,7 +318,9 @@ async fn big_upload(opts: &Opts) -> anyhow::Result<()> {
     server.stop().await;
     let (max, samples) = sampling.await?;
     println!("## Photos: memory while a 2 GiB upload streams\n");
-    println!("One resumable upload of 2 GiB in a single `PATCH` over loopback, its RSS read every 100 ms ({samples} samples). The bytes go to the media store as they come; at the end the file is hashed and checked (these zeros are then refused as no video ffprobe can read: answer {status}). Target: flat.\n");
+    println!(
+        "One resumable upload of 2 GiB in a single `PATCH` over loopback, its RSS read every 100 ms ({samples} samples). The bytes go to the media store as they come; at the end the file is hashed and checked (these zeros are then refused as no video ffprobe can read: answer {status}). Target: flat.\n"
+    );
     println!("| RSS before | RSS max during | RSS after | time | rate |\n|---|---|---|---|---|");
     println!(
         "| {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1} s | {:.0} MB/s |\n",

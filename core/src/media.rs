@@ -247,7 +247,8 @@ pub fn fit(width: u32, height: u32, max: u32) -> (u32, u32) {
     if long <= max {
         return (width.max(1), height.max(1));
     }
-    let scale = |v: u32| ((u64::from(v) * u64::from(max) + u64::from(long) / 2) / u64::from(long)) as u32;
+    let scale =
+        |v: u32| ((u64::from(v) * u64::from(max) + u64::from(long) / 2) / u64::from(long)) as u32;
     (scale(width).max(1), scale(height).max(1))
 }
 
@@ -257,10 +258,7 @@ pub fn variants(id: Id, sizes: &[VariantSize]) -> Vec<Variant> {
         .iter()
         .filter_map(|s| {
             let (webp, jpeg) = match s.name.as_str() {
-                "display" => (
-                    Output::Display(Format::Webp),
-                    Output::Display(Format::Jpeg),
-                ),
+                "display" => (Output::Display(Format::Webp), Output::Display(Format::Jpeg)),
                 "thumb" => (Output::Thumb(Format::Webp), Output::Thumb(Format::Jpeg)),
                 _ => return None,
             };
@@ -401,8 +399,14 @@ mod tests {
         assert_eq!(initials(""), "?");
         let svg = default_avatar_svg(Id(7), "<b>");
         assert!(svg.contains("&lt;") && !svg.contains("<b>"));
-        assert_eq!(default_avatar_svg(Id(7), "x"), default_avatar_svg(Id(7), "x"));
-        assert_ne!(default_avatar_svg(Id(7), "x"), default_avatar_svg(Id(8), "x"));
+        assert_eq!(
+            default_avatar_svg(Id(7), "x"),
+            default_avatar_svg(Id(7), "x")
+        );
+        assert_ne!(
+            default_avatar_svg(Id(7), "x"),
+            default_avatar_svg(Id(8), "x")
+        );
         let a = Avatar::of(Id(7), None);
         assert!(!a.custom && a.small.ends_with("/avatar.svg"));
         let b = Avatar::of(Id(7), Some(Id(9)));

@@ -59,7 +59,8 @@ pub enum ServerFrame {
         seq: i64,
         message_id: Id,
     },
-    Message(MessageFrame),
+    /// Boxed: a message with its media is the largest frame by far.
+    Message(Box<MessageFrame>),
     Presence {
         user: String,
         status: Presence,

@@ -233,12 +233,27 @@ mod tests {
 
     #[test]
     fn formats_are_told_by_their_first_bytes() {
-        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Sniffed::Image(ImageFormat::Jpeg));
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Sniffed::Image(ImageFormat::Png));
-        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Sniffed::Image(ImageFormat::Webp));
+        assert_eq!(
+            sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Sniffed::Image(ImageFormat::Jpeg)
+        );
+        assert_eq!(
+            sniff(b"\x89PNG\r\n\x1a\n...."),
+            Sniffed::Image(ImageFormat::Png)
+        );
+        assert_eq!(
+            sniff(b"RIFF\0\0\0\0WEBPVP8 "),
+            Sniffed::Image(ImageFormat::Webp)
+        );
         assert_eq!(sniff(b"GIF89a......"), Sniffed::Image(ImageFormat::Gif));
-        assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0\0\0"), Sniffed::UnsupportedImage("HEIC/HEIF"));
-        assert_eq!(sniff(b"\0\0\0\x18ftypavif\0\0\0\0"), Sniffed::UnsupportedImage("AVIF"));
+        assert_eq!(
+            sniff(b"\0\0\0\x18ftypheic\0\0\0\0"),
+            Sniffed::UnsupportedImage("HEIC/HEIF")
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x18ftypavif\0\0\0\0"),
+            Sniffed::UnsupportedImage("AVIF")
+        );
         assert_eq!(sniff(b"\0\0\0\x18ftypisom\0\0\0\0"), Sniffed::Video);
         assert_eq!(sniff(b"hello world, a text file"), Sniffed::Unknown);
     }
@@ -247,19 +262,26 @@ mod tests {
     fn truncated_images_are_not_whole() {
         // A minimal JPEG: SOI, one segment, SOS, scan data, EOI.
         let jpeg = [
-            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 1, 2, 0xFF, 0xDA, 0, 3, 0, 0x12, 0xFF, 0x00, 0x34,
-            0xFF, 0xD9,
+            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 1, 2, 0xFF, 0xDA, 0, 3, 0, 0x12, 0xFF, 0x00, 0x34, 0xFF,
+            0xD9,
         ];
         assert!(image_is_whole(ImageFormat::Jpeg, &jpeg));
         for cut in 3..jpeg.len() - 1 {
-            assert!(!image_is_whole(ImageFormat::Jpeg, &jpeg[..cut]), "cut at {cut}");
+            assert!(
+                !image_is_whole(ImageFormat::Jpeg, &jpeg[..cut]),
+                "cut at {cut}"
+            );
         }
         let mut motion = jpeg.to_vec();
         motion.extend_from_slice(b"\0\0\0\x18ftypmp42 trailing video");
         assert!(image_is_whole(ImageFormat::Jpeg, &motion));
 
         let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-        for (kind, data) in [(&b"IHDR"[..], &[0u8; 13][..]), (b"IDAT", &[1, 2, 3]), (b"IEND", &[])] {
+        for (kind, data) in [
+            (&b"IHDR"[..], &[0u8; 13][..]),
+            (b"IDAT", &[1, 2, 3]),
+            (b"IEND", &[]),
+        ] {
             png.extend_from_slice(&(data.len() as u32).to_be_bytes());
             png.extend_from_slice(kind);
             png.extend_from_slice(data);

@@ -116,9 +116,11 @@ pub async fn messages(
 pub async fn message(pool: &SqlitePool, id: Id) -> Result<Option<MessageView>, sqlx::Error> {
     let sql = format!("{MESSAGE_SELECT} WHERE m.id = ?");
     let row: Option<MessageRow> = sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await?;
-    Ok(with_media(pool, row.into_iter().map(MessageView::from).collect())
-        .await?
-        .pop())
+    Ok(
+        with_media(pool, row.into_iter().map(MessageView::from).collect())
+            .await?
+            .pop(),
+    )
 }
 
 pub async fn last_seq(pool: &SqlitePool, conversation: Id) -> Result<i64, sqlx::Error> {

@@ -127,7 +127,10 @@ mod tests {
             assert_eq!(got.expect("not stalled"), Bytes::from_static(b"x"));
         }
         let err = data.next().await.expect("an error").expect_err("stalled");
-        assert!(err.to_string().contains("no bytes arrived for 30 s"), "{err}");
+        assert!(
+            err.to_string().contains("no bytes arrived for 30 s"),
+            "{err}"
+        );
         sender.abort();
     }
 

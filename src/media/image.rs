@@ -48,8 +48,8 @@ fn corrupt(e: impl std::fmt::Display) -> ImageError {
 /// The image's size from its header, refusing more than [`MAX_PIXELS`]:
 /// no pixel is decoded.
 pub fn dimensions(path: &Path) -> Result<(u32, u32), ImageError> {
-    let reader = ImageReader::new(BufReader::new(std::fs::File::open(path)?))
-        .with_guessed_format()?;
+    let reader =
+        ImageReader::new(BufReader::new(std::fs::File::open(path)?)).with_guessed_format()?;
     let (width, height) = reader.into_dimensions().map_err(corrupt)?;
     check_pixels(width, height)?;
     Ok((width, height))
@@ -64,8 +64,8 @@ fn check_pixels(width: u32, height: u32) -> Result<(), ImageError> {
 
 /// Decodes `path` upright; the size is checked before any pixel is.
 pub fn decode(path: &Path) -> Result<DynamicImage, ImageError> {
-    let mut reader = ImageReader::new(BufReader::new(std::fs::File::open(path)?))
-        .with_guessed_format()?;
+    let mut reader =
+        ImageReader::new(BufReader::new(std::fs::File::open(path)?)).with_guessed_format()?;
     let mut limits = Limits::default();
     // RGBA of the largest accepted image, plus the decoder's own buffers.
     limits.max_alloc = Some(MAX_PIXELS * 4 + 64 * 1024 * 1024);
@@ -319,7 +319,11 @@ mod tests {
         assert_eq!(p.files.len(), 4);
         for f in &p.files {
             let decoded = image::load_from_memory(&f.bytes).expect("decodable output");
-            assert!(decoded.width() == 2048 || decoded.width() == 400, "{}", decoded.width());
+            assert!(
+                decoded.width() == 2048 || decoded.width() == 400,
+                "{}",
+                decoded.width()
+            );
         }
         assert!(blurhash::decode(&p.blurhash, 8, 8, 1.0).is_ok());
     }
@@ -337,7 +341,9 @@ mod tests {
         let p = photo(img).expect("processed");
         let webp = image::load_from_memory(&p.files[0].bytes).expect("webp");
         assert!(webp.color().has_alpha());
-        let jpeg = image::load_from_memory(&p.files[1].bytes).expect("jpeg").into_rgb8();
+        let jpeg = image::load_from_memory(&p.files[1].bytes)
+            .expect("jpeg")
+            .into_rgb8();
         assert!(jpeg.get_pixel(10, 10).0.iter().all(|&c| c > 240));
     }
 

@@ -89,7 +89,8 @@ fn declared_mismatch(declared: Option<&str>, sniffed: Sniffed) -> Option<String>
         _ => true,
     };
     let claims = declared.starts_with("image/") || declared.starts_with("video/");
-    (claims && !agrees).then(|| format!("the file was declared {declared} but its bytes are {found}"))
+    (claims && !agrees)
+        .then(|| format!("the file was declared {declared} but its bytes are {found}"))
 }
 
 fn unsupported() -> AppError {
@@ -225,24 +226,6 @@ pub async fn check_room(state: &AppState, owner: Id, size: u64) -> Result<(), Ap
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_declared_type_must_agree_with_the_bytes() {
-        let jpeg = Sniffed::Image(ImageFormat::Jpeg);
-        assert_eq!(declared_mismatch(Some("image/jpeg"), jpeg), None);
-        assert_eq!(declared_mismatch(Some("image/jpg"), jpeg), None);
-        assert_eq!(declared_mismatch(None, jpeg), None);
-        assert_eq!(declared_mismatch(Some("application/octet-stream"), jpeg), None);
-        assert!(declared_mismatch(Some("image/png"), jpeg).is_some());
-        assert!(declared_mismatch(Some("video/mp4"), jpeg).is_some());
-        assert_eq!(declared_mismatch(Some("video/quicktime"), Sniffed::Video), None);
-        assert!(declared_mismatch(Some("image/gif"), Sniffed::Video).is_some());
-    }
-}
-
 /// Deletes a spooled upload unless disarmed (an error or a dropped request
 /// leaves nothing behind).
 pub struct Spooled {
@@ -310,4 +293,28 @@ where
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     Ok(spooled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_declared_type_must_agree_with_the_bytes() {
+        let jpeg = Sniffed::Image(ImageFormat::Jpeg);
+        assert_eq!(declared_mismatch(Some("image/jpeg"), jpeg), None);
+        assert_eq!(declared_mismatch(Some("image/jpg"), jpeg), None);
+        assert_eq!(declared_mismatch(None, jpeg), None);
+        assert_eq!(
+            declared_mismatch(Some("application/octet-stream"), jpeg),
+            None
+        );
+        assert!(declared_mismatch(Some("image/png"), jpeg).is_some());
+        assert!(declared_mismatch(Some("video/mp4"), jpeg).is_some());
+        assert_eq!(
+            declared_mismatch(Some("video/quicktime"), Sniffed::Video),
+            None
+        );
+        assert!(declared_mismatch(Some("image/gif"), Sniffed::Video).is_some());
+    }
 }

@@ -178,9 +178,15 @@ where
 {
     let path = part_path(dir, id);
     let opened = async {
-        let mut f = tokio::fs::OpenOptions::new().write(true).open(&path).await?;
+        let mut f = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .await?;
         let stored = f.metadata().await?.len();
-        Ok::<_, std::io::Error>((f.seek(std::io::SeekFrom::Start(stored)).await.map(|_| f)?, stored))
+        Ok::<_, std::io::Error>((
+            f.seek(std::io::SeekFrom::Start(stored)).await.map(|_| f)?,
+            stored,
+        ))
     };
     let (mut f, stored) = match opened.await {
         Ok(v) => v,

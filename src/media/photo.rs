@@ -62,7 +62,8 @@ async fn idle_thread<T: Send + 'static>(
             let _ = tx.send(f());
         })
         .map_err(|e| e.to_string())?;
-    rx.await.map_err(|_| "the image thread panicked".to_string())
+    rx.await
+        .map_err(|_| "the image thread panicked".to_string())
 }
 
 async fn run(work: &MediaWork, ctx: &JobCtx) -> Result<(), JobError> {

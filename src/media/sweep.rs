@@ -53,10 +53,7 @@ pub async fn sweep(work: &MediaWork, now: i64) -> anyhow::Result<Swept> {
     let dir = &work.media_dir;
     let mut swept = Swept::default();
     for _ in 0..MAX_BATCHES {
-        let ids = work
-            .writer
-            .run(ExpireUploads { now, limit: BATCH })
-            .await?;
+        let ids = work.writer.run(ExpireUploads { now, limit: BATCH }).await?;
         for id in &ids {
             work.media.remove_partial(dir, *id).await?;
         }

@@ -93,9 +93,10 @@ fn not_found() -> AppError {
     AppError::NotFound("no such upload: it finished, expired or is not yours".into())
 }
 
-fn check_version(headers: &HeaderMap) -> Result<(), Response> {
+/// The refusal of a request without `Tus-Resumable: 1.0.0`, if it is one.
+fn refuse_version(headers: &HeaderMap) -> Option<Response> {
     match headers.get(&TUS_RESUMABLE).and_then(|v| v.to_str().ok()) {
-        Some(TUS_VERSION) => Ok(()),
+        Some(TUS_VERSION) => None,
         _ => {
             let mut res = (
                 StatusCode::PRECONDITION_FAILED,
@@ -107,7 +108,7 @@ fn check_version(headers: &HeaderMap) -> Result<(), Response> {
                 .into_response();
             res.headers_mut()
                 .insert("tus-version", HeaderValue::from_static(TUS_VERSION));
-            Err(res)
+            Some(res)
         }
     }
 }
@@ -175,10 +176,7 @@ async fn options(State(state): State<AppState>) -> Response {
         StatusCode::NO_CONTENT,
         &[
             (&HeaderName::from_static("tus-version"), TUS_VERSION.into()),
-            (
-                &HeaderName::from_static("tus-extension"),
-                EXTENSIONS.into(),
-            ),
+            (&HeaderName::from_static("tus-extension"), EXTENSIONS.into()),
             (&max, state.config.max_upload_bytes.to_string()),
         ],
     )
@@ -196,7 +194,7 @@ async fn options(State(state): State<AppState>) -> Response {
         (status = 415, description = "`filetype` is neither an image nor a video", body = ErrorBody),
     ))]
 async fn create(State(state): State<AppState>, user: User, headers: HeaderMap) -> Response {
-    if let Err(r) = check_version(&headers) {
+    if let Some(r) = refuse_version(&headers) {
         return r;
     }
     match create_upload(&state, &user, &headers).await {
@@ -211,10 +209,14 @@ async fn create_upload(
     headers: &HeaderMap,
 ) -> Result<Response, AppError> {
     let length = header_u64(headers, &UPLOAD_LENGTH)?.ok_or_else(|| {
-        AppError::BadRequest("Upload-Length is required (deferred lengths are not supported)".into())
+        AppError::BadRequest(
+            "Upload-Length is required (deferred lengths are not supported)".into(),
+        )
     })?;
     if length == 0 {
-        return Err(AppError::BadRequest("an upload has at least one byte".into()));
+        return Err(AppError::BadRequest(
+            "an upload has at least one byte".into(),
+        ));
     }
     let meta = metadata(headers)?;
     let filetype = meta.get("filetype").cloned().unwrap_or_default();
@@ -279,7 +281,7 @@ async fn head(
     Path(id): Path<Id>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = check_version(&headers) {
+    if let Some(r) = refuse_version(&headers) {
         return r;
     }
     let found = async {
@@ -294,7 +296,9 @@ async fn head(
         }
         // Finished: all of it is here (the last PATCH's answer may have
         // been lost on the way).
-        let size = completed(&state, id, user.id).await?.ok_or_else(not_found)?;
+        let size = completed(&state, id, user.id)
+            .await?
+            .ok_or_else(not_found)?;
         Ok((size as u64, size, None))
     };
     match found.await {
@@ -313,7 +317,8 @@ async fn head(
         Err(e) => {
             let mut r = e.into_response();
             *r.body_mut() = Body::empty();
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
     }
@@ -337,11 +342,14 @@ async fn patch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(r) = check_version(&headers) {
+    if let Some(r) = refuse_version(&headers) {
         return r;
     }
     match append(&state, &user, id, &headers, body).await {
-        Ok(offset) => with_headers(StatusCode::NO_CONTENT, &[(&UPLOAD_OFFSET, offset.to_string())]),
+        Ok(offset) => with_headers(
+            StatusCode::NO_CONTENT,
+            &[(&UPLOAD_OFFSET, offset.to_string())],
+        ),
         Err(e) => e.into_response(),
     }
 }
@@ -449,7 +457,7 @@ async fn delete(
     Path(id): Path<Id>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = check_version(&headers) {
+    if let Some(r) = refuse_version(&headers) {
         return r;
     }
     let done = async {
@@ -457,7 +465,11 @@ async fn delete(
             return Err(not_found());
         }
         let held = state.uploads.take(id).await;
-        if !state.writer.run(DeleteUpload { id, owner: user.id }).await? {
+        if !state
+            .writer
+            .run(DeleteUpload { id, owner: user.id })
+            .await?
+        {
             return Err(not_found());
         }
         state
@@ -496,6 +508,9 @@ mod tests {
     #[test]
     fn expiry_is_an_http_date() {
         assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(http_date(1_780_000_000_000), "Thu, 28 May 2026 20:26:40 GMT");
+        assert_eq!(
+            http_date(1_780_000_000_000),
+            "Thu, 28 May 2026 20:26:40 GMT"
+        );
     }
 }

@@ -270,7 +270,7 @@ impl Conn {
             } else {
                 Vec::new()
             };
-            let message = ServerFrame::Message(store::MessageView {
+            let message = ServerFrame::Message(Box::new(store::MessageView {
                 conversation_id: conversation,
                 seq,
                 message_id: id,
@@ -279,7 +279,7 @@ impl Conn {
                 client_msg_id,
                 created_at: format_ms(created_at),
                 media,
-            })
+            }))
             .encode();
             let offline = self.fan_out(conversation, &message, false).await;
             for member in offline {
@@ -323,7 +323,7 @@ impl Conn {
         let last = page.last().map(|m| m.seq).unwrap_or(after_seq.max(0));
         let mut frames: Vec<Frame> = page
             .into_iter()
-            .map(|m| ServerFrame::Message(m).encode())
+            .map(|m| ServerFrame::Message(Box::new(m)).encode())
             .collect();
         if full {
             return Answer {

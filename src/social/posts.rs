@@ -11,9 +11,9 @@ use utoipa_axum::routes;
 
 use crate::auth::User;
 use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
-use crate::media::{Carrier, MediaView};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
+use crate::media::{Carrier, MediaView};
 use crate::notify::{self, Kind};
 use crate::state::AppState;
 pub use crate::store::posts::Visibility;

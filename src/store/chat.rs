@@ -9,11 +9,11 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::relations::ARE_FRIENDS;
 use super::media::{Attach, attach_tx};
+use super::relations::ARE_FRIENDS;
 use super::{CmdError, Command};
-use kith_core::media::Attachment;
 use kith_core::ids::{Id, now_ms};
+use kith_core::media::Attachment;
 
 /// The most members a group conversation may have.
 pub const MAX_MEMBERS: usize = 100;

@@ -364,8 +364,12 @@ pub fn attach_tx(
             None => return Err(CmdError::NotFound(format!("media {} not found", item.id))),
         }
         let alt = item.alt.as_deref().map(str::trim).filter(|a| !a.is_empty());
-        conn.prepare_cached(table.insert())?
-            .execute(params![target.0, position as i64, item.id.0, alt])?;
+        conn.prepare_cached(table.insert())?.execute(params![
+            target.0,
+            position as i64,
+            item.id.0,
+            alt
+        ])?;
     }
     Ok(())
 }

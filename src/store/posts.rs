@@ -4,11 +4,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::visibility::{IS_ADMIN, VISIBLE};
 use super::media::{Attach, attach_tx};
+use super::visibility::{IS_ADMIN, VISIBLE};
 use super::{CmdError, Command};
-use kith_core::media::Attachment;
 use kith_core::ids::{Id, now_ms};
+use kith_core::media::Attachment;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -20,15 +20,15 @@ mod friends;
 mod fuzz;
 #[path = "../common/health.rs"]
 mod health;
-#[path = "../common/images.rs"]
-mod images;
 #[path = "../common/app.rs"]
 mod helpers;
+#[path = "../common/images.rs"]
+mod images;
 mod jobs;
 mod media;
-mod photos;
 #[path = "../common/net.rs"]
 mod net;
+mod photos;
 mod posts;
 mod realtime;
 mod restart;

@@ -15,7 +15,10 @@ use crate::ws::Ws;
 const TUS: &str = "1.0.0";
 
 fn sha256_hex(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 fn b64(s: &str) -> String {
@@ -43,11 +46,20 @@ async fn tus_create(c: &Client, len: usize, filetype: &str) -> (StatusCode, Opti
         .get("location")
         .map(|v| v.to_str().expect("ascii").to_string());
     let body = res.text().await.expect("body");
-    (status, location, serde_json::from_str(&body).unwrap_or(Value::Null))
+    (
+        status,
+        location,
+        serde_json::from_str(&body).unwrap_or(Value::Null),
+    )
 }
 
 /// `PATCH` at `offset`: the status, the new offset and the body.
-async fn tus_patch(c: &Client, loc: &str, offset: usize, bytes: &[u8]) -> (StatusCode, Option<u64>, Value) {
+async fn tus_patch(
+    c: &Client,
+    loc: &str,
+    offset: usize,
+    bytes: &[u8],
+) -> (StatusCode, Option<u64>, Value) {
     let res = c
         .req(Method::PATCH, loc)
         .header("tus-resumable", TUS)
@@ -63,7 +75,11 @@ async fn tus_patch(c: &Client, loc: &str, offset: usize, bytes: &[u8]) -> (Statu
         .get("upload-offset")
         .and_then(|v| v.to_str().ok()?.parse().ok());
     let body = res.text().await.expect("body");
-    (status, offset, serde_json::from_str(&body).unwrap_or(Value::Null))
+    (
+        status,
+        offset,
+        serde_json::from_str(&body).unwrap_or(Value::Null),
+    )
 }
 
 async fn tus_head(c: &Client, loc: &str) -> (StatusCode, Option<u64>) {
@@ -116,7 +132,11 @@ async fn a_resumable_photo_becomes_upright_variants_without_its_metadata() {
     assert!(contains(&jpeg, SECRET.as_bytes()));
 
     // The protocol as advertised.
-    let res = c.req(Method::OPTIONS, "/api/uploads").send().await.expect("sent");
+    let res = c
+        .req(Method::OPTIONS, "/api/uploads")
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(res.headers()["tus-version"], TUS);
     let ext = res.headers()["tus-extension"].to_str().expect("ascii");
@@ -131,7 +151,10 @@ async fn a_resumable_photo_becomes_upright_variants_without_its_metadata() {
     // Half, then ask where it stands (as a client does after a drop).
     let half = jpeg.len() / 2;
     let (status, offset, _) = tus_patch(&c, &loc, 0, &jpeg[..half]).await;
-    assert_eq!((status, offset), (StatusCode::NO_CONTENT, Some(half as u64)));
+    assert_eq!(
+        (status, offset),
+        (StatusCode::NO_CONTENT, Some(half as u64))
+    );
     let res = c
         .req(Method::HEAD, &loc)
         .header("tus-resumable", TUS)
@@ -140,14 +163,23 @@ async fn a_resumable_photo_becomes_upright_variants_without_its_metadata() {
         .expect("sent");
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["upload-offset"], half.to_string().as_str());
-    assert_eq!(res.headers()["upload-length"], jpeg.len().to_string().as_str());
+    assert_eq!(
+        res.headers()["upload-length"],
+        jpeg.len().to_string().as_str()
+    );
     assert_eq!(res.headers()["cache-control"], "no-store");
     assert!(res.headers().contains_key("upload-expires"));
     let (status, offset, _) = tus_patch(&c, &loc, half, &jpeg[half..]).await;
-    assert_eq!((status, offset), (StatusCode::NO_CONTENT, Some(jpeg.len() as u64)));
+    assert_eq!(
+        (status, offset),
+        (StatusCode::NO_CONTENT, Some(jpeg.len() as u64))
+    );
     // The last PATCH repeated (its answer lost): the same answer.
     let (status, offset, _) = tus_patch(&c, &loc, jpeg.len(), &[]).await;
-    assert_eq!((status, offset), (StatusCode::NO_CONTENT, Some(jpeg.len() as u64)));
+    assert_eq!(
+        (status, offset),
+        (StatusCode::NO_CONTENT, Some(jpeg.len() as u64))
+    );
 
     let id = loc.rsplit('/').next().expect("id");
     let v = wait_ready(&c, id).await;
@@ -155,13 +187,28 @@ async fn a_resumable_photo_becomes_upright_variants_without_its_metadata() {
     assert_eq!(v["sha256"], sha256_hex(&jpeg));
     assert_eq!(v["size_bytes"], jpeg.len());
     // Upright: 800 wide, 1200 high.
-    assert_eq!((v["width"].as_i64(), v["height"].as_i64()), (Some(800), Some(1200)));
+    assert_eq!(
+        (v["width"].as_i64(), v["height"].as_i64()),
+        (Some(800), Some(1200))
+    );
     let variants = v["variants"].as_array().expect("variants");
     assert_eq!(variants.len(), 2, "{v}");
     assert_eq!(variants[0]["name"], "display");
-    assert_eq!((variants[0]["width"].as_i64(), variants[0]["height"].as_i64()), (Some(800), Some(1200)));
+    assert_eq!(
+        (
+            variants[0]["width"].as_i64(),
+            variants[0]["height"].as_i64()
+        ),
+        (Some(800), Some(1200))
+    );
     assert_eq!(variants[1]["name"], "thumb");
-    assert_eq!((variants[1]["width"].as_i64(), variants[1]["height"].as_i64()), (Some(267), Some(400)));
+    assert_eq!(
+        (
+            variants[1]["width"].as_i64(),
+            variants[1]["height"].as_i64()
+        ),
+        (Some(267), Some(400))
+    );
     assert!(v["blurhash"].as_str().is_some_and(|h| h.len() >= 6), "{v}");
 
     for variant in variants {
@@ -170,27 +217,46 @@ async fn a_resumable_photo_becomes_upright_variants_without_its_metadata() {
             let (status, headers, body) = fetch_bytes(&c, url).await;
             assert_eq!(status, StatusCode::OK, "{url}");
             assert_eq!(headers["content-type"], ct);
-            assert!(headers["cache-control"].to_str().expect("ascii").contains("immutable"));
+            assert!(
+                headers["cache-control"]
+                    .to_str()
+                    .expect("ascii")
+                    .contains("immutable")
+            );
             assert!(headers.contains_key("etag"));
             // Nothing of the upload's EXIF survives: no description, no
             // GPS, no EXIF block at all.
-            assert!(!contains(&body, SECRET.as_bytes()), "{url} kept the EXIF text");
+            assert!(
+                !contains(&body, SECRET.as_bytes()),
+                "{url} kept the EXIF text"
+            );
             assert!(!contains(&body, b"Exif\0\0"), "{url} has an EXIF block");
             let img = image::load_from_memory(&body).expect("decodes").into_rgb8();
             assert_eq!(
                 (i64::from(img.width()), i64::from(img.height())),
-                (variant["width"].as_i64().expect("w"), variant["height"].as_i64().expect("h"))
+                (
+                    variant["width"].as_i64().expect("w"),
+                    variant["height"].as_i64().expect("h")
+                )
             );
             // Turned clockwise: the red left half is now on top.
             let top = img.get_pixel(img.width() / 2, img.height() / 8).0;
             let bottom = img.get_pixel(img.width() / 2, img.height() * 7 / 8).0;
             assert!(top[0] > 150 && top[2] < 100, "{url}: top {top:?}");
-            assert!(bottom[2] > 150 && bottom[0] < 100, "{url}: bottom {bottom:?}");
+            assert!(
+                bottom[2] > 150 && bottom[0] < 100,
+                "{url}: bottom {bottom:?}"
+            );
         }
     }
     // A range of a variant, as a browser asks for it.
     let url = variants[0]["webp"].as_str().expect("url");
-    let res = c.req(Method::GET, url).header("range", "bytes=0-9").send().await.expect("sent");
+    let res = c
+        .req(Method::GET, url)
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(res.bytes().await.expect("body").len(), 10);
     // The upload itself, with its EXIF, is gone; no partial file is left.
@@ -238,7 +304,13 @@ async fn resumable_uploads_refuse_what_the_protocol_forbids() {
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let (status, _, v) = tus_create(&alice, 3 * 1024 * 1024, "image/jpeg").await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
-    assert!(v["error"]["message"].as_str().expect("message").contains("quota"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("quota"),
+        "{v}"
+    );
     // Given up: its room comes back, its bytes are gone.
     let big = big.expect("Location");
     let (status, _, _) = tus_patch(&alice, &big, 0, &[1, 2, 3]).await;
@@ -251,7 +323,10 @@ async fn resumable_uploads_refuse_what_the_protocol_forbids() {
         .expect("sent");
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(tus_head(&alice, &big).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(tus_patch(&alice, &big, 3, &[4]).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        tus_patch(&alice, &big, 3, &[4]).await.0,
+        StatusCode::NOT_FOUND
+    );
     let (status, _, v) = tus_create(&alice, 3 * 1024 * 1024, "image/jpeg").await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
 
@@ -284,17 +359,33 @@ async fn resumable_uploads_refuse_what_the_protocol_forbids() {
     long.extend_from_slice(b"extra bytes past the declared length");
     let (status, _, v) = tus_patch(&alice, &loc, 0, &long).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
-    assert_eq!(tus_head(&alice, &loc).await, (StatusCode::OK, Some(jpeg.len() as u64)));
+    assert_eq!(
+        tus_head(&alice, &loc).await,
+        (StatusCode::OK, Some(jpeg.len() as u64))
+    );
 
     // An expired upload is gone: 404, and the sweep removes its bytes.
     let (status, old, v) = tus_create(&alice, jpeg.len(), "image/jpeg").await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let old = old.expect("Location");
     let old_id = old.rsplit('/').next().expect("id").to_string();
-    assert_eq!(tus_patch(&alice, &old, 0, &jpeg[..10]).await.0, StatusCode::NO_CONTENT);
-    exec(&app, &format!("UPDATE uploads SET expires_at = 1 WHERE id = {}", id_num(&old_id))).await;
+    assert_eq!(
+        tus_patch(&alice, &old, 0, &jpeg[..10]).await.0,
+        StatusCode::NO_CONTENT
+    );
+    exec(
+        &app,
+        &format!(
+            "UPDATE uploads SET expires_at = 1 WHERE id = {}",
+            id_num(&old_id)
+        ),
+    )
+    .await;
     assert_eq!(tus_head(&alice, &old).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(tus_patch(&alice, &old, 10, &jpeg[10..]).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        tus_patch(&alice, &old, 10, &jpeg[10..]).await.0,
+        StatusCode::NOT_FOUND
+    );
     let part = format!("{old_id}.part");
     assert!(names_in(&media_dir(&app).join("uploads")).contains(&part));
     let swept = kith::media::sweep::sweep(&work(&app), kith_core::ids::now_ms())
@@ -303,7 +394,11 @@ async fn resumable_uploads_refuse_what_the_protocol_forbids() {
     assert_eq!(swept.uploads, 1);
     assert!(!names_in(&media_dir(&app).join("uploads")).contains(&part));
     assert_eq!(
-        app.db_count(&format!("SELECT count(*) FROM uploads WHERE id = {}", id_num(&old_id))).await,
+        app.db_count(&format!(
+            "SELECT count(*) FROM uploads WHERE id = {}",
+            id_num(&old_id)
+        ))
+        .await,
         0
     );
 }
@@ -330,7 +425,8 @@ async fn exec(app: &TestApp, sql: &str) {
     let sql = sql.to_string();
     tokio::task::spawn_blocking(move || {
         let c = rusqlite::Connection::open(path).expect("open");
-        c.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+        c.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
         c.execute_batch(&sql).expect("statement");
     })
     .await
@@ -361,11 +457,41 @@ async fn bad_images_are_refused_with_a_reason_and_nothing_is_stored() {
     let c = app.user("alice").await;
     let jpeg = jpeg_with_exif(320, 240, 1);
     let cases: Vec<(&str, &str, Vec<u8>, StatusCode, &str)> = vec![
-        ("cut.jpg", "image/jpeg", jpeg[..jpeg.len() / 2].to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "truncated"),
-        ("bomb.png", "image/png", png_bomb(), StatusCode::UNPROCESSABLE_ENTITY, "pixels"),
-        ("photo.heic", "image/heic", heic(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "HEIC"),
-        ("fake.png", "image/png", jpeg.clone(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "declared image/png"),
-        ("notes.txt", "text/plain", b"hello, not an image".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "JPEG"),
+        (
+            "cut.jpg",
+            "image/jpeg",
+            jpeg[..jpeg.len() / 2].to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "truncated",
+        ),
+        (
+            "bomb.png",
+            "image/png",
+            png_bomb(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "pixels",
+        ),
+        (
+            "photo.heic",
+            "image/heic",
+            heic(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "HEIC",
+        ),
+        (
+            "fake.png",
+            "image/png",
+            jpeg.clone(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "declared image/png",
+        ),
+        (
+            "notes.txt",
+            "text/plain",
+            b"hello, not an image".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "JPEG",
+        ),
     ];
     for (name, ct, data, want, says) in &cases {
         let (status, v) = post_file(&c, name, ct, data).await;
@@ -385,7 +511,10 @@ async fn bad_images_are_refused_with_a_reason_and_nothing_is_stored() {
         assert_eq!(status, *want, "{name} (tus): {v}");
         assert_eq!(tus_head(&c, &loc).await.0, StatusCode::NOT_FOUND, "{name}");
     }
-    assert_eq!(names_in(&media_dir(&app).join("uploads")), Vec::<String>::new());
+    assert_eq!(
+        names_in(&media_dir(&app).join("uploads")),
+        Vec::<String>::new()
+    );
     assert_eq!(app.db_count("SELECT count(*) FROM media").await, 0);
     assert_eq!(app.db_count("SELECT count(*) FROM uploads").await, 0);
     assert_eq!(app.db_count("SELECT count(*) FROM jobs").await, 0);
@@ -393,7 +522,10 @@ async fn bad_images_are_refused_with_a_reason_and_nothing_is_stored() {
     let (status, v) = post_file(&c, "ok.png", "image/png", &png(300, 200)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{v}");
     let v = wait_ready(&c, v["id"].as_str().expect("id")).await;
-    assert_eq!((v["width"].as_i64(), v["height"].as_i64()), (Some(300), Some(200)));
+    assert_eq!(
+        (v["width"].as_i64(), v["height"].as_i64()),
+        (Some(300), Some(200))
+    );
 }
 
 /// Creates a photo through `POST /api/media`; its id.
@@ -421,22 +553,32 @@ async fn a_post_carries_up_to_ten_items_in_order_with_alt_text() {
             .collect()
     };
     // Eleven: 422.
-    let (status, v) = alice.post("/api/posts", json!({"body": "", "media": items(11)})).await;
+    let (status, v) = alice
+        .post("/api/posts", json!({"body": "", "media": items(11)}))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     // Alt text too long: 422.
     let (status, v) = alice
-        .post("/api/posts", json!({"media": [{"id": ids[0], "alt": "a".repeat(1501)}]}))
+        .post(
+            "/api/posts",
+            json!({"media": [{"id": ids[0], "alt": "a".repeat(1501)}]}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     // Someone else's item: 404, and no post is made.
     let theirs = photo(&bob, 20, 20).await;
     let (status, v) = alice
-        .post("/api/posts", json!({"body": "x", "media": [{"id": ids[0]}, {"id": theirs}]}))
+        .post(
+            "/api/posts",
+            json!({"body": "x", "media": [{"id": ids[0]}, {"id": theirs}]}),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
     assert_eq!(app.db_count("SELECT count(*) FROM posts").await, 0);
     // Ten, with no caption: made, in order, alt texts kept.
-    let (status, v) = alice.post("/api/posts", json!({"body": "", "media": items(10)})).await;
+    let (status, v) = alice
+        .post("/api/posts", json!({"body": "", "media": items(10)}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let post = v["post"]["id"].as_str().expect("id").to_string();
     for id in &ids[..10] {
@@ -457,13 +599,22 @@ async fn a_post_carries_up_to_ten_items_in_order_with_alt_text() {
     assert_eq!(v["post"]["media_id"], ids[0].as_str());
     // The feed and the author's page carry the same.
     let (_, feed) = alice.get("/api/feed").await;
-    assert_eq!(feed["items"][0]["media"].as_array().expect("media").len(), 10);
+    assert_eq!(
+        feed["items"][0]["media"].as_array().expect("media").len(),
+        10
+    );
     // Bob may fetch the photos of a public post.
     let url = media[3]["variants"][1]["webp"].as_str().expect("url");
     assert_eq!(fetch_bytes(&bob, url).await.0, StatusCode::OK);
     // The eleventh, attached to nothing, is Alice's alone.
-    assert_eq!(bob.get(&format!("/api/media/{}", ids[10])).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(alice.get(&format!("/api/media/{}", ids[10])).await.0, StatusCode::OK);
+    assert_eq!(
+        bob.get(&format!("/api/media/{}", ids[10])).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        alice.get(&format!("/api/media/{}", ids[10])).await.0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -479,7 +630,10 @@ async fn media_is_seen_exactly_by_who_sees_what_carries_it() {
     // Friends-only post: friends yes, strangers no, blocked no.
     let p = photo(a, 50, 50).await;
     let (status, v) = a
-        .post("/api/posts", json!({"body": "friends", "visibility": "friends", "media": [{"id": p}]}))
+        .post(
+            "/api/posts",
+            json!({"body": "friends", "visibility": "friends", "media": [{"id": p}]}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     wait_ready(a, &p).await;
@@ -489,8 +643,14 @@ async fn media_is_seen_exactly_by_who_sees_what_carries_it() {
     assert_eq!(fetch_bytes(&dave, &url).await.0, StatusCode::NOT_FOUND);
     let (status, _) = carol.http.put("/api/users/alice/block").await;
     assert!(status.is_success(), "{status}");
-    assert_eq!(fetch_bytes(&carol.http, &url).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(carol.http.get(&format!("/api/media/{p}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        fetch_bytes(&carol.http, &url).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        carol.http.get(&format!("/api/media/{p}")).await.0,
+        StatusCode::NOT_FOUND
+    );
 
     // A chat message's photo: its members only; sync replays it.
     let conv = crate::helpers::direct(a, "bob").await;
@@ -498,9 +658,11 @@ async fn media_is_seen_exactly_by_who_sees_what_carries_it() {
     wait_ready(a, &m).await;
     let mut ws_a = Ws::open(&app, &alice).await;
     let mut ws_b = Ws::open(&app, &bob).await;
-    ws_a.send(json!({"type": "send", "conversation_id": conv, "client_msg_id": "m1",
-        "body": "", "media": [{"id": m, "alt": "a view"}]}))
-        .await;
+    ws_a.send(
+        json!({"type": "send", "conversation_id": conv, "client_msg_id": "m1",
+        "body": "", "media": [{"id": m, "alt": "a view"}]}),
+    )
+    .await;
     let ack = ws_a.next_of("ack").await;
     assert!(ack["seq"].is_number(), "{ack}");
     let got = ws_b.next_of("message").await;
@@ -510,16 +672,22 @@ async fn media_is_seen_exactly_by_who_sees_what_carries_it() {
     let murl = format!("/media/{m}-display.jpg");
     assert_eq!(fetch_bytes(&bob.http, &murl).await.0, StatusCode::OK);
     assert_eq!(fetch_bytes(&dave, &murl).await.0, StatusCode::NOT_FOUND);
-    ws_b.send(json!({"type": "sync", "conversation_id": conv, "after_seq": 0})).await;
+    ws_b.send(json!({"type": "sync", "conversation_id": conv, "after_seq": 0}))
+        .await;
     let replayed = ws_b.next_of("message").await;
     assert_eq!(replayed["media"][0]["id"], m.as_str());
-    let (_, page) = bob.http.get(&format!("/api/conversations/{conv}/messages")).await;
+    let (_, page) = bob
+        .http
+        .get(&format!("/api/conversations/{conv}/messages"))
+        .await;
     assert_eq!(page["items"][0]["media"][0]["alt"], "a view", "{page}");
     // Someone else's item on a message: refused, nothing sent.
     let theirs = photo(&dave, 10, 10).await;
-    ws_a.send(json!({"type": "send", "conversation_id": conv, "client_msg_id": "m2",
-        "body": "x", "media": [{"id": theirs}]}))
-        .await;
+    ws_a.send(
+        json!({"type": "send", "conversation_id": conv, "client_msg_id": "m2",
+        "body": "x", "media": [{"id": theirs}]}),
+    )
+    .await;
     let err = ws_a.next_of("error").await;
     assert_eq!(err["code"], "not_found", "{err}");
 }
@@ -577,11 +745,21 @@ async fn an_avatar_replaces_the_default_everywhere_a_user_appears() {
     let (_, found) = bob.http.get("/api/search?q=alice").await;
     assert_eq!(found["users"][0]["avatar"], avatar, "{found}");
     let (_, profile) = bob.http.get("/api/users/alice").await;
-    assert!(profile.to_string().contains(avatar["small"].as_str().expect("url")), "{profile}");
+    assert!(
+        profile
+            .to_string()
+            .contains(avatar["small"].as_str().expect("url")),
+        "{profile}"
+    );
     // A stranger who is blocked sees no avatar file.
     let (status, _) = a.put("/api/users/bob/block").await;
     assert!(status.is_success());
-    assert_eq!(fetch_bytes(&bob.http, avatar["small"].as_str().expect("url")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        fetch_bytes(&bob.http, avatar["small"].as_str().expect("url"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     // Removed: back to the default.
     let (status, _) = a.delete("/api/me/avatar").await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -623,7 +801,10 @@ async fn media_attached_to_nothing_for_a_day_is_swept_with_its_files() {
     assert_eq!(swept.media, 1);
     assert_eq!(files(&orphan), 0);
     assert_eq!(files(&kept), 4);
-    assert_eq!(c.get(&format!("/api/media/{orphan}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.get(&format!("/api/media/{orphan}")).await.0,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(c.get(&format!("/api/media/{kept}")).await.0, StatusCode::OK);
 }
 
@@ -669,7 +850,11 @@ async fn a_slow_upload_of_a_minute_succeeds_both_ways() {
             .send()
             .await
             .expect("sent");
-        (res.status(), started.elapsed(), res.text().await.expect("body"))
+        (
+            res.status(),
+            started.elapsed(),
+            res.text().await.expect("body"),
+        )
     };
     let resumable = async {
         let (status, loc, v) = tus_create(&c, jpeg.len(), "image/jpeg").await;
@@ -685,12 +870,19 @@ async fn a_slow_upload_of_a_minute_succeeds_both_ways() {
             .send()
             .await
             .expect("sent");
-        (res.status(), started.elapsed(), res.text().await.expect("body"))
+        (
+            res.status(),
+            started.elapsed(),
+            res.text().await.expect("body"),
+        )
     };
     let ((s1, t1, b1), (s2, t2, b2)) = tokio::join!(simple, resumable);
     assert_eq!(s1, StatusCode::ACCEPTED, "{b1}");
     assert_eq!(s2, StatusCode::NO_CONTENT, "{b2}");
-    assert!(t1 > Duration::from_secs(45) && t2 > Duration::from_secs(45), "{t1:?} {t2:?}");
+    assert!(
+        t1 > Duration::from_secs(45) && t2 > Duration::from_secs(45),
+        "{t1:?} {t2:?}"
+    );
 }
 
 /// Alice's session cookie, signed in afresh.

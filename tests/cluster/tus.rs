@@ -22,7 +22,10 @@ const CHUNK: &str = "131072";
 const PACE: &str = "0.05";
 
 fn sha256_hex(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 /// The offset `node` reports for the upload at `path`, if it answers.
@@ -69,7 +72,10 @@ async fn start(node: &Node, user: &User, file: &Path) -> (String, tokio::process
         let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err).await;
         let log = node.log();
         let tail: String = log.lines().rev().take(15).collect::<Vec<_>>().join("\n");
-        panic!("tuspy exited without an upload URL: {err}\n{} log (last lines first):\n{tail}", node.name);
+        panic!(
+            "tuspy exited without an upload URL: {err}\n{} log (last lines first):\n{tail}",
+            node.name
+        );
     })
     .await;
     // Keep reading, so the client never blocks on a full pipe.
@@ -135,7 +141,9 @@ async fn a_tuspy_upload_killed_half_way_resumes_after_a_restart_and_on_another_n
     kill_halfway(&mut cluster.nodes[1], &alice, &path, len).await;
     let _ = within_for("tuspy stops", client.wait()).await;
     let n0 = &cluster.nodes[0];
-    let stored = offset(n0, &alice, &path).await.expect("node0 knows the upload");
+    let stored = offset(n0, &alice, &path)
+        .await
+        .expect("node0 knows the upload");
     assert!(stored >= len / 2 && stored < len, "{stored} of {len}");
     let out = resume(n0, &alice, &path, &file).await;
     assert!(out.contains(&format!("RESUMING {stored}")), "{out}");
@@ -151,8 +159,13 @@ async fn a_tuspy_upload_killed_half_way_resumes_after_a_restart_and_on_another_n
     let _ = within_for("tuspy stops", client.wait()).await;
     cluster.nodes[0].restart().await;
     let n0 = &cluster.nodes[0];
-    let stored = offset(n0, &alice, &path).await.expect("an offset after restart");
-    assert!(stored >= killed_at && stored < len, "{stored} of {len}, {killed_at} seen");
+    let stored = offset(n0, &alice, &path)
+        .await
+        .expect("an offset after restart");
+    assert!(
+        stored >= killed_at && stored < len,
+        "{stored} of {len}, {killed_at} seen"
+    );
     let out = resume(n0, &alice, &path, &file).await;
     assert!(out.contains(&format!("RESUMING {stored}")), "{out}");
     assert!(out.contains(&format!("DONE {len}")), "{out}");
