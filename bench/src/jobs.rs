@@ -115,7 +115,7 @@ fn make_clip(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Latency of `GET /api/feed` from `clients` loops over `dur`.
-async fn load(
+pub async fn load(
     base: &str,
     c: &reqwest::Client,
     clients: usize,
@@ -144,7 +144,7 @@ async fn load(
     Ok(all)
 }
 
-async fn media_status(c: &reqwest::Client, base: &str, id: &str) -> anyhow::Result<Value> {
+pub async fn media_status(c: &reqwest::Client, base: &str, id: &str) -> anyhow::Result<Value> {
     Ok(c.get(format!("{base}/api/media/{id}"))
         .send()
         .await?

@@ -7,9 +7,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
+use crate::jobs::{load, media_status};
 use crate::server::{Server, rss_of};
 use crate::{Opts, ms};
 
@@ -100,12 +100,7 @@ async fn upload(c: &reqwest::Client, base: &str, jpeg: &[u8]) -> anyhow::Result<
 async fn until_ready(c: &reqwest::Client, base: &str, id: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let v: Value = c
-            .get(format!("{base}/api/media/{id}"))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let v = media_status(c, base, id).await?;
         match v["status"].as_str() {
             Some("ready") => return Ok(()),
             Some("failed") => anyhow::bail!("failed: {v}"),
@@ -114,36 +109,6 @@ async fn until_ready(c: &reqwest::Client, base: &str, id: &str) -> anyhow::Resul
         anyhow::ensure!(Instant::now() < deadline, "not ready after 120 s");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// `GET /api/feed` latencies from `clients` loops for `dur`.
-async fn load(
-    base: &str,
-    c: &reqwest::Client,
-    clients: usize,
-    dur: Duration,
-) -> anyhow::Result<Histogram<u64>> {
-    let end = Instant::now() + dur;
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (c, url) = (c.clone(), format!("{base}/api/feed"));
-        tasks.push(tokio::spawn(async move {
-            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-            while Instant::now() < end {
-                let t = Instant::now();
-                let r = c.get(&url).send().await?;
-                anyhow::ensure!(r.status().is_success(), "feed: {}", r.status());
-                r.bytes().await?;
-                h.record(t.elapsed().as_micros() as u64)?;
-            }
-            anyhow::Ok(h)
-        }));
-    }
-    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    for t in tasks {
-        all.add(t.await??)?;
-    }
-    Ok(all)
 }
 
 pub async fn run(opts: &Opts) -> anyhow::Result<()> {
@@ -213,13 +178,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     let busy = load(&base, &c, clients, window).await?;
     let mut done_in_window = 0;
     for id in &queued {
-        let v: Value = c
-            .get(format!("{base}/api/media/{id}"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        if v["status"] == "ready" {
+        if media_status(&c, &base, id).await?["status"] == "ready" {
             done_in_window += 1;
         }
     }

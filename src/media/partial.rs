@@ -71,6 +71,15 @@ pub struct Appended {
     pub error: Option<AppendError>,
 }
 
+impl Appended {
+    fn failed(offset: u64, error: AppendError) -> Appended {
+        Appended {
+            offset,
+            error: Some(error),
+        }
+    }
+}
+
 impl MediaStore {
     /// Starts an empty partial upload.
     pub async fn create_partial(&self, dir: &Path, id: Id) -> anyhow::Result<()> {
@@ -190,18 +199,10 @@ where
     };
     let (mut f, stored) = match opened.await {
         Ok(v) => v,
-        Err(e) => {
-            return Appended {
-                offset,
-                error: Some(e.into()),
-            };
-        }
+        Err(e) => return Appended::failed(offset, e.into()),
     };
     if stored != offset {
-        return Appended {
-            offset: stored,
-            error: Some(AppendError::Offset(stored)),
-        };
+        return Appended::failed(stored, AppendError::Offset(stored));
     }
     let mut at = offset;
     let error = loop {
@@ -244,18 +245,10 @@ where
 {
     let stored = match bucket_parts(store, prefix, id).await {
         Ok(p) => contiguous(&p),
-        Err(e) => {
-            return Appended {
-                offset,
-                error: Some(e.into()),
-            };
-        }
+        Err(e) => return Appended::failed(offset, e.into()),
     };
     if stored != offset {
-        return Appended {
-            offset: stored,
-            error: Some(AppendError::Offset(stored)),
-        };
+        return Appended::failed(stored, AppendError::Offset(stored));
     }
     let base = part_prefix(prefix, id);
     let mut at = offset;

@@ -82,11 +82,7 @@ async fn run(work: &MediaWork, ctx: &JobCtx) -> Result<(), JobError> {
     let dir = work.media_dir.clone();
     let tag = format!("{}-{}", ctx.job.attempt, std::process::id());
     let spool = dir.join(format!(".{id}.{tag}.in"));
-    let input = match work.media.fetch_upload(&dir, id, spool).await {
-        Ok(Some(local)) => local,
-        Ok(None) => return Err(JobError::Permanent("the uploaded file is missing".into())),
-        Err(e) => return Err(JobError::Retryable(format!("fetching the upload: {e}"))),
-    };
+    let input = work.fetch_upload(id, spool).await?;
     let _ = work.writer.run(MediaProcessing { id }).await;
     let path = input.path.clone();
     let progress = ctx.clone();

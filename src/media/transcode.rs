@@ -76,11 +76,7 @@ async fn run(job: &VideoJob, ctx: &JobCtx) -> Result<(), JobError> {
     // Unique to this attempt on this node.
     let tag = format!("{}-{}", ctx.job.attempt, std::process::id());
     let spool = dir.join(format!(".{id}.{tag}.in"));
-    let input = match work.media.fetch_upload(&dir, id, spool).await {
-        Ok(Some(local)) => local,
-        Ok(None) => return Err(JobError::Permanent("the uploaded file is missing".into())),
-        Err(e) => return Err(JobError::Retryable(format!("fetching the upload: {e}"))),
-    };
+    let input = work.fetch_upload(id, spool).await?;
     let _ = work.writer.run(MediaProcessing { id }).await;
     let video_tmp = dir.join(format!(".{id}.{tag}.mp4"));
     let poster_tmp = dir.join(format!(".{id}.{tag}.jpg"));

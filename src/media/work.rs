@@ -7,6 +7,7 @@ use sqlx::SqlitePool;
 
 use crate::db::Writer;
 use crate::fanout::Fanout;
+use crate::jobs::job::JobError;
 use crate::media::store::MediaStore;
 use crate::store::jobs::Claimed;
 use crate::store::media::{MediaFailed, VideoPayload};
@@ -49,6 +50,20 @@ impl MediaWork {
             let _ = self.writer.run(MediaFailed { id: m, error }).await;
         }
         self.tell_owner(m).await;
+    }
+
+    /// The upload of media `id` as a local file (downloaded to `spool` from
+    /// a bucket); a missing upload fails the job for good.
+    pub async fn fetch_upload(
+        &self,
+        id: Id,
+        spool: std::path::PathBuf,
+    ) -> Result<super::store::Local, JobError> {
+        match self.media.fetch_upload(&self.media_dir, id, spool).await {
+            Ok(Some(local)) => Ok(local),
+            Ok(None) => Err(JobError::Permanent("the uploaded file is missing".into())),
+            Err(e) => Err(JobError::Retryable(format!("fetching the upload: {e}"))),
+        }
     }
 
     /// A running job made progress: its owner hears.
