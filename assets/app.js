@@ -5,6 +5,9 @@
 // session.js     signing in and out
 // realtime-dispatch.js  the realtime connection and its frames
 // chat/          the chat state machine and its pacing (chat/client.js wires it)
+// mediakit/      photos and videos: resumable uploads, attachments, the grid,
+//                the lightbox, avatars (not `media/`: the server answers
+//                /media/{name} with uploaded files, so modules there would 404)
 // store.js       shared state; bus.js and events.js announce its changes
 
 import { watchPageVisibility } from './chat/client.js';

@@ -1,12 +1,13 @@
 // The signed-in shell: the sidebar (brand, navigation with unread badges,
-// the connection indicator, who is signed in, log out) around the page.
+// the connection indicator, who is signed in with their avatar, log out)
+// around the page.
 
 import { bus } from './bus.js';
 import { chat } from './chat/client.js';
 import { EVENTS } from './events.js';
 import { icon } from './icons.js';
 import { state } from './store.js';
-import { h, replace, setBadge } from './ui.js';
+import { avatar, h, replace, setBadge } from './ui.js';
 
 /** { root, main, links, notifCount, chatUnread, transport, unsub }, or null. */
 let shell = null;
@@ -49,6 +50,7 @@ export function ensureShell(app) {
     h('span', { class: 'conn-label', text: 'Connecting…' }),
   );
   const me = state.me;
+  const whoAvatar = h('span', { class: 'whoami-avatar' }, avatar(me, 'sm'));
   const links = {
     feed: navLink('feed', '#/feed', 'home', 'Feed'),
     friends: navLink('friends', '#/friends', 'users', 'Friends'),
@@ -85,7 +87,9 @@ export function ensureShell(app) {
         'div',
         { class: 'sidebar-foot' },
         transport,
-        h('span', { class: 'whoami', title: `Signed in as ${me.username}` }, h('span', { class: 'sr-only', text: 'Signed in as ' }), me.username),
+        h('a', { class: 'whoami', href: `#/u/${encodeURIComponent(me.username)}`, title: `Signed in as ${me.username}`, testid: 'whoami' },
+          whoAvatar,
+          h('span', { class: 'whoami-name' }, h('span', { class: 'sr-only', text: 'Signed in as ' }), me.username)),
         logout,
       ),
     ),
@@ -97,6 +101,8 @@ export function ensureShell(app) {
   shell.unsub.push(bus.on(EVENTS.NOTIFICATION_COUNT, (n) => setBadge(notifCount, n)));
   shell.unsub.push(bus.on(EVENTS.CHAT_UNREAD, () => setBadge(chatUnread, chat.totalUnread())));
   shell.unsub.push(bus.on(EVENTS.TRANSPORT_CHANGED, renderTransport));
+  // A new or removed profile photo shows at once.
+  shell.unsub.push(bus.on(EVENTS.ME_CHANGED, (user) => replace(whoAvatar, avatar(user, 'sm'))));
   setBadge(notifCount, state.notifUnread);
   setBadge(chatUnread, chat.totalUnread());
   renderTransport();

@@ -71,12 +71,42 @@ function hashOf(s) {
   return x;
 }
 
+/** CSS pixels of each avatar size (style.css's .avatar-*), for the <img>'s width and height. */
+export const AVATAR_PX = { sm: 28, md: 40, xl: 72 };
+
 /** A round avatar with the user's initial, its colour picked from the name. */
-export function avatar(user, size = 'md') {
+export function initialsAvatar(user, size = 'md') {
   const name = (user && (user.display_name || user.username)) || '?';
   const initial = [...name.trim()][0] || '?';
   const tone = hashOf(user?.username || name) % AVATAR_COLORS;
   return h('span', { class: ['avatar', `avatar-${size}`, `tone-${tone}`], 'aria-hidden': 'true', text: initial.toUpperCase() });
+}
+
+/**
+ * A user's avatar: their picture (or the server's generated default) from
+ * `user.avatar`, the three square sizes offered as a srcset so a sharp
+ * screen gets the larger one. Without `avatar` (an older server, a group)
+ * or when the picture fails to load, their initial on a colour.
+ */
+export function avatar(user, size = 'md') {
+  const a = user?.avatar;
+  if (!a?.small) return initialsAvatar(user, size);
+  const px = AVATAR_PX[size] || AVATAR_PX.md;
+  const img = h('img', {
+    class: ['avatar', `avatar-${size}`, 'avatar-img'],
+    src: px > 48 ? a.medium || a.small : a.small,
+    alt: '',
+    width: String(px),
+    height: String(px),
+    decoding: 'async',
+    draggable: 'false',
+  });
+  if (a.medium && a.large && (a.small !== a.medium || a.medium !== a.large)) {
+    img.setAttribute('srcset', `${a.small} 48w, ${a.medium} 96w, ${a.large} 256w`);
+    img.setAttribute('sizes', `${px}px`);
+  }
+  img.addEventListener('error', () => img.replaceWith(initialsAvatar(user, size)), { once: true });
+  return img;
 }
 
 /** A visually hidden label bound to a control. */

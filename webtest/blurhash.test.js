@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { components, decode83, decodeBlurhash, isBlurhash, linearToSrgb, srgbToLinear } from '../assets/media/blurhash.js';
+import { components, decode83, decodeBlurhash, isBlurhash, linearToSrgb, srgbToLinear } from '../assets/mediakit/blurhash.js';
 
 const HASH = 'LEHV6nWB2yk8pyo0adR*.7kCMdnj';
 

@@ -439,3 +439,24 @@ describe('titles', () => {
     assert.equal(m.title(m.conv('alone')), 'alice');
   });
 });
+
+describe('attachments', () => {
+  test('a message with media sends the list in order, with an empty body, and keeps it when acked', () => {
+    const h = harness();
+    const m = h.machine;
+    m.applyList([listItem('c1', { lastSeq: 1 })]);
+    const p = m.send('c1', '', [{ id: 'm1', alt: 'a dog' }, { id: 'm2' }]);
+    const [frame] = h.framesOf('send');
+    assert.deepEqual(frame.media, [{ id: 'm1', alt: 'a dog' }, { id: 'm2', alt: '' }]);
+    assert.equal(frame.body, '');
+    m.onAck(ack('c1', p.client_msg_id, 2));
+    assert.deepEqual(m.conv('c1').messages.get(2).media, [{ id: 'm1', alt: 'a dog' }, { id: 'm2', alt: '' }]);
+  });
+
+  test('a message without media sends no media field', () => {
+    const h = harness();
+    h.machine.applyList([listItem('c1')]);
+    h.machine.send('c1', 'hi');
+    assert.equal('media' in h.framesOf('send')[0], false);
+  });
+});

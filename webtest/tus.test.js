@@ -21,7 +21,7 @@ import {
   TusUpload,
   tusHeaders,
   uploadId,
-} from '../assets/media/tus.js';
+} from '../assets/mediakit/tus.js';
 
 describe('pure parts', () => {
   test('chunks cover the file once, in order, from any offset', () => {

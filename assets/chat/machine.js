@@ -58,7 +58,7 @@ export class ChatMachine {
   convs = new Map();
   /** Whether the conversation list has loaded once. */
   loaded = false;
-  /** client_msg_id -> { conversation_id, client_msg_id, body, created_at, sentAt, failed } */
+  /** client_msg_id -> { conversation_id, client_msg_id, body, media, created_at, sentAt, failed } */
   pending = new Map();
   /** id of the conversation on screen, or null */
   active = null;
@@ -237,6 +237,8 @@ export class ChatMachine {
       message_id: f.message_id,
       sender: this.#deps.me(),
       body: p.body,
+      // Our own uploads, by id: their views are in the store (media/grid.js looks them up).
+      media: p.media || [],
       client_msg_id: f.client_msg_id,
       created_at: p.created_at,
     });
@@ -328,13 +330,17 @@ export class ChatMachine {
     }
   }
 
-  /** Sends a new message; returns its pending entry. */
-  send(conversationId, body) {
+  /**
+   * Sends a new message; returns its pending entry. `media`: the uploads it
+   * carries, [{ id, alt }] in order (docs/media.md); the body may then be empty.
+   */
+  send(conversationId, body, media = []) {
     const now = this.#deps.now();
     const p = {
       conversation_id: conversationId,
       client_msg_id: this.#deps.newId(),
       body,
+      media: media.map(({ id, alt }) => ({ id, alt: alt || '' })),
       created_at: new Date(now).toISOString(),
       sentAt: now,
       failed: false,
@@ -360,7 +366,9 @@ export class ChatMachine {
       if (!this.pending.has(p.client_msg_id)) return false;
       p.sentAt = this.#deps.now();
       // Not connected: resync() resends it once the connection is back.
-      return this.#deps.send({ type: 'send', conversation_id: p.conversation_id, client_msg_id: p.client_msg_id, body: p.body });
+      const frame = { type: 'send', conversation_id: p.conversation_id, client_msg_id: p.client_msg_id, body: p.body };
+      if (p.media?.length) frame.media = p.media;
+      return this.#deps.send(frame);
     });
     if (retryIn !== null) this.#pumpTimer = this.#deps.timers.set(() => this.#pump(), retryIn);
   }

@@ -1,15 +1,20 @@
 // One conversation: its history (loaded upward as the reader scrolls),
-// live messages, pending sends, typing, read receipts and the other
-// members' presence.
+// live messages with their photos and videos, pending sends, attachments
+// being uploaded, typing, read receipts and the other members' presence.
 
 import { bus } from '../bus.js';
 import { chat, loadHistory } from '../chat/client.js';
 import { EVENTS } from '../events.js';
 import { icon } from '../icons.js';
+import { Attachments, MAX_ITEMS } from '../mediakit/attachments.js';
+import { attachmentTray, filePicker } from '../mediakit/composer-files.js';
+import { acceptFiles } from '../mediakit/file-drop.js';
+import { mediaGrid } from '../mediakit/grid.js';
 import { setTitle } from '../router.js';
-import { isMe, isOnline, sendFrame, state } from '../store.js';
+import { fetchMedia, isMe, isOnline, sendFrame, state } from '../store.js';
 import { clockTime } from '../time.js';
 import { avatar, formError, h, messageOf, replace, spinner, uid } from '../ui.js';
+import { createViewContext } from '../view-context.js';
 
 /** Our `typing` frames go out at most this often: the server passes them on no more often (docs/protocol.md). */
 const TYPING_EVERY_MS = 1500;
@@ -26,6 +31,27 @@ const PINNED_WITHIN_PX = 48;
 /** Older history loads when the reader scrolls within this many px of the top. */
 const LOAD_OLDER_WITHIN_PX = 150;
 
+/**
+ * Attachments being uploaded, per signed-in user and conversation: they
+ * outlive the open thread, so switching conversations mid-upload loses
+ * nothing.
+ */
+const drafts = new Map();
+
+function draftFiles(conversationId) {
+  const owner = state.me?.id || '';
+  for (const key of drafts.keys()) {
+    // Another user's drafts (signed out and in as someone else) go.
+    if (!key.startsWith(`${owner}:`)) {
+      drafts.get(key).clear({ cancel: true });
+      drafts.delete(key);
+    }
+  }
+  const key = `${owner}:${conversationId}`;
+  if (!drafts.has(key)) drafts.set(key, new Attachments({ scope: owner, fetchView: fetchMedia }));
+  return drafts.get(key);
+}
+
 /** Any other member online? */
 export function convOnline(c) {
   return chat.others(c).some((m) => isOnline(m.username));
@@ -41,6 +67,8 @@ export function openThread(pane, id) {
   };
   const timers = [];
   let alive = true;
+  // For the message grids: their listeners and checks end with the thread.
+  const vctx = createViewContext();
 
   const c0 = chat.conv(id);
   const titleEl = h('h2', { class: 'chat-title', testid: 'chat-title', text: c0 ? chat.title(c0) : 'Conversation' });
@@ -70,11 +98,32 @@ export function openThread(pane, id) {
   });
   const sendBtn = h('button', { type: 'submit', class: 'btn btn-primary btn-icon send-btn', testid: 'message-send', 'aria-label': 'Send' }, icon('send'));
   const err = formError();
+
+  // ---- attachments ----
+  const files = draftFiles(id);
+  const addFiles = (list) => {
+    err.clear();
+    const { refused } = files.add(list);
+    if (refused) err.show(`A message can carry at most ${MAX_ITEMS} photos and videos; ${refused === 1 ? 'one file was' : `${refused} files were`} left out.`);
+  };
+  const picker = filePicker({ testid: 'message-attach', label: 'Attach photos or videos', iconName: 'paperclip', compact: true, onFiles: addFiles });
+  const tray = attachmentTray(files, { compact: true, label: 'Photos and videos for this message' });
+  const renderFiles = () => {
+    tray.update();
+    const waiting = files.count > 0 && !files.sendable;
+    sendBtn.disabled = waiting;
+    sendBtn.title = files.uploading ? 'Waiting for uploads…' : files.failed ? 'Remove the failed file to send' : '';
+  };
+  files.onChange = renderFiles;
+
   const form = h('form', { class: 'message-composer', novalidate: true },
+    picker.button, picker.input,
     h('label', { class: 'sr-only', for: inputId, text: 'Message' }),
     input, sendBtn);
-  const thread = h('div', { class: 'thread' }, head, list, typingSlot, err.el, form);
+  const thread = h('div', { class: 'thread' }, head, list, typingSlot, err.el, tray.el, form);
+  const stopDrop = acceptFiles(thread, addFiles);
   replace(pane, thread);
+  renderFiles();
 
   // ---- header ----
   const renderHead = () => {
@@ -131,7 +180,9 @@ export function openThread(pane, id) {
       dataset: { mine: String(mine), clientId: m.client_msg_id || null },
     },
     sender,
-    h('div', { class: 'bubble', title: new Date(m.created_at).toLocaleString() }, h('p', { class: 'message-body', testid: 'message-body', text: m.body })),
+    h('div', { class: ['bubble', m.media?.length ? 'has-media' : null], title: new Date(m.created_at).toLocaleString() },
+      m.body || !m.media?.length ? h('p', { class: 'message-body', testid: 'message-body', text: m.body }) : null,
+      m.media?.length ? mediaGrid(m.media, vctx, { compact: true }) : null),
     meta);
     if (!pending) li.dataset.seq = String(m.seq);
     info.set(li, { meta, sender: m.sender });
@@ -345,7 +396,12 @@ export function openThread(pane, id) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const body = input.value;
-    if (!body.trim()) return;
+    if (files.count && !files.sendable) {
+      err.show(files.uploading ? 'Wait for the uploads to finish, then send.' : 'Remove the file that failed, then send.');
+      return;
+    }
+    const media = files.payload();
+    if (!body.trim() && !media.length) return;
     if ([...body].length > MAX_BODY) {
       err.show(`A message can be at most ${MAX_BODY} characters.`);
       return;
@@ -357,7 +413,9 @@ export function openThread(pane, id) {
     err.clear();
     input.value = '';
     lastTyping = 0;
-    const p = chat.send(id, body);
+    const p = chat.send(id, media.length && !body.trim() ? '' : body, media);
+    // Attached now: the uploads stay, only the draft lets go of them.
+    files.clear();
     mutate(() => {
       addPending(p);
       regroup();
@@ -366,6 +424,10 @@ export function openThread(pane, id) {
   });
 
   // ---- events ----
+  on(EVENTS.MEDIA_CHANGED, (v) => files.mediaChanged(v));
+  const online = () => renderFiles();
+  window.addEventListener('online', online);
+  window.addEventListener('offline', online);
   on(EVENTS.CHAT_MESSAGE, (d) => {
     if (d.conversation_id !== id) return;
     mutate(() => {
@@ -453,6 +515,12 @@ export function openThread(pane, id) {
   return {
     dispose() {
       alive = false;
+      vctx.dispose();
+      stopDrop();
+      tray.dispose();
+      window.removeEventListener('online', online);
+      window.removeEventListener('offline', online);
+      if (files.onChange === renderFiles) files.onChange = () => {};
       for (const t of timers) clearInterval(t);
       for (const off of offs) off();
     },

@@ -4,6 +4,7 @@
 import { chat, loadConversations } from '../chat/client.js';
 import { EVENTS } from '../events.js';
 import { icon } from '../icons.js';
+import { describeMedia } from '../mediakit/grid.js';
 import { setTitle } from '../router.js';
 import { isMe, state } from '../store.js';
 import { relativeTime } from '../time.js';
@@ -17,8 +18,10 @@ function previewOf(c) {
   const m = c.last_message;
   if (!m) return 'No messages yet';
   const who = isMe(m.sender) ? 'You: ' : (c.kind === 'group' && m.sender ? `${m.sender}: ` : '');
-  const text = m.body.replace(/\s+/g, ' ');
-  return who + text;
+  const text = (m.body || '').replace(/\s+/g, ' ').trim();
+  // A message of photos only says so, as "Photo" or "3 photos".
+  // Our own sent messages carry only ids: the store knows their kind.
+  return who + (text || describeMedia((m.media || []).map((x) => (x.kind ? x : state.media.get(x.id) || x))) || '');
 }
 
 // ---- conversation list item -------------------------------------------------

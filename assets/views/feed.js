@@ -1,16 +1,18 @@
-// The feed: a composer (text, visibility, optional video) and the posts of
-// you and your friends, newest first.
+// The feed: a composer (text, visibility, up to 10 photos and videos with
+// alt text) and the posts of you and your friends, newest first.
 
-import { api, qs, uploadMedia } from '../api.js';
+import { api, qs } from '../api.js';
 import { EVENTS } from '../events.js';
-import { icon } from '../icons.js';
+import { Attachments, MAX_ITEMS } from '../mediakit/attachments.js';
+import { attachmentTray, filePicker } from '../mediakit/composer-files.js';
+import { acceptFiles } from '../mediakit/file-drop.js';
 import { setTitle } from '../router.js';
 import { fetchMedia, state } from '../store.js';
 import { toast } from '../toast.js';
 import { avatar, formError, h, uid } from '../ui.js';
 import { postList } from './post-list.js';
 
-/** While offline, an upload being processed is checked this often, since its frames cannot arrive. */
+/** While offline, uploads being processed are checked this often, since their frames cannot arrive. */
 const MEDIA_CATCH_UP_MS = 4000;
 
 // The draft outlives the view, so leaving the feed mid-upload loses nothing.
@@ -18,58 +20,12 @@ const draft = {
   owner: null,
   body: '',
   visibility: 'public',
-  /** { name, uploaded: 0..1, mediaId, media: MediaView|null, phase, abort } */
-  upload: null,
-  listener: null,
+  /** The attached files (an Attachments list), made per signed-in user. */
+  files: null,
 };
 
-function uploadBusy(u) {
-  if (!u) return false;
-  if (u.phase === 'uploading') return true;
-  const st = u.media ? u.media.status : 'queued';
-  return st !== 'ready';
-}
-
-function notify() {
-  if (draft.listener) draft.listener();
-}
-
-function startUpload(file) {
-  if (draft.upload?.abort && draft.upload.phase === 'uploading') draft.upload.abort();
-  const u = { name: file.name, size: file.size, uploaded: 0, mediaId: null, media: null, phase: 'uploading', abort: null, error: null };
-  draft.upload = u;
-  const { promise, abort } = uploadMedia(file, (frac) => {
-    u.uploaded = frac;
-    notify();
-  });
-  u.abort = abort;
-  notify();
-  promise.then(async (res) => {
-    if (draft.upload !== u) return;
-    u.uploaded = 1;
-    u.phase = 'transcoding';
-    u.mediaId = res.id;
-    // A frame may have overtaken the upload's response.
-    u.media = state.media.get(res.id) || { id: res.id, status: res.status || 'queued', progress: 0 };
-    notify();
-    try {
-      await fetchMedia(res.id);
-    } catch {
-      // frames will tell
-    }
-  }, (err) => {
-    if (draft.upload !== u) return;
-    u.phase = 'error';
-    u.error = err;
-    notify();
-  });
-}
-
-function clearUpload() {
-  const u = draft.upload;
-  if (u && u.phase === 'uploading' && u.abort) u.abort();
-  draft.upload = null;
-  notify();
+function newFiles(owner) {
+  return new Attachments({ scope: owner, fetchView: fetchMedia });
 }
 
 export function mount(root, _params, ctx) {
@@ -77,12 +33,13 @@ export function mount(root, _params, ctx) {
   const me = state.me;
   if (draft.owner !== me.id) {
     // Someone else's draft (signed out and in as another user): drop it.
-    if (draft.upload?.abort && draft.upload.phase === 'uploading') draft.upload.abort();
+    draft.files?.clear({ cancel: true });
     draft.body = '';
     draft.visibility = 'public';
-    draft.upload = null;
+    draft.files = newFiles(me.id);
     draft.owner = me.id;
   }
+  const files = draft.files;
   const err = formError();
 
   const bodyId = uid('composer');
@@ -102,26 +59,17 @@ export function mount(root, _params, ctx) {
     h('option', { value: 'friends', text: 'Friends' }));
   visibility.value = draft.visibility;
 
-  const fileId = uid('video');
-  const file = h('input', { id: fileId, type: 'file', accept: 'video/*', class: 'file-input', testid: 'composer-video' });
-  const fileLabel = h('label', { for: fileId, class: 'btn btn-ghost btn-file' }, icon('video'), h('span', { text: 'Video' }));
+  const add = (list) => {
+    err.clear();
+    const { refused } = files.add(list);
+    if (refused) err.show(`A post can carry at most ${MAX_ITEMS} photos and videos; ${refused === 1 ? 'one file was' : `${refused} files were`} left out.`);
+  };
+  const picker = filePicker({ testid: 'composer-video', label: 'Photo/video', onFiles: add });
+  const tray = attachmentTray(files, { label: 'Photos and videos for this post' });
+  ctx.cleanup(() => tray.dispose());
 
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', testid: 'composer-submit', text: 'Post' });
-
-  // Attachment panel.
-  const uploadProgress = h('progress', { class: 'progress', testid: 'upload-progress', max: '1', value: '0', 'aria-label': 'Upload progress' });
-  const uploadPct = h('span', { class: 'progress-pct', text: '0%' });
-  const transcodeProgress = h('progress', { class: 'progress', testid: 'transcode-progress', max: '1', value: '0', 'aria-label': 'Processing progress' });
-  const transcodePct = h('span', { class: 'progress-pct', text: '0%' });
-  const mediaStatus = h('span', { class: 'media-status', testid: 'media-status', text: '' });
-  const fileName = h('span', { class: 'attach-name' });
-  const removeBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', testid: 'remove-video', text: 'Remove' });
-  const preview = h('div', { class: 'attach-preview' });
-  const attachment = h('div', { class: 'attachment', testid: 'attachment', hidden: true },
-    h('div', { class: 'attach-head' }, icon('video'), fileName, h('span', { class: 'status-pill' }, mediaStatus), removeBtn),
-    h('div', { class: 'progress-row' }, h('span', { class: 'progress-label', text: 'Upload' }), uploadProgress, uploadPct),
-    h('div', { class: 'progress-row' }, h('span', { class: 'progress-label', text: 'Processing' }), transcodeProgress, transcodePct),
-    preview);
+  const waitNote = h('span', { class: 'composer-wait muted small', role: 'status' });
 
   const form = h('form', { class: 'composer card', testid: 'composer', novalidate: true },
     h('div', { class: 'composer-top' },
@@ -129,81 +77,49 @@ export function mount(root, _params, ctx) {
       h('div', { class: 'composer-field' },
         h('label', { class: 'sr-only', for: bodyId, text: 'What’s on your mind?' }),
         body)),
-    attachment,
+    tray.el,
     h('div', { class: 'composer-bar' },
-      fileLabel, file,
+      picker.button, picker.input,
       h('label', { class: 'sr-only', for: visId, text: 'Who can see this post' }),
       visibility,
       h('span', { class: 'spacer' }),
+      waitNote,
       submit),
+    h('p', { class: 'drop-hint', 'aria-hidden': 'true', text: 'Drop photos and videos to add them' }),
     err.el);
+  ctx.cleanup(acceptFiles(form, add));
 
   let posting = false;
-  let previewFor = null;
 
   const render = () => {
-    const u = draft.upload;
-    attachment.hidden = !u;
-    if (u) {
-      fileName.textContent = u.name;
-      uploadProgress.value = u.uploaded;
-      uploadPct.textContent = `${Math.round(u.uploaded * 100)}%`;
-      const m = u.media;
-      const status = u.phase === 'uploading' ? 'uploading' : u.phase === 'error' ? 'failed' : (m ? m.status : 'queued');
-      mediaStatus.textContent = status;
-      mediaStatus.dataset.status = status;
-      const tp = m ? (m.status === 'ready' ? 1 : Math.max(0, Math.min(1, m.progress || 0))) : 0;
-      transcodeProgress.value = tp;
-      transcodePct.textContent = `${Math.round(tp * 100)}%`;
-      removeBtn.textContent = u.phase === 'uploading' ? 'Cancel' : 'Remove';
-      if (m && m.status === 'ready' && m.poster_url && previewFor !== m.id) {
-        previewFor = m.id;
-        preview.replaceChildren(h('img', { src: m.poster_url, alt: 'Video preview', class: 'poster-preview' }));
-      } else if (m?.status !== 'ready') {
-        previewFor = null;
-        preview.replaceChildren();
-      }
-      if (m && m.status === 'failed') {
-        preview.replaceChildren(h('p', { class: 'media-note', text: m.error ? `Processing failed: ${m.error}` : 'Processing failed.' }));
-      }
-    } else {
-      previewFor = null;
-      preview.replaceChildren();
-      mediaStatus.textContent = '';
-    }
-    submit.disabled = posting || uploadBusy(u);
+    tray.update();
+    submit.disabled = posting || !files.sendable;
+    waitNote.textContent = files.uploading ? 'Waiting for uploads…'
+      : files.failed ? 'Remove the failed file to post.' : '';
   };
-
-  draft.listener = () => {
-    const u = draft.upload;
-    if (u && u.phase === 'error') {
-      err.show(u.error);
-      draft.upload = null;
-      file.value = '';
-    }
-    render();
-  };
+  files.onChange = render;
   ctx.cleanup(() => {
-    draft.listener = null;
+    if (files.onChange === render) files.onChange = () => {};
   });
 
-  ctx.on(EVENTS.MEDIA_CHANGED, (v) => {
-    const u = draft.upload;
-    if (u && u.mediaId === v.id) {
-      u.media = v;
-      render();
-    }
-  });
+  // Frames for our uploads, including any that came while the feed was not shown.
+  for (const it of files.processing()) {
+    const v = state.media.get(it.mediaId);
+    if (v) files.mediaChanged(v);
+  }
+  ctx.on(EVENTS.MEDIA_CHANGED, (v) => files.mediaChanged(v));
   // Catch up after a reconnect, and check now and then in case a frame
   // was missed.
   const catchUp = () => {
-    const u = draft.upload;
-    if (u?.mediaId && uploadBusy(u)) fetchMedia(u.mediaId).catch(() => {});
+    for (const it of files.processing()) fetchMedia(it.mediaId).then((v) => files.mediaChanged(v), () => {});
   };
   ctx.on(EVENTS.REALTIME_OPEN, catchUp);
   ctx.interval(() => {
     if (state.transport.state !== 'open') catchUp();
   }, MEDIA_CATCH_UP_MS);
+  // Offline and back: the rows say so at once, before the upload's next try.
+  ctx.listen(window, 'online', render);
+  ctx.listen(window, 'offline', render);
 
   body.addEventListener('input', () => {
     draft.body = body.value;
@@ -217,17 +133,6 @@ export function mount(root, _params, ctx) {
   visibility.addEventListener('change', () => {
     draft.visibility = visibility.value;
   });
-  file.addEventListener('change', () => {
-    const f = file.files?.[0];
-    if (!f) return;
-    err.clear();
-    startUpload(f);
-  });
-  removeBtn.addEventListener('click', () => {
-    clearUpload();
-    file.value = '';
-    fileLabel.focus();
-  });
 
   const list = postList(ctx, {
     fetchPage: (cursor) => api.get(`/api/feed${qs({ limit: 20, cursor })}`),
@@ -240,22 +145,21 @@ export function mount(root, _params, ctx) {
     err.clear();
     if (submit.disabled) return;
     const text = body.value;
-    if (!text.trim()) {
-      err.show('Write something to post.');
+    if (!text.trim() && !files.count) {
+      err.show('Write something or add a photo to post.');
       body.focus();
       return;
     }
-    const u = draft.upload;
     const payload = { body: text, visibility: visibility.value };
-    if (u?.mediaId) payload.media_id = u.mediaId;
+    if (files.count) payload.media = files.payload();
     posting = true;
     render();
     try {
       const { post } = await api.post('/api/posts', payload);
       draft.body = '';
-      draft.upload = null;
       body.value = '';
-      file.value = '';
+      // Attached now: the uploads stay, only the draft lets go of them.
+      files.clear();
       list.prepend(post);
       toast('Posted.');
     } catch (ex) {
@@ -272,6 +176,6 @@ export function mount(root, _params, ctx) {
       form,
       h('h2', { class: 'sr-only', text: 'Posts' }),
       list.el));
-  draft.listener();
+  render();
   list.load();
 }

@@ -1,90 +1,17 @@
-// A post card: author, body, video, likes and comments.
+// A post card: author, body, photos and videos (media/grid.js), likes and
+// comments.
 
 import { api, enc, qs } from '../api.js';
 import { EVENTS } from '../events.js';
 import { icon } from '../icons.js';
-import { fetchMedia, isMe, state } from '../store.js';
+import { mediaGrid, mediaOf } from '../mediakit/grid.js';
+import { isMe } from '../store.js';
 import { toast } from '../toast.js';
 import { timeEl } from '../time.js';
 import { avatar, formError, h, messageOf, replace, uid } from '../ui.js';
 
-/** Someone else's video still processing is checked this often (only its owner gets media frames). */
-const MEDIA_POLL_MS = 5000;
-/** Checks at most (ten minutes at MEDIA_POLL_MS): a video still not ready by then is not coming. */
-const MEDIA_POLLS = 120;
-
 function userLink(user, cls, testid) {
   return h('a', { class: cls, href: `#/u/${encodeURIComponent(user.username)}`, testid, text: user.username });
-}
-
-// ---- video ----------------------------------------------------------------
-
-function videoEl(view) {
-  const attrs = {
-    class: 'post-video',
-    testid: 'post-video',
-    controls: true,
-    preload: 'metadata',
-    playsinline: true,
-    src: view.url,
-  };
-  if (view.poster_url) attrs.poster = view.poster_url;
-  if (view.width && view.height) {
-    attrs.width = String(view.width);
-    attrs.height = String(view.height);
-  }
-  return h('video', attrs, h('p', { text: 'Your browser cannot play this video.' }));
-}
-
-function mediaBlock(mediaId, ctx) {
-  const box = h('div', { class: 'post-media' });
-  let done = false;
-  let polls = 0;
-  let timer = null;
-  const render = (view) => {
-    if (done || !view) return;
-    if (view.status === 'ready' && view.url) {
-      done = true;
-      clearTimeout(timer);
-      replace(box, videoEl(view));
-    } else if (view.status === 'failed') {
-      done = true;
-      clearTimeout(timer);
-      replace(box, h('p', { class: 'media-note', text: 'This video could not be processed.' }));
-    } else {
-      const pct = Math.round((view.progress || 0) * 100);
-      replace(box, h('div', { class: 'media-placeholder' },
-        icon('video', 'icon icon-lg'),
-        h('span', { text: view.status === 'processing' ? `Processing video… ${pct}%` : 'Video queued for processing…' })));
-    }
-  };
-  const load = async () => {
-    try {
-      const view = await fetchMedia(mediaId);
-      if (!ctx.alive) return;
-      render(view);
-    } catch {
-      if (ctx.alive && !done) replace(box, h('p', { class: 'media-note', text: 'Video unavailable.' }));
-      return;
-    }
-    // Only the owner gets media frames; everyone else checks now and then.
-    if (!done && ctx.alive && polls < MEDIA_POLLS) {
-      polls += 1;
-      timer = setTimeout(load, MEDIA_POLL_MS);
-    }
-  };
-  ctx.cleanup(() => clearTimeout(timer));
-  ctx.on(EVENTS.MEDIA_CHANGED, (v) => {
-    if (v.id === mediaId) render(v);
-  });
-  const cached = state.media.get(mediaId);
-  if (cached && cached.status === 'ready') {
-    render(cached);
-  } else {
-    replace(box, h('div', { class: 'media-placeholder' }, icon('video', 'icon icon-lg'), h('span', { text: 'Loading video…' })));
-    load();
-  }
-  return box;
 }
 
 // ---- comments -------------------------------------------------------------
@@ -293,8 +220,8 @@ export function renderPost(post, ctx, { onDelete } = {}) {
             ? h('span', { class: 'display-name', text: author.display_name }) : null),
         h('div', { class: 'post-sub' }, timeEl(post.created_at), h('span', { 'aria-hidden': 'true', text: '·' }), visibility)),
       deleteBtn),
-    h('p', { class: 'post-body', testid: 'post-body', text: post.body }),
-    post.media_id ? mediaBlock(post.media_id, ctx) : null,
+    post.body ? h('p', { class: 'post-body', testid: 'post-body', text: post.body }) : null,
+    mediaOf(post).length ? mediaGrid(mediaOf(post), ctx) : null,
     h('footer', { class: 'post-actions' }, likeBtn, toggle),
     section);
 

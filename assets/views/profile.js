@@ -5,6 +5,7 @@ import { api, enc, qs } from '../api.js';
 import { bus } from '../bus.js';
 import { EVENTS } from '../events.js';
 import { icon } from '../icons.js';
+import { avatarControls } from '../mediakit/avatar.js';
 import { setTitle } from '../router.js';
 import { isOnline, setPresence } from '../store.js';
 import { toast } from '../toast.js';
@@ -68,6 +69,7 @@ export function mount(root, { username }, ctx) {
     switch (p.relationship) {
       case 'self':
         actions.append(
+          avatarControls(),
           h('span', { class: 'pill', text: 'This is you' }),
           h('a', { class: 'btn btn-ghost', href: '/api/me/export', download: '', testid: 'profile-export' },
             h('span', { text: 'Download my data' })),
@@ -163,6 +165,16 @@ export function mount(root, { username }, ctx) {
     }
     if (!ctx.alive) return;
     renderHead(profile);
+    // Your own new or removed photo (avatarControls, here or elsewhere).
+    ctx.on(EVENTS.ME_CHANGED, async (me) => {
+      if (me.username !== username) return;
+      try {
+        const fresh = await api.get(`/api/users/${enc(username)}`);
+        if (ctx.alive) renderHead(fresh);
+      } catch {
+        // leave it
+      }
+    });
     ctx.on(EVENTS.FRIENDS_CHANGED, async (n) => {
       if (n.actor && n.actor.username === username) {
         try {

@@ -57,7 +57,8 @@ function row(item, model, { compact }) {
     testid: 'alt-input',
     rows: compact ? '1' : '2',
     maxlength: String(MAX_ALT),
-    placeholder: item.kind === 'video' ? 'Describe this video for people who cannot see it' : 'Describe this photo for people who cannot see it',
+    placeholder: compact ? 'Alt text'
+      : item.kind === 'video' ? 'Describe this video for people who cannot see it' : 'Describe this photo for people who cannot see it',
   });
   alt.value = item.alt;
   const counter = h('span', { class: 'alt-count', id: `${altId}-count` });
