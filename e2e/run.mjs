@@ -7,6 +7,7 @@
 // Environment:
 //   KITH_URL     the server, e.g. http://127.0.0.1:8080 (required)
 //   CLIP         a small H.264/AAC mp4 to upload (required)
+//   PHOTOS       JPEGs to upload together, comma-separated (required; a few MB in all)
 //   SCREENSHOTS  directory for full-page PNGs (default: target/e2e-screenshots)
 //   CHROMIUM     the browser (default: /usr/bin/chromium)
 //   HEADED=1     show the browsers (for debugging by hand)
@@ -27,13 +28,14 @@ const STEP = 30_000;
 /** The bound on a video's upload and transcode. */
 const TRANSCODE = 90_000;
 /** The bound on the whole run. */
-const WHOLE_RUN = 240_000;
+const WHOLE_RUN = 300_000;
 /** How long presence may take to show a friend offline (1 s grace + delivery). */
 const PRESENCE_OFF = 15_000;
 
 const started = Date.now();
 const BASE = (process.env.KITH_URL || '').replace(/\/+$/, '');
 const CLIP = process.env.CLIP ? resolve(process.env.CLIP) : '';
+const PHOTOS = (process.env.PHOTOS || '').split(',').filter(Boolean).map((p) => resolve(p));
 const SHOTS = resolve(process.env.SCREENSHOTS || join(dirname(fileURLToPath(import.meta.url)), '..', 'target', 'e2e-screenshots'));
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -44,6 +46,7 @@ function usage(msg) {
 }
 if (!/^https?:\/\/[^/]+$/.test(BASE)) usage(`KITH_URL must be an http(s) origin, got ${JSON.stringify(process.env.KITH_URL)}`);
 if (!CLIP || !existsSync(CLIP) || !statSync(CLIP).isFile()) usage(`CLIP must name a video file, got ${JSON.stringify(process.env.CLIP)}`);
+if (PHOTOS.length < 2 || !PHOTOS.every((p) => existsSync(p))) usage(`PHOTOS must name two or more JPEG files, comma-separated, got ${JSON.stringify(process.env.PHOTOS)}`);
 if (!existsSync(CHROMIUM)) usage(`no browser at ${CHROMIUM}: run scripts/test.sh (it installs Debian's chromium) or set CHROMIUM`);
 mkdirSync(SHOTS, { recursive: true });
 // A previous run's failure screenshots would mislead.
@@ -173,9 +176,16 @@ async function nav(page, link, hashPrefix) {
 const errors = [];
 let current = 'start';
 
+/** While the test cuts the network on purpose, failed loads are expected. */
+let networkCut = false;
+
 function watch(context, who) {
   context.on('console', (m) => {
     if (m.type() !== 'error') return;
+    if (networkCut && /net::ERR_|ERR_INTERNET_DISCONNECTED|Failed to load resource|WebSocket|WebTransport/.test(m.text())) {
+      log(`  (expected while offline) ${who}: ${m.text()}`);
+      return;
+    }
     const loc = m.location();
     const where = loc?.url ? ` at ${loc.url}${loc.lineNumber ? `:${loc.lineNumber}` : ''}` : '';
     let page = '';
@@ -670,6 +680,78 @@ try {
     await page.evaluate(() => window.scrollTo(0, 0));
     await shot(page, 'feed-desktop');
     await phoneShot(page, 'feed-phone');
+  });
+
+  await step('alice posts photos; the network drops half-way and the uploads resume', async () => {
+    const { page, context } = alice;
+    await nav(page, 'nav-feed', '#/feed');
+    // The network drops once the first photo's bytes are in: from the
+    // second PATCH on, every request of the uploads fails as on a dead
+    // link, and the browser goes offline; then both come back.
+    let patches = 0;
+    let cut = false;
+    networkCut = true;
+    await page.route('**/api/uploads**', async (route) => {
+      if (route.request().method() === 'PATCH' && ++patches === 2) cut = true;
+      if (cut) return route.abort('internetdisconnected');
+      return route.continue();
+    });
+    await page.locator(tid('composer-video')).setInputFiles(PHOTOS);
+    const sent = () => page.evaluate(() => {
+      const bars = [...document.querySelectorAll('[data-testid="upload-progress"]')];
+      return bars.length ? bars.reduce((a, b) => a + Number(b.value), 0) / bars.length : 0;
+    });
+    await until(() => cut, 'alice: the uploads begin', STEP);
+    await context.setOffline(true);
+    const statuses = () => page.evaluate(() => [...document.querySelectorAll('[data-testid="media-status"]')].map((e) => e.textContent.trim()));
+    let lastStatuses = [];
+    try {
+      await until(async () => {
+        lastStatuses = await statuses();
+        return lastStatuses.some((t) => /offline|waiting/i.test(t));
+      }, 'alice: an upload says it waits for the network', STEP);
+    } catch (e) {
+      log(`  statuses while offline: ${JSON.stringify(lastStatuses)}, sent ${await sent()}, onLine ${await page.evaluate(() => navigator.onLine)}`);
+      throw e;
+    }
+    const atCut = await sent();
+    if (!(atCut < 1)) fail(`alice: the uploads were complete before the cut (${atCut})`);
+    if (!(await page.locator(tid('composer-submit')).isDisabled())) fail('alice: Post is enabled while uploads wait for the network');
+    await shot(page, 'composer-offline-desktop');
+    await phoneShot(page, 'composer-offline-phone');
+    cut = false;
+    await context.setOffline(false);
+    await until(async () => (await statuses()).every((t) => /ready|queued|processing/i.test(t)) && (await sent()) >= 1, `alice: every upload finishes after the network is back (statuses ${JSON.stringify(await statuses())})`, STEP);
+    networkCut = false;
+    const alts = page.locator(tid('alt-input'));
+    await alts.first().fill('A test photo with grain');
+    await shot(page, 'composer-desktop');
+    const body = `photos from ${ALICE} at ${suffix}`;
+    const id = await publish(alice, body);
+    const grid = post(page, id).locator(tid('media-grid'));
+    await expectState(grid, `alice: the media-grid of post ${id}`);
+    const tiles = grid.locator('button.media-tile');
+    await until(async () => (await tiles.count()) === PHOTOS.length, `alice: ${PHOTOS.length} ready photo tiles in post ${id}`, STEP);
+    await until(() => tiles.first().locator('img').evaluate((img) => img.complete && img.naturalWidth > 0), 'alice: the first tile\'s picture loads', STEP);
+    await grid.scrollIntoViewIfNeeded();
+    await shot(page, 'grid-desktop');
+    await phoneShot(page, 'grid-phone');
+    await tiles.first().click();
+    const box = page.locator(tid('lightbox'));
+    await expectState(box, 'alice: the lightbox opens');
+    await until(() => box.locator('img').first().evaluate((img) => img.complete && img.naturalWidth > 0), 'alice: the lightbox picture loads', STEP);
+    const alt = await box.locator('img').first().getAttribute('alt');
+    if (alt !== 'A test photo with grain') fail(`alice: the lightbox picture's alt is ${JSON.stringify(alt)}`);
+    // The viewport, not the whole page: the lightbox covers the screen.
+    await page.screenshot({ path: join(SHOTS, 'lightbox-desktop.png'), timeout: STEP });
+    await page.setViewportSize(PHONE);
+    await page.screenshot({ path: join(SHOTS, 'lightbox-phone.png'), timeout: STEP });
+    await page.setViewportSize(DESKTOP);
+    await page.keyboard.press('ArrowRight');
+    await until(async () => (await box.locator('img').first().getAttribute('alt')) !== alt, 'alice: ArrowRight shows the next photo', STEP);
+    await page.keyboard.press('Escape');
+    await expectState(box, 'alice: Escape closes the lightbox', { state: 'hidden' });
+    await page.unroute('**/api/uploads**');
   });
 
   await step('notifications and profile', async () => {
