@@ -779,6 +779,22 @@ try {
       context: page.locator(tid('profile-name')),
     });
     await shot(page, 'profile-desktop');
+
+    // A new avatar: choose a photo, crop it square, save; it replaces the
+    // initials in the profile header and the shell.
+    await page.locator(tid('avatar-file')).setInputFiles(PHOTOS[0]);
+    const crop = page.locator(tid('crop-dialog'));
+    await expectState(crop, 'alice: the crop dialog opens');
+    await page.screenshot({ path: join(SHOTS, 'avatar-crop-desktop.png'), timeout: STEP });
+    await page.locator(tid('crop-save')).click();
+    await expectState(crop, 'alice: the crop dialog closes', { state: 'hidden' });
+    await until(
+      () => page.evaluate(() => [...document.querySelectorAll('img.avatar, .avatar img')].some((i) => /-a(48|96|256)\.webp/.test(i.currentSrc || i.src) && i.complete && i.naturalWidth > 0)),
+      'alice: her new avatar shows',
+      STEP,
+    );
+    await shot(page, 'profile-avatar-desktop');
+    await phoneShot(page, 'profile-avatar-phone');
   });
 
   await step('alice blocks bob on his profile, then unblocks him', async () => {
