@@ -70,7 +70,8 @@ async fn the_web_client_works_end_to_end_in_chromium() {
     let photos: Vec<String> = (0..3u64)
         .map(|i| {
             let path = clips.path().join(format!("photo{i}.jpg"));
-            std::fs::write(&path, crate::images::noisy_jpeg(1000, 750, 17 + i)).expect("photo written");
+            std::fs::write(&path, crate::images::noisy_jpeg(1000, 750, 17 + i))
+                .expect("photo written");
             path.display().to_string()
         })
         .collect();
