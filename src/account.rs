@@ -54,11 +54,13 @@ pub struct MeResponse {
     ))]
 async fn me(State(state): State<AppState>, user: User) -> Result<Json<MeResponse>, AppError> {
     let admin = accounts::is_admin(&state.read, user.id).await?;
+    // Read afresh, not from the signed-in user's 10 s cache: a new avatar
+    // shows on the page that just made it.
+    let view = accounts::by_id(&state.read, user.id)
+        .await?
+        .unwrap_or(user.view);
     Ok(Json(MeResponse {
-        user: Me {
-            user: user.view,
-            admin,
-        },
+        user: Me { user: view, admin },
     }))
 }
 

@@ -24,7 +24,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Reloads the signed-in user and tells everyone showing them. */
 export async function refreshMe() {
-  const { user } = await api.get('/api/me');
+  // Quiet on 401: the user may have signed out (or deleted the account)
+  // while their new photo was being made.
+  const { user } = await api.get('/api/me', { quiet401: true });
+  if (!state.me || state.me.id !== user.id) return user;
   state.me = user;
   bus.emit(EVENTS.ME_CHANGED, user);
   return user;
@@ -71,7 +74,13 @@ function whenProcessed(id) {
 async function refreshUntilChanged(oldSmall) {
   let user = null;
   for (let i = 0; i < ME_TRIES; i += 1) {
-    user = await refreshMe();
+    // Signed out meanwhile: nothing to refresh.
+    if (!state.me) return null;
+    try {
+      user = await refreshMe();
+    } catch {
+      return null;
+    }
     if (user.avatar?.small !== oldSmall) return user;
     await sleep(1000);
   }

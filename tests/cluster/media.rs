@@ -1,10 +1,13 @@
 //! Media across hosts: nodes with media dirs of their own, sharing an
-//! S3-compatible bucket served by a real S3 server (moto, from PyPI).
+//! S3-compatible bucket served by a real S3 server (moto, from PyPI):
+//! transcodes, and resumable uploads begun on one host and finished on
+//! another.
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use sha2::Digest;
 
 use crate::harness::*;
 
@@ -192,4 +195,127 @@ async fn uploads_transcodes_and_ranges_work_through_a_bucket_across_hosts() {
         .await
         .expect("missing");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+/// PATCHes `bytes` at `offset` of the upload at `path` on `node`.
+async fn patch(
+    node: &Node,
+    user: &User,
+    path: &str,
+    offset: usize,
+    bytes: &[u8],
+) -> (StatusCode, String) {
+    let res = reqwest::Client::new()
+        .patch(node.url(path))
+        .header("cookie", &user.cookie)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", offset.to_string())
+        .header("content-type", "application/offset+octet-stream")
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .expect("patch sent");
+    let status = res.status();
+    let offset = res
+        .headers()
+        .get("upload-offset")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, offset)
+}
+
+#[tokio::test]
+async fn a_resumable_upload_begun_on_one_host_finishes_on_another_through_the_bucket() {
+    let s3 = s3_server().await;
+    let env = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let cluster = spawn_cluster_with(
+        2,
+        Options {
+            workers: vec![0, 1],
+            own_media_dirs: true,
+            env: vec![
+                env("KITH_MEDIA_STORE", &format!("s3://{BUCKET}/media")),
+                env("AWS_ACCESS_KEY_ID", "kith-test"),
+                env("AWS_SECRET_ACCESS_KEY", "kith-test-secret"),
+                env("AWS_REGION", "us-east-1"),
+                env("AWS_ENDPOINT_URL", &s3.url),
+            ],
+            ..Options::default()
+        },
+    )
+    .await;
+    let (n0, n1) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let alice = signup(n0, "alice").await;
+    let mut data = crate::images::noisy_jpeg(800, 600, 5);
+    data.resize(3 * 1024 * 1024, 0);
+    let res = reqwest::Client::new()
+        .post(n0.url("/api/uploads"))
+        .header("cookie", &alice.cookie)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", data.len().to_string())
+        .send()
+        .await
+        .expect("create sent");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let path = res.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let id = path.rsplit('/').next().expect("id").to_string();
+
+    // The first half on node0: it lands in the bucket as a part, not on
+    // node0's disk.
+    let half = data.len() / 2;
+    assert_eq!(
+        patch(n0, &alice, &path, 0, &data[..half]).await,
+        (StatusCode::NO_CONTENT, half.to_string())
+    );
+    let stored = keys(&s3).await;
+    assert!(
+        stored
+            .iter()
+            .any(|k| k.starts_with(&format!("media/partial/{id}/"))),
+        "{stored:?}"
+    );
+    // node1 knows where it stands and takes the rest.
+    let res = reqwest::Client::new()
+        .head(n1.url(&path))
+        .header("cookie", &alice.cookie)
+        .header("tus-resumable", "1.0.0")
+        .send()
+        .await
+        .expect("head sent");
+    assert_eq!(res.headers()["upload-offset"], half.to_string().as_str());
+    // A wrong offset is refused there too.
+    assert_eq!(
+        patch(n1, &alice, &path, 0, &data[..10]).await.0,
+        StatusCode::CONFLICT
+    );
+    let (status, at) = patch(n1, &alice, &path, half, &data[half..]).await;
+    assert_eq!(
+        (status, at),
+        (StatusCode::NO_CONTENT, data.len().to_string())
+    );
+
+    let v = ready_on(n0, &alice, &id, Duration::from_secs(120)).await;
+    let digest: String = sha2::Sha256::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(v["sha256"], digest, "{v}");
+    // The parts are gone; the photo's files are in the bucket.
+    let stored = keys(&s3).await;
+    assert!(
+        !stored.iter().any(|k| k.contains("/partial/")),
+        "{stored:?}"
+    );
+    assert!(
+        stored.contains(&format!("media/{id}-display.webp")),
+        "{stored:?}"
+    );
+    assert!(
+        !stored.contains(&format!("media/uploads/{id}")),
+        "the upload with its metadata is gone: {stored:?}"
+    );
 }
