@@ -144,6 +144,28 @@ pub async fn load(
     Ok(all)
 }
 
+/// Prints the API's figures idle and busy (`busy_label`) over `window`;
+/// returns the p99 ratio, busy over idle.
+pub fn api_table(
+    idle: &Histogram<u64>,
+    busy: &Histogram<u64>,
+    window: Duration,
+    busy_label: &str,
+) -> f64 {
+    println!("| API | req/s | p50 ms | p99 ms |");
+    println!("|---|---|---|---|");
+    let secs = window.as_secs_f64();
+    for (label, h) in [("idle", idle), (busy_label, busy)] {
+        println!(
+            "| {label} | {:.0} | {} | {} |",
+            h.len() as f64 / secs,
+            ms(h, 0.5),
+            ms(h, 0.99)
+        );
+    }
+    busy.value_at_quantile(0.99) as f64 / idle.value_at_quantile(0.99).max(1) as f64
+}
+
 pub async fn media_status(c: &reqwest::Client, base: &str, id: &str) -> anyhow::Result<Value> {
     Ok(c.get(format!("{base}/api/media/{id}"))
         .send()
@@ -236,25 +258,8 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
             " — the transcode ended before the window did"
         }
     );
-    println!("| API | req/s | p50 ms | p99 ms |");
-    println!("|---|---|---|---|");
-    let secs = window.as_secs_f64();
-    println!(
-        "| idle | {:.0} | {} | {} |",
-        idle.len() as f64 / secs,
-        ms(&idle, 0.5),
-        ms(&idle, 0.99)
-    );
-    println!(
-        "| during a transcode | {:.0} | {} | {} |",
-        busy.len() as f64 / secs,
-        ms(&busy, 0.5),
-        ms(&busy, 0.99)
-    );
-    println!(
-        "\np99 ratio (transcoding / idle): {:.2}\n",
-        busy.value_at_quantile(0.99) as f64 / idle.value_at_quantile(0.99).max(1) as f64
-    );
+    let ratio = api_table(&idle, &busy, window, "during a transcode");
+    println!("\np99 ratio (transcoding / idle): {ratio:.2}\n");
     println!("## Jobs: transcode speed\n");
     println!(
         "| clip | upload accepted → ready | speed (× real time) |\n|---|---|---|\n| {CLIP_SECONDS} s 1920x1080 H.264 + AAC → 1280x720 | {:.1} s | {:.2}x |\n",

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::jobs::{load, media_status};
+use crate::Opts;
+use crate::jobs::{api_table, load, media_status};
 use crate::server::{Server, rss_of};
-use crate::{Opts, ms};
 
 /// A 12 MP (4000x3000) photo-like JPEG: smooth gradients with grain, at
 /// quality 90, about what a phone writes.
@@ -190,23 +190,9 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
         "{clients} clients loop `GET /api/feed` (20 posts) for {} s, idle, then while 12 queued 12 MP photos are processed by the worker. Target: p99 at most 1.5x idle.\n",
         window.as_secs()
     );
-    println!("| API | req/s | p50 ms | p99 ms |\n|---|---|---|---|");
-    let secs = window.as_secs_f64();
+    let ratio = api_table(&idle, &busy, window, "during processing");
     println!(
-        "| idle | {:.0} | {} | {} |",
-        idle.len() as f64 / secs,
-        ms(&idle, 0.5),
-        ms(&idle, 0.99)
-    );
-    println!(
-        "| during processing | {:.0} | {} | {} |",
-        busy.len() as f64 / secs,
-        ms(&busy, 0.5),
-        ms(&busy, 0.99)
-    );
-    println!(
-        "\np99 ratio (processing / idle): {:.2}; photos made during the window: {done_in_window} of 12 (the worker's thread runs in the idle scheduling class, so it takes only the CPU the API leaves)\n",
-        busy.value_at_quantile(0.99) as f64 / idle.value_at_quantile(0.99).max(1) as f64
+        "\np99 ratio (processing / idle): {ratio:.2}; photos made during the window: {done_in_window} of 12 (the worker's thread runs in the idle scheduling class, so it takes only the CPU the API leaves)\n"
     );
     server.stop().await;
 

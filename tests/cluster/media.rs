@@ -78,6 +78,20 @@ async fn keys(s3: &S3Server) -> Vec<String> {
         .collect()
 }
 
+/// What a node needs to keep its media in the test bucket.
+fn bucket_env(s3: &S3Server) -> Vec<(String, String)> {
+    [
+        ("KITH_MEDIA_STORE", format!("s3://{BUCKET}/media")),
+        ("AWS_ACCESS_KEY_ID", "kith-test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "kith-test-secret".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ENDPOINT_URL", s3.url.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
 fn files_under(dir: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -95,20 +109,13 @@ fn files_under(dir: &std::path::Path) -> Vec<String> {
 #[tokio::test]
 async fn uploads_transcodes_and_ranges_work_through_a_bucket_across_hosts() {
     let s3 = s3_server().await;
-    let env = |k: &str, v: &str| (k.to_string(), v.to_string());
     let cluster = spawn_cluster_with(
         3,
         Options {
             // Only node2 transcodes: the upload must travel through the bucket.
             workers: vec![0, 0, 1],
             own_media_dirs: true,
-            env: vec![
-                env("KITH_MEDIA_STORE", &format!("s3://{BUCKET}/media")),
-                env("AWS_ACCESS_KEY_ID", "kith-test"),
-                env("AWS_SECRET_ACCESS_KEY", "kith-test-secret"),
-                env("AWS_REGION", "us-east-1"),
-                env("AWS_ENDPOINT_URL", &s3.url),
-            ],
+            env: bucket_env(&s3),
             ..Options::default()
         },
     )
@@ -228,19 +235,12 @@ async fn patch(
 #[tokio::test]
 async fn a_resumable_upload_begun_on_one_host_finishes_on_another_through_the_bucket() {
     let s3 = s3_server().await;
-    let env = |k: &str, v: &str| (k.to_string(), v.to_string());
     let cluster = spawn_cluster_with(
         2,
         Options {
             workers: vec![0, 1],
             own_media_dirs: true,
-            env: vec![
-                env("KITH_MEDIA_STORE", &format!("s3://{BUCKET}/media")),
-                env("AWS_ACCESS_KEY_ID", "kith-test"),
-                env("AWS_SECRET_ACCESS_KEY", "kith-test-secret"),
-                env("AWS_REGION", "us-east-1"),
-                env("AWS_ENDPOINT_URL", &s3.url),
-            ],
+            env: bucket_env(&s3),
             ..Options::default()
         },
     )
