@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::ids::Id;
-use crate::media::{Attachment, MediaView, check_attachments};
+use crate::media::{Attachment, Avatar, MediaView, check_attachments};
 
 pub const VERSION: u32 = 1;
 /// The largest frame a client may send (bytes). WebSocket closes with 1009
@@ -98,6 +98,8 @@ pub struct MessageView {
     pub message_id: Id,
     /// The sender's username; null once their account is deleted.
     pub sender: Option<String>,
+    /// The sender's picture (or generated default); null with `sender`.
+    pub sender_avatar: Option<Avatar>,
     pub body: String,
     pub client_msg_id: String,
     pub created_at: String,

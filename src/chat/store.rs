@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::auth::accounts::UserView;
 use kith_core::ids::{Id, format_ms};
+use kith_core::media::Avatar;
 pub use kith_core::protocol::MessageView;
 
 #[derive(sqlx::FromRow)]
@@ -14,6 +15,8 @@ struct MessageRow {
     seq: i64,
     id: i64,
     sender: Option<String>,
+    sender_id: Option<i64>,
+    sender_avatar_id: Option<i64>,
     body: String,
     client_msg_id: String,
     created_at: i64,
@@ -25,6 +28,9 @@ impl From<MessageRow> for MessageView {
             conversation_id: Id(r.conversation_id),
             seq: r.seq,
             message_id: Id(r.id),
+            sender_avatar: r
+                .sender_id
+                .map(|id| Avatar::of(Id(id), r.sender_avatar_id.map(Id))),
             sender: r.sender,
             body: r.body,
             client_msg_id: r.client_msg_id,
@@ -47,7 +53,8 @@ async fn with_media(
     Ok(messages)
 }
 
-const MESSAGE_SELECT: &str = "SELECT m.conversation_id, m.seq, m.id, u.username AS sender, m.body, \
+const MESSAGE_SELECT: &str = "SELECT m.conversation_id, m.seq, m.id, u.username AS sender, \
+     u.id AS sender_id, u.avatar_id AS sender_avatar_id, m.body, \
      m.client_msg_id, m.created_at FROM messages m LEFT JOIN users u ON u.id = m.sender_id";
 
 pub async fn is_member(pool: &SqlitePool, conversation: Id, user: Id) -> Result<bool, sqlx::Error> {

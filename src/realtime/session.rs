@@ -275,6 +275,7 @@ impl Conn {
                 seq,
                 message_id: id,
                 sender: Some(self.user.username.clone()),
+                sender_avatar: Some(self.user.avatar.clone()),
                 body,
                 client_msg_id,
                 created_at: format_ms(created_at),

@@ -667,6 +667,13 @@ async fn media_is_seen_exactly_by_who_sees_what_carries_it() {
     assert!(ack["seq"].is_number(), "{ack}");
     let got = ws_b.next_of("message").await;
     assert_eq!(got["media"][0]["id"], m.as_str());
+    // The sender's picture comes with the message (here the default).
+    assert!(
+        got["sender_avatar"]["small"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/avatar.svg")),
+        "{got}"
+    );
     assert_eq!(got["media"][0]["alt"], "a view");
     assert_eq!(got["media"][0]["status"], "ready");
     let murl = format!("/media/{m}-display.jpg");
