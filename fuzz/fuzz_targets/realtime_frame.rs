@@ -51,10 +51,14 @@ fn check(text: &str) {
         Ok(ClientFrame::Send {
             client_msg_id,
             body,
+            media,
             ..
         }) => {
             assert!(!client_msg_id.is_empty() && client_msg_id.len() <= MAX_CLIENT_MSG_ID);
-            assert!(!body.trim().is_empty() && body.chars().count() <= MAX_BODY_CHARS);
+            // A message is text, media, or both.
+            assert!(!body.trim().is_empty() || !media.is_empty());
+            assert!(body.chars().count() <= MAX_BODY_CHARS);
+            assert!(media.len() <= kith_core::media::MAX_ITEMS);
         }
         Ok(_) => {}
         Err(frame) => {
