@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::SqlitePool;
 
+pub use crate::store::media::Attach;
 use crate::store::visibility::MEDIA_VISIBLE;
 use kith_core::ids::Id;
 pub use kith_core::media::MediaView;
@@ -133,13 +134,6 @@ pub async fn get(pool: &SqlitePool, id: Id) -> Result<Option<MediaView>, sqlx::E
     Ok(row.map(|r| r.view(None)))
 }
 
-/// What carries media in order.
-#[derive(Clone, Copy, Debug)]
-pub enum Carrier {
-    Post,
-    Message,
-}
-
 #[derive(sqlx::FromRow)]
 struct AttachedRow {
     carrier: i64,
@@ -152,17 +146,14 @@ struct AttachedRow {
 /// one query for a whole page.
 pub async fn attached(
     pool: &SqlitePool,
-    carrier: Carrier,
+    carrier: Attach,
     ids: &[Id],
 ) -> Result<HashMap<Id, Vec<MediaView>>, sqlx::Error> {
     let mut out: HashMap<Id, Vec<MediaView>> = HashMap::new();
     if ids.is_empty() {
         return Ok(out);
     }
-    let (table, key) = match carrier {
-        Carrier::Post => ("post_media", "post_id"),
-        Carrier::Message => ("message_media", "message_id"),
-    };
+    let (table, key) = carrier.table();
     let list = serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>())
         .unwrap_or_else(|_| "[]".into());
     let rows: Vec<AttachedRow> = sqlx::query_as(&format!(

@@ -13,7 +13,7 @@ use kith::ids::Id;
 use kith::store::jobs::{Claim, Enqueue, NewJob, Succeed};
 use serde_json::{Value, json};
 
-use crate::server::Server;
+use crate::server::{Server, signed_up};
 use crate::{Opts, ms};
 
 const QUEUE_JOBS: u64 = 4000;
@@ -191,16 +191,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     make_clip(&clip)?;
     let server = Server::start(opts, &["--no-webtransport", "--workers", "1"]).await?;
     let base = server.base.clone();
-    let c = reqwest::Client::builder()
-        .cookie_store(true)
-        .timeout(Duration::from_secs(60))
-        .build()?;
-    let r = c
-        .post(format!("{base}/api/auth/signup"))
-        .json(&json!({"username": "bench", "password": "bench-password"}))
-        .send()
-        .await?;
-    anyhow::ensure!(r.status().is_success(), "signup: {}", r.status());
+    let c = signed_up(&base).await?;
     for i in 0..20 {
         c.post(format!("{base}/api/posts"))
             .json(&json!({"body": format!("post {i}")}))

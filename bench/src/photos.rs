@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::Opts;
 use crate::jobs::{api_table, load, media_status};
-use crate::server::{Server, rss_of};
+use crate::server::{Server, rss_of, signed_up};
 
 /// A 12 MP (4000x3000) photo-like JPEG: smooth gradients with grain, at
 /// quality 90, about what a phone writes.
@@ -64,20 +64,6 @@ fn rate(path: &std::path::Path, threads: usize, each: usize) -> anyhow::Result<f
         anyhow::Ok(())
     })?;
     Ok((threads * each) as f64 / started.elapsed().as_secs_f64())
-}
-
-async fn signed_in(base: &str) -> anyhow::Result<reqwest::Client> {
-    let c = reqwest::Client::builder()
-        .cookie_store(true)
-        .timeout(Duration::from_secs(600))
-        .build()?;
-    let r = c
-        .post(format!("{base}/api/auth/signup"))
-        .json(&json!({"username": "bench", "password": "bench-password"}))
-        .send()
-        .await?;
-    anyhow::ensure!(r.status().is_success(), "signup: {}", r.status());
-    Ok(c)
 }
 
 async fn upload(c: &reqwest::Client, base: &str, jpeg: &[u8]) -> anyhow::Result<String> {
@@ -142,7 +128,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
 
     let server = Server::start(opts, &["--no-webtransport", "--workers", "1"]).await?;
     let base = server.base.clone();
-    let c = signed_in(&base).await?;
+    let c = signed_up(&base).await?;
     for i in 0..20 {
         c.post(format!("{base}/api/posts"))
             .json(&json!({"body": format!("post {i}")}))
@@ -215,7 +201,7 @@ async fn big_upload(opts: &Opts) -> anyhow::Result<()> {
     .await?;
     let base = server.base.clone();
     let pid = server.pid().context("server pid")?;
-    let c = signed_in(&base).await?;
+    let c = signed_up(&base).await?;
     let r = c
         .post(format!("{base}/api/uploads"))
         .header("tus-resumable", "1.0.0")

@@ -96,6 +96,22 @@ impl Server {
     }
 }
 
+/// A client signed up as `bench` on the server at `base`, keeping its
+/// cookie; requests may take up to 10 minutes (a whole transcode).
+pub async fn signed_up(base: &str) -> anyhow::Result<reqwest::Client> {
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    let r = c
+        .post(format!("{base}/api/auth/signup"))
+        .json(&serde_json::json!({"username": "bench", "password": "bench-password"}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "signup: {}", r.status());
+    Ok(c)
+}
+
 /// The resident set size (VmRSS, KiB) of process `pid`.
 pub fn rss_of(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

@@ -46,7 +46,7 @@ async fn with_media(
     mut messages: Vec<MessageView>,
 ) -> Result<Vec<MessageView>, sqlx::Error> {
     let ids: Vec<Id> = messages.iter().map(|m| m.message_id).collect();
-    let mut media = crate::media::attached(pool, crate::media::Carrier::Message, &ids).await?;
+    let mut media = crate::media::attached(pool, crate::media::Attach::Message, &ids).await?;
     for m in &mut messages {
         m.media = media.remove(&m.message_id).unwrap_or_default();
     }

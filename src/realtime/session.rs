@@ -9,7 +9,7 @@ use super::hub::{self, Frame, Registration};
 use crate::auth::accounts::{self, UserView};
 use crate::chat::store;
 use crate::limits::{SENDS, TokenBucket};
-use crate::media::Carrier;
+use crate::media::Attach;
 use crate::notify::{self, Kind};
 use crate::presence;
 use crate::state::AppState;
@@ -258,7 +258,7 @@ impl Conn {
         .encode();
         if !duplicate {
             let media = if attached {
-                match crate::media::attached(&self.state.read, Carrier::Message, &[id]).await {
+                match crate::media::attached(&self.state.read, Attach::Message, &[id]).await {
                     Ok(mut m) => m.remove(&id).unwrap_or_default(),
                     // Stored and acknowledged: members get it without its
                     // media now, and with it on their next sync.

@@ -13,7 +13,7 @@ use crate::auth::User;
 use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
-use crate::media::{Carrier, MediaView};
+use crate::media::{Attach, MediaView};
 use crate::notify::{self, Kind};
 use crate::state::AppState;
 pub use crate::store::posts::Visibility;
@@ -103,7 +103,7 @@ pub async fn fetch_posts<'q>(
     let rows = query.fetch_all(pool).await?;
     let mut posts: Vec<PostView> = rows.into_iter().map(PostView::from).collect();
     let ids: Vec<Id> = posts.iter().map(|p| p.id).collect();
-    let mut media = crate::media::attached(pool, Carrier::Post, &ids).await?;
+    let mut media = crate::media::attached(pool, Attach::Post, &ids).await?;
     for p in &mut posts {
         p.media = media.remove(&p.id).unwrap_or_default();
         p.media_id = p.media.first().map(|m| m.id);

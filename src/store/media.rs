@@ -374,7 +374,7 @@ pub fn attach_tx(
     Ok(())
 }
 
-/// Where attachments go.
+/// What carries media in order: a post or a message.
 #[derive(Clone, Copy, Debug)]
 pub enum Attach {
     Post,
@@ -382,6 +382,14 @@ pub enum Attach {
 }
 
 impl Attach {
+    /// Its table of attachments, and the column naming the carrier.
+    pub fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Attach::Post => ("post_media", "post_id"),
+            Attach::Message => ("message_media", "message_id"),
+        }
+    }
+
     fn insert(self) -> &'static str {
         match self {
             Attach::Post => {
