@@ -101,6 +101,37 @@ pub struct MediaView {
     pub owner_id: i64,
 }
 
+impl MediaView {
+    /// An item as just accepted: queued for processing, nothing to show
+    /// yet. (A read right after may already find a worker on it.)
+    pub fn accepted(
+        id: Id,
+        kind: MediaKind,
+        size_bytes: i64,
+        sha256: String,
+        owner_id: i64,
+    ) -> MediaView {
+        MediaView {
+            id,
+            kind,
+            status: "queued".into(),
+            progress: 0.0,
+            url: None,
+            poster_url: None,
+            variants: Vec::new(),
+            width: None,
+            height: None,
+            duration_ms: None,
+            blurhash: None,
+            alt: None,
+            size_bytes,
+            sha256: Some(sha256),
+            error: None,
+            owner_id,
+        }
+    }
+}
+
 /// A media item named in a post or a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Attachment {

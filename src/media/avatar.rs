@@ -82,11 +82,8 @@ async fn put_avatar(
     let (spooled, declared) = spooled;
     intake::check_room(&state, user.id, spooled.size).await?;
     let checked = intake::check(&state, &spooled.path, declared.as_deref(), Want::Avatar).await?;
-    intake::accept(&state, user.id, id, &spooled.path, &checked).await?;
+    let view = intake::accept(&state, user.id, id, &spooled.path, &checked).await?;
     spooled.keep();
-    let view = super::get(&state.read, id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("new media not readable")))?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }
 

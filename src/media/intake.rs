@@ -177,14 +177,15 @@ fn check_image(path: &Path, format: ImageFormat) -> Result<(), AppError> {
 }
 
 /// Stores the checked upload at `path` as media `id` of `owner` and
-/// enqueues its processing. Repeating it changes nothing.
+/// enqueues its processing; answers the item as accepted. Repeating it
+/// changes nothing.
 pub async fn accept(
     state: &AppState,
     owner: Id,
     id: Id,
     path: &Path,
     checked: &Checked,
-) -> Result<(), AppError> {
+) -> Result<super::MediaView, AppError> {
     state.media.keep_upload(id, path).await.map_err(|e| {
         tracing::warn!(error = %e, "storing an upload");
         AppError::Unavailable("the media store cannot be reached; retry".into())
@@ -202,7 +203,13 @@ pub async fn accept(
         })
         .await?;
     state.wake_workers.notify_one();
-    Ok(())
+    Ok(super::MediaView::accepted(
+        id,
+        checked.kind,
+        i64::try_from(checked.size).unwrap_or(i64::MAX),
+        checked.sha256.clone(),
+        owner.0,
+    ))
 }
 
 /// Refuses an upload of `size` bytes (when known up front) over the size

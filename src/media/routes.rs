@@ -67,11 +67,8 @@ async fn upload(
         });
         let spooled = intake::spool(&state, id, Box::pin(chunks), max).await?;
         let checked = intake::check(&state, &spooled.path, declared.as_deref(), Want::Any).await?;
-        intake::accept(&state, user.id, id, &spooled.path, &checked).await?;
+        let view = intake::accept(&state, user.id, id, &spooled.path, &checked).await?;
         spooled.keep();
-        let view = super::get(&state.read, id)
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("new media not readable")))?;
         return Ok((StatusCode::ACCEPTED, Json(view)).into_response());
     }
     Err(AppError::BadRequest("the form has no `file` field".into()))

@@ -442,7 +442,8 @@ async fn finish(state: &AppState, user: &User, id: Id, up: &UploadRow) -> Result
             return Err(e);
         }
     };
-    intake::accept(state, user.id, id, &path, &checked).await
+    intake::accept(state, user.id, id, &path, &checked).await?;
+    Ok(())
 }
 
 #[utoipa::path(delete, path = "/api/uploads/{id}", tag = "media",
