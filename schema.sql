@@ -387,3 +387,114 @@ CREATE TABLE IF NOT EXISTS uploads (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS uploads_owner ON uploads (owner_id);
 CREATE INDEX IF NOT EXISTS uploads_expires ON uploads (expires_at);
+
+-- step 8
+-- Accounts people run themselves and a community its operators run
+-- (docs/accounts.md).
+--
+-- A profile's bio; the account's verified mail address (used for password
+-- resets); whether the account may sign in yet (`pending` awaits an admin
+-- under `--signup approval`, with the reason the applicant gave).
+ALTER TABLE users ADD COLUMN bio TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN email TEXT COLLATE NOCASE;
+ALTER TABLE users ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
+    CHECK (status IN ('active', 'pending'));
+ALTER TABLE users ADD COLUMN signup_reason TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX IF NOT EXISTS users_email ON users (email) WHERE email IS NOT NULL;
+CREATE INDEX IF NOT EXISTS users_pending ON users (status, id) WHERE status = 'pending';
+
+-- What the session list shows of each session: a browser's cookie or a
+-- native app's bearer token, the device named from its User-Agent, a
+-- coarse address (IPv4 /24, IPv6 /48) and when it was last used.
+ALTER TABLE user_sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'browser'
+    CHECK (kind IN ('browser', 'token'));
+ALTER TABLE user_sessions ADD COLUMN device TEXT NOT NULL DEFAULT '';
+ALTER TABLE user_sessions ADD COLUMN address TEXT NOT NULL DEFAULT '';
+ALTER TABLE user_sessions ADD COLUMN last_seen_at INTEGER;
+
+-- Sessions that ended, however they ended (sign-out, revocation, a new
+-- password, a ban, expiry, the account deleted): every node reads this
+-- log and closes the sockets opened under them (src/auth/ended.rs). Kept
+-- an hour; a node that was away longer has no such sockets.
+CREATE TABLE IF NOT EXISTS session_ends (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT    NOT NULL,
+    at_ms      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS session_ends_at ON session_ends (at_ms);
+CREATE TRIGGER IF NOT EXISTS user_sessions_end AFTER DELETE ON user_sessions BEGIN
+    INSERT INTO session_ends (session_id, at_ms)
+    VALUES (OLD.session_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+END;
+
+-- Single-use tokens mailed or handed out: `verify_email` (24 h, carries
+-- the address to verify) and `reset_password` (1 h). Only the SHA-256 of
+-- a token is stored; using one sets `used_at`.
+CREATE TABLE IF NOT EXISTS account_tokens (
+    hash       TEXT    PRIMARY KEY NOT NULL,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    purpose    TEXT    NOT NULL CHECK (purpose IN ('verify_email', 'reset_password')),
+    email      TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS account_tokens_user ON account_tokens (user_id, purpose);
+CREATE INDEX IF NOT EXISTS account_tokens_expires ON account_tokens (expires_at);
+
+-- Mutes: `muter_id` no longer sees `muted_id`'s posts in the feed nor
+-- hears from them in notifications; unlike a block, the muted cannot tell.
+CREATE TABLE IF NOT EXISTS mutes (
+    muter_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    muted_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (muter_id, muted_id),
+    CHECK (muter_id <> muted_id)
+) STRICT, WITHOUT ROWID;
+
+-- Invite codes (`--signup invite`): each use is counted in the sign-up's
+-- transaction, so `max_uses` holds under any number of nodes.
+CREATE TABLE IF NOT EXISTS invites (
+    code       TEXT    PRIMARY KEY NOT NULL,
+    created_by INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    max_uses   INTEGER NOT NULL CHECK (max_uses >= 1),
+    uses       INTEGER NOT NULL DEFAULT 0,
+    expires_at INTEGER,
+    revoked_at INTEGER,
+    created_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS invites_creator ON invites (created_by, created_at);
+ALTER TABLE users ADD COLUMN invited_with TEXT;
+
+-- Reports of a post, comment, user or chat message. The content's author
+-- is kept apart from the content, which may be removed; a message is
+-- copied into `snapshot` (that message only) since the reporter's copy is
+-- the only one an admin may read. `outcome` is what an admin did.
+CREATE TABLE IF NOT EXISTS reports (
+    id           INTEGER PRIMARY KEY,
+    reporter_id  INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    subject_kind TEXT    NOT NULL CHECK (subject_kind IN ('post', 'comment', 'user', 'message')),
+    subject_id   INTEGER NOT NULL,
+    author_id    INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    reason       TEXT    NOT NULL,
+    note         TEXT    NOT NULL DEFAULT '',
+    snapshot     TEXT,
+    status       TEXT    NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved')),
+    outcome      TEXT    CHECK (outcome IN ('dismissed', 'removed', 'banned')),
+    resolved_by  INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    resolved_at  INTEGER,
+    created_at   INTEGER NOT NULL,
+    -- One open report per reporter and subject: a second is the same one.
+    UNIQUE (reporter_id, subject_kind, subject_id)
+) STRICT;
+CREATE INDEX IF NOT EXISTS reports_status ON reports (status, id);
+
+-- What admins did: who, what, to what, when.
+CREATE TABLE IF NOT EXISTS audit_log (
+    id       INTEGER PRIMARY KEY,
+    actor_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    action   TEXT    NOT NULL,
+    target   TEXT    NOT NULL DEFAULT '',
+    detail   TEXT    NOT NULL DEFAULT '',
+    at_ms    INTEGER NOT NULL
+) STRICT;

@@ -470,6 +470,10 @@ pub fn job_kinds(state: &AppState) -> Kinds {
         Arc::new(ImageJob { work: work.clone() }),
         Arc::new(SweepJob { work: work.clone() }),
     ];
+    // A node without SMTP settings leaves mail to one that has them.
+    if let Some(mail) = state.config.mail.clone() {
+        kinds.push(Arc::new(crate::mail::MailJob { config: mail }));
+    }
     // A node without ffmpeg leaves videos to one that has it.
     if let Some(tools) = state.tools.clone() {
         kinds.push(Arc::new(VideoJob {

@@ -17,7 +17,7 @@ pub mod password;
 pub mod routes;
 pub mod session_store;
 
-pub use extract::User;
+pub use extract::{Admin, User};
 
 /// Session keys.
 pub(crate) const SESSION_USER: &str = "uid";

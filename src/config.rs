@@ -4,8 +4,8 @@
 mod cli;
 
 pub use cli::{
-    AdminCmd, AdminUserCmd, BackupArgs, Cli, ClusterArgs, Command, JobsCmd, RestoreArgs,
-    RoleChoice, ServeArgs, StorageArgs, parse_duration,
+    AdminCmd, AdminUserCmd, BackupArgs, Cli, ClusterArgs, Command, CommunityArgs, JobsCmd,
+    MailArgs, RestoreArgs, RoleChoice, ServeArgs, SignupMode, StorageArgs, parse_duration,
 };
 use cli::{
     DEFAULT_FFMPEG, DEFAULT_JOB_LEASE, DEFAULT_JOB_RETRY_BASE, DEFAULT_MAX_UPLOAD_BYTES,
@@ -94,6 +94,36 @@ pub struct Config {
     pub litefs_dir: Option<PathBuf>,
     /// `None`: no periodic backups.
     pub backup: Option<BackupConfig>,
+    pub community: Community,
+    /// `None`: no mail is sent.
+    pub mail: Option<MailConfig>,
+}
+
+/// Who may join, and where people reach the server.
+#[derive(Clone, Debug)]
+pub struct Community {
+    pub signup: SignupMode,
+    pub users_may_invite: bool,
+    /// Links in mail start with this; `None`: `http://` and the HTTP
+    /// address the node bound.
+    pub public_url: Option<String>,
+}
+
+impl Default for Community {
+    fn default() -> Self {
+        Community {
+            signup: SignupMode::Open,
+            users_may_invite: false,
+            public_url: None,
+        }
+    }
+}
+
+/// Where outgoing mail goes.
+#[derive(Clone, Debug)]
+pub struct MailConfig {
+    pub smtp_url: String,
+    pub from: String,
 }
 
 impl From<ServeArgs> for Config {
@@ -117,8 +147,18 @@ impl From<ServeArgs> for Config {
                 .unwrap_or_else(|| a.storage.data_dir.join("backups")),
             keep: usize::try_from(a.backup_keep).unwrap_or(usize::MAX).max(1),
         });
+        let mail = match (a.mail.smtp_url, a.mail.mail_from) {
+            (Some(smtp_url), Some(from)) => Some(MailConfig { smtp_url, from }),
+            _ => None,
+        };
         Config {
             backup,
+            mail,
+            community: Community {
+                signup: a.community.signup,
+                users_may_invite: a.community.users_may_invite,
+                public_url: a.community.public_url,
+            },
             media_store: a.media_store,
             limits: a.limits.into(),
             cluster,
@@ -171,6 +211,8 @@ impl Config {
             role: RoleChoice::Auto,
             litefs_dir: None,
             backup: None,
+            community: Community::default(),
+            mail: None,
         }
     }
 }

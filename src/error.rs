@@ -51,6 +51,14 @@ pub enum AppError {
         message: String,
         retry_after: Duration,
     },
+    /// A refusal with its own machine-readable code (`awaiting_approval`,
+    /// `invalid_token`, …), for clients that act on it.
+    #[error("{message}")]
+    Coded {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -115,6 +123,7 @@ impl AppError {
             AppError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            AppError::Coded { status, code, .. } => (*status, *code),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -16,6 +16,7 @@ pub mod chat;
 pub mod comments;
 pub mod friends;
 pub mod jobs;
+pub mod mail;
 pub mod media;
 pub mod moderation;
 pub mod nodes;

@@ -42,6 +42,8 @@ pub use crate::http::timeout::REQUEST_TIMEOUT;
         (name = "realtime", description = "WebSocket and WebTransport set-up"),
         (name = "media", description = "Photo and video uploads (simple and resumable), processing, attachments"),
         (name = "jobs", description = "The job queue"),
+        (name = "admin", description = "The admin console: users, reports, sign-ups, jobs, the cluster"),
+        (name = "community", description = "Invites, reports and mutes"),
         (name = "system", description = "Health and metadata"),
     )
 )]
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(media::tus::router())
         .merge(media::avatar::router())
         .merge(super::health::router())
+        .merge(crate::console::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let routes = api

@@ -97,3 +97,22 @@ impl OptionalFromRequestParts<AppState> for User {
         }
     }
 }
+
+/// The signed-in user, who must be an admin: 401 signed out, 403 not an
+/// admin. Read from the database on every request, so a revoked admin is
+/// refused at once on every node.
+#[derive(Clone, Debug)]
+pub struct Admin(pub User);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let user = <User as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        if accounts::is_admin(&state.read, user.id).await? {
+            Ok(Admin(user))
+        } else {
+            Err(AppError::Forbidden("admins only".into()))
+        }
+    }
+}

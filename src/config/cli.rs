@@ -294,6 +294,67 @@ pub struct ServeArgs {
     pub cluster: ClusterArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub community: CommunityArgs,
+    #[command(flatten)]
+    pub mail: MailArgs,
+}
+
+/// Who may join, and the address people reach the server at.
+#[derive(Clone, Debug, Args)]
+pub struct CommunityArgs {
+    /// Who may sign up: `open` (anyone), `invite` (with an invite code),
+    /// `approval` (an admin approves each account) or `closed` (accounts
+    /// only from `kith admin user create`).
+    #[arg(long, env = "KITH_SIGNUP", value_enum, default_value_t = SignupMode::Open)]
+    pub signup: SignupMode,
+    /// Let every user make invite codes, not only admins.
+    #[arg(long, env = "KITH_USERS_MAY_INVITE")]
+    pub users_may_invite: bool,
+    /// The address people open kith at, for links in mail and reset links
+    /// (`https://kith.example`) [default: http://<--listen>].
+    #[arg(long, env = "KITH_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+}
+
+/// Who may sign up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignupMode {
+    /// Anyone (the default, for a single self-hoster and their friends).
+    Open,
+    /// With an invite code.
+    Invite,
+    /// Anyone may apply; an admin approves each account.
+    Approval,
+    /// No sign-up: accounts come from `kith admin user create`.
+    Closed,
+}
+
+/// Outgoing mail (address verification, password resets).
+#[derive(Clone, Debug, Args)]
+pub struct MailArgs {
+    /// The SMTP server: `smtp://HOST[:PORT]` (STARTTLS when offered,
+    /// required with `?tls=required`), `smtps://HOST[:PORT]` (TLS), with
+    /// `USER:PASSWORD@` when it wants them. Without it kith sends no mail.
+    #[arg(long, env = "KITH_SMTP_URL", hide_env_values = true, requires = "mail_from")]
+    pub smtp_url: Option<String>,
+    /// The From address of kith's mail (`kith <kith@example.org>`).
+    #[arg(long, env = "KITH_MAIL_FROM", requires = "smtp_url")]
+    pub mail_from: Option<String>,
+}
+
+/// An http(s) URL without a trailing slash.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let t = s.trim().trim_end_matches('/');
+    let ok = (t.starts_with("http://") || t.starts_with("https://"))
+        && t.len() > "https://".len()
+        && !t.contains(char::is_whitespace);
+    if ok {
+        Ok(t.to_owned())
+    } else {
+        Err(format!("{s:?} is not an http(s) URL"))
+    }
 }
 
 /// Which node writes.
