@@ -25,10 +25,15 @@ use crate::state::AppState;
 use crate::store::accounts::DeleteAccount;
 use kith_core::ids::{Id, now_ms};
 
+mod email;
+mod profile;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(me, delete_account))
+        .routes(routes!(me, delete_account, profile::update))
+        .routes(routes!(profile::change_password))
         .routes(routes!(export))
+        .merge(email::router())
 }
 
 // ---- the account itself -----------------------------------------------------
@@ -38,8 +43,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct Me {
     #[serde(flatten)]
     pub user: UserView,
-    /// May remove anyone's posts and comments.
+    pub bio: String,
+    /// May use the admin console.
     pub admin: bool,
+    /// The verified mail address (password resets go there).
+    pub email: Option<String>,
+    /// An address waiting for its verification link to be opened.
+    pub email_pending: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -53,15 +63,67 @@ pub struct MeResponse {
         (status = 401, description = "Not signed in", body = ErrorBody),
     ))]
 async fn me(State(state): State<AppState>, user: User) -> Result<Json<MeResponse>, AppError> {
-    let admin = accounts::is_admin(&state.read, user.id).await?;
-    // Read afresh, not from the signed-in user's 10 s cache: a new avatar
-    // shows on the page that just made it.
+    Ok(Json(me_response(&state, &user).await?))
+}
+
+/// The signed-in user as `GET /api/me` shows them: read afresh, not from
+/// the signed-in user's 10 s cache, so that a new avatar or name shows on
+/// the page that just made it.
+pub(crate) async fn me_response(state: &AppState, user: &User) -> Result<MeResponse, AppError> {
     let view = accounts::by_id(&state.read, user.id)
         .await?
-        .unwrap_or(user.view);
-    Ok(Json(MeResponse {
-        user: Me { user: view, admin },
-    }))
+        .unwrap_or_else(|| user.view.clone());
+    let (bio, admin, email): (String, bool, Option<String>) =
+        sqlx::query_as("SELECT bio, is_admin <> 0, email FROM users WHERE id = ?")
+            .bind(user.id.0)
+            .fetch_optional(&state.read)
+            .await?
+            .unwrap_or_default();
+    let email_pending: Option<String> = sqlx::query_scalar(
+        "SELECT email FROM account_tokens
+         WHERE user_id = ? AND purpose = 'verify_email' AND used_at IS NULL AND expires_at > ?
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(user.id.0)
+    .bind(now_ms())
+    .fetch_optional(&state.read)
+    .await?
+    .flatten();
+    Ok(MeResponse {
+        user: Me {
+            user: view,
+            bio,
+            admin,
+            email,
+            email_pending,
+        },
+    })
+}
+
+/// Whether `password` is the account's, counted like a sign-in attempt
+/// (guesses here hit the same limits); Forbidden (`wrong_password`) when
+/// it is not. Deletion and a new password both ask for it.
+pub(crate) async fn recheck_password(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    user: &User,
+    password: String,
+) -> Result<(), AppError> {
+    let attempt = limits::admit_login(state, ip, &user.view.username).await?;
+    let hash = accounts::credentials(&state.read, &user.view.username)
+        .await?
+        .map(|c| c.password_hash);
+    let right = password.len() <= crate::auth::password::MAX_LEN
+        && state.passwords.verify(password, hash).await?;
+    if !right {
+        return Err(AppError::Coded {
+            status: StatusCode::FORBIDDEN,
+            code: "wrong_password",
+            message: "the password is not right".into(),
+        });
+    }
+    attempt.succeeded(state).await;
+    Ok(())
 }
 
 // ---- deletion -------------------------------------------------------------
@@ -87,17 +149,7 @@ pub async fn delete_account(
     user: User,
     Json(req): Json<DeleteAccountRequest>,
 ) -> Result<StatusCode, AppError> {
-    // Guessed passwords count as failed sign-ins would.
-    let attempt = limits::admit_login(&state, ip, &user.view.username).await?;
-    let hash = accounts::credentials(&state.read, &user.view.username)
-        .await?
-        .map(|c| c.password_hash);
-    let right = req.password.len() <= crate::auth::password::MAX_LEN
-        && state.passwords.verify(req.password, hash).await?;
-    if !right {
-        return Err(AppError::Forbidden("the password is not right".into()));
-    }
-    attempt.succeeded(&state).await;
+    recheck_password(&state, ip, &user, req.password).await?;
     let media = state.writer.run(DeleteAccount { user: user.id }).await?;
     for id in media {
         if let Err(e) = state.media.remove(&state.config.media_dir, id).await {

@@ -358,6 +358,11 @@ impl App {
             };
             tasks.spawn(backup::schedule::run(node, cfg));
         }
+        tasks.spawn(crate::auth::ended::watch(crate::auth::ended::EndedWatch {
+            read: state.read.clone(),
+            hub: state.hub.clone(),
+            tasks: tasks.clone(),
+        }));
         tasks.spawn(crate::admin::watch_bans(crate::admin::BanWatch {
             read: state.read.clone(),
             hub: state.hub.clone(),

@@ -11,14 +11,24 @@
 //! ([`limits`]).
 
 pub mod accounts;
+pub mod ended;
 pub mod extract;
 pub mod limits;
 pub mod password;
+pub mod recovery;
 pub mod routes;
 pub mod session_store;
+pub mod sessions;
+pub mod tokens;
 
 pub use extract::{Admin, User};
 
 /// Session keys.
 pub(crate) const SESSION_USER: &str = "uid";
 pub(crate) const SESSION_SEEN: &str = "seen";
+/// `browser` (a cookie) or `token` (a native app's bearer token).
+pub(crate) const SESSION_KIND: &str = "kind";
+/// The device's name, from its User-Agent at sign-in.
+pub(crate) const SESSION_DEVICE: &str = "device";
+/// The coarse address it was last used from.
+pub(crate) const SESSION_ADDR: &str = "addr";

@@ -40,6 +40,7 @@ mod auth;
 pub mod backup;
 mod chat;
 pub mod cluster;
+mod community;
 pub mod config;
 mod console;
 pub mod db;

@@ -61,6 +61,7 @@ impl From<Row> for NotificationView {
             "friend_accepted" => Kind::FriendAccepted,
             "like" => Kind::Like,
             "comment" => Kind::Comment,
+            "report_resolved" => Kind::ReportResolved,
             _ => Kind::Message,
         };
         let actor = match (r.a_id, r.a_username, r.a_display_name, r.a_created_at) {

@@ -9,6 +9,7 @@ pub mod blocks;
 pub mod comments;
 pub mod feed;
 pub mod friends;
+pub mod mutes;
 pub mod posts;
 pub mod relations;
 pub mod search;
@@ -23,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(friends::router())
         .merge(blocks::router())
+        .merge(mutes::router())
         .merge(posts::router())
         .merge(comments::router())
         .merge(feed::router())

@@ -11,20 +11,26 @@
 
 pub mod accounts;
 pub mod attempts;
+pub mod audit;
 pub mod blocks;
 pub mod chat;
 pub mod comments;
+pub mod community;
 pub mod friends;
 pub mod jobs;
 pub mod mail;
 pub mod media;
 pub mod moderation;
+pub mod mutes;
 pub mod nodes;
 pub mod notifications;
 pub mod posts;
+pub mod profile;
 pub mod relations;
+pub mod reports;
 pub mod sessions;
 pub mod settings;
+pub mod tokens;
 pub mod users;
 pub mod visibility;
 

@@ -15,6 +15,7 @@
 //! - [`sync`]: locks that outlive a panic.
 
 pub mod bucket;
+pub mod device;
 pub mod ids;
 pub mod job_state;
 pub mod media;

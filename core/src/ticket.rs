@@ -2,8 +2,11 @@
 //! carries no cookies: `POST /api/realtime/ticket` (cookie-authenticated)
 //! issues one; `/wt?ticket=` presents it.
 //!
-//! A ticket is `<user id>.<expiry ms>.<HMAC-SHA256>` under a key kept in
-//! the `settings` table, so any node can check a ticket any node issued.
+//! A ticket is `<user id>.<session handle>.<expiry ms>.<HMAC-SHA256>`
+//! under a key kept in the `settings` table, so any node can check a ticket
+//! any node issued. The session handle ties the connection to the session
+//! that asked for the ticket: when that session ends, the connection
+//! closes like a WebSocket opened with its cookie or token.
 
 use crate::ids::{Id, now_ms};
 use crate::signing;
@@ -37,26 +40,29 @@ impl TicketKey {
         TicketKey(key)
     }
 
-    pub fn issue_at(&self, user: Id, now: i64) -> String {
-        let payload = format!("{user}.{}", now + TTL_MS);
+    pub fn issue_at(&self, user: Id, session: Id, now: i64) -> String {
+        let payload = format!("{user}.{session}.{}", now + TTL_MS);
         let sig = URL_SAFE_NO_PAD.encode(signing::sign(&self.0, &[payload.as_bytes()]));
         format!("{payload}.{sig}")
     }
 
-    pub fn issue(&self, user: Id) -> String {
-        self.issue_at(user, now_ms())
+    pub fn issue(&self, user: Id, session: Id) -> String {
+        self.issue_at(user, session, now_ms())
     }
 
-    /// The user a ticket was issued to, if it is genuine and unexpired at `now`.
-    pub fn check_at(&self, ticket: &str, now: i64) -> Result<Id, TicketError> {
-        let mut parts = ticket.splitn(3, '.');
-        let (Some(user), Some(exp), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+    /// The user and session a ticket was issued to, if it is genuine and
+    /// unexpired at `now`.
+    pub fn check_at(&self, ticket: &str, now: i64) -> Result<(Id, Id), TicketError> {
+        let mut parts = ticket.splitn(4, '.');
+        let (Some(user), Some(session), Some(exp), Some(sig)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(TicketError::Malformed);
         };
         let sig = URL_SAFE_NO_PAD
             .decode(sig)
             .map_err(|_| TicketError::Malformed)?;
-        let payload = format!("{user}.{exp}");
+        let payload = format!("{user}.{session}.{exp}");
         if !signing::verify(&self.0, &[payload.as_bytes()], &sig) {
             return Err(TicketError::BadSignature);
         }
@@ -64,10 +70,12 @@ impl TicketKey {
         if now > exp {
             return Err(TicketError::Expired);
         }
-        user.parse().map_err(|_| TicketError::Malformed)
+        let user = user.parse().map_err(|_| TicketError::Malformed)?;
+        let session = session.parse().map_err(|_| TicketError::Malformed)?;
+        Ok((user, session))
     }
 
-    pub fn check(&self, ticket: &str) -> Result<Id, TicketError> {
+    pub fn check(&self, ticket: &str) -> Result<(Id, Id), TicketError> {
         self.check_at(ticket, now_ms())
     }
 }
@@ -79,8 +87,8 @@ mod tests {
     #[test]
     fn tickets_round_trip_and_expire() {
         let key = TicketKey::new(b"k".repeat(32));
-        let t = key.issue_at(Id(99), 1_000);
-        assert_eq!(key.check_at(&t, 1_000 + TTL_MS), Ok(Id(99)));
+        let t = key.issue_at(Id(99), Id(5), 1_000);
+        assert_eq!(key.check_at(&t, 1_000 + TTL_MS), Ok((Id(99), Id(5))));
         assert_eq!(key.check_at(&t, 1_001 + TTL_MS), Err(TicketError::Expired));
         let other = TicketKey::new(b"x".repeat(32));
         assert_eq!(other.check_at(&t, 1_000), Err(TicketError::BadSignature));
@@ -88,6 +96,12 @@ mod tests {
         let forged = t.replacen(&Id(99).to_string(), &Id(98).to_string(), 1);
         assert_eq!(key.check_at(&forged, 1_000), Err(TicketError::BadSignature));
         assert_eq!(key.check_at("garbage", 1_000), Err(TicketError::Malformed));
-        assert_eq!(key.check_at("a.b.!!!", 1_000), Err(TicketError::Malformed));
+        assert_eq!(
+            key.check_at("a.b.c.!!!", 1_000),
+            Err(TicketError::Malformed)
+        );
+        // Another session's handle with this signature fails too.
+        let moved = t.replacen(&Id(5).to_string(), &Id(6).to_string(), 1);
+        assert_eq!(key.check_at(&moved, 1_000), Err(TicketError::BadSignature));
     }
 }

@@ -53,6 +53,8 @@ struct ApiDoc;
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::routes::router())
+        .merge(auth::sessions::router())
+        .merge(auth::tokens::router())
         .merge(crate::account::router())
         .merge(social::router())
         .merge(chat::routes::router())
@@ -70,6 +72,8 @@ pub fn router(state: AppState) -> Router {
         .merge(media::avatar::router())
         .merge(super::health::router())
         .merge(crate::console::router())
+        .merge(crate::community::router())
+        .merge(auth::recovery::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let routes = api
@@ -97,7 +101,7 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let secure = state.config.secure_cookies;
     let sessions =
         SessionManagerLayer::new(WriterStore::new(state.writer.clone(), state.read.clone()))
-            .with_name(if secure { "__Host-kith" } else { "kith" })
+            .with_name(crate::http::bearer::cookie_name(secure))
             .with_secure(secure)
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
@@ -144,6 +148,13 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 .layer(CatchPanicLayer::custom(panic_response))
                 // 30 s in all; an upload only fails when it stalls.
                 .layer(middleware::from_fn(crate::http::timeout::limit_time))
+                // Outside the cross-origin check and the session layer: it
+                // marks bearer requests for the one and hands their token
+                // to the other.
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::http::bearer::bearer,
+                ))
                 .layer(middleware::from_fn(reject_cross_origin))
                 .layer(middleware::from_fn_with_state(
                     state.clone(),

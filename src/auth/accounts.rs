@@ -130,6 +130,8 @@ pub struct Credentials {
     pub password_hash: String,
     /// Banned accounts cannot sign in.
     pub banned: bool,
+    /// Accounts awaiting approval cannot sign in yet.
+    pub pending: bool,
 }
 
 /// The id, password hash and ban of an account, for a login attempt.
@@ -137,16 +139,18 @@ pub async fn credentials(
     pool: &SqlitePool,
     username: &str,
 ) -> Result<Option<Credentials>, sqlx::Error> {
-    let row: Option<(i64, String, bool)> = sqlx::query_as(
-        "SELECT id, password_hash, banned_at IS NOT NULL FROM users WHERE username = ?",
+    let row: Option<(i64, String, bool, bool)> = sqlx::query_as(
+        "SELECT id, password_hash, banned_at IS NOT NULL, status = 'pending'
+         FROM users WHERE username = ?",
     )
     .bind(username)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(id, password_hash, banned)| Credentials {
+    Ok(row.map(|(id, password_hash, banned, pending)| Credentials {
         id: Id(id),
         password_hash,
         banned,
+        pending,
     }))
 }
 

@@ -14,7 +14,7 @@ use tower_sessions::session::{Id as SessionId, Record};
 use tower_sessions::session_store::{Error as StoreError, Result as StoreResult};
 use tower_sessions_sqlx_store::SqliteStore;
 
-use super::SESSION_USER;
+use super::{SESSION_ADDR, SESSION_DEVICE, SESSION_KIND, SESSION_USER};
 use crate::db::Writer;
 use crate::store::sessions::{DeleteSession, SaveSession};
 use kith_core::ids::Id;
@@ -40,12 +40,23 @@ impl WriterStore {
             .get(SESSION_USER)
             .and_then(|v| v.as_i64())
             .map(Id);
+        let text = |key: &str| {
+            record
+                .data
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
         let cmd = SaveSession {
             id: record.id.to_string(),
             data,
             expiry_unix: record.expiry_date.unix_timestamp(),
             user_id,
             create,
+            kind: text(SESSION_KIND),
+            device: text(SESSION_DEVICE),
+            address: text(SESSION_ADDR),
         };
         self.writer
             .run(cmd)

@@ -9,9 +9,11 @@
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+use crate::store::audit::Audited;
 use crate::store::{
-    CmdError, Command, accounts, attempts, blocks, chat, comments, friends, jobs, media,
-    moderation, nodes, notifications, posts, sessions, settings, users,
+    CmdError, Command, accounts, attempts, blocks, chat, comments, community, friends, jobs, media,
+    moderation, mutes, nodes, notifications, posts, profile, reports, sessions, settings, tokens,
+    users,
 };
 
 /// Declares [`AnyCommand`] with one variant per command type, its `From`
@@ -101,6 +103,29 @@ any_command! {
     PruneNodes(nodes::PruneNodes),
     InitSetting(settings::InitSetting),
     SetSetting(settings::SetSetting),
+    EndOtherSessions(sessions::EndOtherSessions),
+    EndSession(sessions::EndSession),
+    UpdateProfile(profile::UpdateProfile),
+    SetPassword(profile::SetPassword),
+    RequestEmail(tokens::RequestEmail),
+    VerifyEmail(tokens::VerifyEmail),
+    RemoveEmail(tokens::RemoveEmail),
+    IssueReset(tokens::IssueReset),
+    ConfirmReset(tokens::ConfirmReset),
+    PruneTokens(tokens::PruneTokens),
+    SetMute(mutes::SetMute),
+    CreateInvite(community::CreateInvite),
+    RevokeInvite(community::RevokeInvite),
+    CreateReport(reports::CreateReport),
+    AdminBan(Audited<moderation::Ban>),
+    AdminSetAdmin(Audited<moderation::SetAdmin>),
+    AdminResetLink(Audited<tokens::IssueReset>),
+    AdminApprove(Audited<community::Approve>),
+    AdminReject(Audited<community::Reject>),
+    AdminInvite(Audited<community::AdminInvite<community::CreateInvite>>),
+    AdminResolveReport(Audited<reports::ResolveReport>),
+    AdminCancelJob(Audited<jobs::Cancel>),
+    AdminRetryJob(Audited<jobs::Retry>),
     #[cfg(test)]
     FailAfterWriting(super::writer::tests::FailAfterWriting),
 }

@@ -11,6 +11,7 @@ use super::hub::Frame;
 use super::session::{Answer, Conn};
 use crate::auth::accounts::UserView;
 use crate::state::AppState;
+use kith_core::ids::Id;
 use kith_core::protocol::{self, ErrorCode, ServerFrame};
 
 /// How long a close frame may wait to be written.
@@ -60,8 +61,15 @@ pub trait Transport: Send {
 const SEND_BATCH: usize = 64;
 
 /// Serves one connection of `user` over `transport` until it ends.
-pub async fn serve<T: Transport>(state: AppState, user: UserView, mut transport: T) {
-    let (mut conn, mut reg, hello) = Conn::open(state, user).await;
+/// `session` is the handle of the session it was opened under: when that
+/// session ends, the connection closes.
+pub async fn serve<T: Transport>(
+    state: AppState,
+    user: UserView,
+    session: Option<Id>,
+    mut transport: T,
+) {
+    let (mut conn, mut reg, hello) = Conn::open(state, user, session).await;
     let mut reason = CloseReason::Client;
     let mut ok = true;
     let mut batch = Vec::new();

@@ -59,6 +59,10 @@ impl Kick {
 
 struct Slot {
     conn: u64,
+    /// The handle of the session the connection was opened under
+    /// (`kith_core::device::session_handle`); `None` for connections made
+    /// without one (tests of the hub itself).
+    session: Option<Id>,
     tx: mpsc::Sender<Frame>,
     kick: Arc<Kick>,
 }
@@ -96,7 +100,7 @@ impl Default for Hub {
 }
 
 impl Hub {
-    pub fn register(&self, user: Id) -> Registration {
+    pub fn register(&self, user: Id, session: Option<Id>) -> Registration {
         let user = user.0;
         let (tx, rx) = mpsc::channel(OUTBOX);
         let kick = Arc::new(Kick::default());
@@ -111,6 +115,7 @@ impl Hub {
         let first = slots.is_empty();
         slots.push(Slot {
             conn,
+            session,
             tx,
             kick: kick.clone(),
         });
@@ -206,6 +211,21 @@ impl Hub {
         }
     }
 
+    /// Kicks every connection opened under the session whose handle is
+    /// `session` (it ended). A scan of every slot: sessions end a few times
+    /// a minute at most, and 10 000 slots scan in tens of microseconds.
+    pub fn kick_session(&self, session: Id, reason: &'static str) -> usize {
+        let users = self.users.read_lock();
+        let mut kicked = 0;
+        for s in users.values().flatten() {
+            if s.session == Some(session) {
+                s.kick.kick(reason);
+                kicked += 1;
+            }
+        }
+        kicked
+    }
+
     /// Kicks every connection of `user` (logout-all, ban).
     pub fn kick_user(&self, user: Id, reason: &'static str) {
         let user = user.0;
@@ -223,8 +243,8 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_kicks_only_that_connection() {
         let hub = Hub::default();
-        let mut fast = hub.register(Id(1));
-        let slow = hub.register(Id(1));
+        let mut fast = hub.register(Id(1), None);
+        let slow = hub.register(Id(1), None);
         assert!(fast.first && !slow.first);
         let frame: Frame = Arc::from("{}");
         for _ in 0..OUTBOX {
@@ -246,10 +266,10 @@ mod tests {
         let hub = Hub::default();
         // Nothing registered: nothing to wait for.
         hub.closed().await;
-        let early = hub.register(Id(1));
+        let early = hub.register(Id(1), None);
         hub.kick_all(SHUTTING_DOWN);
         assert_eq!(early.kick.kicked().await, SHUTTING_DOWN);
-        let late = hub.register(Id(2));
+        let late = hub.register(Id(2), None);
         assert_eq!(late.kick.kicked().await, SHUTTING_DOWN);
         let waiting = tokio::spawn(async move {
             let hub = hub;
@@ -268,8 +288,8 @@ mod tests {
     #[test]
     fn except_skips_the_sender() {
         let hub = Hub::default();
-        let a = hub.register(Id(7));
-        let _b = hub.register(Id(7));
+        let a = hub.register(Id(7), None);
+        let _b = hub.register(Id(7), None);
         assert_eq!(hub.send(Id(7), &Arc::from("x"), Some(a.conn)), 1);
         assert_eq!(hub.send(Id(8), &Arc::from("x"), None), 0);
     }

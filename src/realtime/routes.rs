@@ -11,6 +11,7 @@ use crate::auth::User;
 use crate::error::ErrorBody;
 use crate::http::Json;
 use crate::state::AppState;
+use kith_core::ids::Id;
 use kith_core::ticket::TTL_MS;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,7 +34,7 @@ pub struct Ticket {
     ))]
 async fn ticket(State(state): State<AppState>, user: User) -> Json<Ticket> {
     Json(Ticket {
-        ticket: state.tickets.issue(user.id),
+        ticket: state.tickets.issue(user.id, user.handle().unwrap_or(Id(0))),
         expires_in_seconds: TTL_MS / 1000,
     })
 }

@@ -78,8 +78,12 @@ pub struct Conn {
 impl Conn {
     /// Registers the connection; returns the frames to send first: hello,
     /// then which friends are online.
-    pub(super) async fn open(state: AppState, user: UserView) -> (Conn, Registration, Vec<Frame>) {
-        let reg = state.hub.register(user.id);
+    pub(super) async fn open(
+        state: AppState,
+        user: UserView,
+        session: Option<Id>,
+    ) -> (Conn, Registration, Vec<Frame>) {
+        let reg = state.hub.register(user.id, session);
         // Checked after registering: a ban or an account deletion that this
         // read misses commits after it, and its kick then finds this
         // connection. (A WebTransport ticket outlives neither.)
@@ -88,6 +92,15 @@ impl Conn {
             Ok(Some(true)) => reg.kick.kick(hub::BANNED),
             Ok(None) => reg.kick.kick(hub::SIGNED_OUT),
             Err(e) => tracing::warn!(error = %e, "checking the account of a new connection"),
+        }
+        // Likewise for its session: one that ended before this connection
+        // registered was logged before the watcher could find it here.
+        if let Some(handle) = session {
+            match crate::auth::sessions::is_live(&state.read, user.id, handle).await {
+                Ok(true) => {}
+                Ok(false) => reg.kick.kick(hub::SIGNED_OUT),
+                Err(e) => tracing::warn!(error = %e, "checking the session of a new connection"),
+            }
         }
         let mut hello = vec![
             ServerFrame::Hello {

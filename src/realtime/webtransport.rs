@@ -215,8 +215,8 @@ async fn session(state: AppState, incoming: IncomingSession) {
         request.forbidden().await;
         return;
     }
-    let user = match ticket_of(request.path()).map(|t| state.tickets.check(t)) {
-        Some(Ok(user)) => user,
+    let (user, session) = match ticket_of(request.path()).map(|t| state.tickets.check(t)) {
+        Some(Ok(checked)) => checked,
         _ => {
             request.forbidden().await;
             return;
@@ -247,7 +247,7 @@ async fn session(state: AppState, incoming: IncomingSession) {
         recv: BufReader::with_capacity(4096, recv),
         line: Vec::new(),
     };
-    conn::serve(state, view, transport).await;
+    conn::serve(state, view, Some(session), transport).await;
 }
 
 struct Wt {

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 
@@ -11,7 +11,7 @@ use super::conn::{self, CloseReason, Inbound, Transport};
 use super::hub::{Frame, SHUTTING_DOWN};
 use crate::auth::User;
 use crate::error::AppError;
-use crate::http::same_origin;
+use crate::http::{Bearer, same_origin};
 use crate::state::AppState;
 use futures_util::SinkExt;
 use kith_core::protocol::MAX_FRAME_BYTES;
@@ -35,18 +35,21 @@ const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
+    bearer: Option<Extension<Bearer>>,
     user: User,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
     // Browsers always send Origin on a WebSocket handshake; a page of
-    // another site must not ride on this user's cookie.
+    // another site must not ride on this user's cookie. A bearer token is
+    // no cookie: an app's handshake may come from anywhere.
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    if let Some(origin) = headers.get(header::ORIGIN) {
+    if let (None, Some(origin)) = (bearer, headers.get(header::ORIGIN)) {
         let ok = origin.to_str().is_ok_and(|o| same_origin(o, host));
         if !ok {
             return Err(AppError::Forbidden("cross-origin WebSocket refused".into()));
         }
     }
+    let session = user.handle();
     let view = user.view;
     Ok(ws
         .read_buffer_size(READ_BUFFER)
@@ -55,7 +58,7 @@ pub async fn upgrade(
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "WebSocket upgrade failed"))
-        .on_upgrade(move |socket| conn::serve(state, view, Ws(socket))))
+        .on_upgrade(move |socket| conn::serve(state, view, session, Ws(socket))))
 }
 
 struct Ws(WebSocket);

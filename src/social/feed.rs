@@ -28,10 +28,13 @@ pub async fn page(
     page: PageReq,
 ) -> Result<Page<PostView>, sqlx::Error> {
     // Friends see both public and friends-only posts of each other, so no
-    // visibility filter is needed beyond the author set.
+    // visibility filter is needed beyond the author set; muted friends
+    // leave it (their posts stay on their profile).
     let sql = format!(
         "{POST_SELECT} WHERE p.author_id IN \
-           (SELECT friend_id FROM friendships WHERE user_id = ?1 UNION ALL SELECT ?1) \
+           (SELECT friend_id FROM friendships WHERE user_id = ?1 \
+              AND friend_id NOT IN (SELECT muted_id FROM mutes WHERE muter_id = ?1) \
+            UNION ALL SELECT ?1) \
          AND p.id < ?2 ORDER BY p.id DESC LIMIT ?3"
     );
     let q = sqlx::query_as(&sql)

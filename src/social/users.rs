@@ -20,10 +20,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Serialize, ToSchema)]
 pub struct Profile {
     pub user: UserView,
+    pub bio: String,
     pub friend_count: i64,
     pub post_count: i64,
     /// How you stand with this user.
     pub relationship: Relationship,
+    /// You muted them (they cannot tell).
+    pub muted: bool,
 }
 
 #[utoipa::path(get, path = "/api/users/{username}", tag = "users",
@@ -44,8 +47,16 @@ async fn profile(
     }
     let (friend_count, post_count) = accounts::counts(&state.read, user.id).await?;
     let relationship = relationship(&state.read, me.id, user.id).await?;
+    let muted = super::mutes::has_muted(&state.read, me.id, user.id).await?;
+    let bio: String = sqlx::query_scalar("SELECT bio FROM users WHERE id = ?")
+        .bind(user.id.0)
+        .fetch_optional(&state.read)
+        .await?
+        .unwrap_or_default();
     Ok(Json(Profile {
         user,
+        bio,
+        muted,
         friend_count,
         post_count,
         relationship,

@@ -433,3 +433,21 @@ pub async fn list(
     };
     Ok(rows.into_iter().map(finish).collect())
 }
+
+impl super::audit::Audit for Cancel {
+    fn action(&self) -> &'static str {
+        "job.cancel"
+    }
+    fn target(&self) -> String {
+        format!("job:{}", self.id)
+    }
+}
+
+impl super::audit::Audit for Retry {
+    fn action(&self) -> &'static str {
+        "job.retry"
+    }
+    fn target(&self) -> String {
+        format!("job:{}", self.id)
+    }
+}

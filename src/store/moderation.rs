@@ -3,6 +3,7 @@
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
+use super::audit::Audit;
 use super::sessions::EndUserSessions;
 use super::{CmdError, Command};
 use kith_core::ids::{Id, now_ms};
@@ -85,4 +86,30 @@ fn unchanged(conn: &Connection, user: Id, why: &str) -> Result<CmdError, CmdErro
     } else {
         CmdError::NotFound("no such user".into())
     })
+}
+
+impl Audit for Ban {
+    fn action(&self) -> &'static str {
+        if self.banned {
+            "user.ban"
+        } else {
+            "user.unban"
+        }
+    }
+    fn target(&self) -> String {
+        format!("user:{}", self.user)
+    }
+}
+
+impl Audit for SetAdmin {
+    fn action(&self) -> &'static str {
+        if self.admin {
+            "user.make_admin"
+        } else {
+            "user.revoke_admin"
+        }
+    }
+    fn target(&self) -> String {
+        format!("user:{}", self.user)
+    }
 }

@@ -15,6 +15,8 @@ pub enum Kind {
     Like,
     Comment,
     Message,
+    /// An admin resolved a report this user made (subject: the report).
+    ReportResolved,
 }
 
 impl Kind {
@@ -25,6 +27,7 @@ impl Kind {
             Kind::Like => "like",
             Kind::Comment => "comment",
             Kind::Message => "message",
+            Kind::ReportResolved => "report_resolved",
         }
     }
 }
@@ -39,12 +42,20 @@ pub struct New {
     pub subject: Id,
 }
 
-/// Stores `n` unless it is about oneself. A `message` notification is not
+/// Stores `n` unless it is about oneself or from someone the user muted. A `message` notification is not
 /// repeated while an unread one for the same conversation exists. Returns
 /// whether it was stored. Called by other areas' commands, in their
 /// transaction.
 pub fn insert(conn: &Connection, n: &New) -> Result<bool, CmdError> {
     if n.user == n.actor {
+        return Ok(false);
+    }
+    // Someone the user muted causes them no notifications (and never
+    // learns it: their action succeeded all the same).
+    let muted = conn
+        .prepare_cached("SELECT 1 FROM mutes WHERE muter_id = ? AND muted_id = ?")?
+        .exists(params![n.user.0, n.actor.0])?;
+    if muted {
         return Ok(false);
     }
     if n.kind == Kind::Message {

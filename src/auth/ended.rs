@@ -1,0 +1,80 @@
+//! Closes the sockets of sessions that ended, on every node.
+//!
+//! However a session ends (sign-out, revocation in the session list, a new
+//! password, a ban, expiry, the account deleted) its `user_sessions` row
+//! goes, and a trigger logs it in `session_ends` in the same transaction.
+//! Every node reads that log every [`WATCH_EVERY`] and kicks the WebSocket
+//! and WebTransport connections opened under those sessions. The log is
+//! the one path: nothing needs to reach the other nodes, and a command
+//! line or a node that dies right after the commit cannot leave a socket
+//! of an ended session open.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kith_core::device::session_handle;
+use sqlx::SqlitePool;
+
+use crate::realtime::Hub;
+use crate::realtime::hub::SIGNED_OUT;
+use crate::tasks::Tasks;
+
+/// How often every node reads the log: a revoked session's sockets close
+/// within this plus a replica's replication delay. One indexed read of
+/// the log's tail, four times a second, is nothing next to the traffic of
+/// a node.
+pub const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// Log entries handled per read; more wait for the next.
+const BATCH: i64 = 1000;
+
+/// What the watcher uses of a node.
+pub struct EndedWatch {
+    pub read: SqlitePool,
+    pub hub: Arc<Hub>,
+    pub tasks: Tasks,
+}
+
+/// Runs until the node stops.
+pub async fn watch(state: EndedWatch) {
+    // Sessions that ended before this node started had no sockets here.
+    let mut last: i64 = match sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM session_ends")
+        .fetch_one(&state.read)
+        .await
+    {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the log of ended sessions");
+            0
+        }
+    };
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.tasks.stopping() => return,
+        }
+        let rows: Vec<(i64, String)> = match sqlx::query_as(
+            "SELECT seq, session_id FROM session_ends WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(last)
+        .bind(BATCH)
+        .fetch_all(&state.read)
+        .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the log of ended sessions");
+                continue;
+            }
+        };
+        for (seq, session) in rows {
+            last = seq;
+            let kicked = state.hub.kick_session(session_handle(&session), SIGNED_OUT);
+            if kicked > 0 {
+                tracing::debug!(kicked, "closed the sockets of an ended session");
+            }
+        }
+    }
+}
