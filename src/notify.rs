@@ -115,7 +115,8 @@ impl Host {
 
 /// After a command that may have stored notification `id` for `user`:
 /// pushes it to their live connections, if it exists.
-async fn push(state: &Host, id: Id) {
+/// Pushes a stored notification to its user's sockets on every node.
+pub async fn push(state: &Host, id: Id) {
     match by_id(&state.read, id).await {
         Ok(Some(n)) => {
             let user: Option<Id> =

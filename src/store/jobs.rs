@@ -408,6 +408,28 @@ pub async fn get(pool: &SqlitePool, id: Id) -> Result<Option<JobView>, sqlx::Err
     Ok(j.map(finish))
 }
 
+/// A page of jobs newest first, below the id `before`, optionally of one
+/// status and one kind (the console's list).
+pub async fn page(
+    pool: &SqlitePool,
+    status: Option<&str>,
+    kind: Option<&str>,
+    before: i64,
+    fetch: i64,
+) -> Result<Vec<JobView>, sqlx::Error> {
+    let rows: Vec<JobView> = sqlx::query_as(&format!(
+        "{JOB_SELECT} WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR kind = ?2)
+         AND id < ?3 ORDER BY id DESC LIMIT ?4"
+    ))
+    .bind(status)
+    .bind(kind)
+    .bind(before)
+    .bind(fetch)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(finish).collect())
+}
+
 /// Jobs newest first, optionally of one status.
 pub async fn list(
     pool: &SqlitePool,
