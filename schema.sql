@@ -419,12 +419,13 @@ ALTER TABLE user_sessions ADD COLUMN last_seen_at INTEGER;
 CREATE TABLE IF NOT EXISTS session_ends (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT    NOT NULL,
+    user_id    INTEGER NOT NULL,
     at_ms      INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS session_ends_at ON session_ends (at_ms);
 CREATE TRIGGER IF NOT EXISTS user_sessions_end AFTER DELETE ON user_sessions BEGIN
-    INSERT INTO session_ends (session_id, at_ms)
-    VALUES (OLD.session_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+    INSERT INTO session_ends (session_id, user_id, at_ms)
+    VALUES (OLD.session_id, OLD.user_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 END;
 
 -- Single-use tokens mailed or handed out: `verify_email` (24 h, carries

@@ -16,7 +16,7 @@ use kith_core::device::session_handle;
 use sqlx::SqlitePool;
 
 use crate::realtime::Hub;
-use crate::realtime::hub::SIGNED_OUT;
+use crate::realtime::hub::{BANNED, SIGNED_OUT};
 use crate::tasks::Tasks;
 
 /// How often every node reads the log: a revoked session's sockets close
@@ -55,8 +55,11 @@ pub async fn watch(state: EndedWatch) {
             _ = tick.tick() => {}
             _ = state.tasks.stopping() => return,
         }
-        let rows: Vec<(i64, String)> = match sqlx::query_as(
-            "SELECT seq, session_id FROM session_ends WHERE seq > ? ORDER BY seq LIMIT ?",
+        // A ban ends sessions too: its sockets are told why.
+        let rows: Vec<(i64, String, bool)> = match sqlx::query_as(
+            "SELECT e.seq, e.session_id, coalesce(u.banned_at IS NOT NULL, 0)
+             FROM session_ends e LEFT JOIN users u ON u.id = e.user_id
+             WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
         )
         .bind(last)
         .bind(BATCH)
@@ -69,9 +72,10 @@ pub async fn watch(state: EndedWatch) {
                 continue;
             }
         };
-        for (seq, session) in rows {
+        for (seq, session, banned) in rows {
             last = seq;
-            let kicked = state.hub.kick_session(session_handle(&session), SIGNED_OUT);
+            let why = if banned { BANNED } else { SIGNED_OUT };
+            let kicked = state.hub.kick_session(session_handle(&session), why);
             if kicked > 0 {
                 tracing::debug!(kicked, "closed the sockets of an ended session");
             }

@@ -101,11 +101,12 @@ async fn resolve(
     let report = reports::one(&state.read, id)
         .await?
         .ok_or_else(|| AppError::not_found("report"))?;
+    // A ban's sessions ended in its transaction; every node's watcher
+    // closes the author's sockets, telling them why.
     if req.action == Action::Ban
         && let Some(author) = &report.author
     {
         state.invalidate_user(author.id).await;
-        state.sign_out_everywhere(author.id).await;
     }
     let host = Host::of(&state);
     for t in told {

@@ -199,10 +199,9 @@ async fn change(
                 cmd: Ban { user: id, banned },
             })
             .await?;
+        // Its sessions ended in the ban's transaction; every node's
+        // watcher closes its sockets with the reason (`account banned`).
         state.invalidate_user(id).await;
-        if banned {
-            state.sign_out_everywhere(id).await;
-        }
     }
     if let Some(make) = req.admin {
         state

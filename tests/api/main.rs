@@ -2,6 +2,7 @@
 
 mod abuse;
 mod account;
+mod accounts;
 mod admin;
 mod asvs;
 mod auth;
@@ -12,6 +13,7 @@ mod chat;
 mod cli;
 #[path = "../common/clip.rs"]
 mod clip;
+mod community;
 mod crash;
 mod deploy;
 mod e2e;

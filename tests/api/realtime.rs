@@ -422,9 +422,15 @@ async fn an_expired_ticket_is_refused() {
         .parse()
         .expect("valid id");
     let long_ago = kith::ids::now_ms() - 10 * kith::realtime::ticket::TTL_MS;
-    let expired = app.state.tickets.issue_at(id, long_ago);
+    let (_, sessions) = a.http.get("/api/me/sessions").await;
+    let session: kith::ids::Id = sessions["sessions"][0]["id"]
+        .as_str()
+        .expect("session")
+        .parse()
+        .expect("valid id");
+    let expired = app.state.tickets.issue_at(id, session, long_ago);
     assert!(wt_connect(&a, &expired, None).await.is_err());
-    let fresh = app.state.tickets.issue(id);
+    let fresh = app.state.tickets.issue(id, session);
     assert!(wt_connect(&a, &fresh, None).await.is_ok());
 }
 
