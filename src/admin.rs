@@ -24,6 +24,8 @@ use crate::config::{AdminCmd, AdminUserCmd};
 use crate::realtime::Hub;
 use crate::realtime::hub::BANNED;
 use crate::store::moderation::{Ban, SetAdmin};
+use crate::store::tokens::IssueReset;
+use crate::store::users::CreateUser;
 use crate::store::{CmdError, Command};
 use crate::tasks::Tasks;
 use kith_core::ids::{Id, format_ms};
@@ -66,7 +68,91 @@ pub fn run(db: &Path, action: AdminCmd) -> anyhow::Result<String> {
                 admin: false,
             })
         }
+        AdminUserCmd::Create {
+            username,
+            display_name,
+            admin,
+            public_url,
+            ..
+        } => create(&conn, &username, display_name, admin, &public_url),
+        AdminUserCmd::ResetLink {
+            user, public_url, ..
+        } => {
+            let (id, name) = find_user(&conn, &user)?;
+            let link = reset_link(&conn, &name, id, &public_url)?;
+            Ok(format!(
+                "a one-time link for {name} to set a new password (valid for an hour):\n{link}\n"
+            ))
+        }
     }
+}
+
+/// `kith admin user create`: the account gets a password nobody knows
+/// (so it signs in nowhere) and its owner a link to choose one.
+fn create(
+    conn: &Connection,
+    username: &str,
+    display_name: Option<String>,
+    admin: bool,
+    public_url: &str,
+) -> anyhow::Result<String> {
+    crate::auth::accounts::check_username(username).map_err(|e| anyhow!("{e}"))?;
+    let display_name = match display_name {
+        Some(d) => crate::auth::accounts::clean_display_name(&d).map_err(|e| anyhow!("{e}"))?,
+        None => username.to_owned(),
+    };
+    let unknowable = crate::auth::recovery::new_token().0;
+    let password_hash = crate::auth::password::hash_blocking(&unknowable)?;
+    let id = Id::generate();
+    crate::db::apply_alone(
+        conn,
+        CreateUser {
+            id,
+            username: username.to_owned(),
+            display_name,
+            password_hash,
+            invite: None,
+            pending: None,
+        },
+    )
+    .map_err(|e| match e {
+        CmdError::Conflict(why) => anyhow!("{why}"),
+        other => anyhow!("{other}"),
+    })?;
+    if admin {
+        apply(
+            conn,
+            username,
+            SetAdmin {
+                user: id,
+                admin: true,
+            },
+        )?;
+    }
+    let link = reset_link(conn, username, id, public_url)?;
+    let what = if admin {
+        "an admin account"
+    } else {
+        "an account"
+    };
+    Ok(format!(
+        "{username} is {what}; send them this one-time link to set a password (valid for an hour):\n{link}\n"
+    ))
+}
+
+/// A new reset token for `user`, as a link under `public_url`.
+fn reset_link(conn: &Connection, name: &str, user: Id, public_url: &str) -> anyhow::Result<String> {
+    let (token, token_hash) = crate::auth::recovery::new_token();
+    apply(
+        conn,
+        name,
+        IssueReset {
+            user,
+            token_hash,
+            mail: None,
+        },
+    )?;
+    Ok(format!("{public_url}/#/reset-password/{token}"))
 }
 
 const BANNED_NOW: &str = "is banned: signed out everywhere, and cannot sign in";

@@ -32,7 +32,7 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-fn hash_blocking(password: &str) -> anyhow::Result<String> {
+pub(crate) fn hash_blocking(password: &str) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     Ok(argon2()
         .hash_password(password.as_bytes(), &salt)

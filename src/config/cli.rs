@@ -102,6 +102,37 @@ pub enum AdminUserCmd {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Creates an account (whatever --signup allows) and prints a one-time
+    /// link, valid for an hour, at which its owner sets the password.
+    Create {
+        /// The new username.
+        username: String,
+        /// The name shown [default: the username].
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Make it an admin too.
+        #[arg(long)]
+        admin: bool,
+        /// The address people open kith at, for the link.
+        #[arg(long, env = "KITH_PUBLIC_URL", default_value = "http://127.0.0.1:8080",
+              value_parser = parse_public_url)]
+        public_url: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Prints a one-time password-reset link for an account, valid for an
+    /// hour (for a server that sends no mail, or a user without an
+    /// address).
+    ResetLink {
+        /// A username or a user id.
+        user: String,
+        /// The address people open kith at, for the link.
+        #[arg(long, env = "KITH_PUBLIC_URL", default_value = "http://127.0.0.1:8080",
+              value_parser = parse_public_url)]
+        public_url: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,7 +235,9 @@ impl AdminCmd {
                 | AdminUserCmd::Ban { storage, .. }
                 | AdminUserCmd::Unban { storage, .. }
                 | AdminUserCmd::MakeAdmin { storage, .. }
-                | AdminUserCmd::RevokeAdmin { storage, .. } => storage,
+                | AdminUserCmd::RevokeAdmin { storage, .. }
+                | AdminUserCmd::Create { storage, .. }
+                | AdminUserCmd::ResetLink { storage, .. } => storage,
             },
         }
     }

@@ -402,3 +402,90 @@ async fn a_ticket_from_before_a_ban_or_a_deletion_opens_no_socket() {
         assert!(refused, "{name}'s early ticket opened a live session");
     }
 }
+
+/// The link a `create` or `reset-link` printed: its token.
+fn token_in(out: &str) -> String {
+    let link = out
+        .split_whitespace()
+        .find(|w| w.contains("/#/reset-password/"))
+        .unwrap_or_else(|| panic!("no link in {out}"));
+    assert!(link.starts_with("https://kith.example/"), "{link}");
+    link.rsplit('/').next().expect("token").to_owned()
+}
+
+#[tokio::test]
+async fn create_makes_an_account_whose_owner_sets_the_password_by_a_one_time_link() {
+    let app = spawn_app().await;
+    let db = db_of(&app);
+    let out = admin_ok(
+        &db,
+        &[
+            "create",
+            "dora",
+            "--admin",
+            "--display-name",
+            "Dora",
+            "--public-url",
+            "https://kith.example/",
+        ],
+    )
+    .await;
+    assert!(out.contains("dora is an admin account"), "{out}");
+    let token = token_in(&out);
+    // No password works until the link is used.
+    let c = app.client();
+    assert_eq!(
+        c.login("dora", "anything-at-all").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, v) = c
+        .post(
+            "/api/auth/password-reset/confirm",
+            json!({"token": token, "password": "doras-own-password"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let (s, v) = c.login("dora", "doras-own-password").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, me) = c.get("/api/me").await;
+    assert_eq!(
+        (
+            me["user"]["admin"].as_bool(),
+            me["user"]["display_name"].as_str()
+        ),
+        (Some(true), Some("Dora"))
+    );
+    // Used once, the link is spent.
+    let (s, _) = app
+        .client()
+        .post(
+            "/api/auth/password-reset/confirm",
+            json!({"token": token, "password": "someone-elses-now"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // A reset link for an existing account ends its sessions when used.
+    let out = admin_ok(
+        &db,
+        &["reset-link", "dora", "--public-url", "https://kith.example"],
+    )
+    .await;
+    let token = token_in(&out);
+    let (s, _) = app
+        .client()
+        .post(
+            "/api/auth/password-reset/confirm",
+            json!({"token": token, "password": "a-third-password"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(c.get("/api/me").await.0, StatusCode::UNAUTHORIZED);
+
+    let err = admin_err(&db, &["create", "dora"]).await;
+    assert!(err.contains("taken"), "{err}");
+    let err = admin_err(&db, &["create", "no spaces"]).await;
+    assert!(err.contains("username"), "{err}");
+    let err = admin_err(&db, &["reset-link", "nobody"]).await;
+    assert!(err.contains("no user"), "{err}");
+}
