@@ -21,6 +21,7 @@ mod ws;
 mod wt;
 
 mod abuse;
+mod accounts;
 mod admin;
 mod blocks;
 mod failures;
