@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::attempts::{account_failures_key, failures_key};
+use super::audit::Audit;
 use super::sessions::EndUserSessions;
 use super::{CmdError, Command};
 use kith_core::ids::{Id, now_ms};
@@ -69,5 +70,64 @@ impl Command for DeleteAccount {
             orphan.execute([c])?;
         }
         Ok(media)
+    }
+}
+
+/// Approves a pending account: it may sign in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Approve {
+    pub user: Id,
+}
+
+impl Command for Approve {
+    type Reply = ();
+    fn apply(self, conn: &Connection) -> Result<(), CmdError> {
+        let n = conn
+            .prepare_cached(
+                "UPDATE users SET status = 'active' WHERE id = ? AND status = 'pending'",
+            )?
+            .execute([self.user.0])?;
+        if n == 0 {
+            return Err(CmdError::NotFound("no pending account with that id".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Audit for Approve {
+    fn action(&self) -> &'static str {
+        "signup.approve"
+    }
+    fn target(&self) -> String {
+        format!("user:{}", self.user)
+    }
+}
+
+/// Rejects a pending account: it is deleted, and its name is free again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Reject {
+    pub user: Id,
+}
+
+impl Command for Reject {
+    type Reply = ();
+    fn apply(self, conn: &Connection) -> Result<(), CmdError> {
+        let pending = conn
+            .prepare_cached("SELECT 1 FROM users WHERE id = ? AND status = 'pending'")?
+            .exists([self.user.0])?;
+        if !pending {
+            return Err(CmdError::NotFound("no pending account with that id".into()));
+        }
+        DeleteAccount { user: self.user }.apply(conn)?;
+        Ok(())
+    }
+}
+
+impl Audit for Reject {
+    fn action(&self) -> &'static str {
+        "signup.reject"
+    }
+    fn target(&self) -> String {
+        format!("user:{}", self.user)
     }
 }

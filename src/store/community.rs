@@ -1,9 +1,8 @@
-//! Who may join: invite codes and the approval of pending accounts.
+//! Invite codes: made, revoked, and used by sign-ups.
 
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
-use super::accounts::DeleteAccount;
 use super::audit::Audit;
 use super::{CmdError, Command};
 use kith_core::ids::{Id, now_ms};
@@ -76,65 +75,6 @@ pub(crate) fn use_invite(conn: &Connection, code: &str) -> Result<(), CmdError> 
 }
 
 pub const INVALID_INVITE: &str = "that invite code is unknown, used up, expired or revoked";
-
-/// Approves a pending account: it may sign in.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Approve {
-    pub user: Id,
-}
-
-impl Command for Approve {
-    type Reply = ();
-    fn apply(self, conn: &Connection) -> Result<(), CmdError> {
-        let n = conn
-            .prepare_cached(
-                "UPDATE users SET status = 'active' WHERE id = ? AND status = 'pending'",
-            )?
-            .execute([self.user.0])?;
-        if n == 0 {
-            return Err(CmdError::NotFound("no pending account with that id".into()));
-        }
-        Ok(())
-    }
-}
-
-impl Audit for Approve {
-    fn action(&self) -> &'static str {
-        "signup.approve"
-    }
-    fn target(&self) -> String {
-        format!("user:{}", self.user)
-    }
-}
-
-/// Rejects a pending account: it is deleted, and its name is free again.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Reject {
-    pub user: Id,
-}
-
-impl Command for Reject {
-    type Reply = ();
-    fn apply(self, conn: &Connection) -> Result<(), CmdError> {
-        let pending = conn
-            .prepare_cached("SELECT 1 FROM users WHERE id = ? AND status = 'pending'")?
-            .exists([self.user.0])?;
-        if !pending {
-            return Err(CmdError::NotFound("no pending account with that id".into()));
-        }
-        DeleteAccount { user: self.user }.apply(conn)?;
-        Ok(())
-    }
-}
-
-impl Audit for Reject {
-    fn action(&self) -> &'static str {
-        "signup.reject"
-    }
-    fn target(&self) -> String {
-        format!("user:{}", self.user)
-    }
-}
 
 /// An invite an admin made or revoked, for the log.
 #[derive(Clone, Debug, Serialize, Deserialize)]
