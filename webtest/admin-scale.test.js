@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { alignSeries, areaPath, extent, linear, linePath, nearestIndex, niceStep, segments, summary, xTickIndexes, yAxis } from '../assets/admin/scale.js';
+import { alignSeries, areaPath, extent, linear, linePath, nearestIndex, niceStep, relLabel, segments, summary, xTickIndexes, yAxis } from '../assets/admin/scale.js';
 
 test('extent skips nulls and answers null for no numbers', () => {
   assert.deepEqual(extent([[1, null, 5], [3, undefined, -2]]), [-2, 5]);
@@ -96,4 +96,13 @@ test('series of several nodes line up on one time axis, with nulls where one has
   assert.deepEqual(series[0].values, [1, 2, 3]);
   assert.deepEqual(series[1].values, [null, 7, null]);
   assert.deepEqual(series[2].values, [null, null, null]);
+});
+
+test('x ticks say how long before the newest point', () => {
+  const newest = '2025-01-01T12:00:00Z';
+  assert.equal(relLabel(newest, newest), 'now');
+  assert.equal(relLabel('2025-01-01T11:45:00Z', newest), '−15 min');
+  assert.equal(relLabel('2025-01-01T11:01:00Z', newest), '−59 min');
+  assert.equal(relLabel('2025-01-01T09:00:00Z', newest), '−3 h');
+  assert.equal(relLabel('bad', newest), '');
 });

@@ -4,7 +4,7 @@ import { api, qs } from '../api.js';
 import { timeEl } from '../time.js';
 import { emptyState, h } from '../ui.js';
 import { actionPhrase } from './format.js';
-import { pagedList } from './kit.js';
+import { markReady, pagedList } from './kit.js';
 
 function entryRow(e) {
   return h(
@@ -26,6 +26,7 @@ export function render(el, ctx, shared) {
   const list = pagedList(ctx, {
     testid: 'audit-list',
     shared,
+    onReady: () => markReady(el),
     fetchPage: (cursor) => api.get(`/api/admin/audit${qs({ limit: 50, cursor })}`),
     row: entryRow,
     empty: () => emptyState('Nothing yet.', 'Bans, admin changes, resolved reports, approvals and job retries are recorded here.'),

@@ -7,7 +7,7 @@
 
 import { clockTime } from '../time.js';
 import { h, replace } from '../ui.js';
-import { areaPath, linear, linePath, nearestIndex, summary, xTickIndexes, yAxis } from './scale.js';
+import { areaPath, linear, linePath, nearestIndex, relLabel, summary, xTickIndexes, yAxis } from './scale.js';
 
 const NS = 'http://www.w3.org/2000/svg';
 
@@ -38,8 +38,9 @@ export function lineChart(opts) {
     const readout = h('p', { class: 'chart-readout', 'aria-live': 'polite', testid: testid ? `${testid}-readout` : null });
   const svg = s('svg', { role: 'img', class: 'chart-svg', tabindex: '0' });
   const legend = h('ul', { class: 'chart-legend', hidden: true });
-  const table = h('table', { class: 'sr-only' });
-  const el = h('figure', { class: ['admin-chart', compact ? 'is-compact' : null], testid }, svg, readout, legend, table);
+  const table = h('table', {});
+  // A table is sized by its content whatever its width says: it hides inside a clipped box.
+  const el = h('figure', { class: ['admin-chart', compact ? 'is-compact' : null], testid }, svg, readout, legend, h('div', { class: 'sr-only' }, table));
   let data = { times: [], series: [] };
   let active = null; // index shown in the readout, or null
   let geom = null;
@@ -58,17 +59,15 @@ export function lineChart(opts) {
     const y = linear(axis.min, axis.max, bottom, top);
     geom = { n, x, y, left, right, top, bottom };
     svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
-    svg.setAttribute('width', String(width));
-    svg.setAttribute('height', String(height));
     const grid = s('g', { class: 'chart-gridlines' });
     for (const t of axis.ticks) {
       const py = Math.round(y(t)) + 0.5;
       grid.append(s('line', { x1: left, x2: right, y1: py, y2: py, class: t === axis.min ? 'chart-baseline' : null }));
       grid.append(txt({ x: left - 6, y: py, class: 'chart-tick', 'text-anchor': 'end', 'dominant-baseline': 'middle' }, format(t)));
     }
-    for (const i of xTickIndexes(n, compact ? 2 : width < 360 ? 2 : 4)) {
+    for (const i of xTickIndexes(n, compact || width < 300 ? 1 : width < 480 ? 2 : 4)) {
       const anchor = i === 0 ? 'start' : i === n - 1 ? 'end' : 'middle';
-      grid.append(txt({ x: x(i), y: height - 4, class: 'chart-tick', 'text-anchor': n === 1 ? 'middle' : anchor }, clockTime(data.times[i])));
+      grid.append(txt({ x: x(i), y: height - 4, class: 'chart-tick', 'text-anchor': n === 1 ? 'middle' : anchor }, relLabel(data.times[i], data.times[n - 1])));
     }
     const lines = s('g', { class: 'chart-lines' });
     data.series.forEach((ser, k) => {

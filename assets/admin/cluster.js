@@ -6,7 +6,7 @@ import { api } from '../api.js';
 import { formError, h, spinner } from '../ui.js';
 import { lineChart } from './chart.js';
 import { ageSecs, formatCount, formatDuration, formatMs } from './format.js';
-import { refreshWhileVisible, tag } from './kit.js';
+import { markReady, refreshWhileVisible, tag } from './kit.js';
 import { alignSeries } from './scale.js';
 
 export const REFRESH_MS = 10_000;
@@ -85,6 +85,8 @@ export function render(el, ctx, shared) {
       if (!ctx.alive || shared.denied(e)) return;
       loading.remove();
       err.show(e);
+    } finally {
+      if (ctx.alive) markReady(el);
     }
   };
   refreshWhileVisible(ctx, load, REFRESH_MS);

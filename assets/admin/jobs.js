@@ -6,9 +6,9 @@
 import { api, enc, qs } from '../api.js';
 import { timeEl } from '../time.js';
 import { toast } from '../toast.js';
-import { emptyState, formError, h, uid } from '../ui.js';
+import { append, emptyState, formError, h, uid } from '../ui.js';
 import { jobActions, percent } from './format.js';
-import { pagedList, refreshWhileVisible, tag } from './kit.js';
+import { markReady, pagedList, refreshWhileVisible, tag } from './kit.js';
 
 export const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'dead', 'cancelled'];
 const KNOWN_KINDS = ['video', 'image', 'mail'];
@@ -37,7 +37,7 @@ function jobRow(j, shared) {
   };
   const pct = percent(j.progress);
   const progressId = uid('prog');
-  li.append(
+  append(li, [
     h(
       'div',
       { class: 'admin-row-main' },
@@ -66,7 +66,7 @@ function jobRow(j, shared) {
       : null,
     j.last_error ? h('pre', { class: 'job-error', testid: 'job-error' }, h('span', { class: 'sr-only', text: 'Last error: ' }), j.last_error) : null,
     err.el,
-  );
+  ]);
   return li;
 }
 
@@ -87,6 +87,7 @@ export function render(el, ctx, shared) {
   const list = pagedList(ctx, {
     testid: 'job-list',
     shared,
+    onReady: () => markReady(el),
     fetchPage: async (cursor) => {
       const page = await api.get(`/api/admin/jobs${qs({ status, kind, limit: 30, cursor })}`);
       let added = false;

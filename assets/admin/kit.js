@@ -187,6 +187,11 @@ export function refreshWhileVisible(ctx, fn, ms) {
   };
 }
 
+/** Marks a page as loaded (its first answer shown), for tests and screenshots. */
+export function markReady(el) {
+  el.dataset.ready = 'true';
+}
+
 /** A user's name for lists: display name and @username, or a placeholder. */
 export function who(user) {
   if (!user) return h('span', { class: 'muted', text: 'deleted account' });
@@ -228,7 +233,7 @@ export function segmented(label, options, value, onChange, testidPrefix) {
  * button fetches the next page; `reload()` starts over (a newer request
  * wins over an older one still under way).
  */
-export function pagedList(ctx, { fetchPage, row, empty, testid, shared, tagName = 'ul', className = 'admin-list card' }) {
+export function pagedList(ctx, { fetchPage, row, empty, testid, shared, onReady, tagName = 'ul', className = 'admin-list card' }) {
   const list = h(tagName, { class: className, testid });
   const err = h('p', { class: 'form-error', role: 'alert', hidden: true, testid: `${testid}-error` });
   const more = h('button', { type: 'button', class: 'btn btn-secondary admin-more', testid: `${testid}-more`, hidden: true, text: 'Load more' });
@@ -246,6 +251,7 @@ export function pagedList(ctx, { fetchPage, row, empty, testid, shared, tagName 
       count = 0;
       list.replaceChildren(h('li', { class: 'admin-list-loading' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), h('span', { class: 'sr-only', text: 'Loading…' })));
       list.setAttribute('aria-busy', 'true');
+      list.dataset.ready = 'false';
     } else {
       more.disabled = true;
     }
@@ -271,9 +277,11 @@ export function pagedList(ctx, { fetchPage, row, empty, testid, shared, tagName 
       err.hidden = false;
       more.hidden = !cursor;
     } finally {
-      if (mine === seq) {
+      if (mine === seq && ctx.alive) {
         list.removeAttribute('aria-busy');
         more.disabled = false;
+        list.dataset.ready = 'true';
+        onReady?.();
       }
     }
   };

@@ -6,7 +6,7 @@ import { api } from '../api.js';
 import { formError, h, spinner } from '../ui.js';
 import { lineChart } from './chart.js';
 import { formatCount, formatMs, formatRate } from './format.js';
-import { refreshWhileVisible } from './kit.js';
+import { markReady, refreshWhileVisible } from './kit.js';
 
 export const REFRESH_MS = 10_000;
 
@@ -68,6 +68,8 @@ export function render(el, ctx, shared) {
       if (!ctx.alive || shared.denied(e)) return;
       loading.remove();
       err.show(e);
+    } finally {
+      if (ctx.alive) markReady(el);
     }
   };
 

@@ -5,9 +5,9 @@
 import { api, enc, qs } from '../api.js';
 import { timeEl } from '../time.js';
 import { toast } from '../toast.js';
-import { emptyState, formError, h } from '../ui.js';
+import { append, emptyState, formError, h } from '../ui.js';
 import { outcomeLabel } from './format.js';
-import { confirmDialog, pagedList, segmented, tag, who } from './kit.js';
+import { confirmDialog, markReady, pagedList, segmented, tag, who } from './kit.js';
 
 const KIND = { post: 'Post', comment: 'Comment', user: 'Account', message: 'Message' };
 const REASON = { spam: 'Spam', harassment: 'Harassment', hate: 'Hate', violence: 'Violence', illegal: 'Illegal', other: 'Other' };
@@ -65,16 +65,16 @@ function reportRow(r, { shared, onResolved }) {
       ? h(
           'div',
           { class: 'admin-row-actions report-actions' },
-          resolve('Dismiss', 'btn-secondary', 'report-dismiss'),
+          resolve('dismiss', 'Dismiss', 'btn-secondary', 'report-dismiss'),
           removable(r) && r.content
-            ? resolve('Remove content', 'btn-secondary', 'report-remove', {
+            ? resolve('remove', 'Remove content', 'btn-secondary', 'report-remove', {
                 title: 'Remove this content?',
                 body: `The ${(KIND[r.kind] || 'content').toLowerCase()} by ${authorName} is deleted for everyone. ${authorName} keeps their account.`,
                 confirm: 'Remove',
               })
             : null,
           r.author
-            ? resolve('Ban author', 'btn-danger-soft', 'report-ban', {
+            ? resolve('ban', 'Ban author', 'btn-danger-soft', 'report-ban', {
                 title: `Ban ${authorName}?`,
                 body: `${authorName} is signed out everywhere and cannot sign in again until unbanned; the reported ${(KIND[r.kind] || 'content').toLowerCase()} is removed.`,
                 confirm: 'Ban author',
@@ -91,7 +91,7 @@ function reportRow(r, { shared, onResolved }) {
           r.resolved_at ? timeEl(r.resolved_at) : null,
         );
 
-  li.append(
+  append(li, [
     h(
       'div',
       { class: 'report-head' },
@@ -110,7 +110,7 @@ function reportRow(r, { shared, onResolved }) {
     contentBlock(r),
     err.el,
     actions,
-  );
+  ]);
   return li;
 }
 
@@ -120,6 +120,7 @@ export function render(el, ctx, shared) {
     testid: 'report-list',
     shared,
     className: 'admin-list admin-cards',
+    onReady: () => markReady(el),
     fetchPage: (cursor) => api.get(`/api/admin/reports${qs({ status, limit: 20, cursor })}`),
     row: (r) => reportRow(r, { shared, onResolved: () => list.checkEmpty() }),
     empty: () => (status === 'open' ? emptyState('No open reports.', 'Reports people send about posts, comments, messages and accounts land here.') : emptyState('No resolved reports yet.')),

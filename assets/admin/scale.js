@@ -151,3 +151,13 @@ export function alignSeries(list, pick) {
   });
   return { times, series };
 }
+
+/** An x tick's label: how long before the newest point `at` is ("now", "−15 min", "−2 h"). */
+export function relLabel(at, newest) {
+  const d = Date.parse(newest) - Date.parse(at);
+  if (!Number.isFinite(d)) return '';
+  const min = Math.round(d / 60_000);
+  if (min <= 0) return 'now';
+  if (min < 120) return `−${min} min`;
+  return `−${Math.round(min / 60)} h`;
+}

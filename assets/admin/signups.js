@@ -5,9 +5,9 @@
 import { api, enc, qs } from '../api.js';
 import { timeEl } from '../time.js';
 import { toast } from '../toast.js';
-import { emptyState, formError, h, spinner, uid } from '../ui.js';
+import { append, emptyState, formError, h, spinner, uid } from '../ui.js';
 import { expiryLabel } from './format.js';
-import { confirmDialog, linkField, pagedList, tag } from './kit.js';
+import { confirmDialog, linkField, markReady, pagedList, tag } from './kit.js';
 import { userRow } from './users.js';
 
 export const EXPIRY_CHOICES = [
@@ -47,7 +47,7 @@ function inviteRow(inv, shared) {
     }
   });
   const [label, tone] = STATE_TAG[st];
-  li.append(
+  append(li, [
     h(
       'div',
       { class: 'admin-row-main' },
@@ -70,11 +70,11 @@ function inviteRow(inv, shared) {
     ),
     st === 'active' ? linkField(inv.url, { label: `Invite link ${inv.code}`, testid: 'invite-url' }) : null,
     err.el,
-  );
+  ]);
   return li;
 }
 
-function invitesSection(ctx, shared) {
+function invitesSection(ctx, shared, onReady) {
   const err = formError('invite-error');
   const usesId = uid('uses');
   const expId = uid('exp');
@@ -123,22 +123,29 @@ function invitesSection(ctx, shared) {
       list.replaceChildren();
       err.show(e);
     }
+    onReady();
   };
   load();
   return h('section', { class: 'admin-sub', 'aria-labelledby': `${usesId}-h` }, h('h2', { class: 'admin-h2', id: `${usesId}-h`, text: 'Invites' }), form, err.el, list);
 }
 
 export function render(el, ctx, shared) {
+  let waiting = 2;
+  const oneReady = () => {
+    waiting -= 1;
+    if (waiting === 0) markReady(el);
+  };
   const list = pagedList(ctx, {
     testid: 'pending-list',
     shared,
+    onReady: () => waiting > 0 && oneReady(),
     fetchPage: (cursor) => api.get(`/api/admin/users${qs({ filter: 'pending', limit: 25, cursor })}`),
     row: (u) => userRow(u, { shared, onGone: () => list.checkEmpty() }),
     empty: () => emptyState('Nobody is waiting.', 'When sign-ups need approval, new accounts wait here with what they wrote.'),
   });
   el.append(
     h('section', { class: 'admin-sub' }, h('h2', { class: 'admin-h2', text: 'Waiting for approval' }), list.el),
-    invitesSection(ctx, shared),
+    invitesSection(ctx, shared, oneReady),
   );
   list.reload();
 }

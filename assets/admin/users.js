@@ -6,9 +6,9 @@ import { api, enc, qs } from '../api.js';
 import { state } from '../store.js';
 import { timeEl } from '../time.js';
 import { toast } from '../toast.js';
-import { avatar, debounce, emptyState, formError, h, replace, uid } from '../ui.js';
+import { append, avatar, debounce, emptyState, formError, h, replace, uid } from '../ui.js';
 import { expiryLabel, formatCount } from './format.js';
-import { confirmDialog, linkField, pagedList, patch, segmented, tag } from './kit.js';
+import { confirmDialog, linkField, markReady, pagedList, patch, segmented, tag } from './kit.js';
 
 const FILTERS = [
   ['all', 'All'],
@@ -142,7 +142,7 @@ export function userRow(u, { onGone, shared }) {
     u.invited_with ? `invite ${u.invited_with}` : null,
   ].filter(Boolean);
 
-  li.append(
+  append(li, [
     h(
       'div',
       { class: 'admin-row-main' },
@@ -158,7 +158,7 @@ export function userRow(u, { onGone, shared }) {
     ),
     err.el,
     linkSlot,
-  );
+  ]);
   return li;
 }
 
@@ -170,6 +170,7 @@ export function render(el, ctx, shared) {
   const list = pagedList(ctx, {
     testid: 'user-list',
     shared,
+    onReady: () => markReady(el),
     fetchPage: (cursor) => api.get(`/api/admin/users${qs({ q, filter, limit: 25, cursor })}`),
     row: (u) => userRow(u, { shared, onGone: () => list.checkEmpty() }),
     empty: () => emptyState(q ? 'No accounts match.' : 'No accounts here.', q ? 'Try part of a username or display name.' : null),
