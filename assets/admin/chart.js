@@ -31,7 +31,8 @@ const txt = (attrs, text) => {
  * second"), format (a value -> text), height (px), compact (a smaller
  * chart for a stat card), testid, ctx (a view context: its cleanup stops
  * the resize observer). Returns { el, set(data) } where data is
- * { times: [iso], series: [{ name, values: [number|null] }] }.
+ * { times: [iso], series: [{ name, values: [number|null], tone? }] }
+ * (tone: the colour's index, so one node keeps its colour across charts).
  */
 export function lineChart(opts) {
   const { label, format = String, height = 160, compact = false, testid, ctx } = opts;
@@ -71,7 +72,7 @@ export function lineChart(opts) {
     }
     const lines = s('g', { class: 'chart-lines' });
     data.series.forEach((ser, k) => {
-      const tone = `chart-s${k % 6}`;
+      const tone = `chart-s${(ser.tone ?? k) % 6}`;
       if (data.series.length === 1) {
         const area = areaPath(ser.values, x, y, bottom);
         if (area) lines.append(s('path', { d: area, class: `chart-area ${tone}` }));
@@ -101,8 +102,9 @@ export function lineChart(opts) {
     }
     const px = geom.x(active);
     marker.append(s('line', { x1: px, x2: px, y1: geom.top, y2: geom.bottom, class: 'chart-rule' }));
-    valuesAt(active).forEach(({ v }, k) => {
-      if (typeof v === 'number') marker.append(s('circle', { cx: px, cy: geom.y(v), r: 3.5, class: `chart-dot chart-s${k % 6}` }));
+    data.series.forEach((ser, k) => {
+      const v = ser.values[active];
+      if (typeof v === 'number') marker.append(s('circle', { cx: px, cy: geom.y(v), r: 3.5, class: `chart-dot chart-s${(ser.tone ?? k) % 6}` }));
     });
     const vals = valuesAt(active)
       .map(({ name, v }) => (data.series.length > 1 ? `${name}: ${v === null || v === undefined ? 'no data' : format(v)}` : v === null || v === undefined ? 'no data' : format(v)))
@@ -139,7 +141,7 @@ export function lineChart(opts) {
 
   const fillLegend = () => {
     legend.hidden = data.series.length < 2;
-    replace(legend, data.series.map((ser, k) => h('li', {}, h('span', { class: `chart-key chart-s${k % 6}`, 'aria-hidden': 'true' }), h('span', { text: ser.name }))));
+    replace(legend, data.series.map((ser, k) => h('li', {}, h('span', { class: `chart-key chart-s${(ser.tone ?? k) % 6}`, 'aria-hidden': 'true' }), h('span', { text: ser.name }))));
   };
 
   const show = (i) => {

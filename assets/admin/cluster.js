@@ -51,6 +51,14 @@ function nodeCard(n) {
   );
 }
 
+function toned(list, pick) {
+  const out = alignSeries(list, pick);
+  out.series.forEach((s, i) => {
+    s.tone = list[i].tone;
+  });
+  return out;
+}
+
 export function render(el, ctx, shared) {
   const err = formError('admin-error');
   const loading = spinner('Loading the cluster…');
@@ -75,11 +83,12 @@ export function render(el, ctx, shared) {
       const nodes = Array.isArray(r.nodes) ? r.nodes : [];
       cards.replaceChildren(...nodes.map(nodeCard));
       if (!nodes.length) cards.append(h('p', { class: 'muted', text: 'No nodes reported.' }));
-      const withSeries = nodes.map((n) => ({ name: n.name, points: n.series || [] }));
-      conns.set(alignSeries(withSeries, (p) => p.connections));
-      const replicas = nodes.filter((n) => n.role !== 'primary').map((n) => ({ name: n.name, points: n.series || [] }));
+      // Each node keeps its colour (its place in the list) in both charts.
+      const withSeries = nodes.map((n, i) => ({ name: n.name, points: n.series || [], tone: i }));
+      conns.set(toned(withSeries, (p) => p.connections));
+      const replicas = withSeries.filter((_, i) => nodes[i].role !== 'primary');
       lagWrap.hidden = replicas.length === 0;
-      if (replicas.length) lag.set(alignSeries(replicas, (p) => p.replication_lag_ms));
+      if (replicas.length) lag.set(toned(replicas, (p) => p.replication_lag_ms));
       charts.hidden = !nodes.length;
     } catch (e) {
       if (!ctx.alive || shared.denied(e)) return;

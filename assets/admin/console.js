@@ -142,12 +142,20 @@ export function mount(root, params, ctx) {
     const el = h('section', { class: ['admin-section', `admin-${s.key}`], testid: `admin-section-${s.key}`, 'aria-label': s.label });
     replace(body, el);
     s.page.render(el, pctx, shared);
-    // On a phone the tabs scroll sideways: keep the current one in view.
-    const a = links[s.key];
-    if (a && typeof a.scrollIntoView === 'function' && nav.scrollWidth > nav.clientWidth) {
-      a.scrollIntoView({ block: 'nearest', inline: 'center' });
-    }
+    revealTab();
   };
+
+  // On a phone the tabs scroll sideways: keep the current one in view
+  // (without scrolling the page).
+  const revealTab = () => {
+    const a = con.section && links[con.section];
+    if (!a || nav.scrollWidth <= nav.clientWidth) return;
+    const ar = a.getBoundingClientRect();
+    const nr = nav.getBoundingClientRect();
+    const target = nav.scrollLeft + (ar.left - nr.left) - (nav.clientWidth - ar.width) / 2;
+    nav.scrollLeft = Math.max(0, Math.min(target, nav.scrollWidth - nav.clientWidth));
+  };
+  ctx.listen(window, 'resize', revealTab);
   con.show = showSection;
 
   const start = () => {

@@ -74,10 +74,13 @@ function reportRow(r, { shared, onResolved }) {
               })
             : null,
           r.author
-            ? resolve('ban', 'Ban author', 'btn-danger-soft', 'report-ban', {
+            ? resolve('ban', r.kind === 'user' ? 'Ban account' : 'Ban author', 'btn-danger-soft', 'report-ban', {
                 title: `Ban ${authorName}?`,
-                body: `${authorName} is signed out everywhere and cannot sign in again until unbanned; the reported ${(KIND[r.kind] || 'content').toLowerCase()} is removed.`,
-                confirm: 'Ban author',
+                body:
+                  r.kind === 'user'
+                    ? `${authorName} is signed out everywhere and cannot sign in again until unbanned.`
+                    : `${authorName} is signed out everywhere and cannot sign in again until unbanned; the reported ${(KIND[r.kind] || 'content').toLowerCase()} is removed.`,
+                confirm: r.kind === 'user' ? 'Ban account' : 'Ban author',
               })
             : null,
         )
