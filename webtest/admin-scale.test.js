@@ -106,3 +106,9 @@ test('x ticks say how long before the newest point', () => {
   assert.equal(relLabel('2025-01-01T09:00:00Z', newest), '−3 h');
   assert.equal(relLabel('bad', newest), '');
 });
+
+test('counts get whole-number ticks', () => {
+  assert.deepEqual(yAxis([[0, 1, 2]], 4, { integer: true }).ticks, [0, 1, 2]);
+  assert.deepEqual(yAxis([[0, 0]], 2, { integer: true }).ticks, [0, 1]);
+  assert.ok(yAxis([[0, 37]], 4, { integer: true }).ticks.every(Number.isInteger));
+});

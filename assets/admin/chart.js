@@ -29,13 +29,13 @@ const txt = (attrs, text) => {
 /**
  * Makes a chart. `opts`: label (what it shows, e.g. "Requests per
  * second"), format (a value -> text), height (px), compact (a smaller
- * chart for a stat card), testid, ctx (a view context: its cleanup stops
+ * chart for a stat card), integer (counts: whole-number ticks), testid, ctx (a view context: its cleanup stops
  * the resize observer). Returns { el, set(data) } where data is
  * { times: [iso], series: [{ name, values: [number|null], tone? }] }
  * (tone: the colour's index, so one node keeps its colour across charts).
  */
 export function lineChart(opts) {
-  const { label, format = String, height = 160, compact = false, testid, ctx } = opts;
+  const { label, format = String, height = 160, compact = false, integer = false, testid, ctx } = opts;
     const readout = h('p', { class: 'chart-readout', 'aria-live': 'polite', testid: testid ? `${testid}-readout` : null });
   const svg = s('svg', { role: 'img', class: 'chart-svg', tabindex: '0' });
   const legend = h('ul', { class: 'chart-legend', hidden: true });
@@ -51,7 +51,8 @@ export function lineChart(opts) {
     width = Math.max(120, Math.round(el.clientWidth || 480));
     const n = data.times.length;
     const margin = compact ? { top: 6, right: 6, bottom: 18, left: 38 } : { top: 10, right: 10, bottom: 22, left: 46 };
-    const axis = yAxis(data.series.map((x) => x.values), compact ? 2 : 4);
+    const axis = yAxis(data.series.map((x) => x.values), compact ? 2 : 4, { integer });
+    const hasData = data.series.some((ser) => ser.values.some((v) => typeof v === 'number'));
     const left = margin.left;
     const right = width - margin.right;
     const top = margin.top;
@@ -64,7 +65,8 @@ export function lineChart(opts) {
     for (const t of axis.ticks) {
       const py = Math.round(y(t)) + 0.5;
       grid.append(s('line', { x1: left, x2: right, y1: py, y2: py, class: t === axis.min ? 'chart-baseline' : null }));
-      grid.append(txt({ x: left - 6, y: py, class: 'chart-tick', 'text-anchor': 'end', 'dominant-baseline': 'middle' }, format(t)));
+      // Without data the scale means nothing: lines only.
+      if (hasData) grid.append(txt({ x: left - 6, y: py, class: 'chart-tick', 'text-anchor': 'end', 'dominant-baseline': 'middle' }, format(t)));
     }
     for (const i of xTickIndexes(n, compact || width < 300 ? 1 : width < 480 ? 2 : 4)) {
       const anchor = i === 0 ? 'start' : i === n - 1 ? 'end' : 'middle';
@@ -82,7 +84,6 @@ export function lineChart(opts) {
     });
     const marker = s('g', { class: 'chart-marker' });
     const children = [grid, lines, marker];
-    const hasData = data.series.some((ser) => ser.values.some((v) => typeof v === 'number'));
     if (!hasData) {
       children.push(txt({ x: (left + right) / 2, y: (top + bottom) / 2, class: 'chart-empty', 'text-anchor': 'middle', 'dominant-baseline': 'middle' }, n ? 'No data in this hour' : 'No data yet'));
     }

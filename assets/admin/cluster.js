@@ -63,7 +63,7 @@ export function render(el, ctx, shared) {
   const err = formError('admin-error');
   const loading = spinner('Loading the cluster…');
   const cards = h('div', { class: 'node-grid', testid: 'node-grid' });
-  const conns = lineChart({ label: 'Connections per node', format: formatCount, height: 180, testid: 'chart-connections', ctx });
+  const conns = lineChart({ label: 'Connections per node', format: formatCount, integer: true, height: 180, testid: 'chart-connections', ctx });
   const lag = lineChart({ label: 'Replication lag per replica', format: formatMs, height: 180, testid: 'chart-lag', ctx });
   const lagWrap = h('article', { class: 'card chart-card' }, h('h3', { class: 'chart-title', text: 'Replication lag' }), lag.el);
   const charts = h(

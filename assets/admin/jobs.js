@@ -8,7 +8,7 @@ import { timeEl } from '../time.js';
 import { toast } from '../toast.js';
 import { append, emptyState, formError, h, uid } from '../ui.js';
 import { jobActions, percent } from './format.js';
-import { markReady, pagedList, refreshWhileVisible, tag } from './kit.js';
+import { markReady, pagedList, refocus, refreshWhileVisible, tag } from './kit.js';
 
 export const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'dead', 'cancelled'];
 const KNOWN_KINDS = ['video', 'image', 'mail'];
@@ -26,7 +26,9 @@ function jobRow(j, shared) {
       b.disabled = true;
       try {
         const next = await api.post(`/api/admin/jobs/${enc(j.id)}/${path}`);
-        li.replaceWith(jobRow(next?.id ? next : { ...j, status: path === 'retry' ? 'queued' : 'cancelled' }, shared));
+        const fresh = jobRow(next?.id ? next : { ...j, status: path === 'retry' ? 'queued' : 'cancelled' }, shared);
+        li.replaceWith(fresh);
+        refocus(li, b, { fresh });
         toast(path === 'retry' ? 'Job queued again.' : 'Job cancelled.');
       } catch (e) {
         b.disabled = false;

@@ -323,3 +323,24 @@ export function pagedList(ctx, { fetchPage, row, empty, testid, shared, onReady,
     },
   };
 }
+
+/**
+ * Where the focus goes when a row's action replaced or removed the row:
+ * the button at the same place in the new row, else the first button of
+ * the next (or previous) row, else `fallback`.
+ */
+export function refocus(oldRow, button, { fresh, fallback } = {}) {
+  const buttons = (row) => [...row.querySelectorAll('button:not([disabled])')];
+  if (fresh) {
+    const i = [...oldRow.querySelectorAll('button')].indexOf(button);
+    const b = buttons(fresh);
+    (b[Math.min(Math.max(0, i), b.length - 1)] || fresh).focus?.();
+    return;
+  }
+  const near = oldRow.nextElementSibling || oldRow.previousElementSibling;
+  return () => {
+    const b = near?.isConnected ? buttons(near)[0] : null;
+    if (b) b.focus();
+    else fallback?.focus();
+  };
+}

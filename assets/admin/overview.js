@@ -14,7 +14,7 @@ const STATS = [
   { key: 'requests_per_sec', series: 'requests_per_sec', label: 'Requests', unit: 'per second', format: formatRate, chartLabel: 'Requests per second' },
   { key: 'p99_ms', series: 'p99_ms', label: 'Latency p99', unit: '99th percentile', format: formatMs, chartLabel: 'p99 latency' },
   { key: 'errors_per_min', series: 'errors', label: 'Errors', unit: 'per minute', format: formatRate, chartLabel: 'Errors per minute' },
-  { key: 'queue_depth', series: 'queue_depth', label: 'Queue depth', unit: 'jobs waiting', format: formatCount, chartLabel: 'Jobs waiting' },
+  { key: 'queue_depth', series: 'queue_depth', label: 'Queue depth', unit: 'jobs waiting', format: formatCount, chartLabel: 'Jobs waiting', integer: true },
 ];
 
 export function render(el, ctx, shared) {
@@ -24,7 +24,7 @@ export function render(el, ctx, shared) {
   const refresh = h('button', { type: 'button', class: 'btn btn-secondary btn-sm', testid: 'overview-refresh', text: 'Refresh' });
   const cards = STATS.map((st) => {
     const value = h('p', { class: 'stat-value', testid: `stat-${st.key}`, text: '—' });
-    const chart = lineChart({ label: st.chartLabel, format: st.format, height: 96, compact: true, testid: `chart-${st.key}`, ctx });
+    const chart = lineChart({ label: st.chartLabel, format: st.format, integer: !!st.integer, height: 96, compact: true, testid: `chart-${st.key}`, ctx });
     const card = h(
       'article',
       { class: 'card stat-card', testid: 'stat-card', dataset: { stat: st.key } },

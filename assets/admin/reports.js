@@ -7,7 +7,7 @@ import { timeEl } from '../time.js';
 import { toast } from '../toast.js';
 import { append, emptyState, formError, h } from '../ui.js';
 import { outcomeLabel } from './format.js';
-import { confirmDialog, markReady, pagedList, segmented, tag, who } from './kit.js';
+import { confirmDialog, markReady, pagedList, refocus, segmented, tag, who } from './kit.js';
 
 const KIND = { post: 'Post', comment: 'Comment', user: 'Account', message: 'Message' };
 const REASON = { spam: 'Spam', harassment: 'Harassment', hate: 'Hate', violence: 'Violence', illegal: 'Illegal', other: 'Other' };
@@ -45,10 +45,12 @@ function reportRow(r, { shared, onResolved }) {
       if (ask && !(await confirmDialog(ask))) return;
       const all = li.querySelectorAll('.report-actions button');
       for (const x of all) x.disabled = true;
+      const afterRemoval = refocus(li, b, { fallback: document.querySelector('[data-testid="reports-tab-resolved"]') });
       try {
         const done = await api.post(`/api/admin/reports/${enc(r.id)}/resolve`, { action });
         toast(`Report resolved: ${outcomeLabel(done?.outcome || (action === 'dismiss' ? 'dismissed' : action === 'remove' ? 'removed' : 'banned')).toLowerCase()}.`);
         li.remove();
+        afterRemoval();
         onResolved(done);
         shared.refreshCounts();
       } catch (e) {

@@ -30,14 +30,15 @@ export function niceStep(range, count) {
 /**
  * The y domain and ticks for values in `lists`: from 0 (these are rates,
  * counts and durations) up to a round number above the largest value,
- * about `count` ticks. An empty or all-zero series gets 0..1.
+ * about `count` ticks. An empty or all-zero series gets 0..1. With
+ * `integer` (counts), steps are whole numbers.
  */
-export function yAxis(lists, count = 4) {
+export function yAxis(lists, count = 4, { integer = false } = {}) {
   const ext = extent(lists);
   let lo = ext ? Math.min(0, ext[0]) : 0;
   let hi = ext ? Math.max(0, ext[1]) : 1;
   if (hi === lo) hi = lo + 1;
-  const step = niceStep(hi - lo, count);
+  const step = integer ? Math.max(1, Math.floor(niceStep(hi - lo, count))) : niceStep(hi - lo, count);
   lo = Math.floor(lo / step) * step;
   hi = Math.ceil(hi / step) * step;
   const ticks = [];

@@ -7,7 +7,7 @@ import { timeEl } from '../time.js';
 import { toast } from '../toast.js';
 import { append, emptyState, formError, h, spinner, uid } from '../ui.js';
 import { expiryLabel } from './format.js';
-import { confirmDialog, linkField, markReady, pagedList, tag } from './kit.js';
+import { confirmDialog, linkField, markReady, pagedList, refocus, tag } from './kit.js';
 import { userRow } from './users.js';
 
 export const EXPIRY_CHOICES = [
@@ -39,7 +39,9 @@ function inviteRow(inv, shared) {
     revoke.disabled = true;
     try {
       await api.del(`/api/invites/${enc(inv.code)}`);
-      li.replaceWith(inviteRow({ ...inv, revoked: true }, shared));
+      const fresh = inviteRow({ ...inv, revoked: true }, shared);
+      li.replaceWith(fresh);
+      refocus(li, revoke, { fresh });
       toast('Invite revoked.');
     } catch (e) {
       revoke.disabled = false;

@@ -8,7 +8,7 @@ import { timeEl } from '../time.js';
 import { toast } from '../toast.js';
 import { append, avatar, debounce, emptyState, formError, h, replace, uid } from '../ui.js';
 import { expiryLabel, formatCount } from './format.js';
-import { confirmDialog, linkField, markReady, pagedList, patch, segmented, tag } from './kit.js';
+import { confirmDialog, linkField, markReady, pagedList, patch, refocus, segmented, tag } from './kit.js';
 
 const FILTERS = [
   ['all', 'All'],
@@ -40,11 +40,15 @@ export function userRow(u, { onGone, shared }) {
   const me = state.me?.username;
   const self = me && u.user.username === me;
 
-  const act = (label, cls, testid, fn) => {
+  // A button for one action; with `ask`, confirmed first (before the
+  // button is disabled, so the focus can come back to it on cancel).
+  const act = (label, cls, testid, fn, ask) => {
     const b = h('button', { type: 'button', class: `btn btn-sm ${cls}`, testid, text: label });
     b.addEventListener('click', async () => {
       err.clear();
+      if (ask && !(await confirmDialog(ask))) return;
       b.disabled = true;
+      const afterRemoval = refocus(li, b);
       try {
         await fn();
       } catch (e) {
@@ -52,6 +56,9 @@ export function userRow(u, { onGone, shared }) {
       } finally {
         b.disabled = false;
       }
+      // The row was redrawn or went away: keep the focus near.
+      if (li.replacedBy) refocus(li, b, { fresh: li.replacedBy });
+      else if (!li.isConnected) afterRemoval();
     });
     return b;
   };
@@ -59,6 +66,7 @@ export function userRow(u, { onGone, shared }) {
   const redraw = (next) => {
     const fresh = userRow(next, { onGone, shared });
     li.replaceWith(fresh);
+    li.replacedBy = fresh;
     return fresh;
   };
 
@@ -74,18 +82,16 @@ export function userRow(u, { onGone, shared }) {
         shared.refreshCounts();
       }),
       act('Reject', 'btn-secondary', 'reject-user', async () => {
-        const ok = await confirmDialog({
-          title: `Reject ${u.user.username}?`,
-          body: 'Their sign-up is deleted; they can apply again with a new one.',
-          confirm: 'Reject',
-        });
-        if (!ok) return;
         await api.post(`/api/admin/users/${enc(u.user.id)}/reject`);
         toast(`${u.user.username}’s sign-up was rejected.`);
         li.remove();
         onGone?.();
         shared.refreshCounts();
-      }),
+      }, {
+          title: `Reject ${u.user.username}?`,
+          body: 'Their sign-up is deleted; they can apply again with a new one.',
+          confirm: 'Reject',
+        }),
     );
   } else {
     if (!self) {
@@ -96,28 +102,24 @@ export function userRow(u, { onGone, shared }) {
               toast(`${u.user.username} is no longer banned.`);
             })
           : act('Ban', 'btn-danger-soft', 'ban-user', async () => {
-              const ok = await confirmDialog({
+              redraw(await patch(`/api/admin/users/${enc(u.user.id)}`, { banned: true }));
+              toast(`${u.user.username} is banned.`);
+            }, {
                 title: `Ban ${u.user.username}?`,
                 body: `${name} is signed out everywhere and cannot sign in again until unbanned.`,
                 confirm: 'Ban',
-              });
-              if (!ok) return;
-              redraw(await patch(`/api/admin/users/${enc(u.user.id)}`, { banned: true }));
-              toast(`${u.user.username} is banned.`);
-            }),
+              }),
       );
       actions.push(
         u.admin
           ? act('Revoke admin', 'btn-secondary', 'revoke-admin', async () => {
-              const ok = await confirmDialog({
+              redraw(await patch(`/api/admin/users/${enc(u.user.id)}`, { admin: false }));
+              toast(`${u.user.username} is no longer an admin.`);
+            }, {
                 title: `Revoke ${u.user.username}’s admin rights?`,
                 body: 'They lose access to this console at once.',
                 confirm: 'Revoke admin',
-              });
-              if (!ok) return;
-              redraw(await patch(`/api/admin/users/${enc(u.user.id)}`, { admin: false }));
-              toast(`${u.user.username} is no longer an admin.`);
-            })
+              })
           : act('Make admin', 'btn-secondary', 'make-admin', async () => {
               redraw(await patch(`/api/admin/users/${enc(u.user.id)}`, { admin: true }));
               toast(`${u.user.username} is an admin now.`);
