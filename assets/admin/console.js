@@ -6,7 +6,7 @@
 import { api, qs } from '../api.js';
 import { setTitle } from '../router.js';
 import { state } from '../store.js';
-import { h, replace, setBadge } from '../ui.js';
+import { h, replace, setBadge, spinner } from '../ui.js';
 import * as audit from './audit.js';
 import * as cluster from './cluster.js';
 import { countBadge } from './format.js';
@@ -162,37 +162,51 @@ export function mount(root, params, ctx) {
     replace(page, head, nav, body);
     con.started = true;
     showSection(con.wanted);
-    refreshWhileVisible(ctx, shared.refreshCounts, COUNT_REFRESH_MS);
+    if (!con.loop) con.loop = refreshWhileVisible(ctx, shared.refreshCounts, COUNT_REFRESH_MS);
   };
 
   async function retryAccess() {
-    const ok = await counts.refresh().catch(() => false);
-    if (!ok || !ctx.alive || !con.denied) return;
+    const r = await api.get('/api/me').catch(() => null);
+    if (r?.user?.admin !== true || !ctx.alive || !con.denied) return;
     con.denied = false;
     con.section = null;
     start();
+    shared.refreshCounts();
   }
 
-  // Known not to be an admin: say so without asking (a refusal would be
-  // logged by the browser as an error).
-  if (state.me && state.me.admin === false) {
-    showDenied();
-    return;
-  }
+  // Whether this account is an admin: /api/me says so afresh (the flag
+  // the app holds may predate a promotion), and a refusal is never asked
+  // for (the browser would log it as an error). Without the flag, the
+  // counts answer the question before any page loads.
+  const decide = (admin) => {
+    if (!ctx.alive) return;
+    if (admin === false) {
+      showDenied();
+      return;
+    }
+    if (admin === true) {
+      start();
+      shared.refreshCounts();
+      return;
+    }
+    counts
+      .refresh()
+      .catch(() => true)
+      .then((ok) => {
+        if (!ctx.alive) return;
+        if (ok) start();
+        else showDenied();
+      });
+  };
   if (state.me && state.me.admin === true) {
-    start();
-    shared.refreshCounts();
-    return;
+    decide(true);
+  } else {
+    page.append(spinner('Loading the console…'));
+    api
+      .get('/api/me')
+      .then((r) => decide(typeof r?.user?.admin === 'boolean' ? r.user.admin : undefined))
+      .catch(() => decide(undefined));
   }
-  // Unknown: the counts answer the question before any page loads.
-  counts
-    .refresh()
-    .catch(() => true)
-    .then((ok) => {
-      if (!ctx.alive) return;
-      if (ok) start();
-      else showDenied();
-    });
 }
 
 export function update(params, ctx) {
