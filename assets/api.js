@@ -62,6 +62,7 @@ export const api = {
   get: (path, opts) => request('GET', path, undefined, opts),
   post: (path, body, opts) => request('POST', path, body, opts),
   put: (path, body, opts) => request('PUT', path, body, opts),
+  patch: (path, body, opts) => request('PATCH', path, body, opts),
   del: (path, body, opts) => request('DELETE', path, body, opts),
 };
 

@@ -12,6 +12,14 @@ import { toast } from './toast.js';
 /** Error codes shown to the reader: each means what they just did was not done. */
 const TOLD_ERRORS = new Set(['rate_limited', 'unavailable', 'forbidden', 'invalid']);
 
+/** Told when the server ends the connection because its session ended (session.js). */
+let onKicked = null;
+
+/** Registers what happens when the server ends the session's connection (code 4000). */
+export function setKickedHandler(fn) {
+  onKicked = fn;
+}
+
 /** The conversation list's first load, which the first sync waits for. */
 let listLoading = null;
 let helloCount = 0;
@@ -106,6 +114,7 @@ export function startRealtime(initialLoad) {
       bus.emit(EVENTS.TRANSPORT_CHANGED, state.transport);
     },
     onClose: clearPresence,
+    onKicked: (reason) => (onKicked ? onKicked(reason) : state.realtime?.reconnectNow()),
   });
   state.realtime.start();
 }

@@ -7,7 +7,11 @@
 // A closed connection is reopened after an exponential backoff with full
 // jitter (base 500 ms, cap 15 s); one the server closed because it is
 // restarting (code 1012) within a second, whatever the backoff had grown
-// to. The owner re-syncs on every `hello`.
+// to. The owner re-syncs on every `hello`. One the server closed because
+// the session ended (code 4000, "signed out" or "banned") is not reopened:
+// the owner is told (`onKicked`) and decides, reopening with
+// reconnectNow() when the session turns out to be alive (a new password
+// on this device renews its session id).
 
 import { api } from './api.js';
 
@@ -15,6 +19,8 @@ const BASE_MS = 500;
 const CAP_MS = 15000;
 // The close code of a server that is restarting: reconnect (elsewhere) soon.
 const RESTART_CODE = 1012;
+// The close code of a connection whose session ended; the reason says why.
+const KICKED_CODE = 4000;
 // Reconnects after a restart are spread over this long, so that a node's
 // clients do not all arrive at the same instant.
 const RESTART_SPREAD_MS = 1000;
@@ -58,11 +64,13 @@ export class Realtime {
    * @param {(frame: object) => void} h.onFrame every server frame
    * @param {(transport: string, state: string) => void} h.onStatus
    * @param {() => void} h.onClose the connection was lost
+   * @param {(reason: string) => void} [h.onKicked] the server ended it with code 4000
    */
-  constructor({ onFrame, onStatus, onClose }) {
+  constructor({ onFrame, onStatus, onClose, onKicked }) {
     this.onFrame = onFrame;
     this.onStatus = onStatus;
     this.onClose = onClose || (() => {});
+    this.onKicked = onKicked || null;
     this.gen = 0;
     this.closedGen = -1;
     this.conn = null;
@@ -197,7 +205,10 @@ export class Realtime {
       if (typeof e.data === 'string') this._text(e.data, gen);
     };
     ws.onerror = () => {};
-    ws.onclose = (e) => this._lost(gen, e.code === RESTART_CODE);
+    ws.onclose = (e) => {
+      if (e.code === KICKED_CODE) this._kicked(gen, e.reason);
+      else this._lost(gen, e.code === RESTART_CODE);
+    };
   }
 
   async _openWebTransport(wt, gen) {
@@ -261,7 +272,10 @@ export class Realtime {
     };
     this._attach(conn, gen);
     transport.closed.then(
-      (info) => this._lost(gen, !!info && info.closeCode === RESTART_CODE),
+      (info) => {
+        if (info?.closeCode === KICKED_CODE) this._kicked(gen, info.reason);
+        else this._lost(gen, !!info && info.closeCode === RESTART_CODE);
+      },
       () => this._lost(gen),
     );
     this._readStream(stream.readable, gen);
@@ -356,6 +370,26 @@ export class Realtime {
     this.conn = null;
     this.open = false;
     if (conn) conn.close();
+  }
+
+  /**
+   * The server ended connection `gen` because its session ended: no
+   * retry until the owner, told, calls reconnectNow().
+   */
+  _kicked(gen, reason) {
+    if (!this.onKicked) {
+      this._lost(gen);
+      return;
+    }
+    if (gen !== this.gen || this.closedGen === gen) return;
+    this.closedGen = gen;
+    const wasConnected = !!this.conn;
+    this._teardown();
+    clearTimeout(this.retryTimer);
+    if (this.stopped) return;
+    this._status(this.transport, 'closed');
+    if (wasConnected) this.onClose();
+    this.onKicked(String(reason || ''));
   }
 
   /**

@@ -3,7 +3,10 @@
 // A route is { name, view, params, nav, public }: `view` is a module with
 // mount(root, params, ctx) and optionally update(params, ctx); `nav` is the
 // shell's link to highlight; `public` routes are for signed-out visitors.
+// Links that arrive by mail (a password reset, an address to verify) work
+// either way: public when signed out, inside the shell when signed in.
 
+import * as adminConsole from './admin/console.js';
 import * as auth from './views/auth.js';
 import * as chatView from './views/chat.js';
 import * as feed from './views/feed.js';
@@ -11,6 +14,8 @@ import * as friends from './views/friends.js';
 import * as notifications from './views/notifications.js';
 import * as single from './views/post-page.js';
 import * as profile from './views/profile.js';
+import * as recovery from './views/recovery.js';
+import * as settings from './views/settings.js';
 
 function segments(hash) {
   const raw = hash.replace(/^#\/?/, '');
@@ -34,7 +39,17 @@ export function routeFor(hash, me) {
     case 'login':
       return { name: 'login', view: auth.login, public: true };
     case 'signup':
-      return { name: 'signup', view: auth.signup, public: true };
+      return { name: 'signup', view: auth.signup, params: { code: arg || null }, public: true };
+    case 'forgot-password':
+      return { name: 'forgot-password', view: recovery.forgot, public: true };
+    case 'reset-password':
+      return arg ? { name: 'reset-password', view: recovery.reset, params: { token: arg }, public: !me } : null;
+    case 'verify-email':
+      return arg ? { name: 'verify-email', view: recovery.verify, params: { token: arg }, public: !me } : null;
+    case 'settings':
+      return { name: 'settings', view: settings, params: { section: settings.sectionKey(arg) }, nav: 'settings' };
+    case 'admin':
+      return { name: 'admin', view: adminConsole, params: { section: arg || 'overview' }, nav: 'admin' };
     case 'feed':
       return { name: 'feed', view: feed, nav: 'feed' };
     case 'u':

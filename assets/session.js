@@ -2,10 +2,11 @@
 // browser is still signed in.
 
 import { api, setUnauthorizedHandler } from './api.js';
+import { setAuthNotice, takeReturnTo } from './auth-flow.js';
 import { bus } from './bus.js';
 import { chat, loadConversations } from './chat/client.js';
 import { EVENTS } from './events.js';
-import { startRealtime, stopRealtime } from './realtime-dispatch.js';
+import { setKickedHandler, startRealtime, stopRealtime } from './realtime-dispatch.js';
 import { navigate } from './router.js';
 import { teardownShell } from './shell.js';
 import { refreshNotifCount, resetState, state } from './store.js';
@@ -65,7 +66,8 @@ export async function logout() {
 export function watchSession() {
   bus.on(EVENTS.SESSION_STARTED, (user) => {
     signedIn(user);
-    navigate('#/feed');
+    // A link opened while signed out (an address to verify) comes back.
+    navigate(takeReturnTo() || '#/feed');
   });
   // The account is gone (deleted from its profile page).
   bus.on(EVENTS.SESSION_ENDED, () => {
@@ -74,6 +76,30 @@ export function watchSession() {
   });
   setUnauthorizedHandler(() => {
     if (!state.me) return;
+    setAuthNotice('You were signed out. Sign in again to carry on.');
+    signedOut();
+    navigate('#/login', { replace: true });
+  });
+  // The server closed the realtime connection because a session ended:
+  // this one (signed out from another device, a password reset, a ban),
+  // or only its old id (a new password on this device renews it). Ask.
+  setKickedHandler(async (reason) => {
+    let user = null;
+    try {
+      ({ user } = await api.get('/api/me', { quiet401: true }));
+    } catch (e) {
+      if (e.status !== 401 && e.status !== 403) {
+        // Could not tell (offline?): try the connection again later.
+        setTimeout(() => state.realtime?.reconnectNow(), 2000);
+        return;
+      }
+    }
+    if (!state.me) return;
+    if (user && user.id === state.me.id) {
+      state.realtime?.reconnectNow();
+      return;
+    }
+    setAuthNotice(reason === 'banned' ? 'This account has been banned from this server.' : 'You were signed out. Sign in again to carry on.');
     signedOut();
     navigate('#/login', { replace: true });
   });

@@ -1,7 +1,10 @@
 // The signed-in shell: the sidebar (brand, navigation with unread badges,
-// the connection indicator, who is signed in with their avatar, log out)
-// around the page.
+// settings and, for admins, the admin console; the connection indicator,
+// who is signed in with their avatar, log out) around the page. On a
+// phone the main links are a bar at the bottom and settings and the
+// console are icons in the top bar.
 
+import { api } from './api.js';
 import { bus } from './bus.js';
 import { chat } from './chat/client.js';
 import { EVENTS } from './events.js';
@@ -58,6 +61,12 @@ export function ensureShell(app) {
     notifications: navLink('notifications', '#/notifications', 'bell', 'Alerts', notifCount),
     profile: navLink('profile', `#/u/${encodeURIComponent(me.username)}`, 'user', 'Profile'),
   };
+  // Settings and the console: below the main links, or in the phone's top bar.
+  const extra = {
+    settings: navLink('settings', '#/settings', 'settings', 'Settings'),
+    admin: navLink('admin', '#/admin', 'shield', 'Admin'),
+  };
+  extra.admin.hidden = me.admin !== true;
   const logout = h(
     'button',
     { type: 'button', class: 'btn btn-ghost btn-sm logout', testid: 'logout', onclick: () => onLogout() },
@@ -83,6 +92,7 @@ export function ensureShell(app) {
         h('span', { class: 'brand-name', text: 'kith' }),
       ),
       h('nav', { class: 'nav', 'aria-label': 'Main' }, Object.values(links)),
+      h('nav', { class: 'nav nav-extra', 'aria-label': 'Account' }, Object.values(extra)),
       h(
         'div',
         { class: 'sidebar-foot' },
@@ -97,12 +107,27 @@ export function ensureShell(app) {
     h('div', { class: 'toasts', id: 'toasts', role: 'status', 'aria-live': 'polite' }),
   );
   replace(app, root);
-  shell = { root, main, links, notifCount, chatUnread, transport, unsub: [] };
+  shell = { root, main, links: { ...links, ...extra }, notifCount, chatUnread, transport, unsub: [] };
+  const showAdmin = (user) => {
+    if (typeof user?.admin === 'boolean') extra.admin.hidden = !user.admin;
+  };
   shell.unsub.push(bus.on(EVENTS.NOTIFICATION_COUNT, (n) => setBadge(notifCount, n)));
   shell.unsub.push(bus.on(EVENTS.CHAT_UNREAD, () => setBadge(chatUnread, chat.totalUnread())));
   shell.unsub.push(bus.on(EVENTS.TRANSPORT_CHANGED, renderTransport));
   // A new or removed profile photo shows at once.
-  shell.unsub.push(bus.on(EVENTS.ME_CHANGED, (user) => replace(whoAvatar, avatar(user, 'sm'))));
+  shell.unsub.push(bus.on(EVENTS.ME_CHANGED, (user) => {
+    replace(whoAvatar, avatar(user, 'sm'));
+    showAdmin(user);
+  }));
+  // A sign-in answers the plain user: whether they are an admin comes from /api/me.
+  if (typeof me.admin !== 'boolean') {
+    const mine = shell;
+    api.get('/api/me', { quiet401: true }).then(({ user }) => {
+      if (shell !== mine || !state.me || state.me.id !== user.id) return;
+      state.me = { ...state.me, ...user };
+      showAdmin(user);
+    }, () => {});
+  }
   setBadge(notifCount, state.notifUnread);
   setBadge(chatUnread, chat.totalUnread());
   renderTransport();

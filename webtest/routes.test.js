@@ -27,3 +27,22 @@ test('unknown or incomplete hashes have no route; a malformed escape is taken as
   assert.equal(routeFor('#/post/', 'alice'), null);
   assert.deepEqual(routeFor('#/u/%E0%A4%A', 'alice').params, { username: '%E0%A4%A' });
 });
+
+test('settings sections, mail links and the admin console', () => {
+  assert.deepEqual(routeFor('#/settings', 'alice').params, { section: 'profile' });
+  assert.deepEqual(routeFor('#/settings/sessions', 'alice').params, { section: 'sessions' });
+  assert.deepEqual(routeFor('#/settings/nowhere', 'alice').params, { section: 'profile' });
+  assert.equal(routeFor('#/settings', 'alice').nav, 'settings');
+  assert.deepEqual(routeFor('#/signup/AbC123', null).params, { code: 'AbC123' });
+  assert.deepEqual(routeFor('#/signup', null).params, { code: null });
+  assert.equal(routeFor('#/forgot-password', null).public, true);
+  // Links from mail work signed out (public) and signed in (in the shell).
+  assert.equal(routeFor('#/reset-password/t0k', null).public, true);
+  assert.equal(routeFor('#/reset-password/t0k', 'alice').public, false);
+  assert.deepEqual(routeFor('#/verify-email/t0k', 'alice').params, { token: 't0k' });
+  assert.equal(routeFor('#/verify-email/t0k', null).public, true);
+  assert.equal(routeFor('#/verify-email', 'alice'), null);
+  const admin = routeFor('#/admin', 'carol');
+  assert.deepEqual([admin.name, admin.params.section, admin.nav], ['admin', 'overview', 'admin']);
+  assert.equal(routeFor('#/admin/reports', 'carol').params.section, 'reports');
+});

@@ -10,6 +10,8 @@ import { Attachments, MAX_ITEMS } from '../mediakit/attachments.js';
 import { attachmentTray, filePicker } from '../mediakit/composer-files.js';
 import { acceptFiles } from '../mediakit/file-drop.js';
 import { mediaGrid } from '../mediakit/grid.js';
+import { moreMenu } from '../menu.js';
+import { openReport } from '../report.js';
 import { setTitle } from '../router.js';
 import { fetchMedia, isMe, isOnline, sendFrame, state } from '../store.js';
 import { clockTime } from '../time.js';
@@ -173,7 +175,12 @@ export function openThread(pane, id) {
   const messageEl = (m, pending) => {
     const mine = isMe(m.sender);
     const sender = h('span', { class: ['message-sender', (mine || !isGroup()) ? 'sr-only' : null], testid: 'message-sender', text: m.sender || 'deleted user' });
-    const meta = h('span', { class: 'message-meta' }, h('time', { datetime: m.created_at, text: clockTime(m.created_at) }));
+    // Someone else's message can be reported to the admins.
+    const report = !mine && !pending && m.message_id && m.sender
+      ? moreMenu([{ label: 'Report message', testid: 'report-message', onSelect: (opener) => openReport({ kind: 'message', id: m.message_id, about: `${m.sender}'s message`, opener }) }],
+        { label: `More actions for ${m.sender}'s message`, testid: 'message-menu', cls: 'message-more' })
+      : null;
+    const meta = h('span', { class: 'message-meta' }, h('time', { datetime: m.created_at, text: clockTime(m.created_at) }), report);
     const li = h('li', {
       class: ['message', mine ? 'mine' : 'theirs', pending ? 'pending' : null],
       testid: 'message',

@@ -5,6 +5,8 @@ import { api, enc, qs } from '../api.js';
 import { EVENTS } from '../events.js';
 import { icon } from '../icons.js';
 import { mediaGrid, mediaOf } from '../mediakit/grid.js';
+import { moreMenu } from '../menu.js';
+import { openReport } from '../report.js';
 import { isMe } from '../store.js';
 import { toast } from '../toast.js';
 import { timeEl } from '../time.js';
@@ -12,6 +14,12 @@ import { avatar, formError, h, messageOf, replace, uid } from '../ui.js';
 
 function userLink(user, cls, testid) {
   return h('a', { class: cls, href: `#/u/${encodeURIComponent(user.username)}`, testid, text: user.username });
+}
+
+/** The "…" menu on someone else's post or comment: Report. */
+function reportMenu(kind, id, about) {
+  return moreMenu([{ label: `Report ${kind}`, testid: `report-${kind}`, onSelect: (opener) => openReport({ kind, id, about, opener }) }],
+    { label: `More actions for ${about}`, testid: `${kind}-menu` });
 }
 
 // ---- comments -------------------------------------------------------------
@@ -22,7 +30,8 @@ function commentEl(c) {
     h('div', { class: 'comment-main' },
       h('div', { class: 'comment-head' },
         userLink(c.author, 'comment-author', 'comment-author'),
-        timeEl(c.created_at)),
+        timeEl(c.created_at),
+        isMe(c.author.username) ? null : reportMenu('comment', c.id, `${c.author.username}'s comment`)),
       h('p', { class: 'comment-body', testid: 'comment-body', text: c.body })));
 }
 
@@ -204,7 +213,7 @@ export function renderPost(post, ctx, { onDelete } = {}) {
         }
       },
     }, icon('x'))
-    : null;
+    : mine ? null : reportMenu('post', post.id, `${author.username}'s post`);
 
   const visibility = post.visibility === 'friends'
     ? h('span', { class: 'visibility', title: 'Friends only' }, icon('lock', 'icon icon-xs'), h('span', { text: 'Friends' }))

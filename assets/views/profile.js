@@ -6,6 +6,8 @@ import { bus } from '../bus.js';
 import { EVENTS } from '../events.js';
 import { icon } from '../icons.js';
 import { avatarControls } from '../mediakit/avatar.js';
+import { moreMenu } from '../menu.js';
+import { openReport } from '../report.js';
 import { setTitle } from '../router.js';
 import { isOnline, setPresence } from '../store.js';
 import { toast } from '../toast.js';
@@ -70,6 +72,7 @@ export function mount(root, { username }, ctx) {
       case 'self':
         actions.append(
           avatarControls(),
+          h('a', { class: 'btn btn-secondary', href: '#/settings/profile', testid: 'profile-edit', text: 'Edit profile' }),
           h('span', { class: 'pill', text: 'This is you' }),
           h('a', { class: 'btn btn-ghost', href: '/api/me/export', download: '', testid: 'profile-export' },
             h('span', { text: 'Download my data' })),
@@ -135,6 +138,27 @@ export function mount(root, { username }, ctx) {
       }, 'profile-block'));
     }
 
+    // The "…" menu: mute (their posts leave your feed; they are not told) and report.
+    if (p.relationship !== 'self') {
+      const mute = p.muted
+        ? { label: 'Unmute', testid: 'profile-unmute', onSelect: () => setMute(false) }
+        : { label: 'Mute', testid: 'profile-mute', onSelect: () => setMute(true) };
+      const report = { label: 'Report user', testid: 'profile-report', onSelect: (opener) => openReport({ kind: 'user', id: u.id, about: u.username, opener }) };
+      actions.append(moreMenu([mute, report], { label: `More actions for ${u.username}`, testid: 'profile-menu' }));
+    }
+    async function setMute(on) {
+      err.clear();
+      try {
+        if (on) await api.put(`/api/users/${enc(u.username)}/mute`);
+        else await api.del(`/api/users/${enc(u.username)}/mute`);
+        toast(on ? `${u.username} is muted. Their posts leave your feed; they are not told.` : `${u.username} is unmuted.`);
+        await reload();
+        head.querySelector('[data-testid="profile-menu"]')?.focus();
+      } catch (e) {
+        err.show(e);
+      }
+    }
+
     replace(head,
       h('div', { class: 'profile-top' },
         h('div', { class: 'avatar-wrap' }, avatar(u, 'xl'), p.relationship === 'friends' ? dot : null),
@@ -145,7 +169,9 @@ export function mount(root, { username }, ctx) {
             h('span', { text: plural(p.post_count, 'post', 'posts') }),
             h('span', { 'aria-hidden': 'true', text: ' · ' }),
             h('span', { text: plural(p.friend_count, 'friend', 'friends') }),
-            p.relationship === 'friends' ? [h('span', { 'aria-hidden': 'true', text: ' · ' }), presenceText] : null))),
+            p.relationship === 'friends' ? [h('span', { 'aria-hidden': 'true', text: ' · ' }), presenceText] : null),
+          p.muted ? h('p', { class: 'pill profile-muted', testid: 'profile-muted', text: 'Muted' }) : null)),
+      p.bio || u.bio ? h('p', { class: 'profile-bio', testid: 'profile-bio', text: p.bio || u.bio }) : null,
       actions,
       err.el);
   };
