@@ -66,6 +66,10 @@ export function openReport({ kind, id, about, opener }) {
       resolve(sent);
     };
     cancel.addEventListener('click', () => finish(false));
+    // Choosing a reason answers "choose what is wrong".
+    form.addEventListener('change', (e) => {
+      if (e.target.name === 'reason') err.clear();
+    });
     dialog.addEventListener('cancel', (e) => {
       e.preventDefault();
       finish(false);

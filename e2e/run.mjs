@@ -2,7 +2,10 @@
 // Debian's Chromium, driven by playwright-core) sign up, become friends,
 // post, like, comment, chat (one over WebTransport, one over WebSocket),
 // see typing, read receipts and presence, and upload a video that is
-// transcoded and played.
+// transcoded and played. Then settings: alice edits her profile, mutes and
+// unmutes bob, and changes her password, which signs her second browser
+// out; bob reports her post, and carol, made an admin with the CLI, bans
+// her from the console (e2e/admin-steps.mjs).
 //
 // Environment:
 //   KITH_URL     the server, e.g. http://127.0.0.1:8080 (required)
@@ -11,10 +14,14 @@
 //   SCREENSHOTS  directory for full-page PNGs (default: target/e2e-screenshots)
 //   CHROMIUM     the browser (default: /usr/bin/chromium)
 //   HEADED=1     show the browsers (for debugging by hand)
+//   KITH_BIN, KITH_DB  the kith binary and the server's database, to make an
+//                admin with `kith admin user make-admin` (without them the
+//                admin steps are skipped, saying so)
 //
 // Exits 0 when every step passed; otherwise prints the failed step, the
 // reason and any console errors, writes failure-*.png screenshots and exits 1.
 
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -28,7 +35,7 @@ const STEP = 30_000;
 /** The bound on a video's upload and transcode. */
 const TRANSCODE = 90_000;
 /** The bound on the whole run. */
-const WHOLE_RUN = 300_000;
+const WHOLE_RUN = 420_000;
 /** How long presence may take to show a friend offline (1 s grace + delivery). */
 const PRESENCE_OFF = 15_000;
 
@@ -55,7 +62,12 @@ for (const f of readdirSync(SHOTS)) if (/^failure-.*\.png$/.test(f)) rmSync(join
 const suffix = String(Date.now() % 100000).padStart(5, '0');
 const ALICE = `alice${suffix}`;
 const BOB = `bob${suffix}`;
+const CAROL = `carol${suffix}`;
 const PASSWORD = (name) => `password-${name}-e2e`;
+/** alice's password after she changes it in her settings. */
+const NEW_PASSWORD = `a new passphrase for ${suffix}`;
+const KITH_BIN = process.env.KITH_BIN || '';
+const KITH_DB = process.env.KITH_DB || '';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -179,9 +191,28 @@ let current = 'start';
 /** While the test cuts the network on purpose, failed loads are expected. */
 let networkCut = false;
 
+/**
+ * Browsers whose session the server ended on purpose (a new password
+ * elsewhere, a ban): their check of /api/me answers 401, which Chromium
+ * logs as a failed load.
+ */
+const signedOutOnPurpose = new Set();
+
+/** Refusals a step provokes on purpose: `${who} ${status} ${path}` (a wrong password). */
+const refusedOnPurpose = new Set();
+
 function watch(context, who) {
   context.on('console', (m) => {
     if (m.type() !== 'error') return;
+    const at = m.location()?.url || '';
+    const refused = [...refusedOnPurpose].some((r) => {
+      const [w, status, path] = r.split(' ');
+      return w === who && m.text().includes(`status of ${status}`) && at.includes(path);
+    });
+    if (refused || (signedOutOnPurpose.has(who) && /status of 401/.test(m.text()))) {
+      log(`  (expected once signed out) ${who}: ${m.text()}`);
+      return;
+    }
     if (networkCut && /net::ERR_|ERR_INTERNET_DISCONNECTED|Failed to load resource|WebSocket|WebTransport/.test(m.text())) {
       log(`  (expected while offline) ${who}: ${m.text()}`);
       return;
@@ -240,9 +271,11 @@ async function newUser(who, { forceWebSocket = false } = {}) {
 
 let alice;
 let bob;
+let carol;
+let alice2;
 
 async function failureShots() {
-  for (const u of [alice, bob]) {
+  for (const u of [alice, bob, carol, alice2]) {
     if (!u || u.closed) continue;
     try {
       await u.page.screenshot({ path: join(SHOTS, `failure-${u.who}.png`), fullPage: true, timeout: 5_000 });
@@ -345,6 +378,41 @@ async function publish(u, body) {
   if (!author.includes(u.name)) fail(`${u.who}: the new post's post-author is ${JSON.stringify(author)}, not ${u.name}`);
   return id;
 }
+
+/** Opens a settings section by its tab and waits until it has loaded. */
+async function settingsSection(u, section) {
+  const { page } = u;
+  if (!(await page.locator(tid('settings')).count())) await nav(page, 'nav-settings', '#/settings');
+  await page.locator(tid(`settings-tab-${section}`)).click();
+  const el = page.locator(tid(`settings-section-${section}`));
+  await expectState(el, `${u.who}: the settings section ${section}`, { context: page.locator('main') });
+  await expectState(el.locator('[aria-busy="true"]'), `${u.who}: the settings section ${section} loaded`, { state: 'detached', context: el });
+  return el;
+}
+
+/** Screenshots of settings sections at both sizes: settings-<section>-desktop/-phone.png. */
+async function settingsTour(u, sections) {
+  for (const section of sections) {
+    await settingsSection(u, section);
+    await shot(u.page, `settings-${section}-desktop`);
+    await phoneShot(u.page, `settings-${section}-phone`);
+  }
+}
+
+/** Signs in through #/login (for a second browser of an existing user). */
+async function login(u, name, password) {
+  const { page } = u;
+  await go(page, 'login');
+  await page.locator(tid('login-username')).fill(name);
+  await page.locator(tid('login-password')).fill(password);
+  await page.locator(tid('login-submit')).click();
+  await expectState(page.locator(tid('logout')), `${u.who}: signed in as ${name}`, { context: page.locator('main') });
+}
+
+/** Whether this browser's realtime connection is open now. */
+const liveNow = (u) => u.page.locator(`${tid('transport')}[data-state="open"]`).count().then((n) => n > 0);
+
+let aliceBanned = false;
 
 try {
   alice = await newUser('alice');
@@ -455,6 +523,32 @@ try {
       context: p.locator(tid('like-button')),
     });
     await transportOpen(alice, 'webtransport', 'after a reload');
+  });
+
+  await step("bob reports alice's post from its … menu", async () => {
+    const { page } = bob;
+    const p = post(page, postId);
+    await expectState(p, `bob: alice's post ${postId}`);
+    if (await post(alice.page, postId).locator(tid('post-menu')).count()) fail('alice: her own post offers the report menu');
+    await p.locator(tid('post-menu')).click();
+    await page.locator(tid('report-post')).click();
+    const dialog = page.locator(`dialog${tid('report-dialog')}[open]`);
+    await expectState(dialog, 'bob: the report dialog opens');
+    await dialog.locator(tid('report-submit')).click();
+    await expectState(dialog.locator(tid('report-error')).filter({ hasText: /choose/i }), 'bob: a report without a reason is refused', {
+      context: dialog,
+    });
+    await dialog.locator(tid('report-reason-spam')).check();
+    await dialog.locator(tid('report-note')).fill(`e2e: ${BOB} reports this on purpose`);
+    await shot(page, 'report-dialog-desktop');
+    await phoneShot(page, 'report-dialog-phone');
+    await dialog.locator(tid('report-submit')).click();
+    await expectState(page.locator(tid('report-dialog')), 'bob: the report dialog closes once sent', { state: 'detached' });
+    await expectState(page.locator('.toast').filter({ hasText: /report was sent/i }), 'bob: a toast says the report was sent', {
+      context: page.locator('.toast'),
+    });
+    const focused = await page.evaluate(() => document.activeElement?.dataset?.testid);
+    if (focused !== 'post-menu') fail(`bob: focus should return to the post's menu button, not ${focused}`);
   });
 
   let conversationId;
@@ -797,6 +891,101 @@ try {
     await phoneShot(page, 'profile-avatar-phone');
   });
 
+  await step('alice edits her display name and bio on #/settings', async () => {
+    const { page } = alice;
+    await nav(page, 'nav-settings', '#/settings');
+    const section = await settingsSection(alice, 'profile');
+    const name = `Alice of ${suffix}`;
+    const bio = `Tests kith for a living.\nLikes: video, photos and ${BOB}.`;
+    await section.locator(tid('settings-display-name')).fill(name);
+    const bioInput = section.locator(tid('settings-bio'));
+    await bioInput.fill('x'.repeat(301));
+    await expectState(section.locator(`${tid('bio-count')}.over-limit`).filter({ hasText: '301 / 300' }), 'alice: the bio counter shows 301 / 300 as over the limit', {
+      context: section.locator(tid('bio-count')),
+    });
+    if (!(await section.locator(tid('profile-save')).isDisabled())) fail('alice: Save is enabled with a 301-character bio');
+    await bioInput.fill(bio);
+    await expectState(section.locator(tid('bio-count')).filter({ hasText: `${[...bio].length} / 300` }), 'alice: the bio counter counts', {
+      context: section.locator(tid('bio-count')),
+    });
+    await section.locator(tid('profile-save')).click();
+    await expectState(section.locator(tid('profile-status')).filter({ hasText: 'Saved' }), 'alice: "Saved." after saving her profile', {
+      context: section.locator(tid('profile-status')),
+    });
+    const me = await page.evaluate(async () => (await fetch('/api/me')).json());
+    if (me.user.display_name !== name || me.user.bio !== bio) fail(`alice: /api/me after saving: ${JSON.stringify({ display_name: me.user.display_name, bio: me.user.bio })}`);
+    await nav(page, 'nav-profile', '#/u/');
+    await expectState(page.locator(tid('profile-bio')).filter({ hasText: 'Tests kith for a living.' }), 'alice: her bio on her profile', {
+      context: page.locator(tid('profile-card')),
+    });
+  });
+
+  await step('alice mutes bob from his profile and unmutes him in her settings', async () => {
+    const { page } = alice;
+    await go(page, `u/${BOB}`);
+    await page.locator(tid('profile-menu')).click();
+    await page.locator(tid('profile-mute')).click();
+    await expectState(page.locator(tid('profile-muted')), 'alice: bob\'s profile says Muted');
+    await page.locator(tid('profile-menu')).click();
+    await expectState(page.locator(tid('profile-unmute')), 'alice: the menu offers Unmute once bob is muted');
+    await page.keyboard.press('Escape');
+    await nav(page, 'nav-settings', '#/settings');
+    const section = await settingsSection(alice, 'mutes');
+    const row = section.locator(`${tid('muted-user')}[data-username="${BOB}"]`);
+    await expectState(row, `alice: ${BOB} under her muted people`, { context: section });
+    await settingsTour(alice, ['profile', 'security', 'sessions', 'email', 'mutes']);
+    await settingsSection(alice, 'mutes');
+    await row.locator(tid('unmute')).click();
+    await expectState(row, `alice: ${BOB} leaves the muted list once unmuted`, { state: 'detached' });
+    await expectState(section.locator(tid('empty-state')), 'alice: the muted list says nobody is muted');
+  });
+
+  await step('alice changes her password; her second browser is signed out, this one stays in', async () => {
+    alice2 = await newUser('alice-2');
+    await login(alice2, ALICE, PASSWORD(ALICE));
+    await until(() => liveNow(alice2), "alice's second browser: the realtime connection opens");
+    const { page } = alice;
+    const sessions = await settingsSection(alice, 'sessions');
+    await until(async () => (await sessions.locator(tid('session')).count()) === 2, 'alice: two devices under Devices (reload the section)', STEP).catch(async () => {
+      await settingsSection(alice, 'security');
+      await settingsSection(alice, 'sessions');
+      await until(async () => (await sessions.locator(tid('session')).count()) === 2, 'alice: two devices under Devices');
+    });
+    await expectState(sessions.locator(`${tid('session')}[data-current="true"] ${tid('session-current')}`), 'alice: "This device" on one of them');
+    await shot(page, 'settings-sessions-two-desktop');
+
+    const section = await settingsSection(alice, 'security');
+    refusedOnPurpose.add('alice 403 /api/me/password');
+    await section.locator(tid('current-password')).fill('not my password');
+    await section.locator(tid('new-password')).fill(NEW_PASSWORD);
+    await section.locator(tid('confirm-password')).fill(NEW_PASSWORD);
+    await section.locator(tid('password-save')).click();
+    await expectState(section.locator(tid('password-error')).filter({ hasText: /current password is not right/i }), 'alice: a wrong current password is refused', {
+      context: section.locator(tid('password-error')),
+    });
+    await shot(page, 'settings-security-error-desktop');
+    refusedOnPurpose.delete('alice 403 /api/me/password');
+    signedOutOnPurpose.add('alice-2');
+    await section.locator(tid('current-password')).fill(PASSWORD(ALICE));
+    await section.locator(tid('password-save')).click();
+    await expectState(section.locator(tid('password-status')).filter({ hasText: /changed/i }), 'alice: "Your password is changed"', {
+      context: section.locator(tid('password-status')),
+    });
+    alice.password = NEW_PASSWORD;
+
+    const notice = alice2.page.locator(tid('auth-notice')).filter({ hasText: /signed out/i });
+    await expectState(notice, "alice's second browser: the sign-in page says she was signed out", { context: alice2.page.locator('main') });
+    await shot(alice2.page, 'signed-out-desktop');
+    await phoneShot(alice2.page, 'signed-out-phone');
+    // This browser stays signed in and its connection comes back.
+    await until(() => liveNow(alice), 'alice: her realtime connection is open again after the new password', STEP);
+    await expectState(page.locator(tid('logout')), 'alice: still signed in');
+    const again = await settingsSection(alice, 'sessions');
+    await until(async () => (await again.locator(tid('session')).count()) === 1, 'alice: one device left under Devices');
+    alice2.closed = true;
+    await alice2.context.close();
+  });
+
   await step('alice blocks bob on his profile, then unblocks him', async () => {
     const { page } = alice;
     await go(page, `u/${BOB}`);
@@ -808,25 +997,78 @@ try {
     await expectState(page.locator(tid('profile-add')), 'alice: the Add friend button after unblocking bob');
   });
 
-  await step('alice downloads her data, then deletes her account', async () => {
-    const { page } = alice;
+  await step('carol signs up, is made an admin with the CLI and makes an invite', async () => {
+    carol = await newUser('carol');
+    carol.name = CAROL;
+    await signup(carol, CAROL, false);
+    if (await carol.page.locator(tid('nav-admin')).filter({ visible: true }).count()) fail('carol: the Admin link shows before she is an admin');
+    await nav(carol.page, 'nav-feed', '#/feed');
+    await publish(carol, `carol of ${suffix} keeps the lights on`);
+    if (!KITH_BIN || !KITH_DB) {
+      log('  KITH_BIN or KITH_DB unset: carol stays a plain user and the admin steps are skipped');
+      return;
+    }
+    execFileSync(KITH_BIN, ['admin', 'user', 'make-admin', CAROL, '--db', KITH_DB], { stdio: 'pipe', timeout: STEP });
+    carol.admin = true;
+    await carol.page.reload({ waitUntil: 'domcontentloaded' });
+    await expectState(carol.page.locator(tid('nav-admin')).filter({ visible: true }), 'carol: the Admin link once she is an admin', {
+      context: carol.page.locator(tid('nav-admin')),
+    });
+    await nav(carol.page, 'nav-settings', '#/settings');
+    const section = await settingsSection(carol, 'invites');
+    await section.locator(tid('invite-uses')).selectOption('5');
+    await section.locator(tid('invite-create')).click();
+    const invite = section.locator(`${tid('invite')}[data-status="active"]`).first();
+    await expectState(invite, 'carol: her new invite, active', { context: section });
+    const url = await invite.locator(tid('invite-url')).inputValue();
+    if (!/\/#\/signup\/[^/]+$/.test(url)) fail(`carol: the invite link ${url} is not <public>/#/signup/<code>`);
+    await expectState(invite.locator(tid('invite-uses-count')).filter({ hasText: '0 of 5 uses' }), 'carol: the invite shows 0 of 5 uses', { context: invite });
+    await settingsTour(carol, ['invites']);
+  });
+
+  await step('carol resolves the report of alice\'s post by banning alice; alice is signed out', async () => {
+    if (!carol.admin) {
+      log('  carol is no admin (KITH_BIN/KITH_DB unset): skipped');
+      return;
+    }
+    const stepsFile = join(dirname(fileURLToPath(import.meta.url)), 'admin-steps.mjs');
+    if (!existsSync(stepsFile)) {
+      log('  e2e/admin-steps.mjs is missing: the console steps are skipped');
+      return;
+    }
+    const adminSteps = await import('./admin-steps.mjs');
+    signedOutOnPurpose.add('alice');
+    await nav(carol.page, 'nav-admin', '#/admin');
+    await adminSteps.resolveReportWithBan({ page: carol.page, shot, phoneShot, expectState, log, reportedUser: ALICE });
+    aliceBanned = true;
+    // The ban's socket close says "banned"; a request that hits the ended
+    // session first only learns that she is signed out.
+    const notice = alice.page.locator(tid('auth-notice')).filter({ hasText: /banned|signed out/i });
+    await expectState(notice, 'alice: the sign-in page says her account is banned (or that she was signed out)', { context: alice.page.locator('main') });
+    await shot(alice.page, 'banned-desktop');
+  });
+
+  await step('alice (or carol, once alice is banned) downloads her data, then deletes her account', async () => {
+    const leaver = aliceBanned ? carol : alice;
+    const { page, who, name } = leaver;
+    const password = leaver.password || PASSWORD(name);
     await nav(page, 'nav-profile', '#/u/');
-    await expectState(page.locator(tid('profile-export')), 'alice: the Download my data link');
+    await expectState(page.locator(tid('profile-export')), `${who}: the Download my data link`);
     const [download] = await Promise.all([
       page.waitForEvent('download', { timeout: STEP }),
       page.locator(tid('profile-export')).click(),
     ]);
     const saved = await download.path();
     const data = JSON.parse(await readFile(saved, 'utf8'));
-    if (data.user?.username !== ALICE || !Array.isArray(data.posts) || data.posts.length < 1) {
-      fail(`alice: the export is not hers or lacks her posts: ${JSON.stringify(data).slice(0, 300)}`);
+    if (data.user?.username !== name || !Array.isArray(data.posts) || data.posts.length < 1) {
+      fail(`${who}: the export is not hers or lacks her posts: ${JSON.stringify(data).slice(0, 300)}`);
     }
     await page.locator(tid('profile-delete')).click();
-    await page.locator(tid('delete-password')).fill(PASSWORD(ALICE));
+    await page.locator(tid('delete-password')).fill(password);
     await page.locator(tid('delete-confirm')).click();
-    await expectState(page.locator(tid('go-signup')).or(page.locator(tid('login-username'))).first(), 'alice: the login page after deleting her account');
+    await expectState(page.locator(tid('go-signup')).or(page.locator(tid('login-username'))).first(), `${who}: the login page after deleting her account`);
     const me = await page.request.get('/api/me');
-    if (me.status() !== 401) fail(`alice: /api/me answers ${me.status()} after her account was deleted`);
+    if (me.status() !== 401) fail(`${who}: /api/me answers ${me.status()} after her account was deleted`);
   });
 
   await step('no console errors', async () => {
@@ -835,6 +1077,7 @@ try {
 
   clearTimeout(watchdog);
   await alice.context.close();
+  if (carol) await carol.context.close();
   await browser.close();
   log(`PASSED: every step, no console errors; screenshots in ${SHOTS}`);
   process.exit(0);
