@@ -210,7 +210,7 @@ function watch(context, who) {
       return w === who && m.text().includes(`status of ${status}`) && at.includes(path);
     });
     if (refused || (signedOutOnPurpose.has(who) && /status of 401/.test(m.text()))) {
-      log(`  (expected once signed out) ${who}: ${m.text()}`);
+      log(`  (expected: ${refused ? "refused on purpose" : "signed out on purpose"}) ${who}: ${m.text()}`);
       return;
     }
     if (networkCut && /net::ERR_|ERR_INTERNET_DISCONNECTED|Failed to load resource|WebSocket|WebTransport/.test(m.text())) {
