@@ -36,7 +36,7 @@ mod account;
 pub mod admin;
 pub mod app;
 mod assets;
-mod auth;
+pub mod auth;
 pub mod backup;
 mod chat;
 pub mod cluster;

@@ -6,7 +6,9 @@
 //! 2. Cross-node chat: senders connected to node1, members to node2, so
 //!    every send is forwarded to the primary and every delivery crosses
 //!    from node1 to node2.
-//! 3. Presence convergence: a user's node is killed (SIGKILL); how long
+//! 3. Revocation: a session ended on one node; how long until its socket
+//!    on another node is closed.
+//! 4. Presence convergence: a user's node is killed (SIGKILL); how long
 //!    until friends connected to the other two nodes see them offline.
 
 use std::time::{Duration, Instant};
@@ -247,6 +249,98 @@ async fn chat(opts: &Opts, cluster: &Cluster) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sessions revoked in the revocation scenario.
+const REVOCATIONS: usize = 30;
+
+/// Signs `name` in on `base`; the new session's cookie.
+async fn login(c: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<String> {
+    let res = c
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"username": name, "password": "bench-password"}))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status().is_success(), "login {name}: {}", res.status());
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("kith="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+        .context("no kith session cookie")
+}
+
+/// Reads until the server closes the socket.
+async fn until_closed(mut ws: Ws, limit: Duration) -> Option<Instant> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await.ok()? {
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Some(Instant::now()),
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// A session signed in on node2 with its socket open there, revoked from
+/// another session on node1: the time from the revoking request's start
+/// to the socket's close frame.
+async fn revocation(cluster: &Cluster) -> anyhow::Result<()> {
+    let c = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let (on1, on2) = (&cluster.nodes[1].base, &cluster.nodes[2].base);
+    let name = "revoker".to_string();
+    let cookies = signup(&c, on1, std::slice::from_ref(&name)).await?;
+    let mut hist = Histogram::<u64>::new(3)?;
+    for _ in 0..REVOCATIONS {
+        let other = login(&c, on2, &name).await?;
+        let listed = call(
+            &c,
+            Method::GET,
+            format!("{on2}/api/me/sessions"),
+            Some(&other),
+            None,
+        )
+        .await?;
+        let id = listed["sessions"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["current"] == true))
+            .and_then(|s| s["id"].as_str())
+            .context("the current session")?
+            .to_owned();
+        let ws = connect(on2, &other).await?;
+        let closed = tokio::spawn(until_closed(ws, Duration::from_secs(30)));
+        let started = Instant::now();
+        call(
+            &c,
+            Method::DELETE,
+            format!("{on1}/api/me/sessions/{id}"),
+            Some(&cookies[0]),
+            None,
+        )
+        .await?;
+        let at = closed.await?.context("the socket was never closed")?;
+        hist.record((at - started).as_micros() as u64)?;
+    }
+    println!(
+        "## Cluster: a revoked session's socket on another node
+"
+    );
+    println!(
+        "A session on node2 with its WebSocket open there is revoked (`DELETE /api/me/sessions/{{id}}`) from another session of the account on node1: the write is forwarded to the primary, its trigger logs the ended session, and node2's watcher (every {} ms) closes the socket. Time from the revoking request's start to the close frame, {REVOCATIONS} revocations. Target: within 1 s.\n",
+        kith::auth::ended::WATCH_EVERY.as_millis()
+    );
+    println!("| p50 ms | p99 ms | max ms |");
+    println!("|---|---|---|");
+    println!(
+        "| {} | {} | {} |\n",
+        ms(&hist, 0.5),
+        ms(&hist, 0.99),
+        ms(&hist, 1.0)
+    );
+    Ok(())
+}
+
 /// Reads until a presence frame says `user` is offline.
 async fn until_offline(mut ws: Ws, user: &str, limit: Duration) -> Option<Instant> {
     let deadline = tokio::time::Instant::now() + limit;
@@ -320,10 +414,21 @@ async fn presence(mut cluster: Cluster) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The revocation scenario on its own (`--only revocation`).
+pub async fn revocation_only(opts: &Opts) -> anyhow::Result<()> {
+    let mut cluster = start(opts, 3).await?;
+    revocation(&cluster).await?;
+    for n in cluster.nodes.drain(..) {
+        n.stop().await;
+    }
+    Ok(())
+}
+
 pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     let cluster = start(opts, 3).await?;
     writes(&cluster).await?;
     chat(opts, &cluster).await?;
+    revocation(&cluster).await?;
     presence(cluster).await?;
     Ok(())
 }

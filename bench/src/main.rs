@@ -10,6 +10,7 @@
 //! 4. Jobs: queue throughput, and the API while a transcode runs.
 //! 5. Cluster: three nodes on loopback; forwarded against local writes,
 //!    cross-node chat, presence convergence after a node is killed.
+//!    (`--only revocation`: a revoked session's socket on another node.)
 //! 7. Photos: the image pipeline, upload to ready, the API while photos
 //!    are processed, memory while a 2 GiB upload streams.
 //! 6. Soak (`--soak`, on its own): 2,000 users connected over WebSocket
@@ -202,6 +203,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("cluster") {
         cluster::run(&opts).await?;
+    }
+    if opts.only.as_deref() == Some("revocation") {
+        cluster::revocation_only(&opts).await?;
     }
     if want("photos") {
         photos::run(&opts).await?;
