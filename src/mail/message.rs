@@ -71,7 +71,10 @@ mod tests {
         let raw = String::from_utf8(m.formatted()).expect("utf-8");
         assert!(raw.contains("From: kith <kith@example.org>\r\n"), "{raw}");
         assert!(raw.contains("To: ann@example.org\r\n"), "{raw}");
-        assert!(raw.contains("Message-ID: <abc.1@kith.example.org>\r\n"), "{raw}");
+        assert!(
+            raw.contains("Message-ID: <abc.1@kith.example.org>\r\n"),
+            "{raw}"
+        );
         assert!(raw.contains("Date: "), "{raw}");
         assert!(raw.contains("text/plain; charset=utf-8"), "{raw}");
         // The injected header stayed inside the (encoded) subject.
@@ -81,12 +84,21 @@ mod tests {
     #[test]
     fn bad_recipients_and_ids_are_refused() {
         let from: Mailbox = "kith@example.org".parse().expect("from");
-        for to in ["", "ann", "ann@", "ann@example.org, bob@example.org", "a\r\nb@c.d"] {
+        for to in [
+            "",
+            "ann",
+            "ann@",
+            "ann@example.org, bob@example.org",
+            "a\r\nb@c.d",
+        ] {
             let e = build(&from, &mail(to, "<a@b>")).expect_err(to);
             assert!(e.contains("not an address"), "{to}: {e}");
         }
         for id in ["", "no-at", "<a b@c>", "a@b\r\nBcc: x@y.z"] {
-            assert!(build(&from, &mail("ann@example.org", id)).is_err(), "{id:?}");
+            assert!(
+                build(&from, &mail("ann@example.org", id)).is_err(),
+                "{id:?}"
+            );
         }
         assert_eq!(message_id("<a@b>").as_deref(), Ok("<a@b>"));
         assert_eq!(message_id("a@b").as_deref(), Ok("<a@b>"));

@@ -149,9 +149,8 @@ impl Relay {
     /// pool: mail is rare, and a pooled connection a relay dropped would
     /// cost an attempt).
     pub fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-        let params = || {
-            TlsParameters::new(self.host.clone()).map_err(|e| format!("TLS settings: {e}"))
-        };
+        let params =
+            || TlsParameters::new(self.host.clone()).map_err(|e| format!("TLS settings: {e}"));
         let tls = match self.tls {
             TlsMode::Opportunistic => Tls::Opportunistic(params()?),
             TlsMode::Required => Tls::Required(params()?),
