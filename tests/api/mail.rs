@@ -1,7 +1,7 @@
 //! Outgoing mail against a real SMTP server (aiosmtpd, tests/mail):
 //! delivered once with its headers, retried after a 451 or while the
-//! server is down, given up at once for a malformed recipient, and sent
-//! exactly once when the node is killed mid-send and restarted.
+//! server is down, given up at once for a malformed recipient or a 554,
+//! and sent exactly once when the node is killed mid-send and restarted.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -157,6 +157,26 @@ async fn a_malformed_recipient_fails_for_good() {
     assert_eq!(job(&db, id).1, 1, "retried later");
     assert!(sink.received().is_empty());
     assert_eq!(sink.count("refused") + sink.count("stalling"), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rejection_for_good_is_not_retried() {
+    let sink = Sink::with(SinkOptions {
+        reject_first: 1,
+        ..SinkOptions::default()
+    });
+    let app = app_sending_to(sink.url()).await;
+    let db = app.state.config.db.clone();
+    let id = queue(&db, &mail("eve@example.org", 6), "reset:6");
+
+    let (_, attempts, error) = until_status(&db, id, &["dead"]).await;
+    let error = error.unwrap_or_default();
+    assert_eq!(attempts, 1, "{error}");
+    assert!(error.contains("554"), "{error}");
+    tokio::time::sleep(QUIET).await;
+    assert_eq!((sink.count("rejected"), job(&db, id).1), (1, 1), "retried");
+    assert!(sink.received().is_empty());
     app.stop().await;
 }
 

@@ -28,6 +28,8 @@ pub struct SinkOptions {
     pub stall_count: u32,
     /// Answers 451 to the first this many messages.
     pub fail_first: u32,
+    /// Answers 554 to the first this many messages.
+    pub reject_first: u32,
 }
 
 /// A message the sink accepted.
@@ -96,6 +98,7 @@ impl Sink {
             cmd.args(["--stall-count", &opts.stall_count.max(1).to_string()]);
         }
         cmd.args(["--fail-first", &opts.fail_first.to_string()]);
+        cmd.args(["--reject-first", &opts.reject_first.to_string()]);
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -167,8 +170,8 @@ impl Sink {
             .collect()
     }
 
-    /// How many times `event` (stalling, aborted, refused, received)
-    /// happened.
+    /// How many times `event` (stalling, aborted, refused, rejected,
+    /// received) happened.
     pub fn count(&self, event: &str) -> usize {
         self.events
             .lock()

@@ -2,7 +2,8 @@
 """A real SMTP server for kith's outgoing-mail tests (aiosmtpd).
 
 Prints its port on stdout's first line, then one JSON event a line
-({"event": "stalling" | "aborted" | "refused" | "received", "n": N}), and
+({"event": "stalling" | "aborted" | "refused" | "rejected" |
+"received", "n": N}), and
 appends every message it accepts to --out as a JSON line: mail_from,
 rcpt_tos, data (the raw message as sent).
 
@@ -13,7 +14,8 @@ connection is gone before the server could answer 250, so it never took
 responsibility for it (RFC 5321, 4.1.1.4), and aiosmtpd cancels the
 handler.
 
---fail-first N answers 451 (try again later) to the first N messages.
+--fail-first N answers 451 (try again later) to the first N messages;
+--reject-first N answers 554 (rejected for good) to the first N.
 """
 
 import argparse
@@ -31,8 +33,9 @@ def emit(event, n):
 
 
 class Sink:
-    def __init__(self, out, stall, stall_count, fail_first):
+    def __init__(self, out, stall, stall_count, fail_first, reject_first):
         self.out = out
+        self.reject_first = reject_first
         self.stall = stall
         self.stall_count = stall_count
         self.fail_first = fail_first
@@ -42,6 +45,9 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):
         self.seen += 1
         n = self.seen
+        if n <= self.reject_first:
+            emit("rejected", n)
+            return "554 5.7.1 Message rejected"
         if n <= self.fail_first:
             emit("refused", n)
             return "451 4.3.0 Try again later"
@@ -87,9 +93,10 @@ def main():
     p.add_argument("--stall-data", type=float, default=0.0, metavar="SECONDS")
     p.add_argument("--stall-count", type=int, default=1, metavar="N")
     p.add_argument("--fail-first", type=int, default=0, metavar="N")
+    p.add_argument("--reject-first", type=int, default=0, metavar="N")
     a = p.parse_args()
     port = a.port or free_port(a.host)
-    sink = Sink(a.out, a.stall_data, a.stall_count, a.fail_first)
+    sink = Sink(a.out, a.stall_data, a.stall_count, a.fail_first, a.reject_first)
     controller = Controller(sink, hostname=a.host, port=port)
     controller.start()
     print(port, flush=True)
