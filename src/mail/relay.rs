@@ -7,23 +7,10 @@
 //!
 //! lettre's own `from_url` reads `smtp://` as never TLS, which would send
 //! passwords in the clear to a server that offers STARTTLS: hence this
-//! parser, which maps the grammar onto lettre's builder.
+//! parser.
 
-use std::time::Duration;
-
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use percent_encoding::percent_decode_str;
 use url::Url;
-
-/// The bound on each SMTP command (connect, each reply): a server that
-/// hangs fails the attempt, which the queue retries later, instead of
-/// holding a worker. 30 s is well above a loaded relay's slowest normal
-/// reply (a few seconds for DATA with content scanning) and well below
-/// the job lease renewal's patience.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The submission port (RFC 6409), where STARTTLS is the norm.
 const SUBMISSION_PORT: u16 = 587;
@@ -143,30 +130,6 @@ impl Relay {
             credentials,
             hello,
         })
-    }
-
-    /// The transport; built once, it opens a connection per mail (no
-    /// pool: mail is rare, and a pooled connection a relay dropped would
-    /// cost an attempt).
-    pub fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-        let params =
-            || TlsParameters::new(self.host.clone()).map_err(|e| format!("TLS settings: {e}"));
-        let tls = match self.tls {
-            TlsMode::Opportunistic => Tls::Opportunistic(params()?),
-            TlsMode::Required => Tls::Required(params()?),
-            TlsMode::Implicit => Tls::Wrapper(params()?),
-        };
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.host.as_str())
-            .port(self.port)
-            .tls(tls)
-            .timeout(Some(COMMAND_TIMEOUT));
-        if let Some((user, password)) = &self.credentials {
-            b = b.credentials(Credentials::new(user.clone(), password.clone()));
-        }
-        if let Some(name) = &self.hello {
-            b = b.hello_name(ClientId::Domain(name.clone()));
-        }
-        Ok(b.build())
     }
 }
 
