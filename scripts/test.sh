@@ -41,6 +41,14 @@ if ! python3 -c "import tusclient, importlib.metadata as m; assert m.version('tu
   python3 -m pip install --quiet "tuspy==$TUSPY_VERSION"
 fi
 
+# aiosmtpd (PyPI), a real SMTP server for the outgoing-mail tests
+# (tests/mail/smtp_sink.py); pinned.
+AIOSMTPD_VERSION=1.4.6
+if ! python3 -c "import aiosmtpd, importlib.metadata as m; assert m.version('aiosmtpd') == '$AIOSMTPD_VERSION'" 2>/dev/null; then
+  echo "installing: aiosmtpd $AIOSMTPD_VERSION (pip)"
+  python3 -m pip install --quiet "aiosmtpd==$AIOSMTPD_VERSION"
+fi
+
 # playwright-core for the browser test and tus-js-client for the resumable
 # uploads, pinned by e2e/package-lock.json; playwright drives Debian's
 # chromium and never downloads a browser.

@@ -121,6 +121,11 @@ impl App {
     /// Opens the database, applies the schema, starts the writer and binds
     /// the listener (port 0 picks a free port; see `local_addr`).
     pub async fn build(config: Config) -> anyhow::Result<App> {
+        // Bad mail settings refuse to start, rather than fail every mail
+        // (a password reset, say) hours later.
+        if let Some(mail) = &config.mail {
+            crate::mail::MailJob::new(mail)?;
+        }
         std::fs::create_dir_all(&config.data_dir)?;
         let data_lock = match DataDirLock::serving(&config.data_dir) {
             Ok(lock) => Some(lock),
@@ -476,8 +481,12 @@ pub fn job_kinds(state: &AppState) -> Kinds {
         Arc::new(SweepJob { work: work.clone() }),
     ];
     // A node without SMTP settings leaves mail to one that has them.
-    if let Some(mail) = state.config.mail.clone() {
-        kinds.push(Arc::new(crate::mail::MailJob { config: mail }));
+    if let Some(mail) = &state.config.mail {
+        // `App::build` refused settings that do not parse.
+        match crate::mail::MailJob::new(mail) {
+            Ok(job) => kinds.push(Arc::new(job)),
+            Err(e) => tracing::error!(error = %e, "not sending mail"),
+        }
     }
     // A node without ffmpeg leaves videos to one that has it.
     if let Some(tools) = state.tools.clone() {

@@ -27,6 +27,7 @@ mod helpers;
 #[path = "../common/images.rs"]
 mod images;
 mod jobs;
+mod mail;
 mod media;
 #[path = "../common/net.rs"]
 mod net;
@@ -39,6 +40,8 @@ mod search;
 mod session;
 mod shutdown;
 mod smoke;
+#[path = "../common/smtp.rs"]
+mod smtp;
 mod system;
 #[path = "../common/wait.rs"]
 mod wait;
