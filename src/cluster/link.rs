@@ -40,7 +40,9 @@ const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Request {
-    Hello { proof: Vec<u8> },
+    Hello {
+        proof: Vec<u8>,
+    },
     Write(AnyCommand),
     Presence,
     /// This node's stats and its last hour, for the admin console.

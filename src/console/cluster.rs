@@ -78,30 +78,35 @@ pub(super) async fn gather(state: &AppState) -> Result<Vec<Member>, AppError> {
         stats: Some(local),
     }];
     let now = kith_core::ids::now_ms();
-    let asks = rows.iter().filter(|r| r.endpoint_id != me).map(|r| async move {
-        let fresh = now - r.heartbeat_at < ASK_FRESHER_THAN.as_millis() as i64;
-        let answer = match r.endpoint_id.parse::<EndpointId>() {
-            Ok(id) if fresh => match cluster.links.stats(cluster, id, ASK_TIMEOUT).await {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    tracing::debug!(error = %e, node = %r.name, "no stats from a node");
-                    None
-                }
-            },
-            _ => None,
-        };
-        Member {
-            name: r.name.clone(),
-            endpoint_id: Some(r.endpoint_id.clone()),
-            role: answer.as_ref().map_or_else(|| r.role.clone(), |a| a.role.clone()),
-            region: r.region.clone(),
-            http_addr: r.http_addr.clone(),
-            started_at: r.started_at,
-            heartbeat_at: Some(r.heartbeat_at),
-            this_node: false,
-            stats: answer.map(|a| a.stats),
-        }
-    });
+    let asks = rows
+        .iter()
+        .filter(|r| r.endpoint_id != me)
+        .map(|r| async move {
+            let fresh = now - r.heartbeat_at < ASK_FRESHER_THAN.as_millis() as i64;
+            let answer = match r.endpoint_id.parse::<EndpointId>() {
+                Ok(id) if fresh => match cluster.links.stats(cluster, id, ASK_TIMEOUT).await {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::debug!(error = %e, node = %r.name, "no stats from a node");
+                        None
+                    }
+                },
+                _ => None,
+            };
+            Member {
+                name: r.name.clone(),
+                endpoint_id: Some(r.endpoint_id.clone()),
+                role: answer
+                    .as_ref()
+                    .map_or_else(|| r.role.clone(), |a| a.role.clone()),
+                region: r.region.clone(),
+                http_addr: r.http_addr.clone(),
+                started_at: r.started_at,
+                heartbeat_at: Some(r.heartbeat_at),
+                this_node: false,
+                stats: answer.map(|a| a.stats),
+            }
+        });
     out.extend(join_all(asks).await);
     out.sort_by(|a, b| a.name.cmp(&b.name).then(b.this_node.cmp(&a.this_node)));
     Ok(out)
@@ -185,7 +190,10 @@ pub struct NodePoint {
         (status = 401, description = "Signed out", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
     ))]
-async fn cluster(State(state): State<AppState>, Admin(_admin): Admin) -> Result<Json<Cluster>, AppError> {
+async fn cluster(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+) -> Result<Json<Cluster>, AppError> {
     let members = gather(&state).await?;
     let current = kith_core::ids::now_ms().div_euclid(60_000);
     let nodes = members

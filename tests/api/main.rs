@@ -12,6 +12,7 @@ mod chat;
 mod cli;
 #[path = "../common/clip.rs"]
 mod clip;
+mod console_stats;
 mod crash;
 mod deploy;
 mod e2e;
