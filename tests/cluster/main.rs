@@ -23,6 +23,7 @@ mod wt;
 mod abuse;
 mod admin;
 mod blocks;
+mod console;
 mod failures;
 mod forwarding;
 mod litefs;
