@@ -123,3 +123,39 @@ async fn every_node_is_listed_and_a_stopped_one_is_unreachable() {
     assert_eq!(s, StatusCode::OK, "{o}");
     assert_eq!(o["nodes"], 1, "{o}");
 }
+
+/// With LiteFS, a replica whose copy has not reached a position the
+/// primary announced shows a growing lag in ms, and 0 once it catches up.
+#[tokio::test]
+async fn a_litefs_replica_behind_the_primary_shows_its_lag() {
+    let cluster = spawn_cluster_with(
+        2,
+        Options {
+            litefs: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let primary = &cluster.nodes[0];
+    let root = signup(primary, "root").await;
+    make_admin(&cluster, "root").await;
+    let lag_of = |page: &Value| named(page, "node1")["replication_lag_ms"].as_i64();
+
+    set_pos(&cluster.mount(0), 40);
+    set_pos(&cluster.mount(1), 30);
+    let page = eventually("the replica's lag grows", TIMEOUT, || async {
+        let (s, v) = root.get(primary, "/api/admin/cluster").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        (lag_of(&v)? >= 1000).then_some(v)
+    })
+    .await;
+    assert_eq!(named(&page, "node0")["replication_lag_ms"], 0, "{page}");
+    assert_eq!(named(&page, "node1")["role"], "replica", "{page}");
+
+    set_pos(&cluster.mount(1), 40);
+    eventually("the replica caught up", TIMEOUT, || async {
+        let (_, v) = root.get(primary, "/api/admin/cluster").await;
+        (lag_of(&v)? == 0).then_some(())
+    })
+    .await;
+}
