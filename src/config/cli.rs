@@ -318,9 +318,7 @@ pub struct CommunityArgs {
 }
 
 /// Who may sign up.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, utoipa::ToSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignupMode {
     /// Anyone (the default, for a single self-hoster and their friends).
@@ -339,12 +337,7 @@ pub struct MailArgs {
     /// The SMTP server: `smtp://HOST[:PORT]` (STARTTLS when offered,
     /// required with `?tls=required`), `smtps://HOST[:PORT]` (TLS), with
     /// `USER:PASSWORD@` when it wants them. Without it kith sends no mail.
-    #[arg(
-        long,
-        env = "KITH_SMTP_URL",
-        hide_env_values = true,
-        requires = "mail_from"
-    )]
+    #[arg(long, env = "KITH_SMTP_URL", hide_env_values = true, requires = "mail_from")]
     pub smtp_url: Option<String>,
     /// The From address of kith's mail (`kith <kith@example.org>`).
     #[arg(long, env = "KITH_MAIL_FROM", requires = "smtp_url")]

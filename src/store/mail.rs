@@ -31,12 +31,7 @@ pub struct Mail {
 
 /// Queues `mail` in the caller's transaction under the idempotency key
 /// `mail:<key>`; answers the job's id.
-pub fn queue_tx(
-    conn: &Connection,
-    mail: &Mail,
-    key: &str,
-    owner: Option<Id>,
-) -> Result<Id, CmdError> {
+pub fn queue_tx(conn: &Connection, mail: &Mail, key: &str, owner: Option<Id>) -> Result<Id, CmdError> {
     let payload = serde_json::to_string(mail)
         .map_err(|e| CmdError::Internal(format!("encoding a mail: {e}")))?;
     enqueue_tx(
