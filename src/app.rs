@@ -330,6 +330,7 @@ impl App {
         let tasks = state.tasks.clone();
         tracing::info!(%addr, "kith listening");
         tasks.spawn(sweep_sessions(state.clone()));
+        tasks.spawn(crate::metrics::sampler::run(state.clone()));
         // Every node runs workers: images need no ffmpeg, and a node
         // without it does not take videos (job_kinds).
         let mut workers = Vec::new();

@@ -1,4 +1,9 @@
-//! Prometheus metrics, kept in atomics and rendered as text on `/metrics`.
+//! Prometheus metrics, kept in atomics and rendered as text on `/metrics`;
+//! and the last hour of them, minute by minute, for the admin console
+//! ([`history`]).
+
+pub mod history;
+pub mod sampler;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -58,6 +63,15 @@ pub struct Metrics {
     pub forwarded_writes: AtomicU64,
     pub forwarded_errors: AtomicU64,
     pub forwarded_latency: Histogram,
+    /// The last hour, for the admin console.
+    pub history: history::History,
+}
+
+/// Jobs queued or waiting for a retry (an indexed count: `jobs_status`).
+pub async fn queue_depth(pool: &sqlx::SqlitePool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'failed')")
+        .fetch_one(pool)
+        .await
 }
 
 impl Metrics {

@@ -22,6 +22,12 @@ impl Cluster {
         }
     }
 
+    /// The primary's replication position from its last heartbeat, once
+    /// one was heard (with LiteFS).
+    pub fn primary_position(&self) -> Option<u64> {
+        Some(self.primary_position.load(Ordering::Relaxed)).filter(|p| *p > 0)
+    }
+
     /// With LiteFS: becomes the primary when the `.primary` file goes away,
     /// and a replica when it names another node.
     pub(super) async fn follow_litefs(self: Arc<Self>) {

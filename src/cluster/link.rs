@@ -1,5 +1,5 @@
-//! Direct requests between nodes on kith's ALPN: forwarded writes and
-//! presence snapshots.
+//! Direct requests between nodes on kith's ALPN: forwarded writes,
+//! presence snapshots, and the admin console's per-node stats.
 //!
 //! Every connection opens with a proof exchange on its first stream: the
 //! client proves the cluster secret bound to (client id, server id), the
@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use super::{ALPN, Cluster, HELLO, REFUSED, Role, WELCOME};
 use crate::db::AnyCommand;
 use crate::db::writer::{Forward, Forwarded};
+use crate::metrics::history::NodeStats;
 use crate::store::{CmdError, nodes};
 use kith_core::sync::Unpoisoned;
 
@@ -39,9 +40,13 @@ const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Request {
-    Hello { proof: Vec<u8> },
+    Hello {
+        proof: Vec<u8>,
+    },
     Write(AnyCommand),
     Presence,
+    /// This node's stats and its last hour, for the admin console.
+    Stats,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -60,7 +65,15 @@ enum Response {
         seq: u64,
         users: Vec<i64>,
     },
+    Stats(Box<Stats>),
     Refused(String),
+}
+
+/// A node's answer to [`Links::stats`]: its role now, and its history.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Stats {
+    pub role: String,
+    pub stats: NodeStats,
 }
 
 /// The error a refused connection ends with.
@@ -250,6 +263,7 @@ async fn serve(cluster: &Cluster, req: Request) -> Response {
             let (seq, users) = cluster.snapshot();
             Response::Presence { seq, users }
         }
+        Request::Stats => Response::Stats(Box::new(cluster.stats())),
         Request::Write(cmd) => {
             let result = cluster.host().writer.run_here(cmd).await;
             let position = cluster.litefs.as_ref().and_then(|fs| fs.position());
@@ -346,6 +360,48 @@ impl Links {
             Err(_) => {
                 self.forget(&id).await;
                 anyhow::bail!("presence request timed out")
+            }
+        }
+    }
+}
+
+impl Cluster {
+    /// This node's answer to a [`Request::Stats`].
+    pub fn stats(&self) -> Stats {
+        Stats {
+            role: self.role().as_str().into(),
+            stats: self
+                .host
+                .metrics
+                .history
+                .snapshot(self.host.hub.connections() as i64),
+        }
+    }
+}
+
+impl Links {
+    /// Another node's stats, within `limit` (connecting included).
+    pub async fn stats(
+        &self,
+        cluster: &Cluster,
+        id: EndpointId,
+        limit: Duration,
+    ) -> anyhow::Result<Stats> {
+        let asked = tokio::time::timeout(limit, async {
+            let conn = self.get(cluster, id).await?;
+            call(&conn, &Request::Stats).await
+        })
+        .await;
+        match asked {
+            Ok(Ok(Response::Stats(s))) => Ok(*s),
+            Ok(Ok(other)) => anyhow::bail!("unexpected answer {other:?}"),
+            Ok(Err(e)) => {
+                self.forget(&id).await;
+                Err(e)
+            }
+            Err(_) => {
+                self.forget(&id).await;
+                anyhow::bail!("stats request timed out")
             }
         }
     }

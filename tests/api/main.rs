@@ -14,6 +14,7 @@ mod cli;
 #[path = "../common/clip.rs"]
 mod clip;
 mod community;
+mod console_stats;
 mod crash;
 mod deploy;
 mod e2e;

@@ -66,6 +66,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/uploads/{id}", &["delete", "head", "patch"]),
     ("/api/me/avatar", &["delete", "put"]),
     ("/api/users/{id}/avatar.svg", &["get"]),
+    ("/api/admin/overview", &["get"]),
+    ("/api/admin/cluster", &["get"]),
     ("/healthz", &["get"]),
 ];
 

@@ -24,6 +24,7 @@ mod abuse;
 mod accounts;
 mod admin;
 mod blocks;
+mod console;
 mod failures;
 mod forwarding;
 mod litefs;
