@@ -388,6 +388,8 @@ mod tests {
             username: name.into(),
             display_name: name.into(),
             password_hash: "x".into(),
+            invite: None,
+            pending: None,
         }
         .apply(conn)
         .expect("create user");

@@ -366,6 +366,8 @@ pub(super) mod tests {
             username: name.into(),
             display_name: name.into(),
             password_hash: "x".into(),
+            invite: None,
+            pending: None,
         }
     }
 
