@@ -175,7 +175,7 @@ async fn deleting_an_account_removes_what_it_owned_and_keeps_its_messages_for_ot
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
-    assert_error(&v, "forbidden");
+    assert_error(&v, "wrong_password");
     let (s, _) = a.http.get("/api/me").await;
     assert_eq!(s, StatusCode::OK, "a refused deletion deletes nothing");
 
