@@ -499,3 +499,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
     detail   TEXT    NOT NULL DEFAULT '',
     at_ms    INTEGER NOT NULL
 ) STRICT;
+
+-- step 9
+-- What a notification is about inside its subject: the comment on the post,
+-- so the list can quote it (and stops quoting it once it is deleted).
+ALTER TABLE notifications ADD COLUMN object_id INTEGER;

@@ -29,6 +29,7 @@ use crate::store::users::CreateUser;
 use crate::store::{CmdError, Command};
 use crate::tasks::Tasks;
 use kith_core::ids::{Id, format_ms};
+use kith_core::text::clip;
 
 /// How often every node looks for new bans.
 pub const WATCH_EVERY: Duration = Duration::from_millis(500);
@@ -288,16 +289,6 @@ fn list(conn: &Connection, banned: bool, admins: bool, limit: i64) -> anyhow::Re
     Ok(out)
 }
 
-/// `text` cut to `width` characters, an ellipsis marking a cut.
-fn clip(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(width - 1).collect();
-    cut.push('…');
-    cut
-}
-
 /// The newest ban's time, 0 when there is none.
 async fn latest_ban(read: &SqlitePool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT coalesce(max(banned_at), 0) FROM users WHERE banned_at IS NOT NULL")
@@ -366,14 +357,6 @@ pub async fn watch_bans(state: BanWatch) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn long_names_are_clipped() {
-        assert_eq!(clip("short", 8), "short");
-        assert_eq!(clip("exactly8", 8), "exactly8");
-        assert_eq!(clip("ninechars", 8), "ninecha…");
-        assert_eq!(clip("ééééééééé", 4), "ééé…");
-    }
 
     fn db() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -35,9 +35,35 @@ pub struct NotificationView {
     pub actor: Option<UserView>,
     /// The post, friend request or conversation it is about.
     pub subject_id: Option<Id>,
+    /// For likes and comments: the post, quoted; null once it is gone or
+    /// when it has no text.
+    pub post: Option<Excerpt>,
+    /// For comments: the comment, quoted; null once it is deleted.
+    pub comment: Option<Excerpt>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     pub read: bool,
+}
+
+/// A post or comment named in a notification: enough to recognise it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Excerpt {
+    pub id: Id,
+    /// Its text on one line, at most 80 characters.
+    pub excerpt: String,
+}
+
+/// Characters of a quoted post or comment: one line of a phone's list.
+const EXCERPT_CHARS: usize = 80;
+
+impl Excerpt {
+    fn of(id: Option<i64>, body: Option<String>) -> Option<Excerpt> {
+        let (id, excerpt) = (id?, kith_core::text::excerpt(&body?, EXCERPT_CHARS));
+        (!excerpt.is_empty()).then_some(Excerpt {
+            id: Id(id),
+            excerpt,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -45,6 +71,10 @@ struct Row {
     id: i64,
     kind: String,
     subject_id: Option<i64>,
+    p_id: Option<i64>,
+    p_body: Option<String>,
+    c_id: Option<i64>,
+    c_body: Option<String>,
     created_at: i64,
     read_at: Option<i64>,
     a_id: Option<i64>,
@@ -75,16 +105,25 @@ impl From<Row> for NotificationView {
             kind,
             actor,
             subject_id: r.subject_id.map(Id),
+            post: Excerpt::of(r.p_id, r.p_body),
+            comment: Excerpt::of(r.c_id, r.c_body),
             created_at: Timestamp(r.created_at),
             read: r.read_at.is_some(),
         }
     }
 }
 
+// Bodies are cut in SQL first (an excerpt needs far fewer than 400
+// characters even after whitespace is folded) so a long post is not read
+// whole for every row of the list.
 const SELECT: &str = concat!(
     "SELECT n.id, n.kind, n.subject_id, n.created_at, n.read_at, ",
+    "p.id AS p_id, substr(p.body, 1, 400) AS p_body, ",
+    "c.id AS c_id, substr(c.body, 1, 400) AS c_body, ",
     crate::author_columns!(),
-    " FROM notifications n LEFT JOIN users a ON a.id = n.actor_id"
+    " FROM notifications n LEFT JOIN users a ON a.id = n.actor_id",
+    " LEFT JOIN posts p ON p.id = n.subject_id AND n.kind IN ('like', 'comment')",
+    " LEFT JOIN comments c ON c.id = n.object_id AND n.kind = 'comment'"
 );
 
 pub async fn by_id(pool: &SqlitePool, id: Id) -> Result<Option<NotificationView>, sqlx::Error> {
@@ -142,22 +181,34 @@ pub async fn push(state: &Host, id: Id) {
 /// `notify` in the background, so that the request that caused it does not
 /// wait for it.
 pub fn spawn(state: &AppState, user: Id, kind: Kind, actor: Id, subject: Id) {
-    let host = Host::of(state);
-    state
-        .tasks
-        .spawn(async move { notify(&host, user, kind, actor, subject).await });
+    spawn_about(state, user, kind, actor, subject, None);
 }
 
-/// Stores a notification through the writer and pushes it live.
-async fn notify(state: &Host, user: Id, kind: Kind, actor: Id, subject: Id) {
-    let id = Id::generate();
+/// [`spawn`] for a notification about `object` inside `subject` (the
+/// comment on the post).
+pub fn spawn_about(
+    state: &AppState,
+    user: Id,
+    kind: Kind,
+    actor: Id,
+    subject: Id,
+    object: Option<Id>,
+) {
+    let host = Host::of(state);
     let cmd = Notify(New {
-        id,
+        id: Id::generate(),
         user,
         kind,
         actor,
         subject,
+        object,
     });
+    state.tasks.spawn(async move { notify(&host, cmd).await });
+}
+
+/// Stores a notification through the writer and pushes it live.
+async fn notify(state: &Host, cmd: Notify) {
+    let id = cmd.0.id;
     match state.writer.run(cmd).await {
         Ok(true) => push(state, id).await,
         Ok(false) => {}

@@ -24,4 +24,5 @@ pub mod protocol;
 pub mod signing;
 pub mod sniff;
 pub mod sync;
+pub mod text;
 pub mod ticket;

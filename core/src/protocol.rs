@@ -78,10 +78,13 @@ pub enum ServerFrame {
     /// Your upload's state changed or its transcode progressed: the media
     /// object as `GET /api/media/{id}` shows it.
     Media(serde_json::Value),
-    /// `sync` finished: every message up to `last_seq` has been sent.
+    /// `sync` finished: every message up to `last_seq` has been sent,
+    /// and `read` says how far each member has read, so that "Seen" is
+    /// right on a device that missed the live `read` frames.
     Synced {
         conversation_id: Id,
         last_seq: i64,
+        read: Vec<ReadPosition>,
     },
     Pong,
     Error {
@@ -105,6 +108,15 @@ pub struct MessageView {
     pub created_at: String,
     /// Attached photos and videos, in order, with their alt text.
     pub media: Vec<MediaView>,
+}
+
+/// How far one member of a conversation has read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ReadPosition {
+    /// The member's username.
+    pub user: String,
+    /// The last seq they have read (0: none).
+    pub seq: i64,
 }
 
 /// A message as the `message` frame carries it.

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::auth::accounts::UserView;
 use kith_core::ids::{Id, format_ms};
 use kith_core::media::Avatar;
-pub use kith_core::protocol::MessageView;
+pub use kith_core::protocol::{MessageView, ReadPosition};
 
 #[derive(sqlx::FromRow)]
 struct MessageRow {
@@ -92,6 +92,25 @@ pub async fn member_ids(pool: &SqlitePool, conversation: Id) -> Result<Vec<Id>, 
     Ok(ids.into_iter().map(Id).collect())
 }
 
+/// How far each member of `conversation` has read, by username.
+pub async fn read_positions(
+    pool: &SqlitePool,
+    conversation: Id,
+) -> Result<Vec<ReadPosition>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT u.username, m.last_read_seq
+         FROM conversation_members m JOIN users u ON u.id = m.user_id
+         WHERE m.conversation_id = ? ORDER BY u.username",
+    )
+    .bind(conversation.0)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, seq)| ReadPosition { user, seq })
+        .collect())
+}
+
 /// Messages with `after < seq < before`, at most `limit`: the oldest ones
 /// when `oldest_first`, else the newest; always returned in seq order.
 pub async fn messages(
@@ -147,6 +166,8 @@ pub struct ConversationView {
     pub last_seq: i64,
     /// Messages after your last read one.
     pub unread: i64,
+    /// How far each member (you included) has read: "Seen" after a reload.
+    pub read: Vec<ReadPosition>,
     pub last_message: Option<MessageView>,
 }
 
@@ -203,6 +224,7 @@ pub async fn conversations(
                 members,
                 last_seq: r.last_seq,
                 unread: (r.last_seq - r.last_read_seq).max(0),
+                read: read_positions(pool, Id(r.id)).await?,
                 last_message,
             },
         ));

@@ -348,10 +348,15 @@ impl Conn {
                 }),
             };
         }
+        let read = match store::read_positions(&self.state.read, conversation).await {
+            Ok(r) => r,
+            Err(e) => return Answer::reply(db_error(e)),
+        };
         frames.push(
             ServerFrame::Synced {
                 conversation_id: conversation,
                 last_seq: last,
+                read,
             }
             .encode(),
         );

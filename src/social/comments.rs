@@ -139,7 +139,7 @@ async fn create(
         .fetch_optional(&state.read)
         .await?;
     if let Some(author) = author {
-        notify::spawn(&state, Id(author), Kind::Comment, user.id, post);
+        notify::spawn_about(&state, Id(author), Kind::Comment, user.id, post, Some(id));
     }
     Ok((StatusCode::CREATED, Json(CommentResponse { comment })))
 }

@@ -40,6 +40,9 @@ pub struct New {
     pub kind: Kind,
     pub actor: Id,
     pub subject: Id,
+    /// What inside the subject it is about: the comment on the post.
+    #[serde(default)]
+    pub object: Option<Id>,
 }
 
 /// Stores `n` unless it is about oneself or from someone the user muted. A `message` notification is not
@@ -70,8 +73,8 @@ pub fn insert(conn: &Connection, n: &New) -> Result<bool, CmdError> {
         }
     }
     conn.prepare_cached(
-        "INSERT INTO notifications (id, user_id, kind, actor_id, subject_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO notifications (id, user_id, kind, actor_id, subject_id, object_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         n.id.0,
@@ -79,6 +82,7 @@ pub fn insert(conn: &Connection, n: &New) -> Result<bool, CmdError> {
         n.kind.as_str(),
         n.actor.0,
         n.subject.0,
+        n.object.map(|o| o.0),
         now_ms()
     ])?;
     Ok(true)

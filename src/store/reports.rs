@@ -201,6 +201,7 @@ impl Command for ResolveReport {
                 kind: Kind::ReportResolved,
                 actor: self.admin,
                 subject: Id(report),
+                object: None,
             };
             if notifications::insert(conn, &n)? {
                 told.push(Told {

@@ -647,6 +647,75 @@ async fn unread_counts_follow_messages_and_reads() {
     assert_eq!(mine["last_seq"], 5, "{mine}");
 }
 
+/// How far `user` has read, as `v` (a conversation or a `synced` frame) says.
+fn read_of(v: &Value, user: &str) -> i64 {
+    v["read"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no read positions: {v}"))
+        .iter()
+        .find(|r| r["user"] == user)
+        .unwrap_or_else(|| panic!("{user} has no read position: {v}"))["seq"]
+        .as_i64()
+        .expect("a seq")
+}
+
+#[tokio::test]
+async fn read_positions_survive_a_reload_and_a_new_connection() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    alice.befriend(&bob, "bob").await;
+    alice.befriend(&carol, "carol").await;
+    let group = new_conversation(
+        &alice,
+        json!({"members": ["bob", "carol"], "title": "dinner"}),
+    )
+    .await;
+    let mut a = Chatter::connect(&app, "alice").await;
+    for i in 1..=3 {
+        a.say(&group, &format!("g{i}"), &format!("message {i}"))
+            .await;
+    }
+    // Nobody else has read anything: the sender has read her own.
+    let listed = conversation(&alice, &group).await;
+    assert_eq!(read_of(&listed, "alice"), 3, "{listed}");
+    assert_eq!(read_of(&listed, "bob"), 0, "{listed}");
+    assert_eq!(read_of(&listed, "carol"), 0, "{listed}");
+
+    // Bob reads 2 and carol 3, each live; alice is told live too.
+    let mut b = Chatter::connect(&app, "bob").await;
+    b.read(&group, 2).await;
+    let live = a
+        .wait_for(|f| f["type"] == "read" && f["user"] == "bob")
+        .await;
+    assert_eq!(live["seq"], 2, "{live}");
+    let mut c = Chatter::connect(&app, "carol").await;
+    c.read(&group, 3).await;
+
+    // A reload (the list) says the same, to every member...
+    for who in [&alice, &bob, &carol] {
+        let listed = conversation_until(who, &group, |v| read_of(v, "carol") == 3).await;
+        assert_eq!(read_of(&listed, "bob"), 2, "{listed}");
+        assert_eq!(read_of(&listed, "alice"), 3, "{listed}");
+    }
+    // ...and so does a new connection's sync (another tab or device),
+    // which never saw the live frames.
+    let mut other_tab = Chatter::connect(&app, "alice").await;
+    other_tab
+        .send_frame(json!({"type": "sync", "conversation_id": group, "after_seq": 0}))
+        .await;
+    let synced = other_tab.wait_for(|f| f["type"] == "synced").await;
+    assert_eq!(synced["last_seq"], 3, "{synced}");
+    assert_eq!(read_of(&synced, "bob"), 2, "{synced}");
+    assert_eq!(read_of(&synced, "carol"), 3, "{synced}");
+    assert_eq!(read_of(&synced, "alice"), 3, "{synced}");
+
+    // A read position never goes back, whatever a stale client sends.
+    b.read(&group, 1).await;
+    assert_eq!(read_of(&conversation(&alice, &group).await, "bob"), 2);
+}
+
 // ---- notifications ---------------------------------------------------------
 
 #[tokio::test]
@@ -685,6 +754,10 @@ async fn requests_likes_and_comments_notify_newest_first() {
     assert_eq!(n["actor"]["username"], "carol", "{n}");
     assert_eq!(n["subject_id"], post.as_str(), "{n}");
     assert_eq!(n["read"], false, "{n}");
+    // It names the post, quoted.
+    assert_eq!(n["post"]["id"], post.as_str(), "{n}");
+    assert_eq!(n["post"]["excerpt"], "a post", "{n}");
+    assert_eq!(n["comment"], Value::Null, "{n}");
 
     // A comment, to the author.
     next_millisecond().await;
@@ -698,6 +771,10 @@ async fn requests_likes_and_comments_notify_newest_first() {
     let n = wait_notification(&alice, "comment", |n| n["kind"] == "comment").await;
     assert_eq!(n["actor"]["username"], "bob", "{n}");
     assert_eq!(n["subject_id"], post.as_str(), "{n}");
+    // It names the post and quotes the comment.
+    assert_eq!(n["post"]["excerpt"], "a post", "{n}");
+    assert_eq!(n["comment"]["id"], v["comment"]["id"], "{n}");
+    assert_eq!(n["comment"]["excerpt"], "nice", "{n}");
 
     // Newest first; nothing from alice herself; the others got none.
     let page = notifications(&alice).await;
@@ -742,6 +819,39 @@ async fn requests_likes_and_comments_notify_newest_first() {
     let (status, v) = app.client().get("/api/notifications").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
     assert_error(&v, "unauthorized");
+}
+
+#[tokio::test]
+async fn notifications_quote_what_they_are_about_while_it_exists() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let long = format!("Dinner\n\nat   eight? {}", "word ".repeat(40));
+    let post = alice.new_post(&long, "public").await;
+    let (status, v) = bob
+        .post(
+            &format!("/api/posts/{post}/comments"),
+            json!({"body": "  count\nme in  "}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let comment = v["comment"]["id"].as_str().expect("comment id").to_string();
+    let n = wait_notification(&alice, "comment", |n| n["kind"] == "comment").await;
+    // One line, at most 80 characters, an ellipsis marking the cut.
+    let excerpt = n["post"]["excerpt"].as_str().expect("post excerpt");
+    assert!(excerpt.starts_with("Dinner at eight? word word"), "{n}");
+    assert_eq!(excerpt.chars().count(), 80, "{n}");
+    assert!(excerpt.ends_with('…'), "{n}");
+    assert_eq!(n["comment"]["excerpt"], "count me in", "{n}");
+
+    // A deleted comment is no longer quoted; the notification stays.
+    let (status, v) = bob.delete(&format!("/api/comments/{comment}")).await;
+    assert!(status.is_success(), "{status}: {v}");
+    let page = notifications(&alice).await;
+    let n = &items(&page)[0];
+    assert_eq!(n["kind"], "comment", "{page}");
+    assert_eq!(n["comment"], Value::Null, "{page}");
+    assert_eq!(n["post"]["id"], post.as_str(), "{page}");
 }
 
 #[tokio::test]

@@ -201,3 +201,53 @@ fn signal(pid: u32, sig: &str) {
         .success();
     assert!(ok, "kill {sig} {pid}");
 }
+
+/// How far `user` has read, as a conversation or `synced` frame says.
+fn read_of(v: &Value, user: &str) -> Option<i64> {
+    v["read"].as_array()?.iter().find(|r| r["user"] == user)?["seq"].as_i64()
+}
+
+#[tokio::test]
+async fn read_positions_are_the_same_on_every_node() {
+    let cluster = spawn_cluster(3).await;
+    let (n0, n1, n2) = (&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]);
+    let alice = signup(n1, "alice").await;
+    let bob = signup(n2, "bob").await;
+    befriend(&alice, n1, &bob, n2).await;
+    let conv = conversation(&alice, n1, &bob).await;
+    let mut a = Ws::open(n1, &alice).await;
+    for i in 1..=2 {
+        a.send(send_frame(&conv, &format!("r{i}"), &format!("hello {i}")))
+            .await;
+        a.next_of("ack").await;
+    }
+    // Bob reads on his node; alice's connection on another node is told.
+    let mut b = Ws::open(n2, &bob).await;
+    b.send(json!({"type": "read", "conversation_id": conv, "seq": 2}))
+        .await;
+    let live = a
+        .next_matching("read", TIMEOUT, |f| f["user"] == "bob")
+        .await
+        .expect("alice is told bob read, across nodes");
+    assert_eq!(live["seq"], 2, "{live}");
+
+    // A reload on any node shows it...
+    for node in [n0, n1, n2] {
+        let (s, page) = alice.get(node, "/api/conversations").await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let listed = page["items"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == conv.as_str()))
+            .unwrap_or_else(|| panic!("conversation not listed: {page}"));
+        assert_eq!(read_of(listed, "bob"), Some(2), "{listed}");
+        assert_eq!(read_of(listed, "alice"), Some(2), "{listed}");
+    }
+    // ...and so does a sync from a new device on a third node.
+    let mut other = Ws::open(n0, &alice).await;
+    other
+        .send(json!({"type": "sync", "conversation_id": conv, "after_seq": 0}))
+        .await;
+    let synced = other.next_of("synced").await;
+    assert_eq!(synced["last_seq"], 2, "{synced}");
+    assert_eq!(read_of(&synced, "bob"), Some(2), "{synced}");
+}
