@@ -15,9 +15,20 @@ export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
 }
 
+/**
+ * The server's messages start in lower case ("password is too short");
+ * every view shows them as a sentence: "Password is too short".
+ */
+export function sentenceCase(message) {
+  const s = String(message ?? '').trim();
+  if (!s) return s;
+  const [first] = s;
+  return first.toLocaleUpperCase() + s.slice(first.length);
+}
+
 function errorFrom(status, data, fallback) {
   const e = data?.error;
-  const message = e?.message || fallback || `Request failed (${status})`;
+  const message = sentenceCase(e?.message || fallback || `Request failed (${status})`);
   return new ApiError(status, e?.code || `http_${status}`, message);
 }
 

@@ -109,8 +109,8 @@ export function startRealtime(initialLoad) {
   helloCount = 0;
   state.realtime = new Realtime({
     onFrame,
-    onStatus: (kind, st) => {
-      state.transport = { kind, state: st };
+    onStatus: (kind, st, info) => {
+      state.transport = { kind, state: st, retryAt: info?.retryAt || 0 };
       bus.emit(EVENTS.TRANSPORT_CHANGED, state.transport);
     },
     onClose: clearPresence,
@@ -123,7 +123,7 @@ export function stopRealtime() {
   if (!state.realtime) return;
   state.realtime.stop();
   state.realtime = null;
-  state.transport = { kind: 'none', state: 'closed' };
+  state.transport = { kind: 'none', state: 'closed', retryAt: 0 };
 }
 
 /**

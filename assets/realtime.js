@@ -4,19 +4,27 @@
 // with certificate hashes, unless WebSocket is forced
 // (localStorage 'kith.transport' = 'websocket', or ?transport=websocket);
 // WebSocket otherwise, and whenever WebTransport fails to connect.
-// A closed connection is reopened after an exponential backoff with full
-// jitter (base 500 ms, cap 15 s); one the server closed because it is
-// restarting (code 1012) within a second, whatever the backoff had grown
-// to. The owner re-syncs on every `hello`. One the server closed because
-// the session ended (code 4000, "signed out" or "banned") is not reopened:
-// the owner is told (`onKicked`) and decides, reopening with
-// reconnectNow() when the session turns out to be alive (a new password
-// on this device renews its session id).
+// A closed connection is reopened after an exponential backoff with
+// "equal jitter" (half the ceiling plus a random share of the other half;
+// base 500 ms, capped at 2 s while the page is on screen and 5 s while it
+// is hidden), so a server that comes back is found within about two
+// seconds while its clients still arrive spread out; one the server closed
+// because it is restarting (code 1012) within a second, whatever the
+// backoff had grown to. Waiting stops at once when the browser says the
+// network is back (`online`), when the page comes back on screen, or when
+// the reader asks (retryNow). The owner re-syncs on every `hello`. One the
+// server closed because the session ended (code 4000, "signed out" or
+// "banned") is not reopened: the owner is told (`onKicked`) and decides,
+// reopening with reconnectNow() when the session turns out to be alive (a
+// new password on this device renews its session id).
 
 import { api } from './api.js';
 
 const BASE_MS = 500;
-const CAP_MS = 15000;
+/** The longest wait between tries while the page is on screen... */
+const VISIBLE_CAP_MS = 2000;
+/** ...and while it is hidden (the browser throttles its timers then anyway). */
+const HIDDEN_CAP_MS = 5000;
 // The close code of a server that is restarting: reconnect (elsewhere) soon.
 const RESTART_CODE = 1012;
 // The close code of a connection whose session ended; the reason says why.
@@ -29,6 +37,24 @@ const PING_EVERY_MS = 20000;
 const SILENCE_LIMIT_MS = 50000;
 
 const encoder = new TextEncoder();
+
+/**
+ * How long to wait before the next try, `attempts` tries after the last
+ * open connection: half the exponential ceiling (base 500 ms, capped at
+ * 2 s on screen, 5 s hidden) plus a random share of the other half, so
+ * clients that lost the same server spread their tries out. After a
+ * restart (code 1012): anywhere within a second.
+ */
+export function retryDelay(attempts, { restart = false, visible = true, random = Math.random } = {}) {
+  if (restart) return random() * RESTART_SPREAD_MS;
+  const cap = visible ? VISIBLE_CAP_MS : HIDDEN_CAP_MS;
+  const ceiling = Math.min(cap, BASE_MS * 2 ** Math.max(0, attempts));
+  return ceiling / 2 + random() * (ceiling / 2);
+}
+
+function pageVisible() {
+  return typeof document === 'undefined' || document.visibilityState !== 'hidden';
+}
 
 export function websocketForced() {
   try {
@@ -62,7 +88,8 @@ export class Realtime {
   /**
    * @param {object} h
    * @param {(frame: object) => void} h.onFrame every server frame
-   * @param {(transport: string, state: string) => void} h.onStatus
+   * @param {(transport: string, state: string, info: { retryAt: number }) => void} h.onStatus
+   *   `retryAt`: while closed, when the next try starts (ms since the epoch; 0: none planned)
    * @param {() => void} h.onClose the connection was lost
    * @param {(reason: string) => void} [h.onKicked] the server ended it with code 4000
    */
@@ -83,22 +110,31 @@ export class Realtime {
     this.wtBroken = false;
     this.transport = 'none';
     this.state = 'closed';
-    this._online = () => {
-      if (!this.stopped && !this.conn) this.reconnectNow();
+    /** While closed: when the next try starts (0: none planned). */
+    this.retryAt = 0;
+    /** The server ended the session (code 4000): only the owner reopens. */
+    this.kicked = false;
+    this._online = () => this.retryNow();
+    this._visible = () => {
+      if (pageVisible()) this.retryNow();
     };
   }
 
   start() {
     if (!this.stopped) return;
     this.stopped = false;
+    this.kicked = false;
     window.addEventListener('online', this._online);
+    if (typeof document !== 'undefined') document.addEventListener('visibilitychange', this._visible);
     this._connect();
   }
 
   stop() {
     this.stopped = true;
     window.removeEventListener('online', this._online);
+    if (typeof document !== 'undefined') document.removeEventListener('visibilitychange', this._visible);
     clearTimeout(this.retryTimer);
+    this.retryAt = 0;
     this._teardown();
     this.gen += 1;
     this._status('none', 'closed');
@@ -107,8 +143,24 @@ export class Realtime {
   /** Drops any wait and connects at once (e.g. the network came back). */
   reconnectNow() {
     clearTimeout(this.retryTimer);
+    this.retryAt = 0;
+    this.kicked = false;
     this.attempts = 0;
     if (!this.conn) this._connect();
+  }
+
+  /**
+   * Stops waiting and tries at once, when it is worth it: the network
+   * came back, the page came back on screen, or (`force`) the reader
+   * pressed "Retry now", which also gives up a try still under way. Does
+   * nothing while connected, after the server ended the session (the
+   * owner decides then), or when stopped.
+   */
+  retryNow({ force = false } = {}) {
+    if (this.stopped || this.kicked || this.conn) return false;
+    if (this.state === 'connecting' && !force) return false;
+    this.reconnectNow();
+    return true;
   }
 
   /**
@@ -119,6 +171,7 @@ export class Realtime {
   refresh() {
     if (this.stopped) return;
     clearTimeout(this.retryTimer);
+    this.retryAt = 0;
     this._teardown();
     this.attempts = 0;
     this._connect();
@@ -137,7 +190,8 @@ export class Realtime {
   _status(transport, state) {
     this.transport = transport;
     this.state = state;
-    this.onStatus(transport, state);
+    if (state !== 'closed') this.retryAt = 0;
+    this.onStatus(transport, state, { retryAt: this.retryAt });
   }
 
   async _connect() {
@@ -386,6 +440,8 @@ export class Realtime {
     const wasConnected = !!this.conn;
     this._teardown();
     clearTimeout(this.retryTimer);
+    this.retryAt = 0;
+    this.kicked = true;
     if (this.stopped) return;
     this._status(this.transport, 'closed');
     if (wasConnected) this.onClose();
@@ -402,13 +458,13 @@ export class Realtime {
     const wasConnected = !!this.conn;
     this._teardown();
     if (this.stopped) return;
-    this._status(this.transport, 'closed');
-    if (wasConnected) this.onClose();
     if (restart) this.attempts = 0;
-    const ceiling = restart ? RESTART_SPREAD_MS : Math.min(CAP_MS, BASE_MS * 2 ** this.attempts);
+    const delay = retryDelay(this.attempts, { restart, visible: pageVisible() });
     this.attempts = Math.min(this.attempts + 1, 16);
-    const delay = Math.random() * ceiling;
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this._connect(), delay);
+    this.retryAt = Date.now() + delay;
+    this._status(this.transport, 'closed');
+    if (wasConnected) this.onClose();
   }
 }

@@ -11,6 +11,7 @@ import * as auth from './views/auth.js';
 import * as chatView from './views/chat.js';
 import * as feed from './views/feed.js';
 import * as friends from './views/friends.js';
+import * as notFound from './views/not-found.js';
 import * as notifications from './views/notifications.js';
 import * as single from './views/post-page.js';
 import * as profile from './views/profile.js';
@@ -30,6 +31,19 @@ function segments(hash) {
         return p;
       }
     });
+}
+
+/** Whether `hash` names no page at all (the site's bare address), which goes to the start page. */
+export function isHome(hash) {
+  return segments(hash || '').length === 0;
+}
+
+/**
+ * The not-found page's route for an unknown address: inside the shell when
+ * signed in (`me`), on its own when not.
+ */
+export function notFoundRoute(me) {
+  return { name: 'not-found', view: notFound, nav: null, public: !me };
 }
 
 /** The route for `hash` (e.g. '#/u/alice'), or null for an unknown one; `me` is the signed-in username. */

@@ -1,15 +1,20 @@
 // The session: signing in and out, and finding out at boot whether this
-// browser is still signed in.
+// browser is still signed in (when the server cannot be reached then, a
+// "can't reach the server" screen tries again until it can, rather than
+// showing the sign-in page to someone who is signed in).
 
 import { api, setUnauthorizedHandler } from './api.js';
 import { setAuthNotice, takeReturnTo } from './auth-flow.js';
 import { bus } from './bus.js';
 import { chat, loadConversations } from './chat/client.js';
 import { EVENTS } from './events.js';
+import { isOffline } from './load-error.js';
+import { retryDelay } from './realtime.js';
 import { setKickedHandler, startRealtime, stopRealtime } from './realtime-dispatch.js';
 import { navigate } from './router.js';
 import { teardownShell } from './shell.js';
 import { refreshNotifCount, resetState, state } from './store.js';
+import { h, replace } from './ui.js';
 import { unmountView } from './view-host.js';
 
 // Whether this browser was signed in when last seen. Without it the boot
@@ -105,14 +110,61 @@ export function watchSession() {
   });
 }
 
+/**
+ * At boot, while the server cannot be reached: a screen that says so,
+ * counts down to the next try and offers "Retry now". Resolves when it is
+ * time to try again (the wait ran out, the network or the page came back,
+ * or the button was pressed).
+ */
+function waitForServer(attempt) {
+  const app = document.getElementById('app');
+  const detail = h('span', { 'aria-hidden': 'true' });
+  const retry = h('button', { type: 'button', class: 'btn btn-primary', testid: 'retry-now', text: 'Retry now' });
+  replace(app, h('main', { id: 'main', class: 'auth-main' },
+    h('div', { class: 'card auth-card boot-offline', testid: 'boot-offline', role: 'status' },
+      h('h1', { class: 'auth-title', text: 'Can’t reach the server' }),
+      h('p', { class: 'auth-sub' }, 'kith will open as soon as it is back. ', detail),
+      retry)));
+  const until = Date.now() + retryDelay(attempt, { visible: document.visibilityState !== 'hidden' }) * 2;
+  return new Promise((resolve) => {
+    const tick = () => {
+      const left = Math.max(0, until - Date.now());
+      detail.textContent = `Trying again in ${Math.max(1, Math.ceil(left / 1000))} s.`;
+      if (left === 0) done();
+    };
+    const wake = () => {
+      if (document.visibilityState !== 'hidden') done();
+    };
+    const timer = setInterval(tick, 250);
+    function done() {
+      clearInterval(timer);
+      window.removeEventListener('online', done);
+      document.removeEventListener('visibilitychange', wake);
+      detail.textContent = 'Connecting…';
+      retry.disabled = true;
+      resolve();
+    }
+    window.addEventListener('online', done);
+    document.addEventListener('visibilitychange', wake);
+    retry.addEventListener('click', done);
+    tick();
+  });
+}
+
 /** At boot: resumes the session this browser had, if the server still knows it. */
 export async function restoreSession() {
   if (!sessionHint()) return;
-  try {
-    const { user } = await api.get('/api/me', { quiet401: true });
-    signedIn(user);
-  } catch (e) {
-    state.me = null;
-    if (e && e.status === 401) setSessionHint(false);
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const { user } = await api.get('/api/me', { quiet401: true });
+      signedIn(user);
+      return;
+    } catch (e) {
+      state.me = null;
+      if (e && e.status === 401) setSessionHint(false);
+      // Unreachable: wait for the server rather than sign out who is signed in.
+      if (!isOffline(e)) return;
+      await waitForServer(attempt);
+    }
   }
 }

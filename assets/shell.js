@@ -2,7 +2,9 @@
 // settings and, for admins, the admin console; the connection indicator,
 // who is signed in with their avatar, log out) around the page. On a
 // phone the main links are a bar at the bottom and settings and the
-// console are icons in the top bar.
+// console are icons in the top bar. Above the page, at every size, a
+// banner says when the connection is lost, counts down to the next try
+// and offers "Retry now".
 
 import { api } from './api.js';
 import { bus } from './bus.js';
@@ -12,8 +14,13 @@ import { icon } from './icons.js';
 import { state } from './store.js';
 import { avatar, h, replace, setBadge } from './ui.js';
 
-/** { root, main, links, notifCount, chatUnread, transport, unsub }, or null. */
+/** { root, main, links, notifCount, chatUnread, transport, banner, unsub }, or null. */
 let shell = null;
+
+/** A lost connection shows the banner once it has been gone this long (a restart's blip does not). */
+const BANNER_GRACE_MS = 1000;
+/** How often the banner's countdown is redrawn. */
+const TICK_MS = 250;
 
 let onLogout = () => {};
 
@@ -52,13 +59,14 @@ export function ensureShell(app) {
     h('span', { class: 'conn-dot', 'aria-hidden': 'true' }),
     h('span', { class: 'conn-label', text: 'Connecting…' }),
   );
+  const banner = offlineBanner();
   const me = state.me;
   const whoAvatar = h('span', { class: 'whoami-avatar' }, avatar(me, 'sm'));
   const links = {
     feed: navLink('feed', '#/feed', 'home', 'Feed'),
     friends: navLink('friends', '#/friends', 'users', 'Friends'),
     chat: navLink('chat', '#/chat', 'chat', 'Chat', chatUnread),
-    notifications: navLink('notifications', '#/notifications', 'bell', 'Alerts', notifCount),
+    notifications: navLink('notifications', '#/notifications', 'bell', 'Notifications', notifCount),
     profile: navLink('profile', `#/u/${encodeURIComponent(me.username)}`, 'user', 'Profile'),
   };
   // Settings and the console: below the main links, or in the phone's top bar.
@@ -103,11 +111,12 @@ export function ensureShell(app) {
         logout,
       ),
     ),
-    main,
+    h('div', { class: 'shell-main' }, banner.el, main),
     h('div', { class: 'toasts', id: 'toasts', role: 'status', 'aria-live': 'polite' }),
   );
   replace(app, root);
-  shell = { root, main, links: { ...links, ...extra }, notifCount, chatUnread, transport, unsub: [] };
+  shell = { root, main, links: { ...links, ...extra }, notifCount, chatUnread, transport, banner, unsub: [] };
+  shell.unsub.push(() => banner.dispose());
   const showAdmin = (user) => {
     if (typeof user?.admin === 'boolean') extra.admin.hidden = !user.admin;
   };
@@ -148,10 +157,87 @@ export function setNavActive(key) {
   }
 }
 
-function transportLabel(kind, st) {
-  const name = kind === 'webtransport' ? 'WebTransport' : kind === 'websocket' ? 'WebSocket' : '';
-  if (st === 'open') return `Live${name ? ` · ${name}` : ''}`;
-  return st === 'connecting' ? 'Connecting…' : 'Offline — reconnecting';
+/** The transport's name, for the indicator's tooltip only. */
+function transportName(kind) {
+  return kind === 'webtransport' ? 'WebTransport' : kind === 'websocket' ? 'WebSocket' : '';
+}
+
+/** The indicator's words: plain ones; the transport shows only in its tooltip. */
+export function connectionLabel(st) {
+  if (st === 'open') return 'Connected';
+  return st === 'connecting' ? 'Connecting…' : 'Offline';
+}
+
+/**
+ * The banner's words while the connection is lost: { title, detail }.
+ * `retryAt` (ms since the epoch) is when the next try starts.
+ */
+export function offlineWords(st, retryAt, now, online = true) {
+  const title = online ? 'Offline' : 'Offline — no network';
+  if (st === 'connecting') return { title, detail: 'connecting…' };
+  if (retryAt > now) {
+    const s = Math.max(1, Math.ceil((retryAt - now) / 1000));
+    return { title, detail: `trying again in ${s} s` };
+  }
+  return { title, detail: 'trying to reconnect' };
+}
+
+/**
+ * The banner above the page while the connection is lost, with a countdown
+ * to the next try and "Retry now": { el, render(), dispose() }.
+ */
+function offlineBanner() {
+  const detail = h('span', { class: 'conn-banner-detail', 'aria-hidden': 'true' });
+  const title = h('strong', { class: 'conn-banner-title', text: 'Offline' });
+  const retry = h('button', { type: 'button', class: 'btn btn-secondary btn-sm conn-banner-retry', testid: 'retry-now', text: 'Retry now' });
+  const el = h(
+    'div',
+    { class: 'conn-banner', testid: 'offline-banner', role: 'status', hidden: true },
+    h('span', { class: 'conn-banner-dot', 'aria-hidden': 'true' }),
+    h(
+      'p',
+      { class: 'conn-banner-text' },
+      title,
+      h('span', { class: 'sr-only', text: '. kith keeps trying to reconnect.' }),
+      h('span', { 'aria-hidden': 'true', text: ' — ' }),
+      detail,
+    ),
+    retry,
+  );
+  /** When this outage began (0: connected, or never lost). */
+  let since = 0;
+  let ticker = null;
+  const stopTicker = () => {
+    clearInterval(ticker);
+    ticker = null;
+  };
+  const render = () => {
+    const { state: st, retryAt = 0 } = state.transport;
+    const now = Date.now();
+    if (st === 'open' || !state.realtime) {
+      since = 0;
+      stopTicker();
+      el.hidden = true;
+      return;
+    }
+    // A first connection still opening is not an outage; a lost one is.
+    if (!since && st === 'closed') since = now;
+    if (!since) {
+      el.hidden = true;
+      return;
+    }
+    if (!ticker) ticker = setInterval(render, TICK_MS);
+    el.dataset.state = st;
+    const words = offlineWords(st, retryAt, now, navigator.onLine !== false);
+    if (title.textContent !== words.title) title.textContent = words.title;
+    if (detail.textContent !== words.detail) detail.textContent = words.detail;
+    el.hidden = now - since < BANNER_GRACE_MS;
+  };
+  retry.addEventListener('click', () => {
+    state.realtime?.retryNow({ force: true });
+    render();
+  });
+  return { el, render, dispose: stopTicker };
 }
 
 function renderTransport() {
@@ -160,7 +246,9 @@ function renderTransport() {
   const el = shell.transport;
   el.dataset.transport = kind;
   el.dataset.state = st;
-  const label = transportLabel(kind, st);
+  const label = connectionLabel(st);
   el.querySelector('.conn-label').textContent = label;
-  el.title = label;
+  const name = transportName(kind);
+  el.title = name ? `${label} (${name})` : label;
+  shell.banner.render();
 }

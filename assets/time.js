@@ -35,3 +35,33 @@ export function clockTime(iso) {
   if (Number.isNaN(d.getTime())) return '';
   return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
+
+/** Midnight (local) of the day `t` (ms) falls in. */
+function dayStart(t) {
+  const d = new Date(t);
+  d.setHours(0, 0, 0, 0);
+  return d.getTime();
+}
+
+/**
+ * The heading of a day in a conversation, as phones write it: "Today",
+ * "Yesterday", the weekday within the last week, else the date (with the
+ * year only when it is not this year). `now` is for tests.
+ */
+export function dayLabel(iso, now = Date.now()) {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return '';
+  const days = Math.round((dayStart(now) - dayStart(t)) / 86400000);
+  if (days === 0) return 'Today';
+  if (days === 1) return 'Yesterday';
+  const d = new Date(t);
+  if (days > 1 && days < 7) return d.toLocaleDateString([], { weekday: 'long' });
+  const sameYear = d.getFullYear() === new Date(now).getFullYear();
+  return d.toLocaleDateString([], { day: 'numeric', month: 'long', year: sameYear ? undefined : 'numeric' });
+}
+
+/** A key that is the same for two times on the same local day. */
+export function dayKey(iso) {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? '' : String(dayStart(t));
+}

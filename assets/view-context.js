@@ -1,8 +1,11 @@
 // A mounted view's context: what it subscribes to, listens to and
 // schedules is undone when the view goes away, so views never leak
-// listeners or timers into the next page.
+// listeners or timers into the next page. `onReconnect` is how a view that
+// failed to load while offline loads again by itself once the connection
+// is back.
 
 import { bus } from './bus.js';
+import { EVENTS } from './events.js';
 import { navigate } from './router.js';
 
 export function createViewContext() {
@@ -30,6 +33,16 @@ export function createViewContext() {
     },
     cleanup(fn) {
       cleanups.push(fn);
+    },
+    /**
+     * Calls `fn` each time the realtime connection is back after it was
+     * lost (a `hello` that is not the first), while the view is mounted:
+     * reload there whatever failed to load meanwhile.
+     */
+    onReconnect(fn) {
+      cleanups.push(bus.on(EVENTS.REALTIME_OPEN, (d) => {
+        if (d?.reconnect && ctx.alive) fn();
+      }));
     },
     navigate,
     dispose() {

@@ -1,8 +1,12 @@
 // Shows the current location's view: signed-in pages inside the shell,
-// the sign-in pages on their own, with one view mounted at a time.
+// the sign-in pages on their own, with one view mounted at a time. A
+// signed-in page opened signed out goes to the sign-in page, which comes
+// back to it once signed in (session.js); an unknown address shows the
+// not-found page.
 
+import { setReturnTo } from './auth-flow.js';
 import { navigate } from './router.js';
-import { routeFor } from './routes.js';
+import { isHome, notFoundRoute, routeFor } from './routes.js';
 import { ensureShell, setNavActive, shellMain, teardownShell } from './shell.js';
 import { state } from './store.js';
 import { h, replace } from './ui.js';
@@ -22,13 +26,18 @@ export function unmountView() {
 
 /** Shows the view for location.hash, redirecting where the visitor may not go. */
 export function showRoute() {
-  const r = routeFor(location.hash, state.me ? state.me.username : null);
   const isSignedIn = !!state.me;
+  let r = routeFor(location.hash, state.me ? state.me.username : null);
   if (!r) {
-    navigate(isSignedIn ? '#/feed' : '#/login', { replace: true });
-    return;
+    if (isHome(location.hash)) {
+      navigate(isSignedIn ? '#/feed' : '#/login', { replace: true });
+      return;
+    }
+    r = notFoundRoute(isSignedIn);
   }
   if (!isSignedIn && !r.public) {
+    // Back here once signed in (or signed up).
+    setReturnTo(location.hash);
     navigate('#/login', { replace: true });
     return;
   }

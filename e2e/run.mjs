@@ -990,8 +990,10 @@ try {
     const { page } = alice;
     await go(page, `u/${BOB}`);
     await expectState(page.locator(tid('profile-block')), 'alice: the Block button on bob\'s profile');
-    page.once('dialog', (d) => d.accept());
     await page.locator(tid('profile-block')).click();
+    // Blocking asks first, in the same dialog as every destructive action.
+    await expectState(page.locator(`dialog${tid('confirm-dialog')}[open]`), 'alice: blocking asks first');
+    await page.locator(tid('confirm-ok')).click();
     await expectState(page.locator(tid('profile-unblock')), 'alice: the Unblock button after blocking bob');
     await page.locator(tid('profile-unblock')).click();
     await expectState(page.locator(tid('profile-add')), 'alice: the Add friend button after unblocking bob');
@@ -1066,6 +1068,16 @@ try {
     await page.locator(tid('profile-delete')).click();
     await page.locator(tid('delete-password')).fill(password);
     await page.locator(tid('delete-confirm')).click();
+    // It asks once more; Cancel keeps the account, then it goes for real.
+    const dialog = page.locator(`dialog${tid('confirm-dialog')}[open]`);
+    await expectState(dialog, `${who}: deleting the account asks first`);
+    await dialog.locator(tid('confirm-cancel')).click();
+    await expectState(dialog, `${who}: the dialog closes on Cancel`, { state: 'detached' });
+    if ((await page.request.get('/api/me')).status() !== 200) fail(`${who}: Cancel deleted the account`);
+    await page.locator(tid('delete-confirm')).click();
+    await expectState(dialog, `${who}: deleting the account asks again`);
+    await shot(page, 'delete-account-confirm');
+    await dialog.locator(tid('confirm-ok')).click();
     await expectState(page.locator(tid('go-signup')).or(page.locator(tid('login-username'))).first(), `${who}: the login page after deleting her account`);
     const me = await page.request.get('/api/me');
     if (me.status() !== 401) fail(`${who}: /api/me answers ${me.status()} after her account was deleted`);

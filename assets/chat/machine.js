@@ -133,6 +133,7 @@ export class ChatMachine {
     c.kind = view.kind || c.kind;
     c.title = view.title ?? c.title;
     if (view.members?.length) c.members = view.members;
+    this.#mergeReads(c, view.read);
     if (view.last_seq >= c.last_seq) {
       c.unread = view.unread;
       c.last_seq = view.last_seq;
@@ -249,7 +250,28 @@ export class ChatMachine {
     const c = this.convs.get(f.conversation_id);
     if (!c) return;
     if (f.last_seq > c.last_seq) c.last_seq = f.last_seq;
+    this.#mergeReads(c, f.read);
     this.markReadIfVisible(c.id);
+  }
+
+  /**
+   * Takes the server's read positions (`[{user, seq}]`, from the list or a
+   * `synced`): positions only move forward, so the higher of what we hold
+   * and what it says wins. This is what makes "Seen" right after a reload.
+   */
+  #mergeReads(c, read) {
+    if (!Array.isArray(read)) return;
+    let moved = false;
+    for (const r of read) {
+      if (!r || typeof r.user !== 'string' || !Number.isFinite(r.seq)) continue;
+      if (this.#isMe(r.user)) {
+        c.readSent = Math.max(c.readSent, r.seq);
+      } else if (r.seq > (c.reads.get(r.user) || 0)) {
+        c.reads.set(r.user, r.seq);
+        moved = true;
+      }
+    }
+    if (moved) this.#emit(EVENTS.CHAT_READ, { conversation_id: c.id });
   }
 
   onRead(f) {
@@ -272,8 +294,8 @@ export class ChatMachine {
   }
 
   /**
-   * Read positions are only ever pushed, so a page that just opened knows
-   * nobody's. When another member's `read` arrives, answer (at most every
+   * A page learns read positions from the list and each `synced`; live
+   * ones arrive as `read` frames. When another member's `read` arrives, answer (at most every
    * READ_ANSWER_EVERY_MS per conversation) with our own: the server never
    * moves a read position backwards and fans out the position it holds, so
    * even seq 0 tells them where we are.

@@ -140,6 +140,7 @@ function signupForm(body, config, code) {
   const err = formError();
   const username = input('signup-username', { autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false' });
   const password = input('signup-password', { type: 'password', autocomplete: 'new-password' });
+  const displayName = input('signup-display-name', { autocomplete: 'name', maxlength: '64' });
   const invite = mode === 'invite'
     ? input('signup-invite', { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', value: code || '', required: true })
     : null;
@@ -150,6 +151,7 @@ function signupForm(body, config, code) {
   const form = h('form', { class: 'auth-form', novalidate: true },
     invite ? field('Invite code', invite, code ? 'From your invite link.' : 'The code from the invite you were sent.') : null,
     field('Username', username, '3 to 32 letters, digits, dots or underscores.'),
+    field('Display name (optional)', displayName, 'The name your friends see. You can change it later.'),
     field('Password', password, 'At least 8 characters.'),
     reason ? field('Why do you want to join?', reason, 'The admins read this before approving your account.') : null,
     err.el,
@@ -171,6 +173,8 @@ function signupForm(body, config, code) {
     const req = { username: u, password: p };
     if (invite) req.invite = invite.value.trim();
     if (reason) req.reason = reason.value.trim();
+    const shown = displayName.value.trim();
+    if (shown) req.display_name = shown;
     try {
       const res = await api.post('/api/auth/signup', req, { quiet401: true });
       if (res?.pending) {
@@ -184,9 +188,10 @@ function signupForm(body, config, code) {
         replace(body, closedView());
         return;
       }
-      err.show(SIGNUP_ERRORS[ex.code] || ex);
+      const aboutName = /display_name/i.test(ex.message || '');
+      err.show(SIGNUP_ERRORS[ex.code] || (aboutName ? 'A display name can be at most 64 characters, on one line.' : ex));
       busy(submit, false);
-      const target = ex.code === 'invalid_invite' ? invite : ex.status === 409 ? username : password;
+      const target = ex.code === 'invalid_invite' ? invite : aboutName ? displayName : ex.status === 409 ? username : password;
       (target || password).focus();
     }
   });

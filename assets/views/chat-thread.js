@@ -14,7 +14,8 @@ import { moreMenu } from '../menu.js';
 import { openReport } from '../report.js';
 import { setTitle } from '../router.js';
 import { fetchMedia, isMe, isOnline, sendFrame, state } from '../store.js';
-import { clockTime } from '../time.js';
+import { richText } from '../text.js';
+import { clockTime, dayKey, dayLabel } from '../time.js';
 import { avatar, formError, h, messageOf, replace, spinner, uid } from '../ui.js';
 import { createViewContext } from '../view-context.js';
 
@@ -60,6 +61,24 @@ export function convOnline(c) {
 }
 
 /** Shows conversation `id` in `pane`; returns { dispose } to take it down. */
+/** Most names "Seen by" lists before it says "and N others". */
+const SEEN_NAMES = 2;
+
+/**
+ * Who in group `c` has read up to `seq`, in words: "Seen by everyone",
+ * "Seen by Bob", "Seen by Bob and Carol", "Seen by Bob, Carol and 3 others".
+ */
+export function seenBy(c, seq) {
+  const others = (c.members || []).filter((m) => !isMe(m.username));
+  const readers = others.filter((m) => (c.reads.get(m.username) || 0) >= seq);
+  if (!readers.length) return 'Seen';
+  if (others.length > 1 && readers.length === others.length) return 'Seen by everyone';
+  const names = readers.map((m) => m.display_name || m.username);
+  if (names.length <= SEEN_NAMES) return `Seen by ${names.join(' and ')}`;
+  const rest = names.length - SEEN_NAMES;
+  return `Seen by ${names.slice(0, SEEN_NAMES).join(', ')} and ${rest} ${rest === 1 ? 'other' : 'others'}`;
+}
+
 export function openThread(pane, id) {
   const offs = [];
   const on = (type, fn) => {
@@ -180,15 +199,17 @@ export function openThread(pane, id) {
       ? moreMenu([{ label: 'Report message', testid: 'report-message', onSelect: (opener) => openReport({ kind: 'message', id: m.message_id, about: `${m.sender}'s message`, opener }) }],
         { label: `More actions for ${m.sender}'s message`, testid: 'message-menu', cls: 'message-more' })
       : null;
-    const meta = h('span', { class: 'message-meta' }, h('time', { datetime: m.created_at, text: clockTime(m.created_at) }), report);
+    const meta = h('span', { class: 'message-meta' },
+      h('time', { datetime: m.created_at, title: Number.isNaN(Date.parse(m.created_at)) ? null : new Date(m.created_at).toLocaleString(), text: clockTime(m.created_at) }),
+      report);
     const li = h('li', {
       class: ['message', mine ? 'mine' : 'theirs', pending ? 'pending' : null],
       testid: 'message',
       dataset: { mine: String(mine), clientId: m.client_msg_id || null },
     },
     sender,
-    h('div', { class: ['bubble', m.media?.length ? 'has-media' : null], title: new Date(m.created_at).toLocaleString() },
-      m.body || !m.media?.length ? h('p', { class: 'message-body', testid: 'message-body', text: m.body }) : null,
+    h('div', { class: ['bubble', m.media?.length ? 'has-media' : null] },
+      m.body || !m.media?.length ? h('p', { class: 'message-body', testid: 'message-body' }, richText(m.body || '')) : null,
       m.media?.length ? mediaGrid(m.media, vctx, { compact: true }) : null),
     meta);
     if (!pending) li.dataset.seq = String(m.seq);
@@ -270,8 +291,18 @@ export function openThread(pane, id) {
     let prevSender;
     let prevTime = 0;
     let first = true;
+    let prevDay = '';
+    for (const sep of list.querySelectorAll('.day-sep')) sep.remove();
     for (const li of list.querySelectorAll('.message')) {
-      const t = Date.parse(li.querySelector('time')?.dateTime || '') || 0;
+      const iso = li.querySelector('time')?.dateTime || '';
+      const t = Date.parse(iso) || 0;
+      // A heading above the first message of each day ("Today", "Yesterday", …).
+      const day = dayKey(iso);
+      if (day && day !== prevDay) {
+        list.insertBefore(h('li', { class: 'day-sep', testid: 'day-separator' }, h('span', { text: dayLabel(iso) })), li);
+        prevDay = day;
+        first = true;
+      }
       const { sender } = info.get(li);
       const same = !first && prevSender === sender && Math.abs(t - prevTime) < GROUP_WINDOW_MS;
       li.classList.toggle('cont', same);
@@ -294,12 +325,7 @@ export function openThread(pane, id) {
     const seen = chat.othersRead(id) >= Number(last.dataset.seq);
     receipt.hidden = !seen;
     const c = chat.conv(id);
-    if (c && c.kind === 'group' && seen) {
-      const names = [...c.reads.entries()].filter(([u, s]) => !isMe(u) && s >= Number(last.dataset.seq)).map(([u]) => u);
-      receipt.title = `Seen by ${names.join(', ')}`;
-    } else {
-      receipt.removeAttribute('title');
-    }
+    receipt.textContent = c && c.kind === 'group' && seen ? seenBy(c, Number(last.dataset.seq)) : 'Seen';
   };
 
   const renderAll = () => {

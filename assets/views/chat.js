@@ -2,8 +2,10 @@
 // On a narrow screen only one of the two shows at a time.
 
 import { chat, loadConversations } from '../chat/client.js';
+import { openNewConversation } from '../chat/new-conversation.js';
 import { EVENTS } from '../events.js';
 import { icon } from '../icons.js';
+import { loadError } from '../load-error.js';
 import { describeMedia } from '../mediakit/grid.js';
 import { setTitle } from '../router.js';
 import { isMe, state } from '../store.js';
@@ -74,7 +76,7 @@ export function mount(root, params, ctx) {
   const listPane = h('aside', { class: 'conv-pane', 'aria-label': 'Conversations' },
     h('header', { class: 'conv-pane-head' },
       h('h1', { text: 'Chat' }),
-      h('a', { class: 'btn btn-ghost btn-sm', href: '#/friends', title: 'Message a friend' }, icon('plus'), h('span', { text: 'New' }))),
+      h('button', { type: 'button', class: 'btn btn-ghost btn-sm', testid: 'new-conversation-open', title: 'Start a chat or a group', onclick: () => openNewConversation() }, icon('plus'), h('span', { text: 'New' }))),
     convList);
   const threadPane = h('section', { class: 'thread-pane', 'aria-label': 'Conversation' });
   layout.append(listPane, threadPane);
@@ -85,15 +87,28 @@ export function mount(root, params, ctx) {
   let activeId = null;
   let thread = null; // the open conversation's controller
 
+  // The list could not load (offline?): one error with "Try again"; it
+  // loads again by itself once the connection is back.
+  const listErr = loadError({ retry: () => loadList() });
+  const loadList = () => loadConversations().then(() => listErr.clear(), (e) => {
+    if (!ctx.alive || chat.loaded) return;
+    listErr.show(e);
+    replace(convList, h('li', {}, listErr.el));
+  });
+  ctx.onReconnect(() => {
+    if (!chat.loaded) loadList();
+  });
+
   const renderList = () => {
     const convs = chat.list();
     if (!convs.length) {
       items.clear();
-      if (!chat.loaded) replace(convList, h('li', {}, spinner('Loading conversations…')));
-      else {
+      if (!chat.loaded) {
+        if (!listErr.failed) replace(convList, h('li', {}, spinner('Loading conversations…')));
+      } else {
         replace(convList, h('li', { class: 'empty-li' },
-          emptyState('No conversations yet.', 'Open your friends list and press “Message” to start one.'),
-          h('a', { class: 'btn btn-secondary btn-sm', href: '#/friends' }, icon('users'), h('span', { text: 'Go to friends' }))));
+          emptyState('No conversations yet.', 'Start one with a friend, or a group with several.'),
+          h('button', { type: 'button', class: 'btn btn-secondary btn-sm', onclick: () => openNewConversation() }, icon('plus'), h('span', { text: 'New conversation' }))));
       }
       return;
     }
@@ -148,7 +163,7 @@ export function mount(root, params, ctx) {
   });
 
   open(params.id || null);
-  if (chat.loaded) loadConversations().catch(() => {});
+  loadList();
 
   mounted = { ctx, open };
 }

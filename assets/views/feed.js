@@ -24,6 +24,26 @@ const draft = {
   files: null,
 };
 
+/** The visibility `username` last chose in the composer, kept in this browser. */
+const visibilityKey = (username) => `kith.composer.visibility.${username}`;
+
+function storedVisibility(username) {
+  try {
+    const v = localStorage.getItem(visibilityKey(username));
+    return v === 'public' || v === 'friends' ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+function storeVisibility(username, value) {
+  try {
+    localStorage.setItem(visibilityKey(username), value);
+  } catch {
+    // private mode or full: the choice lasts for this page only
+  }
+}
+
 function newFiles(owner) {
   return new Attachments({ scope: owner, fetchView: fetchMedia });
 }
@@ -35,7 +55,7 @@ export function mount(root, _params, ctx) {
     // Someone else's draft (signed out and in as another user): drop it.
     draft.files?.clear({ cancel: true });
     draft.body = '';
-    draft.visibility = 'public';
+    draft.visibility = storedVisibility(me.username) || 'public';
     draft.files = newFiles(me.id);
     draft.owner = me.id;
   }
@@ -130,8 +150,11 @@ export function mount(root, _params, ctx) {
       form.requestSubmit();
     }
   });
+  // The choice is theirs until they change it: kept after posting and
+  // across reloads (per user, in this browser).
   visibility.addEventListener('change', () => {
     draft.visibility = visibility.value;
+    storeVisibility(me.username, visibility.value);
   });
 
   const list = postList(ctx, {

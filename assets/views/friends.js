@@ -1,29 +1,20 @@
-// Friends: find people, answer requests, see who is online.
+// Friends: search people and posts, answer requests, see who is online.
 
-import { openDirect } from '../actions.js';
+import { allPages, openDirect, unfriend } from '../actions.js';
 import { api, enc, qs } from '../api.js';
 import { bus } from '../bus.js';
 import { EVENTS } from '../events.js';
 import { icon } from '../icons.js';
+import { loadError } from '../load-error.js';
 import { setTitle } from '../router.js';
-import { isMe, isOnline, setPresence } from '../store.js';
+import { isMe, isOnline } from '../store.js';
 import { toast } from '../toast.js';
 import { actionButton, avatar, debounce, emptyState, formError, h, replace, spinner, uid } from '../ui.js';
+import { createViewContext } from '../view-context.js';
+import { renderPost } from './posts.js';
 
 /** Search runs this long after the last keystroke. */
 const SEARCH_DELAY_MS = 250;
-
-async function all(path, params = {}) {
-  const items = [];
-  let cursor = null;
-  for (let i = 0; i < 10; i += 1) {
-    const page = await api.get(`${path}${qs({ ...params, limit: 100, cursor })}`);
-    items.push(...page.items);
-    cursor = page.next_cursor;
-    if (!cursor) break;
-  }
-  return items;
-}
 
 function person(user, extra) {
   return [
@@ -57,15 +48,79 @@ export function mount(root, _params, ctx) {
     type: 'search',
     class: 'input',
     testid: 'people-search',
-    placeholder: 'Search by name',
+    placeholder: 'Search people and posts',
     autocomplete: 'off',
     autocapitalize: 'none',
     spellcheck: 'false',
   });
-  const results = h('ul', { class: 'people', testid: 'search-results', 'aria-live': 'polite' });
+  const results = h('ul', { class: 'people', testid: 'search-results' });
+  const postResults = h('div', { class: 'post-list search-posts', testid: 'search-posts' });
   const searchForm = h('form', { class: 'search-form', role: 'search', novalidate: true },
-    h('label', { for: searchId, class: 'field-label', text: 'Find people' }),
+    h('label', { for: searchId, class: 'field-label', text: 'Search people and posts' }),
     h('div', { class: 'search-box' }, icon('search', 'icon search-icon'), search));
+  // What a search found, said once (the panels themselves are not live).
+  const summary = h('p', { class: 'sr-only', role: 'status', testid: 'search-summary' });
+
+  // People and posts found: two tabs (arrow keys move between them).
+  const tab = (key, label) => {
+    const count = h('span', { class: 'search-tab-count' });
+    const b = h('button', {
+      type: 'button',
+      role: 'tab',
+      id: uid(`search-tab-${key}`),
+      class: 'search-tab',
+      testid: `search-tab-${key}`,
+      'aria-selected': 'false',
+      tabindex: '-1',
+    }, h('span', { text: label }), count);
+    return { key, button: b, count };
+  };
+  const tabs = [tab('people', 'People'), tab('posts', 'Posts')];
+  const panels = {
+    people: h('div', { role: 'tabpanel', id: uid('search-people'), class: 'search-panel', testid: 'search-people' }, results),
+    posts: h('div', { role: 'tabpanel', id: uid('search-posts'), class: 'search-panel', testid: 'search-posts-panel', hidden: true }, postResults),
+  };
+  for (const t of tabs) {
+    t.button.setAttribute('aria-controls', panels[t.key].id);
+    panels[t.key].setAttribute('aria-labelledby', t.button.id);
+  }
+  const tabList = h('div', { class: 'search-tabs', role: 'tablist', 'aria-label': 'Search results' }, tabs.map((t) => t.button));
+  const resultsArea = h('div', { class: 'search-results', hidden: true }, tabList, panels.people, panels.posts);
+  /** The tab shown, and the one the reader picked (kept while they refine the words). */
+  let shownTab = 'people';
+  let chosenTab = null;
+  const selectTab = (key, focus) => {
+    shownTab = key;
+    for (const t of tabs) {
+      const on = t.key === key;
+      t.button.setAttribute('aria-selected', on ? 'true' : 'false');
+      t.button.tabIndex = on ? 0 : -1;
+      panels[t.key].hidden = !on;
+      if (on && focus) t.button.focus();
+    }
+  };
+  for (const [i, t] of tabs.entries()) {
+    t.button.addEventListener('click', () => {
+      chosenTab = t.key;
+      selectTab(t.key, false);
+    });
+    t.button.addEventListener('keydown', (e) => {
+      const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      const next = tabs[(to + tabs.length) % tabs.length];
+      chosenTab = next.key;
+      selectTab(next.key, true);
+    });
+  }
+  // The found posts' own context (their listeners), replaced with each search.
+  let postsCtx = null;
+  const freshPostsCtx = () => {
+    postsCtx?.dispose();
+    postsCtx = createViewContext();
+    return postsCtx;
+  };
+  ctx.cleanup(() => postsCtx?.dispose());
 
   // ---- lists ----
   const incomingList = h('ul', { class: 'people', testid: 'incoming-requests' });
@@ -133,29 +188,41 @@ export function mount(root, _params, ctx) {
           button('Message', 'btn-primary', 'message-friend', async () => {
             await openDirect(u);
           }),
-          button('Remove', 'btn-ghost', 'remove-friend', async () => {
-            await api.del(`/api/friends/${enc(u.username)}`);
-            setPresence(u.username, false);
-            toast(`${u.username} is no longer your friend.`);
-            await reloadAll();
+          button('Remove', 'btn-ghost', 'remove-friend', async (b) => {
+            if (await unfriend(u.username)) await reloadAll();
+            else b.disabled = false;
           })));
     }));
   };
 
+  // The first load failed (offline?): one error with "Try again" where the
+  // friends would be; it loads again by itself once the connection is back
+  // (REALTIME_OPEN below).
+  let loaded = false;
+  const loadErr = loadError({ retry: () => reloadAll() });
   const reloadAll = async () => {
+    if (loadErr.failed) replace(friendList, spinner('Loading friends…'));
+    loadErr.clear();
     try {
       const [inc, out, fr] = await Promise.all([
-        all('/api/friends/requests', { direction: 'incoming' }),
-        all('/api/friends/requests', { direction: 'outgoing' }),
-        all('/api/friends'),
+        allPages('/api/friends/requests', { direction: 'incoming' }),
+        allPages('/api/friends/requests', { direction: 'outgoing' }),
+        allPages('/api/friends'),
       ]);
       if (!ctx.alive) return;
       renderIncoming(inc);
       renderOutgoing(out);
       renderFriends(fr);
       refreshResultButtons();
+      loaded = true;
     } catch (e) {
-      if (ctx.alive) err.show(e);
+      if (!ctx.alive) return;
+      if (loaded) {
+        err.show(e);
+        return;
+      }
+      loadErr.show(e);
+      replace(friendList, h('li', {}, loadErr.el));
     }
   };
 
@@ -211,26 +278,59 @@ export function mount(root, _params, ctx) {
     for (const refresh of resultButtons.values()) refresh();
   };
 
+  const showPosts = (posts, query) => {
+    const pctx = freshPostsCtx();
+    if (!posts.length) {
+      replace(postResults, h('p', { class: 'search-empty muted', testid: 'search-posts-empty', text: `No posts match “${query}”.` }));
+      return;
+    }
+    replace(postResults, posts.map((p) => renderPost(p, pctx, {
+      fold: true,
+      onDelete: () => {
+        if (!postResults.querySelector('[data-testid="post"]')) showPosts([], query);
+      },
+    })));
+  };
+
   const runSearch = async (q) => {
     const query = q.trim();
     const seq = ++searchSeq;
     if (!query) {
       resultButtons.clear();
       replace(results);
+      replace(postResults);
+      postsCtx?.dispose();
+      postsCtx = null;
+      resultsArea.hidden = true;
+      summary.textContent = '';
+      chosenTab = null;
       return;
     }
     try {
       const res = await api.get(`/api/search${qs({ q: query, limit: 20 })}`);
       if (!ctx.alive || seq !== searchSeq) return;
+      const users = res.users || [];
+      const posts = res.posts || [];
       resultButtons.clear();
-      if (!res.users.length) {
-        replace(results, h('li', { class: 'empty-li muted', testid: 'search-empty', text: `No one matches “${query}”.` }));
-        return;
+      if (!users.length) {
+        replace(results, h('li', { class: 'search-empty muted', testid: 'search-empty', text: `No one matches “${query}”.` }));
+      } else {
+        replace(results, users.map((u) => h('li', { class: 'person', testid: 'search-result', dataset: { username: u.username } },
+          person(u),
+          h('div', { class: 'person-actions' },
+            isMe(u.username) ? h('span', { class: 'pill', text: 'You' }) : addButton(u)))));
       }
-      replace(results, res.users.map((u) => h('li', { class: 'person', testid: 'search-result', dataset: { username: u.username } },
-        person(u),
-        h('div', { class: 'person-actions' },
-          isMe(u.username) ? h('span', { class: 'pill', text: 'You' }) : addButton(u)))));
+      showPosts(posts, query);
+      tabs[0].count.textContent = String(users.length);
+      tabs[1].count.textContent = String(posts.length);
+      // The tab they picked, unless it found nothing and the other did.
+      let key = chosenTab || shownTab;
+      if (key === 'people' && !users.length && posts.length) key = 'posts';
+      else if (key === 'posts' && !posts.length && users.length) key = 'people';
+      selectTab(key, false);
+      resultsArea.hidden = false;
+      const count = (n, one, many) => `${n || 'No'} ${n === 1 ? one : many}`;
+      summary.textContent = `${count(users.length, 'person', 'people')} and ${count(posts.length, 'post', 'posts').toLowerCase()} match “${query}”.`;
     } catch (e) {
       if (ctx.alive && seq === searchSeq) err.show(e);
     }
@@ -267,7 +367,7 @@ export function mount(root, _params, ctx) {
 
   root.append(h('div', { class: 'page page-friends' },
     h('header', { class: 'page-head' }, h('h1', { text: 'Friends' })),
-    h('section', { class: 'card section search-card', 'aria-label': 'Find people' }, searchForm, err.el, results),
+    h('section', { class: 'card section search-card', 'aria-label': 'Search' }, searchForm, err.el, summary, resultsArea),
     incomingSection,
     friendSection,
     outgoingSection));

@@ -3,6 +3,7 @@
 import { api, qs } from '../api.js';
 import { EVENTS } from '../events.js';
 import { icon } from '../icons.js';
+import { loadError } from '../load-error.js';
 import { navigate, setTitle } from '../router.js';
 import { setNotifUnread, state } from '../store.js';
 import { timeEl } from '../time.js';
@@ -29,10 +30,38 @@ function targetOf(n) {
     case 'friend_request': return '#/friends';
     case 'friend_accepted': return n.actor ? `#/u/${encodeURIComponent(n.actor.username)}` : '#/friends';
     case 'like':
-    case 'comment': return n.subject_id ? `#/post/${encodeURIComponent(n.subject_id)}` : '#/feed';
+    case 'comment': {
+      const id = n.post?.id ?? n.subject_id;
+      return id ? `#/post/${encodeURIComponent(id)}` : '#/feed';
+    }
     case 'message': return n.subject_id ? `#/chat/${encodeURIComponent(n.subject_id)}` : '#/chat';
     default: return '#/feed';
   }
+}
+
+/** “text” as quoted in a notification, or null without text. */
+function quoted(part) {
+  const text = typeof part?.excerpt === 'string' ? part.excerpt.trim() : '';
+  return text ? `“${text}”` : null;
+}
+
+/**
+ * What happened, as one sentence: "Bob commented on your post “Dinner at
+ * eight…”: “I’ll bring wine”". Older notifications without the post or
+ * comment (or whose post is gone) say just "commented on your post".
+ */
+function sentence(n, actor) {
+  const who = h('strong', { class: 'notif-actor', text: actor.display_name || actor.username });
+  const post = quoted(n.post);
+  const comment = n.kind === 'comment' ? quoted(n.comment) : null;
+  const parts = [who, ` ${TEXT[n.kind] || 'did something'}`];
+  if ((n.kind === 'like' || n.kind === 'comment') && post) {
+    parts.push(' ', h('span', { class: 'notif-post', testid: 'notification-post', text: post }));
+  }
+  if (comment) {
+    parts.push(':', h('span', { class: 'notif-comment', testid: 'notification-comment', text: comment }));
+  }
+  return h('span', { class: 'notif-text' }, parts);
 }
 
 export function mount(root, _params, ctx) {
@@ -40,6 +69,13 @@ export function mount(root, _params, ctx) {
   const err = formError();
   const list = h('ul', { class: 'notif-list card', testid: 'notification-list' });
   const markAll = h('button', { type: 'button', class: 'btn btn-secondary btn-sm', testid: 'mark-all-read' }, icon('check'), h('span', { text: 'Mark all as read' }));
+  // Only something unread can be marked read.
+  let marking = false;
+  const updateMarkAll = () => {
+    markAll.disabled = marking || state.notifUnread === 0;
+  };
+  updateMarkAll();
+  ctx.on(EVENTS.NOTIFICATION_COUNT, updateMarkAll);
   const moreBtn = h('button', { type: 'button', class: 'btn btn-secondary', hidden: true, text: 'Load more' });
   const seen = new Set();
   let cursor = null;
@@ -55,7 +91,7 @@ export function mount(root, _params, ctx) {
     const link = h('a', { class: 'notif-link', href: targetOf(n) },
       h('span', { class: 'avatar-wrap' }, avatar(actor), h('span', { class: ['notif-kind', `kind-${n.kind}`] }, icon(ICON[n.kind] || 'bell', 'icon icon-xs'))),
       h('span', { class: 'notif-main' },
-        h('span', { class: 'notif-text' }, h('strong', { text: actor.username }), ` ${TEXT[n.kind] || 'did something'}`),
+        sentence(n, actor),
         timeEl(n.created_at)),
       h('span', { class: 'unread-dot', 'aria-hidden': 'true' }),
       h('span', { class: 'sr-only', text: n.read ? '' : ' (unread)' }));
@@ -78,13 +114,23 @@ export function mount(root, _params, ctx) {
   const showEmpty = () => {
     const has = list.querySelector('[data-testid="notification"]');
     const empty = list.querySelector('.empty-li');
-    if (!has && !empty) list.append(h('li', { class: 'empty-li' }, emptyState('You’re all caught up.', 'Likes, comments, friend requests and messages show up here.')));
+    if (!has && !empty) list.append(h('li', { class: 'empty-li' }, emptyState('No notifications yet.', 'Likes, comments and friend requests show up here.')));
     if (has && empty) empty.remove();
   };
 
+  // A failed load: one error with "Try again"; it loads again by itself
+  // once the connection is back.
+  let failedReset = true;
+  const loadErr = loadError({ retry: () => load(failedReset) });
+  ctx.onReconnect(() => {
+    if (loadErr.failed) load(failedReset);
+  });
+
   const load = async (reset) => {
     moreBtn.hidden = true;
+    loadErr.clear();
     if (reset) {
+      list.hidden = false;
       cursor = null;
       seen.clear();
       replace(list, h('li', {}, spinner('Loading notifications…')));
@@ -103,12 +149,19 @@ export function mount(root, _params, ctx) {
       setNotifUnread(page.unread);
       showEmpty();
     } catch (e) {
-      if (ctx.alive) err.show(e);
+      if (!ctx.alive) return;
+      failedReset = reset;
+      if (reset) {
+        replace(list);
+        list.hidden = true;
+      }
+      loadErr.show(e);
     }
   };
 
   markAll.addEventListener('click', async () => {
-    markAll.disabled = true;
+    marking = true;
+    updateMarkAll();
     err.clear();
     try {
       await api.post('/api/notifications/read', {});
@@ -117,7 +170,8 @@ export function mount(root, _params, ctx) {
     } catch (e) {
       err.show(e);
     } finally {
-      markAll.disabled = false;
+      marking = false;
+      updateMarkAll();
     }
   });
   moreBtn.addEventListener('click', () => load(false));
@@ -133,6 +187,7 @@ export function mount(root, _params, ctx) {
     h('header', { class: 'page-head' }, h('h1', { text: 'Notifications' }), markAll),
     err.el,
     list,
+    loadErr.el,
     moreBtn));
   load(true);
 }

@@ -1,6 +1,7 @@
 // A list of posts loaded page by page, as the feed and profiles show them.
 
-import { emptyState, formError, h, replace, spinner } from '../ui.js';
+import { loadError } from '../load-error.js';
+import { emptyState, h, replace, spinner } from '../ui.js';
 import { renderPost } from './posts.js';
 
 /**
@@ -11,7 +12,9 @@ export function postList(ctx, { fetchPage, emptyTitle, emptyDetail }) {
   const items = h('div', { class: 'post-list', testid: 'post-list' });
   const status = h('div', { class: 'list-status' });
   const moreBtn = h('button', { type: 'button', class: 'btn btn-secondary', hidden: true, text: 'Load more' });
-  const err = formError('list-error');
+  // A failed page: one error with "Try again" (no "Load more"); it loads
+  // again by itself once the connection is back.
+  const err = loadError({ retry: () => load(), testid: 'list-error' });
   const root = h('div', { class: 'posts' }, items, err.el, status, moreBtn);
   let cursor = null;
   let loading = false;
@@ -38,7 +41,7 @@ export function postList(ctx, { fetchPage, emptyTitle, emptyDetail }) {
       for (const p of page.items) {
         if (seen.has(p.id)) continue;
         seen.add(p.id);
-        items.append(renderPost(p, ctx, { onDelete: () => { seen.delete(p.id); showEmpty(); } }));
+        items.append(renderPost(p, ctx, { fold: true, onDelete: () => { seen.delete(p.id); showEmpty(); } }));
       }
       cursor = page.next_cursor;
       ended = !cursor;
@@ -46,7 +49,6 @@ export function postList(ctx, { fetchPage, emptyTitle, emptyDetail }) {
       showEmpty();
     } catch (e) {
       if (ctx.alive) err.show(e);
-      moreBtn.hidden = false;
     } finally {
       loading = false;
       replace(status);
@@ -54,9 +56,12 @@ export function postList(ctx, { fetchPage, emptyTitle, emptyDetail }) {
   };
 
   moreBtn.addEventListener('click', load);
+  ctx.onReconnect(() => {
+    if (err.failed) load();
+  });
   if ('IntersectionObserver' in window) {
     const io = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting) && cursor && !loading) load();
+      if (entries.some((e) => e.isIntersecting) && cursor && !loading && !err.failed) load();
     }, { rootMargin: '400px' });
     io.observe(moreBtn);
     io.observe(status);
@@ -70,7 +75,7 @@ export function postList(ctx, { fetchPage, emptyTitle, emptyDetail }) {
     prepend(post) {
       if (seen.has(post.id)) return;
       seen.add(post.id);
-      items.prepend(renderPost(post, ctx, { onDelete: () => { seen.delete(post.id); showEmpty(); } }));
+      items.prepend(renderPost(post, ctx, { fold: true, onDelete: () => { seen.delete(post.id); showEmpty(); } }));
       showEmpty();
     },
   };

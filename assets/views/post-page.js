@@ -1,8 +1,9 @@
 // One post on its own (where a like or comment notification leads).
 
 import { api, enc } from '../api.js';
+import { loadError } from '../load-error.js';
 import { setTitle, navigate } from '../router.js';
-import { emptyState, h, messageOf, replace, spinner } from '../ui.js';
+import { emptyState, h, replace, spinner } from '../ui.js';
 import { renderPost } from './posts.js';
 
 export function mount(root, { id }, ctx) {
@@ -13,7 +14,15 @@ export function mount(root, { id }, ctx) {
       h('h1', { text: 'Post' }),
       h('a', { class: 'btn btn-ghost btn-sm', href: '#/feed', text: 'Back to feed' })),
     body));
-  (async () => {
+  // Could not load (offline?): one error with "Try again"; it loads again
+  // by itself once the connection is back.
+  const loadErr = loadError({ retry: () => load() });
+  ctx.onReconnect(() => {
+    if (loadErr.failed) load();
+  });
+  const load = async () => {
+    if (loadErr.failed) replace(body, spinner('Loading post…'));
+    loadErr.clear();
     try {
       const { post } = await api.get(`/api/posts/${enc(id)}`);
       if (!ctx.alive) return;
@@ -24,7 +33,13 @@ export function mount(root, { id }, ctx) {
       el.querySelector('[data-testid="comment-toggle"]')?.click();
     } catch (e) {
       if (!ctx.alive) return;
-      replace(body, emptyState(e.status === 404 ? 'This post is gone, or you cannot see it.' : messageOf(e)));
+      if (e.status === 404) {
+        replace(body, emptyState('This post is gone, or you cannot see it.'));
+        return;
+      }
+      loadErr.show(e);
+      replace(body, loadErr.el);
     }
-  })();
+  };
+  load();
 }

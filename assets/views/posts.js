@@ -2,43 +2,77 @@
 // comments.
 
 import { api, enc, qs } from '../api.js';
+import { confirmAction } from '../confirm.js';
 import { EVENTS } from '../events.js';
 import { icon } from '../icons.js';
 import { mediaGrid, mediaOf } from '../mediakit/grid.js';
 import { moreMenu } from '../menu.js';
 import { openReport } from '../report.js';
 import { isMe } from '../store.js';
+import { foldable, richText } from '../text.js';
 import { toast } from '../toast.js';
 import { timeEl } from '../time.js';
-import { avatar, formError, h, messageOf, replace, uid } from '../ui.js';
+import { append, avatar, formError, h, messageOf, replace, uid } from '../ui.js';
 
 function userLink(user, cls, testid) {
   return h('a', { class: cls, href: `#/u/${encodeURIComponent(user.username)}`, testid, text: user.username });
 }
 
-/** The "…" menu on someone else's post or comment: Report. */
-function reportMenu(kind, id, about) {
-  return moreMenu([{ label: `Report ${kind}`, testid: `report-${kind}`, onSelect: (opener) => openReport({ kind, id, about, opener }) }],
-    { label: `More actions for ${about}`, testid: `${kind}-menu` });
+/**
+ * The "…" menu of a post or comment: Delete for what you may delete (yours,
+ * or a comment on your post), Report for what someone else wrote.
+ */
+function itemMenu(kind, id, about, { canDelete, byMe, onDelete }) {
+  const items = [
+    canDelete && { label: `Delete ${kind}`, testid: `${kind}-delete`, danger: true, onSelect: onDelete },
+    !byMe && { label: `Report ${kind}`, testid: `report-${kind}`, onSelect: (opener) => openReport({ kind, id, about, opener }) },
+  ].filter(Boolean);
+  return items.length ? moreMenu(items, { label: `More actions for ${about}`, testid: `${kind}-menu` }) : null;
 }
 
 // ---- comments -------------------------------------------------------------
 
-function commentEl(c) {
-  return h('li', { class: 'comment', testid: 'comment', dataset: { commentId: c.id } },
-    avatar(c.author, 'sm'),
-    h('div', { class: 'comment-main' },
-      h('div', { class: 'comment-head' },
-        userLink(c.author, 'comment-author', 'comment-author'),
-        timeEl(c.created_at),
-        isMe(c.author.username) ? null : reportMenu('comment', c.id, `${c.author.username}'s comment`)),
-      h('p', { class: 'comment-body', testid: 'comment-body', text: c.body })));
+/** One comment; `postMine`: the reader wrote the post (and may delete any comment on it). */
+function commentEl(c, { postMine, onDeleted }) {
+  const byMe = isMe(c.author.username);
+  const about = byMe ? 'your comment' : `${c.author.username}'s comment`;
+  const li = h('li', { class: 'comment', testid: 'comment', dataset: { commentId: c.id } });
+  const remove = async () => {
+    const sure = await confirmAction({
+      title: 'Delete this comment?',
+      body: 'It is removed for everyone. This cannot be undone.',
+      confirmLabel: 'Delete comment',
+    });
+    if (!sure) return;
+    try {
+      await api.del(`/api/comments/${enc(c.id)}`);
+      li.remove();
+      onDeleted();
+      toast('Comment deleted.');
+    } catch (e) {
+      toast(messageOf(e), 'error');
+    }
+  };
+  return append(li,
+    [avatar(c.author, 'sm'),
+      h('div', { class: 'comment-main' },
+        h('div', { class: 'comment-head' },
+          userLink(c.author, 'comment-author', 'comment-author'),
+          timeEl(c.created_at),
+          itemMenu('comment', c.id, about, { canDelete: byMe || postMine, byMe, onDelete: remove })),
+        h('p', { class: 'comment-body', testid: 'comment-body' }, richText(c.body)))]);
 }
 
 // ---- post -----------------------------------------------------------------
 
+/** A post's text, links clickable; in lists, folded after 8 lines (`fold`). */
+function bodyOf(text, fold) {
+  const el = h('p', { class: 'post-body', testid: 'post-body' }, richText(text));
+  return fold ? foldable(el, { lines: 8 }) : el;
+}
+
 /** Renders one post as an <article>; it refreshes its own counts when they change elsewhere. */
-export function renderPost(post, ctx, { onDelete } = {}) {
+export function renderPost(post, ctx, { onDelete, fold = false } = {}) {
   const likeCount = h('span', { class: 'count', testid: 'like-count', text: String(post.like_count) });
   const commentCount = h('span', { class: 'count', testid: 'comment-count', text: String(post.comment_count) });
   const likeBtn = h('button', {
@@ -102,6 +136,11 @@ export function renderPost(post, ctx, { onDelete } = {}) {
     syncLike();
   });
 
+  const commentOpts = {
+    postMine: isMe(post.author.username),
+    onDeleted: () => apply({ ...current, comment_count: Math.max(0, current.comment_count - 1) }),
+  };
+
   // Comments, loaded when first shown.
   const list = h('ul', { class: 'comment-list', testid: 'comment-list' });
   const more = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', hidden: true, text: 'Show more comments' });
@@ -135,7 +174,7 @@ export function renderPost(post, ctx, { onDelete } = {}) {
       if (!ctx.alive) return;
       if (reset) replace(list);
       const have = new Set([...list.children].map((li) => li.dataset.commentId));
-      for (const c of page.items) if (!have.has(c.id)) list.append(commentEl(c));
+      for (const c of page.items) if (!have.has(c.id)) list.append(commentEl(c, commentOpts));
       cursor = page.next_cursor;
       more.hidden = !cursor;
       loaded = true;
@@ -170,7 +209,7 @@ export function renderPost(post, ctx, { onDelete } = {}) {
     try {
       const { comment } = await api.post(`/api/posts/${enc(post.id)}/comments`, { body });
       input.value = '';
-      if (!list.querySelector(`[data-comment-id="${CSS.escape(comment.id)}"]`)) list.append(commentEl(comment));
+      if (!list.querySelector(`[data-comment-id="${CSS.escape(comment.id)}"]`)) list.append(commentEl(comment, commentOpts));
       apply({ ...current, comment_count: current.comment_count + 1 });
       refresh();
     } catch (ex) {
@@ -194,26 +233,27 @@ export function renderPost(post, ctx, { onDelete } = {}) {
 
   const author = post.author;
   const mine = isMe(author.username);
-  const deleteBtn = mine && onDelete !== false
-    ? h('button', {
-      type: 'button',
-      class: 'btn btn-ghost btn-sm post-delete',
-      testid: 'post-delete',
-      'aria-label': 'Delete post',
-      title: 'Delete post',
-      onclick: async () => {
-        deleteBtn.disabled = true;
-        try {
-          await api.del(`/api/posts/${enc(post.id)}`);
-          article.remove();
-          if (onDelete) onDelete(post);
-        } catch (e) {
-          deleteBtn.disabled = false;
-          toast(messageOf(e), 'error');
-        }
-      },
-    }, icon('x'))
-    : mine ? null : reportMenu('post', post.id, `${author.username}'s post`);
+  const deletePost = async () => {
+    const sure = await confirmAction({
+      title: 'Delete this post?',
+      body: 'It is removed for everyone, with its photos, likes and comments. This cannot be undone.',
+      confirmLabel: 'Delete post',
+    });
+    if (!sure) return;
+    try {
+      await api.del(`/api/posts/${enc(post.id)}`);
+      article.remove();
+      toast('Post deleted.');
+      if (onDelete) onDelete(post);
+    } catch (e) {
+      toast(messageOf(e), 'error');
+    }
+  };
+  const menu = itemMenu('post', post.id, mine ? 'your post' : `${author.username}'s post`, {
+    canDelete: mine && onDelete !== false,
+    byMe: mine,
+    onDelete: deletePost,
+  });
 
   const visibility = post.visibility === 'friends'
     ? h('span', { class: 'visibility', title: 'Friends only' }, icon('lock', 'icon icon-xs'), h('span', { text: 'Friends' }))
@@ -228,8 +268,8 @@ export function renderPost(post, ctx, { onDelete } = {}) {
           author.display_name && author.display_name !== author.username
             ? h('span', { class: 'display-name', text: author.display_name }) : null),
         h('div', { class: 'post-sub' }, timeEl(post.created_at), h('span', { 'aria-hidden': 'true', text: '·' }), visibility)),
-      deleteBtn),
-    post.body ? h('p', { class: 'post-body', testid: 'post-body', text: post.body }) : null,
+      menu),
+    post.body ? bodyOf(post.body, fold) : null,
     mediaOf(post).length ? mediaGrid(mediaOf(post), ctx) : null,
     h('footer', { class: 'post-actions' }, likeBtn, toggle),
     section);

@@ -1,38 +1,88 @@
 // A user's profile and their posts.
 
-import { findRequest, openDirect } from '../actions.js';
+import { findRequest, openDirect, unfriend } from '../actions.js';
 import { api, enc, qs } from '../api.js';
 import { bus } from '../bus.js';
+import { confirmAction } from '../confirm.js';
 import { EVENTS } from '../events.js';
 import { icon } from '../icons.js';
+import { loadError } from '../load-error.js';
 import { avatarControls } from '../mediakit/avatar.js';
 import { moreMenu } from '../menu.js';
 import { openReport } from '../report.js';
 import { setTitle } from '../router.js';
 import { isOnline, setPresence } from '../store.js';
 import { toast } from '../toast.js';
-import { actionButton, avatar, formError, h, messageOf, replace, spinner } from '../ui.js';
+import { actionButton, avatar, formError, h, messageOf, replace, spinner, uid } from '../ui.js';
 import { postList } from './post-list.js';
 
 function plural(n, one, many) {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-// Deleting your own account: asks for the password again, then signs out.
-function deleteAccount(err) {
-  const password = h('input', { type: 'password', autocomplete: 'current-password', placeholder: 'Your password', 'aria-label': 'Your password', testid: 'delete-password' });
-  const confirmBtn = actionButton(err, 'Delete my account for good', 'btn-danger', 'delete-confirm', async () => {
+// Deleting your own account: says what goes, asks for the password
+// again, asks once more (assets/confirm.js), then signs out.
+function deleteAccount() {
+  const err = formError('delete-error');
+  const headingId = uid('delete-heading');
+  const passwordId = uid('delete-password');
+  const password = h('input', {
+    id: passwordId,
+    type: 'password',
+    class: 'input',
+    autocomplete: 'current-password',
+    testid: 'delete-password',
+  });
+  const cancel = h('button', { type: 'button', class: 'btn btn-ghost', testid: 'delete-cancel', text: 'Cancel' });
+  const confirmBtn = actionButton(err, 'Delete my account', 'btn-danger', 'delete-confirm', async (b) => {
+    if (!password.value) {
+      b.disabled = false;
+      err.show('Enter your password first.');
+      password.focus();
+      return;
+    }
+    const sure = await confirmAction({
+      title: 'Delete your account for good?',
+      body: 'This cannot be undone. You will be signed out everywhere.',
+      confirmLabel: 'Delete my account',
+    });
+    if (!sure) {
+      b.disabled = false;
+      return;
+    }
     await api.del('/api/me', { password: password.value });
     toast('Your account is deleted.');
     bus.emit(EVENTS.SESSION_ENDED);
   });
-  const form = h('div', { class: 'delete-account', hidden: true }, password, confirmBtn);
-  const open = h('button', { type: 'button', class: 'btn btn-ghost', testid: 'profile-delete', text: 'Delete account' });
-  open.addEventListener('click', () => {
-    form.hidden = !form.hidden;
-    if (!form.hidden) password.focus();
+  const form = h('section', { class: 'delete-account', hidden: true, testid: 'delete-account', 'aria-labelledby': headingId },
+    h('h3', { id: headingId, text: 'Delete your account' }),
+    h('p', { text: 'Deleting your account removes, for everyone and for good:' }),
+    h('ul', {},
+      h('li', { text: 'your profile, photos and videos' }),
+      h('li', { text: 'your posts, comments and likes' }),
+      h('li', { text: 'your messages and your friendships' })),
+    h('p', { text: 'Download your data first if you want to keep a copy.' }),
+    h('label', { class: 'field-label', for: passwordId, text: 'Your password' }),
+    password,
+    err.el,
+    h('div', { class: 'delete-account-actions' }, cancel, confirmBtn));
+  const open = h('button', { type: 'button', class: 'btn btn-ghost', testid: 'profile-delete', 'aria-expanded': 'false', text: 'Delete account' });
+  const show = (on) => {
+    form.hidden = !on;
+    open.setAttribute('aria-expanded', on ? 'true' : 'false');
+    if (on) {
+      password.focus();
+    } else {
+      password.value = '';
+      err.clear();
+    }
+  };
+  open.addEventListener('click', () => show(form.hidden));
+  cancel.addEventListener('click', () => {
+    show(false);
+    open.focus();
   });
-  return h('span', { class: 'delete-account-wrap' }, open, form);
+  return h('div', { class: 'delete-account-wrap' }, open, form);
 }
 
 export function mount(root, { username }, ctx) {
@@ -76,7 +126,7 @@ export function mount(root, { username }, ctx) {
           h('span', { class: 'pill', text: 'This is you' }),
           h('a', { class: 'btn btn-ghost', href: '/api/me/export', download: '', testid: 'profile-export' },
             h('span', { text: 'Download my data' })),
-          deleteAccount(err));
+          deleteAccount());
         break;
       case 'blocked':
         actions.append(act('Unblock', 'btn-secondary', async () => {
@@ -88,11 +138,9 @@ export function mount(root, { username }, ctx) {
       case 'friends':
         actions.append(
           act('Message', 'btn-primary', () => openDirect(u), 'profile-message'),
-          act('Remove friend', 'btn-ghost', async () => {
-            await api.del(`/api/friends/${enc(u.username)}`);
-            setPresence(u.username, false);
-            toast(`${u.username} is no longer your friend.`);
-            await reload();
+          act('Remove friend', 'btn-ghost', async (b) => {
+            if (await unfriend(u.username)) await reload();
+            else b.disabled = false;
           }, 'profile-remove'));
         break;
       case 'request_sent':
@@ -127,7 +175,11 @@ export function mount(root, { username }, ctx) {
 
     if (p.relationship !== 'self' && p.relationship !== 'blocked') {
       actions.append(act('Block', 'btn-ghost', async (b) => {
-        if (!window.confirm(`Block ${u.username}? You will no longer see each other's posts, comments or presence, and neither of you can message the other.`)) {
+        if (!(await confirmAction({
+          title: `Block ${u.username}?`,
+          body: 'You will no longer see each other\'s posts, comments or presence, and neither of you can message the other.',
+          confirmLabel: 'Block',
+        }))) {
           b.disabled = false;
           return;
         }
@@ -176,12 +228,25 @@ export function mount(root, { username }, ctx) {
       err.el);
   };
 
-  (async () => {
+  // Could not load (offline?): one error with "Try again"; it loads again
+  // by itself once the connection is back.
+  const loadErr = loadError({ retry: () => loadProfile() });
+  ctx.onReconnect(() => {
+    if (loadErr.failed) loadProfile();
+  });
+  const loadProfile = async () => {
     let profile;
+    if (loadErr.failed) replace(head, h('div', { class: 'profile-top' }, avatar({ username }, 'xl'), h('div', { class: 'profile-id' }, heading)), spinner());
+    loadErr.clear();
     try {
       profile = await api.get(`/api/users/${enc(username)}`);
     } catch (e) {
       if (!ctx.alive) return;
+      if (e.status !== 404) {
+        loadErr.show(e);
+        replace(head, h('div', { class: 'profile-top' }, avatar({ username }, 'xl'), h('div', { class: 'profile-id' }, heading)), loadErr.el);
+        return;
+      }
       setTitle('Not found');
       replace(head,
         h('div', { class: 'profile-top' }, h('div', { class: 'profile-id' }, heading)),
@@ -218,5 +283,6 @@ export function mount(root, { username }, ctx) {
     });
     page.append(h('h2', { class: 'section-title', text: 'Posts' }), list.el);
     list.load();
-  })();
+  };
+  loadProfile();
 }
