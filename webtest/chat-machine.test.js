@@ -460,3 +460,28 @@ describe('attachments', () => {
     assert.equal('media' in h.framesOf('send')[0], false);
   });
 });
+
+describe('read positions from the server', () => {
+  test('the list and each synced bring everyone’s position; positions only move forward', () => {
+    const h = harness();
+    const m = h.machine;
+    m.applyList([{ ...listItem('c1', { lastSeq: 5, unread: 0 }), read: [{ user: 'alice', seq: 5 }, { user: 'bob', seq: 4 }] }]);
+    assert.equal(m.othersRead('c1'), 4, 'known after a reload, without any live read frame');
+    assert.equal(m.conv('c1').readSent, 5, 'our own position counts as sent');
+    assert.ok(h.eventsOf(EVENTS.CHAT_READ).length >= 1, 'the thread is told to redraw its receipt');
+
+    m.onSynced({ type: 'synced', conversation_id: 'c1', last_seq: 5, read: [{ user: 'bob', seq: 2 }] });
+    assert.equal(m.othersRead('c1'), 4, 'an older position never moves it back');
+    m.onSynced({ type: 'synced', conversation_id: 'c1', last_seq: 6, read: [{ user: 'bob', seq: 6 }, { user: 'carol', seq: 1 }] });
+    assert.equal(m.othersRead('c1'), 6);
+    assert.equal(m.conv('c1').reads.get('carol'), 1);
+  });
+
+  test('a list or synced without positions (an older server) changes nothing', () => {
+    const h = harness();
+    const m = h.machine;
+    m.applyList([listItem('c1', { lastSeq: 3, unread: 0 })]);
+    m.onSynced({ type: 'synced', conversation_id: 'c1', last_seq: 3 });
+    assert.equal(m.othersRead('c1'), 0);
+  });
+});
