@@ -30,6 +30,29 @@ function itemMenu(kind, id, about, { canDelete, byMe, onDelete }) {
   return items.length ? moreMenu(items, { label: `More actions for ${about}`, testid: `${kind}-menu` }) : null;
 }
 
+/**
+ * Deleting a post or comment: asks first (saying what is lost), then
+ * deletes `path`, takes `el` off the page and calls `done`.
+ */
+function deleter(kind, { lost, path, el, done }) {
+  return async () => {
+    const sure = await confirmAction({
+      title: `Delete this ${kind}?`,
+      body: `It is removed for everyone${lost}. This cannot be undone.`,
+      confirmLabel: `Delete ${kind}`,
+    });
+    if (!sure) return;
+    try {
+      await api.del(path);
+      el.remove();
+      toast(`${kind[0].toUpperCase()}${kind.slice(1)} deleted.`);
+      done();
+    } catch (e) {
+      toast(messageOf(e), 'error');
+    }
+  };
+}
+
 // ---- comments -------------------------------------------------------------
 
 /** One comment; `postMine`: the reader wrote the post (and may delete any comment on it). */
@@ -37,22 +60,7 @@ function commentEl(c, { postMine, onDeleted }) {
   const byMe = isMe(c.author.username);
   const about = byMe ? 'your comment' : `${c.author.username}'s comment`;
   const li = h('li', { class: 'comment', testid: 'comment', dataset: { commentId: c.id } });
-  const remove = async () => {
-    const sure = await confirmAction({
-      title: 'Delete this comment?',
-      body: 'It is removed for everyone. This cannot be undone.',
-      confirmLabel: 'Delete comment',
-    });
-    if (!sure) return;
-    try {
-      await api.del(`/api/comments/${enc(c.id)}`);
-      li.remove();
-      onDeleted();
-      toast('Comment deleted.');
-    } catch (e) {
-      toast(messageOf(e), 'error');
-    }
-  };
+  const remove = deleter('comment', { lost: '', path: `/api/comments/${enc(c.id)}`, el: li, done: onDeleted });
   return append(li,
     [avatar(c.author, 'sm'),
       h('div', { class: 'comment-main' },
@@ -233,22 +241,12 @@ export function renderPost(post, ctx, { onDelete, fold = false } = {}) {
 
   const author = post.author;
   const mine = isMe(author.username);
-  const deletePost = async () => {
-    const sure = await confirmAction({
-      title: 'Delete this post?',
-      body: 'It is removed for everyone, with its photos, likes and comments. This cannot be undone.',
-      confirmLabel: 'Delete post',
-    });
-    if (!sure) return;
-    try {
-      await api.del(`/api/posts/${enc(post.id)}`);
-      article.remove();
-      toast('Post deleted.');
-      if (onDelete) onDelete(post);
-    } catch (e) {
-      toast(messageOf(e), 'error');
-    }
-  };
+  const deletePost = deleter('post', {
+    lost: ', with its photos, likes and comments',
+    path: `/api/posts/${enc(post.id)}`,
+    el: { remove: () => article.remove() },
+    done: () => onDelete?.(post),
+  });
   const menu = itemMenu('post', post.id, mine ? 'your post' : `${author.username}'s post`, {
     canDelete: mine && onDelete !== false,
     byMe: mine,

@@ -761,19 +761,13 @@ async fn requests_likes_and_comments_notify_newest_first() {
 
     // A comment, to the author.
     next_millisecond().await;
-    let (status, v) = bob
-        .post(
-            &format!("/api/posts/{post}/comments"),
-            json!({"body": "nice"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let comment = bob.new_comment(&post, "nice").await;
     let n = wait_notification(&alice, "comment", |n| n["kind"] == "comment").await;
     assert_eq!(n["actor"]["username"], "bob", "{n}");
     assert_eq!(n["subject_id"], post.as_str(), "{n}");
     // It names the post and quotes the comment.
     assert_eq!(n["post"]["excerpt"], "a post", "{n}");
-    assert_eq!(n["comment"]["id"], v["comment"]["id"], "{n}");
+    assert_eq!(n["comment"]["id"], comment.as_str(), "{n}");
     assert_eq!(n["comment"]["excerpt"], "nice", "{n}");
 
     // Newest first; nothing from alice herself; the others got none.
@@ -828,14 +822,7 @@ async fn notifications_quote_what_they_are_about_while_it_exists() {
     let bob = app.user("bob").await;
     let long = format!("Dinner\n\nat   eight? {}", "word ".repeat(40));
     let post = alice.new_post(&long, "public").await;
-    let (status, v) = bob
-        .post(
-            &format!("/api/posts/{post}/comments"),
-            json!({"body": "  count\nme in  "}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{v}");
-    let comment = v["comment"]["id"].as_str().expect("comment id").to_string();
+    let comment = bob.new_comment(&post, "  count\nme in  ").await;
     let n = wait_notification(&alice, "comment", |n| n["kind"] == "comment").await;
     // One line, at most 80 characters, an ellipsis marking the cut.
     let excerpt = n["post"]["excerpt"].as_str().expect("post excerpt");

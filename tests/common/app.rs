@@ -255,6 +255,18 @@ impl Client {
         v["post"]["id"].as_str().expect("post id").to_string()
     }
 
+    /// Comments on `post` and returns the comment's id.
+    pub async fn new_comment(&self, post: &str, body: &str) -> String {
+        let (status, v) = self
+            .post(
+                &format!("/api/posts/{post}/comments"),
+                json!({"body": body}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v["comment"]["id"].as_str().expect("comment id").to_string()
+    }
+
     /// Makes `self` (signed in as `me`) and `other` (signed in as `them`) friends.
     pub async fn befriend(&self, other: &Client, them: &str) {
         let (status, v) = self
