@@ -106,16 +106,20 @@ export function foldable(el, { lines = 8 } = {}) {
   const wrap = h('div', { class: 'foldable' }, el, button);
   let expanded = false;
 
+  // Folds only when it hides more than a couple of lines: a body just
+  // past the fold is shown whole rather than behind a button.
   const measure = () => {
     if (expanded) return;
-    // Folded: does the text go past the fold?
-    const over = el.scrollHeight > el.clientHeight + 2;
+    const lineHeight = Number.parseFloat(getComputedStyle(el).lineHeight) || 24;
+    const over = el.scrollHeight > (lines + 2) * lineHeight + 2;
     button.hidden = !over;
+    el.classList.toggle('is-folded', over);
     el.classList.toggle('is-clipped', over);
   };
   const set = (open) => {
     expanded = open;
     el.classList.toggle('is-folded', !open);
+    el.classList.toggle('is-clipped', !open);
     button.setAttribute('aria-expanded', open ? 'true' : 'false');
     button.textContent = open ? 'See less' : 'See more';
     if (!open) {
