@@ -101,9 +101,11 @@ export function openThread(pane, id) {
     back, headAvatar,
     h('div', { class: 'thread-id' }, titleEl, h('div', { class: 'thread-presence' }, presenceDot, presenceText)));
 
-  const older = h('li', { class: 'older', 'aria-hidden': 'true' });
-  const receipt = h('li', { class: 'read-receipt', testid: 'read-receipt', hidden: true, text: 'Seen' });
-  const list = h('ol', { class: 'messages', testid: 'messages', tabindex: '0', 'aria-label': 'Messages', role: 'log', 'aria-live': 'polite' }, older);
+  // A log (role=log, read out as it grows), so its rows are divs: list
+  // items may only sit in a list.
+  const older = h('div', { class: 'older', 'aria-hidden': 'true' });
+  const receipt = h('div', { class: 'read-receipt', testid: 'read-receipt', hidden: true, text: 'Seen' });
+  const list = h('div', { class: 'messages', testid: 'messages', tabindex: '0', 'aria-label': 'Messages', role: 'log', 'aria-live': 'polite' }, older);
   const typing = h('p', { class: 'typing-indicator', testid: 'typing-indicator', hidden: true, 'aria-live': 'polite' });
   const typingSlot = h('div', { class: 'typing-slot' }, typing);
 
@@ -202,7 +204,7 @@ export function openThread(pane, id) {
     const meta = h('span', { class: 'message-meta' },
       h('time', { datetime: m.created_at, title: Number.isNaN(Date.parse(m.created_at)) ? null : new Date(m.created_at).toLocaleString(), text: clockTime(m.created_at) }),
       report);
-    const li = h('li', {
+    const li = h('div', {
       class: ['message', mine ? 'mine' : 'theirs', pending ? 'pending' : null],
       testid: 'message',
       dataset: { mine: String(mine), clientId: m.client_msg_id || null },
@@ -299,7 +301,7 @@ export function openThread(pane, id) {
       // A heading above the first message of each day ("Today", "Yesterday", …).
       const day = dayKey(iso);
       if (day && day !== prevDay) {
-        list.insertBefore(h('li', { class: 'day-sep', testid: 'day-separator' }, h('span', { text: dayLabel(iso) })), li);
+        list.insertBefore(h('div', { class: 'day-sep', testid: 'day-separator' }, h('span', { text: dayLabel(iso) })), li);
         prevDay = day;
         first = true;
       }
