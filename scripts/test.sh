@@ -52,7 +52,7 @@ fi
 # playwright-core for the browser test and tus-js-client for the resumable
 # uploads, pinned by e2e/package-lock.json; playwright drives Debian's
 # chromium and never downloads a browser.
-if [ ! -d e2e/node_modules/playwright-core ] || [ ! -d e2e/node_modules/tus-js-client ]; then
+if [ ! -d e2e/node_modules/playwright-core ] || [ ! -d e2e/node_modules/tus-js-client ] || [ ! -d e2e/node_modules/axe-core ]; then
   echo "installing: e2e/node_modules (npm ci)"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix e2e --no-audit --no-fund
 fi

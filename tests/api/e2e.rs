@@ -147,3 +147,91 @@ async fn the_web_client_works_end_to_end_in_chromium() {
     );
     drop(app);
 }
+
+/// The bound on the everyday browser run (the script bounds itself at 8 min).
+const EVERYDAY_LIMIT: Duration = Duration::from_secs(560);
+
+/// The web client as an everyday app: `e2e/everyday.mjs` runs the step
+/// modules of `e2e/everyday/` (every page accessible and fitting from 320 px
+/// up, destructive actions asking first, chat, content, the connection and
+/// routing) against a real server. Screenshots go to
+/// `target/e2e-screenshots/everyday`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everyday_e2e() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    check_prerequisites(root).await;
+    assert!(
+        root.join("e2e/node_modules/axe-core").is_dir(),
+        "the everyday browser test needs e2e/node_modules/axe-core (npm ci --prefix e2e): run scripts/test.sh, which installs it"
+    );
+
+    let app = spawn_app().await;
+    let screenshots = root.join("target/e2e-screenshots/everyday");
+
+    let mut child = Command::new("node")
+        .arg("e2e/everyday.mjs")
+        .current_dir(root)
+        .env("KITH_URL", app.url(""))
+        .env("SCREENSHOTS", &screenshots)
+        .env("CHROMIUM", chromium())
+        // For making an admin with the CLI (`kith admin user make-admin`).
+        .env("KITH_BIN", env!("CARGO_BIN_EXE_kith"))
+        .env("KITH_DB", &app.state.config.db)
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .env_remove("EVERYDAY_ONLY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
+
+    // Each line is printed as it comes (seen with --nocapture, or under the
+    // failure) and kept.
+    let mut transcript = String::new();
+    let run = async {
+        let (mut out_open, mut err_open) = (true, true);
+        while out_open || err_open {
+            let line = tokio::select! {
+                l = out.next_line(), if out_open => line_or_end(l, &mut out_open),
+                l = err.next_line(), if err_open => line_or_end(l, &mut err_open),
+            };
+            if let Some(line) = line {
+                println!("everyday| {line}");
+                transcript.push_str(&line);
+                transcript.push('\n');
+            }
+        }
+        child.wait().await
+    };
+    let outcome = tokio::time::timeout(EVERYDAY_LIMIT, run).await;
+    // The script's verdict: its lines that start with "e2e:" (the whole
+    // output is printed above, line by line).
+    let verdict: String = transcript
+        .lines()
+        .skip_while(|l| !l.starts_with("e2e:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let status = match outcome {
+        Ok(status) => status.expect("waiting for node"),
+        Err(_) => {
+            let _ = child.kill().await;
+            panic!(
+                "the everyday browser run took over {} s (its output is above)\n{verdict}",
+                EVERYDAY_LIMIT.as_secs()
+            );
+        }
+    };
+    assert!(
+        status.success(),
+        "the everyday browser run failed ({status}); screenshots in {} (its output is above)\n{verdict}",
+        screenshots.display()
+    );
+    assert!(
+        transcript.contains("e2e: PASSED"),
+        "the everyday browser run exited 0 without passing; its output:\n{transcript}"
+    );
+    drop(app);
+}
