@@ -70,6 +70,27 @@ export async function describe(locator) {
   }
 }
 
+/** Where a console message came from: " at URL:LINE (page URL)". */
+export function consoleWhere(m) {
+  const loc = m.location();
+  const where = loc?.url ? ` at ${loc.url}${loc.lineNumber ? `:${loc.lineNumber}` : ''}` : '';
+  return `${where}${pageOf(m)}`;
+}
+
+/** An uncaught page error as a line: "uncaught STACK (page URL)". */
+export function uncaught(e) {
+  const err = e.error();
+  return `uncaught ${err?.stack ? err.stack : err}${pageOf(e)}`;
+}
+
+function pageOf(x) {
+  try {
+    return x.page() ? ` (page ${x.page().url()})` : '';
+  } catch {
+    return '';
+  }
+}
+
 /**
  * A TCP proxy on 127.0.0.1 (a free port, kept across stop/start) forwarding
  * to `target` (an http origin).
@@ -167,21 +188,10 @@ export async function createKit(opts) {
         log(`  (expected) ${who}: ${text}`);
         return;
       }
-      const loc = m.location();
-      const where = loc?.url ? ` at ${loc.url}${loc.lineNumber ? `:${loc.lineNumber}` : ''}` : '';
-      let page = '';
-      try {
-        page = m.page() ? ` (page ${m.page().url()})` : '';
-      } catch {}
-      errors.push(`${who}, step "${current}": console error: ${text}${where}${page}`);
+      errors.push(`${who}, step "${current}": console error: ${text}${consoleWhere(m)}`);
     });
     context.on('weberror', (e) => {
-      let page = '';
-      try {
-        page = e.page() ? ` (page ${e.page().url()})` : '';
-      } catch {}
-      const err = e.error();
-      errors.push(`${who}, step "${current}": uncaught ${err?.stack ? err.stack : err}${page}`);
+      errors.push(`${who}, step "${current}": ${uncaught(e)}`);
     });
   }
 

@@ -27,11 +27,10 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, errors as pwErrors } from 'playwright-core';
+import { consoleWhere, DESKTOP, describe, PHONE, STEP, uncaught } from './kit.mjs';
 
 // ---- Configuration ---------------------------------------------------------
 
-/** The bound on one step's wait. */
-const STEP = 30_000;
 /** The bound on a video's upload and transcode. */
 const TRANSCODE = 90_000;
 /** The bound on the whole run. */
@@ -69,8 +68,6 @@ const NEW_PASSWORD = `a new passphrase for ${suffix}`;
 const KITH_BIN = process.env.KITH_BIN || '';
 const KITH_DB = process.env.KITH_DB || '';
 
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 
 // ---- Small helpers ---------------------------------------------------------
 
@@ -88,19 +85,6 @@ const firstLine = (e) => (e?.message ? e.message.split('\n')[0] : String(e));
 const fail = (msg) => {
   throw new Failure(msg);
 };
-
-/** A short description of what the locator matches now, for error messages. */
-async function describe(locator) {
-  try {
-    const n = await locator.count();
-    if (n === 0) return 'no such element on the page';
-    const html = await locator.first().evaluate((e) => e.outerHTML);
-    const short = html.length > 400 ? `${html.slice(0, 400)}…` : html;
-    return `${n} element(s); first: ${short}`;
-  } catch (e) {
-    return `(could not inspect: ${e.message.split('\n')[0]})`;
-  }
-}
 
 /**
  * Waits until `locator` reaches `state` (visible by default), bounded by
@@ -217,21 +201,10 @@ function watch(context, who) {
       log(`  (expected while offline) ${who}: ${m.text()}`);
       return;
     }
-    const loc = m.location();
-    const where = loc?.url ? ` at ${loc.url}${loc.lineNumber ? `:${loc.lineNumber}` : ''}` : '';
-    let page = '';
-    try {
-      page = m.page() ? ` (page ${m.page().url()})` : '';
-    } catch {}
-    errors.push(`${who}, step "${current}": console error: ${m.text()}${where}${page}`);
+    errors.push(`${who}, step "${current}": console error: ${m.text()}${consoleWhere(m)}`);
   });
   context.on('weberror', (e) => {
-    let page = '';
-    try {
-      page = e.page() ? ` (page ${e.page().url()})` : '';
-    } catch {}
-    const err = e.error();
-    errors.push(`${who}, step "${current}": uncaught ${err?.stack ? err.stack : err}${page}`);
+    errors.push(`${who}, step "${current}": ${uncaught(e)}`);
   });
 }
 
@@ -529,7 +502,12 @@ try {
     const { page } = bob;
     const p = post(page, postId);
     await expectState(p, `bob: alice's post ${postId}`);
-    if (await post(alice.page, postId).locator(tid('post-menu')).count()) fail('alice: her own post offers the report menu');
+    // Her own post's … menu deletes; it never offers a report.
+    const own = post(alice.page, postId);
+    await own.locator(tid('post-menu')).click();
+    await expectState(own.locator(tid('post-delete')), 'alice: her own post offers Delete');
+    if (await own.locator(tid('report-post')).count()) fail('alice: her own post offers a report');
+    await alice.page.keyboard.press('Escape');
     await p.locator(tid('post-menu')).click();
     await page.locator(tid('report-post')).click();
     const dialog = page.locator(`dialog${tid('report-dialog')}[open]`);

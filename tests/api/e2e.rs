@@ -58,6 +58,74 @@ fn line_or_end(read: std::io::Result<Option<String>>, open: &mut bool) -> Option
     line
 }
 
+/// Runs a browser script (`cmd`, its output piped), printing each line as
+/// it comes with `prefix` (seen with --nocapture, or under the failure);
+/// fails the test when it exceeds `limit`, exits non-zero or does not say
+/// it passed. `what` names it in the failure ("the browser run").
+async fn run_browser(
+    mut cmd: Command,
+    what: &str,
+    prefix: &str,
+    limit: Duration,
+    screenshots: &Path,
+) {
+    let mut child = cmd
+        .env("CHROMIUM", chromium())
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
+
+    let mut transcript = String::new();
+    let run = async {
+        let (mut out_open, mut err_open) = (true, true);
+        while out_open || err_open {
+            let line = tokio::select! {
+                l = out.next_line(), if out_open => line_or_end(l, &mut out_open),
+                l = err.next_line(), if err_open => line_or_end(l, &mut err_open),
+            };
+            if let Some(line) = line {
+                println!("{prefix}| {line}");
+                transcript.push_str(&line);
+                transcript.push('\n');
+            }
+        }
+        child.wait().await
+    };
+    let outcome = tokio::time::timeout(limit, run).await;
+    // The script's verdict: its lines that start with "e2e:" (the whole
+    // output is printed above, line by line).
+    let verdict: String = transcript
+        .lines()
+        .skip_while(|l| !l.starts_with("e2e:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let status = match outcome {
+        Ok(status) => status.expect("waiting for node"),
+        Err(_) => {
+            let _ = child.kill().await;
+            panic!(
+                "{what} took over {} s (its output is above)\n{verdict}",
+                limit.as_secs()
+            );
+        }
+    };
+    assert!(
+        status.success(),
+        "{what} failed ({status}); screenshots in {} (its output is above)\n{verdict}",
+        screenshots.display()
+    );
+    assert!(
+        transcript.contains("PASSED"),
+        "{what} exited 0 without passing; its output:\n{transcript}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_client_works_end_to_end_in_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -79,72 +147,17 @@ async fn the_web_client_works_end_to_end_in_chromium() {
         .collect();
     let screenshots = root.join("target/e2e-screenshots");
 
-    let mut child = Command::new("node")
-        .arg("e2e/run.mjs")
+    let mut cmd = Command::new("node");
+    cmd.arg("e2e/run.mjs")
         .current_dir(root)
         .env("KITH_URL", app.url(""))
         .env("SCREENSHOTS", &screenshots)
         .env("CLIP", &clip)
         .env("PHOTOS", photos.join(","))
-        .env("CHROMIUM", chromium())
         // For making an admin with the CLI (`kith admin user make-admin`).
         .env("KITH_BIN", env!("CARGO_BIN_EXE_kith"))
-        .env("KITH_DB", &app.state.config.db)
-        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node starts");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
-
-    // Each line is printed as it comes (seen with --nocapture, or under the
-    // failure) and kept.
-    let mut transcript = String::new();
-    let run = async {
-        let (mut out_open, mut err_open) = (true, true);
-        while out_open || err_open {
-            let line = tokio::select! {
-                l = out.next_line(), if out_open => line_or_end(l, &mut out_open),
-                l = err.next_line(), if err_open => line_or_end(l, &mut err_open),
-            };
-            if let Some(line) = line {
-                println!("e2e| {line}");
-                transcript.push_str(&line);
-                transcript.push('\n');
-            }
-        }
-        child.wait().await
-    };
-    let outcome = tokio::time::timeout(RUN_LIMIT, run).await;
-    // The script's verdict: its lines that start with "e2e:" (the whole
-    // output is printed above, line by line).
-    let verdict: String = transcript
-        .lines()
-        .skip_while(|l| !l.starts_with("e2e:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let status = match outcome {
-        Ok(status) => status.expect("waiting for node"),
-        Err(_) => {
-            let _ = child.kill().await;
-            panic!(
-                "the browser run took over {} s (its output is above)\n{verdict}",
-                RUN_LIMIT.as_secs()
-            );
-        }
-    };
-    assert!(
-        status.success(),
-        "the browser run failed ({status}); screenshots in {} (its output is above)\n{verdict}",
-        screenshots.display()
-    );
-    assert!(
-        transcript.contains("PASSED"),
-        "the browser run exited 0 without passing; its output:\n{transcript}"
-    );
+        .env("KITH_DB", &app.state.config.db);
+    run_browser(cmd, "the browser run", "e2e", RUN_LIMIT, &screenshots).await;
     drop(app);
 }
 
@@ -168,70 +181,22 @@ async fn everyday_e2e() {
     let app = spawn_app().await;
     let screenshots = root.join("target/e2e-screenshots/everyday");
 
-    let mut child = Command::new("node")
-        .arg("e2e/everyday.mjs")
+    let mut cmd = Command::new("node");
+    cmd.arg("e2e/everyday.mjs")
         .current_dir(root)
         .env("KITH_URL", app.url(""))
         .env("SCREENSHOTS", &screenshots)
-        .env("CHROMIUM", chromium())
         // For making an admin with the CLI (`kith admin user make-admin`).
         .env("KITH_BIN", env!("CARGO_BIN_EXE_kith"))
         .env("KITH_DB", &app.state.config.db)
-        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-        .env_remove("EVERYDAY_ONLY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node starts");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
-
-    // Each line is printed as it comes (seen with --nocapture, or under the
-    // failure) and kept.
-    let mut transcript = String::new();
-    let run = async {
-        let (mut out_open, mut err_open) = (true, true);
-        while out_open || err_open {
-            let line = tokio::select! {
-                l = out.next_line(), if out_open => line_or_end(l, &mut out_open),
-                l = err.next_line(), if err_open => line_or_end(l, &mut err_open),
-            };
-            if let Some(line) = line {
-                println!("everyday| {line}");
-                transcript.push_str(&line);
-                transcript.push('\n');
-            }
-        }
-        child.wait().await
-    };
-    let outcome = tokio::time::timeout(EVERYDAY_LIMIT, run).await;
-    // The script's verdict: its lines that start with "e2e:" (the whole
-    // output is printed above, line by line).
-    let verdict: String = transcript
-        .lines()
-        .skip_while(|l| !l.starts_with("e2e:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let status = match outcome {
-        Ok(status) => status.expect("waiting for node"),
-        Err(_) => {
-            let _ = child.kill().await;
-            panic!(
-                "the everyday browser run took over {} s (its output is above)\n{verdict}",
-                EVERYDAY_LIMIT.as_secs()
-            );
-        }
-    };
-    assert!(
-        status.success(),
-        "the everyday browser run failed ({status}); screenshots in {} (its output is above)\n{verdict}",
-        screenshots.display()
-    );
-    assert!(
-        transcript.contains("e2e: PASSED"),
-        "the everyday browser run exited 0 without passing; its output:\n{transcript}"
-    );
+        .env_remove("EVERYDAY_ONLY");
+    run_browser(
+        cmd,
+        "the everyday browser run",
+        "everyday",
+        EVERYDAY_LIMIT,
+        &screenshots,
+    )
+    .await;
     drop(app);
 }
