@@ -8,7 +8,7 @@ use axum::routing::get;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Client, TestApp, person, spawn_app, within};
+use crate::helpers::{Client, Layered, TestApp, person, spawn_app, within};
 use crate::wait::{TIMEOUT, eventually};
 use crate::ws::Ws;
 use kith::ids::Id;
@@ -102,23 +102,14 @@ async fn requests_and_errors_count_into_the_current_minute() {
         "/fails",
         get(|| async { (AxumStatus::INTERNAL_SERVER_ERROR, "no") }),
     );
-    let router = kith::app::with_layers(routes, app.state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let http = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .expect("client");
+    let server = Layered::serve(routes, app.state.clone()).await;
     for _ in 0..3 {
-        let res = within(http.get(format!("http://{addr}/fails")).send())
+        let res = within(server.http.get(server.url("/fails")).send())
             .await
             .expect("response");
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
-    server.abort();
+    drop(server);
 
     let after = overview(&root).await;
     // The first overview itself counts too.

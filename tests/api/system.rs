@@ -11,7 +11,7 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TIMEOUT, assert_error, raw_http, send, spawn_app, spawn_with, within};
+use crate::helpers::{Layered, assert_error, raw_http, send, spawn_app, spawn_with, within};
 
 fn header(h: &reqwest::header::HeaderMap, name: impl reqwest::header::AsHeaderName) -> &str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
@@ -447,20 +447,12 @@ async fn a_panicking_handler_is_a_500_and_the_server_lives_on() {
             }),
         )
         .route("/fine", get(|| async { "fine" }));
-    let router = kith::app::with_layers(routes, state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let server = Layered::serve(routes, state).await;
 
-    let http = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .expect("client");
     for _ in 0..3 {
-        let res = http
-            .get(format!("http://{addr}/boom"))
+        let res = server
+            .http
+            .get(server.url("/boom"))
             .send()
             .await
             .expect("a response, not a dropped connection");
@@ -471,15 +463,16 @@ async fn a_panicking_handler_is_a_500_and_the_server_lives_on() {
         // The panic message is not leaked to the client.
         assert!(!v.to_string().contains("kaboom"), "{v}");
 
-        let res = http
-            .get(format!("http://{addr}/fine"))
+        let res = server
+            .http
+            .get(server.url("/fine"))
             .send()
             .await
             .expect("response");
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.text().await.expect("body"), "fine");
     }
-    server.abort();
+    drop(server);
     drop(app);
 }
 

@@ -2,14 +2,10 @@
 //! cluster, reaches every node: each one's ban watcher closes the user's
 //! sockets there, and the sessions the ban ended are refused everywhere.
 
-use std::process::Stdio;
-
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::harness::*;
-
-const KITH: &str = env!("CARGO_BIN_EXE_kith");
 
 #[tokio::test]
 async fn a_ban_from_the_command_line_reaches_every_node() {
@@ -27,24 +23,7 @@ async fn a_ban_from_the_command_line_reaches_every_node() {
     ];
     let mut bob_ws = Ws::open(b, &bob).await;
 
-    let out = within(
-        "kith admin user ban",
-        tokio::process::Command::new(KITH)
-            .args(["admin", "user", "ban", "alice", "--db"])
-            .arg(cluster.db_path())
-            .env("RUST_LOG", "warn")
-            .env_remove("KITH_DB")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("run kith admin");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.admin_cli(&["user", "ban", "alice"]).await;
 
     for ws in &mut alice_sockets {
         let (code, reason) = ws.closed().await;

@@ -3,7 +3,6 @@
 //! roles and live connections; a stopped node is listed unreachable, with
 //! its last-known row.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -11,28 +10,9 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-const KITH: &str = env!("CARGO_BIN_EXE_kith");
-
 /// `kith admin user make-admin NAME` on the shared database.
 async fn make_admin(cluster: &Cluster, name: &str) {
-    let out = within(
-        "kith admin user make-admin",
-        tokio::process::Command::new(KITH)
-            .args(["admin", "user", "make-admin", name, "--db"])
-            .arg(cluster.db_path())
-            .env("RUST_LOG", "warn")
-            .env_remove("KITH_DB")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("run kith admin");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.admin_cli(&["user", "make-admin", name]).await;
 }
 
 fn named<'a>(page: &'a Value, name: &str) -> &'a Value {

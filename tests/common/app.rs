@@ -491,3 +491,37 @@ pub async fn ticket(p: &Person) -> String {
     assert_eq!(status, 200, "{v}");
     v["ticket"].as_str().expect("ticket").to_string()
 }
+
+/// Routes a test defines (one that panics, one that fails) behind kith's
+/// own layers, served on a loopback port until dropped.
+pub struct Layered {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Layered {
+    pub async fn serve(routes: axum::Router<kith::AppState>, state: kith::AppState) -> Layered {
+        let router = kith::app::with_layers(routes, state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .build()
+            .expect("client");
+        Layered { addr, http, server }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Layered {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

@@ -276,6 +276,31 @@ impl Cluster {
         self.dir.path().join("kith.db")
     }
 
+    /// Runs `kith admin ARGS --db <the shared file>` (the operator's CLI,
+    /// as on any node's machine) and asserts it succeeded.
+    pub async fn admin_cli(&self, args: &[&str]) {
+        let out = within(
+            "kith admin",
+            Command::new(KITH)
+                .arg("admin")
+                .args(args)
+                .arg("--db")
+                .arg(self.db_path())
+                .env("RUST_LOG", "warn")
+                .env_remove("KITH_DB")
+                .stdin(Stdio::null())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("run kith admin");
+        assert!(
+            out.status.success(),
+            "kith admin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A `SELECT COUNT(*)`-like query on the shared file, read-only.
     pub async fn db_count(&self, sql: &str) -> i64 {
         self.db_value(sql).await
