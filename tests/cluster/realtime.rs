@@ -20,6 +20,30 @@ pub async fn conversation(a: &User, node: &Node, b: &User) -> String {
     v["id"].as_str().expect("conversation id").to_string()
 }
 
+/// Waits until a frame fanned out from `from`'s node reaches `to`: where a
+/// user is connected travels between nodes by gossip, so a connection
+/// opened a moment ago may not be known yet to the node a frame leaves
+/// from. A read receipt at 0 moves nothing and is fanned out to every
+/// member's connections, the sender's other devices too, so it is
+/// repeated until `to` hears one from `who`.
+pub async fn until_routed(from: &mut Ws, to: &mut Ws, conv: &str, who: &str) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        from.send(json!({"type": "read", "conversation_id": conv, "seq": 0}))
+            .await;
+        let heard = to
+            .next_matching("read", Duration::from_millis(300), |f| f["user"] == who)
+            .await;
+        if heard.is_some() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no read receipt of {who}'s got through in time"
+        );
+    }
+}
+
 pub fn is_presence(user: &str, status: &str) -> impl Fn(&Value) -> bool {
     let (user, status) = (user.to_owned(), status.to_owned());
     move |v| v["user"] == user.as_str() && v["status"] == status.as_str()
@@ -37,6 +61,9 @@ async fn a_chat_between_nodes_flows_both_ways_over_websockets() {
     let mut b = Ws::open(n2, &bob).await;
     // A second device of alice's, on the primary.
     let mut a2 = Ws::open(&cluster.nodes[0], &alice).await;
+    until_routed(&mut a, &mut a2, &conv, "alice").await;
+    until_routed(&mut a, &mut b, &conv, "alice").await;
+    until_routed(&mut b, &mut a, &conv, "bob").await;
 
     for i in 0..10 {
         a.send(send_frame(
