@@ -504,3 +504,50 @@ CREATE TABLE IF NOT EXISTS audit_log (
 -- What a notification is about inside its subject: the comment on the post,
 -- so the list can quote it (and stops quoting it once it is deleted).
 ALTER TABLE notifications ADD COLUMN object_id INTEGER;
+
+-- step 10
+-- A conversation is one sequence of items (src/store/chat_events.rs):
+-- messages, and events that change a message or the group. An event's
+-- `kind` names it, `event` holds its details as the protocol's `Change`
+-- (JSON), `target_seq` the message it changes. A message row always holds
+-- its current state, so a page of history needs no replay.
+ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message';
+ALTER TABLE messages ADD COLUMN event TEXT;
+ALTER TABLE messages ADD COLUMN target_seq INTEGER;
+ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+ALTER TABLE messages ADD COLUMN unsent_at INTEGER;
+-- The events about one message: an unsend blanks the edits before it.
+CREATE INDEX IF NOT EXISTS messages_target ON messages (conversation_id, target_seq)
+    WHERE target_seq IS NOT NULL;
+
+-- One row per (message, user, emoji): a reaction is a fact, not an array.
+CREATE TABLE IF NOT EXISTS message_reactions (
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL,
+    user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    emoji           TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, seq, emoji, user_id)
+) STRICT, WITHOUT ROWID;
+
+-- Members named with @ in a message: their mention counts.
+CREATE TABLE IF NOT EXISTS message_mentions (
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL,
+    user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    PRIMARY KEY (conversation_id, seq, user_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS message_mentions_user ON message_mentions (user_id, conversation_id, seq);
+
+-- A member's standing and what they see: items after `joined_seq` (a
+-- member added later does not read what was said before), up to
+-- `left_seq` once removed or gone (NULL while a member). A muted
+-- conversation notifies nobody of it.
+ALTER TABLE conversation_members ADD COLUMN role TEXT NOT NULL DEFAULT 'member'
+    CHECK (role IN ('owner', 'admin', 'member'));
+ALTER TABLE conversation_members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE conversation_members ADD COLUMN left_seq INTEGER;
+ALTER TABLE conversation_members ADD COLUMN muted INTEGER NOT NULL DEFAULT 0;
+UPDATE conversation_members SET role = 'owner'
+    WHERE (conversation_id, user_id) IN (SELECT id, created_by FROM conversations WHERE kind = 'group');

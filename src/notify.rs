@@ -92,6 +92,8 @@ impl From<Row> for NotificationView {
             "like" => Kind::Like,
             "comment" => Kind::Comment,
             "report_resolved" => Kind::ReportResolved,
+            "mention" => Kind::Mention,
+            "chat_mention" => Kind::ChatMention,
             _ => Kind::Message,
         };
         let actor = match (r.a_id, r.a_username, r.a_display_name, r.a_created_at) {

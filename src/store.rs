@@ -14,6 +14,8 @@ pub mod attempts;
 pub mod audit;
 pub mod blocks;
 pub mod chat;
+pub mod chat_events;
+pub mod chat_groups;
 pub mod comments;
 pub mod community;
 pub mod friends;

@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::account::router())
         .merge(social::router())
         .merge(chat::routes::router())
+        .merge(chat::groups::router())
         .merge(notify::router())
         .merge(realtime::routes::router())
         .merge(jobs::routes::router())

@@ -8,7 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::store::{self, ConversationView, MessageView};
+use super::items;
+use super::store::{self, ConversationView};
 use crate::auth::User;
 use crate::auth::accounts;
 use crate::error::{AppError, ErrorBody};
@@ -16,6 +17,7 @@ use crate::http::{Json, MAX_PAGE, Page, PageParams, Path, Query};
 use crate::state::AppState;
 use crate::store::chat::{CreateConversation, MAX_MEMBERS, Opened};
 use kith_core::ids::Id;
+use kith_core::protocol::Item;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -58,13 +60,7 @@ async fn create(
             MAX_MEMBERS - 1
         )));
     }
-    let title = match req.title.as_deref().map(str::trim) {
-        None => None,
-        Some(t) if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) => {
-            return Err(AppError::invalid("title must be 1 to 100 characters"));
-        }
-        Some(t) => Some(t.to_string()),
-    };
+    let title = req.title.as_deref().map(check_title).transpose()?;
     let mut members = Vec::with_capacity(req.members.len());
     for name in &req.members {
         let u = accounts::by_username(&state.read, name)
@@ -87,6 +83,15 @@ async fn create(
         StatusCode::OK
     };
     Ok((status, Json(ConversationCreated { id, created })))
+}
+
+/// A group's title, trimmed: 1 to 100 characters, no control characters.
+pub(super) fn check_title(t: &str) -> Result<String, AppError> {
+    let t = t.trim();
+    if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) {
+        return Err(AppError::invalid("title must be 1 to 100 characters"));
+    }
+    Ok(t.to_string())
 }
 
 #[utoipa::path(get, path = "/api/conversations", tag = "chat",
@@ -127,10 +132,12 @@ pub struct MessagesParams {
 
 #[derive(Serialize, ToSchema)]
 pub struct MessagePage {
-    /// In seq order.
-    pub items: Vec<MessageView>,
-    /// Whether more messages lie beyond this page in the direction asked.
+    /// Messages and events, in seq order; each reads as its realtime frame
+    /// (`type` is `message` or `event`).
+    pub items: Vec<Item>,
+    /// Whether more items lie beyond this page in the direction asked.
     pub has_more: bool,
+    /// The last item you may read.
     pub last_seq: i64,
 }
 
@@ -157,14 +164,13 @@ async fn messages(
             "after_seq must be ≥ 0 and before_seq ≥ 1".into(),
         ));
     }
-    if !store::is_member(&state.read, id, user.id).await? {
-        return Err(AppError::not_found("conversation"));
-    }
+    let range = items::range(&state.read, id, user.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("conversation"))?;
     let oldest_first = q.after_seq.is_some();
-    let after = q.after_seq.unwrap_or(0);
-    let before = q.before_seq.unwrap_or(i64::MAX);
+    let (after, before) = range.clamp(q.after_seq.unwrap_or(0), q.before_seq.unwrap_or(i64::MAX));
     let fetch = i64::from(limit) + 1;
-    let mut items = store::messages(&state.read, id, after, before, fetch, oldest_first).await?;
+    let mut items = items::page(&state.read, id, after, before, fetch, oldest_first).await?;
     let has_more = items.len() > limit as usize;
     if has_more {
         if oldest_first {
@@ -173,7 +179,10 @@ async fn messages(
             items.remove(0);
         }
     }
-    let last_seq = store::last_seq(&state.read, id).await?;
+    let last_seq = match range.upto {
+        Some(upto) => upto,
+        None => store::last_seq(&state.read, id).await?,
+    };
     Ok(Json(MessagePage {
         items,
         has_more,

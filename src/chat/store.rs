@@ -4,62 +4,17 @@ use serde::Serialize;
 use sqlx::SqlitePool;
 use utoipa::ToSchema;
 
+use super::items;
 use crate::auth::accounts::UserView;
-use kith_core::ids::{Id, format_ms};
-use kith_core::media::Avatar;
+use kith_core::ids::Id;
+use kith_core::protocol::Role;
 pub use kith_core::protocol::{MessageView, ReadPosition};
 
-#[derive(sqlx::FromRow)]
-struct MessageRow {
-    conversation_id: i64,
-    seq: i64,
-    id: i64,
-    sender: Option<String>,
-    sender_id: Option<i64>,
-    sender_avatar_id: Option<i64>,
-    body: String,
-    client_msg_id: String,
-    created_at: i64,
-}
-
-impl From<MessageRow> for MessageView {
-    fn from(r: MessageRow) -> Self {
-        MessageView {
-            conversation_id: Id(r.conversation_id),
-            seq: r.seq,
-            message_id: Id(r.id),
-            sender_avatar: r
-                .sender_id
-                .map(|id| Avatar::of(Id(id), r.sender_avatar_id.map(Id))),
-            sender: r.sender,
-            body: r.body,
-            client_msg_id: r.client_msg_id,
-            created_at: format_ms(r.created_at),
-            media: Vec::new(),
-        }
-    }
-}
-
-/// Fills in each message's media, with one query for the lot.
-async fn with_media(
-    pool: &SqlitePool,
-    mut messages: Vec<MessageView>,
-) -> Result<Vec<MessageView>, sqlx::Error> {
-    let ids: Vec<Id> = messages.iter().map(|m| m.message_id).collect();
-    let mut media = crate::media::attached(pool, crate::media::Attach::Message, &ids).await?;
-    for m in &mut messages {
-        m.media = media.remove(&m.message_id).unwrap_or_default();
-    }
-    Ok(messages)
-}
-
-const MESSAGE_SELECT: &str = "SELECT m.conversation_id, m.seq, m.id, u.username AS sender, \
-     u.id AS sender_id, u.avatar_id AS sender_avatar_id, m.body, \
-     m.client_msg_id, m.created_at FROM messages m LEFT JOIN users u ON u.id = m.sender_id";
-
+/// Whether `user` is a member now (not one who left or was removed).
 pub async fn is_member(pool: &SqlitePool, conversation: Id, user: Id) -> Result<bool, sqlx::Error> {
     let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM conversation_members WHERE conversation_id = ? AND user_id = ?",
+        "SELECT 1 FROM conversation_members
+         WHERE conversation_id = ? AND user_id = ? AND left_seq IS NULL",
     )
     .bind(conversation.0)
     .bind(user.0)
@@ -83,12 +38,14 @@ pub async fn direct_blocked(
     Ok(found.is_some())
 }
 
+/// The members now: who live frames of the conversation go to.
 pub async fn member_ids(pool: &SqlitePool, conversation: Id) -> Result<Vec<Id>, sqlx::Error> {
-    let ids: Vec<i64> =
-        sqlx::query_scalar("SELECT user_id FROM conversation_members WHERE conversation_id = ?")
-            .bind(conversation.0)
-            .fetch_all(pool)
-            .await?;
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT user_id FROM conversation_members WHERE conversation_id = ? AND left_seq IS NULL",
+    )
+    .bind(conversation.0)
+    .fetch_all(pool)
+    .await?;
     Ok(ids.into_iter().map(Id).collect())
 }
 
@@ -100,7 +57,7 @@ pub async fn read_positions(
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT u.username, m.last_read_seq
          FROM conversation_members m JOIN users u ON u.id = m.user_id
-         WHERE m.conversation_id = ? ORDER BY u.username",
+         WHERE m.conversation_id = ? AND m.left_seq IS NULL ORDER BY u.username",
     )
     .bind(conversation.0)
     .fetch_all(pool)
@@ -109,44 +66,6 @@ pub async fn read_positions(
         .into_iter()
         .map(|(user, seq)| ReadPosition { user, seq })
         .collect())
-}
-
-/// Messages with `after < seq < before`, at most `limit`: the oldest ones
-/// when `oldest_first`, else the newest; always returned in seq order.
-pub async fn messages(
-    pool: &SqlitePool,
-    conversation: Id,
-    after: i64,
-    before: i64,
-    limit: i64,
-    oldest_first: bool,
-) -> Result<Vec<MessageView>, sqlx::Error> {
-    let order = if oldest_first { "ASC" } else { "DESC" };
-    let sql = format!(
-        "{MESSAGE_SELECT} WHERE m.conversation_id = ? AND m.seq > ? AND m.seq < ? \
-         ORDER BY m.seq {order} LIMIT ?"
-    );
-    let mut rows: Vec<MessageRow> = sqlx::query_as(&sql)
-        .bind(conversation.0)
-        .bind(after)
-        .bind(before)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
-    if !oldest_first {
-        rows.reverse();
-    }
-    with_media(pool, rows.into_iter().map(MessageView::from).collect()).await
-}
-
-pub async fn message(pool: &SqlitePool, id: Id) -> Result<Option<MessageView>, sqlx::Error> {
-    let sql = format!("{MESSAGE_SELECT} WHERE m.id = ?");
-    let row: Option<MessageRow> = sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await?;
-    Ok(
-        with_media(pool, row.into_iter().map(MessageView::from).collect())
-            .await?
-            .pop(),
-    )
 }
 
 pub async fn last_seq(pool: &SqlitePool, conversation: Id) -> Result<i64, sqlx::Error> {
@@ -162,14 +81,32 @@ pub struct ConversationView {
     /// `direct` or `group`.
     pub kind: String,
     pub title: Option<String>,
+    /// The members now.
     pub members: Vec<UserView>,
+    /// The last item you may read.
     pub last_seq: i64,
-    /// Messages after your last read one.
+    /// Messages from others after your last read one (at most
+    /// [`UNREAD_CAP`]).
     pub unread: i64,
+    /// Of those, the ones that name you.
+    pub mentions: i64,
     /// How far each member (you included) has read: "Seen" after a reload.
     pub read: Vec<ReadPosition>,
     pub last_message: Option<MessageView>,
+    /// Your standing: `owner`, `admin` or `member`.
+    pub role: Role,
+    /// The group's owner (null for a direct conversation).
+    pub owner: Option<String>,
+    pub admins: Vec<String>,
+    /// No notifications of it for you.
+    pub muted: bool,
+    /// You left or were removed: the history up to then is yours to read.
+    pub left: bool,
 }
+
+/// Unread counts stop here: "999+" says all there is to say, and the count
+/// stays an index walk of bounded length.
+pub const UNREAD_CAP: i64 = 999;
 
 #[derive(sqlx::FromRow)]
 struct ConversationRow {
@@ -179,7 +116,12 @@ struct ConversationRow {
     last_seq: i64,
     last_read_seq: i64,
     last_message_id: i64,
+    role: String,
+    left_seq: Option<i64>,
+    muted: bool,
 }
+
+const CONVERSATION_SELECT: &str = "SELECT c.id, c.kind, c.title, c.last_seq, m.last_read_seq,      c.last_message_id, m.role, m.left_seq, m.muted      FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id";
 
 /// A page of `user`'s conversations, most recently active first; the
 /// cursor is the last one's `last_message_id`.
@@ -189,12 +131,10 @@ pub async fn conversations(
     before: i64,
     limit: i64,
 ) -> Result<Vec<(Id, ConversationView)>, sqlx::Error> {
-    let rows: Vec<ConversationRow> = sqlx::query_as(
-        "SELECT c.id, c.kind, c.title, c.last_seq, m.last_read_seq, c.last_message_id
-         FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
-         WHERE m.user_id = ? AND c.last_message_id < ?
-         ORDER BY c.last_message_id DESC LIMIT ?",
-    )
+    let rows: Vec<ConversationRow> = sqlx::query_as(&format!(
+        "{CONVERSATION_SELECT} WHERE m.user_id = ? AND c.last_message_id < ?
+         ORDER BY c.last_message_id DESC LIMIT ?"
+    ))
     .bind(user.0)
     .bind(before)
     .bind(limit)
@@ -202,32 +142,90 @@ pub async fn conversations(
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let members: Vec<UserView> = sqlx::query_as(
-            "SELECT u.id, u.username, u.display_name, u.created_at, u.avatar_id
-             FROM conversation_members m JOIN users u ON u.id = m.user_id
-             WHERE m.conversation_id = ? ORDER BY u.username",
-        )
-        .bind(r.id)
-        .fetch_all(pool)
-        .await?;
-        let last_message = if r.last_seq > 0 {
-            message(pool, Id(r.last_message_id)).await?
-        } else {
-            None
-        };
-        out.push((
-            Id(r.last_message_id),
-            ConversationView {
-                id: Id(r.id),
-                kind: r.kind,
-                title: r.title,
-                members,
-                last_seq: r.last_seq,
-                unread: (r.last_seq - r.last_read_seq).max(0),
-                read: read_positions(pool, Id(r.id)).await?,
-                last_message,
-            },
-        ));
+        out.push((Id(r.last_message_id), view(pool, user, r).await?));
     }
     Ok(out)
+}
+
+/// One of `user`'s conversations (current or former).
+pub async fn conversation(
+    pool: &SqlitePool,
+    user: Id,
+    id: Id,
+) -> Result<Option<ConversationView>, sqlx::Error> {
+    let row: Option<ConversationRow> = sqlx::query_as(&format!(
+        "{CONVERSATION_SELECT} WHERE m.user_id = ? AND c.id = ?"
+    ))
+    .bind(user.0)
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(r) => Ok(Some(view(pool, user, r).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn view(
+    pool: &SqlitePool,
+    user: Id,
+    r: ConversationRow,
+) -> Result<ConversationView, sqlx::Error> {
+    let id = Id(r.id);
+    let members: Vec<(i64, String, String, i64, Option<i64>, String)> = sqlx::query_as(
+        "SELECT u.id, u.username, u.display_name, u.created_at, u.avatar_id, m.role
+         FROM conversation_members m JOIN users u ON u.id = m.user_id
+         WHERE m.conversation_id = ? AND m.left_seq IS NULL ORDER BY u.username",
+    )
+    .bind(id.0)
+    .fetch_all(pool)
+    .await?;
+    let group = r.kind == "group";
+    let owner = members
+        .iter()
+        .find(|m| group && m.5 == "owner")
+        .map(|m| m.1.clone());
+    let admins = members
+        .iter()
+        .filter(|m| m.5 == "admin")
+        .map(|m| m.1.clone())
+        .collect();
+    let members = members
+        .into_iter()
+        .map(|(id, username, display_name, created_at, avatar, _)| {
+            UserView::new(id, username, display_name, created_at, avatar)
+        })
+        .collect();
+    let last_seq = r.left_seq.unwrap_or(r.last_seq);
+    let (unread, mentions): (i64, i64) = sqlx::query_as(
+        "SELECT
+           (SELECT COUNT(*) FROM (SELECT 1 FROM messages
+              WHERE conversation_id = ?1 AND seq > ?2 AND seq <= ?3 AND kind = 'message'
+                AND unsent_at IS NULL AND sender_id IS NOT ?4 LIMIT ?5)),
+           (SELECT COUNT(*) FROM message_mentions
+              WHERE user_id = ?4 AND conversation_id = ?1 AND seq > ?2 AND seq <= ?3)",
+    )
+    .bind(id.0)
+    .bind(r.last_read_seq)
+    .bind(last_seq)
+    .bind(user.0)
+    .bind(UNREAD_CAP)
+    .fetch_one(pool)
+    .await?;
+    Ok(ConversationView {
+        id,
+        kind: r.kind,
+        title: r.title,
+        members,
+        last_seq,
+        unread,
+        mentions,
+        read: read_positions(pool, id).await?,
+        last_message: items::last_message(pool, id, last_seq).await?,
+        role: Role::parse(&r.role).unwrap_or(Role::Member),
+        owner,
+        admins,
+        muted: r.muted,
+        left: r.left_seq.is_some(),
+    })
 }

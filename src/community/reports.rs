@@ -21,7 +21,7 @@ use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Query};
 use crate::state::AppState;
 use crate::store::reports::{CreateReport, Subject};
-use crate::store::visibility::{COMMENT_VISIBLE, NOT_BLOCKED_BY, VISIBLE};
+use crate::store::visibility::{COMMENT_VISIBLE, MEMBER_READS, NOT_BLOCKED_BY, VISIBLE};
 use kith_core::ids::{Id, now_ms};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -233,12 +233,12 @@ async fn subject(
         .await?
         .ok_or_else(not_found)?,
         Subject::Message => {
-            let row: Option<(Option<i64>, String, i64, i64)> = sqlx::query_as(
-                "SELECT m.sender_id, m.body, m.created_at, m.conversation_id FROM messages m
+            let row: Option<(Option<i64>, String, i64, i64)> = sqlx::query_as(&format!(
+                "SELECT mg.sender_id, mg.body, mg.created_at, mg.conversation_id FROM messages mg
                  JOIN conversation_members cm
-                   ON cm.conversation_id = m.conversation_id AND cm.user_id = ?1
-                 WHERE m.id = ?2",
-            )
+                   ON cm.conversation_id = mg.conversation_id AND cm.user_id = ?1
+                 WHERE mg.id = ?2 AND mg.kind = 'message' AND {MEMBER_READS}"
+            ))
             .bind(reporter.0)
             .bind(id.0)
             .fetch_optional(pool)

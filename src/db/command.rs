@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::audit::Audited;
 use crate::store::{
-    CmdError, Command, accounts, attempts, blocks, chat, comments, community, friends, jobs, media,
-    moderation, mutes, nodes, notifications, posts, profile, reports, sessions, settings, tokens,
-    users,
+    CmdError, Command, accounts, attempts, blocks, chat, chat_events, chat_groups, comments,
+    community, friends, jobs, media, moderation, mutes, nodes, notifications, posts, profile,
+    reports, sessions, settings, tokens, users,
 };
 
 /// Declares [`AnyCommand`] with one variant per command type, its `From`
@@ -80,6 +80,14 @@ any_command! {
     CreateConversation(chat::CreateConversation),
     SendMessage(chat::SendMessage),
     MarkRead(chat::MarkRead),
+    EditMessage(chat_events::EditMessage),
+    Unsend(chat_events::Unsend),
+    React(chat_events::React),
+    AddMembers(chat_groups::AddMembers),
+    RemoveMember(chat_groups::RemoveMember),
+    SetRole(chat_groups::SetRole),
+    Rename(chat_groups::Rename),
+    SetMuted(chat_groups::SetMuted),
     Notify(notifications::Notify),
     MarkNotificationsRead(notifications::MarkNotificationsRead),
     Enqueue(jobs::Enqueue),

@@ -7,16 +7,15 @@ use std::time::{Duration, Instant};
 
 use super::hub::{self, Frame, Registration};
 use crate::auth::accounts::{self, UserView};
-use crate::chat::store;
+use crate::chat::{items, store};
 use crate::limits::{SENDS, TokenBucket};
-use crate::media::Attach;
 use crate::notify::{self, Kind};
 use crate::presence;
 use crate::state::AppState;
 use crate::store::CmdError;
-use crate::store::chat::{MarkRead, SendMessage, Stored};
+use crate::store::chat::{MarkRead, SendMessage, Sent, Stored};
+use crate::store::chat_events::{Changed, EditMessage, React, Unsend};
 use kith_core::ids::{Id, format_ms};
-use kith_core::media::Attachment;
 use kith_core::protocol::{ClientFrame, ErrorCode, ServerFrame, VERSION};
 
 /// Excess sends answered with an error frame before the connection is
@@ -38,10 +37,11 @@ pub struct Answer {
 
 impl Answer {
     pub(super) fn reply(f: ServerFrame) -> Self {
-        Answer {
-            frames: vec![f.encode()],
-            then: None,
-        }
+        Self::reply_frames(vec![f.encode()])
+    }
+
+    fn reply_frames(frames: Vec<Frame>) -> Self {
+        Answer { frames, then: None }
     }
 }
 
@@ -150,25 +150,78 @@ impl Conn {
                 client_msg_id,
                 body,
                 media,
+                reply_to,
             } => {
-                // Each connection has its budget, and (unless the per-user
-                // limits are off) the user has one across all their
-                // connections on this node: more sockets buy no more sends.
-                let now = Instant::now();
-                let allowed = self.sends.take_at(now).is_ok()
-                    && self
-                        .state
-                        .send_limits
-                        .as_ref()
-                        .is_none_or(|users| users.take_at(self.user.id.0, now).is_ok());
-                if !allowed {
-                    self.excess += 1;
-                    return Answer::reply(ServerFrame::error(
-                        ErrorCode::RateLimited,
-                        "sending too fast; the message was not sent",
-                    ));
+                if let Some(refused) = self.over_budget() {
+                    return refused;
                 }
-                self.send(conversation_id, client_msg_id, body, media).await
+                let cmd = SendMessage {
+                    id: Id::generate(),
+                    conversation: conversation_id,
+                    sender: self.user.id,
+                    client_msg_id,
+                    body,
+                    media,
+                    reply_to,
+                };
+                self.send(cmd).await
+            }
+            ClientFrame::Edit {
+                conversation_id,
+                client_msg_id,
+                seq,
+                body,
+            } => {
+                if let Some(refused) = self.over_budget() {
+                    return refused;
+                }
+                let cmd = EditMessage {
+                    conversation: conversation_id,
+                    editor: self.user.id,
+                    client_msg_id: client_msg_id.clone(),
+                    seq,
+                    body,
+                };
+                let done = self.state.writer.run(cmd).await;
+                self.changed(conversation_id, client_msg_id, done).await
+            }
+            ClientFrame::Unsend {
+                conversation_id,
+                client_msg_id,
+                seq,
+            } => {
+                if let Some(refused) = self.over_budget() {
+                    return refused;
+                }
+                let cmd = Unsend {
+                    conversation: conversation_id,
+                    sender: self.user.id,
+                    client_msg_id: client_msg_id.clone(),
+                    seq,
+                };
+                let done = self.state.writer.run(cmd).await;
+                self.changed(conversation_id, client_msg_id, done).await
+            }
+            ClientFrame::React {
+                conversation_id,
+                client_msg_id,
+                seq,
+                emoji,
+                remove,
+            } => {
+                if let Some(refused) = self.over_budget() {
+                    return refused;
+                }
+                let cmd = React {
+                    conversation: conversation_id,
+                    user: self.user.id,
+                    client_msg_id: client_msg_id.clone(),
+                    seq,
+                    emoji,
+                    remove,
+                };
+                let done = self.state.writer.run(cmd).await;
+                self.changed(conversation_id, client_msg_id, done).await
             }
             ClientFrame::Sync {
                 conversation_id,
@@ -237,31 +290,47 @@ impl Conn {
         }
     }
 
-    async fn send(
-        &mut self,
-        conversation: Id,
-        client_msg_id: String,
-        body: String,
-        media: Vec<Attachment>,
-    ) -> Answer {
-        let attached = !media.is_empty();
-        let cmd = SendMessage {
-            id: Id::generate(),
+    /// Takes one write from the send budget, or answers the refusal.
+    /// Each connection has its budget, and (unless the per-user limits are
+    /// off) the user has one across all their connections on this node:
+    /// more sockets buy no more writes.
+    fn over_budget(&mut self) -> Option<Answer> {
+        let now = Instant::now();
+        let allowed = self.sends.take_at(now).is_ok()
+            && self
+                .state
+                .send_limits
+                .as_ref()
+                .is_none_or(|users| users.take_at(self.user.id.0, now).is_ok());
+        if allowed {
+            return None;
+        }
+        self.excess += 1;
+        Some(Answer::reply(ServerFrame::error(
+            ErrorCode::RateLimited,
+            "sending too fast; nothing was changed",
+        )))
+    }
+
+    async fn send(&mut self, cmd: SendMessage) -> Answer {
+        let SendMessage {
             conversation,
-            sender: self.user.id,
-            client_msg_id: client_msg_id.clone(),
-            body: body.clone(),
-            media,
+            client_msg_id,
+            body,
+            reply_to,
+            ..
+        } = cmd.clone();
+        let attached = !cmd.media.is_empty();
+        let Sent { stored, mentioned } = match self.state.writer.run(cmd).await {
+            Ok(sent) => sent,
+            Err(e) => return Answer::reply(cmd_error(e)),
         };
         let Stored {
             id,
             seq,
             created_at,
             duplicate,
-        } = match self.state.writer.run(cmd).await {
-            Ok(stored) => stored,
-            Err(e) => return Answer::reply(cmd_error(e)),
-        };
+        } = stored;
         let ack = ServerFrame::Ack {
             conversation_id: conversation,
             client_msg_id: client_msg_id.clone(),
@@ -269,21 +338,24 @@ impl Conn {
             message_id: id,
         }
         .encode();
-        if !duplicate {
-            let media = if attached {
-                match crate::media::attached(&self.state.read, Attach::Message, &[id]).await {
-                    Ok(mut m) => m.remove(&id).unwrap_or_default(),
-                    // Stored and acknowledged: members get it without its
-                    // media now, and with it on their next sync.
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reading a new message's media");
-                        Vec::new()
-                    }
+        if duplicate {
+            return Answer::reply_frames(vec![ack]);
+        }
+        // A plain message is built from what the connection already knows:
+        // no read on the path of every message (docs/protocol.md). What it
+        // does not know (media views, the quote) is read.
+        let message = if attached || reply_to.is_some() {
+            match items::at(&self.state.read, conversation, seq).await {
+                Ok(Some(item)) => item.into_frame(),
+                // Stored and acknowledged: members get it on their next sync.
+                Ok(None) => return Answer::reply_frames(vec![ack]),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading a new message");
+                    return Answer::reply_frames(vec![ack]);
                 }
-            } else {
-                Vec::new()
-            };
-            let message = ServerFrame::Message(Box::new(store::MessageView {
+            }
+        } else {
+            ServerFrame::Message(Box::new(store::MessageView {
                 conversation_id: conversation,
                 seq,
                 message_id: id,
@@ -292,11 +364,28 @@ impl Conn {
                 body,
                 client_msg_id,
                 created_at: format_ms(created_at),
-                media,
+                media: Vec::new(),
+                reply_to: None,
+                edited_at: None,
+                unsent: false,
+                reactions: Vec::new(),
+                mentions: mentioned.iter().map(|(_, name)| name.clone()).collect(),
             }))
-            .encode();
-            let offline = self.fan_out(conversation, &message, false).await;
-            for member in offline {
+        };
+        let offline = self.fan_out(conversation, &message.encode(), false).await;
+        // Named members are told even while online (as Slack does); the
+        // rest only when they are connected nowhere.
+        for (member, _) in &mentioned {
+            notify::spawn(
+                &self.state,
+                *member,
+                Kind::ChatMention,
+                self.user.id,
+                conversation,
+            );
+        }
+        for member in offline {
+            if !mentioned.iter().any(|(m, _)| *m == member) {
                 notify::spawn(
                     &self.state,
                     member,
@@ -306,25 +395,56 @@ impl Conn {
                 );
             }
         }
-        Answer {
-            frames: vec![ack],
-            then: None,
-        }
+        Answer::reply_frames(vec![ack])
     }
 
-    /// Replays one page of messages after `after_seq`; continues with the
+    /// Answers a change to a message (edit, unsend, reaction) and tells the
+    /// members about it.
+    async fn changed(
+        &mut self,
+        conversation: Id,
+        client_msg_id: String,
+        done: Result<Changed, CmdError>,
+    ) -> Answer {
+        let Changed { item, changed } = match done {
+            Ok(c) => c,
+            Err(e) => return Answer::reply(cmd_error(e)),
+        };
+        let ack = ServerFrame::Ack {
+            conversation_id: conversation,
+            client_msg_id,
+            seq: item.seq,
+            message_id: item.id,
+        }
+        .encode();
+        if changed {
+            match items::at(&self.state.read, conversation, item.seq).await {
+                Ok(Some(event)) => {
+                    let frame = event.into_frame().encode();
+                    self.fan_out(conversation, &frame, false).await;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "reading a new event"),
+            }
+        }
+        Answer::reply_frames(vec![ack])
+    }
+
+    /// Replays one page of items after `after_seq`; continues with the
     /// next page until caught up, then says `synced`.
     async fn sync(&mut self, conversation: Id, after_seq: i64) -> Answer {
-        match store::is_member(&self.state.read, conversation, self.user.id).await {
-            Ok(true) => {}
-            Ok(false) => return Answer::reply(not_member()),
+        // A former member replays up to their removal and no further.
+        let range = match items::range(&self.state.read, conversation, self.user.id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Answer::reply(not_member()),
             Err(e) => return Answer::reply(db_error(e)),
-        }
-        let page = match store::messages(
+        };
+        let (after, before) = range.clamp(after_seq.max(0), i64::MAX);
+        let page = match items::page(
             &self.state.read,
             conversation,
-            after_seq.max(0),
-            i64::MAX,
+            after,
+            before,
             SYNC_PAGE,
             true,
         )
@@ -334,11 +454,8 @@ impl Conn {
             Err(e) => return Answer::reply(db_error(e)),
         };
         let full = page.len() as i64 == SYNC_PAGE;
-        let last = page.last().map(|m| m.seq).unwrap_or(after_seq.max(0));
-        let mut frames: Vec<Frame> = page
-            .into_iter()
-            .map(|m| ServerFrame::Message(Box::new(m)).encode())
-            .collect();
+        let last = page.last().map(|m| m.seq()).unwrap_or(after);
+        let mut frames: Vec<Frame> = page.into_iter().map(|m| m.into_frame().encode()).collect();
         if full {
             return Answer {
                 frames,

@@ -1,10 +1,11 @@
 //! Writes to the chat tables (`conversations`, `conversation_members`,
-//! `messages`).
+//! `messages`): conversations and sending. Changes to messages are in
+//! [`super::chat_events`], to groups in [`super::chat_groups`].
 //!
-//! Messages are numbered per conversation (seq 1, 2, …) by the writer, so
-//! "everything after seq N" is an index range on any node. A resend with the
-//! same (sender, client_msg_id) is the same message: it gets the original
-//! seq and is stored once.
+//! Items (messages and events) are numbered per conversation (seq 1, 2, …)
+//! by the writer, so "everything after seq N" is an index range on any
+//! node. A resend with the same (sender, client_msg_id) is the same item:
+//! it gets the original seq and is stored once.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,8 @@ use super::relations::ARE_FRIENDS;
 use super::{CmdError, Command};
 use kith_core::ids::{Id, now_ms};
 use kith_core::media::Attachment;
+use kith_core::protocol::{Change, Role};
+use kith_core::text;
 
 /// The most members a group conversation may have.
 pub const MAX_MEMBERS: usize = 100;
@@ -31,18 +34,193 @@ pub const DIRECT_BLOCKED: &str = "SELECT 1 FROM conversations c
 /// The refusal for a direct message across a block, or to no one.
 pub const BLOCKED_MESSAGE: &str = "you cannot message this user";
 
-/// NotFound unless `user` is a member.
-pub fn check_member(conn: &Connection, conversation: Id, user: Id) -> Result<(), CmdError> {
-    let member = conn
+/// A member's row: their standing and the items they may read.
+#[derive(Clone, Copy, Debug)]
+pub struct Membership {
+    pub role: Role,
+    pub joined_seq: i64,
+    /// Set once they were removed or left.
+    pub left_seq: Option<i64>,
+}
+
+/// `user`'s row in `conversation`, current or former.
+pub fn membership(
+    conn: &Connection,
+    conversation: Id,
+    user: Id,
+) -> Result<Option<Membership>, CmdError> {
+    let row: Option<(String, i64, Option<i64>)> = conn
         .prepare_cached(
-            "SELECT 1 FROM conversation_members WHERE conversation_id = ? AND user_id = ?",
+            "SELECT role, joined_seq, left_seq FROM conversation_members
+             WHERE conversation_id = ? AND user_id = ?",
         )?
-        .exists(params![conversation.0, user.0])?;
-    if member {
-        Ok(())
-    } else {
-        Err(CmdError::NotFound("conversation not found".into()))
+        .query_row(params![conversation.0, user.0], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    Ok(row.map(|(role, joined_seq, left_seq)| Membership {
+        role: Role::parse(&role).unwrap_or(Role::Member),
+        joined_seq,
+        left_seq,
+    }))
+}
+
+/// The refusal to a former member.
+pub const NOT_A_MEMBER_NOW: &str = "you are no longer a member of this conversation";
+
+/// NotFound unless `user` is a member; Forbidden once they left or were
+/// removed. Answers their row.
+pub fn check_member(conn: &Connection, conversation: Id, user: Id) -> Result<Membership, CmdError> {
+    match membership(conn, conversation, user)? {
+        Some(m) if m.left_seq.is_none() => Ok(m),
+        Some(_) => Err(CmdError::Forbidden(NOT_A_MEMBER_NOW.into())),
+        None => Err(CmdError::NotFound("conversation not found".into())),
     }
+}
+
+/// A stored item; `duplicate` when it was a resend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    pub id: Id,
+    pub seq: i64,
+    pub created_at: i64,
+    pub duplicate: bool,
+}
+
+/// The item `sender` already stored under `client_msg_id`, if any: a
+/// retry answers it again. Conflict if it was in another conversation.
+pub(super) fn resent(
+    conn: &Connection,
+    conversation: Id,
+    sender: Id,
+    client_msg_id: &str,
+) -> Result<Option<Stored>, CmdError> {
+    let existing: Option<(i64, i64, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT id, conversation_id, seq, created_at FROM messages
+             WHERE sender_id = ? AND client_msg_id = ?",
+        )?
+        .query_row(params![sender.0, client_msg_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    match existing {
+        Some((_, conv, _, _)) if conv != conversation.0 => Err(CmdError::Conflict(
+            "client_msg_id already used in another conversation".into(),
+        )),
+        Some((id, _, seq, created_at)) => Ok(Some(Stored {
+            id: Id(id),
+            seq,
+            created_at,
+            duplicate: true,
+        })),
+        None => Ok(None),
+    }
+}
+
+/// The next seq of `conversation`. `item` becomes its latest item, which
+/// orders the conversation lists, when `bump`: messages and membership
+/// changes move a conversation up, edits and reactions do not (as in
+/// WhatsApp).
+pub(super) fn next_seq(
+    conn: &Connection,
+    conversation: Id,
+    item: Id,
+    bump: bool,
+) -> Result<i64, CmdError> {
+    let seq = if bump {
+        conn.prepare_cached(
+            "UPDATE conversations SET last_seq = last_seq + 1, last_message_id = ?
+             WHERE id = ? RETURNING last_seq",
+        )?
+        .query_row(params![item.0, conversation.0], |r| r.get(0))?
+    } else {
+        conn.prepare_cached(
+            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+        )?
+        .query_row(params![conversation.0], |r| r.get(0))?
+    };
+    Ok(seq)
+}
+
+/// Appends event `change` by `actor` (None: the server's own doing) as the
+/// conversation's next item.
+pub(super) fn append_event(
+    conn: &Connection,
+    conversation: Id,
+    actor: Option<Id>,
+    client_msg_id: &str,
+    change: &Change,
+) -> Result<Stored, CmdError> {
+    let id = Id::generate();
+    let (target, bump) = match change {
+        Change::Edit { target_seq, .. }
+        | Change::Unsend { target_seq }
+        | Change::React { target_seq, .. }
+        | Change::Unreact { target_seq, .. } => (Some(*target_seq), false),
+        _ => (None, true),
+    };
+    let seq = next_seq(conn, conversation, id, bump)?;
+    let value = serde_json::to_value(change).map_err(|e| CmdError::Internal(e.to_string()))?;
+    let kind = value["kind"].as_str().unwrap_or("event").to_owned();
+    let now = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, body, created_at,
+                               kind, event, target_seq)
+         VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        id.0,
+        conversation.0,
+        seq,
+        actor.map(|a| a.0),
+        client_msg_id,
+        now,
+        kind,
+        value.to_string(),
+        target
+    ])?;
+    Ok(Stored {
+        id,
+        seq,
+        created_at: now,
+        duplicate: false,
+    })
+}
+
+/// The members of `conversation` named in `body` (not `author`), as
+/// (id, username); records them as mentioned by item `seq`, replacing
+/// what an earlier version of it named.
+pub(super) fn record_mentions(
+    conn: &Connection,
+    conversation: Id,
+    seq: i64,
+    author: Id,
+    body: &str,
+) -> Result<Vec<(Id, String)>, CmdError> {
+    conn.prepare_cached("DELETE FROM message_mentions WHERE conversation_id = ? AND seq = ?")?
+        .execute(params![conversation.0, seq])?;
+    let mut find = conn.prepare_cached(
+        "SELECT u.id, u.username FROM users u
+         JOIN conversation_members m ON m.user_id = u.id AND m.conversation_id = ?1
+         WHERE u.username = ?2 COLLATE NOCASE AND m.left_seq IS NULL AND u.id <> ?3",
+    )?;
+    let mut add = conn.prepare_cached(
+        "INSERT OR IGNORE INTO message_mentions (conversation_id, seq, user_id) VALUES (?, ?, ?)",
+    )?;
+    let mut named = Vec::new();
+    for name in text::mentions(body) {
+        let found: Option<(i64, String)> = find
+            .query_row(params![conversation.0, name, author.0], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        if let Some((id, username)) = found {
+            add.execute(params![conversation.0, seq, id])?;
+            named.push((Id(id), username));
+        }
+    }
+    Ok(named)
 }
 
 /// A direct conversation (one other member) is found or created; a group
@@ -122,11 +300,14 @@ impl Command for CreateConversation {
             id.0
         ])?;
         let mut add = conn.prepare_cached(
-            "INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)",
+            "INSERT INTO conversation_members (conversation_id, user_id, joined_at, role)
+             VALUES (?, ?, ?, ?)",
         )?;
-        for m in members.iter().chain(std::iter::once(&creator)) {
-            add.execute(params![id.0, m.0, now])?;
+        for m in &members {
+            add.execute(params![id.0, m.0, now, Role::Member.as_str()])?;
         }
+        let creator_role = if direct { Role::Member } else { Role::Owner };
+        add.execute(params![id.0, creator.0, now, creator_role.as_str()])?;
         Ok(Opened { id, created: true })
     }
 }
@@ -141,20 +322,60 @@ pub struct SendMessage {
     /// The sender's photos and videos, in order.
     #[serde(default)]
     pub media: Vec<Attachment>,
+    /// The seq of the message this one answers.
+    #[serde(default)]
+    pub reply_to: Option<i64>,
 }
 
-/// A stored message; `duplicate` when it was a resend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stored {
-    pub id: Id,
-    pub seq: i64,
-    pub created_at: i64,
-    pub duplicate: bool,
+/// A sent message, and the members it names (to be told): (id, username).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sent {
+    pub stored: Stored,
+    pub mentioned: Vec<(Id, String)>,
+}
+
+/// Refused unless seq `seq` of `conversation` is a message `member` may
+/// read: answers its id, sender and whether it was unsent.
+pub(super) fn readable_message(
+    conn: &Connection,
+    conversation: Id,
+    member: &Membership,
+    seq: i64,
+) -> Result<(Id, Option<Id>, bool), CmdError> {
+    let row: Option<(i64, Option<i64>, String, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT id, sender_id, kind, unsent_at FROM messages WHERE conversation_id = ? AND seq = ?",
+        )?
+        .query_row(params![conversation.0, seq], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    match row {
+        Some((id, sender, kind, unsent)) if kind == "message" && seq > member.joined_seq => {
+            Ok((Id(id), sender.map(Id), unsent.is_some()))
+        }
+        _ => Err(CmdError::NotFound(format!("no message with seq {seq}"))),
+    }
+}
+
+/// Refused in a direct conversation across a block or with no one left.
+pub(super) fn check_not_blocked(
+    conn: &Connection,
+    conversation: Id,
+    user: Id,
+) -> Result<(), CmdError> {
+    if conn
+        .prepare_cached(DIRECT_BLOCKED)?
+        .exists(params![conversation.0, user.0])?
+    {
+        return Err(CmdError::Forbidden(BLOCKED_MESSAGE.into()));
+    }
+    Ok(())
 }
 
 impl Command for SendMessage {
-    type Reply = Stored;
-    fn apply(self, conn: &Connection) -> Result<Stored, CmdError> {
+    type Reply = Sent;
+    fn apply(self, conn: &Connection) -> Result<Sent, CmdError> {
         let SendMessage {
             id,
             conversation,
@@ -162,60 +383,43 @@ impl Command for SendMessage {
             client_msg_id,
             body,
             media,
+            reply_to,
         } = self;
-        check_member(conn, conversation, sender)?;
-        if conn
-            .prepare_cached(DIRECT_BLOCKED)?
-            .exists(params![conversation.0, sender.0])?
-        {
-            return Err(CmdError::Forbidden(BLOCKED_MESSAGE.into()));
-        }
-        let existing: Option<(i64, i64, i64, i64)> = conn
-            .prepare_cached(
-                "SELECT id, conversation_id, seq, created_at FROM messages
-                 WHERE sender_id = ? AND client_msg_id = ?",
-            )?
-            .query_row(params![sender.0, client_msg_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .optional()?;
-        if let Some((mid, conv, seq, created_at)) = existing {
-            if conv != conversation.0 {
-                return Err(CmdError::Conflict(
-                    "client_msg_id already used in another conversation".into(),
-                ));
-            }
-            return Ok(Stored {
-                id: Id(mid),
-                seq,
-                created_at,
-                duplicate: true,
+        let member = check_member(conn, conversation, sender)?;
+        check_not_blocked(conn, conversation, sender)?;
+        if let Some(stored) = resent(conn, conversation, sender, &client_msg_id)? {
+            return Ok(Sent {
+                stored,
+                mentioned: vec![],
             });
         }
-        let seq: i64 = conn
-            .prepare_cached(
-                "UPDATE conversations SET last_seq = last_seq + 1, last_message_id = ?
-                 WHERE id = ? RETURNING last_seq",
-            )?
-            .query_row(params![id.0, conversation.0], |r| r.get(0))?;
+        if let Some(r) = reply_to {
+            readable_message(conn, conversation, &member, r)
+                .map_err(|_| CmdError::Invalid(format!("no message with seq {r} to reply to")))?;
+        }
+        let seq = next_seq(conn, conversation, id, true)?;
         let now = now_ms();
         conn.prepare_cached(
-            "INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, body, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, body, created_at, reply_to)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )?
-        .execute(params![id.0, conversation.0, seq, sender.0, client_msg_id, body, now])?;
+        .execute(params![id.0, conversation.0, seq, sender.0, client_msg_id, body, now, reply_to])?;
         attach_tx(conn, Attach::Message, id, sender, &media)?;
+        let mentioned = record_mentions(conn, conversation, seq, sender, &body)?;
         // The sender has read their own message.
         conn.prepare_cached(
             "UPDATE conversation_members SET last_read_seq = ?
              WHERE conversation_id = ? AND user_id = ?",
         )?
         .execute(params![seq, conversation.0, sender.0])?;
-        Ok(Stored {
-            id,
-            seq,
-            created_at: now,
-            duplicate: false,
+        Ok(Sent {
+            stored: Stored {
+                id,
+                seq,
+                created_at: now,
+                duplicate: false,
+            },
+            mentioned,
         })
     }
 }

@@ -17,6 +17,10 @@ pub enum Kind {
     Message,
     /// An admin resolved a report this user made (subject: the report).
     ReportResolved,
+    /// Named in a post (subject: the post) or a comment (object: it).
+    Mention,
+    /// Named in a chat message (subject: the conversation).
+    ChatMention,
 }
 
 impl Kind {
@@ -28,6 +32,8 @@ impl Kind {
             Kind::Comment => "comment",
             Kind::Message => "message",
             Kind::ReportResolved => "report_resolved",
+            Kind::Mention => "mention",
+            Kind::ChatMention => "chat_mention",
         }
     }
 }
@@ -45,7 +51,8 @@ pub struct New {
     pub object: Option<Id>,
 }
 
-/// Stores `n` unless it is about oneself or from someone the user muted. A `message` notification is not
+/// Stores `n` unless it is about oneself, from someone the user muted, or
+/// about a conversation they muted. A `message` notification is not
 /// repeated while an unread one for the same conversation exists. Returns
 /// whether it was stored. Called by other areas' commands, in their
 /// transaction.
@@ -60,6 +67,18 @@ pub fn insert(conn: &Connection, n: &New) -> Result<bool, CmdError> {
         .exists(params![n.user.0, n.actor.0])?;
     if muted {
         return Ok(false);
+    }
+    if matches!(n.kind, Kind::Message | Kind::ChatMention) {
+        // A muted conversation tells its member nothing.
+        let muted = conn
+            .prepare_cached(
+                "SELECT 1 FROM conversation_members
+                 WHERE conversation_id = ? AND user_id = ? AND muted <> 0",
+            )?
+            .exists(params![n.subject.0, n.user.0])?;
+        if muted {
+            return Ok(false);
+        }
     }
     if n.kind == Kind::Message {
         let pending = conn

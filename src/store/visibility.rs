@@ -37,6 +37,16 @@ pub const VISIBLE: &str = post_visible!();
 /// may see): not across a block.
 pub const COMMENT_VISIBLE: &str = unblocked!("c.author_id");
 
+/// The SQL condition "the member row `cm` may read message `mg`": a member
+/// added later reads from their addition on, a removed one up to their
+/// removal (src/store/chat_groups.rs).
+macro_rules! member_reads {
+    () => {
+        "mg.seq > cm.joined_seq AND (cm.left_seq IS NULL OR mg.seq <= cm.left_seq)"
+    };
+}
+pub const MEMBER_READS: &str = member_reads!();
+
 /// The SQL condition "user `u` has not blocked user `?1`", as a literal.
 macro_rules! not_blocked_by {
     () => {
@@ -45,8 +55,8 @@ macro_rules! not_blocked_by {
 }
 
 /// The SQL condition "media `m` is visible to user `?1`": its owner's own;
-/// on a post `?1` may see ([`VISIBLE`], blocks included); on a message of
-/// a conversation `?1` is a member of; or the avatar of a user who has not
+/// on a post `?1` may see ([`VISIBLE`], blocks included); on a message `?1`
+/// may read ([`MEMBER_READS`]); or the avatar of a user who has not
 /// blocked `?1` ([`NOT_BLOCKED_BY`]).
 pub const MEDIA_VISIBLE: &str = concat!(
     "(m.owner_id = ?1 OR EXISTS (SELECT 1 FROM post_media pm JOIN posts p ON p.id = pm.post_id \
@@ -54,7 +64,9 @@ pub const MEDIA_VISIBLE: &str = concat!(
     post_visible!(),
     ") OR EXISTS (SELECT 1 FROM message_media mm JOIN messages mg ON mg.id = mm.message_id \
      JOIN conversation_members cm ON cm.conversation_id = mg.conversation_id AND cm.user_id = ?1 \
-     WHERE mm.media_id = m.id) OR EXISTS (SELECT 1 FROM users u WHERE u.avatar_id = m.id AND ",
+     WHERE mm.media_id = m.id AND ",
+    member_reads!(),
+    ") OR EXISTS (SELECT 1 FROM users u WHERE u.avatar_id = m.id AND ",
     not_blocked_by!(),
     "))"
 );
