@@ -10,6 +10,8 @@ mod backup;
 mod bad_input;
 mod blocks;
 mod chat;
+mod chat_events;
+mod chat_groups;
 mod cli;
 #[path = "../common/clip.rs"]
 mod clip;
