@@ -278,3 +278,108 @@ async fn read_positions_are_the_same_on_every_node() {
     assert_eq!(synced["last_seq"], 2, "{synced}");
     assert_eq!(read_of(&synced, "bob"), Some(2), "{synced}");
 }
+
+/// The frame for a change to message `seq`.
+fn change_frame(kind: &str, conv: &str, cid: &str, seq: i64, extra: Value) -> Value {
+    let mut f = json!({"type": kind, "conversation_id": conv, "client_msg_id": cid, "seq": seq});
+    for (k, v) in extra.as_object().expect("fields") {
+        f[k] = v.clone();
+    }
+    f
+}
+
+#[tokio::test]
+async fn chat_events_and_removals_hold_on_every_node() {
+    let cluster = spawn_cluster(3).await;
+    let (n0, n1, n2) = (&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]);
+    let alice = signup(n1, "alice").await;
+    let bob = signup(n2, "bob").await;
+    let carol = signup(n0, "carol").await;
+    befriend(&alice, n1, &bob, n2).await;
+    befriend(&alice, n1, &carol, n0).await;
+    let (s, v) = alice
+        .post(
+            n1,
+            "/api/conversations",
+            json!({"members": ["bob", "carol"], "title": "Nodes"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let conv = v["id"].as_str().expect("id").to_string();
+    let mut a = Ws::open(n1, &alice).await;
+    let mut b = Ws::open(n2, &bob).await;
+    let mut c = Ws::open(n0, &carol).await;
+    until_routed(&mut a, &mut b, &conv, "alice").await;
+    until_routed(&mut a, &mut c, &conv, "alice").await;
+
+    a.send(send_frame(&conv, "m1", "first draft")).await;
+    let seq = a.next_of("ack").await["seq"].as_i64().expect("seq");
+    a.send(change_frame(
+        "edit",
+        &conv,
+        "e1",
+        seq,
+        json!({"body": "final"}),
+    ))
+    .await;
+    a.next_of("ack").await;
+    let e = b
+        .next_matching("event", TIMEOUT, |e| e["kind"] == "edit")
+        .await
+        .expect("the edit crosses to bob's node");
+    assert_eq!(e["body"], "final");
+    b.send(change_frame(
+        "react",
+        &conv,
+        "r1",
+        seq,
+        json!({"emoji": "❤️"}),
+    ))
+    .await;
+    b.next_of("ack").await;
+    c.next_matching("event", TIMEOUT, |e| e["kind"] == "react")
+        .await
+        .expect("bob's reaction reaches carol's node");
+
+    // Alice removes carol through her node; then speaks.
+    let (s, v) = alice
+        .call(
+            n1,
+            reqwest::Method::DELETE,
+            &format!("/api/conversations/{conv}/members/carol"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let removed = c
+        .next_matching("event", TIMEOUT, |e| e["kind"] == "member_removed")
+        .await
+        .expect("carol's node tells her");
+    a.send(send_frame(&conv, "m2", "without carol")).await;
+    a.next_of("ack").await;
+    b.next_matching("message", TIMEOUT, |m| m["body"] == "without carol")
+        .await
+        .expect("bob still hears");
+    assert!(
+        c.next_matching("message", Duration::from_secs(2), |_| true)
+            .await
+            .is_none(),
+        "carol's node delivers her nothing more"
+    );
+
+    // A new device of bob's on a third node replays the same state; carol's
+    // replay on hers stops at her removal.
+    let mut b0 = Ws::open(n0, &bob).await;
+    b0.send(json!({"type": "sync", "conversation_id": conv, "after_seq": 0}))
+        .await;
+    let first = b0
+        .next_matching("message", TIMEOUT, |m| m["seq"] == seq)
+        .await
+        .expect("the replay");
+    assert_eq!(first["body"], "final", "{first}");
+    assert_eq!(first["reactions"][0]["users"], json!(["bob"]), "{first}");
+    c.send(json!({"type": "sync", "conversation_id": conv, "after_seq": 0}))
+        .await;
+    let synced = c.next_of("synced").await;
+    assert_eq!(synced["last_seq"], removed["seq"], "{synced}");
+}
