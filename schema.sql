@@ -517,6 +517,11 @@ ALTER TABLE messages ADD COLUMN target_seq INTEGER;
 ALTER TABLE messages ADD COLUMN reply_to INTEGER;
 ALTER TABLE messages ADD COLUMN edited_at INTEGER;
 ALTER TABLE messages ADD COLUMN unsent_at INTEGER;
+-- The order of every chat write across conversations, handed out by the
+-- one writer (1, 2, …; NULL for items older than it): a client that comes
+-- back names one position and gets everything after it (`resume`).
+ALTER TABLE messages ADD COLUMN log_pos INTEGER;
+CREATE INDEX IF NOT EXISTS messages_log_pos ON messages (log_pos) WHERE log_pos IS NOT NULL;
 -- The events about one message: an unsend blanks the edits before it.
 CREATE INDEX IF NOT EXISTS messages_target ON messages (conversation_id, target_seq)
     WHERE target_seq IS NOT NULL;

@@ -196,6 +196,9 @@ impl App {
             },
         };
         let tickets = TicketKey::new(db::setting_or_init(&writer, &read, "ticket_key", 32).await?);
+        let resume = kith_core::resume::ResumeKey::new(
+            db::setting_or_init(&writer, &read, "resume_key", 32).await?,
+        );
         // UDP: the HTTP address unless configured apart.
         let wt_addr = match &config.wt_listen {
             None => addr,
@@ -232,6 +235,7 @@ impl App {
             hub,
             fanout,
             tickets,
+            resume,
             webtransport,
             users,
             passwords: Passwords::new()?,

@@ -9,5 +9,6 @@
 
 pub mod groups;
 pub mod items;
+pub mod resume;
 pub mod routes;
 pub mod store;

@@ -56,6 +56,8 @@ pub struct Inner {
     pub hub: Arc<Hub>,
     /// Signs and checks WebTransport tickets.
     pub tickets: TicketKey,
+    /// Signs and checks resume tokens.
+    pub resume: kith_core::resume::ResumeKey,
     /// WebTransport's port and certificate hashes; `None` when it is off.
     pub webtransport: Option<Arc<WtInfo>>,
     /// ffmpeg and friends; `None` when ffmpeg was not found (uploads are

@@ -21,6 +21,7 @@ pub mod job_state;
 pub mod media;
 pub mod presence;
 pub mod protocol;
+pub mod resume;
 pub mod signing;
 pub mod sniff;
 pub mod sync;

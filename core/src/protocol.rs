@@ -65,6 +65,10 @@ pub enum ClientFrame {
         conversation_id: Id,
         after_seq: i64,
     },
+    /// Everything missed since the resume token, in every conversation.
+    Resume {
+        token: String,
+    },
     Typing {
         conversation_id: Id,
     },
@@ -83,6 +87,9 @@ pub enum ServerFrame {
     Hello {
         version: u32,
         user: String,
+        /// Where this connection starts: a client with no token of its own
+        /// keeps it for its next `resume`.
+        resume_token: String,
     },
     Ack {
         conversation_id: Id,
@@ -119,6 +126,21 @@ pub enum ServerFrame {
         conversation_id: Id,
         last_seq: i64,
         read: Vec<ReadPosition>,
+    },
+    /// A `resume` is complete: every item and notification missed was
+    /// sent before it. With `full`, the token was too old or too much was
+    /// missed: load conversations afresh instead. `token` is the new
+    /// resume point.
+    Resumed {
+        token: String,
+        full: bool,
+        /// How many items and notifications were sent.
+        replayed: usize,
+    },
+    /// A newer resume point: everything before it has reached this
+    /// connection.
+    Checkpoint {
+        token: String,
     },
     Pong,
     Error {
@@ -350,7 +372,7 @@ pub fn parse(text: &str) -> Result<ClientFrame, ServerFrame> {
         .map_err(|e| ServerFrame::error(ErrorCode::BadFrame, format!("not JSON: {e}")))?;
     let known = matches!(
         value.get("type").and_then(|t| t.as_str()),
-        Some("send" | "edit" | "unsend" | "react" | "sync" | "typing" | "read" | "ping")
+        Some("send" | "edit" | "unsend" | "react" | "sync" | "resume" | "typing" | "read" | "ping")
     );
     if !known {
         return Err(ServerFrame::error(
@@ -441,6 +463,12 @@ fn check(frame: &ClientFrame) -> Result<(), ServerFrame> {
                     "emoji must be one of {}",
                     REACTIONS.join(" ")
                 )));
+            }
+            Ok(())
+        }
+        ClientFrame::Resume { token } => {
+            if token.len() > 200 {
+                return Err(invalid("resume token too long"));
             }
             Ok(())
         }

@@ -40,8 +40,7 @@ fn boundary(c: Option<char>) -> bool {
 pub fn mentions(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut prev = None;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in text.char_indices() {
         if c == '@' && boundary(prev) {
             let rest = &text[i + 1..];
             let len = rest

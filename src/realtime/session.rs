@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::hub::{self, Frame, Registration};
 use crate::auth::accounts::{self, UserView};
-use crate::chat::{items, store};
+use crate::chat::{items, resume, store};
 use crate::limits::{SENDS, TokenBucket};
 use crate::notify::{self, Kind};
 use crate::presence;
@@ -15,8 +15,9 @@ use crate::state::AppState;
 use crate::store::CmdError;
 use crate::store::chat::{MarkRead, SendMessage, Sent, Stored};
 use crate::store::chat_events::{Changed, EditMessage, React, Unsend};
-use kith_core::ids::{Id, format_ms};
+use kith_core::ids::{Id, format_ms, now_ms};
 use kith_core::protocol::{ClientFrame, ErrorCode, ServerFrame, VERSION};
+use kith_core::resume::{Point, ResumeError};
 
 /// Excess sends answered with an error frame before the connection is
 /// closed for flooding.
@@ -73,6 +74,11 @@ pub struct Conn {
     sends: TokenBucket,
     typing: HashMap<Id, Instant>,
     excess: u32,
+    /// A position and when it was read: handed out by a `checkpoint` once
+    /// it has settled ([`resume::SETTLE`]).
+    mark: Option<(Instant, i64)>,
+    /// The latest position handed to this connection.
+    issued: i64,
 }
 
 impl Conn {
@@ -102,10 +108,24 @@ impl Conn {
                 Err(e) => tracing::warn!(error = %e, "checking the session of a new connection"),
             }
         }
+        // Read after registering: items committed later reach this
+        // connection live.
+        let position = match resume::position(&state.read).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the resume position");
+                0
+            }
+        };
         let mut hello = vec![
             ServerFrame::Hello {
                 version: VERSION,
                 user: user.username.clone(),
+                resume_token: state.resume.issue(Point {
+                    user: user.id,
+                    position,
+                    issued_ms: now_ms(),
+                }),
             }
             .encode(),
         ];
@@ -119,6 +139,8 @@ impl Conn {
             sends: TokenBucket::new(SENDS, Instant::now()),
             typing: HashMap::new(),
             excess: 0,
+            mark: Some((Instant::now(), position)),
+            issued: position,
         };
         (conn, reg, hello)
     }
@@ -144,7 +166,8 @@ impl Conn {
     /// Handles one client frame.
     pub async fn handle(&mut self, frame: ClientFrame) -> Answer {
         match frame {
-            ClientFrame::Ping => Answer::reply(ServerFrame::Pong),
+            ClientFrame::Ping => self.pong().await,
+            ClientFrame::Resume { token } => self.resume(&token).await,
             ClientFrame::Send {
                 conversation_id,
                 client_msg_id,
@@ -288,6 +311,80 @@ impl Conn {
                 }
             }
         }
+    }
+
+    fn token(&self, position: i64) -> String {
+        self.state.resume.issue(Point {
+            user: self.user.id,
+            position,
+            issued_ms: now_ms(),
+        })
+    }
+
+    /// Answers a ping, with a `checkpoint` when a newer position has
+    /// settled. Clients ping every 20 s, so a position is handed out 20 s
+    /// after it was read, never before [`resume::SETTLE`].
+    async fn pong(&mut self) -> Answer {
+        let mut frames = vec![ServerFrame::Pong.encode()];
+        if let Some((at, position)) = self.mark
+            && at.elapsed() >= resume::SETTLE
+        {
+            if position > self.issued {
+                frames.push(
+                    ServerFrame::Checkpoint {
+                        token: self.token(position),
+                    }
+                    .encode(),
+                );
+                self.issued = position;
+            }
+            self.mark = None;
+        }
+        if self.mark.is_none() {
+            match resume::position(&self.state.read).await {
+                Ok(p) => self.mark = Some((Instant::now(), p)),
+                Err(e) => tracing::warn!(error = %e, "reading the resume position"),
+            }
+        }
+        Answer::reply_frames(frames)
+    }
+
+    /// Sends everything missed since the token's point, then `resumed`.
+    async fn resume(&mut self, token: &str) -> Answer {
+        let point = match self.state.resume.check(token, self.user.id, now_ms()) {
+            Ok(p) => p,
+            Err(ResumeError::OtherUser) => {
+                return Answer::reply(ServerFrame::error(
+                    ErrorCode::Forbidden,
+                    "resume token of another user",
+                ));
+            }
+            Err(ResumeError::TooOld) => {
+                return match resume::position(&self.state.read).await {
+                    Ok(p) => self.resumed(Vec::new(), true, p),
+                    Err(e) => Answer::reply(db_error(e)),
+                };
+            }
+            Err(e) => return Answer::reply(ServerFrame::error(ErrorCode::Invalid, e.to_string())),
+        };
+        match resume::replay(&self.state.read, self.user.id, point).await {
+            Ok(r) => self.resumed(r.frames, r.full, r.position),
+            Err(e) => Answer::reply(db_error(e)),
+        }
+    }
+
+    fn resumed(&mut self, mut frames: Vec<Frame>, full: bool, position: i64) -> Answer {
+        let replayed = frames.len();
+        frames.push(
+            ServerFrame::Resumed {
+                token: self.token(position),
+                full,
+                replayed,
+            }
+            .encode(),
+        );
+        self.issued = self.issued.max(position);
+        Answer::reply_frames(frames)
     }
 
     /// Takes one write from the send budget, or answers the refusal.

@@ -34,6 +34,15 @@ pub const DIRECT_BLOCKED: &str = "SELECT 1 FROM conversations c
 /// The refusal for a direct message across a block, or to no one.
 pub const BLOCKED_MESSAGE: &str = "you cannot message this user";
 
+/// The next position in the order of all chat writes (`messages.log_pos`):
+/// the one writer hands them out, so they follow commit order across
+/// conversations; the partial index makes this a single index probe.
+macro_rules! next_log_pos {
+    () => {
+        "(SELECT coalesce(max(log_pos), 0) + 1 FROM messages WHERE log_pos IS NOT NULL)"
+    };
+}
+
 /// A member's row: their standing and the items they may read.
 #[derive(Clone, Copy, Debug)]
 pub struct Membership {
@@ -164,11 +173,13 @@ pub(super) fn append_event(
     let value = serde_json::to_value(change).map_err(|e| CmdError::Internal(e.to_string()))?;
     let kind = value["kind"].as_str().unwrap_or("event").to_owned();
     let now = now_ms();
-    conn.prepare_cached(
+    conn.prepare_cached(concat!(
         "INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, body, created_at,
-                               kind, event, target_seq)
-         VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?)",
-    )?
+                               kind, event, target_seq, log_pos)
+         VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ",
+        next_log_pos!(),
+        ")"
+    ))?
     .execute(params![
         id.0,
         conversation.0,
@@ -399,10 +410,13 @@ impl Command for SendMessage {
         }
         let seq = next_seq(conn, conversation, id, true)?;
         let now = now_ms();
-        conn.prepare_cached(
-            "INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, body, created_at, reply_to)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )?
+        conn.prepare_cached(concat!(
+            "INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, body, created_at,
+                                   reply_to, log_pos)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ",
+            next_log_pos!(),
+            ")"
+        ))?
         .execute(params![id.0, conversation.0, seq, sender.0, client_msg_id, body, now, reply_to])?;
         attach_tx(conn, Attach::Message, id, sender, &media)?;
         let mentioned = record_mentions(conn, conversation, seq, sender, &body)?;

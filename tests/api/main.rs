@@ -38,6 +38,7 @@ mod photos;
 mod posts;
 mod realtime;
 mod restart;
+mod resume;
 mod search;
 #[path = "../common/session.rs"]
 mod session;

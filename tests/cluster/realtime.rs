@@ -383,3 +383,56 @@ async fn chat_events_and_removals_hold_on_every_node() {
     let synced = c.next_of("synced").await;
     assert_eq!(synced["last_seq"], removed["seq"], "{synced}");
 }
+
+#[tokio::test]
+async fn a_client_resumes_on_another_node_with_one_token() {
+    let cluster = spawn_cluster(3).await;
+    let (n1, n2) = (&cluster.nodes[1], &cluster.nodes[2]);
+    let alice = signup(n1, "alice").await;
+    let bob = signup(n2, "bob").await;
+    befriend(&alice, n1, &bob, n2).await;
+    let conv = conversation(&bob, n2, &alice).await;
+    let (mut a, status) = Ws::connect(
+        n1.http,
+        Some(&alice.cookie),
+        Some(&format!("http://{}", n1.http)),
+    )
+    .await
+    .expect("handshake");
+    assert_eq!(status, 101);
+    let token = a.next_of("hello").await["resume_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    drop(a);
+
+    let mut b = Ws::open(n2, &bob).await;
+    b.send(send_frame(&conv, "b1", "while you were out")).await;
+    let seq = b.next_of("ack").await["seq"].clone();
+    b.send(
+        json!({"type": "react", "conversation_id": conv, "client_msg_id": "r1",
+        "seq": seq, "emoji": "🎉"}),
+    )
+    .await;
+    b.next_of("ack").await;
+
+    // Alice comes back through the primary, with the token node1 gave her.
+    let mut a0 = Ws::open(&cluster.nodes[0], &alice).await;
+    a0.send(json!({"type": "resume", "token": token})).await;
+    let mut got = Vec::new();
+    let done = loop {
+        let v = a0.next().await;
+        match v["type"].as_str() {
+            Some("resumed") => break v,
+            Some("message" | "event") => got.push(v),
+            Some("error") => panic!("{v}"),
+            _ => {}
+        }
+    };
+    assert_eq!(done["full"], false, "{done}");
+    assert!(
+        got.iter().any(|v| v["body"] == "while you were out"),
+        "{got:?}"
+    );
+    assert!(got.iter().any(|v| v["kind"] == "react"), "{got:?}");
+}
