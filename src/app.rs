@@ -171,6 +171,8 @@ impl App {
             .time_to_live(Duration::from_secs(10))
             .build();
         let (presence_tx, presence_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (live_tx, live_rx) = tokio::sync::mpsc::unbounded_channel();
+        let live = Arc::new(crate::live::Live::new(hub.clone()));
         let tasks = Tasks::default();
         let (writer, cluster) = match &config.cluster {
             Some(c) => {
@@ -185,6 +187,7 @@ impl App {
                     http_addr: addr,
                     db_path: config.db.clone(),
                     presence: presence_tx,
+                    live: live_tx,
                     tasks: tasks.clone(),
                 };
                 let cluster = Cluster::start(c, &config.data_dir, litefs, role, host).await?;
@@ -233,6 +236,7 @@ impl App {
             wake_workers: Arc::new(Notify::new()),
             uploads: Arc::default(),
             hub,
+            live,
             fanout,
             tickets,
             resume,
@@ -259,6 +263,11 @@ impl App {
                 .tasks
                 .spawn(crate::presence::follow(state.presence(), presence_rx));
         }
+        state.tasks.spawn(crate::live::run(
+            state.live_host(),
+            live_rx,
+            state.tasks.clone(),
+        ));
         let router = router(state.clone());
         let wt_task = if state.webtransport.is_some() {
             let files = match (&state.config.wt_cert, &state.config.wt_key) {

@@ -120,6 +120,8 @@ pub struct Host {
     /// Users who came online or went offline on other nodes; the presence
     /// service tells their friends here ([`crate::presence`]).
     pub presence: mpsc::UnboundedSender<Vec<presence::Transition>>,
+    /// Changes to live content other nodes publish ([`crate::live`]).
+    pub live: mpsc::UnboundedSender<serde_json::Value>,
     /// The node's tasks: the cluster's loops are among them, and end when
     /// the node begins to stop.
     pub tasks: Tasks,

@@ -54,6 +54,8 @@ pub struct Inner {
     pub send_limits: Option<PerUser>,
     /// Live connections on this node.
     pub hub: Arc<Hub>,
+    /// What this node's connections watch ([`crate::live`]).
+    pub live: Arc<crate::live::Live>,
     /// Signs and checks WebTransport tickets.
     pub tickets: TicketKey,
     /// Signs and checks resume tokens.
@@ -119,6 +121,25 @@ impl AppState {
     /// Queues `frame` for every connection of `user`, on every node.
     pub async fn push(&self, user: Id, frame: &Frame) {
         self.fanout.push(user, frame).await;
+    }
+
+    /// What live content uses of this node.
+    pub fn live_host(&self) -> crate::live::Host {
+        crate::live::Host {
+            read: self.read.clone(),
+            live: self.live.clone(),
+        }
+    }
+
+    /// Tells everyone watching: this node's connections at once, other
+    /// nodes' over their delivery streams.
+    pub async fn touch(&self, t: crate::live::Touch) {
+        if let Some(c) = &self.cluster
+            && let Ok(v) = serde_json::to_value(&t)
+        {
+            c.broadcast_live(v);
+        }
+        crate::live::apply(&self.live_host(), t).await;
     }
 
     /// [`Fanout::fan_out`].

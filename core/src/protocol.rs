@@ -20,6 +20,8 @@ pub const MAX_CLIENT_MSG_ID: usize = 64;
 /// thread stays readable and a count means the same to everyone. Clients
 /// show them in this order.
 pub const REACTIONS: [&str; 8] = ["👍", "❤️", "😂", "😮", "😢", "🙏", "🎉", "🔥"];
+/// Posts one connection may watch at a time (src/live.rs says why).
+pub const MAX_WATCHED: usize = 50;
 /// The longest quote of a replied-to message (characters).
 pub const REPLY_EXCERPT_CHARS: usize = 100;
 
@@ -76,6 +78,13 @@ pub enum ClientFrame {
         conversation_id: Id,
         seq: i64,
     },
+    /// What is on screen: live counts and comments of these posts, and
+    /// with `feed`, word of friends' new posts. Replaces the last `watch`.
+    Watch {
+        posts: Vec<Id>,
+        #[serde(default)]
+        feed: bool,
+    },
     Ping,
 }
 
@@ -116,6 +125,35 @@ pub enum ServerFrame {
         seq: i64,
     },
     Notification(serde_json::Value),
+    /// The posts of a `watch` now watched (the others were refused).
+    Watching {
+        posts: Vec<Id>,
+    },
+    /// A watched post's counts changed.
+    PostCounts {
+        post_id: Id,
+        like_count: i64,
+        comment_count: i64,
+    },
+    /// A new or edited comment on a watched post, as
+    /// `GET /api/posts/{id}/comments` lists it.
+    Comment {
+        post_id: Id,
+        comment: serde_json::Value,
+    },
+    CommentRemoved {
+        post_id: Id,
+        comment_id: Id,
+    },
+    /// A watched post was edited or deleted: read it again.
+    PostChanged {
+        post_id: Id,
+    },
+    /// A friend posted something for your feed.
+    FeedPost {
+        post_id: Id,
+        author: String,
+    },
     /// Your upload's state changed or its transcode progressed: the media
     /// object as `GET /api/media/{id}` shows it.
     Media(serde_json::Value),
@@ -372,7 +410,18 @@ pub fn parse(text: &str) -> Result<ClientFrame, ServerFrame> {
         .map_err(|e| ServerFrame::error(ErrorCode::BadFrame, format!("not JSON: {e}")))?;
     let known = matches!(
         value.get("type").and_then(|t| t.as_str()),
-        Some("send" | "edit" | "unsend" | "react" | "sync" | "resume" | "typing" | "read" | "ping")
+        Some(
+            "send"
+                | "edit"
+                | "unsend"
+                | "react"
+                | "sync"
+                | "resume"
+                | "typing"
+                | "read"
+                | "watch"
+                | "ping"
+        )
     );
     if !known {
         return Err(ServerFrame::error(
@@ -472,6 +521,14 @@ fn check(frame: &ClientFrame) -> Result<(), ServerFrame> {
             }
             Ok(())
         }
+        ClientFrame::Watch { posts, .. } => {
+            if posts.len() > MAX_WATCHED {
+                return Err(invalid(format!(
+                    "watch at most {MAX_WATCHED} posts at a time"
+                )));
+            }
+            Ok(())
+        }
         ClientFrame::Sync { .. }
         | ClientFrame::Typing { .. }
         | ClientFrame::Read { .. }
@@ -564,6 +621,18 @@ mod tests {
         let f =
             r#"{"type":"send","conversation_id":"1","client_msg_id":"s","body":"x","reply_to":-1}"#;
         assert_eq!(code(parse(f)), Some(ErrorCode::Invalid), "a bad reply seq");
+    }
+
+    #[test]
+    fn a_watch_is_bounded() {
+        let f = r#"{"type":"watch","posts":["1","2"],"feed":true}"#;
+        assert!(matches!(
+            parse(f),
+            Ok(ClientFrame::Watch { feed: true, .. })
+        ));
+        let many: Vec<String> = (0..=MAX_WATCHED).map(|i| format!("\"{i}\"")).collect();
+        let f = format!(r#"{{"type":"watch","posts":[{}]}}"#, many.join(","));
+        assert_eq!(code(parse(&f)), Some(ErrorCode::Invalid));
     }
 
     #[test]

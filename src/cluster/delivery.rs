@@ -43,6 +43,7 @@ impl Cluster {
             let d = link::Delivery {
                 users,
                 frame: frame.to_string(),
+                live: None,
             };
             self.host
                 .metrics
@@ -54,12 +55,35 @@ impl Cluster {
         }
     }
 
+    /// Sends a change of live content ([`crate::live::Touch`]) to every
+    /// other node, in order with the frames it delivers.
+    pub fn broadcast_live(self: &Arc<Self>, touch: serde_json::Value) {
+        let nodes: Vec<String> = self.peers();
+        let d = link::Delivery {
+            users: Vec::new(),
+            frame: String::new(),
+            live: Some(touch),
+        };
+        for node in nodes {
+            let Ok(id) = node.parse::<EndpointId>() else {
+                continue;
+            };
+            if !self.links.deliver(self, id, &d) {
+                tracing::warn!(node = %id.fmt_short(), "delivery queue full; live change dropped");
+            }
+        }
+    }
+
     /// Frames from another node for users connected here.
     pub(crate) fn delivered(&self, d: link::Delivery) {
         self.host
             .metrics
             .deliveries_in
             .fetch_add(1, Ordering::Relaxed);
+        if let Some(touch) = d.live {
+            let _ = self.host.live.send(touch);
+            return;
+        }
         let frame: Frame = Arc::from(d.frame);
         for u in d.users {
             self.host.hub.send(Id(u), &frame, None);

@@ -196,11 +196,14 @@ async fn read_deliveries(cluster: Weak<Cluster>, mut recv: RecvStream) {
     }
 }
 
-/// Frames for users connected to the receiving node.
+/// Frames for users connected to the receiving node, or a change for its
+/// watchers (`live`, a [`crate::live::Touch`]; then no users).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Delivery {
     pub users: Vec<i64>,
     pub frame: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<serde_json::Value>,
 }
 
 /// Frames queued for one node before new ones are dropped (its clients

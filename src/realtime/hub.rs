@@ -200,6 +200,17 @@ impl Hub {
         sent
     }
 
+    /// Queues `frame` for connection `conn` of `user` alone (what it
+    /// watches: [`crate::live`]). A full queue drops the frame: the
+    /// client that stopped reading is kicked by the next [`Hub::send`].
+    pub fn send_to(&self, user: Id, conn: u64, frame: &Frame) -> bool {
+        let users = self.users.read_lock();
+        users
+            .get(&user.0)
+            .and_then(|slots| slots.iter().find(|s| s.conn == conn))
+            .is_some_and(|s| s.tx.try_send(frame.clone()).is_ok())
+    }
+
     /// Kicks every connection on this node, and every one registered from
     /// now on (shutdown: a connection that was still being set up must not
     /// outlive it).

@@ -153,6 +153,7 @@ impl Conn {
 
     /// Unregisters; tells friends when this was the user's last connection.
     pub(super) async fn close(self, conn: u64) {
+        self.state.live.forget(conn);
         if self.state.hub.unregister(self.user.id, conn) {
             presence::disconnected(
                 &self.state.presence(),
@@ -168,6 +169,7 @@ impl Conn {
         match frame {
             ClientFrame::Ping => self.pong().await,
             ClientFrame::Resume { token } => self.resume(&token).await,
+            ClientFrame::Watch { posts, feed } => self.watch(posts, feed).await,
             ClientFrame::Send {
                 conversation_id,
                 client_msg_id,
@@ -311,6 +313,45 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Watches the posts this user may see (the one visibility rule); the
+    /// others are refused with one error.
+    async fn watch(&mut self, posts: Vec<Id>, feed: bool) -> Answer {
+        let sql = format!(
+            "SELECT p.id FROM posts p WHERE p.id = ?2 AND {}",
+            crate::store::visibility::VISIBLE
+        );
+        let mut ok = std::collections::HashSet::new();
+        let mut refused = Vec::new();
+        for post in posts {
+            let found: Result<Option<i64>, _> = sqlx::query_scalar(&sql)
+                .bind(self.user.id.0)
+                .bind(post.0)
+                .fetch_optional(&self.state.read)
+                .await;
+            match found {
+                Ok(Some(_)) => {
+                    ok.insert(post);
+                }
+                Ok(None) => refused.push(post.to_string()),
+                Err(e) => return Answer::reply(db_error(e)),
+            }
+        }
+        let mut watched: Vec<Id> = ok.iter().copied().collect();
+        watched.sort();
+        self.state.live.set(self.conn_id, self.user.id, ok, feed);
+        let mut frames = vec![ServerFrame::Watching { posts: watched }.encode()];
+        if !refused.is_empty() {
+            frames.push(
+                ServerFrame::error(
+                    ErrorCode::NotFound,
+                    format!("no post you can see: {}", refused.join(", ")),
+                )
+                .encode(),
+            );
+        }
+        Answer::reply_frames(frames)
     }
 
     fn token(&self, position: i64) -> String {

@@ -14,6 +14,7 @@ use crate::auth::User;
 use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
+use crate::live::{self, Touch};
 use crate::notify::{self, Kind};
 use crate::state::AppState;
 use crate::store::comments::{CreateComment, DeleteComment};
@@ -141,6 +142,18 @@ async fn create(
     if let Some(author) = author {
         notify::spawn_about(&state, Id(author), Kind::Comment, user.id, post, Some(id));
     }
+    if let Ok(value) = serde_json::to_value(&comment) {
+        state
+            .touch(Touch::Comment {
+                post,
+                author: user.id,
+                comment: value,
+            })
+            .await;
+    }
+    if let Some(t) = live::counts(&state.read, post).await? {
+        state.touch(t).await;
+    }
     Ok((StatusCode::CREATED, Json(CommentResponse { comment })))
 }
 
@@ -178,9 +191,21 @@ async fn delete(
     user: User,
     Path(id): Path<Id>,
 ) -> Result<StatusCode, AppError> {
+    let post: Option<i64> = sqlx::query_scalar("SELECT post_id FROM comments WHERE id = ?")
+        .bind(id.0)
+        .fetch_optional(&state.read)
+        .await?;
     state
         .writer
         .run(DeleteComment { id, user: user.id })
         .await?;
+    if let Some(post) = post.map(Id) {
+        state
+            .touch(Touch::CommentRemoved { post, comment: id })
+            .await;
+        if let Some(t) = live::counts(&state.read, post).await? {
+            state.touch(t).await;
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,13 +13,14 @@ use crate::auth::User;
 use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
+use crate::live::Touch;
 use crate::media::{Attach, MediaView};
 use crate::notify::{self, Kind};
 use crate::state::AppState;
 pub use crate::store::posts::Visibility;
 use crate::store::posts::{CreatePost, DeletePost, Like, Unlike};
 use crate::store::visibility::VISIBLE;
-use kith_core::ids::Id;
+use kith_core::ids::{Id, now_ms};
 use kith_core::media::{Attachment, check_attachments};
 
 pub const MAX_BODY_CHARS: usize = 10_000;
@@ -211,6 +212,13 @@ async fn create(
     let post = visible_post(&state.read, user.id, id)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("new post not readable")))?;
+    state
+        .touch(Touch::NewPost {
+            post: id,
+            author: user.id,
+            name: user.view.username.clone(),
+        })
+        .await;
     Ok((StatusCode::CREATED, Json(PostResponse { post })))
 }
 
@@ -244,6 +252,7 @@ async fn delete_post(
     Path(id): Path<Id>,
 ) -> Result<StatusCode, AppError> {
     state.writer.run(DeletePost { id, user: user.id }).await?;
+    state.touch(Touch::PostChanged { post: id }).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -278,15 +287,23 @@ async fn set_like(
             .await?;
         false
     };
-    let row: Option<(i64, i64)> =
-        sqlx::query_as("SELECT like_count, author_id FROM posts WHERE id = ?")
+    let row: Option<(i64, i64, i64)> =
+        sqlx::query_as("SELECT like_count, comment_count, author_id FROM posts WHERE id = ?")
             .bind(post.0)
             .fetch_optional(&state.read)
             .await?;
-    let (like_count, author) = row.ok_or_else(|| AppError::not_found("post"))?;
+    let (like_count, comments, author) = row.ok_or_else(|| AppError::not_found("post"))?;
     if new_like {
         notify::spawn(state, Id(author), Kind::Like, user.id, post);
     }
+    state
+        .touch(Touch::Counts {
+            post,
+            likes: like_count,
+            comments,
+            at: now_ms(),
+        })
+        .await;
     Ok(Json(LikeState { liked, like_count }))
 }
 

@@ -30,6 +30,7 @@ mod helpers;
 #[path = "../common/images.rs"]
 mod images;
 mod jobs;
+mod live;
 mod mail;
 mod media;
 #[path = "../common/net.rs"]

@@ -436,3 +436,57 @@ async fn a_client_resumes_on_another_node_with_one_token() {
     );
     assert!(got.iter().any(|v| v["kind"] == "react"), "{got:?}");
 }
+
+#[tokio::test]
+async fn live_counts_and_comments_cross_nodes() {
+    let cluster = spawn_cluster(3).await;
+    let (n1, n2) = (&cluster.nodes[1], &cluster.nodes[2]);
+    let alice = signup(n1, "alice").await;
+    let bob = signup(n2, "bob").await;
+    befriend(&alice, n1, &bob, n2).await;
+    let (s, v) = alice
+        .post(
+            n1,
+            "/api/posts",
+            json!({"body": "across", "visibility": "friends"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let post = v["post"]["id"].as_str().expect("id").to_string();
+    let mut b = Ws::open(n2, &bob).await;
+    b.send(json!({"type": "watch", "posts": [post], "feed": true}))
+        .await;
+    assert_eq!(b.next_of("watching").await["posts"], json!([post]));
+
+    let (s, v) = alice
+        .call(
+            n1,
+            reqwest::Method::PUT,
+            &format!("/api/posts/{post}/like"),
+            None,
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let c = b.next_of("post_counts").await;
+    assert_eq!(c["like_count"], 1, "{c}");
+    let (s, v) = alice
+        .post(
+            n1,
+            &format!("/api/posts/{post}/comments"),
+            json!({"body": "hi bob"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let m = b.next_of("comment").await;
+    assert_eq!(m["comment"]["body"], "hi bob");
+    let (s, v) = alice
+        .post(
+            n1,
+            "/api/posts",
+            json!({"body": "another", "visibility": "friends"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let f = b.next_of("feed_post").await;
+    assert_eq!(f["author"], "alice");
+}
