@@ -46,6 +46,14 @@ impl Command for DeleteAccount {
             .prepare_cached("SELECT conversation_id FROM conversation_members WHERE user_id = ?")?
             .query_map([user.0], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
+        // Groups they owned pass to another member once their row is gone.
+        let owned: Vec<i64> = conn
+            .prepare_cached(
+                "SELECT conversation_id FROM conversation_members
+                 WHERE user_id = ? AND role = 'owner' AND left_seq IS NULL",
+            )?
+            .query_map([user.0], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         EndUserSessions { user_id: user }.apply(conn)?;
         // The addresses it signed in from are personal data too. The
         // limits key an account by its name in lower case.
@@ -68,6 +76,9 @@ impl Command for DeleteAccount {
         )?;
         for c in conversations {
             orphan.execute([c])?;
+        }
+        for c in owned {
+            super::chat_groups::hand_over(conn, Id(c))?;
         }
         Ok(media)
     }

@@ -73,6 +73,28 @@ pub struct GroupChange {
     pub gone: Option<Id>,
 }
 
+/// A group whose owner is gone passes to its longest-standing admin, or
+/// else its longest-standing member, with an event saying so; answers it.
+pub fn hand_over(conn: &Connection, conversation: Id) -> Result<Option<Stored>, CmdError> {
+    let heir: Option<i64> = conn
+        .prepare_cached(
+            "SELECT user_id FROM conversation_members
+             WHERE conversation_id = ? AND left_seq IS NULL
+             ORDER BY role = 'admin' DESC, joined_at, user_id LIMIT 1",
+        )?
+        .query_row([conversation.0], |r| r.get(0))
+        .optional()?;
+    let Some(heir) = heir.map(Id) else {
+        return Ok(None);
+    };
+    set_role(conn, conversation, heir, Role::Owner)?;
+    let change = Change::RoleChanged {
+        user: username(conn, heir)?,
+        role: Role::Owner,
+    };
+    append_event(conn, conversation, None, &event_client_id(), &change).map(Some)
+}
+
 /// Adds the actor's friends to a group (owner and admins).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AddMembers {
@@ -194,28 +216,7 @@ impl Command for RemoveMember {
             gone: Some(user),
         };
         if them.role == Role::Owner {
-            let heir: Option<i64> = conn
-                .prepare_cached(
-                    "SELECT user_id FROM conversation_members
-                     WHERE conversation_id = ? AND left_seq IS NULL
-                     ORDER BY role = 'admin' DESC, joined_at, user_id LIMIT 1",
-                )?
-                .query_row([conversation.0], |r| r.get(0))
-                .optional()?;
-            if let Some(heir) = heir.map(Id) {
-                set_role(conn, conversation, heir, Role::Owner)?;
-                let change = Change::RoleChanged {
-                    user: username(conn, heir)?,
-                    role: Role::Owner,
-                };
-                out.events.push(append_event(
-                    conn,
-                    conversation,
-                    None,
-                    &event_client_id(),
-                    &change,
-                )?);
-            }
+            out.events.extend(hand_over(conn, conversation)?);
         }
         Ok(out)
     }

@@ -270,3 +270,30 @@ async fn unread_and_mention_counts_and_a_muted_conversation_stays_quiet() {
         .collect();
     assert!(chat.is_empty(), "a muted conversation notifies nobody: {v}");
 }
+
+#[tokio::test]
+async fn a_group_whose_owner_deletes_their_account_passes_to_a_member() {
+    let app = spawn_app().await;
+    let (a, b, _c, _d, conv) = group(&app).await;
+    let (s, v) = a
+        .http
+        .request(
+            Method::DELETE,
+            "/api/me",
+            Some(json!({"password": crate::helpers::password_of("alice")})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    // Bob and carol joined together; bob's account is the older.
+    let v = view(&b, &conv).await;
+    assert_eq!(v["owner"], "bob", "{v}");
+    let (s, _) = b
+        .http
+        .request(
+            Method::PATCH,
+            &format!("/api/conversations/{conv}"),
+            Some(json!({"title": "Still here"})),
+        )
+        .await;
+    assert_eq!(s, 204, "the new owner manages it");
+}
