@@ -27,6 +27,14 @@ export const EVENTS = Object.freeze({
 
   /** A post's counts changed elsewhere; detail: { id, kind }. */
   POST_STALE: 'post:stale',
+  /** A watched post's counts changed; detail: { post_id, like_count, comment_count }. */
+  LIVE_COUNTS: 'live:counts',
+  /** A new or edited comment on a watched post; detail: { post_id, comment }. */
+  LIVE_COMMENT: 'live:comment',
+  /** A comment on a watched post was deleted; detail: { post_id, comment_id }. */
+  LIVE_COMMENT_REMOVED: 'live:uncomment',
+  /** A friend posted (the feed is watched); detail: { post_id, author }. */
+  LIVE_FEED_POST: 'live:feedpost',
   /** A friend request was sent, answered or accepted; detail: the notification. */
   FRIENDS_CHANGED: 'friends:changed',
   /** A new friendship, whose presence is only learned on a new connection. */

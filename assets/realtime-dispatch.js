@@ -5,6 +5,7 @@
 import { bus } from './bus.js';
 import { chat, loadConversations } from './chat/client.js';
 import { EVENTS } from './events.js';
+import { onLiveFrame } from './live.js';
 import { Realtime } from './realtime.js';
 import { clearPresence, refreshNotifCount, setMedia, setNotifUnread, setPresence, state } from './store.js';
 import { toast } from './toast.js';
@@ -41,6 +42,7 @@ function onNotification(n) {
 }
 
 function onFrame(f) {
+  if (onLiveFrame(f)) return;
   switch (f.type) {
     case '__connected':
       // A new connection: presence is re-announced after hello.
