@@ -94,6 +94,11 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/reports", &["post"]),
     ("/api/invites", &["get", "post"]),
     ("/api/invites/{code}", &["delete"]),
+    ("/api/conversations/{id}", &["get", "patch"]),
+    ("/api/conversations/{id}/members", &["post"]),
+    ("/api/conversations/{id}/members/{username}", &["delete"]),
+    ("/api/conversations/{id}/members/{username}/role", &["put"]),
+    ("/api/conversations/{id}/mute", &["put"]),
     ("/healthz", &["get"]),
 ];
 
