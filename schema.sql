@@ -556,3 +556,46 @@ ALTER TABLE conversation_members ADD COLUMN left_seq INTEGER;
 ALTER TABLE conversation_members ADD COLUMN muted INTEGER NOT NULL DEFAULT 0;
 UPDATE conversation_members SET role = 'owner'
     WHERE (conversation_id, user_id) IN (SELECT id, created_by FROM conversations WHERE kind = 'group');
+
+-- step 11
+-- Edits of posts and comments: when the text was last changed, and every
+-- earlier version, one row each (never a list in the row). An edit's
+-- search entry follows by `posts_fts_upd`.
+ALTER TABLE posts ADD COLUMN edited_at INTEGER;
+ALTER TABLE comments ADD COLUMN edited_at INTEGER;
+CREATE TABLE IF NOT EXISTS post_versions (
+    id         INTEGER PRIMARY KEY,
+    post_id    INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+    body       TEXT    NOT NULL,
+    -- When this version was written (the post's creation or an edit).
+    written_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS post_versions_post ON post_versions (post_id, id);
+CREATE TABLE IF NOT EXISTS comment_versions (
+    id         INTEGER PRIMARY KEY,
+    comment_id INTEGER NOT NULL REFERENCES comments(id) ON DELETE CASCADE,
+    body       TEXT    NOT NULL,
+    written_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS comment_versions_comment ON comment_versions (comment_id, id);
+
+-- Who was told they were named in a post (comment_id 0) or a comment: an
+-- edit tells only people it names anew.
+CREATE TABLE IF NOT EXISTS mentioned (
+    post_id    INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+    comment_id INTEGER NOT NULL,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    PRIMARY KEY (post_id, comment_id, user_id)
+) STRICT, WITHOUT ROWID;
+
+-- A post's #tags (src/store/tags.rs), lowercased; `created_at` and
+-- `public` are the post's, for the tags trending in public posts.
+CREATE TABLE IF NOT EXISTS post_tags (
+    tag        TEXT    NOT NULL,
+    post_id    INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    public     INTEGER NOT NULL,
+    PRIMARY KEY (tag, post_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS post_tags_post ON post_tags (post_id);
+CREATE INDEX IF NOT EXISTS post_tags_recent ON post_tags (created_at) WHERE public <> 0;

@@ -124,8 +124,8 @@ const SELECT: &str = concat!(
     "c.id AS c_id, substr(c.body, 1, 400) AS c_body, ",
     crate::author_columns!(),
     " FROM notifications n LEFT JOIN users a ON a.id = n.actor_id",
-    " LEFT JOIN posts p ON p.id = n.subject_id AND n.kind IN ('like', 'comment')",
-    " LEFT JOIN comments c ON c.id = n.object_id AND n.kind = 'comment'"
+    " LEFT JOIN posts p ON p.id = n.subject_id AND n.kind IN ('like', 'comment', 'mention')",
+    " LEFT JOIN comments c ON c.id = n.object_id AND n.kind IN ('comment', 'mention')"
 );
 
 pub async fn by_id(pool: &SqlitePool, id: Id) -> Result<Option<NotificationView>, sqlx::Error> {
@@ -178,6 +178,20 @@ pub async fn push(state: &Host, id: Id) {
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "reading a notification to push"),
     }
+}
+
+/// Pushes notifications a command stored (the people a post named), in
+/// the background.
+pub fn push_all(state: &AppState, ids: Vec<Id>) {
+    if ids.is_empty() {
+        return;
+    }
+    let host = Host::of(state);
+    state.tasks.spawn(async move {
+        for id in ids {
+            push(&host, id).await;
+        }
+    });
 }
 
 /// `notify` in the background, so that the request that caused it does not

@@ -76,6 +76,8 @@ any_command! {
     Like(posts::Like),
     Unlike(posts::Unlike),
     CreateComment(comments::CreateComment),
+    EditPost(posts::EditPost),
+    EditComment(comments::EditComment),
     DeleteComment(comments::DeleteComment),
     CreateConversation(chat::CreateConversation),
     SendMessage(chat::SendMessage),

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::posts::check_body;
+use super::posts::{History, MAX_VERSIONS, Version, check_body};
 use crate::auth::User;
 use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
 use crate::error::{AppError, ErrorBody};
@@ -17,8 +17,8 @@ use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::live::{self, Touch};
 use crate::notify::{self, Kind};
 use crate::state::AppState;
-use crate::store::comments::{CreateComment, DeleteComment};
-use crate::store::visibility::COMMENT_VISIBLE;
+use crate::store::comments::{CreateComment, DeleteComment, EditComment};
+use crate::store::visibility::{COMMENT_VISIBLE, VISIBLE};
 use kith_core::ids::Id;
 
 pub const MAX_BODY_CHARS: usize = 2_000;
@@ -26,7 +26,8 @@ pub const MAX_BODY_CHARS: usize = 2_000;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
-        .routes(routes!(delete))
+        .routes(routes!(delete, edit))
+        .routes(routes!(history))
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -37,6 +38,12 @@ pub struct CommentView {
     pub body: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// When the text was last edited (earlier versions:
+    /// `GET /api/comments/{id}/history`).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub edited_at: Option<Timestamp>,
+    /// The people its text names with `@` (those who exist).
+    pub mentions: Vec<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -45,6 +52,7 @@ struct CommentRow {
     post_id: i64,
     body: String,
     created_at: i64,
+    edited_at: Option<i64>,
     #[sqlx(flatten)]
     author: Author,
 }
@@ -57,12 +65,14 @@ impl From<CommentRow> for CommentView {
             author: r.author.into(),
             body: r.body,
             created_at: Timestamp(r.created_at),
+            edited_at: r.edited_at.map(Timestamp),
+            mentions: Vec::new(),
         }
     }
 }
 
 const COMMENT_SELECT: &str = concat!(
-    "SELECT c.id, c.post_id, c.body, c.created_at, ",
+    "SELECT c.id, c.post_id, c.body, c.created_at, c.edited_at, ",
     author_columns!(),
     " FROM comments c JOIN users a ON a.id = c.author_id"
 );
@@ -85,14 +95,46 @@ async fn comments_of(
         .bind(page.fetch())
         .fetch_all(pool)
         .await?;
-    let items = rows.into_iter().map(CommentView::from).collect();
+    let items = with_mentions(pool, rows).await?;
     Ok(Page::from_rows(items, page, |c| c.id))
+}
+
+/// Views of `rows`, with the people each names.
+async fn with_mentions(
+    pool: &SqlitePool,
+    rows: Vec<CommentRow>,
+) -> Result<Vec<CommentView>, sqlx::Error> {
+    let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
+    let named = super::mentions::resolve(pool, &bodies).await?;
+    Ok(rows
+        .into_iter()
+        .zip(named)
+        .map(|(r, mentions)| CommentView {
+            mentions,
+            ..CommentView::from(r)
+        })
+        .collect())
 }
 
 async fn comment(pool: &SqlitePool, id: Id) -> Result<Option<CommentView>, sqlx::Error> {
     let sql = format!("{COMMENT_SELECT} WHERE c.id = ?");
     let row: Option<CommentRow> = sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await?;
-    Ok(row.map(CommentView::from))
+    Ok(with_mentions(pool, row.into_iter().collect()).await?.pop())
+}
+
+/// Whether `reader` may see comment `id`: its post ([`VISIBLE`]) and it
+/// ([`COMMENT_VISIBLE`]).
+async fn visible_comment(pool: &SqlitePool, reader: Id, id: Id) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        "SELECT 1 FROM comments c JOIN posts p ON p.id = c.post_id
+         WHERE c.id = ?2 AND {COMMENT_VISIBLE} AND {VISIBLE}"
+    );
+    let found: Option<i64> = sqlx::query_scalar(&sql)
+        .bind(reader.0)
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -123,7 +165,7 @@ async fn create(
 ) -> Result<impl IntoResponse, AppError> {
     check_body(&req.body, MAX_BODY_CHARS)?;
     let id = Id::generate();
-    state
+    let written = state
         .writer
         .run(CreateComment {
             id,
@@ -132,6 +174,7 @@ async fn create(
             body: req.body,
         })
         .await?;
+    notify::push_all(&state, written.notified);
     let comment = comment(&state.read, id)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("new comment not readable")))?;
@@ -208,4 +251,78 @@ async fn delete(
         }
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(patch, path = "/api/comments/{id}", tag = "posts",
+    params(("id" = Id, Path)),
+    request_body = NewComment,
+    responses(
+        (status = 200, description = "Edited (the same text again changes nothing)", body = CommentResponse),
+        (status = 403, description = "Not the author", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+async fn edit(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<Id>,
+    Json(req): Json<NewComment>,
+) -> Result<Json<CommentResponse>, AppError> {
+    check_body(&req.body, MAX_BODY_CHARS)?;
+    let edited = state
+        .writer
+        .run(EditComment {
+            id,
+            user: user.id,
+            body: req.body,
+        })
+        .await?;
+    notify::push_all(&state, edited.notified);
+    let comment = comment(&state.read, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("comment"))?;
+    if edited.changed
+        && let Ok(value) = serde_json::to_value(&comment)
+    {
+        state
+            .touch(Touch::Comment {
+                post: comment.post_id,
+                author: user.id,
+                comment: value,
+            })
+            .await;
+    }
+    Ok(Json(CommentResponse { comment }))
+}
+
+#[utoipa::path(get, path = "/api/comments/{id}/history", tag = "posts",
+    params(("id" = Id, Path)),
+    responses(
+        (status = 200, description = "The earlier versions of the text", body = History),
+        (status = 404, description = "No such comment, or not visible to you", body = ErrorBody),
+    ))]
+async fn history(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<Id>,
+) -> Result<Json<History>, AppError> {
+    if !visible_comment(&state.read, user.id, id).await? {
+        return Err(AppError::not_found("comment"));
+    }
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT body, written_at FROM comment_versions WHERE comment_id = ? ORDER BY id DESC LIMIT ?",
+    )
+    .bind(id.0)
+    .bind(MAX_VERSIONS)
+    .fetch_all(&state.read)
+    .await?;
+    Ok(Json(History {
+        items: rows
+            .into_iter()
+            .map(|(body, at)| Version {
+                body,
+                created_at: Timestamp(at),
+            })
+            .collect(),
+    }))
 }

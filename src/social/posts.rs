@@ -18,7 +18,7 @@ use crate::media::{Attach, MediaView};
 use crate::notify::{self, Kind};
 use crate::state::AppState;
 pub use crate::store::posts::Visibility;
-use crate::store::posts::{CreatePost, DeletePost, Like, Unlike};
+use crate::store::posts::{CreatePost, DeletePost, EditPost, Like, Unlike};
 use crate::store::visibility::VISIBLE;
 use kith_core::ids::{Id, now_ms};
 use kith_core::media::{Attachment, check_attachments};
@@ -28,7 +28,8 @@ pub const MAX_BODY_CHARS: usize = 10_000;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create))
-        .routes(routes!(get_post, delete_post))
+        .routes(routes!(get_post, delete_post, edit_post))
+        .routes(routes!(history))
         .routes(routes!(like, unlike))
         .routes(routes!(user_posts))
 }
@@ -47,6 +48,12 @@ pub struct PostView {
     pub like_count: i64,
     pub comment_count: i64,
     pub liked_by_me: bool,
+    /// When the text was last edited; its earlier versions are at
+    /// `GET /api/posts/{id}/history`.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub edited_at: Option<Timestamp>,
+    /// The people its text names with `@` (those who exist).
+    pub mentions: Vec<String>,
     /// The first attached item (for clients that show one video).
     pub media_id: Option<Id>,
     /// Attached photos and videos, in order, with their alt text.
@@ -63,6 +70,7 @@ pub struct PostRow {
     like_count: i64,
     comment_count: i64,
     liked_by_me: bool,
+    edited_at: Option<i64>,
     #[sqlx(flatten)]
     author: Author,
 }
@@ -82,6 +90,8 @@ impl From<PostRow> for PostView {
             like_count: r.like_count,
             comment_count: r.comment_count,
             liked_by_me: r.liked_by_me,
+            edited_at: r.edited_at.map(Timestamp),
+            mentions: Vec::new(),
             media_id: None,
             media: Vec::new(),
         }
@@ -91,7 +101,8 @@ impl From<PostRow> for PostView {
 /// Columns and joins for a `PostView` of post `p` read by user `?1`.
 pub const POST_SELECT: &str = concat!(
     "SELECT p.id, p.body, p.visibility, p.created_at, p.like_count, p.comment_count, \
-     EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1) AS liked_by_me, ",
+     EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1) AS liked_by_me, \
+     p.edited_at, ",
     author_columns!(),
     " FROM posts p JOIN users a ON a.id = p.author_id"
 );
@@ -105,9 +116,12 @@ pub async fn fetch_posts<'q>(
     let mut posts: Vec<PostView> = rows.into_iter().map(PostView::from).collect();
     let ids: Vec<Id> = posts.iter().map(|p| p.id).collect();
     let mut media = crate::media::attached(pool, Attach::Post, &ids).await?;
-    for p in &mut posts {
+    let bodies: Vec<&str> = posts.iter().map(|p| p.body.as_str()).collect();
+    let mentions = super::mentions::resolve(pool, &bodies).await?;
+    for (p, named) in posts.iter_mut().zip(mentions) {
         p.media = media.remove(&p.id).unwrap_or_default();
         p.media_id = p.media.first().map(|m| m.id);
+        p.mentions = named;
     }
     Ok(posts)
 }
@@ -199,7 +213,7 @@ async fn create(
     }
     check_attachments(&media).map_err(AppError::invalid)?;
     let id = Id::generate();
-    state
+    let written = state
         .writer
         .run(CreatePost {
             id,
@@ -209,6 +223,7 @@ async fn create(
             media,
         })
         .await?;
+    notify::push_all(&state, written.notified);
     let post = visible_post(&state.read, user.id, id)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("new post not readable")))?;
@@ -254,6 +269,104 @@ async fn delete_post(
     state.writer.run(DeletePost { id, user: user.id }).await?;
     state.touch(Touch::PostChanged { post: id }).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostEdit {
+    /// The new text: the same rules as a new post's.
+    pub body: String,
+}
+
+#[utoipa::path(patch, path = "/api/posts/{id}", tag = "posts",
+    params(("id" = Id, Path)),
+    request_body = PostEdit,
+    responses(
+        (status = 200, description = "Edited (the same text again changes nothing)", body = PostResponse),
+        (status = 403, description = "Not the author", body = ErrorBody),
+        (status = 404, description = "No such post, or not visible to you", body = ErrorBody),
+        (status = 422, description = "Empty (without media) or too long", body = ErrorBody),
+    ))]
+async fn edit_post(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<Id>,
+    Json(req): Json<PostEdit>,
+) -> Result<Json<PostResponse>, AppError> {
+    let current = visible_post(&state.read, user.id, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("post"))?;
+    // A photo may be the whole post, as when it was written.
+    if current.media.is_empty() || !req.body.trim().is_empty() {
+        check_body(&req.body, MAX_BODY_CHARS)?;
+    }
+    let edited = state
+        .writer
+        .run(EditPost {
+            id,
+            user: user.id,
+            body: req.body,
+        })
+        .await?;
+    notify::push_all(&state, edited.notified);
+    if edited.changed {
+        state.touch(Touch::PostChanged { post: id }).await;
+    }
+    let post = visible_post(&state.read, user.id, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("post"))?;
+    Ok(Json(PostResponse { post }))
+}
+
+/// An earlier version of a post or comment.
+#[derive(Serialize, ToSchema)]
+pub struct Version {
+    pub body: String,
+    /// When this version was written.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct History {
+    /// Newest first; the current text is the post's own.
+    pub items: Vec<Version>,
+}
+
+/// The most versions listed: an edit war's first hundred rounds tell the
+/// story.
+pub const MAX_VERSIONS: i64 = 100;
+
+#[utoipa::path(get, path = "/api/posts/{id}/history", tag = "posts",
+    params(("id" = Id, Path)),
+    responses(
+        (status = 200, description = "The earlier versions of the text", body = History),
+        (status = 404, description = "No such post, or not visible to you", body = ErrorBody),
+    ))]
+async fn history(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<Id>,
+) -> Result<Json<History>, AppError> {
+    if visible_post(&state.read, user.id, id).await?.is_none() {
+        return Err(AppError::not_found("post"));
+    }
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT body, written_at FROM post_versions WHERE post_id = ? ORDER BY id DESC LIMIT ?",
+    )
+    .bind(id.0)
+    .bind(MAX_VERSIONS)
+    .fetch_all(&state.read)
+    .await?;
+    Ok(Json(History {
+        items: rows
+            .into_iter()
+            .map(|(body, at)| Version {
+                body,
+                created_at: Timestamp(at),
+            })
+            .collect(),
+    }))
 }
 
 #[derive(Serialize, ToSchema)]

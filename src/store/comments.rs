@@ -3,7 +3,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::posts::is_visible_tx;
+use super::mentions::notify_named;
+use super::posts::{Edited, Written, is_visible_tx};
 use super::visibility::{IS_ADMIN, VISIBLE};
 use super::{CmdError, Command};
 use kith_core::ids::{Id, now_ms};
@@ -18,8 +19,8 @@ pub struct CreateComment {
 }
 
 impl Command for CreateComment {
-    type Reply = Id;
-    fn apply(self, conn: &Connection) -> Result<Id, CmdError> {
+    type Reply = Written;
+    fn apply(self, conn: &Connection) -> Result<Written, CmdError> {
         if !is_visible_tx(conn, self.author, self.post)? {
             return Err(CmdError::NotFound("post not found".into()));
         }
@@ -34,7 +35,62 @@ impl Command for CreateComment {
             self.body,
             now_ms()
         ])?;
-        Ok(self.id)
+        let notified = notify_named(conn, self.post, Some(self.id), self.author, &self.body)?;
+        Ok(Written {
+            id: self.id,
+            notified,
+        })
+    }
+}
+
+/// Replaces the text of one of the author's comments, keeping the text it
+/// replaces as a version; people it names anew are told.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EditComment {
+    pub id: Id,
+    pub user: Id,
+    pub body: String,
+}
+
+impl Command for EditComment {
+    type Reply = Edited;
+    fn apply(self, conn: &Connection) -> Result<Edited, CmdError> {
+        let EditComment { id, user, body } = self;
+        let row: Option<(i64, i64, String, i64)> = conn
+            .prepare_cached(
+                "SELECT author_id, post_id, body, coalesce(edited_at, created_at)
+                 FROM comments WHERE id = ?",
+            )?
+            .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        let Some((author, post, old, written)) = row else {
+            return Err(CmdError::NotFound("comment not found".into()));
+        };
+        if !is_visible_tx(conn, user, Id(post))? {
+            return Err(CmdError::NotFound("comment not found".into()));
+        }
+        if author != user.0 {
+            return Err(CmdError::Forbidden(
+                "only the author may edit a comment".into(),
+            ));
+        }
+        if old == body {
+            return Ok(Edited {
+                changed: false,
+                notified: vec![],
+            });
+        }
+        conn.prepare_cached(
+            "INSERT INTO comment_versions (comment_id, body, written_at) VALUES (?, ?, ?)",
+        )?
+        .execute(params![id.0, old, written])?;
+        conn.prepare_cached("UPDATE comments SET body = ?, edited_at = ? WHERE id = ?")?
+            .execute(params![body, now_ms(), id.0])?;
+        let notified = notify_named(conn, Id(post), Some(id), user, &body)?;
+        Ok(Edited {
+            changed: true,
+            notified,
+        })
     }
 }
 

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::media::{Attach, attach_tx};
+use super::mentions::notify_named;
+use super::tags::set_tags;
 use super::visibility::{IS_ADMIN, VISIBLE};
 use super::{CmdError, Command};
 use kith_core::ids::{Id, now_ms};
@@ -58,9 +60,17 @@ pub struct CreatePost {
     pub media: Vec<Attachment>,
 }
 
+/// A post or comment written: its id, and the notifications of the people
+/// it named, to be pushed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    pub id: Id,
+    pub notified: Vec<Id>,
+}
+
 impl Command for CreatePost {
-    type Reply = Id;
-    fn apply(self, conn: &Connection) -> Result<Id, CmdError> {
+    type Reply = Written;
+    fn apply(self, conn: &Connection) -> Result<Written, CmdError> {
         let CreatePost {
             id,
             author,
@@ -74,7 +84,60 @@ impl Command for CreatePost {
         )?
         .execute(params![id.0, author.0, body, visibility.as_str(), now_ms()])?;
         attach_tx(conn, Attach::Post, id, author, &media)?;
-        Ok(id)
+        set_tags(conn, id, &body)?;
+        let notified = notify_named(conn, id, None, author, &body)?;
+        Ok(Written { id, notified })
+    }
+}
+
+/// Replaces the text of one of the author's posts, keeping the text it
+/// replaces as a version; its tags follow, and people it names anew are
+/// told. The same text again changes nothing.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EditPost {
+    pub id: Id,
+    pub user: Id,
+    pub body: String,
+}
+
+/// An edit's outcome: `changed` is false for the same text again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edited {
+    pub changed: bool,
+    pub notified: Vec<Id>,
+}
+
+impl Command for EditPost {
+    type Reply = Edited;
+    fn apply(self, conn: &Connection) -> Result<Edited, CmdError> {
+        let EditPost { id, user, body } = self;
+        let author = visible_author(conn, user, id)?;
+        if author != user {
+            return Err(CmdError::Forbidden(
+                "only the author may edit a post".into(),
+            ));
+        }
+        let (old, written): (String, i64) = conn
+            .prepare_cached("SELECT body, coalesce(edited_at, created_at) FROM posts WHERE id = ?")?
+            .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if old == body {
+            return Ok(Edited {
+                changed: false,
+                notified: vec![],
+            });
+        }
+        conn.prepare_cached(
+            "INSERT INTO post_versions (post_id, body, written_at) VALUES (?, ?, ?)",
+        )?
+        .execute(params![id.0, old, written])?;
+        conn.prepare_cached("UPDATE posts SET body = ?, edited_at = ? WHERE id = ?")?
+            .execute(params![body, now_ms(), id.0])?;
+        set_tags(conn, id, &body)?;
+        let notified = notify_named(conn, id, None, user, &body)?;
+        Ok(Edited {
+            changed: true,
+            notified,
+        })
     }
 }
 

@@ -20,6 +20,7 @@ mod console_stats;
 mod crash;
 mod deploy;
 mod e2e;
+mod edits;
 mod feed;
 mod friends;
 mod fuzz;
@@ -33,6 +34,7 @@ mod jobs;
 mod live;
 mod mail;
 mod media;
+mod mentions;
 #[path = "../common/net.rs"]
 mod net;
 mod photos;
@@ -48,6 +50,7 @@ mod smoke;
 #[path = "../common/smtp.rs"]
 mod smtp;
 mod system;
+mod tags;
 #[path = "../common/wait.rs"]
 mod wait;
 #[path = "../common/ws.rs"]

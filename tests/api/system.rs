@@ -47,10 +47,10 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/friends", &["get"]),
     ("/api/friends/{username}", &["delete", "get"]),
     ("/api/posts", &["post"]),
-    ("/api/posts/{id}", &["delete", "get"]),
+    ("/api/posts/{id}", &["delete", "get", "patch"]),
     ("/api/posts/{id}/like", &["delete", "put"]),
     ("/api/posts/{id}/comments", &["get", "post"]),
-    ("/api/comments/{id}", &["delete"]),
+    ("/api/comments/{id}", &["delete", "patch"]),
     ("/api/feed", &["get"]),
     ("/api/search", &["get"]),
     ("/api/conversations", &["get", "post"]),
@@ -99,6 +99,10 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/conversations/{id}/members/{username}", &["delete"]),
     ("/api/conversations/{id}/members/{username}/role", &["put"]),
     ("/api/conversations/{id}/mute", &["put"]),
+    ("/api/posts/{id}/history", &["get"]),
+    ("/api/comments/{id}/history", &["get"]),
+    ("/api/tags/trending", &["get"]),
+    ("/api/tags/{tag}", &["get"]),
     ("/healthz", &["get"]),
 ];
 

@@ -1,0 +1,22 @@
+//! Writes to `post_tags`: a post's `#tags`, kept in step with its text in
+//! the transaction that writes it.
+
+use rusqlite::{Connection, params};
+
+use super::CmdError;
+use kith_core::ids::Id;
+use kith_core::text;
+
+/// Sets `post`'s tags to those of `body`.
+pub fn set_tags(conn: &Connection, post: Id, body: &str) -> Result<(), CmdError> {
+    conn.prepare_cached("DELETE FROM post_tags WHERE post_id = ?")?
+        .execute([post.0])?;
+    let mut add = conn.prepare_cached(
+        "INSERT OR IGNORE INTO post_tags (tag, post_id, created_at, public)
+         SELECT ?1, p.id, p.created_at, p.visibility = 'public' FROM posts p WHERE p.id = ?2",
+    )?;
+    for tag in text::hashtags(body) {
+        add.execute(params![tag, post.0])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! `#tag` pages of visible posts and the tags trending in public posts.
+
+use serde_json::Value;
+
+use crate::helpers::{person, spawn_app};
+
+fn ids(v: &Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items: {v}"))
+        .iter()
+        .map(|p| p["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn tag_pages_show_visible_posts_newest_first_in_cursor_pages() {
+    let app = spawn_app().await;
+    let alice = person(&app, "alice").await;
+    let bob = person(&app, "bob").await;
+    let eve = person(&app, "eve").await;
+    alice.http.befriend(&bob.http, "bob").await;
+    let mut public = Vec::new();
+    for i in 0..3 {
+        public.push(
+            alice
+                .http
+                .new_post(&format!("day {i} #Rust"), "public")
+                .await,
+        );
+    }
+    let private = alice.http.new_post("secret #rust", "friends").await;
+    alice.http.new_post("not #rusty", "public").await;
+
+    let (s, v) = bob.http.get("/api/tags/rust").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        ids(&v),
+        [
+            private.clone(),
+            public[2].clone(),
+            public[1].clone(),
+            public[0].clone()
+        ]
+    );
+    let (_, v) = eve.http.get("/api/tags/RUST?limit=2").await;
+    assert_eq!(
+        ids(&v),
+        [public[2].clone(), public[1].clone()],
+        "no friends-only post"
+    );
+    let cursor = v["next_cursor"].as_str().expect("a next page").to_string();
+    let (_, v) = eve
+        .http
+        .get(&format!("/api/tags/rust?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(ids(&v), [public[0].clone()]);
+
+    for bad in ["a-b", "123", "%20"] {
+        let (s, v) = eve.http.get(&format!("/api/tags/{bad}")).await;
+        assert_eq!(s, 422, "{bad}: {v}");
+    }
+    let (s, _) = eve.http.get("/api/tags/rust?limit=100000").await;
+    assert_eq!(s, 400, "an oversized page");
+    let (s, _) = eve.http.get("/api/tags/rust?cursor=%21%21").await;
+    assert!(s.is_client_error(), "a bad cursor");
+}
+
+#[tokio::test]
+async fn trending_counts_public_posts_only() {
+    let app = spawn_app().await;
+    let alice = person(&app, "alice").await;
+    for i in 0..3 {
+        alice.http.new_post(&format!("#kith {i}"), "public").await;
+    }
+    alice.http.new_post("#music", "public").await;
+    for _ in 0..5 {
+        alice.http.new_post("#hidden", "friends").await;
+    }
+    let (s, v) = alice.http.get("/api/tags/trending").await;
+    assert_eq!(s, 200, "{v}");
+    let items = v["items"].as_array().expect("items");
+    assert_eq!(items[0]["tag"], "kith");
+    assert_eq!(items[0]["posts"], 3);
+    assert_eq!(items[1]["tag"], "music");
+    assert!(items.iter().all(|t| t["tag"] != "hidden"), "{v}");
+}
