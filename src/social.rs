@@ -8,11 +8,13 @@
 pub mod blocks;
 pub mod comments;
 pub mod feed;
+pub mod mentions;
 pub mod friends;
 pub mod mutes;
 pub mod posts;
 pub mod relations;
 pub mod search;
+pub mod tags;
 pub mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -29,4 +31,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(comments::router())
         .merge(feed::router())
         .merge(search::router())
+        .merge(tags::router())
 }
