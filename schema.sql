@@ -599,3 +599,20 @@ CREATE TABLE IF NOT EXISTS post_tags (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS post_tags_post ON post_tags (post_id);
 CREATE INDEX IF NOT EXISTS post_tags_recent ON post_tags (created_at) WHERE public <> 0;
+
+-- step 12
+-- Link previews (src/links.rs): a card per URL, shared by every post that
+-- links it, and the URL each post shows a card for (its first).
+CREATE TABLE IF NOT EXISTS link_cards (
+    url         TEXT PRIMARY KEY NOT NULL,
+    title       TEXT,
+    description TEXT,
+    image_url   TEXT,
+    site_name   TEXT,
+    -- When it was fetched; a failed fetch is kept too (no card), so that a
+    -- dead link is not fetched again for every post.
+    fetched_at  INTEGER NOT NULL,
+    ok          INTEGER NOT NULL
+) STRICT;
+ALTER TABLE posts ADD COLUMN link_url TEXT;
+CREATE INDEX IF NOT EXISTS posts_link ON posts (link_url) WHERE link_url IS NOT NULL;

@@ -493,6 +493,11 @@ pub fn job_kinds(state: &AppState) -> Kinds {
         Arc::new(Noop),
         Arc::new(ImageJob { work: work.clone() }),
         Arc::new(SweepJob { work: work.clone() }),
+        Arc::new(crate::links::LinkJob {
+            writer: state.writer.clone(),
+            state: state.clone(),
+            allow_private: state.config.links_allow_private,
+        }),
     ];
     // A node without SMTP settings leaves mail to one that has them.
     if let Some(mail) = &state.config.mail {

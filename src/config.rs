@@ -72,6 +72,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub media_dir: PathBuf,
     pub secure_cookies: bool,
+    /// Link previews may fetch from loopback and private addresses (tests,
+    /// intranets); link-local and metadata addresses stay refused.
+    pub links_allow_private: bool,
     pub webtransport: bool,
     /// WebTransport's UDP address; `None`: the HTTP address.
     pub wt_listen: Option<String>,
@@ -169,6 +172,7 @@ impl From<ServeArgs> for Config {
             media_dir: a.storage.media_path(),
             data_dir: a.storage.data_dir,
             secure_cookies: a.secure_cookies,
+            links_allow_private: a.links_allow_private,
             webtransport: !a.no_webtransport,
             wt_listen: a.wt_listen,
             wt_cert: a.wt_cert,
@@ -194,6 +198,7 @@ impl Config {
             media_dir: dir.join("media"),
             data_dir: dir,
             secure_cookies: false,
+            links_allow_private: false,
             webtransport: true,
             wt_listen: None,
             wt_cert: None,

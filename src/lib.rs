@@ -49,6 +49,7 @@ pub mod fanout;
 pub mod http;
 pub mod jobs;
 pub mod limits;
+pub mod links;
 pub mod live;
 mod mail;
 pub mod media;

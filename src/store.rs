@@ -20,6 +20,7 @@ pub mod comments;
 pub mod community;
 pub mod friends;
 pub mod jobs;
+pub mod links;
 pub mod mail;
 pub mod media;
 pub mod mentions;

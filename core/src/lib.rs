@@ -19,6 +19,7 @@ pub mod device;
 pub mod ids;
 pub mod job_state;
 pub mod media;
+pub mod netguard;
 pub mod presence;
 pub mod protocol;
 pub mod resume;

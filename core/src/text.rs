@@ -97,6 +97,35 @@ pub fn hashtags(text: &str) -> Vec<String> {
     out
 }
 
+/// The longest URL a link preview is made for (bytes).
+pub const MAX_URL_BYTES: usize = 2_048;
+
+/// The first `http://` or `https://` URL in `text`, without the
+/// punctuation that ends a sentence around it; the web client links the
+/// same (assets/text.js).
+pub fn first_url(text: &str) -> Option<String> {
+    let mut from = 0;
+    while let Some(i) = text[from..].find("http") {
+        let start = from + i;
+        let rest = &text[start..];
+        let prev = text[..start].chars().next_back();
+        let scheme = rest.starts_with("https://") || rest.starts_with("http://");
+        if scheme && boundary(prev) {
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"')
+                .unwrap_or(rest.len());
+            let url =
+                rest[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']', '}', '\'']);
+            let host_part = url.split_once("://").map_or("", |(_, h)| h);
+            if !host_part.is_empty() && url.len() <= MAX_URL_BYTES {
+                return Some(url.to_owned());
+            }
+        }
+        from = start + 4;
+    }
+    None
+}
+
 /// Whether `tag` (without `#`) is one [`hashtags`] could find.
 pub fn is_tag(tag: &str) -> bool {
     let n = tag.chars().count();
@@ -147,5 +176,20 @@ mod tests {
         assert!(is_tag("café") && !is_tag("123") && !is_tag("a-b") && !is_tag(""));
         let long = format!("#{}", "x".repeat(MAX_TAG_CHARS + 1));
         assert!(hashtags(&long).is_empty());
+    }
+
+    #[test]
+    fn finds_the_first_url_without_its_punctuation() {
+        assert_eq!(
+            first_url("see https://example.com/a?b=1. And http://x.io").as_deref(),
+            Some("https://example.com/a?b=1")
+        );
+        assert_eq!(
+            first_url("(http://x.io/p)").as_deref(),
+            Some("http://x.io/p")
+        );
+        assert_eq!(first_url("nohttps://x.io or ftp://y"), None);
+        assert_eq!(first_url("http:// nothing"), None);
+        assert_eq!(first_url("plain text"), None);
     }
 }

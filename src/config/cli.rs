@@ -267,6 +267,10 @@ pub struct ServeArgs {
     /// Use when kith is reached over HTTPS.
     #[arg(long, env = "KITH_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Let link previews fetch from loopback and private addresses (tests,
+    /// intranets); link-local and cloud metadata addresses stay refused.
+    #[arg(long, env = "KITH_LINKS_ALLOW_PRIVATE")]
+    pub links_allow_private: bool,
     /// Do not serve WebTransport (UDP on the HTTP port number).
     #[arg(long, env = "KITH_NO_WEBTRANSPORT")]
     pub no_webtransport: bool,

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::store::audit::Audited;
 use crate::store::{
     CmdError, Command, accounts, attempts, blocks, chat, chat_events, chat_groups, comments,
-    community, friends, jobs, media, moderation, mutes, nodes, notifications, posts, profile,
-    reports, sessions, settings, tokens, users,
+    community, friends, jobs, links, media, moderation, mutes, nodes, notifications, posts,
+    profile, reports, sessions, settings, tokens, users,
 };
 
 /// Declares [`AnyCommand`] with one variant per command type, its `From`
@@ -77,6 +77,7 @@ any_command! {
     Unlike(posts::Unlike),
     CreateComment(comments::CreateComment),
     EditPost(posts::EditPost),
+    SaveCard(links::SaveCard),
     EditComment(comments::EditComment),
     DeleteComment(comments::DeleteComment),
     CreateConversation(chat::CreateConversation),

@@ -54,6 +54,8 @@ pub struct PostView {
     pub edited_at: Option<Timestamp>,
     /// The people its text names with `@` (those who exist).
     pub mentions: Vec<String>,
+    /// The card of its first link, once fetched.
+    pub link: Option<crate::links::LinkCard>,
     /// The first attached item (for clients that show one video).
     pub media_id: Option<Id>,
     /// Attached photos and videos, in order, with their alt text.
@@ -92,6 +94,7 @@ impl From<PostRow> for PostView {
             liked_by_me: r.liked_by_me,
             edited_at: r.edited_at.map(Timestamp),
             mentions: Vec::new(),
+            link: None,
             media_id: None,
             media: Vec::new(),
         }
@@ -118,7 +121,9 @@ pub async fn fetch_posts<'q>(
     let mut media = crate::media::attached(pool, Attach::Post, &ids).await?;
     let bodies: Vec<&str> = posts.iter().map(|p| p.body.as_str()).collect();
     let mentions = super::mentions::resolve(pool, &bodies).await?;
+    let mut links = crate::links::cards(pool, &ids).await?;
     for (p, named) in posts.iter_mut().zip(mentions) {
+        p.link = links.remove(&p.id);
         p.media = media.remove(&p.id).unwrap_or_default();
         p.media_id = p.media.first().map(|m| m.id);
         p.mentions = named;
@@ -224,6 +229,8 @@ async fn create(
         })
         .await?;
     notify::push_all(&state, written.notified);
+    // A link's card is a job now queued.
+    state.wake_workers.notify_one();
     let post = visible_post(&state.read, user.id, id)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("new post not readable")))?;
@@ -310,6 +317,7 @@ async fn edit_post(
         .await?;
     notify::push_all(&state, edited.notified);
     if edited.changed {
+        state.wake_workers.notify_one();
         state.touch(Touch::PostChanged { post: id }).await;
     }
     let post = visible_post(&state.read, user.id, id)

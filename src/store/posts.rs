@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::media::{Attach, attach_tx};
 use super::mentions::notify_named;
+use super::links::set_link;
 use super::tags::set_tags;
 use super::visibility::{IS_ADMIN, VISIBLE};
 use super::{CmdError, Command};
@@ -85,6 +86,7 @@ impl Command for CreatePost {
         .execute(params![id.0, author.0, body, visibility.as_str(), now_ms()])?;
         attach_tx(conn, Attach::Post, id, author, &media)?;
         set_tags(conn, id, &body)?;
+        set_link(conn, id, &body)?;
         let notified = notify_named(conn, id, None, author, &body)?;
         Ok(Written { id, notified })
     }
@@ -133,6 +135,7 @@ impl Command for EditPost {
         conn.prepare_cached("UPDATE posts SET body = ?, edited_at = ? WHERE id = ?")?
             .execute(params![body, now_ms(), id.0])?;
         set_tags(conn, id, &body)?;
+        set_link(conn, id, &body)?;
         let notified = notify_named(conn, id, None, user, &body)?;
         Ok(Edited {
             changed: true,

@@ -31,6 +31,7 @@ mod helpers;
 #[path = "../common/images.rs"]
 mod images;
 mod jobs;
+mod links;
 mod live;
 mod mail;
 mod media;

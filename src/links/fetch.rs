@@ -1,0 +1,214 @@
+//! Fetching a page's head for its card, safely: only http and https,
+//! every address a name resolves to checked
+//! ([`kith_core::netguard`]) and the connection made to the checked one,
+//! at most [`MAX_REDIRECTS`] redirects each checked the same way, one
+//! deadline for everything, and at most [`MAX_BYTES`] read.
+//!
+//! HTTP/1.0 by hand: a preview needs one GET of one page, and 1.0 answers
+//! come without chunking or compression, so the reader stays a few lines
+//! that cannot be talked into reading without bound.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use url::Url;
+
+use kith_core::netguard;
+
+/// Everything, redirects included: a preview that takes longer is not
+/// worth a worker's time.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+/// A page's head is far smaller; the meta tags a card needs come first.
+pub const MAX_BYTES: usize = 512 * 1024;
+pub const MAX_REDIRECTS: usize = 3;
+
+/// Why a page gave no card.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FetchError {
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("failed: {0}")]
+    Failed(String),
+}
+
+fn refused(m: impl Into<String>) -> FetchError {
+    FetchError::Refused(m.into())
+}
+
+fn failed(m: impl std::fmt::Display) -> FetchError {
+    FetchError::Failed(m.to_string())
+}
+
+/// The HTML head of `url` (up to [`MAX_BYTES`]) and the URL it was
+/// finally read from.
+pub async fn fetch(url: &str, allow_private: bool) -> Result<(String, Url), FetchError> {
+    tokio::time::timeout(DEADLINE, follow(url, allow_private))
+        .await
+        .map_err(|_| failed("took too long"))?
+}
+
+async fn follow(url: &str, allow_private: bool) -> Result<(String, Url), FetchError> {
+    let mut url = Url::parse(url).map_err(|e| refused(format!("not a URL: {e}")))?;
+    for _ in 0..=MAX_REDIRECTS {
+        let addr = vet(&url, allow_private).await?;
+        match get(&url, addr).await? {
+            Answer::Page(body) => return Ok((body, url)),
+            Answer::Redirect(to) => {
+                url = url
+                    .join(&to)
+                    .map_err(|e| refused(format!("a bad redirect: {e}")))?;
+            }
+        }
+    }
+    Err(refused("too many redirects"))
+}
+
+/// The address to connect to for `url`, once every address its host
+/// names has passed the guard.
+async fn vet(url: &Url, allow_private: bool) -> Result<SocketAddr, FetchError> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refused(format!("scheme {}", url.scheme())));
+    }
+    // Any port: the address rule is what keeps a fetch off this machine
+    // and its neighbours, and public sites live on 8080 too.
+    let port = url.port_or_known_default().unwrap_or(0);
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refused("credentials in the URL"));
+    }
+    let addrs: Vec<SocketAddr> = match url.host() {
+        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
+        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
+        Some(url::Host::Domain(d)) => tokio::net::lookup_host((d, port))
+            .await
+            .map_err(|e| failed(format!("resolving {d}: {e}")))?
+            .collect(),
+        None => return Err(refused("no host")),
+    };
+    // Every answer must pass: a name that also resolves somewhere refused
+    // is refused, whichever address a connection would have picked.
+    for a in &addrs {
+        if let Some(why) = netguard::refused(a.ip(), allow_private) {
+            return Err(refused(format!("{} is a {why}", a.ip())));
+        }
+    }
+    addrs.into_iter().next().ok_or_else(|| failed("no address"))
+}
+
+enum Answer {
+    Page(String),
+    Redirect(String),
+}
+
+fn tls() -> Arc<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+            match config {
+                Ok(c) => Arc::new(c),
+                Err(_) => unreachable!("ring supports the default protocol versions"),
+            }
+        })
+        .clone()
+}
+
+async fn get(url: &Url, addr: SocketAddr) -> Result<Answer, FetchError> {
+    let tcp = TcpStream::connect(addr).await.map_err(failed)?;
+    if url.scheme() == "https" {
+        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|e| refused(format!("server name: {e}")))?;
+        let stream = tokio_rustls::TlsConnector::from(tls())
+            .connect(name, tcp)
+            .await
+            .map_err(failed)?;
+        exchange(url, stream).await
+    } else {
+        exchange(url, tcp).await
+    }
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    url: &Url,
+    mut s: S,
+) -> Result<Answer, FetchError> {
+    let mut path = url.path().to_owned();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: kith-link-preview/1\r\n\
+         Accept: text/html\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).await.map_err(failed)?;
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = s.read(&mut chunk).await.map_err(failed)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        // The head of a page is all a card needs.
+        if buf.len() >= MAX_BYTES || contains(&buf, b"</head>") {
+            break;
+        }
+    }
+    buf.truncate(MAX_BYTES);
+    let split = find(&buf, b"\r\n\r\n").ok_or_else(|| failed("no headers"))?;
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let body = &buf[split + 4..];
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| failed("no status"))?;
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    };
+    if (300..400).contains(&status) {
+        let to = header("location").ok_or_else(|| failed("a redirect without a location"))?;
+        return Ok(Answer::Redirect(to));
+    }
+    if status != 200 {
+        return Err(failed(format!("status {status}")));
+    }
+    let html = header("content-type").is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        t.starts_with("text/html") || t.starts_with("application/xhtml+xml")
+    });
+    if !html {
+        return Err(failed("not an HTML page"));
+    }
+    Ok(Answer::Page(String::from_utf8_lossy(body).to_string()))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    // Only the tail can hold a new match; the rest was searched before.
+    let from = hay.len().saturating_sub(32 * 1024 + needle.len());
+    find(&hay[from..], needle).is_some()
+}
