@@ -312,7 +312,7 @@ async fn unknown_api_routes_are_404_json_and_wrong_methods_405_json() {
         (Method::POST, "/api/me/export".to_string()),
         (Method::POST, "/api/users/bob/block".to_string()),
         (Method::POST, "/api/feed".to_string()),
-        (Method::PATCH, format!("/api/posts/{post}")),
+        (Method::PUT, format!("/api/posts/{post}")),
         (Method::POST, format!("/api/posts/{post}/like")),
         (Method::GET, format!("/api/posts/{post}/like")),
         (Method::PUT, "/api/posts".to_string()),
