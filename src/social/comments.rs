@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::posts::{History, MAX_VERSIONS, Version, check_body};
+use super::posts::{History, Versioned, check_body};
 use crate::auth::User;
 use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
 use crate::error::{AppError, ErrorBody};
@@ -309,20 +309,7 @@ async fn history(
     if !visible_comment(&state.read, user.id, id).await? {
         return Err(AppError::not_found("comment"));
     }
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT body, written_at FROM comment_versions WHERE comment_id = ? ORDER BY id DESC LIMIT ?",
-    )
-    .bind(id.0)
-    .bind(MAX_VERSIONS)
-    .fetch_all(&state.read)
-    .await?;
-    Ok(Json(History {
-        items: rows
-            .into_iter()
-            .map(|(body, at)| Version {
-                body,
-                created_at: Timestamp(at),
-            })
-            .collect(),
-    }))
+    Ok(Json(
+        History::of(&state.read, Versioned::Comment, id).await?,
+    ))
 }

@@ -345,6 +345,43 @@ pub struct History {
 /// story.
 pub const MAX_VERSIONS: i64 = 100;
 
+/// What has versions.
+#[derive(Clone, Copy)]
+pub enum Versioned {
+    Post,
+    Comment,
+}
+
+impl History {
+    /// The earlier versions of post or comment `id`, newest first (the
+    /// caller has checked the reader may see it).
+    pub async fn of(pool: &SqlitePool, what: Versioned, id: Id) -> Result<History, sqlx::Error> {
+        let sql = match what {
+            Versioned::Post => {
+                "SELECT body, written_at FROM post_versions WHERE post_id = ? ORDER BY id DESC LIMIT ?"
+            }
+            Versioned::Comment => {
+                "SELECT body, written_at FROM comment_versions WHERE comment_id = ?
+                 ORDER BY id DESC LIMIT ?"
+            }
+        };
+        let rows: Vec<(String, i64)> = sqlx::query_as(sql)
+            .bind(id.0)
+            .bind(MAX_VERSIONS)
+            .fetch_all(pool)
+            .await?;
+        Ok(History {
+            items: rows
+                .into_iter()
+                .map(|(body, at)| Version {
+                    body,
+                    created_at: Timestamp(at),
+                })
+                .collect(),
+        })
+    }
+}
+
 #[utoipa::path(get, path = "/api/posts/{id}/history", tag = "posts",
     params(("id" = Id, Path)),
     responses(
@@ -359,22 +396,7 @@ async fn history(
     if visible_post(&state.read, user.id, id).await?.is_none() {
         return Err(AppError::not_found("post"));
     }
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT body, written_at FROM post_versions WHERE post_id = ? ORDER BY id DESC LIMIT ?",
-    )
-    .bind(id.0)
-    .bind(MAX_VERSIONS)
-    .fetch_all(&state.read)
-    .await?;
-    Ok(Json(History {
-        items: rows
-            .into_iter()
-            .map(|(body, at)| Version {
-                body,
-                created_at: Timestamp(at),
-            })
-            .collect(),
-    }))
+    Ok(Json(History::of(&state.read, Versioned::Post, id).await?))
 }
 
 #[derive(Serialize, ToSchema)]
