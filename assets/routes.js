@@ -17,6 +17,7 @@ import * as single from './views/post-page.js';
 import * as profile from './views/profile.js';
 import * as recovery from './views/recovery.js';
 import * as settings from './views/settings.js';
+import * as tags from './views/tags.js';
 
 function segments(hash) {
   const raw = hash.replace(/^#\/?/, '');
@@ -76,6 +77,9 @@ export function routeFor(hash, me) {
       return { name: 'notifications', view: notifications, nav: 'notifications' };
     case 'post':
       return arg ? { name: 'post', view: single, params: { id: arg }, nav: null } : null;
+    case 'tags':
+      // Tags are kept lowercase: #Rust and #rust are one page.
+      return { name: arg ? 'tag' : 'trending', view: tags, params: { tag: arg ? arg.toLowerCase() : null }, nav: null };
     default:
       return null;
   }

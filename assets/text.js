@@ -1,9 +1,18 @@
-// User text on the page: links made clickable, long bodies folded.
-// Text only ever goes in as text nodes; links are <a> elements built here
-// for http and https URLs only, so `javascript:` or markup in a post stays
-// plain text.
+// User text on the page: links, @mentions and #tags made clickable, long
+// bodies folded. Text only ever goes in as text nodes; links are <a>
+// elements built here for http and https URLs only, so `javascript:` or
+// markup in a post stays plain text. Mentions and tags are found with the
+// server's rules (core/src/text.rs), so what links here is what notified
+// someone and what a tag page lists.
 
 import { h, uid } from './ui.js';
+
+/** The most mentions one text may notify (MAX_MENTIONS in core/src/text.rs). */
+export const MAX_MENTIONS = 20;
+/** The most tags one text counts (MAX_TAGS). */
+export const MAX_TAGS = 10;
+/** The longest tag, in characters (MAX_TAG_CHARS). */
+export const MAX_TAG_CHARS = 50;
 
 /** Where a URL may start: http:// or https://, not inside a word. */
 const URL_RE = /\bhttps?:\/\/[^\s<>"]+/giu;
@@ -11,11 +20,131 @@ const URL_RE = /\bhttps?:\/\/[^\s<>"]+/giu;
 const TRAILING = /[.,;:!?'"’”»…]$/u;
 const PAIRS = { ')': '(', ']': '[', '}': '{' };
 
+/**
+ * A character that joins the word before an `@` or `#`: Rust's
+ * `char::is_alphanumeric` (Alphabetic, or a number: Nd, Nl, No), `_`, `.`
+ * and `/`. After one of these, `mail@example.com` and `page#anchor` are
+ * neither a mention nor a tag.
+ */
+const JOINS = /^[\p{Alphabetic}\p{N}_./]$/u;
+/** A username's characters (ASCII only), as many as follow the `@`. */
+const NAME_RUN = /[A-Za-z0-9_.]*/y;
+/** A tag's characters (any script), as many as follow the `#`. */
+const TAG_RUN = /[\p{Alphabetic}\p{N}_]*/uy;
+const TAG_CHAR = /^[\p{Alphabetic}\p{N}_]$/u;
+
 function count(s, ch) {
   let n = 0;
   for (const c of s) if (c === ch) n += 1;
   return n;
 }
+
+/** Each character of `s` (a code point, as Rust's `char`) with its UTF-16 index. */
+function* withIndex(s) {
+  let i = 0;
+  for (const c of s) {
+    yield [i, c];
+    i += c.length;
+  }
+}
+
+const boundary = (prev) => prev === undefined || !JOINS.test(prev);
+
+/** Whether an `@` or `#` at UTF-16 index `i` of `text` may start a mention or tag. */
+export function startsWord(text, i) {
+  if (i <= 0) return true;
+  const low = text.charCodeAt(i - 1);
+  const high = i >= 2 ? text.charCodeAt(i - 2) : 0;
+  const paired = low >= 0xdc00 && low <= 0xdfff && high >= 0xd800 && high <= 0xdbff;
+  return boundary(String.fromCodePoint(text.codePointAt(paired ? i - 2 : i - 1)));
+}
+
+/**
+ * Every `@name` in `text` that reads as a mention, repeats included:
+ * { start, end, name } (UTF-16 offsets of `@name`). A name is 3 to 32
+ * letters, digits, `_` or `.` starting with a letter or digit (the sign-up
+ * rule); a trailing `.` ends the sentence, not the name.
+ */
+function mentionSpans(text) {
+  const out = [];
+  let prev;
+  for (const [i, c] of withIndex(text)) {
+    if (c === '@' && boundary(prev)) {
+      NAME_RUN.lastIndex = i + 1;
+      const name = NAME_RUN.exec(text)[0].replace(/\.+$/u, '');
+      if (/^[A-Za-z0-9]/.test(name) && name.length >= 3 && name.length <= 32) {
+        out.push({ start: i, end: i + 1 + name.length, name });
+      }
+    }
+    prev = c;
+  }
+  return out;
+}
+
+/**
+ * Every `#tag` in `text`, repeats included: { start, end, tag } with `tag`
+ * lowercased. A tag is letters, digits and `_` (any script), 1 to
+ * MAX_TAG_CHARS characters, not all digits.
+ */
+function tagSpans(text) {
+  const out = [];
+  let prev;
+  for (const [i, c] of withIndex(text)) {
+    if (c === '#' && boundary(prev)) {
+      TAG_RUN.lastIndex = i + 1;
+      const raw = TAG_RUN.exec(text)[0];
+      const n = [...raw].length;
+      if (n >= 1 && n <= MAX_TAG_CHARS && !/^[0-9]+$/.test(raw)) {
+        out.push({ start: i, end: i + 1 + raw.length, tag: raw.toLowerCase() });
+      }
+    }
+    prev = c;
+  }
+  return out;
+}
+
+/**
+ * The usernames `@mentioned` in `text`, in order of first mention, without
+ * repeats (whatever the case), at most MAX_MENTIONS: `mentions` of
+ * core/src/text.rs.
+ */
+export function mentions(text) {
+  const out = [];
+  for (const { name } of mentionSpans(String(text ?? ''))) {
+    const lower = name.toLowerCase();
+    if (out.some((n) => n.toLowerCase() === lower)) continue;
+    out.push(name);
+    if (out.length === MAX_MENTIONS) break;
+  }
+  return out;
+}
+
+/**
+ * The `#tags` in `text`, lowercased, in order of first use, without
+ * repeats, at most MAX_TAGS: `hashtags` of core/src/text.rs.
+ */
+export function hashtags(text) {
+  const out = [];
+  for (const { tag } of tagSpans(String(text ?? ''))) {
+    if (out.includes(tag)) continue;
+    out.push(tag);
+    if (out.length === MAX_TAGS) break;
+  }
+  return out;
+}
+
+/** Whether `tag` (without `#`) is one `hashtags` could find: `is_tag`. */
+export function isTag(tag) {
+  const chars = [...String(tag ?? '')];
+  return chars.length >= 1 && chars.length <= MAX_TAG_CHARS
+    && chars.every((c) => TAG_CHAR.test(c))
+    && !chars.every((c) => c >= '0' && c <= '9');
+}
+
+/** Where a profile is: `#/u/<name>`. */
+export const profileHref = (username) => `#/u/${encodeURIComponent(username)}`;
+/** Where a tag's posts are: `#/tags/<tag>`, lowercased as the server keeps it. */
+export const tagHref = (tag) => `#/tags/${encodeURIComponent(String(tag).toLowerCase())}`;
 
 /**
  * Drops what reads as punctuation after a URL: "see https://a.example/x."
@@ -49,28 +178,70 @@ function hrefOf(raw) {
 }
 
 /**
- * `text` as a DocumentFragment: text nodes, and an <a> (new tab, no
- * referrer, nofollow) for each http or https URL in it. Never parses HTML.
+ * `text` cut into pieces to show: { type: 'text', text }, { type: 'url',
+ * text, href }, { type: 'mention', text, username } and { type: 'tag',
+ * text, tag }. `known`: the usernames the server resolved (a PostView's
+ * `mentions`); only those link, under their own spelling. Without it every
+ * name `mentions()` finds links. Tags link as `hashtags()` finds them. A
+ * mention or tag inside a URL stays part of the URL.
  */
-export function richText(text) {
-  const frag = document.createDocumentFragment();
+export function tokens(text, { mentions: known } = {}) {
   const s = text === null || text === undefined ? '' : String(text);
-  let at = 0;
+  const spans = [];
   for (const m of s.matchAll(URL_RE)) {
     const url = trimUrl(m[0]);
     const href = hrefOf(url);
-    if (!href) continue;
-    if (m.index > at) frag.append(document.createTextNode(s.slice(at, m.index)));
-    frag.append(h('a', {
-      class: 'rich-link',
-      href,
-      target: '_blank',
-      rel: 'noopener noreferrer nofollow',
-      text: url,
-    }));
-    at = m.index + url.length;
+    if (href) spans.push({ start: m.index, end: m.index + url.length, token: { type: 'url', text: url, href } });
   }
-  if (at < s.length) frag.append(document.createTextNode(s.slice(at)));
+  const inUrl = (sp) => spans.some((u) => u.token.type === 'url' && sp.start < u.end && u.start < sp.end);
+
+  const names = new Map();
+  for (const n of Array.isArray(known) ? known : mentions(s)) {
+    if (typeof n === 'string' && !names.has(n.toLowerCase())) names.set(n.toLowerCase(), n);
+  }
+  const tags = new Set(hashtags(s));
+  const extra = [];
+  for (const sp of mentionSpans(s)) {
+    const username = names.get(sp.name.toLowerCase());
+    if (username && !inUrl(sp)) extra.push({ ...sp, token: { type: 'mention', text: s.slice(sp.start, sp.end), username } });
+  }
+  for (const sp of tagSpans(s)) {
+    if (tags.has(sp.tag) && !inUrl(sp)) extra.push({ ...sp, token: { type: 'tag', text: s.slice(sp.start, sp.end), tag: sp.tag } });
+  }
+  spans.push(...extra);
+  spans.sort((a, b) => a.start - b.start);
+
+  const out = [];
+  let at = 0;
+  for (const sp of spans) {
+    if (sp.start < at) continue;
+    if (sp.start > at) out.push({ type: 'text', text: s.slice(at, sp.start) });
+    out.push(sp.token);
+    at = sp.end;
+  }
+  if (at < s.length) out.push({ type: 'text', text: s.slice(at) });
+  return out;
+}
+
+/**
+ * `text` as a DocumentFragment: text nodes; an <a> (new tab, no referrer,
+ * nofollow) for each http or https URL; a link to the profile of each
+ * mentioned user and to the page of each tag (see `tokens` for `opts`).
+ * Never parses HTML.
+ */
+export function richText(text, opts) {
+  const frag = document.createDocumentFragment();
+  for (const t of tokens(text, opts)) {
+    if (t.type === 'url') {
+      frag.append(h('a', { class: 'rich-link', href: t.href, target: '_blank', rel: 'noopener noreferrer nofollow', text: t.text }));
+    } else if (t.type === 'mention') {
+      frag.append(h('a', { class: 'mention', href: profileHref(t.username), dataset: { username: t.username }, text: t.text }));
+    } else if (t.type === 'tag') {
+      frag.append(h('a', { class: 'hashtag', href: tagHref(t.tag), dataset: { tag: t.tag }, text: t.text }));
+    } else {
+      frag.append(document.createTextNode(t.text));
+    }
+  }
   return frag;
 }
 

@@ -1,16 +1,22 @@
-// The feed: a composer (text, visibility, up to 10 photos and videos with
-// alt text) and the posts of you and your friends, newest first.
+// The feed: a composer (text with @mention suggestions, visibility, up to
+// 10 photos and videos with alt text) and the posts of you and your
+// friends, newest first; trending tags beside them on a wide screen.
 
 import { api, qs } from '../api.js';
 import { EVENTS } from '../events.js';
 import { Attachments, MAX_ITEMS } from '../mediakit/attachments.js';
 import { attachmentTray, filePicker } from '../mediakit/composer-files.js';
 import { acceptFiles } from '../mediakit/file-drop.js';
+import { unwatch, watchFeed } from '../live.js';
+import { attachMentions } from '../mention-complete.js';
 import { setTitle } from '../router.js';
-import { fetchMedia, state } from '../store.js';
+import { fetchMedia, isMe, state } from '../store.js';
 import { toast } from '../toast.js';
-import { avatar, formError, h, uid } from '../ui.js';
+import { avatar, formError, h, messageOf, uid } from '../ui.js';
+import { chars, lengthCount, POST_MAX, tooLong } from './length-count.js';
 import { postList } from './post-list.js';
+import { people } from './posts.js';
+import { trendingPanel, withSide } from './trending.js';
 
 /** While offline, uploads being processed are checked this often, since their frames cannot arrive. */
 const MEDIA_CATCH_UP_MS = 4000;
@@ -68,10 +74,10 @@ export function mount(root, _params, ctx) {
     class: 'input composer-input',
     testid: 'composer-body',
     rows: '3',
-    maxlength: '10000',
     placeholder: `What's on your mind, ${me.display_name || me.username}?`,
   });
   body.value = draft.body;
+  const length = lengthCount(body, POST_MAX);
 
   const visId = uid('visibility');
   const visibility = h('select', { id: visId, class: 'select', testid: 'composer-visibility' },
@@ -103,11 +109,14 @@ export function mount(root, _params, ctx) {
       h('label', { class: 'sr-only', for: visId, text: 'Who can see this post' }),
       visibility,
       h('span', { class: 'spacer' }),
+      length.el,
       waitNote,
       submit),
     h('p', { class: 'drop-hint', 'aria-hidden': 'true', text: 'Drop photos and videos to add them' }),
     err.el);
   ctx.cleanup(acceptFiles(form, add));
+  const mentionBox = attachMentions(body, { candidates: people });
+  ctx.cleanup(() => mentionBox.detach());
 
   let posting = false;
 
@@ -173,6 +182,11 @@ export function mount(root, _params, ctx) {
       body.focus();
       return;
     }
+    if (length.over()) {
+      err.show(tooLong('post', chars(text), POST_MAX));
+      body.focus();
+      return;
+    }
     const payload = { body: text, visibility: visibility.value };
     if (files.count) payload.media = files.payload();
     posting = true;
@@ -181,6 +195,7 @@ export function mount(root, _params, ctx) {
       const { post } = await api.post('/api/posts', payload);
       draft.body = '';
       body.value = '';
+      length.update();
       // Attached now: the uploads stay, only the draft lets go of them.
       files.clear();
       list.prepend(post);
@@ -193,12 +208,45 @@ export function mount(root, _params, ctx) {
     }
   });
 
-  root.append(
-    h('div', { class: 'page page-feed' },
-      h('header', { class: 'page-head' }, h('h1', { text: 'Feed' })),
-      form,
-      h('h2', { class: 'sr-only', text: 'Posts' }),
-      list.el));
+  // "N new posts": friends' posts told live (docs/protocol.md, `watch`
+  // with `feed`), shown on demand so the list never jumps under the reader.
+  const fresh = new Set();
+  const newPosts = h('button', { type: 'button', class: 'btn btn-secondary new-posts', testid: 'new-posts', hidden: true });
+  const newPostsLive = h('div', { class: 'sr-only', 'aria-live': 'polite' });
+  watchFeed('feed', true);
+  ctx.cleanup(() => unwatch('feed'));
+  ctx.on(EVENTS.LIVE_FEED_POST, (d) => {
+    if (isMe(d.author) || list.has(d.post_id)) return;
+    fresh.add(d.post_id);
+    const n = fresh.size;
+    newPosts.textContent = n === 1 ? '1 new post' : `${n} new posts`;
+    newPosts.hidden = false;
+    newPostsLive.textContent = newPosts.textContent;
+  });
+  newPosts.addEventListener('click', async () => {
+    newPosts.disabled = true;
+    try {
+      const page = await api.get(`/api/feed${qs({ limit: 20 })}`);
+      if (!ctx.alive) return;
+      for (const p of [...page.items].reverse()) list.prepend(p);
+      fresh.clear();
+      newPosts.hidden = true;
+      list.el.scrollIntoView({ block: 'start', behavior: 'smooth' });
+    } catch (e) {
+      toast(messageOf(e), 'error');
+    } finally {
+      newPosts.disabled = false;
+    }
+  });
+
+  const page = h('div', { class: 'page page-feed' },
+    h('header', { class: 'page-head' }, h('h1', { text: 'Feed' })),
+    form,
+    h('h2', { class: 'sr-only', text: 'Posts' }),
+    newPosts,
+    newPostsLive,
+    list.el);
+  root.append(withSide(ctx, page, trendingPanel({ look: 'list' })));
   render();
   list.load();
 }

@@ -1,4 +1,5 @@
-// Friends: search people and posts, answer requests, see who is online.
+// Friends: search people and posts (trending tags shown until you type),
+// answer requests, see who is online.
 
 import { allPages, openDirect, unfriend } from '../actions.js';
 import { api, enc, qs } from '../api.js';
@@ -12,6 +13,7 @@ import { toast } from '../toast.js';
 import { actionButton, avatar, debounce, emptyState, formError, h, replace, spinner, uid } from '../ui.js';
 import { createViewContext } from '../view-context.js';
 import { renderPost } from './posts.js';
+import { trendingPanel } from './trending.js';
 
 /** Search runs this long after the last keystroke. */
 const SEARCH_DELAY_MS = 250;
@@ -86,6 +88,12 @@ export function mount(root, _params, ctx) {
   }
   const tabList = h('div', { class: 'search-tabs', role: 'tablist', 'aria-label': 'Search results' }, tabs.map((t) => t.button));
   const resultsArea = h('div', { class: 'search-results', hidden: true }, tabList, panels.people, panels.posts);
+  // What is being talked about, in place of results until there are some.
+  const trends = trendingPanel({ look: 'chips', testid: 'search-trending' });
+  const showResults = (on) => {
+    resultsArea.hidden = !on;
+    trends.el.hidden = on;
+  };
   /** The tab shown, and the one the reader picked (kept while they refine the words). */
   let shownTab = 'people';
   let chosenTab = null;
@@ -301,7 +309,7 @@ export function mount(root, _params, ctx) {
       replace(postResults);
       postsCtx?.dispose();
       postsCtx = null;
-      resultsArea.hidden = true;
+      showResults(false);
       summary.textContent = '';
       chosenTab = null;
       return;
@@ -328,7 +336,7 @@ export function mount(root, _params, ctx) {
       if (key === 'people' && !users.length && posts.length) key = 'posts';
       else if (key === 'posts' && !posts.length && users.length) key = 'people';
       selectTab(key, false);
-      resultsArea.hidden = false;
+      showResults(true);
       const count = (n, one, many) => `${n || 'No'} ${n === 1 ? one : many}`;
       summary.textContent = `${count(users.length, 'person', 'people')} and ${count(posts.length, 'post', 'posts').toLowerCase()} match “${query}”.`;
     } catch (e) {
@@ -367,10 +375,11 @@ export function mount(root, _params, ctx) {
 
   root.append(h('div', { class: 'page page-friends' },
     h('header', { class: 'page-head' }, h('h1', { text: 'Friends' })),
-    h('section', { class: 'card section search-card', 'aria-label': 'Search' }, searchForm, err.el, summary, resultsArea),
+    h('section', { class: 'card section search-card', 'aria-label': 'Search' }, searchForm, err.el, summary, resultsArea, trends.el),
     incomingSection,
     friendSection,
     outgoingSection));
   if (window.matchMedia('(min-width: 720px)').matches) search.focus({ preventScroll: true });
   reloadAll();
+  trends.load();
 }

@@ -15,6 +15,7 @@ const TEXT = {
   like: 'liked your post',
   comment: 'commented on your post',
   message: 'sent you a message',
+  chat_mention: 'mentioned you in a chat',
 };
 
 const ICON = {
@@ -23,6 +24,7 @@ const ICON = {
   like: 'heart',
   comment: 'comment',
   message: 'chat',
+  chat_mention: 'chat',
 };
 
 function targetOf(n) {
@@ -30,11 +32,13 @@ function targetOf(n) {
     case 'friend_request': return '#/friends';
     case 'friend_accepted': return n.actor ? `#/u/${encodeURIComponent(n.actor.username)}` : '#/friends';
     case 'like':
-    case 'comment': {
+    case 'comment':
+    case 'mention': {
       const id = n.post?.id ?? n.subject_id;
       return id ? `#/post/${encodeURIComponent(id)}` : '#/feed';
     }
-    case 'message': return n.subject_id ? `#/chat/${encodeURIComponent(n.subject_id)}` : '#/chat';
+    case 'message':
+    case 'chat_mention': return n.subject_id ? `#/chat/${encodeURIComponent(n.subject_id)}` : '#/chat';
     default: return '#/feed';
   }
 }
@@ -51,6 +55,7 @@ function quoted(part) {
  * comment (or whose post is gone) say just "commented on your post".
  */
 function sentence(n, actor) {
+  if (n.kind === 'mention') return mentionSentence(n, actor);
   const who = h('strong', { class: 'notif-actor', text: actor.display_name || actor.username });
   const post = quoted(n.post);
   const comment = n.kind === 'comment' ? quoted(n.comment) : null;
@@ -62,6 +67,34 @@ function sentence(n, actor) {
     parts.push(':', h('span', { class: 'notif-comment', testid: 'notification-comment', text: comment }));
   }
   return h('span', { class: 'notif-text' }, parts);
+}
+
+/**
+ * A mention, quoting the words that named you: "Bob mentioned you in a
+ * comment on “Dinner at eight…”: “@alice will bring wine”", or "Bob
+ * mentioned you in a post: “@alice, dinner?”".
+ */
+function mentionSentence(n, actor) {
+  const who = h('strong', { class: 'notif-actor', text: actor.display_name || actor.username });
+  const post = quoted(n.post);
+  const comment = quoted(n.comment);
+  const inComment = !!n.comment;
+  const parts = [who, inComment ? ' mentioned you in a comment' : ' mentioned you in a post'];
+  if (inComment) {
+    if (post) parts.push(' on ', h('span', { class: 'notif-post', testid: 'notification-post', text: post }));
+    if (comment) parts.push(':', h('span', { class: 'notif-comment', testid: 'notification-comment', text: comment }));
+  } else if (post) {
+    parts.push(':', h('span', { class: 'notif-comment', testid: 'notification-post', text: post }));
+  }
+  return h('span', { class: 'notif-text' }, parts);
+}
+
+/** The kind's mark on the avatar: an icon, or an "@" for a mention. */
+function kindMark(kind) {
+  if (kind === 'mention' || kind === 'chat_mention') {
+    return h('span', { class: ['notif-kind', 'kind-mention'], 'aria-hidden': 'true', text: '@' });
+  }
+  return h('span', { class: ['notif-kind', `kind-${kind}`] }, icon(ICON[kind] || 'bell', 'icon icon-xs'));
 }
 
 export function mount(root, _params, ctx) {
@@ -89,7 +122,7 @@ export function mount(root, _params, ctx) {
     const actor = n.actor || { username: 'someone', display_name: 'Someone' };
     const li = h('li', { class: ['notification', n.read ? null : 'unread'], testid: 'notification', dataset: { read: String(!!n.read), id: n.id, kind: n.kind } });
     const link = h('a', { class: 'notif-link', href: targetOf(n) },
-      h('span', { class: 'avatar-wrap' }, avatar(actor), h('span', { class: ['notif-kind', `kind-${n.kind}`] }, icon(ICON[n.kind] || 'bell', 'icon icon-xs'))),
+      h('span', { class: 'avatar-wrap' }, avatar(actor), kindMark(n.kind)),
       h('span', { class: 'notif-main' },
         sentence(n, actor),
         timeEl(n.created_at)),
@@ -114,7 +147,7 @@ export function mount(root, _params, ctx) {
   const showEmpty = () => {
     const has = list.querySelector('[data-testid="notification"]');
     const empty = list.querySelector('.empty-li');
-    if (!has && !empty) list.append(h('li', { class: 'empty-li' }, emptyState('No notifications yet.', 'Likes, comments and friend requests show up here.')));
+    if (!has && !empty) list.append(h('li', { class: 'empty-li' }, emptyState('No notifications yet.', 'Likes, comments, mentions and friend requests show up here.')));
     if (has && empty) empty.remove();
   };
 

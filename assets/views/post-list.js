@@ -71,6 +71,8 @@ export function postList(ctx, { fetchPage, emptyTitle, emptyDetail }) {
   return {
     el: root,
     load,
+    /** Whether post `id` is listed. */
+    has: (id) => seen.has(id),
     /** Puts a new post at the top. */
     prepend(post) {
       if (seen.has(post.id)) return;

@@ -100,6 +100,33 @@ pub fn hashtags(text: &str) -> Vec<String> {
 /// The longest URL a link preview is made for (bytes).
 pub const MAX_URL_BYTES: usize = 2_048;
 
+/// A URL without what a sentence put after it: `.`, `,`, quotes and the
+/// like, and a closing bracket it did not open (`(see http://x.io/a)`
+/// keeps no `)`, `…/Rust_(language)` keeps its own). The web client trims
+/// the same (assets/text.js).
+fn trim_url(url: &str) -> &str {
+    let mut u = url;
+    loop {
+        let Some(last) = u.chars().next_back() else {
+            return u;
+        };
+        let opener = match last {
+            ')' => Some('('),
+            ']' => Some('['),
+            '}' => Some('{'),
+            _ => None,
+        };
+        let trailing = ".,;:!?'\"\u{2019}\u{201d}\u{bb}\u{2026}".contains(last);
+        let unopened =
+            opener.is_some_and(|o| u.matches(last).count() > u.matches(o).count());
+        if trailing || unopened {
+            u = &u[..u.len() - last.len_utf8()];
+        } else {
+            return u;
+        }
+    }
+}
+
 /// The first `http://` or `https://` URL in `text`, without the
 /// punctuation that ends a sentence around it; the web client links the
 /// same (assets/text.js).

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_with};
 
 /// The bound on the whole browser run (the script bounds itself at 7 min).
 const RUN_LIMIT: Duration = Duration::from_secs(540);
@@ -178,7 +178,8 @@ async fn everyday_e2e() {
         "the everyday browser test needs e2e/node_modules/axe-core (npm ci --prefix e2e): run scripts/test.sh, which installs it"
     );
 
-    let app = spawn_app().await;
+    // Link cards are read from a page the run serves on loopback.
+    let app = spawn_with(|c| c.links_allow_private = true).await;
     let screenshots = root.join("target/e2e-screenshots/everyday");
 
     let mut cmd = Command::new("node");
