@@ -5,7 +5,9 @@
 // Enter puts `@bob ` in; her post also carries a #tag and a link to a
 // small page served here, on loopback. In the post, the mention links to
 // bob's profile, the tag to its page, the URL out of the site; bob, in his
-// own browser, finds a "mentioned you" notification leading to the post.
+// own browser, finds a "mentioned you" notification leading to the post,
+// watches its like count move when alice likes it, and sees "1 new post"
+// in his feed when she posts again.
 // alice edits the post from its "…" menu: the text changes in place,
 // "Edited" appears and opens the history with the first version; bob
 // edits his comment the same way. The tag's page lists the post, with the
@@ -115,6 +117,43 @@ export async function run(k) {
       await n.locator('a').first().click();
       await k.expectState(page.locator(`${tid('post')}[data-post-id="${postId}"]`), 'bob: the notification opens the post');
       await k.sizes(page, 'content-live-mention-notification-post');
+    });
+
+    await k.step('bob watches the like count move as alice likes her post, without reloading', async () => {
+      const { page } = bob;
+      const count = page.locator(`${tid('post')}[data-post-id="${postId}"] ${tid('like-count')}`).first();
+      const before = Number(await count.innerText());
+      const r = await k.api(alice.page, 'PUT', `/api/posts/${encodeURIComponent(postId)}/like`);
+      if (r.status !== 200) k.fail(`alice: liking answered ${r.status}`);
+      await k.until(async () => {
+        const now = Number(await count.innerText());
+        return now === before + 1 || `bob sees ${now} likes`;
+      }, 'bob: the like count did not move live', 10_000);
+      await k.sizes(page, 'content-live-count');
+    });
+
+    await k.step('bob’s feed says "1 new post" when alice posts, and shows it on a click', async () => {
+      const { page } = bob;
+      await page.goto(`${k.base}/#/feed`, { waitUntil: 'domcontentloaded' });
+      await k.expectState(page.locator(tid('post')).first(), 'bob: his feed');
+      // The feed tells the server it is on screen as it mounts.
+      await page.waitForTimeout(300);
+      const r = await k.api(alice.page, 'POST', '/api/posts', { body: `Fresh news ${tag}`, visibility: 'friends' });
+      if (r.status !== 201) k.fail(`alice: posting answered ${r.status}`);
+      const banner = page.locator(tid('new-posts'));
+      await k.expectState(banner, 'bob: the "new posts" button');
+      const text = (await banner.innerText()).trim();
+      if (text !== '1 new post') k.fail(`bob: the button says ${JSON.stringify(text)}`);
+      await k.sizes(page, 'content-live-new-posts');
+      await banner.click();
+      await k.expectState(
+        page.locator(`${tid('post')}[data-post-id="${r.body.post.id}"]`),
+        'bob: the new post at the top of his feed',
+      );
+      if (await banner.isVisible()) k.fail('bob: the button stays after showing the new post');
+      // Back where the next step expects him: alice's first post.
+      await page.goto(`${k.base}/#/post/${encodeURIComponent(postId)}`, { waitUntil: 'domcontentloaded' });
+      await k.expectState(article(page), 'bob: alice’s post again');
     });
 
     await k.step('alice edits her post; "Edited" opens the history with the first version', async () => {
