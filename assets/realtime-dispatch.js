@@ -58,6 +58,9 @@ function onFrame(f) {
     case 'message':
       chat.onMessageFrame(f);
       break;
+    case 'event':
+      chat.onEventFrame(f);
+      break;
     case 'ack':
       chat.onAck(f);
       break;

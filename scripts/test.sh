@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 source scripts/debian.sh
 need_debian sqlite3:sqlite3 ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium \
   python3:python3 pip3:python3-pip node:nodejs npm:npm
+# Chromium draws the chat's reactions with it (screenshots show emoji, not
+# empty boxes).
+need_debian_file /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf:fonts-noto-color-emoji
 
 # Python tools come from PyPI. Debian marks its Python as externally
 # managed (PEP 668); these go to /usr/local (or ~/.local) all the same.

@@ -1,6 +1,8 @@
-// The chat state machine: conversations, their loaded messages, unsent
-// messages, unread counts, read receipts and typing indicators, driven by
-// realtime frames and API pages.
+// The chat state machine: conversations, their loaded messages and group
+// events, messages and changes not yet acknowledged, unread and mention
+// counts, read receipts and typing indicators, driven by realtime frames
+// and API pages. What an event does to a message is items.js; to a group,
+// members.js.
 //
 // Pure: it touches no DOM, network or timer of its own. Everything outside
 // comes in through the `deps` given to the constructor (the clock, the
@@ -9,10 +11,16 @@
 //
 // Unread counts start from the API's list and then count each message with
 // a seq not yet accounted for (above the list's `last_seq`, not seen
-// before), so sync replays and duplicates never count twice.
+// before), so sync replays and duplicates never count twice. Events take
+// seqs too but never count; a counted message that is unsent stops
+// counting, as the server's count does.
 
 import { EVENTS } from '../events.js';
-import { SendPacer } from './pacing.js';
+import { mentions as mentionsOf } from '../text.js';
+import { applyChange, clockOf, MESSAGE_KINDS, overlay, requote } from './items.js';
+import { newConversation, mergeView } from './conversation.js';
+import { applyGroupEvent, GROUP_KINDS } from './members.js';
+import { Outbox } from './outbox.js';
 
 /**
  * How long a typing indicator lasts after the last `typing` frame. Senders
@@ -41,6 +49,8 @@ export const READ_ANSWER_EVERY_MS = 10000;
  */
 export const LIST_REFRESH_DELAY_MS = 150;
 
+const sameName = (a, b) => typeof a === 'string' && typeof b === 'string' && a.toLowerCase() === b.toLowerCase();
+
 /**
  * @typedef {object} ChatDeps
  * @property {() => (string|null)} me the signed-in username
@@ -58,33 +68,47 @@ export class ChatMachine {
   convs = new Map();
   /** Whether the conversation list has loaded once. */
   loaded = false;
-  /** client_msg_id -> { conversation_id, client_msg_id, body, media, created_at, sentAt, failed } */
-  pending = new Map();
   /** id of the conversation on screen, or null */
   active = null;
+  /**
+   * username -> display name, of everyone seen a member of any
+   * conversation (or looked up): a group's lines name former members too.
+   */
+  names = new Map();
 
   #deps;
-  #pacer = new SendPacer();
-  #pumpTimer = null;
+  #outbox;
   #refreshTimer = null;
 
   /** @param {ChatDeps} deps */
   constructor(deps) {
     this.#deps = deps;
+    this.#outbox = new Outbox(deps, (a) => {
+      this.#emit(EVENTS.CHAT_PENDING, { conversation_id: a.conversation_id, client_msg_id: a.client_msg_id, failed: a });
+      this.#redraw(a.conversation_id, a.seq);
+    });
+  }
+
+  /** client_msg_id -> our message waiting for its ack (outbox.js). */
+  get pending() {
+    return this.#outbox.pending;
+  }
+
+  /** client_msg_id -> our edit, unsend or reaction waiting for its ack (outbox.js). */
+  get actions() {
+    return this.#outbox.actions;
   }
 
   reset() {
     this.convs.clear();
-    this.pending.clear();
-    this.#pacer.clear();
-    this.#deps.timers.clear(this.#pumpTimer);
+    this.names.clear();
+    this.#outbox.clear();
     this.loaded = false;
     this.active = null;
   }
 
   #isMe(username) {
-    const me = this.#deps.me();
-    return !!me && username === me;
+    return sameName(username, this.#deps.me());
   }
 
   #emit(type, detail) {
@@ -98,49 +122,19 @@ export class ChatMachine {
   ensure(view) {
     let c = this.convs.get(view.id);
     if (!c) {
-      c = {
-        id: view.id,
-        kind: view.kind || 'direct',
-        title: view.title || null,
-        members: view.members || [],
-        last_seq: 0,
-        unread: 0,
-        last_message: null,
-        /** Messages at or below this seq are already in `unread`. */
-        base: 0,
-        /** Seqs above `base` already counted. */
-        counted: new Set(),
-        /** seq -> message, for loaded history */
-        messages: new Map(),
-        historyLoaded: false,
-        hasMoreBefore: false,
-        /** username -> seq read */
-        reads: new Map(),
-        readSent: 0,
-        answeredAt: 0,
-        /** username -> expiry ms */
-        typing: new Map(),
-        activity: 0,
-      };
+      c = newConversation(view);
       this.convs.set(view.id, c);
     }
     return c;
   }
 
-  /** Merges one conversation from the API's list. */
+  /** Merges one conversation from the API (the list, or one conversation). */
   merge(view) {
     const c = this.ensure(view);
-    c.kind = view.kind || c.kind;
-    c.title = view.title ?? c.title;
-    if (view.members?.length) c.members = view.members;
+    mergeView(c, view);
+    // The server's members only: one added by an event is a placeholder until then.
+    for (const m of view.members || []) this.names.set(m.username, m.display_name || m.username);
     this.#mergeReads(c, view.read);
-    if (view.last_seq >= c.last_seq) {
-      c.unread = view.unread;
-      c.last_seq = view.last_seq;
-      c.base = Math.max(c.base, view.last_seq);
-      if (view.last_message) c.last_message = view.last_message;
-    }
-    if (c.last_message) c.activity = Math.max(c.activity, Date.parse(c.last_message.created_at) || 0);
     return c;
   }
 
@@ -156,15 +150,35 @@ export class ChatMachine {
     this.#emit(EVENTS.CHAT_UNREAD);
   }
 
+  /** Takes one conversation read again (`GET /api/conversations/{id}`). */
+  applyConversation(view) {
+    this.merge(view);
+    this.#emit(EVENTS.CHAT_CONVERSATIONS);
+    this.#emit(EVENTS.CHAT_UNREAD);
+  }
+
   /** Conversations, most recently active first. */
   list() {
     return [...this.convs.values()].sort((a, b) => b.activity - a.activity || b.last_seq - a.last_seq);
   }
 
+  /** Unread messages across conversations, for the app's badge: muted ones stay quiet. */
   totalUnread() {
     let n = 0;
-    for (const c of this.convs.values()) n += c.unread;
+    for (const c of this.convs.values()) if (!c.muted) n += c.unread;
     return n;
+  }
+
+  /** The name to show for `username` in conversation `id` (a display name once known). */
+  nameOf(id, username) {
+    // A member added by an event has only a username until the list comes.
+    return this.names.get(username) || this.convs.get(id)?.members.find((x) => x.username === username)?.display_name || username;
+  }
+
+  /** Takes display names looked up (username -> name) and has the lines worded again. */
+  learnNames(found) {
+    for (const [u, name] of found) this.names.set(u, name || u);
+    this.#emit(EVENTS.CHAT_CONVERSATIONS);
   }
 
   /** The other members of a conversation. */
@@ -187,8 +201,25 @@ export class ChatMachine {
     return this.active === id && this.#deps.pageVisible();
   }
 
-  /** Adds a message (from a frame, an ack or the REST history); true when it was new. */
-  addMessage(m) {
+  #mentionsMe(m) {
+    return (m.mentions || []).some((n) => this.#isMe(n));
+  }
+
+  /** The members `body` names with @ (not the writer), as the server resolves them. */
+  #mentionsIn(c, body) {
+    const out = [];
+    for (const name of mentionsOf(body)) {
+      const member = (c.members || []).find((m) => sameName(m.username, name));
+      if (member && !this.#isMe(member.username)) out.push(member.username);
+    }
+    return out;
+  }
+
+  /**
+   * Adds a message (from a frame, an ack or the REST history); true when it
+   * was new. `floor`: the seq its snapshot reads as of (its own when live).
+   */
+  addMessage(m, floor = m.seq) {
     let c = this.convs.get(m.conversation_id);
     let unknown = false;
     if (!c) {
@@ -196,42 +227,134 @@ export class ChatMachine {
       unknown = true;
     }
     const isNew = !c.messages.has(m.seq);
-    if (isNew) c.messages.set(m.seq, m);
+    if (isNew) {
+      c.messages.set(m.seq, m);
+      c.clocks.set(m.seq, clockOf(floor));
+    }
     if (m.client_msg_id && this.pending.has(m.client_msg_id) && this.#isMe(m.sender)) {
       this.pending.delete(m.client_msg_id);
       this.#emit(EVENTS.CHAT_PENDING, { conversation_id: m.conversation_id, client_msg_id: m.client_msg_id, message: m });
     }
     let counted = false;
+    let unreadMoved = false;
     if (m.seq > c.base && !c.counted.has(m.seq)) {
       c.counted.add(m.seq);
       counted = true;
-      if (!this.#isMe(m.sender) && !this.isVisible(c.id)) c.unread += 1;
+      if (!this.#isMe(m.sender) && !m.unsent && !this.isVisible(c.id)) {
+        c.unread += 1;
+        c.unreadSeqs.add(m.seq);
+        unreadMoved = true;
+        if (this.#mentionsMe(m)) {
+          c.mentions += 1;
+          c.mentionSeqs.add(m.seq);
+        }
+      }
     }
-    if (m.seq >= c.last_seq) {
-      c.last_seq = m.seq;
-      c.last_message = m;
+    if (m.seq > c.last_seq) c.last_seq = m.seq;
+    if (!c.last_message || m.seq >= c.last_message.seq) {
+      c.last_message = c.messages.get(m.seq) || m;
       c.activity = Math.max(c.activity, Date.parse(m.created_at) || this.#deps.now());
     }
     if (m.sender && c.typing.delete(m.sender)) this.#emit(EVENTS.CHAT_TYPING, { conversation_id: c.id });
     if (isNew || counted) this.#emit(EVENTS.CHAT_MESSAGE, { conversation_id: c.id, message: m, isNew });
-    if (counted) this.#emit(EVENTS.CHAT_UNREAD);
+    if (unreadMoved) this.#emit(EVENTS.CHAT_UNREAD);
     if (unknown) this.refreshSoon();
     return isNew;
   }
 
-  onMessageFrame(f) {
-    const c = this.convs.get(f.conversation_id);
-    // A hole before this seq (a frame lost on the way): ask for it.
-    if (c?.historyLoaded && f.seq > c.last_seq + 1 && c.last_seq > 0) {
+  /** Asks for what follows the last seq seen when `seq` lies past a hole (a frame lost on the way). */
+  #fillHole(c, seq) {
+    if (c?.historyLoaded && seq > c.last_seq + 1 && c.last_seq > 0 && !c.left) {
       this.#deps.send({ type: 'sync', conversation_id: c.id, after_seq: c.last_seq });
     }
+  }
+
+  onMessageFrame(f) {
+    this.#fillHole(this.convs.get(f.conversation_id), f.seq);
     this.addMessage(f);
     this.markReadIfVisible(f.conversation_id);
   }
 
+  /** An `event` frame, live or replayed. */
+  onEventFrame(f) {
+    this.#fillHole(this.convs.get(f.conversation_id), f.seq);
+    this.applyEvent(f);
+    this.markReadIfVisible(f.conversation_id);
+  }
+
+  /**
+   * Applies an event (a frame, or an item of a page when `quiet`: the
+   * caller then announces the change once). Kinds it does not know only
+   * take their seq. Returns whether the thread's lines or the group
+   * changed.
+   */
+  applyEvent(e, { quiet = false } = {}) {
+    if (!Number.isFinite(e.seq)) return false;
+    let c = this.convs.get(e.conversation_id);
+    if (!c) {
+      c = this.ensure({ id: e.conversation_id });
+      // Added to a group: the list brings it.
+      this.refreshSoon();
+    }
+    if (e.seq > c.last_seq) c.last_seq = e.seq;
+    if (MESSAGE_KINDS.has(e.kind)) {
+      this.#changeMessage(c, e, quiet);
+      return false;
+    }
+    if (!GROUP_KINDS.has(e.kind)) return false;
+    const isNew = !c.events.has(e.seq);
+    if (isNew) c.events.set(e.seq, e);
+    const changed = applyGroupEvent(c, e, this.#deps.me());
+    if (isNew) c.activity = Math.max(c.activity, Date.parse(e.created_at) || 0);
+    if (changed) {
+      if (c.left) c.typing.clear();
+      // New members' names and pictures, our own new standing: from the list.
+      if (e.kind === 'member_added' || (this.#isMe(e.user) && e.kind === 'role_changed')) this.refreshSoon();
+    }
+    if (!quiet && (isNew || changed)) this.#emit(EVENTS.CHAT_CONVERSATIONS, { conversation_id: c.id, event: e });
+    return changed || isNew;
+  }
+
+  /** What an edit, unsend or reaction does to its message and to the replies quoting it. */
+  #changeMessage(c, e, quiet) {
+    const seq = e.target_seq;
+    if (e.kind === 'unsend' && c.unreadSeqs.delete(seq)) {
+      c.unread = Math.max(0, c.unread - 1);
+      if (c.mentionSeqs.delete(seq)) c.mentions = Math.max(0, c.mentions - 1);
+      if (!quiet) this.#emit(EVENTS.CHAT_UNREAD);
+    }
+    const stored = c.messages.get(seq);
+    const target = stored || (c.last_message?.seq === seq ? c.last_message : null);
+    if (!target) return;
+    let clock = c.clocks.get(seq);
+    if (!clock) {
+      // The list's last message reads as of the list.
+      clock = clockOf(c.base);
+      c.clocks.set(seq, clock);
+    }
+    const next = applyChange(target, clock, e);
+    if (!next) return;
+    if (stored) c.messages.set(seq, next);
+    if (c.last_message?.seq === seq) c.last_message = next;
+    if (!quiet) this.#emit(EVENTS.CHAT_MESSAGE, { conversation_id: c.id, message: next, isNew: false });
+    for (const [s, m] of c.messages) {
+      const quoting = requote(m, next);
+      if (!quoting) continue;
+      c.messages.set(s, quoting);
+      if (c.last_message?.seq === s) c.last_message = quoting;
+      if (!quiet) this.#emit(EVENTS.CHAT_MESSAGE, { conversation_id: c.id, message: quoting, isNew: false });
+    }
+  }
+
   onAck(f) {
+    const action = this.#outbox.takeChange(f.client_msg_id);
+    if (action) {
+      this.#acked(action, f);
+      return;
+    }
     const p = this.pending.get(f.client_msg_id);
     if (!p) return;
+    const c = this.convs.get(f.conversation_id);
     this.addMessage({
       conversation_id: f.conversation_id,
       seq: f.seq,
@@ -242,7 +365,55 @@ export class ChatMachine {
       media: p.media || [],
       client_msg_id: f.client_msg_id,
       created_at: p.created_at,
+      reply_to: p.reply_to || null,
+      edited_at: null,
+      unsent: false,
+      reactions: [],
+      mentions: c ? this.#mentionsIn(c, p.body) : [],
     });
+  }
+
+  /**
+   * Our edit, unsend or reaction is stored as item `f.seq`. The server
+   * sends its event to everyone but this connection, so it is applied
+   * here as that event would be.
+   */
+  #acked(a, f) {
+    const c = this.convs.get(a.conversation_id);
+    if (!c) return;
+    // Only a seq right after the last one seen: one further on would hide a hole.
+    if (f.seq === c.last_seq + 1) c.last_seq = f.seq;
+    const kind = a.kind === 'react' ? (a.remove ? 'unreact' : 'react') : a.kind;
+    const e = {
+      conversation_id: a.conversation_id,
+      seq: f.seq,
+      actor: this.#deps.me(),
+      created_at: a.created_at,
+      kind,
+      target_seq: a.seq,
+      body: a.body,
+      mentions: a.kind === 'edit' ? this.#mentionsIn(c, a.body) : undefined,
+      edited_at: a.created_at,
+      emoji: a.emoji,
+    };
+    this.#changeMessage(c, e, false);
+    // Without the pending overlay now, changed or not.
+    this.#redraw(c.id, a.seq);
+  }
+
+  /** Message `seq` as it shows here: with our changes still waiting for the server. */
+  view(id, seq) {
+    const c = this.convs.get(id);
+    const m = c?.messages.get(seq);
+    if (!m) return null;
+    const mine = this.#outbox.changesTo(id, seq);
+    return mine.length ? overlay(m, mine, this.#deps.me()) : m;
+  }
+
+  /** Tells the thread to draw message `seq` again. */
+  #redraw(id, seq) {
+    const m = this.view(id, seq);
+    if (m) this.#emit(EVENTS.CHAT_MESSAGE, { conversation_id: id, message: m, isNew: false });
   }
 
   /** A sync is complete: the conversation is known up to `last_seq`. */
@@ -278,11 +449,22 @@ export class ChatMachine {
     const c = this.convs.get(f.conversation_id);
     if (!c) return;
     if (this.#isMe(f.user)) {
-      // Read on another device.
+      // Read on another device: what is left unread is what we counted
+      // after it, plus at most one for each item between it and the list's
+      // last seq.
       c.readSent = Math.max(c.readSent, f.seq);
-      const unread = Math.max(0, c.last_seq - f.seq);
+      for (const s of [...c.unreadSeqs]) {
+        if (s <= f.seq) c.unreadSeqs.delete(s);
+      }
+      for (const s of [...c.mentionSeqs]) {
+        if (s <= f.seq) c.mentionSeqs.delete(s);
+      }
+      const before = Math.min(c.listUnread, Math.max(0, c.base - f.seq));
+      const unread = Math.min(c.unread, before + c.unreadSeqs.size);
       if (unread < c.unread) {
         c.unread = unread;
+        c.listUnread = Math.min(c.listUnread, before);
+        c.mentions = Math.min(c.mentions, unread === 0 ? 0 : c.mentions);
         this.#emit(EVENTS.CHAT_UNREAD);
       }
       return;
@@ -301,6 +483,7 @@ export class ChatMachine {
    * even seq 0 tells them where we are.
    */
   announceRead(c) {
+    if (c.left) return;
     const now = this.#deps.now();
     if (now - c.answeredAt < READ_ANSWER_EVERY_MS) return;
     if (this.#deps.send({ type: 'read', conversation_id: c.id, seq: c.readSent })) c.answeredAt = now;
@@ -343,56 +526,55 @@ export class ChatMachine {
     const c = this.convs.get(id);
     if (!c || !this.isVisible(id)) return;
     const seq = c.last_seq;
-    if (c.unread !== 0) {
+    if (c.unread !== 0 || c.mentions !== 0) {
       c.unread = 0;
+      c.mentions = 0;
+      c.listUnread = 0;
+      c.unreadSeqs.clear();
+      c.mentionSeqs.clear();
       this.#emit(EVENTS.CHAT_UNREAD);
     }
-    if (seq > 0 && seq > c.readSent) {
+    // A former member's position no longer moves.
+    if (seq > 0 && seq > c.readSent && !c.left) {
       if (this.#deps.send({ type: 'read', conversation_id: id, seq })) c.readSent = seq;
     }
   }
 
   /**
    * Sends a new message; returns its pending entry. `media`: the uploads it
-   * carries, [{ id, alt }] in order (docs/media.md); the body may then be empty.
+   * carries, [{ id, alt }] in order (docs/media.md); the body may then be
+   * empty. `replyTo`: the message it answers, quoted as it reads now.
    */
-  send(conversationId, body, media = []) {
-    const now = this.#deps.now();
-    const p = {
-      conversation_id: conversationId,
-      client_msg_id: this.#deps.newId(),
-      body,
-      media: media.map(({ id, alt }) => ({ id, alt: alt || '' })),
-      created_at: new Date(now).toISOString(),
-      sentAt: now,
-      failed: false,
-    };
-    this.pending.set(p.client_msg_id, p);
-    this.transmit(p);
+  send(conversationId, body, media = [], replyTo = null) {
+    const p = this.#outbox.message(conversationId, body, media, replyTo);
     this.#emit(EVENTS.CHAT_PENDING, { conversation_id: conversationId, client_msg_id: p.client_msg_id, pending: p });
     return p;
   }
 
-  /** Queues a pending message for sending (again), paced by pacing.js. */
-  transmit(p) {
-    p.sentAt = this.#deps.now();
-    this.#pacer.enqueue(p);
-    this.#pump();
+  /** Replaces the body of our message `seq`. */
+  edit(conversationId, seq, body) {
+    return this.#act({ kind: 'edit', conversation_id: conversationId, seq, body });
   }
 
-  #pump() {
-    this.#deps.timers.clear(this.#pumpTimer);
-    this.#pumpTimer = null;
-    const retryIn = this.#pacer.drain(this.#deps.now(), (p) => {
-      // Acked meanwhile: nothing to send.
-      if (!this.pending.has(p.client_msg_id)) return false;
-      p.sentAt = this.#deps.now();
-      // Not connected: resync() resends it once the connection is back.
-      const frame = { type: 'send', conversation_id: p.conversation_id, client_msg_id: p.client_msg_id, body: p.body };
-      if (p.media?.length) frame.media = p.media;
-      return this.#deps.send(frame);
-    });
-    if (retryIn !== null) this.#pumpTimer = this.#deps.timers.set(() => this.#pump(), retryIn);
+  /** Takes our message `seq` back, for everyone. */
+  unsend(conversationId, seq) {
+    return this.#act({ kind: 'unsend', conversation_id: conversationId, seq });
+  }
+
+  /** Adds (or with `remove`, takes back) our reaction `emoji` to message `seq`. */
+  react(conversationId, seq, emoji, remove = false) {
+    return this.#act({ kind: 'react', conversation_id: conversationId, seq, emoji, remove: !!remove });
+  }
+
+  #act(fields) {
+    const a = this.#outbox.change(fields);
+    this.#redraw(a.conversation_id, a.seq);
+    return a;
+  }
+
+  /** Queues a pending message for sending again (a retry). */
+  transmit(p) {
+    this.#outbox.transmit(p);
   }
 
   pendingFor(id) {
@@ -401,41 +583,54 @@ export class ChatMachine {
 
   /**
    * After (re)connecting: ask for everything after the last seq seen in
-   * every known conversation, then resend what was never acked (resends
-   * are idempotent by client_msg_id).
+   * every known conversation (a former member's history is complete),
+   * then resend what was never acked (resends are idempotent by
+   * client_msg_id).
    */
   resync() {
     for (const c of this.convs.values()) {
-      this.#deps.send({ type: 'sync', conversation_id: c.id, after_seq: c.last_seq });
+      if (!c.left) this.#deps.send({ type: 'sync', conversation_id: c.id, after_seq: c.last_seq });
     }
-    for (const p of this.pending.values()) {
-      p.failed = false;
-      this.transmit(p);
-    }
+    this.#outbox.resend();
     if (this.active) this.markReadIfVisible(this.active);
   }
 
   /**
-   * Takes a page of history: the newest (`beforeSeq` null) or the one
-   * before `beforeSeq`.
+   * Takes a page of history (messages and events, as `GET …/messages`
+   * lists them): the newest (`beforeSeq` null) or the one before
+   * `beforeSeq`. Each message reads as of the page's `last_seq`.
    */
   applyHistory(id, page, beforeSeq = null) {
     const c = this.ensure({ id });
-    for (const m of page.items) {
-      if (!c.messages.has(m.seq)) c.messages.set(m.seq, m);
+    const items = [...page.items].sort((a, b) => a.seq - b.seq);
+    const asOf = page.last_seq ?? 0;
+    if (items.length) c.oldestSeq = Math.min(c.oldestSeq ?? Infinity, items[0].seq);
+    let groupChanged = false;
+    let lastMessage = null;
+    for (const it of items) {
+      if (it.type === 'event') {
+        groupChanged = this.applyEvent({ ...it, conversation_id: id }, { quiet: true }) || groupChanged;
+        continue;
+      }
+      lastMessage = it;
+      const had = c.clocks.get(it.seq);
+      // A snapshot replaces what we hold unless what we hold is newer.
+      const older = had && (had.floor > asOf || [...had.keys.values()].some((s) => s > asOf));
+      if (!c.messages.has(it.seq) || !older) {
+        c.messages.set(it.seq, it);
+        c.clocks.set(it.seq, clockOf(asOf));
+      }
     }
     if (beforeSeq === null) {
       c.historyLoaded = true;
       c.hasMoreBefore = page.has_more;
-      if (page.last_seq > c.last_seq) {
-        c.last_seq = page.last_seq;
-        const last = page.items[page.items.length - 1];
-        if (last) c.last_message = last;
-      }
+      if (page.last_seq > c.last_seq) c.last_seq = page.last_seq;
+      if (lastMessage && (!c.last_message || lastMessage.seq >= c.last_message.seq)) c.last_message = c.messages.get(lastMessage.seq);
       c.base = Math.max(c.base, page.last_seq);
     } else {
       c.hasMoreBefore = page.has_more;
     }
+    if (groupChanged) this.#emit(EVENTS.CHAT_CONVERSATIONS, { conversation_id: id });
   }
 
   /** Reloads the conversation list soon (once for a burst of calls). */

@@ -1,28 +1,28 @@
-// One conversation: its history (loaded upward as the reader scrolls),
-// live messages with their photos and videos, pending sends, attachments
-// being uploaded, typing, read receipts and the other members' presence.
+// One conversation: its history (loaded upward as the reader scrolls) of
+// messages and of the group's changes (centered lines), live messages with
+// their photos and videos, replies, edits, unsends and reactions as they
+// happen, pending sends, typing and read receipts. The header is
+// chat-head.js; the composer, chat-composer.js; a message's element,
+// chat/bubble.js; its actions, chat/message-menu.js.
 
+import { fill, messageEl } from '../chat/bubble.js';
+import { chat, learnNames, loadConversation, loadHistory } from '../chat/client.js';
+import { reacted } from '../chat/items.js';
+import { systemText } from '../chat/members.js';
+import { messageMenu } from '../chat/message-menu.js';
 import { bus } from '../bus.js';
-import { chat, loadHistory } from '../chat/client.js';
+import { confirmAction } from '../confirm.js';
 import { EVENTS } from '../events.js';
-import { icon } from '../icons.js';
-import { Attachments, MAX_ITEMS } from '../mediakit/attachments.js';
-import { attachmentTray, filePicker } from '../mediakit/composer-files.js';
 import { acceptFiles } from '../mediakit/file-drop.js';
-import { mediaGrid } from '../mediakit/grid.js';
-import { moreMenu } from '../menu.js';
 import { openReport } from '../report.js';
-import { setTitle } from '../router.js';
-import { fetchMedia, isMe, isOnline, sendFrame, state } from '../store.js';
-import { richText } from '../text.js';
-import { clockTime, dayKey, dayLabel } from '../time.js';
-import { avatar, formError, h, messageOf, replace, spinner, uid } from '../ui.js';
+import { isMe, state } from '../store.js';
+import { toast } from '../toast.js';
+import { dayKey, dayLabel } from '../time.js';
+import { h, messageOf, replace, spinner } from '../ui.js';
 import { createViewContext } from '../view-context.js';
+import { threadComposer } from './chat-composer.js';
+import { threadHead } from './chat-head.js';
 
-/** Our `typing` frames go out at most this often: the server passes them on no more often (docs/protocol.md). */
-const TYPING_EVERY_MS = 1500;
-/** The server's limit on a message's length, in characters. */
-const MAX_BODY = 4000;
 /** An unacked message is shown as not delivered after this long on an open connection. */
 const UNACKED_AFTER_MS = 10000;
 /** Consecutive messages from one sender this close in time share one header. */
@@ -33,34 +33,11 @@ const THREAD_TICK_MS = 1000;
 const PINNED_WITHIN_PX = 48;
 /** Older history loads when the reader scrolls within this many px of the top. */
 const LOAD_OLDER_WITHIN_PX = 150;
+/** Looking for a quoted message loads at most this many older pages. */
+const QUOTE_SEARCH_PAGES = 25;
+/** How long the message a quote leads to stays highlighted. */
+const FLASH_MS = 1600;
 
-/**
- * Attachments being uploaded, per signed-in user and conversation: they
- * outlive the open thread, so switching conversations mid-upload loses
- * nothing.
- */
-const drafts = new Map();
-
-function draftFiles(conversationId) {
-  const owner = state.me?.id || '';
-  for (const key of drafts.keys()) {
-    // Another user's drafts (signed out and in as someone else) go.
-    if (!key.startsWith(`${owner}:`)) {
-      drafts.get(key).clear({ cancel: true });
-      drafts.delete(key);
-    }
-  }
-  const key = `${owner}:${conversationId}`;
-  if (!drafts.has(key)) drafts.set(key, new Attachments({ scope: owner, fetchView: fetchMedia }));
-  return drafts.get(key);
-}
-
-/** Any other member online? */
-export function convOnline(c) {
-  return chat.others(c).some((m) => isOnline(m.username));
-}
-
-/** Shows conversation `id` in `pane`; returns { dispose } to take it down. */
 /** Most names "Seen by" lists before it says "and N others". */
 const SEEN_NAMES = 2;
 
@@ -79,6 +56,7 @@ export function seenBy(c, seq) {
   return `Seen by ${names.slice(0, SEEN_NAMES).join(', ')} and ${rest} ${rest === 1 ? 'other' : 'others'}`;
 }
 
+/** Shows conversation `id` in `pane`; returns { dispose } to take it down. */
 export function openThread(pane, id) {
   const offs = [];
   const on = (type, fn) => {
@@ -91,15 +69,8 @@ export function openThread(pane, id) {
   // For the message grids: their listeners and checks end with the thread.
   const vctx = createViewContext();
 
-  const c0 = chat.conv(id);
-  const titleEl = h('h2', { class: 'chat-title', testid: 'chat-title', text: c0 ? chat.title(c0) : 'Conversation' });
-  const presenceDot = h('span', { class: 'presence-dot', testid: 'chat-presence', dataset: { online: 'false' } });
-  const presenceText = h('span', { class: 'muted small' });
-  const headAvatar = h('span', { class: 'avatar-wrap' });
-  const back = h('a', { class: 'btn btn-ghost btn-icon back-link', href: '#/chat', 'aria-label': 'Back to conversations' }, icon('back'));
-  const head = h('header', { class: 'thread-head' },
-    back, headAvatar,
-    h('div', { class: 'thread-id' }, titleEl, h('div', { class: 'thread-presence' }, presenceDot, presenceText)));
+  /** A member's name as the thread shows it. */
+  const nameOf = (username) => chat.nameOf(id, username);
 
   // A log (role=log, read out as it grows), so its rows are divs: list
   // items may only sit in a list.
@@ -108,74 +79,6 @@ export function openThread(pane, id) {
   const list = h('div', { class: 'messages', testid: 'messages', tabindex: '0', 'aria-label': 'Messages', role: 'log', 'aria-live': 'polite' }, older);
   const typing = h('p', { class: 'typing-indicator', testid: 'typing-indicator', hidden: true, 'aria-live': 'polite' });
   const typingSlot = h('div', { class: 'typing-slot' }, typing);
-
-  const inputId = uid('message');
-  const input = h('textarea', {
-    id: inputId,
-    class: 'input message-input',
-    testid: 'message-input',
-    rows: '1',
-    placeholder: 'Write a message…',
-    maxlength: String(MAX_BODY),
-    autocomplete: 'off',
-  });
-  const sendBtn = h('button', { type: 'submit', class: 'btn btn-primary btn-icon send-btn', testid: 'message-send', 'aria-label': 'Send' }, icon('send'));
-  const err = formError();
-
-  // ---- attachments ----
-  const files = draftFiles(id);
-  const addFiles = (list) => {
-    err.clear();
-    const { refused } = files.add(list);
-    if (refused) err.show(`A message can carry at most ${MAX_ITEMS} photos and videos; ${refused === 1 ? 'one file was' : `${refused} files were`} left out.`);
-  };
-  const picker = filePicker({ testid: 'message-attach', label: 'Attach photos or videos', iconName: 'paperclip', compact: true, onFiles: addFiles });
-  const tray = attachmentTray(files, { compact: true, label: 'Photos and videos for this message' });
-  const renderFiles = () => {
-    tray.update();
-    const waiting = files.count > 0 && !files.sendable;
-    sendBtn.disabled = waiting;
-    sendBtn.title = files.uploading ? 'Waiting for uploads…' : files.failed ? 'Remove the failed file to send' : '';
-  };
-  files.onChange = renderFiles;
-
-  const form = h('form', { class: 'message-composer', novalidate: true },
-    picker.button, picker.input,
-    h('label', { class: 'sr-only', for: inputId, text: 'Message' }),
-    input, sendBtn);
-  const thread = h('div', { class: 'thread' }, head, list, typingSlot, err.el, tray.el, form);
-  const stopDrop = acceptFiles(thread, addFiles);
-  replace(pane, thread);
-  renderFiles();
-
-  // ---- header ----
-  const renderHead = () => {
-    const c = chat.conv(id);
-    if (!c) return;
-    const t = chat.title(c);
-    titleEl.textContent = t;
-    setTitle(t);
-    const others = chat.others(c);
-    const online = convOnline(c);
-    presenceDot.dataset.online = String(online);
-    if (c.kind === 'group') {
-      const n = others.filter((m) => isOnline(m.username)).length;
-      presenceText.textContent = `${others.length + 1} members${n ? ` · ${n} online` : ''}`;
-    } else {
-      presenceText.textContent = online ? 'Online' : 'Offline';
-    }
-    const who = c.kind === 'group' ? { username: t, display_name: t } : (others[0] || state.me);
-    if (headAvatar.dataset.who !== who.username) {
-      headAvatar.dataset.who = who.username;
-      replace(headAvatar, avatar(who));
-    }
-  };
-
-  // ---- messages ----
-  const bySeq = new Map(); // seq -> li
-  const byClient = new Map(); // client_msg_id -> li (pending)
-  /** li -> { meta, sender }: what regrouping and pending notes need of a message element. */
-  const info = new WeakMap();
 
   const atBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < PINNED_WITHIN_PX;
   const toBottom = () => {
@@ -188,52 +91,109 @@ export function openThread(pane, id) {
     if (pinned) toBottom();
   };
 
-  const isGroup = () => {
+  /** Our newest message that may still be edited (the up arrow in the field). */
+  const lastOwn = () => {
     const c = chat.conv(id);
-    return !!c && c.kind === 'group';
+    if (!c) return null;
+    let best = null;
+    for (const m of c.messages.values()) {
+      if (isMe(m.sender) && !m.unsent && (!best || m.seq > best.seq)) best = m;
+    }
+    return best ? chat.view(id, best.seq) : null;
   };
 
-  const messageEl = (m, pending) => {
-    const mine = isMe(m.sender);
-    const sender = h('span', { class: ['message-sender', (mine || !isGroup()) ? 'sr-only' : null], testid: 'message-sender', text: m.sender || 'deleted user' });
-    // Someone else's message can be reported to the admins.
-    const report = !mine && !pending && m.message_id && m.sender
-      ? moreMenu([{ label: 'Report message', testid: 'report-message', onSelect: (opener) => openReport({ kind: 'message', id: m.message_id, about: `${m.sender}'s message`, opener }) }],
-        { label: `More actions for ${m.sender}'s message`, testid: 'message-menu', cls: 'message-more' })
-      : null;
-    const meta = h('span', { class: 'message-meta' },
-      h('time', { datetime: m.created_at, title: Number.isNaN(Date.parse(m.created_at)) ? null : new Date(m.created_at).toLocaleString(), text: clockTime(m.created_at) }),
-      report);
-    const li = h('div', {
-      class: ['message', mine ? 'mine' : 'theirs', pending ? 'pending' : null],
-      testid: 'message',
-      dataset: { mine: String(mine), clientId: m.client_msg_id || null },
-    },
-    sender,
-    h('div', { class: ['bubble', m.media?.length ? 'has-media' : null] },
-      m.body || !m.media?.length ? h('p', { class: 'message-body', testid: 'message-body' }, richText(m.body || '')) : null,
-      m.media?.length ? mediaGrid(m.media, vctx, { compact: true }) : null),
-    meta);
-    if (!pending) li.dataset.seq = String(m.seq);
-    info.set(li, { meta, sender: m.sender });
-    return li;
+  const composer = threadComposer(id, {
+    nameOf,
+    lastOwn,
+    onSent: (p) => mutate(() => {
+      addPending(p);
+      regroup();
+    }, true),
+  });
+  const head = threadHead(id);
+  const renderHead = head.render;
+  const thread = h('div', { class: 'thread' }, head.el, list, typingSlot, composer.el);
+  const stopDrop = acceptFiles(thread, composer.addFiles);
+  replace(pane, thread);
+
+  // ---- rows: messages and the group's lines ----
+  /** seq -> row (a message's element or a line) */
+  const bySeq = new Map();
+  /** seq -> a stored message's parts (bubble.js) */
+  const parts = new Map();
+  /** client_msg_id -> a pending message's parts */
+  const byClient = new Map();
+
+  const unsend = async (m) => {
+    const sure = await confirmAction({
+      title: 'Unsend this message?',
+      body: 'It is removed for everyone in this conversation, with its photos, videos and reactions.',
+      confirmLabel: 'Unsend',
+    });
+    if (sure && alive) chat.unsend(id, m.seq);
   };
+
+  const copy = (text) => {
+    navigator.clipboard?.writeText(text).then(() => toast('Copied.'), () => toast('Could not copy the text.', 'error'));
+  };
+
+  /** The actions of stored message `seq`, read afresh each time they open. */
+  const menuFor = (m) => messageMenu({
+    label: isMe(m.sender) ? 'Actions for your message' : `Actions for ${m.sender ? nameOf(m.sender) : 'a deleted user'}'s message`,
+    build: () => {
+      const c = chat.conv(id);
+      const cur = chat.view(id, m.seq);
+      if (!c || !cur || cur.unsent) return { reactions: null, items: [] };
+      const mine = isMe(cur.sender);
+      const member = !c.left;
+      const me = state.me?.username;
+      return {
+        reactions: member ? { has: (emoji) => reacted(cur, emoji, me), pick: (emoji, yes) => chat.react(id, cur.seq, emoji, !yes) } : null,
+        items: [
+          member && { label: 'Reply', testid: 'message-reply', onSelect: () => composer.reply(cur) },
+          member && mine && { label: 'Edit', testid: 'message-edit', onSelect: () => composer.edit(cur) },
+          cur.body && { label: 'Copy text', testid: 'message-copy', onSelect: () => copy(cur.body) },
+          member && mine && { label: 'Unsend', testid: 'message-unsend', danger: true, onSelect: () => unsend(cur) },
+          !mine && cur.sender && cur.message_id && {
+            label: 'Report message',
+            testid: 'report-message',
+            onSelect: (opener) => openReport({ kind: 'message', id: cur.message_id, about: `${cur.sender}'s message`, opener }),
+          },
+        ],
+      };
+    },
+  });
+
+  const bubbleOpts = (m, pending) => ({
+    pending,
+    group: chat.conv(id)?.kind === 'group',
+    vctx,
+    nameOf,
+    menu: pending || m.unsent ? null : menuFor(m),
+    onQuote: (seq) => scrollToSeq(seq),
+    onReact: (emoji, yes) => chat.react(id, m.seq, emoji, !yes),
+    canReact: () => !chat.conv(id)?.left,
+  });
 
   const firstPending = () => list.querySelector('.message.pending');
 
-  const placeSeq = (li, seq) => {
-    // Before the first message with a larger seq, else before any pending
-    // one, else at the end (the receipt is placed afterwards).
+  const placeSeq = (row, seq) => {
+    // Before the first row with a larger seq, else before any pending
+    // message, else at the end (the receipt is placed afterwards).
     let before = null;
+    let beforeSeq = Infinity;
     for (const [s, el] of bySeq) {
-      if (s > seq && (!before || s < Number(before.dataset.seq))) before = el;
+      if (s > seq && s < beforeSeq) {
+        before = el;
+        beforeSeq = s;
+      }
     }
     if (!before) before = firstPending();
-    list.insertBefore(li, before || null);
+    list.insertBefore(row, before || null);
   };
 
-  const markPendingState = (li, p) => {
-    const { meta } = info.get(li);
+  const markPendingState = (p) => {
+    const { li, meta } = byClient.get(p.client_msg_id);
     const failed = p.failed || (state.transport.state === 'open' && Date.now() - p.sentAt > UNACKED_AFTER_MS);
     const waiting = state.transport.state !== 'open';
     let note = meta.querySelector('.pending-note');
@@ -253,7 +213,7 @@ export function openThread(pane, id) {
           onclick: () => {
             p.failed = false;
             chat.transmit(p);
-            markPendingState(li, p);
+            markPendingState(p);
           },
         }));
     } else {
@@ -264,29 +224,75 @@ export function openThread(pane, id) {
 
   const addMessage = (m) => {
     if (bySeq.has(m.seq)) return false;
-    const pendingLi = m.client_msg_id ? byClient.get(m.client_msg_id) : null;
-    let li;
-    if (pendingLi) {
+    const pending = m.client_msg_id ? byClient.get(m.client_msg_id) : null;
+    if (pending) {
       byClient.delete(m.client_msg_id);
-      li = pendingLi;
-      li.classList.remove('pending', 'failed');
-      li.dataset.seq = String(m.seq);
-      li.querySelector('.pending-note')?.remove();
-      li.remove();
-    } else {
-      li = messageEl(m, false);
+      pending.li.remove();
     }
-    placeSeq(li, m.seq);
-    bySeq.set(m.seq, li);
+    const p = messageEl(chat.view(id, m.seq) || m, bubbleOpts(m, false));
+    placeSeq(p.li, m.seq);
+    bySeq.set(m.seq, p.li);
+    parts.set(m.seq, p);
     return true;
+  };
+
+  /** Draws stored message `seq` again (an edit, an unsend, a reaction). */
+  const updateMessage = (seq) => {
+    const p = parts.get(seq);
+    const m = chat.view(id, seq);
+    if (!p || !m) return;
+    if (m.unsent && p.opts.menu) {
+      const hadFocus = p.opts.menu.el.contains(document.activeElement);
+      p.opts.menu.el.remove();
+      p.opts.menu = null;
+      if (hadFocus) p.li.focus({ preventScroll: true });
+      composer.forget(seq);
+    }
+    fill(p, m);
+  };
+
+  const addSystem = (e) => {
+    if (bySeq.has(e.seq)) return false;
+    const text = systemText(e, nameOf, state.me?.username);
+    if (!text) return false;
+    learnNamesOf(e);
+    const row = h('div', { class: 'system-line', testid: 'system-line', dataset: { seq: String(e.seq), kind: e.kind, at: e.created_at } },
+      h('span', { text }));
+    placeSeq(row, e.seq);
+    bySeq.set(e.seq, row);
+    return true;
+  };
+
+  /**
+   * Looks up the names of a line's people whom no member list gave (they
+   * left before this page loaded); the line is worded again once they
+   * come. Members' names come with the list.
+   */
+  const learnNamesOf = (e) => {
+    const c = chat.conv(id);
+    if (!chat.loaded || !c) return;
+    const unknown = [e.user, e.actor].filter((u) => u && !isMe(u) && !chat.names.has(u) && !c.members.some((m) => m.username === u));
+    if (unknown.length) learnNames(unknown);
+  };
+
+  /** Words the lines again: a name may arrive after the line that holds it. */
+  const rewordLines = () => {
+    const c = chat.conv(id);
+    if (!c) return;
+    for (const row of list.querySelectorAll('.system-line')) {
+      const e = c.events.get(Number(row.dataset.seq));
+      if (e) learnNamesOf(e);
+      const text = e && systemText(e, nameOf, state.me?.username);
+      if (text && row.textContent !== text) row.firstElementChild.textContent = text;
+    }
   };
 
   const addPending = (p) => {
     if (byClient.has(p.client_msg_id)) return;
-    const li = messageEl({ ...p, sender: state.me.username }, true);
-    byClient.set(p.client_msg_id, li);
-    list.insertBefore(li, null);
-    markPendingState(li, p);
+    const b = messageEl({ ...p, sender: state.me.username }, bubbleOpts(p, true));
+    byClient.set(p.client_msg_id, b);
+    list.insertBefore(b.li, null);
+    markPendingState(p);
   };
 
   const regroup = () => {
@@ -295,19 +301,26 @@ export function openThread(pane, id) {
     let first = true;
     let prevDay = '';
     for (const sep of list.querySelectorAll('.day-sep')) sep.remove();
-    for (const li of list.querySelectorAll('.message')) {
-      const iso = li.querySelector('time')?.dateTime || '';
+    for (const row of list.querySelectorAll('.message, .system-line')) {
+      const iso = row.dataset.at || '';
       const t = Date.parse(iso) || 0;
-      // A heading above the first message of each day ("Today", "Yesterday", …).
+      // A heading above the first row of each day ("Today", "Yesterday", …).
       const day = dayKey(iso);
       if (day && day !== prevDay) {
-        list.insertBefore(h('div', { class: 'day-sep', testid: 'day-separator' }, h('span', { text: dayLabel(iso) })), li);
+        list.insertBefore(h('div', { class: 'day-sep', testid: 'day-separator' }, h('span', { text: dayLabel(iso) })), row);
         prevDay = day;
         first = true;
       }
-      const { sender } = info.get(li);
+      if (row.classList.contains('system-line')) {
+        // A line breaks a run of messages.
+        first = true;
+        continue;
+      }
+      const sender = row.dataset.clientId && byClient.has(row.dataset.clientId)
+        ? state.me?.username
+        : parts.get(Number(row.dataset.seq))?.sender;
       const same = !first && prevSender === sender && Math.abs(t - prevTime) < GROUP_WINDOW_MS;
-      li.classList.toggle('cont', same);
+      row.classList.toggle('cont', same);
       prevSender = sender;
       prevTime = t;
       first = false;
@@ -330,64 +343,72 @@ export function openThread(pane, id) {
     receipt.textContent = c && c.kind === 'group' && seen ? seenBy(c, Number(last.dataset.seq)) : 'Seen';
   };
 
-  const renderAll = () => {
+  /** Adds every loaded message and line not on the page yet; true when any was. */
+  const syncRows = () => {
     const c = chat.conv(id);
-    if (!c) return;
-    const seqs = [...c.messages.keys()].sort((a, b) => a - b);
-    for (const s of seqs) addMessage(c.messages.get(s));
+    if (!c) return false;
+    let added = false;
+    const seqs = [...c.messages.keys(), ...c.events.keys()].sort((a, b) => a - b);
+    for (const s of seqs) {
+      const m = c.messages.get(s);
+      added = (m ? addMessage(m) : addSystem(c.events.get(s))) || added;
+    }
+    return added;
+  };
+
+  const renderAll = () => {
+    syncRows();
     for (const p of chat.pendingFor(id)) addPending(p);
     regroup();
     updateReceipt();
     renderOlder();
   };
 
-  let loadingOlder = false;
+  let olderLoad = null;
   let historyFailed = false;
   const renderOlder = () => {
     const c = chat.conv(id);
-    if (loadingOlder) replace(older, spinner('Loading older messages…'));
+    if (olderLoad) replace(older, spinner('Loading older messages…'));
     else if (historyFailed) replace(older);
     else if (c?.historyLoaded && !c.hasMoreBefore) {
-      replace(older, h('span', { class: 'older-note', text: bySeq.size ? 'This is the beginning of the conversation.' : 'No messages yet — say hello!' }));
+      replace(older, h('span', { class: 'older-note', text: parts.size || bySeq.size ? 'This is the beginning of the conversation.' : 'No messages yet — say hello!' }));
     } else replace(older);
   };
 
-  const oldestSeq = () => {
-    let min = Infinity;
-    for (const s of bySeq.keys()) min = Math.min(min, s);
-    return min === Infinity ? null : min;
-  };
-
-  const loadOlder = async () => {
+  /** Loads the page before the oldest item loaded; resolves when it is shown. */
+  const loadOlder = () => {
     const c = chat.conv(id);
-    if (!c || loadingOlder || !c.hasMoreBefore || !c.historyLoaded) return;
-    const before = oldestSeq();
-    if (before === null || before <= 1) {
+    if (olderLoad) return olderLoad;
+    if (!c?.hasMoreBefore || !c.historyLoaded) return Promise.resolve();
+    const before = c.oldestSeq;
+    if (!before || before <= 1) {
       c.hasMoreBefore = false;
       renderOlder();
-      return;
+      return Promise.resolve();
     }
-    loadingOlder = true;
-    renderOlder();
     const prevHeight = list.scrollHeight;
     const prevTop = list.scrollTop;
-    try {
-      const page = await loadHistory(id, before);
-      if (!alive) return;
-      for (const m of page.items) addMessage(m);
-      regroup();
-      updateReceipt();
-    } catch (e) {
-      err.show(e);
-    } finally {
-      loadingOlder = false;
-      if (alive) {
-        renderOlder();
-        // Keep what the reader was looking at in place.
-        list.scrollTop = prevTop + (list.scrollHeight - prevHeight);
-        fillUp();
+    olderLoad = (async () => {
+      try {
+        await loadHistory(id, before);
+        if (!alive) return;
+        syncRows();
+        regroup();
+        updateReceipt();
+      } catch (e) {
+        composer.err.show(e);
+      } finally {
+        olderLoad = null;
+        if (alive) {
+          renderOlder();
+          // Keep what the reader was looking at in place.
+          list.scrollTop = prevTop + (list.scrollHeight - prevHeight);
+          fillUp();
+        }
       }
-    }
+    })();
+    renderOlder();
+    return olderLoad;
   };
 
   // If the history does not fill the list yet, load more.
@@ -399,6 +420,26 @@ export function openThread(pane, id) {
   list.addEventListener('scroll', () => {
     if (list.scrollTop < LOAD_OLDER_WITHIN_PX) loadOlder();
   }, { passive: true });
+
+  /** Shows message `seq` (a quote leads there), loading older pages until it is found. */
+  const scrollToSeq = async (seq) => {
+    for (let i = 0; i < QUOTE_SEARCH_PAGES && !bySeq.has(seq) && alive; i += 1) {
+      const c = chat.conv(id);
+      if (!c?.hasMoreBefore) break;
+      await loadOlder();
+    }
+    if (!alive) return;
+    const row = bySeq.get(seq);
+    if (!row) {
+      toast('That message is not in this conversation any more.');
+      return;
+    }
+    const smooth = !window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+    row.scrollIntoView({ block: 'center', behavior: smooth ? 'smooth' : 'auto' });
+    row.classList.add('flash');
+    timers.push(setTimeout(() => row.classList.remove('flash'), FLASH_MS));
+    row.focus({ preventScroll: true });
+  };
 
   // ---- typing ----
   const renderTyping = () => {
@@ -413,58 +454,16 @@ export function openThread(pane, id) {
       : who.length === 2 ? `${who[0]} and ${who[1]} are typing…` : 'Several people are typing…';
   };
 
-  let lastTyping = 0;
-  input.addEventListener('input', () => {
-    err.clear();
-    if (!input.value.trim()) return;
-    const now = Date.now();
-    if (now - lastTyping >= TYPING_EVERY_MS) {
-      if (sendFrame({ type: 'typing', conversation_id: id })) lastTyping = now;
-    }
-  });
-  input.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
-      e.preventDefault();
-      form.requestSubmit();
-    }
-  });
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const body = input.value;
-    if (files.count && !files.sendable) {
-      err.show(files.uploading ? 'Wait for the uploads to finish, then send.' : 'Remove the file that failed, then send.');
-      return;
-    }
-    const media = files.payload();
-    if (!body.trim() && !media.length) return;
-    if ([...body].length > MAX_BODY) {
-      err.show(`A message can be at most ${MAX_BODY} characters.`);
-      return;
-    }
-    if (!chat.conv(id)) {
-      err.show('This conversation is not available.');
-      return;
-    }
-    err.clear();
-    input.value = '';
-    lastTyping = 0;
-    const p = chat.send(id, media.length && !body.trim() ? '' : body, media);
-    // Attached now: the uploads stay, only the draft lets go of them.
-    files.clear();
-    mutate(() => {
-      addPending(p);
-      regroup();
-    }, true);
-    input.focus();
-  });
-
   // ---- events ----
-  on(EVENTS.MEDIA_CHANGED, (v) => files.mediaChanged(v));
-  const online = () => renderFiles();
-  window.addEventListener('online', online);
-  window.addEventListener('offline', online);
+  on(EVENTS.MEDIA_CHANGED, (v) => composer.mediaChanged(v));
   on(EVENTS.CHAT_MESSAGE, (d) => {
     if (d.conversation_id !== id) return;
+    const seq = d.message.seq;
+    if (bySeq.has(seq)) {
+      mutate(() => updateMessage(seq));
+      return;
+    }
+    if (!chat.conv(id)?.messages.has(seq)) return;
     mutate(() => {
       if (addMessage(d.message)) {
         regroup();
@@ -477,6 +476,7 @@ export function openThread(pane, id) {
   on(EVENTS.CHAT_PENDING, (d) => {
     if (d.conversation_id !== id) return;
     if (d.pending) mutate(() => addPending(d.pending), true);
+    if (d.failed) toast('That change could not be made: no answer from the server.', 'error');
   });
   on(EVENTS.CHAT_READ, (d) => {
     if (d.conversation_id !== id) return;
@@ -485,24 +485,34 @@ export function openThread(pane, id) {
   on(EVENTS.CHAT_TYPING, (d) => {
     if (d.conversation_id === id) renderTyping();
   });
-  on(EVENTS.CHAT_CONVERSATIONS, () => {
+  on(EVENTS.CHAT_CONVERSATIONS, (d) => {
+    if (d?.conversation_id && d.conversation_id !== id) return;
     renderHead();
+    composer.render();
     // A conversation created elsewhere may only now be known.
     const c = chat.conv(id);
-    if (c && !c.historyLoaded && !loadingFirst) loadFirst();
+    if (c && !c.historyLoaded && !loadingFirst) {
+      loadFirst();
+      return;
+    }
+    mutate(() => {
+      if (syncRows()) {
+        regroup();
+        updateReceipt();
+      }
+      rewordLines();
+    });
   });
   on(EVENTS.PRESENCE_CHANGED, renderHead);
-  on(EVENTS.TRANSPORT_CHANGED, () => {
-    for (const [cid, li] of byClient) {
+  const markAllPending = () => {
+    for (const cid of byClient.keys()) {
       const p = chat.pending.get(cid);
-      if (p) markPendingState(li, p);
+      if (p) markPendingState(p);
     }
-  });
+  };
+  on(EVENTS.TRANSPORT_CHANGED, markAllPending);
   timers.push(setInterval(() => {
-    for (const [cid, li] of byClient) {
-      const p = chat.pending.get(cid);
-      if (p) markPendingState(li, p);
-    }
+    markAllPending();
     renderTyping();
   }, THREAD_TICK_MS));
 
@@ -528,7 +538,7 @@ export function openThread(pane, id) {
           h('p', { class: 'muted', text: 'It may not exist, or you are not a member.' }),
           h('a', { class: 'btn btn-secondary btn-sm back-always', href: '#/chat', text: 'Back to conversations' })));
       } else {
-        err.show(messageOf(e));
+        composer.err.show(messageOf(e));
       }
     } finally {
       loadingFirst = false;
@@ -537,6 +547,9 @@ export function openThread(pane, id) {
 
   renderHead();
   const c = chat.conv(id);
+  // Not in the list loaded (new since, or opened by its address): its
+  // title, members and standing, read on their own.
+  if (!c?.members.length) loadConversation(id).catch(() => {});
   if (c?.historyLoaded) {
     mutate(renderAll, true);
     chat.markReadIfVisible(id);
@@ -545,18 +558,18 @@ export function openThread(pane, id) {
     loadFirst();
   }
   renderTyping();
-  if (window.matchMedia('(min-width: 720px)').matches) input.focus({ preventScroll: true });
+  if (window.matchMedia('(min-width: 720px)').matches && !c?.left) composer.focus({ preventScroll: true });
 
   return {
     dispose() {
       alive = false;
       vctx.dispose();
       stopDrop();
-      tray.dispose();
-      window.removeEventListener('online', online);
-      window.removeEventListener('offline', online);
-      if (files.onChange === renderFiles) files.onChange = () => {};
-      for (const t of timers) clearInterval(t);
+      composer.dispose();
+      for (const t of timers) {
+        clearInterval(t);
+        clearTimeout(t);
+      }
       for (const off of offs) off();
     },
   };

@@ -1,7 +1,11 @@
-// Chat: the list of conversations beside the open one (chat-thread.js).
-// On a narrow screen only one of the two shows at a time.
+// Chat: the list of conversations beside the open one (chat-thread.js),
+// each with its unread count, an @ when unread messages name you, and a
+// muted mark (a muted conversation's count shows quieter). On a narrow
+// screen only one of the two shows at a time.
 
+import { UNSENT_TEXT } from '../chat/bubble.js';
 import { chat, loadConversations } from '../chat/client.js';
+import { systemText } from '../chat/members.js';
 import { openNewConversation } from '../chat/new-conversation.js';
 import { EVENTS } from '../events.js';
 import { icon } from '../icons.js';
@@ -10,15 +14,31 @@ import { describeMedia } from '../mediakit/grid.js';
 import { setTitle } from '../router.js';
 import { isMe, state } from '../store.js';
 import { relativeTime } from '../time.js';
-import { avatar, emptyState, h, replace, setBadge, spinner } from '../ui.js';
-import { convOnline, openThread } from './chat-thread.js';
+import { avatar, emptyState, h, replace, spinner } from '../ui.js';
+import { convOnline } from './chat-head.js';
+import { openThread } from './chat-thread.js';
 
 /** The list of conversations re-renders this often, so relative times stay true. */
 const LIST_TICK_MS = 60000;
+/** The server counts unread messages up to this many (UNREAD_CAP). */
+const UNREAD_CAP = 999;
+
+/** The group's latest change, when it is newer than its last message. */
+function latestEvent(c) {
+  let e = null;
+  for (const ev of c.events.values()) if (!e || ev.seq > e.seq) e = ev;
+  return e && (!c.last_message || e.seq > c.last_message.seq) ? e : null;
+}
 
 function previewOf(c) {
+  const e = latestEvent(c);
+  if (e) {
+    const line = systemText(e, (u) => chat.nameOf(c.id, u), state.me?.username);
+    if (line) return line;
+  }
   const m = c.last_message;
   if (!m) return 'No messages yet';
+  if (m.unsent) return isMe(m.sender) ? 'You unsent a message' : UNSENT_TEXT;
   const who = isMe(m.sender) ? 'You: ' : (c.kind === 'group' && m.sender ? `${m.sender}: ` : '');
   const text = (m.body || '').replace(/\s+/g, ' ').trim();
   // A message of photos only says so, as "Photo" or "3 photos".
@@ -33,14 +53,19 @@ function convItem(c) {
   const title = h('span', { class: 'conversation-title', testid: 'conversation-title' });
   const time = h('time', { class: 'conv-time' });
   const preview = h('span', { class: 'conv-preview' });
-  const unread = h('span', { class: 'badge', testid: 'unread-count', hidden: true, text: '0' });
+  // The badges are read out as words (`said`), not as "3" and "@".
+  const unread = h('span', { class: 'badge', testid: 'unread-count', 'aria-hidden': 'true', hidden: true, text: '0' });
+  const mention = h('span', { class: 'badge badge-mention', testid: 'mention-badge', 'aria-hidden': 'true', hidden: true, text: '@' });
+  const muted = h('span', { class: 'conv-muted', testid: 'conversation-muted', 'aria-hidden': 'true', title: 'Muted', hidden: true }, icon('mute'));
+  const said = h('span', { class: 'sr-only' });
   const dot = h('span', { class: 'presence-dot presence-dot-sm', 'aria-hidden': 'true' });
   const av = h('span', { class: 'avatar-wrap' });
   const a = h('a', { class: 'conversation', testid: 'conversation', href: `#/chat/${encodeURIComponent(c.id)}`, dataset: { conversationId: c.id } },
     av,
     h('span', { class: 'conv-main' },
-      h('span', { class: 'conv-top' }, title, time),
-      h('span', { class: 'conv-bottom' }, preview, unread)));
+      h('span', { class: 'conv-top' }, title, muted, time),
+      h('span', { class: 'conv-bottom' }, preview, mention, unread)),
+    said);
   const li = h('li', { class: 'conv-li' }, a);
   const update = (cv, active) => {
     const t = chat.title(cv);
@@ -59,8 +84,19 @@ function convItem(c) {
     } else {
       time.textContent = '';
     }
-    setBadge(unread, cv.unread);
-    a.classList.toggle('has-unread', cv.unread > 0);
+    const n = Math.max(0, cv.unread | 0);
+    unread.textContent = n >= UNREAD_CAP ? `${UNREAD_CAP}+` : String(n);
+    unread.hidden = n === 0;
+    mention.hidden = !(cv.mentions > 0) || n === 0;
+    muted.hidden = !cv.muted;
+    a.classList.toggle('has-unread', n > 0);
+    a.classList.toggle('is-muted', !!cv.muted);
+    a.dataset.unread = String(n);
+    const words = [];
+    if (n) words.push(`${n >= UNREAD_CAP ? `${UNREAD_CAP} or more` : n} unread ${n === 1 ? 'message' : 'messages'}`);
+    if (!mention.hidden) words.push(cv.mentions === 1 ? 'one mentions you' : `${cv.mentions} mention you`);
+    if (cv.muted) words.push('muted');
+    said.textContent = words.length ? `, ${words.join(', ')}` : '';
     if (active) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   };
