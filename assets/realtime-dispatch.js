@@ -24,6 +24,14 @@ export function setKickedHandler(fn) {
 /** The conversation list's first load, which the first sync waits for. */
 let listLoading = null;
 let helloCount = 0;
+/**
+ * The last resume point the server gave (hello, checkpoint, resumed): a
+ * new connection sends it in one `resume` and gets everything missed, in
+ * every conversation (docs/protocol.md).
+ */
+let resumeToken = null;
+/** Between `resume` and `resumed`: notifications are replays, not news. */
+let resuming = false;
 
 /** A frame's fields without its `type`. */
 function fieldsOf(f) {
@@ -33,6 +41,8 @@ function fieldsOf(f) {
 }
 
 function onNotification(n) {
+  // Replayed by a resume: the count is read afresh once it is done.
+  if (resuming) return;
   if (!n.read) setNotifUnread(state.notifUnread + 1);
   bus.emit(EVENTS.NOTIFICATION_NEW, n);
   if ((n.kind === 'like' || n.kind === 'comment') && n.subject_id) bus.emit(EVENTS.POST_STALE, { id: n.subject_id, kind: n.kind });
@@ -50,7 +60,17 @@ function onFrame(f) {
       break;
     case 'hello':
       helloCount += 1;
-      onHello(helloCount > 1);
+      onHello(helloCount > 1, f.resume_token);
+      break;
+    case 'checkpoint':
+      resumeToken = f.token;
+      break;
+    case 'resumed':
+      resuming = false;
+      resumeToken = f.token;
+      refreshNotifCount();
+      // Too long away, or too much missed: every conversation syncs.
+      if (f.full) chat.resync();
       break;
     case 'presence':
       setPresence(f.user, f.status === 'online');
@@ -80,6 +100,14 @@ function onFrame(f) {
       setMedia(fieldsOf(f));
       break;
     case 'error':
+      if (resuming) {
+        // Most likely the resume itself (a token the server no longer
+        // takes): catch up the long way.
+        resuming = false;
+        resumeToken = null;
+        chat.resync();
+        refreshNotifCount();
+      }
       if (TOLD_ERRORS.has(f.code)) toast(f.message || 'The server could not handle that.', 'error');
       break;
     default:
@@ -87,7 +115,8 @@ function onFrame(f) {
   }
 }
 
-async function onHello(isReconnect) {
+async function onHello(isReconnect, token) {
+  resuming = false;
   if (listLoading) {
     try {
       await listLoading;
@@ -95,7 +124,13 @@ async function onHello(isReconnect) {
       // sync what we know
     }
   }
-  chat.resync();
+  if (isReconnect && resumeToken && state.realtime?.send({ type: 'resume', token: resumeToken })) {
+    resuming = true;
+    chat.resync({ sync: false });
+  } else {
+    resumeToken = token || null;
+    chat.resync();
+  }
   bus.emit(EVENTS.REALTIME_OPEN, { reconnect: isReconnect });
   if (isReconnect) {
     refreshNotifCount();
@@ -112,6 +147,8 @@ export function startRealtime(initialLoad) {
   listLoading = initialLoad;
   if (state.realtime) return;
   helloCount = 0;
+  resumeToken = null;
+  resuming = false;
   state.realtime = new Realtime({
     onFrame,
     onStatus: (kind, st, info) => {

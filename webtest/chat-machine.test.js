@@ -190,6 +190,17 @@ describe('sending, acks and resends', () => {
     );
   });
 
+  test('after a resume, only unacked messages go again: no sync per conversation', () => {
+    const h = harness({ connected: false });
+    const m = h.machine;
+    m.applyList([listItem('c1', { lastSeq: 5 }), listItem('c2', { lastSeq: 0 })]);
+    m.send('c1', 'one');
+    h.connected = true;
+    m.resync({ sync: false });
+    assert.deepEqual(h.framesOf('sync'), []);
+    assert.deepEqual(sentIds(h), ['client-1']);
+  });
+
   test('resync clears a message’s failed mark', () => {
     const h = harness();
     const m = h.machine;

@@ -587,8 +587,10 @@ export class ChatMachine {
    * then resend what was never acked (resends are idempotent by
    * client_msg_id).
    */
-  resync() {
-    for (const c of this.convs.values()) {
+  resync({ sync = true } = {}) {
+    // After a `resume` (realtime-dispatch.js) the server has sent what was
+    // missed in every conversation at once: only the outbox goes again.
+    for (const c of sync ? this.convs.values() : []) {
       if (!c.left) this.#deps.send({ type: 'sync', conversation_id: c.id, after_seq: c.last_seq });
     }
     this.#outbox.resend();

@@ -134,6 +134,31 @@ export async function run(k) {
       k.log(`  connected ${Date.now() - pressed} ms after "Retry now"`);
       await k.expectState(banner(page), 'bob (proxy): the banner goes away', { state: 'hidden' });
     });
+
+    await k.step('what was said while bob was away comes back with one resume', async () => {
+      const page = viaProxy;
+      await page.evaluate((id) => {
+        location.hash = `#/chat/${encodeURIComponent(id)}`;
+      }, convId);
+      await k.expectState(page.locator(tid('message-input')), 'bob (proxy): the chat with alice');
+      const sent = [];
+      page.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(String(f.payload))));
+      await k.proxy.stop();
+      await k.expectState(banner(page), 'bob (proxy): offline', { timeout: 5_000 });
+      const a = alice.page;
+      await a.goto(`${k.base}/#/chat/${encodeURIComponent(convId)}`, { waitUntil: 'domcontentloaded' });
+      const text = `said while you were away ${Date.now().toString(36)}`;
+      await a.locator(tid('message-input')).fill(text);
+      await a.locator(tid('message-send')).click();
+      await k.expectState(a.locator(tid('messages')).getByText(text), 'alice: her message in the thread');
+      await k.proxy.start();
+      await page.locator(tid('retry-now')).click();
+      await k.expectState(page.locator(tid('messages')).getByText(text), 'bob (proxy): alice’s message, without a reload',
+        { timeout: 15_000 });
+      const frames = sent.map((t) => { try { return JSON.parse(t); } catch { return {}; } });
+      if (!frames.some((f) => f.type === 'resume')) k.fail('bob (proxy): the new connection sent no resume');
+      if (frames.some((f) => f.type === 'sync')) k.fail('bob (proxy): the new connection synced conversation by conversation');
+    });
   });
 
   await k.step('signing in from a chat link lands on that chat', async () => {
