@@ -8,8 +8,8 @@
 pub mod blocks;
 pub mod comments;
 pub mod feed;
-pub mod mentions;
 pub mod friends;
+pub mod mentions;
 pub mod mutes;
 pub mod posts;
 pub mod relations;

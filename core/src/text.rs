@@ -117,8 +117,7 @@ fn trim_url(url: &str) -> &str {
             _ => None,
         };
         let trailing = ".,;:!?'\"\u{2019}\u{201d}\u{bb}\u{2026}".contains(last);
-        let unopened =
-            opener.is_some_and(|o| u.matches(last).count() > u.matches(o).count());
+        let unopened = opener.is_some_and(|o| u.matches(last).count() > u.matches(o).count());
         if trailing || unopened {
             u = &u[..u.len() - last.len_utf8()];
         } else {
@@ -141,8 +140,7 @@ pub fn first_url(text: &str) -> Option<String> {
             let end = rest
                 .find(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"')
                 .unwrap_or(rest.len());
-            let url =
-                rest[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']', '}', '\'']);
+            let url = trim_url(&rest[..end]);
             let host_part = url.split_once("://").map_or("", |(_, h)| h);
             if !host_part.is_empty() && url.len() <= MAX_URL_BYTES {
                 return Some(url.to_owned());
@@ -214,6 +212,10 @@ mod tests {
         assert_eq!(
             first_url("(http://x.io/p)").as_deref(),
             Some("http://x.io/p")
+        );
+        assert_eq!(
+            first_url("see https://en.wikipedia.org/wiki/Rust_(language).").as_deref(),
+            Some("https://en.wikipedia.org/wiki/Rust_(language)")
         );
         assert_eq!(first_url("nohttps://x.io or ftp://y"), None);
         assert_eq!(first_url("http:// nothing"), None);

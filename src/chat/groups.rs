@@ -11,14 +11,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::items;
-use super::routes::check_title;
+use super::routes::{check_title, named_members};
 use super::store::{self, ConversationView};
 use crate::auth::User;
 use crate::auth::accounts;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Path};
 use crate::state::AppState;
-use crate::store::chat::MAX_MEMBERS;
 use crate::store::chat_groups::{AddMembers, GroupChange, RemoveMember, Rename, SetMuted, SetRole};
 use kith_core::ids::Id;
 use kith_core::protocol::Role;
@@ -127,19 +126,7 @@ async fn add_members(
     Path(id): Path<Id>,
     Json(req): Json<NewMembers>,
 ) -> Result<Json<MembersAdded>, AppError> {
-    if req.members.is_empty() || req.members.len() >= MAX_MEMBERS {
-        return Err(AppError::invalid(format!(
-            "members must name 1 to {} users",
-            MAX_MEMBERS - 1
-        )));
-    }
-    let mut members = Vec::with_capacity(req.members.len());
-    for name in &req.members {
-        let u = accounts::by_username(&state.read, name)
-            .await?
-            .ok_or_else(|| AppError::invalid(format!("no user named {name:?}")))?;
-        members.push(u.id);
-    }
+    let members = named_members(&state, &req.members).await?;
     let change = state
         .writer
         .run(AddMembers {

@@ -54,20 +54,8 @@ async fn create(
     user: User,
     Json(req): Json<NewConversation>,
 ) -> Result<impl IntoResponse, AppError> {
-    if req.members.is_empty() || req.members.len() > MAX_MEMBERS {
-        return Err(AppError::invalid(format!(
-            "members must name 1 to {} users",
-            MAX_MEMBERS - 1
-        )));
-    }
+    let members = named_members(&state, &req.members).await?;
     let title = req.title.as_deref().map(check_title).transpose()?;
-    let mut members = Vec::with_capacity(req.members.len());
-    for name in &req.members {
-        let u = accounts::by_username(&state.read, name)
-            .await?
-            .ok_or_else(|| AppError::invalid(format!("no user named {name:?}")))?;
-        members.push(u.id);
-    }
     let Opened { id, created } = state
         .writer
         .run(CreateConversation {
@@ -83,6 +71,25 @@ async fn create(
         StatusCode::OK
     };
     Ok((status, Json(ConversationCreated { id, created })))
+}
+
+/// The users `names` name (1 to [`MAX_MEMBERS`] - 1 of them): 422 for an
+/// unknown one.
+pub(super) async fn named_members(state: &AppState, names: &[String]) -> Result<Vec<Id>, AppError> {
+    if names.is_empty() || names.len() >= MAX_MEMBERS {
+        return Err(AppError::invalid(format!(
+            "members must name 1 to {} users",
+            MAX_MEMBERS - 1
+        )));
+    }
+    let mut members = Vec::with_capacity(names.len());
+    for name in names {
+        let u = accounts::by_username(&state.read, name)
+            .await?
+            .ok_or_else(|| AppError::invalid(format!("no user named {name:?}")))?;
+        members.push(u.id);
+    }
+    Ok(members)
 }
 
 /// A group's title, trimmed: 1 to 100 characters, no control characters.

@@ -4,9 +4,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::links::set_link;
 use super::media::{Attach, attach_tx};
 use super::mentions::notify_named;
-use super::links::set_link;
 use super::tags::set_tags;
 use super::visibility::{IS_ADMIN, VISIBLE};
 use super::{CmdError, Command};

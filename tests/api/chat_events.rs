@@ -4,16 +4,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Person, TestApp, direct, person, spawn_app};
+use crate::helpers::{Person, spawn_app};
+use crate::realtime::pair;
 use crate::ws::Ws;
-
-async fn pair(app: &TestApp) -> (Person, Person, String) {
-    let a = person(app, "alice").await;
-    let b = person(app, "bob").await;
-    a.http.befriend(&b.http, "bob").await;
-    let conv = direct(&a.http, "bob").await;
-    (a, b, conv)
-}
 
 fn frame(kind: &str, conv: &str, cid: &str, extra: Value) -> Value {
     let mut f = json!({"type": kind, "conversation_id": conv, "client_msg_id": cid});

@@ -14,7 +14,7 @@ use crate::helpers::{
 use crate::ws::Ws;
 
 /// Two friends and a direct conversation between them.
-async fn pair(app: &TestApp) -> (Person, Person, String) {
+pub async fn pair(app: &TestApp) -> (Person, Person, String) {
     let a = person(app, "alice").await;
     let b = person(app, "bob").await;
     a.http.befriend(&b.http, "bob").await;
