@@ -129,11 +129,6 @@ impl Live {
         self.inner.write_lock().forget(conn);
     }
 
-    /// How many connections watch something (for metrics and tests).
-    pub fn watchers(&self) -> usize {
-        self.inner.read_lock().conns.len()
-    }
-
     fn send(&self, user: Id, conn: u64, frame: &Frame) {
         self.hub.send_to(user, conn, frame);
     }

@@ -122,6 +122,19 @@ async fn comment(pool: &SqlitePool, id: Id) -> Result<Option<CommentView>, sqlx:
     Ok(with_mentions(pool, row.into_iter().collect()).await?.pop())
 }
 
+/// Shows a new or edited comment to those watching its post.
+async fn show_live(state: &AppState, comment: &CommentView) {
+    if let Ok(value) = serde_json::to_value(comment) {
+        state
+            .touch(Touch::Comment {
+                post: comment.post_id,
+                author: comment.author.id,
+                comment: value,
+            })
+            .await;
+    }
+}
+
 /// Whether `reader` may see comment `id`: its post ([`VISIBLE`]) and it
 /// ([`COMMENT_VISIBLE`]).
 async fn visible_comment(pool: &SqlitePool, reader: Id, id: Id) -> Result<bool, sqlx::Error> {
@@ -185,15 +198,7 @@ async fn create(
     if let Some(author) = author {
         notify::spawn_about(&state, Id(author), Kind::Comment, user.id, post, Some(id));
     }
-    if let Ok(value) = serde_json::to_value(&comment) {
-        state
-            .touch(Touch::Comment {
-                post,
-                author: user.id,
-                comment: value,
-            })
-            .await;
-    }
+    show_live(&state, &comment).await;
     if let Some(t) = live::counts(&state.read, post).await? {
         state.touch(t).await;
     }
@@ -281,16 +286,8 @@ async fn edit(
     let comment = comment(&state.read, id)
         .await?
         .ok_or_else(|| AppError::not_found("comment"))?;
-    if edited.changed
-        && let Ok(value) = serde_json::to_value(&comment)
-    {
-        state
-            .touch(Touch::Comment {
-                post: comment.post_id,
-                author: user.id,
-                comment: value,
-            })
-            .await;
+    if edited.changed {
+        show_live(&state, &comment).await;
     }
     Ok(Json(CommentResponse { comment }))
 }

@@ -200,8 +200,8 @@ pub(super) fn append_event(
 }
 
 /// The members of `conversation` named in `body` (not `author`), as
-/// (id, username); records them as mentioned by item `seq`, replacing
-/// what an earlier version of it named.
+/// (id, username); records them as mentioned by item `seq` (an edit
+/// clears what the earlier text named first).
 pub(super) fn record_mentions(
     conn: &Connection,
     conversation: Id,
@@ -209,8 +209,11 @@ pub(super) fn record_mentions(
     author: Id,
     body: &str,
 ) -> Result<Vec<(Id, String)>, CmdError> {
-    conn.prepare_cached("DELETE FROM message_mentions WHERE conversation_id = ? AND seq = ?")?
-        .execute(params![conversation.0, seq])?;
+    // Most messages name no one: no statement at all on their path.
+    let names = text::mentions(body);
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut find = conn.prepare_cached(
         "SELECT u.id, u.username FROM users u
          JOIN conversation_members m ON m.user_id = u.id AND m.conversation_id = ?1
@@ -220,7 +223,7 @@ pub(super) fn record_mentions(
         "INSERT OR IGNORE INTO message_mentions (conversation_id, seq, user_id) VALUES (?, ?, ?)",
     )?;
     let mut named = Vec::new();
-    for name in text::mentions(body) {
+    for name in names {
         let found: Option<(i64, String)> = find
             .query_row(params![conversation.0, name, author.0], |r| {
                 Ok((r.get(0)?, r.get(1)?))

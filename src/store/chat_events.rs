@@ -72,6 +72,8 @@ impl Command for EditMessage {
         let now = now_ms();
         conn.prepare_cached("UPDATE messages SET body = ?, edited_at = ? WHERE id = ?")?
             .execute(params![body, now, id.0])?;
+        conn.prepare_cached("DELETE FROM message_mentions WHERE conversation_id = ? AND seq = ?")?
+            .execute(params![conversation.0, seq])?;
         let mentions = record_mentions(conn, conversation, seq, editor, &body)?
             .into_iter()
             .map(|(_, name)| name)

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::mentions::notify_named;
-use super::posts::{Edited, Written, is_visible_tx};
+use super::posts::{Edited, Text, Written, is_visible_tx, rewrite};
 use super::visibility::{IS_ADMIN, VISIBLE};
 use super::{CmdError, Command};
 use kith_core::ids::{Id, now_ms};
@@ -80,12 +80,7 @@ impl Command for EditComment {
                 notified: vec![],
             });
         }
-        conn.prepare_cached(
-            "INSERT INTO comment_versions (comment_id, body, written_at) VALUES (?, ?, ?)",
-        )?
-        .execute(params![id.0, old, written])?;
-        conn.prepare_cached("UPDATE comments SET body = ?, edited_at = ? WHERE id = ?")?
-            .execute(params![body, now_ms(), id.0])?;
+        rewrite(conn, Text::Comment, id, &old, written, &body)?;
         let notified = notify_named(conn, Id(post), Some(id), user, &body)?;
         Ok(Edited {
             changed: true,

@@ -92,6 +92,38 @@ impl Command for CreatePost {
     }
 }
 
+/// What has its text's earlier versions kept.
+#[derive(Clone, Copy)]
+pub(super) enum Text {
+    Post,
+    Comment,
+}
+
+/// Keeps `old` (written at `written`) as a version of post or comment
+/// `id`, and puts `body` in its place.
+pub(super) fn rewrite(
+    conn: &Connection,
+    what: Text,
+    id: Id,
+    old: &str,
+    written: i64,
+    body: &str,
+) -> Result<(), CmdError> {
+    let (table, versions, key) = match what {
+        Text::Post => ("posts", "post_versions", "post_id"),
+        Text::Comment => ("comments", "comment_versions", "comment_id"),
+    };
+    conn.prepare_cached(&format!(
+        "INSERT INTO {versions} ({key}, body, written_at) VALUES (?, ?, ?)"
+    ))?
+    .execute(params![id.0, old, written])?;
+    conn.prepare_cached(&format!(
+        "UPDATE {table} SET body = ?, edited_at = ? WHERE id = ?"
+    ))?
+    .execute(params![body, now_ms(), id.0])?;
+    Ok(())
+}
+
 /// Replaces the text of one of the author's posts, keeping the text it
 /// replaces as a version; its tags follow, and people it names anew are
 /// told. The same text again changes nothing.
@@ -128,12 +160,7 @@ impl Command for EditPost {
                 notified: vec![],
             });
         }
-        conn.prepare_cached(
-            "INSERT INTO post_versions (post_id, body, written_at) VALUES (?, ?, ?)",
-        )?
-        .execute(params![id.0, old, written])?;
-        conn.prepare_cached("UPDATE posts SET body = ?, edited_at = ? WHERE id = ?")?
-            .execute(params![body, now_ms(), id.0])?;
+        rewrite(conn, Text::Post, id, &old, written, &body)?;
         set_tags(conn, id, &body)?;
         set_link(conn, id, &body)?;
         let notified = notify_named(conn, id, None, user, &body)?;
