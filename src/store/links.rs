@@ -19,10 +19,13 @@ pub const CARD_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 /// Sets `post`'s card URL to the first URL of `body`; when no fresh card
 /// of it exists, enqueues its fetch (once per URL per day however many
 /// posts link it).
-pub fn set_link(conn: &Connection, post: Id, body: &str) -> Result<(), CmdError> {
+/// `edit`: it may have had one (a new post's is NULL already).
+pub fn set_link(conn: &Connection, post: Id, body: &str, edit: bool) -> Result<(), CmdError> {
     let url = text::first_url(body);
-    conn.prepare_cached("UPDATE posts SET link_url = ? WHERE id = ?")?
-        .execute(params![url, post.0])?;
+    if edit || url.is_some() {
+        conn.prepare_cached("UPDATE posts SET link_url = ? WHERE id = ?")?
+            .execute(params![url, post.0])?;
+    }
     let Some(url) = url else { return Ok(()) };
     let fetched: Option<i64> = conn
         .prepare_cached("SELECT fetched_at FROM link_cards WHERE url = ?")?

@@ -21,6 +21,11 @@ pub fn notify_named(
     author: Id,
     body: &str,
 ) -> Result<Vec<Id>, CmdError> {
+    // Most texts name no one: no statement at all on their path.
+    let names = text::mentions(body);
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut find = conn.prepare_cached("SELECT id FROM users WHERE username = ? COLLATE NOCASE")?;
     let sees = format!("SELECT 1 FROM posts p WHERE p.id = ?2 AND {VISIBLE}");
     let mut sees = conn.prepare_cached(&sees)?;
@@ -28,7 +33,7 @@ pub fn notify_named(
         "INSERT OR IGNORE INTO mentioned (post_id, comment_id, user_id) VALUES (?, ?, ?)",
     )?;
     let mut stored = Vec::new();
-    for name in text::mentions(body) {
+    for name in names {
         let Some(user) = find
             .query_row([&name], |r| r.get::<_, i64>(0))
             .optional()?

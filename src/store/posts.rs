@@ -85,8 +85,8 @@ impl Command for CreatePost {
         )?
         .execute(params![id.0, author.0, body, visibility.as_str(), now_ms()])?;
         attach_tx(conn, Attach::Post, id, author, &media)?;
-        set_tags(conn, id, &body)?;
-        set_link(conn, id, &body)?;
+        set_tags(conn, id, &body, false)?;
+        set_link(conn, id, &body, false)?;
         let notified = notify_named(conn, id, None, author, &body)?;
         Ok(Written { id, notified })
     }
@@ -161,8 +161,8 @@ impl Command for EditPost {
             });
         }
         rewrite(conn, Text::Post, id, &old, written, &body)?;
-        set_tags(conn, id, &body)?;
-        set_link(conn, id, &body)?;
+        set_tags(conn, id, &body, true)?;
+        set_link(conn, id, &body, true)?;
         let notified = notify_named(conn, id, None, user, &body)?;
         Ok(Edited {
             changed: true,
