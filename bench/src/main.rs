@@ -13,6 +13,10 @@
 //!    (`--only revocation`: a revoked session's socket on another node.)
 //! 7. Photos: the image pipeline, upload to ready, the API while photos
 //!    are processed, memory while a 2 GiB upload streams.
+//! 8. Live counts: one post on 1,000 screens while it is liked 100 times
+//!    a second (`--only live`).
+//! 9. Coming back: one `resume` after 50 conversations moved on, against a
+//!    `sync` per conversation (`--only resume`).
 //! 6. Soak (`--soak`, on its own): 2,000 users connected over WebSocket
 //!    for 10 minutes under a mixed, realistic load; memory must stay flat
 //!    and nothing may fail.
@@ -24,9 +28,11 @@ mod cluster;
 mod compare;
 mod http;
 mod jobs;
+mod live;
 mod peer;
 mod photos;
 mod realtime;
+mod resume;
 mod server;
 mod soak;
 mod writer;
@@ -48,7 +54,7 @@ pub struct Opts {
     pub pairs: usize,
     /// Realtime chat: messages per second offered by each sender.
     pub rate: f64,
-    /// Run one scenario only: writer, http, realtime, jobs or cluster.
+    /// Run one scenario only (see `--only` in the usage line).
     pub only: Option<String>,
     /// Realtime fan-out: group conversations of 10, one sender each.
     pub groups: usize,
@@ -130,7 +136,7 @@ fn parse() -> anyhow::Result<Opts> {
             "--soak-warmup" => opts.soak_warmup = Duration::from_secs_f64(val()?.parse()?),
             "--soak-users" => opts.soak_users = val()?.parse()?,
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos|live|resume --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N"
             ),
         }
     }
@@ -209,6 +215,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("photos") {
         photos::run(&opts).await?;
+    }
+    if want("live") {
+        live::run(&opts).await?;
+    }
+    if want("resume") {
+        resume::run(&opts).await?;
     }
     Ok(())
 }
