@@ -616,3 +616,24 @@ CREATE TABLE IF NOT EXISTS link_cards (
 ) STRICT;
 ALTER TABLE posts ADD COLUMN link_url TEXT;
 CREATE INDEX IF NOT EXISTS posts_link ON posts (link_url) WHERE link_url IS NOT NULL;
+
+-- step 13
+-- A link card's picture (src/links.rs), fetched with the card through the
+-- same address guard and re-encoded as WebP (at most 600 px), so that
+-- browsers load it from kith itself: the linked site never learns who
+-- looked, and the client's `img-src 'self'` holds.
+CREATE TABLE IF NOT EXISTS link_images (
+    url    TEXT PRIMARY KEY NOT NULL REFERENCES link_cards (url) ON DELETE CASCADE,
+    webp   BLOB NOT NULL,
+    width  INTEGER NOT NULL,
+    height INTEGER NOT NULL
+) STRICT;
+-- Posts written before step 11 kept tags have none: one queued job gives
+-- them theirs, a batch at a time (src/social/tags.rs). A database with no
+-- posts needs none.
+INSERT OR IGNORE INTO jobs (id, kind, payload, status, priority, run_at, max_attempts,
+                            idempotency_key, created_at, updated_at)
+SELECT (SELECT COALESCE(MAX(id), 0) + 1 FROM jobs), 'tags_backfill', '{"after":"0"}', 'queued',
+       -1, CAST(unixepoch('subsec') * 1000 AS INTEGER), 5, 'tags_backfill:0',
+       CAST(unixepoch('subsec') * 1000 AS INTEGER), CAST(unixepoch('subsec') * 1000 AS INTEGER)
+WHERE EXISTS (SELECT 1 FROM posts);

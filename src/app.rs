@@ -498,6 +498,9 @@ pub fn job_kinds(state: &AppState) -> Kinds {
             state: state.clone(),
             allow_private: state.config.links_allow_private,
         }),
+        Arc::new(crate::social::tags::TagsBackfillJob {
+            writer: state.writer.clone(),
+        }),
     ];
     // A node without SMTP settings leaves mail to one that has them.
     if let Some(mail) = &state.config.mail {

@@ -19,7 +19,8 @@ use crate::db::Writer;
 use crate::jobs::job::{JobCtx, JobError, JobKind};
 use crate::live::Touch;
 use crate::state::AppState;
-use crate::store::links::{LINK_JOB, SaveCard};
+use crate::store::links::{CardImage, LINK_JOB, SaveCard};
+use crate::store::visibility::VISIBLE;
 use kith_core::ids::Id;
 
 /// A post's link card.
@@ -28,8 +29,19 @@ pub struct LinkCard {
     pub url: String,
     pub title: Option<String>,
     pub description: Option<String>,
+    /// Where the page said its picture is (never loaded by the client).
     pub image_url: Option<String>,
     pub site_name: Option<String>,
+    /// The picture as kith serves it (`GET /api/posts/{id}/link-image`),
+    /// when it could be fetched and decoded; with its size, for layout.
+    pub image: Option<CardPicture>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CardPicture {
+    pub url: String,
+    pub width: u32,
+    pub height: u32,
 }
 
 /// The cards of `posts` that have one.
@@ -38,8 +50,9 @@ pub async fn cards(pool: &SqlitePool, posts: &[Id]) -> Result<HashMap<Id, LinkCa
         return Ok(HashMap::new());
     }
     let sql = format!(
-        "SELECT p.id, c.url, c.title, c.description, c.image_url, c.site_name
+        "SELECT p.id, c.url, c.title, c.description, c.image_url, c.site_name, i.width, i.height
          FROM posts p JOIN link_cards c ON c.url = p.link_url AND c.ok <> 0
+         LEFT JOIN link_images i ON i.url = c.url
          WHERE p.id IN ({})",
         vec!["?"; posts.len()].join(", ")
     );
@@ -50,6 +63,8 @@ pub async fn cards(pool: &SqlitePool, posts: &[Id]) -> Result<HashMap<Id, LinkCa
         Option<String>,
         Option<String>,
         Option<String>,
+        Option<u32>,
+        Option<u32>,
     );
     let mut q = sqlx::query_as::<_, Row>(&sql);
     for p in posts {
@@ -58,18 +73,32 @@ pub async fn cards(pool: &SqlitePool, posts: &[Id]) -> Result<HashMap<Id, LinkCa
     Ok(q.fetch_all(pool)
         .await?
         .into_iter()
-        .map(|(id, url, title, description, image_url, site_name)| {
-            (
-                Id(id),
-                LinkCard {
-                    url,
-                    title,
-                    description,
-                    image_url,
-                    site_name,
-                },
-            )
-        })
+        .map(
+            |(id, url, title, description, image_url, site_name, width, height)| {
+                let image = width.zip(height).map(|(width, height)| CardPicture {
+                    // The card's URL in the query: a new picture (the card is
+                    // fetched again daily) is a new address for caches.
+                    url: format!(
+                        "/api/posts/{}/link-image?v={}",
+                        Id(id),
+                        picture_version(&url, width, height)
+                    ),
+                    width,
+                    height,
+                });
+                (
+                    Id(id),
+                    LinkCard {
+                        url,
+                        title,
+                        description,
+                        image_url,
+                        site_name,
+                        image,
+                    },
+                )
+            },
+        )
         .collect())
 }
 
@@ -106,6 +135,10 @@ impl JobKind for LinkJob {
         };
         let save = match card {
             Some(m) => SaveCard {
+                image: match &m.image {
+                    Some(src) => picture(src, self.allow_private).await,
+                    None => None,
+                },
                 url,
                 ok: true,
                 title: m.title,
@@ -120,6 +153,7 @@ impl JobKind for LinkJob {
                 description: None,
                 image_url: None,
                 site_name: None,
+                image: None,
             },
         };
         let ok = save.ok;
@@ -135,4 +169,60 @@ impl JobKind for LinkJob {
         }
         Ok(())
     }
+}
+
+/// A short tag of a card picture's identity, for its address.
+fn picture_version(url: &str, width: u32, height: u32) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("{url} {width}x{height}").as_bytes());
+    d[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The card's picture at `src`, fetched under the page's rules, decoded
+/// (its header's pixel count checked first) and re-encoded; none when any
+/// of that fails: a card without a picture is still a card.
+async fn picture(src: &str, allow_private: bool) -> Option<CardImage> {
+    let bytes = match fetch::fetch_image(src, allow_private).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::info!(%src, error = %e, "no link card picture");
+            return None;
+        }
+    };
+    let made = tokio::task::spawn_blocking(move || {
+        crate::media::image::decode_bytes(&bytes).map(crate::media::image::card)
+    })
+    .await;
+    match made {
+        Ok(Ok((webp, width, height))) => Some(CardImage {
+            webp,
+            width,
+            height,
+        }),
+        Ok(Err(e)) => {
+            tracing::info!(%src, error = %e, "link card picture not decoded");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(%src, error = %e, "link card picture task failed");
+            None
+        }
+    }
+}
+
+/// The picture of the card `post` shows, for a viewer who may see the post.
+pub async fn picture_of(
+    pool: &SqlitePool,
+    viewer: Id,
+    post: Id,
+) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    let sql = format!(
+        "SELECT i.webp FROM posts p JOIN link_images i ON i.url = p.link_url
+         WHERE p.id = ?2 AND {VISIBLE}"
+    );
+    sqlx::query_scalar(&sql)
+        .bind(viewer.0)
+        .bind(post.0)
+        .fetch_optional(pool)
+        .await
 }

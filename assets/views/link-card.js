@@ -16,8 +16,9 @@ function httpUrl(raw) {
 
 /**
  * The picture's address when this page may show it, else null: the page's
- * Content-Security-Policy lets images come from kith itself only, so a
- * picture elsewhere would be refused (and reported) rather than shown.
+ * Content-Security-Policy lets images come from kith itself only, so the
+ * server fetches the page's picture and serves its own copy
+ * (`link.image.url`); a picture elsewhere would be refused, not shown.
  */
 function imageUrl(raw) {
   if (!raw || typeof location === 'undefined') return null;
@@ -31,7 +32,7 @@ function imageUrl(raw) {
 
 const text = (s) => (typeof s === 'string' ? s.trim() : '');
 
-/** The card for `link` ({ url, title, description, image_url, site_name }), or null. */
+/** The card for `link` ({ url, title, description, site_name, image: { url, width, height } }), or null. */
 export function linkCard(link) {
   const url = link ? httpUrl(link.url) : null;
   if (!url) return null;
@@ -39,10 +40,14 @@ export function linkCard(link) {
   const title = text(link.title);
   const description = text(link.description);
   const site = text(link.site_name) || host;
-  const src = imageUrl(link.image_url);
+  const src = imageUrl(link.image?.url);
+  const size = (v) => (Number.isInteger(v) && v > 0 ? v : undefined);
   const picture = src ? h('img', {
     class: 'link-card-image',
     src,
+    // The size reserves the space before the picture arrives.
+    width: size(link.image.width),
+    height: size(link.image.height),
     alt: '',
     loading: 'lazy',
     decoding: 'async',

@@ -14,16 +14,53 @@
 // tag among the trending ones. The server fetches the page's card (site,
 // title, description; it needs KITH_LINKS_ALLOW_PRIVATE=true to read a
 // loopback page), shown under the text as a link in a new tab; its
-// picture, on another site, is left out rather than refused by the page's
-// Content-Security-Policy.
+// picture, on that other site, is fetched by kith and shown from kith's
+// own origin (the page's Content-Security-Policy allows no other).
 
 import http from 'node:http';
+import zlib from 'node:zlib';
 
 export const title = 'living posts: mention suggestions and notifications, edits and their history, tags, link cards';
 
 const REL = 'noopener noreferrer nofollow';
-/** A 1x1 PNG: the page's picture, which kith's pages may not load from elsewhere. */
-const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+/** A 1200 x 630 PNG, a sky-to-grass gradient: the page's picture, which kith fetches and serves itself. */
+const PNG = gradientPng(1200, 630);
+
+/** An RGB PNG of `w` x `h`, blue at the top to green at the bottom. */
+function gradientPng(w, h) {
+  const crc = (buf) => {
+    let c = ~0;
+    for (const b of buf) {
+      c ^= b;
+      for (let i = 0; i < 8; i++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+    }
+    return ~c >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const rows = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    const t = y / (h - 1);
+    const [r, g, b] = [Math.round(90 * (1 - t) + 60 * t), Math.round(160 * (1 - t) + 170 * t), Math.round(230 * (1 - t) + 80 * t)];
+    for (let x = 0; x < w; x++) rows.set([r, g, b], y * (w * 3 + 1) + 1 + x * 3);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
 
 /** A page with Open Graph tags on a loopback port, for the server to make a card of. */
 async function cardPage(tag) {
@@ -245,10 +282,14 @@ export async function run(k) {
       for (const want of ['Picnic Club', `The picnic by the river (${tag})`, 'what happens if it rains']) {
         if (!text.includes(want)) k.fail(`alice: the card says ${JSON.stringify(text)}, missing ${JSON.stringify(want)}`);
       }
-      // A picture on another site is left out, not refused by the page's
-      // Content-Security-Policy (which would be a console error).
-      const src = await card.locator('img').evaluateAll((imgs) => imgs.map((i) => i.src));
-      if (src.some((u) => !u.startsWith(k.base))) k.fail(`alice: the card shows a picture from elsewhere: ${src}`);
+      // The page's picture, fetched by kith and served from its own
+      // origin (the page's Content-Security-Policy allows no other), as a
+      // smaller WebP of the same shape.
+      const img = card.locator('img');
+      await k.until(async () => img.evaluate((i) => i.complete && i.naturalWidth > 0).catch(() => false), 'alice: the card picture loads', 10_000);
+      const shown = await img.evaluate((i) => ({ src: i.src, w: i.naturalWidth, h: i.naturalHeight }));
+      if (!shown.src.startsWith(`${k.base}/api/posts/${postId}/link-image`)) k.fail(`alice: the card shows a picture from ${shown.src}`);
+      if (shown.w !== 600 || shown.h !== 315) k.fail(`alice: the card picture is ${shown.w}x${shown.h}, not 600x315`);
       await k.checkPage(page, 'content-live-card');
       await k.sizes(page, 'content-live-card');
     });

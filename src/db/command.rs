@@ -13,7 +13,7 @@ use crate::store::audit::Audited;
 use crate::store::{
     CmdError, Command, accounts, attempts, blocks, chat, chat_events, chat_groups, comments,
     community, friends, jobs, links, media, moderation, mutes, nodes, notifications, posts,
-    profile, reports, sessions, settings, tokens, users,
+    profile, reports, sessions, settings, tags, tokens, users,
 };
 
 /// Declares [`AnyCommand`] with one variant per command type, its `From`
@@ -78,6 +78,7 @@ any_command! {
     CreateComment(comments::CreateComment),
     EditPost(posts::EditPost),
     SaveCard(links::SaveCard),
+    BackfillTags(tags::BackfillTags),
     EditComment(comments::EditComment),
     DeleteComment(comments::DeleteComment),
     CreateConversation(chat::CreateConversation),

@@ -23,7 +23,18 @@ use kith_core::netguard;
 pub const DEADLINE: Duration = Duration::from_secs(5);
 /// A page's head is far smaller; the meta tags a card needs come first.
 pub const MAX_BYTES: usize = 512 * 1024;
+/// A card's image: sites serve Open Graph images of 100-500 KB; 5 MiB
+/// leaves room for a large PNG without letting a link make a worker read
+/// a video.
+pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
 pub const MAX_REDIRECTS: usize = 3;
+
+/// What a fetch is for: a page's head, or a whole image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Want {
+    Page,
+    Image,
+}
 
 /// Why a page gave no card.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -45,17 +56,27 @@ fn failed(m: impl std::fmt::Display) -> FetchError {
 /// The HTML head of `url` (up to [`MAX_BYTES`]) and the URL it was
 /// finally read from.
 pub async fn fetch(url: &str, allow_private: bool) -> Result<(String, Url), FetchError> {
-    tokio::time::timeout(DEADLINE, follow(url, allow_private))
+    let (body, url) = tokio::time::timeout(DEADLINE, follow(url, allow_private, Want::Page))
         .await
-        .map_err(|_| failed("took too long"))?
+        .map_err(|_| failed("took too long"))??;
+    Ok((String::from_utf8_lossy(&body).to_string(), url))
 }
 
-async fn follow(url: &str, allow_private: bool) -> Result<(String, Url), FetchError> {
+/// The bytes of the image at `url` (at most [`MAX_IMAGE_BYTES`], served as
+/// `image/*`), under the same rules and deadline as a page.
+pub async fn fetch_image(url: &str, allow_private: bool) -> Result<Vec<u8>, FetchError> {
+    let (body, _) = tokio::time::timeout(DEADLINE, follow(url, allow_private, Want::Image))
+        .await
+        .map_err(|_| failed("took too long"))??;
+    Ok(body)
+}
+
+async fn follow(url: &str, allow_private: bool, want: Want) -> Result<(Vec<u8>, Url), FetchError> {
     let mut url = Url::parse(url).map_err(|e| refused(format!("not a URL: {e}")))?;
     for _ in 0..=MAX_REDIRECTS {
         let addr = vet(&url, allow_private).await?;
-        match get(&url, addr).await? {
-            Answer::Page(body) => return Ok((body, url)),
+        match get(&url, addr, want).await? {
+            Answer::Body(body) => return Ok((body, url)),
             Answer::Redirect(to) => {
                 url = url
                     .join(&to)
@@ -98,7 +119,7 @@ async fn vet(url: &Url, allow_private: bool) -> Result<SocketAddr, FetchError> {
 }
 
 enum Answer {
-    Page(String),
+    Body(Vec<u8>),
     Redirect(String),
 }
 
@@ -121,7 +142,7 @@ fn tls() -> Arc<rustls::ClientConfig> {
         .clone()
 }
 
-async fn get(url: &Url, addr: SocketAddr) -> Result<Answer, FetchError> {
+async fn get(url: &Url, addr: SocketAddr, want: Want) -> Result<Answer, FetchError> {
     let tcp = TcpStream::connect(addr).await.map_err(failed)?;
     if url.scheme() == "https" {
         let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
@@ -131,15 +152,16 @@ async fn get(url: &Url, addr: SocketAddr) -> Result<Answer, FetchError> {
             .connect(name, tcp)
             .await
             .map_err(failed)?;
-        exchange(url, stream).await
+        exchange(url, stream, want).await
     } else {
-        exchange(url, tcp).await
+        exchange(url, tcp, want).await
     }
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     url: &Url,
     mut s: S,
+    want: Want,
 ) -> Result<Answer, FetchError> {
     let mut path = url.path().to_owned();
     if let Some(q) = url.query() {
@@ -150,9 +172,13 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
         None => url.host_str().unwrap_or_default().to_owned(),
     };
+    let (accept, max) = match want {
+        Want::Page => ("text/html", MAX_BYTES),
+        Want::Image => ("image/webp,image/png,image/jpeg,image/gif", MAX_IMAGE_BYTES),
+    };
     let request = format!(
         "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: kith-link-preview/1\r\n\
-         Accept: text/html\r\nConnection: close\r\n\r\n"
+         Accept: {accept}\r\nConnection: close\r\n\r\n"
     );
     s.write_all(request.as_bytes()).await.map_err(failed)?;
     let mut buf = Vec::with_capacity(16 * 1024);
@@ -163,12 +189,18 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             break;
         }
         buf.extend_from_slice(&chunk[..n]);
-        // The head of a page is all a card needs.
-        if buf.len() >= MAX_BYTES || contains(&buf, b"</head>") {
+        // The head of a page is all a card needs; an image is whole or
+        // nothing (the headers' few hundred bytes are allowed for).
+        if want == Want::Page && (buf.len() >= max || contains(&buf, b"</head>")) {
             break;
         }
+        if want == Want::Image && buf.len() > max + 16 * 1024 {
+            return Err(failed(format!("an image over {max} bytes")));
+        }
     }
-    buf.truncate(MAX_BYTES);
+    if want == Want::Page {
+        buf.truncate(max);
+    }
     let split = find(&buf, b"\r\n\r\n").ok_or_else(|| failed("no headers"))?;
     let head = String::from_utf8_lossy(&buf[..split]).to_string();
     let body = &buf[split + 4..];
@@ -193,14 +225,25 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     if status != 200 {
         return Err(failed(format!("status {status}")));
     }
-    let html = header("content-type").is_some_and(|t| {
-        let t = t.to_ascii_lowercase();
-        t.starts_with("text/html") || t.starts_with("application/xhtml+xml")
-    });
-    if !html {
-        return Err(failed("not an HTML page"));
+    let kind = header("content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match want {
+        Want::Page
+            if !kind.starts_with("text/html") && !kind.starts_with("application/xhtml+xml") =>
+        {
+            return Err(failed("not an HTML page"));
+        }
+        // SVG is an image type but a document: never decoded here.
+        Want::Image if !kind.starts_with("image/") || kind.starts_with("image/svg") => {
+            return Err(failed(format!("not an image: {kind}")));
+        }
+        Want::Image if body.len() > max => {
+            return Err(failed(format!("an image over {max} bytes")));
+        }
+        _ => {}
     }
-    Ok(Answer::Page(String::from_utf8_lossy(body).to_string()))
+    Ok(Answer::Body(body.to_vec()))
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(history))
         .routes(routes!(like, unlike))
         .routes(routes!(user_posts))
+        .routes(routes!(link_image))
 }
 
 // ---- reads ----------------------------------------------------------------
@@ -476,6 +477,32 @@ async fn unlike(
     Path(id): Path<Id>,
 ) -> Result<Json<LikeState>, AppError> {
     set_like(&state, &user, id, false).await
+}
+
+#[utoipa::path(get, path = "/api/posts/{id}/link-image", tag = "posts",
+    params(("id" = Id, Path)),
+    responses(
+        (status = 200, description = "The picture of the post's link card, WebP", content_type = "image/webp"),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn link_image(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<Id>,
+) -> Result<impl IntoResponse, AppError> {
+    use axum::http::header;
+    let webp = crate::links::picture_of(&state.read, user.id, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("no link picture".into()))?;
+    // Its address changes with the picture (`?v=`); private: it is shown
+    // only to those who may see the post.
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/webp"),
+            (header::CACHE_CONTROL, "private, max-age=86400"),
+        ],
+        webp,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/users/{username}/posts", tag = "posts",

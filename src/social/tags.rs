@@ -8,11 +8,14 @@ use utoipa_axum::routes;
 
 use super::posts::{POST_SELECT, PostView, fetch_posts};
 use crate::auth::User;
+use crate::db::Writer;
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, Path, Query};
+use crate::jobs::job::{JobCtx, JobError, JobKind};
 use crate::state::AppState;
+use crate::store::tags::{BackfillTags, TAGS_JOB};
 use crate::store::visibility::VISIBLE;
-use kith_core::ids::now_ms;
+use kith_core::ids::{Id, now_ms};
 use kith_core::text::is_tag;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -88,4 +91,34 @@ async fn trending(State(state): State<AppState>, _user: User) -> Result<Json<Tre
             .map(|(tag, posts)| TrendingTag { tag, posts })
             .collect(),
     }))
+}
+
+/// One step of the tag backfill ([`BackfillTags`]): a database from before
+/// tags were kept gets one queued by its schema step, and each full step
+/// queues the next in its own transaction, so a restart resumes where the
+/// last committed step ended.
+pub struct TagsBackfillJob {
+    pub writer: Writer,
+}
+
+#[derive(serde::Deserialize)]
+struct Step {
+    after: Id,
+}
+
+#[async_trait::async_trait]
+impl JobKind for TagsBackfillJob {
+    fn name(&self) -> &'static str {
+        TAGS_JOB
+    }
+
+    async fn run(&self, ctx: &JobCtx) -> Result<(), JobError> {
+        let Step { after } = serde_json::from_str(&ctx.job.payload)
+            .map_err(|e| JobError::Permanent(format!("payload: {e}")))?;
+        self.writer
+            .run(BackfillTags { after })
+            .await
+            .map_err(|e| JobError::Retryable(e.to_string()))?;
+        Ok(())
+    }
 }

@@ -60,6 +60,48 @@ pub struct SaveCard {
     pub description: Option<String>,
     pub image_url: Option<String>,
     pub site_name: Option<String>,
+    /// `image_url`'s picture as kith serves it, when it could be fetched
+    /// and decoded.
+    pub image: Option<CardImage>,
+}
+
+/// A card's picture, re-encoded (src/media/image.rs, `card`).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct CardImage {
+    /// WebP, base64 in JSON: it crosses the cluster link inside the
+    /// command, and as a JSON array of numbers it would be four times
+    /// its size.
+    #[serde(with = "base64_bytes")]
+    pub webp: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl std::fmt::Debug for CardImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CardImage({}x{}, {} bytes)",
+            self.width,
+            self.height,
+            self.webp.len()
+        )
+    }
+}
+
+mod base64_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        STANDARD.decode(s).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Command for SaveCard {
@@ -81,6 +123,21 @@ impl Command for SaveCard {
             now_ms(),
             self.ok
         ])?;
+        // The picture goes with the card it was fetched with: a card fetched
+        // again without one shows none.
+        match &self.image {
+            Some(img) => {
+                conn.prepare_cached(
+                    "INSERT INTO link_images (url, webp, width, height) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (url) DO UPDATE SET webp = ?2, width = ?3, height = ?4",
+                )?
+                .execute(params![self.url, img.webp, img.width, img.height])?;
+            }
+            None => {
+                conn.prepare_cached("DELETE FROM link_images WHERE url = ?")?
+                    .execute([&self.url])?;
+            }
+        }
         let posts = conn
             .prepare_cached("SELECT id FROM posts WHERE link_url = ? ORDER BY id DESC LIMIT 100")?
             .query_map([&self.url], |r| r.get(0).map(Id))?

@@ -24,12 +24,14 @@ async fn site() -> Site {
     let addr = listener.local_addr().expect("addr");
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
+    let cover = Arc::new(cover_png());
     tokio::spawn(async move {
         loop {
             let Ok((mut s, _)) = listener.accept().await else {
                 return;
             };
             counter.fetch_add(1, Ordering::SeqCst);
+            let cover = cover.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let n = s.read(&mut buf).await.unwrap_or(0);
@@ -50,6 +52,29 @@ async fn site() -> Site {
                             <meta property="og:site_name" content="Travels">
                             </head><body>...</body></html>"#,
                         );
+                        let _ = s.write_all(page.as_bytes()).await;
+                    }
+                    "/cover.jpg" => {
+                        let head = "HTTP/1.0 200 OK\r\nContent-Type: image/png\r\n\r\n";
+                        let _ = s.write_all(head.as_bytes()).await;
+                        let _ = s.write_all(&cover).await;
+                    }
+                    "/svg" => {
+                        let r = "HTTP/1.0 200 OK\r\nContent-Type: image/svg+xml\r\n\r\n<svg/>";
+                        let _ = s.write_all(r.as_bytes()).await;
+                    }
+                    p if p.starts_with("/pictured/") => {
+                        // A page whose picture is not one, an SVG, or on the
+                        // metadata address.
+                        let picture = match p.trim_start_matches("/pictured/") {
+                            "svg" => "/svg",
+                            "metadata" => "http://169.254.169.254/latest/x.png",
+                            _ => "/image",
+                        };
+                        let page = html(&format!(
+                            r#"<html><head><meta property="og:title" content="pictured">
+                            <meta property="og:image" content="{picture}"></head></html>"#
+                        ));
                         let _ = s.write_all(page.as_bytes()).await;
                     }
                     "/to-metadata" => {
@@ -82,6 +107,17 @@ async fn site() -> Site {
         }
     });
     Site { addr, hits }
+}
+
+/// A 1200 x 630 PNG, the usual shape of a page's preview picture.
+fn cover_png() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(1200, 630, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode PNG");
+    out.into_inner()
 }
 
 /// Posts `body` as `p`; answers the post's id.
@@ -153,6 +189,74 @@ async fn a_posts_first_link_gets_a_card_and_bad_pages_get_none() {
         assert!(
             !fetched(&app, url).await,
             "{url} is refused even with the flag"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cards_picture_is_fetched_shrunk_and_served_by_kith_to_those_who_see_the_post() {
+    let app = spawn_with(|c| c.links_allow_private = true).await;
+    let site = site().await;
+    let alice = person(&app, "alice").await;
+    let bob = person(&app, "bob").await;
+    let eve = person(&app, "eve").await;
+    alice.http.befriend(&bob.http, "bob").await;
+    let base = format!("http://{}", site.addr);
+
+    let url = format!("{base}/page");
+    let id = alice.http.new_post(&format!("see {url}"), "friends").await;
+    assert!(fetched(&app, &url).await);
+    let c = card(&bob, &id).await;
+    let picture = &c["image"];
+    assert_eq!(
+        (picture["width"].as_u64(), picture["height"].as_u64()),
+        (Some(600), Some(315)),
+        "{c}"
+    );
+    let src = picture["url"].as_str().expect("picture url");
+    assert!(
+        src.starts_with(&format!("/api/posts/{id}/link-image?v=")),
+        "{src}"
+    );
+    let res = bob
+        .http
+        .req(reqwest::Method::GET, src)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/webp");
+    let bytes = res.bytes().await.expect("body");
+    let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::WebP)
+        .expect("a WebP kith made");
+    assert_eq!((img.width(), img.height()), (600, 315));
+    // Only to those who may see the post: eve is no friend of alice's.
+    assert_eq!(eve.http.get(src).await.0, 404);
+
+    // A picture that is not one, an SVG, or at a refused address leaves a
+    // card without a picture.
+    for (page, what) in [
+        ("truncated", "a truncated PNG"),
+        ("svg", "an SVG"),
+        ("metadata", "the metadata address"),
+    ] {
+        let url = format!("{base}/pictured/{page}");
+        let id = post(&alice, &url).await;
+        assert!(
+            fetched(&app, &url).await,
+            "{what}: the page still gives a card"
+        );
+        let c = card(&alice, &id).await;
+        assert_eq!(c["title"], "pictured", "{what}: {c}");
+        assert!(c["image"].is_null(), "{what}: {c}");
+        assert_eq!(
+            alice
+                .http
+                .get(&format!("/api/posts/{id}/link-image"))
+                .await
+                .0,
+            404,
+            "{what}"
         );
     }
 }

@@ -85,3 +85,42 @@ async fn trending_counts_public_posts_only() {
     assert_eq!(items[1]["tag"], "music");
     assert!(items.iter().all(|t| t["tag"] != "hidden"), "{v}");
 }
+
+#[tokio::test]
+async fn posts_from_before_tags_were_kept_get_theirs_after_the_upgrade() {
+    let app = spawn_app().await;
+    let alice = person(&app, "alice").await;
+    person(&app, "bob").await;
+    let mut old = Vec::new();
+    for i in 0..3 {
+        old.push(
+            alice
+                .http
+                .new_post(&format!("old {i} #Vintage"), "public")
+                .await,
+        );
+    }
+    let (_dir, data_dir) = app.stop().await;
+    // The database as the build before tags left it: no tags, at step 12.
+    {
+        let db = rusqlite::Connection::open(data_dir.join("kith.db")).expect("open");
+        db.execute_batch("DELETE FROM post_tags; PRAGMA user_version = 12;")
+            .expect("back to step 12");
+    }
+    let app = crate::helpers::spawn_on(data_dir).await;
+    let bob = app.login("bob").await;
+    let deadline = tokio::time::Instant::now() + crate::helpers::TIMEOUT;
+    loop {
+        let (_, v) = bob.get("/api/tags/vintage").await;
+        let mut want = old.clone();
+        want.reverse();
+        if ids(&v) == want {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the old posts never got their tag: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
