@@ -637,3 +637,27 @@ SELECT (SELECT COALESCE(MAX(id), 0) + 1 FROM jobs), 'tags_backfill', '{"after":"
        -1, CAST(unixepoch('subsec') * 1000 AS INTEGER), 5, 'tags_backfill:0',
        CAST(unixepoch('subsec') * 1000 AS INTEGER), CAST(unixepoch('subsec') * 1000 AS INTEGER)
 WHERE EXISTS (SELECT 1 FROM posts);
+
+-- step 14
+-- Notifications that reach people away from the app (src/push.rs): each
+-- browser's Web Push subscription (RFC 8030; its keys for RFC 8291), a
+-- person's choices per kind and channel (only those changed from the
+-- defaults of kith_core::notify_prefs), and when a notification went out
+-- in an email digest, so that it goes in one digest only.
+CREATE TABLE IF NOT EXISTS push_subscriptions (
+    id         INTEGER PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    endpoint   TEXT    NOT NULL UNIQUE,
+    p256dh     TEXT    NOT NULL,
+    auth       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS push_subscriptions_user ON push_subscriptions (user_id);
+CREATE TABLE IF NOT EXISTS notification_prefs (
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    kind    TEXT    NOT NULL,
+    channel TEXT    NOT NULL CHECK (channel IN ('app', 'push', 'email')),
+    enabled INTEGER NOT NULL,
+    PRIMARY KEY (user_id, kind, channel)
+) STRICT, WITHOUT ROWID;
+ALTER TABLE notifications ADD COLUMN emailed_at INTEGER;

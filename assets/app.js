@@ -9,6 +9,8 @@
 //                the lightbox, avatars (not `media/`: the server answers
 //                /media/{name} with uploaded files, so modules there would 404)
 // store.js       shared state; bus.js and events.js announce its changes
+// pwa.js         the service worker (offline start, push); imported here,
+//                not from index.html, so that settings use the same instance
 
 import { watchPageVisibility } from './chat/client.js';
 import { watchNewFriendships } from './realtime-dispatch.js';
@@ -16,6 +18,7 @@ import { setRouteHandler } from './router.js';
 import { logout, restoreSession, watchSession } from './session.js';
 import { setLogoutHandler } from './shell.js';
 import { showRoute } from './view-host.js';
+import './pwa.js';
 
 setLogoutHandler(logout);
 watchNewFriendships();

@@ -3,7 +3,8 @@
 // through #/signup (alice; bob, whose browser forces WebSocket; carol);
 // alice befriends bob and carol. Then the step modules of e2e/everyday/
 // run in order, each given the helpers of e2e/kit.mjs as `k`:
-// pages, confirm, chat, chat-live, content, content-live, connection.
+// pages, confirm, chat, chat-live, content, content-live, connection,
+// installable.
 //
 // Environment:
 //   KITH_URL       the server, e.g. http://127.0.0.1:8080 (required)
@@ -23,7 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createKit, Failure } from './kit.mjs';
 
-const MODULES = ['pages', 'confirm', 'chat', 'chat-live', 'content', 'content-live', 'connection'];
+const MODULES = ['pages', 'confirm', 'chat', 'chat-live', 'content', 'content-live', 'connection', 'installable'];
 /** The bound on the whole run. */
 const WHOLE_RUN = 480_000;
 

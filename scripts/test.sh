@@ -52,10 +52,12 @@ if ! python3 -c "import aiosmtpd, importlib.metadata as m; assert m.version('aio
   python3 -m pip install --quiet "aiosmtpd==$AIOSMTPD_VERSION"
 fi
 
-# playwright-core for the browser test and tus-js-client for the resumable
-# uploads, pinned by e2e/package-lock.json; playwright drives Debian's
-# chromium and never downloads a browser.
-if [ ! -d e2e/node_modules/playwright-core ] || [ ! -d e2e/node_modules/tus-js-client ] || [ ! -d e2e/node_modules/axe-core ]; then
+# playwright-core for the browser test, tus-js-client for the resumable
+# uploads and web-push-testing (a push service on loopback that checks
+# VAPID and decrypts what it gets) for Web Push, pinned by
+# e2e/package-lock.json; playwright drives Debian's chromium and never
+# downloads a browser.
+if [ ! -d e2e/node_modules/playwright-core ] || [ ! -d e2e/node_modules/tus-js-client ] || [ ! -d e2e/node_modules/axe-core ] || [ ! -d e2e/node_modules/web-push-testing ]; then
   echo "installing: e2e/node_modules (npm ci)"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix e2e --no-audit --no-fund
 fi

@@ -202,6 +202,7 @@ impl App {
         let resume = kith_core::resume::ResumeKey::new(
             db::setting_or_init(&writer, &read, "resume_key", 32).await?,
         );
+        let push_vapid = crate::push::vapid(&writer, &read).await?;
         // UDP: the HTTP address unless configured apart.
         let wt_addr = match &config.wt_listen {
             None => addr,
@@ -240,6 +241,7 @@ impl App {
             fanout,
             tickets,
             resume,
+            push_vapid,
             webtransport,
             users,
             passwords: Passwords::new()?,
@@ -343,6 +345,11 @@ impl App {
         let tasks = state.tasks.clone();
         tracing::info!(%addr, "kith listening");
         tasks.spawn(sweep_sessions(state.clone()));
+        // Digests go out as mail: a node that cannot send mail leaves them
+        // to one that can.
+        if state.config.mail.is_some() {
+            tasks.spawn(crate::push::send_digests(state.clone()));
+        }
         tasks.spawn(crate::metrics::sampler::run(state.clone()));
         // Every node runs workers: images need no ffmpeg, and a node
         // without it does not take videos (job_kinds).
@@ -500,6 +507,9 @@ pub fn job_kinds(state: &AppState) -> Kinds {
         }),
         Arc::new(crate::social::tags::TagsBackfillJob {
             writer: state.writer.clone(),
+        }),
+        Arc::new(crate::push::PushJob {
+            state: state.clone(),
         }),
     ];
     // A node without SMTP settings leaves mail to one that has them.

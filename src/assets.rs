@@ -26,6 +26,31 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
     img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; \
     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The service worker (assets/sw.js), whose cache is named after the
+/// release: `VERSION_MARK` in it becomes [`release`], so any change to
+/// any file changes the worker's bytes, the browser installs the new one,
+/// and it drops the old release's cache.
+const SERVICE_WORKER: &str = "sw.js";
+const VERSION_MARK: &str = "__ASSETS_VERSION__";
+
+/// The hash of every embedded file's name and hash, computed once.
+fn release() -> &'static str {
+    static RELEASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RELEASE.get_or_init(|| {
+        use sha2::Digest;
+        let mut names: Vec<_> = Assets::iter().collect();
+        names.sort();
+        let mut h = sha2::Sha256::new();
+        for name in names {
+            if let Some(f) = Assets::get(&name) {
+                h.update(name.as_bytes());
+                h.update(f.metadata.sha256_hash());
+            }
+        }
+        hex(&h.finalize()[..8])
+    })
+}
+
 /// A file's version: the start of the hash of its bytes.
 fn version(hash: &[u8; 32]) -> String {
     hex(&hash[..8])
@@ -69,7 +94,16 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
     let asked = uri
         .query()
         .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("v=")));
-    let (cache, data, etag) = if name == "index.html" {
+    let (cache, data, etag) = if name == SERVICE_WORKER {
+        let js = String::from_utf8_lossy(&file.data).replace(VERSION_MARK, release());
+        let etag = {
+            use sha2::Digest;
+            format!("\"{}\"", hex(&sha2::Sha256::digest(js.as_bytes())[..16]))
+        };
+        // Browsers check the worker for updates on every navigation; it
+        // must never come from a cache.
+        ("no-cache", js.into_bytes(), etag)
+    } else if name == "index.html" {
         let html = versioned(&String::from_utf8_lossy(&file.data));
         let digest = {
             use sha2::Digest;

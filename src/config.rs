@@ -75,6 +75,10 @@ pub struct Config {
     /// Link previews may fetch from loopback and private addresses (tests,
     /// intranets); link-local and metadata addresses stay refused.
     pub links_allow_private: bool,
+    /// Web Push endpoints may be plain http or private (tests, intranets).
+    pub push_allow_private: bool,
+    /// Unread this long, a notification goes into an email digest.
+    pub digest_after: Duration,
     pub webtransport: bool,
     /// WebTransport's UDP address; `None`: the HTTP address.
     pub wt_listen: Option<String>,
@@ -173,6 +177,8 @@ impl From<ServeArgs> for Config {
             data_dir: a.storage.data_dir,
             secure_cookies: a.secure_cookies,
             links_allow_private: a.links_allow_private,
+            push_allow_private: a.push_allow_private,
+            digest_after: Duration::from_secs(a.digest_after_secs.max(1)),
             webtransport: !a.no_webtransport,
             wt_listen: a.wt_listen,
             wt_cert: a.wt_cert,
@@ -199,6 +205,8 @@ impl Config {
             data_dir: dir,
             secure_cookies: false,
             links_allow_private: false,
+            push_allow_private: false,
+            digest_after: Duration::from_secs(1800),
             webtransport: true,
             wt_listen: None,
             wt_cert: None,

@@ -151,6 +151,20 @@ pub async fn setting_or_init(
     key: &str,
     len: usize,
 ) -> anyhow::Result<Vec<u8>> {
+    setting_or_make(writer, read, key, || {
+        Ok((0..len).map(|_| rand::random::<u8>()).collect())
+    })
+    .await
+}
+
+/// A server-wide setting, created by `make` if missing: whichever node
+/// stores it first wins, and every node reads the winner.
+pub async fn setting_or_make(
+    writer: &Writer,
+    read: &SqlitePool,
+    key: &str,
+    make: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+) -> anyhow::Result<Vec<u8>> {
     let get = || {
         sqlx::query_scalar::<_, Vec<u8>>("SELECT value FROM settings WHERE key = ?")
             .bind(key)
@@ -159,11 +173,10 @@ pub async fn setting_or_init(
     if let Some(v) = get().await? {
         return Ok(v);
     }
-    let value: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
     writer
         .run(crate::store::settings::InitSetting {
             key: key.into(),
-            value,
+            value: make()?,
         })
         .await
         .map_err(|e| anyhow::anyhow!("storing setting {key}: {e}"))?;

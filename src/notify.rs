@@ -159,6 +159,8 @@ impl Host {
 /// Pushes a stored notification to its user's sockets on every node.
 pub async fn push(state: &Host, id: Id) {
     match by_id(&state.read, id).await {
+        // Stored read: the app channel is off for its kind.
+        Ok(Some(n)) if n.read => {}
         Ok(Some(n)) => {
             let user: Option<Id> =
                 sqlx::query_scalar("SELECT user_id FROM notifications WHERE id = ?")

@@ -60,6 +60,8 @@ pub struct Inner {
     pub tickets: TicketKey,
     /// Signs and checks resume tokens.
     pub resume: kith_core::resume::ResumeKey,
+    /// Signs Web Push requests (VAPID), the same key on every node.
+    pub push_vapid: Arc<kith_core::webpush::Vapid>,
     /// WebTransport's port and certificate hashes; `None` when it is off.
     pub webtransport: Option<Arc<WtInfo>>,
     /// ffmpeg and friends; `None` when ffmpeg was not found (uploads are

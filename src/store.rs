@@ -30,6 +30,7 @@ pub mod nodes;
 pub mod notifications;
 pub mod posts;
 pub mod profile;
+pub mod push;
 pub mod relations;
 pub mod reports;
 pub mod sessions;

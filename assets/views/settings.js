@@ -1,7 +1,7 @@
 // Settings (#/settings/<section>): your profile, password, signed-in
-// devices, email address, muted people and invites. Each section is its
-// own module in ../settings/, drawn in its own context so that leaving
-// it undoes its listeners. On a wide screen the sections are a list
+// devices, email address, notifications, muted people and invites. Each
+// section is its own module in ../settings/, drawn in its own context so
+// that leaving it undoes its listeners. On a wide screen the sections are a list
 // beside the page; on a phone, a strip of tabs above it.
 
 import { api } from '../api.js';
@@ -14,6 +14,7 @@ import * as email from '../settings/email.js';
 import * as invites from '../settings/invites.js';
 import { childContext } from '../settings/kit.js';
 import * as mutes from '../settings/mutes.js';
+import * as notifications from '../settings/notifications.js';
 import * as profile from '../settings/profile.js';
 import * as security from '../settings/security.js';
 import * as sessions from '../settings/sessions.js';
@@ -25,6 +26,7 @@ export const SECTIONS = [
   { key: 'security', label: 'Password', icon: 'key', page: security },
   { key: 'sessions', label: 'Devices', icon: 'devices', page: sessions },
   { key: 'email', label: 'Email', icon: 'mail', page: email },
+  { key: 'notifications', label: 'Notifications', icon: 'bell', page: notifications },
   { key: 'mutes', label: 'Muted', icon: 'mute', page: mutes },
   { key: 'invites', label: 'Invites', icon: 'ticket', page: invites, shown: (me, config) => !!me.admin || !!config.invites_by_users },
 ];

@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(chat::routes::router())
         .merge(chat::groups::router())
         .merge(notify::router())
+        .merge(crate::push::routes::router())
         .merge(realtime::routes::router())
         .merge(jobs::routes::router())
         .merge(

@@ -271,6 +271,15 @@ pub struct ServeArgs {
     /// intranets); link-local and cloud metadata addresses stay refused.
     #[arg(long, env = "KITH_LINKS_ALLOW_PRIVATE")]
     pub links_allow_private: bool,
+    /// Accept Web Push subscriptions whose endpoint is plain http or on a
+    /// loopback or private address (tests, intranet push services);
+    /// link-local and metadata addresses stay refused.
+    #[arg(long, env = "KITH_PUSH_ALLOW_PRIVATE")]
+    pub push_allow_private: bool,
+    /// How long a notification stays unread before it goes into an email
+    /// digest (to people with a verified address who want it), in seconds.
+    #[arg(long, env = "KITH_DIGEST_AFTER_SECS", default_value_t = 1800)]
+    pub digest_after_secs: u64,
     /// Do not serve WebTransport (UDP on the HTTP port number).
     #[arg(long, env = "KITH_NO_WEBTRANSPORT")]
     pub no_webtransport: bool,

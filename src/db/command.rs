@@ -13,7 +13,7 @@ use crate::store::audit::Audited;
 use crate::store::{
     CmdError, Command, accounts, attempts, blocks, chat, chat_events, chat_groups, comments,
     community, friends, jobs, links, media, moderation, mutes, nodes, notifications, posts,
-    profile, reports, sessions, settings, tags, tokens, users,
+    profile, push, reports, sessions, settings, tags, tokens, users,
 };
 
 /// Declares [`AnyCommand`] with one variant per command type, its `From`
@@ -93,6 +93,12 @@ any_command! {
     Rename(chat_groups::Rename),
     SetMuted(chat_groups::SetMuted),
     Notify(notifications::Notify),
+    Subscribe(push::Subscribe),
+    Unsubscribe(push::Unsubscribe),
+    DropSubscription(push::DropSubscription),
+    SetPrefs(push::SetPrefs),
+    QueueDigests(push::QueueDigests),
+    QueueChatPush(push::QueueChatPush),
     MarkNotificationsRead(notifications::MarkNotificationsRead),
     Enqueue(jobs::Enqueue),
     Claim(jobs::Claim),

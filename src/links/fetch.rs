@@ -8,15 +8,14 @@
 //! come without chunking or compression, so the reader stays a few lines
 //! that cannot be talked into reading without bound.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use url::Url;
 
-use kith_core::netguard;
+pub use crate::outbound::FetchError;
+use crate::outbound::{self, failed, refused, vet};
 
 /// Everything, redirects included: a preview that takes longer is not
 /// worth a worker's time.
@@ -34,23 +33,6 @@ pub const MAX_REDIRECTS: usize = 3;
 enum Want {
     Page,
     Image,
-}
-
-/// Why a page gave no card.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum FetchError {
-    #[error("refused: {0}")]
-    Refused(String),
-    #[error("failed: {0}")]
-    Failed(String),
-}
-
-fn refused(m: impl Into<String>) -> FetchError {
-    FetchError::Refused(m.into())
-}
-
-fn failed(m: impl std::fmt::Display) -> FetchError {
-    FetchError::Failed(m.to_string())
 }
 
 /// The HTML head of `url` (up to [`MAX_BYTES`]) and the URL it was
@@ -87,75 +69,13 @@ async fn follow(url: &str, allow_private: bool, want: Want) -> Result<(Vec<u8>, 
     Err(refused("too many redirects"))
 }
 
-/// The address to connect to for `url`, once every address its host
-/// names has passed the guard.
-async fn vet(url: &Url, allow_private: bool) -> Result<SocketAddr, FetchError> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(refused(format!("scheme {}", url.scheme())));
-    }
-    // Any port: the address rule is what keeps a fetch off this machine
-    // and its neighbours, and public sites live on 8080 too.
-    let port = url.port_or_known_default().unwrap_or(0);
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(refused("credentials in the URL"));
-    }
-    let addrs: Vec<SocketAddr> = match url.host() {
-        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
-        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
-        Some(url::Host::Domain(d)) => tokio::net::lookup_host((d, port))
-            .await
-            .map_err(|e| failed(format!("resolving {d}: {e}")))?
-            .collect(),
-        None => return Err(refused("no host")),
-    };
-    // Every answer must pass: a name that also resolves somewhere refused
-    // is refused, whichever address a connection would have picked.
-    for a in &addrs {
-        if let Some(why) = netguard::refused(a.ip(), allow_private) {
-            return Err(refused(format!("{} is a {why}", a.ip())));
-        }
-    }
-    addrs.into_iter().next().ok_or_else(|| failed("no address"))
-}
-
 enum Answer {
     Body(Vec<u8>),
     Redirect(String),
 }
 
-fn tls() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-            match config {
-                Ok(c) => Arc::new(c),
-                Err(_) => unreachable!("ring supports the default protocol versions"),
-            }
-        })
-        .clone()
-}
-
 async fn get(url: &Url, addr: SocketAddr, want: Want) -> Result<Answer, FetchError> {
-    let tcp = TcpStream::connect(addr).await.map_err(failed)?;
-    if url.scheme() == "https" {
-        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
-        let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-            .map_err(|e| refused(format!("server name: {e}")))?;
-        let stream = tokio_rustls::TlsConnector::from(tls())
-            .connect(name, tcp)
-            .await
-            .map_err(failed)?;
-        exchange(url, stream, want).await
-    } else {
-        exchange(url, tcp, want).await
-    }
+    exchange(url, outbound::connect(url, addr).await?, want).await
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(

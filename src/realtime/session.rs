@@ -522,7 +522,7 @@ impl Conn {
                 conversation,
             );
         }
-        for member in offline {
+        for &member in &offline {
             if !mentioned.iter().any(|(m, _)| *m == member) {
                 notify::spawn(
                     &self.state,
@@ -533,6 +533,10 @@ impl Conn {
                 );
             }
         }
+        // Those who got it live get a push if it stays unread.
+        let mut notified = offline;
+        notified.extend(mentioned.iter().map(|(m, _)| *m));
+        crate::push::nudge_online(&self.state, conversation, seq, self.user.id, notified);
         Answer::reply_frames(vec![ack])
     }
 

@@ -43,6 +43,11 @@ pub struct Claimed {
 /// Inserts a job (in the caller's transaction); returns its id, or the id
 /// of the job already enqueued under the same idempotency key.
 pub fn enqueue_tx(conn: &Connection, job: &NewJob) -> Result<Id, CmdError> {
+    enqueue_at_tx(conn, job, now_ms())
+}
+
+/// [`enqueue_tx`] for a job due at `run_at` (ms) rather than now.
+pub fn enqueue_at_tx(conn: &Connection, job: &NewJob, run_at: i64) -> Result<Id, CmdError> {
     if let Some(key) = &job.idempotency_key {
         let existing: Option<i64> = conn
             .prepare_cached("SELECT id FROM jobs WHERE idempotency_key = ?")?
@@ -64,7 +69,7 @@ pub fn enqueue_tx(conn: &Connection, job: &NewJob) -> Result<Id, CmdError> {
         job.kind,
         job.payload,
         job.priority,
-        now,
+        run_at.max(now),
         max,
         job.idempotency_key,
         job.owner.map(|o| o.0),

@@ -104,6 +104,9 @@ pub fn insert(conn: &Connection, n: &New) -> Result<bool, CmdError> {
         n.object.map(|o| o.0),
         now_ms()
     ])?;
+    // Push and the app channel by the user's preferences, in this
+    // transaction: a stored notification always has its deliveries.
+    super::push::route_tx(conn, n.id, n.user, n.kind.as_str(), n.subject)?;
     Ok(true)
 }
 

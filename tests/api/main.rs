@@ -40,6 +40,7 @@ mod mentions;
 mod net;
 mod photos;
 mod posts;
+mod push;
 mod realtime;
 mod restart;
 mod resume;

@@ -235,6 +235,44 @@ async fn the_web_client_is_served_with_caching_headers() {
 }
 
 #[tokio::test]
+async fn the_installable_app_names_its_release_in_the_service_worker() {
+    let app = spawn_app().await;
+    let c = app.client();
+    let (status, headers, body) = send(c.req(Method::GET, "/sw.js")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(header(&headers, CONTENT_TYPE).contains("javascript"));
+    assert_eq!(header(&headers, CACHE_CONTROL), "no-cache");
+    let js = body.as_str().expect("text");
+    assert!(!js.contains("__ASSETS_VERSION__"), "the mark is replaced");
+    let at = js.find("const VERSION = '").expect("the version line") + 17;
+    let version: String = js[at..].chars().take_while(|c| *c != '\'').collect();
+    assert_eq!(version.len(), 16, "{version}");
+    assert!(version.chars().all(|c| c.is_ascii_hexdigit()), "{version}");
+    // Its ETag is of what is served, so a new release revalidates.
+    let res = c
+        .req(Method::GET, "/sw.js")
+        .header(IF_NONE_MATCH, header(&headers, ETAG))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    let (status, headers, manifest) = send(c.req(Method::GET, "/manifest.webmanifest")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header(&headers, CONTENT_TYPE), "application/manifest+json");
+    let m: serde_json::Value = match manifest {
+        serde_json::Value::String(s) => serde_json::from_str(&s).expect("JSON"),
+        v => v,
+    };
+    assert_eq!(m["start_url"], "/");
+    for icon in m["icons"].as_array().expect("icons") {
+        let (status, headers, _) =
+            send(c.req(Method::GET, icon["src"].as_str().expect("src"))).await;
+        assert_eq!(status, StatusCode::OK, "{icon}");
+        assert_eq!(header(&headers, CONTENT_TYPE), "image/png", "{icon}");
+    }
+}
+
+#[tokio::test]
 async fn static_files_never_escape_their_folder() {
     let app = spawn_app().await;
     let (_, _, index) = raw_http(
