@@ -36,7 +36,8 @@ pub struct Message {
     #[serde(skip)]
     urgency: &'static str,
     /// RFC 8030 `Topic`: a newer push with it replaces one the service
-    /// still holds (a phone that was off gets the last message only).
+    /// still holds (a phone that was off gets the last message of a
+    /// conversation only).
     #[serde(skip)]
     topic: Option<String>,
 }
@@ -80,7 +81,13 @@ impl Message {
                 "like" => "low",
                 _ => "normal",
             },
-            topic: subject_s.filter(|_| chat).map(|c| format!("c{c}")),
+            // A repeat of the same notification (a delivery retried after
+            // a node died mid-request) replaces the one still held by the
+            // service, and its tag replaces the one on screen.
+            topic: Some(match subject_s.filter(|_| chat) {
+                Some(c) => format!("c{c}"),
+                None => format!("n{}", n.id),
+            }),
             kind,
         }
     }

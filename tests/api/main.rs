@@ -41,6 +41,8 @@ mod net;
 mod photos;
 mod posts;
 mod push;
+#[path = "../common/push.rs"]
+mod push_service;
 mod realtime;
 mod restart;
 mod resume;

@@ -6,140 +6,15 @@
 //! preferences, the push service forgetting a subscription, bad input, and
 //! the email digest through a real SMTP server (aiosmtpd).
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use kith::config::MailConfig;
 use serde_json::{Value, json};
 
 use crate::helpers::{Person, TIMEOUT, TestApp, direct, person, spawn_with};
-use crate::smtp::{Sink, free_port};
+use crate::push_service::{Browser, PushService};
+use crate::smtp::Sink;
 use crate::ws::Ws;
-
-/// web-push-testing on a free loopback port, stopped on drop.
-struct PushService {
-    base: String,
-    http: reqwest::Client,
-    _child: tokio::process::Child,
-}
-
-/// A browser's subscription as the push service made it.
-struct Browser {
-    json: Value,
-    hash: String,
-}
-
-impl PushService {
-    async fn start() -> PushService {
-        let port = free_port();
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/e2e/node_modules/web-push-testing/src/bin/server.js"
-        );
-        assert!(
-            std::path::Path::new(script).exists(),
-            "{script} is missing: scripts/test.sh installs it (npm ci --prefix e2e)"
-        );
-        let child = tokio::process::Command::new("node")
-            .arg(script)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node runs web-push-testing");
-        let s = PushService {
-            base: format!("http://localhost:{port}"),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("client"),
-            _child: child,
-        };
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            if let Ok(r) = s.http.post(format!("{}/status", s.base)).send().await
-                && r.status() == 200
-            {
-                return s;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "web-push-testing did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// A subscription for kith's VAPID key, as `pushManager.subscribe` makes.
-    async fn subscribe(&self, key: &str) -> Browser {
-        let r: Value = self
-            .http
-            .post(format!("{}/subscribe", self.base))
-            // Its form-style API takes the flag as a string.
-            .json(&json!({"userVisibleOnly": "true", "applicationServerKey": key}))
-            .send()
-            .await
-            .expect("subscribe")
-            .json()
-            .await
-            .expect("json");
-        let data = &r["data"];
-        Browser {
-            json: json!({"endpoint": data["endpoint"], "expirationTime": null, "keys": data["keys"]}),
-            hash: data["clientHash"].as_str().expect("clientHash").to_string(),
-        }
-    }
-
-    /// The payloads the browser received, decrypted by the push service.
-    async fn received(&self, b: &Browser) -> Vec<Value> {
-        let r: Value = self
-            .http
-            .post(format!("{}/get-notifications", self.base))
-            .json(&json!({"clientHash": b.hash}))
-            .send()
-            .await
-            .expect("get-notifications")
-            .json()
-            .await
-            .expect("json");
-        r["data"]["messages"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no messages: {r}"))
-            .iter()
-            .map(|m| match m {
-                Value::String(s) => serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}")),
-                other => other.clone(),
-            })
-            .collect()
-    }
-
-    async fn until_received(&self, b: &Browser, n: usize) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            let got = self.received(b).await;
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{n} pushes never arrived (got {got:?})"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// The browser unsubscribed: the service answers 410 from now on.
-    async fn expire(&self, b: &Browser) {
-        let r = self
-            .http
-            .post(format!("{}/expire-subscription/{}", self.base, b.hash))
-            .send()
-            .await
-            .expect("expire");
-        assert_eq!(r.status(), 200);
-    }
-}
 
 async fn app(mail: Option<String>) -> TestApp {
     spawn_with(|c| {

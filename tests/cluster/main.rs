@@ -11,8 +11,12 @@ mod health;
 mod images;
 #[path = "../common/net.rs"]
 mod net;
+#[path = "../common/push.rs"]
+mod push_service;
 #[path = "../common/session.rs"]
 mod session;
+#[path = "../common/smtp.rs"]
+mod smtp;
 #[path = "../common/wait.rs"]
 mod wait;
 #[path = "../common/ws.rs"]
@@ -29,6 +33,7 @@ mod failures;
 mod forwarding;
 mod litefs;
 mod media;
+mod push;
 mod realtime;
 mod sessions;
 mod shutdown;
