@@ -355,10 +355,15 @@ impl App {
         // without it does not take videos (job_kinds).
         let mut workers = Vec::new();
         {
-            for n in 0..state.config.workers {
+            let all = job_kinds(&state);
+            let quick = all.only(&QUICK_JOBS);
+            let lanes = (0..state.config.workers)
+                .map(|n| (format!("{n}"), all.clone()))
+                .chain((0..state.config.quick_workers).map(|n| (format!("q{n}"), quick.clone())));
+            for (n, kinds) in lanes {
                 let cfg = WorkerConfig {
                     name: format!("{}-{}-{n}", std::process::id(), addr.port()),
-                    kinds: job_kinds(&state),
+                    kinds,
                     lease: state.config.job_lease,
                     retry_base: state.config.job_retry_base,
                 };
@@ -486,6 +491,16 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
 }
+
+/// Jobs that take a network round trip or a few milliseconds of work, each
+/// under a deadline of seconds: the quick workers take only these, so a
+/// push or a mail never waits behind a transcode on a one-worker node.
+const QUICK_JOBS: [&str; 4] = [
+    crate::store::push::PUSH_JOB,
+    crate::store::mail::KIND,
+    crate::store::links::LINK_JOB,
+    crate::store::tags::TAGS_JOB,
+];
 
 /// The kinds of job this build runs, with what each uses of `state`.
 pub fn job_kinds(state: &AppState) -> Kinds {

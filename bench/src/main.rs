@@ -17,6 +17,8 @@
 //!    a second (`--only live`).
 //! 9. Coming back: one `resume` after 50 conversations moved on, against a
 //!    `sync` per conversation (`--only resume`).
+//! 10. Web Push: from an event to the push service, pushes per second and
+//!    CPU per push (`--only push`).
 //! 6. Soak (`--soak`, on its own): 2,000 users connected over WebSocket
 //!    for 10 minutes under a mixed, realistic load; memory must stay flat
 //!    and nothing may fail.
@@ -31,6 +33,7 @@ mod jobs;
 mod live;
 mod peer;
 mod photos;
+mod push;
 mod realtime;
 mod resume;
 mod server;
@@ -136,7 +139,7 @@ fn parse() -> anyhow::Result<Opts> {
             "--soak-warmup" => opts.soak_warmup = Duration::from_secs_f64(val()?.parse()?),
             "--soak-users" => opts.soak_users = val()?.parse()?,
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos|live|resume --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos|live|resume|push --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N"
             ),
         }
     }
@@ -221,6 +224,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("resume") {
         resume::run(&opts).await?;
+    }
+    if want("push") {
+        push::run(&opts).await?;
     }
     Ok(())
 }

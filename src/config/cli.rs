@@ -299,6 +299,10 @@ pub struct ServeArgs {
     /// is found.
     #[arg(long, env = "KITH_WORKERS", default_value_t = DEFAULT_WORKERS)]
     pub workers: usize,
+    /// Job workers for quick jobs only (Web Push, mail, link previews),
+    /// so that those never wait behind a transcode (0: none).
+    #[arg(long, env = "KITH_QUICK_WORKERS", default_value_t = 2)]
+    pub quick_workers: usize,
     /// The ffmpeg program (a path, or a name looked up in PATH); ffprobe is
     /// looked for beside it.
     #[arg(long, env = "KITH_FFMPEG", default_value = DEFAULT_FFMPEG)]

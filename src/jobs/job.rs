@@ -105,6 +105,17 @@ impl Kinds {
         self.0.iter().find(|k| k.name() == name)
     }
 
+    /// Those of them named in `names`.
+    pub fn only(&self, names: &[&str]) -> Kinds {
+        Kinds(
+            self.0
+                .iter()
+                .filter(|k| names.contains(&k.name()))
+                .cloned()
+                .collect(),
+        )
+    }
+
     /// Their names, as a claim asks for them.
     pub fn names(&self) -> Vec<String> {
         self.0.iter().map(|k| k.name().to_string()).collect()

@@ -223,6 +223,8 @@ impl Cluster {
             name.clone(),
             "--workers".into(),
             workers.to_string(),
+            "--quick-workers".into(),
+            workers.to_string(),
             "--job-lease-secs".into(),
             self.opts.job_lease_secs.to_string(),
             "--job-retry-base-ms".into(),
