@@ -18,7 +18,7 @@
 //! 9. Coming back: one `resume` after 50 conversations moved on, against a
 //!    `sync` per conversation (`--only resume`).
 //! 10. Web Push: from an event to the push service, pushes per second and
-//!    CPU per push (`--only push`).
+//!     CPU per push (`--only push`).
 //! 6. Soak (`--soak`, on its own): 2,000 users connected over WebSocket
 //!    for 10 minutes under a mixed, realistic load; memory must stay flat
 //!    and nothing may fail.
