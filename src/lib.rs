@@ -9,14 +9,16 @@
 //! - **app** ([`app`]): `App::build` binds and wires the node;
 //!   `App::run_until` serves until shutdown; the router and `/healthz`.
 //! - **edges**: the HTTP routes (`auth::routes`, `social`, `chat`,
-//!   `media::routes`, `jobs::routes`, `notify`, `account`), the realtime
+//!   `media::routes`, `jobs::routes`, `notify`, `push::routes`, `account`), the realtime
 //!   transports ([`realtime`]: WebSocket, WebTransport, what a connection
 //!   does with a frame), the cluster link (`cluster::link`), the command
 //!   line ([`admin`], `jobs::cli`, [`backup`]), and HTTP plumbing ([`http`],
 //!   [`limits`]' settings, [`config`]).
 //! - **state** ([`state`]): what a node shares, one `Arc`.
 //! - **services**: [`fanout`] (frames to users on every node), [`presence`],
-//!   `notify`, the media pipeline ([`media`]),
+//!   `notify`, [`push`] (Web Push and email digests, routed by presence),
+//!   [`outbound`] (connections made on a user's behalf), [`links`] (link
+//!   cards), the media pipeline ([`media`]),
 //!   the job workers ([`jobs`]), `auth` (sessions, sign-in limits,
 //!   passwords), [`cluster`] (membership, gossip, fan-out to other nodes),
 //!   the hub of live connections (`realtime::hub`), [`tasks`] (every
@@ -28,7 +30,8 @@
 //!   each command a type with its own reply; the visibility rules as SQL.
 //! - **core** (the `kith-core` crate in `core/`): the pure rules: ids,
 //!   signing, tickets, realtime frames, presence merging, the job state
-//!   machine, token buckets, upload sniffing.
+//!   machine, token buckets, upload sniffing, Web Push encryption and
+//!   VAPID, notification preferences and texts.
 //!
 //! `schema.sql` at the repository root is the one schema.
 
