@@ -100,3 +100,17 @@ pub async fn connect(url: &Url, addr: SocketAddr) -> Result<Box<dyn Stream>, Fet
         Ok(Box::new(tcp))
     }
 }
+
+/// The request line's target (path and query) and the `Host` header of `url`.
+pub fn target(url: &Url) -> (String, String) {
+    let mut path = url.path().to_owned();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    (path, host)
+}

@@ -142,6 +142,11 @@ pub async fn connect(base: &str, cookie: &str) -> anyhow::Result<Ws> {
 /// Opens a connection speaking `proto` with the session cookie and reads
 /// until the server's `hello` event.
 pub async fn connect_as(proto: Proto, base: &str, cookie: &str) -> anyhow::Result<Ws> {
+    Ok(connect_hello(proto, base, cookie).await?.0)
+}
+
+/// [`connect_as`], answering the `hello` event too.
+pub async fn connect_hello(proto: Proto, base: &str, cookie: &str) -> anyhow::Result<(Ws, Value)> {
     let mut req = proto.url(base).into_client_request()?;
     req.headers_mut().insert("cookie", cookie.parse()?);
     req.headers_mut().insert("origin", base.parse()?);
@@ -155,7 +160,7 @@ pub async fn connect_as(proto: Proto, base: &str, cookie: &str) -> anyhow::Resul
                     continue;
                 }
                 match proto.decode(&t) {
-                    Frame::Event(v) if v["type"] == "hello" => return Ok(ws),
+                    Frame::Event(v) if v["type"] == "hello" => return Ok((ws, v)),
                     Frame::Ping => ws.send(Message::text("3")).await?,
                     _ if t.starts_with("44") => bail!("refused: {t}"),
                     _ => {}

@@ -18,7 +18,7 @@ use futures_util::{SinkExt, StreamExt, stream};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::realtime::{Ws, connect, signup};
+use crate::realtime::{Proto, Ws, connect, connect_hello, signup};
 use crate::server::{Server, call};
 
 const CONVERSATIONS: usize = 50;
@@ -333,28 +333,10 @@ async fn on(server: &Server) -> anyhow::Result<Vec<(&'static str, Exchange)>> {
 
 /// Connects as the user, reads the hello's resume token and goes away.
 async fn hello_token(base: &str, cookie: &str) -> anyhow::Result<String> {
-    use tokio_tungstenite::connect_async;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req =
-        format!("ws://{}/ws", base.trim_start_matches("http://")).into_client_request()?;
-    req.headers_mut().insert("cookie", cookie.parse()?);
-    req.headers_mut().insert("origin", base.parse()?);
-    let (mut ws, _) = connect_async(req).await?;
-    loop {
-        let m = tokio::time::timeout(EXCHANGE_TIMEOUT, ws.next())
-            .await
-            .context("no hello")?
-            .context("closed")??;
-        if let Message::Text(t) = m {
-            let v: Value = serde_json::from_str(&t)?;
-            if v["type"] == "hello" {
-                let token = v["resume_token"]
-                    .as_str()
-                    .context("resume_token")?
-                    .to_string();
-                let _ = ws.close(None).await;
-                return Ok(token);
-            }
-        }
-    }
+    let (mut ws, hello) = connect_hello(Proto::Kith, base, cookie).await?;
+    let _ = ws.close(None).await;
+    Ok(hello["resume_token"]
+        .as_str()
+        .context("resume_token")?
+        .to_string())
 }

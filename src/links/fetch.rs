@@ -83,15 +83,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut s: S,
     want: Want,
 ) -> Result<Answer, FetchError> {
-    let mut path = url.path().to_owned();
-    if let Some(q) = url.query() {
-        path.push('?');
-        path.push_str(q);
-    }
-    let host = match url.port() {
-        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_owned(),
-    };
+    let (path, host) = outbound::target(url);
     let (accept, max) = match want {
         Want::Page => ("text/html", MAX_BYTES),
         Want::Image => ("image/webp,image/png,image/jpeg,image/gif", MAX_IMAGE_BYTES),

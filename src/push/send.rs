@@ -174,15 +174,7 @@ async fn post(
     let url = Url::parse(endpoint).map_err(|e| outbound::refused(format!("not a URL: {e}")))?;
     let addr = outbound::vet(&url, allow_private).await?;
     let mut conn = outbound::connect(&url, addr).await?;
-    let mut path = url.path().to_owned();
-    if let Some(q) = url.query() {
-        path.push('?');
-        path.push_str(q);
-    }
-    let host = match url.port() {
-        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_owned(),
-    };
+    let (path, host) = outbound::target(&url);
     let mut head = format!(
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kith-push/1\r\n\
          Content-Type: application/octet-stream\r\nContent-Encoding: aes128gcm\r\n\

@@ -86,13 +86,6 @@ pub fn route_tx(
     if !wants(conn, user, group, Channel::Push)? {
         return Ok(app);
     }
-    let subscriptions: Vec<i64> = conn
-        .prepare_cached("SELECT id FROM push_subscriptions WHERE user_id = ?")?
-        .query_map([user.0], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    if subscriptions.is_empty() {
-        return Ok(app);
-    }
     let chat = matches!(kind, "message" | "chat_mention");
     let seq: Option<i64> = if chat {
         conn.prepare_cached("SELECT last_seq FROM conversations WHERE id = ?")?
@@ -102,32 +95,19 @@ pub fn route_tx(
         None
     };
     let run_at = now_ms() + if chat { CHAT_PUSH_DELAY_MS } else { 0 };
-    for sub in subscriptions {
-        let payload = PushPayload {
+    queue_pushes_tx(
+        conn,
+        user,
+        run_at,
+        |sub| PushPayload {
             notification: Some(id),
-            subscription: Id(sub),
+            subscription: sub,
             seq,
             conversation: None,
             actor: None,
-        };
-        enqueue_at_tx(
-            conn,
-            &NewJob {
-                id: Id::generate(),
-                kind: PUSH_JOB.into(),
-                payload: serde_json::to_string(&payload)
-                    .map_err(|e| CmdError::Internal(e.to_string()))?,
-                // Before bulk work (transcodes), after mail.
-                priority: 5,
-                // The queue's doubling backoff over 6 tries: about half an
-                // hour of a push service being away, within a push's TTL.
-                max_attempts: 6,
-                idempotency_key: Some(format!("{PUSH_JOB}:{}:{sub}", id.0)),
-                owner: Some(user),
-            },
-            run_at,
-        )?;
-    }
+        },
+        |sub| format!("{PUSH_JOB}:{}:{}", id.0, sub.0),
+    )?;
     Ok(app)
 }
 
@@ -168,39 +148,64 @@ impl Command for QueueChatPush {
         {
             return Ok(0);
         }
-        let subscriptions: Vec<i64> = conn
-            .prepare_cached("SELECT id FROM push_subscriptions WHERE user_id = ?")?
-            .query_map([self.user.0], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        for &sub in &subscriptions {
-            let payload = PushPayload {
+        let QueueChatPush {
+            user,
+            conversation,
+            seq,
+            actor,
+        } = self;
+        queue_pushes_tx(
+            conn,
+            user,
+            now_ms() + CHAT_PUSH_DELAY_MS,
+            |sub| PushPayload {
                 notification: None,
-                subscription: Id(sub),
-                seq: Some(self.seq),
-                conversation: Some(self.conversation),
-                actor: Some(self.actor),
-            };
-            enqueue_at_tx(
-                conn,
-                &NewJob {
-                    id: Id::generate(),
-                    kind: PUSH_JOB.into(),
-                    payload: serde_json::to_string(&payload)
-                        .map_err(|e| CmdError::Internal(e.to_string()))?,
-                    priority: 5,
-                    max_attempts: 6,
-                    // One per device per stretch of unread messages.
-                    idempotency_key: Some(format!(
-                        "{PUSH_JOB}:chat:{}:{sub}:{read}",
-                        self.conversation.0
-                    )),
-                    owner: Some(self.user),
-                },
-                now_ms() + CHAT_PUSH_DELAY_MS,
-            )?;
-        }
-        Ok(subscriptions.len())
+                subscription: sub,
+                seq: Some(seq),
+                conversation: Some(conversation),
+                actor: Some(actor),
+            },
+            // One per device per stretch of unread messages.
+            |sub| format!("{PUSH_JOB}:chat:{}:{}:{read}", conversation.0, sub.0),
+        )
     }
+}
+
+/// Queues a delivery job due at `run_at` for each of `user`'s browsers,
+/// with the payload and idempotency key `payload` and `key` make for it;
+/// answers how many.
+fn queue_pushes_tx(
+    conn: &Connection,
+    user: Id,
+    run_at: i64,
+    payload: impl Fn(Id) -> PushPayload,
+    key: impl Fn(Id) -> String,
+) -> Result<usize, CmdError> {
+    let subscriptions: Vec<i64> = conn
+        .prepare_cached("SELECT id FROM push_subscriptions WHERE user_id = ?")?
+        .query_map([user.0], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for &sub in &subscriptions {
+        let sub = Id(sub);
+        enqueue_at_tx(
+            conn,
+            &NewJob {
+                id: Id::generate(),
+                kind: PUSH_JOB.into(),
+                payload: serde_json::to_string(&payload(sub))
+                    .map_err(|e| CmdError::Internal(e.to_string()))?,
+                // Before bulk work (transcodes), after mail.
+                priority: 5,
+                // The queue's doubling backoff over 6 tries: about half an
+                // hour of a push service being away, within a push's TTL.
+                max_attempts: 6,
+                idempotency_key: Some(key(sub)),
+                owner: Some(user),
+            },
+            run_at,
+        )?;
+    }
+    Ok(subscriptions.len())
 }
 
 /// Stores a browser's subscription for `user`. The same endpoint again

@@ -64,6 +64,15 @@ async fn seen_all(p: &Person) {
     assert_eq!(s, 204);
 }
 
+async fn put_prefs(p: &Person, body: &Value) -> reqwest::Response {
+    p.http
+        .req(reqwest::Method::PUT, "/api/notifications/preferences")
+        .json(body)
+        .send()
+        .await
+        .expect("sent")
+}
+
 /// Waits until every push job made so far is done (succeeded), so a test
 /// can say that one sent nothing.
 async fn until_push_jobs_done(app: &TestApp) {
@@ -203,13 +212,7 @@ async fn preferences_choose_the_channels_of_each_kind() {
         json!({"kinds": {"like": {"push": "yes"}}}),
         json!({"likes": true}),
     ] {
-        let r = alice
-            .http
-            .req(reqwest::Method::PUT, "/api/notifications/preferences")
-            .json(&bad)
-            .send()
-            .await
-            .expect("sent");
+        let r = put_prefs(&alice, &bad).await;
         assert_eq!(r.status(), 422, "{bad}");
         let text = r.text().await.expect("body");
         assert!(
@@ -225,13 +228,11 @@ async fn preferences_choose_the_channels_of_each_kind() {
     );
 
     // Likes by push, comments not at all in the app (but by push).
-    let r = alice
-        .http
-        .req(reqwest::Method::PUT, "/api/notifications/preferences")
-        .json(&json!({"kinds": {"like": {"push": true}, "comment": {"app": false}}}))
-        .send()
-        .await
-        .expect("sent");
+    let r = put_prefs(
+        &alice,
+        &json!({"kinds": {"like": {"push": true}, "comment": {"app": false}}}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let p: Value = r.json().await.expect("json");
     assert_eq!(p["kinds"]["like"]["push"], true);
@@ -257,13 +258,7 @@ async fn preferences_choose_the_channels_of_each_kind() {
         "no comment notification on the socket"
     );
     // Push off for likes again: a like sends nothing.
-    let r = alice
-        .http
-        .req(reqwest::Method::PUT, "/api/notifications/preferences")
-        .json(&json!({"kinds": {"like": {"push": false}}}))
-        .send()
-        .await
-        .expect("sent");
+    let r = put_prefs(&alice, &json!({"kinds": {"like": {"push": false}}})).await;
     assert_eq!(r.status(), 200);
     drop(ws);
     let carol = person(&app, "carol").await;
