@@ -63,6 +63,36 @@ pub async fn signup(
     results.into_iter().collect()
 }
 
+/// The user of cookie `a` asks `b_name` (cookie `b`) to be friends, and
+/// they accept.
+pub async fn befriend(
+    c: &reqwest::Client,
+    base: &str,
+    a: &str,
+    b: &str,
+    b_name: &str,
+) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let r = call(
+        c,
+        Method::POST,
+        format!("{base}/api/friends/requests"),
+        Some(a),
+        Some(json!({"username": b_name})),
+    )
+    .await?;
+    let id = r["id"].as_str().context("request id")?;
+    call(
+        c,
+        Method::POST,
+        format!("{base}/api/friends/requests/{id}/accept"),
+        Some(b),
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
 /// The realtime protocol a load-generator connection speaks: kith's JSON
 /// frames on `/ws`, or Socket.IO 4's (Engine.IO 4 over WebSocket) for the
 /// comparison peer. Both carry the same events with the same fields.
@@ -374,23 +404,7 @@ pub async fn chat_on(
             let (rn, members) = (&receiver_names, members(g));
             async move {
                 for &m in &members {
-                    let r = call(
-                        c,
-                        Method::POST,
-                        format!("{base}/api/friends/requests"),
-                        Some(&sc[g]),
-                        Some(json!({"username": rn[m]})),
-                    )
-                    .await?;
-                    let id = r["id"].as_str().context("request id")?;
-                    call(
-                        c,
-                        Method::POST,
-                        format!("{base}/api/friends/requests/{id}/accept"),
-                        Some(&rc[m]),
-                        None,
-                    )
-                    .await?;
+                    befriend(c, base, &sc[g], &rc[m], &rn[m]).await?;
                 }
                 let names: Vec<&String> = members.iter().map(|&m| &rn[m]).collect();
                 let body = if size == 2 {

@@ -18,7 +18,7 @@ use futures_util::{SinkExt, StreamExt, stream};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::realtime::{Proto, Ws, connect, connect_hello, signup};
+use crate::realtime::{Proto, Ws, befriend, connect, connect_hello, signup};
 use crate::server::{Server, call};
 
 const CONVERSATIONS: usize = 50;
@@ -221,23 +221,7 @@ async fn on(server: &Server) -> anyhow::Result<Vec<(&'static str, Exchange)>> {
         .map(|k| {
             let (c, me, friends, names) = (&c, &me, &friends, &names);
             async move {
-                let r = call(
-                    c,
-                    Method::POST,
-                    format!("{base}/api/friends/requests"),
-                    Some(me),
-                    Some(json!({"username": names[k]})),
-                )
-                .await?;
-                let id = r["id"].as_str().context("request id")?;
-                call(
-                    c,
-                    Method::POST,
-                    format!("{base}/api/friends/requests/{id}/accept"),
-                    Some(&friends[k]),
-                    None,
-                )
-                .await?;
+                befriend(c, base, me, &friends[k], &names[k]).await?;
                 let r = call(
                     c,
                     Method::POST,

@@ -73,6 +73,18 @@ async fn put_prefs(p: &Person, body: &Value) -> reqwest::Response {
         .expect("sent")
 }
 
+/// A push service, a server, alice and bob (friends), and alice's browser
+/// subscribed.
+async fn friends_with_a_browser() -> (PushService, TestApp, Person, Person, Browser) {
+    let push = PushService::start().await;
+    let app = app(None).await;
+    let alice = person(&app, "alice").await;
+    let bob = person(&app, "bob").await;
+    alice.http.befriend(&bob.http, "bob").await;
+    let browser = subscribed(&app, &push, &alice).await;
+    (push, app, alice, bob, browser)
+}
+
 /// Waits until every push job made so far is done (succeeded), so a test
 /// can say that one sent nothing.
 async fn until_push_jobs_done(app: &TestApp) {
@@ -94,12 +106,7 @@ async fn until_push_jobs_done(app: &TestApp) {
 
 #[tokio::test]
 async fn a_notification_is_pushed_when_its_user_is_away_and_not_when_connected() {
-    let push = PushService::start().await;
-    let app = app(None).await;
-    let alice = person(&app, "alice").await;
-    let bob = person(&app, "bob").await;
-    alice.http.befriend(&bob.http, "bob").await;
-    let browser = subscribed(&app, &push, &alice).await;
+    let (push, app, alice, bob, browser) = friends_with_a_browser().await;
     // The same browser again (keys renewed): the same subscription.
     let (s, v) = alice
         .http
@@ -188,12 +195,7 @@ async fn a_notification_is_pushed_when_its_user_is_away_and_not_when_connected()
 
 #[tokio::test]
 async fn preferences_choose_the_channels_of_each_kind() {
-    let push = PushService::start().await;
-    let app = app(None).await;
-    let alice = person(&app, "alice").await;
-    let bob = person(&app, "bob").await;
-    alice.http.befriend(&bob.http, "bob").await;
-    let browser = subscribed(&app, &push, &alice).await;
+    let (push, app, alice, bob, browser) = friends_with_a_browser().await;
     seen_all(&alice).await;
 
     let (s, p) = alice.http.get("/api/notifications/preferences").await;
