@@ -2,13 +2,14 @@
 // replaced as the server does, evaluated in a simulated
 // ServiceWorkerGlobalScope. The tests dispatch events to the listeners it
 // registers and look at what it asked of the simulated APIs (CacheStorage,
-// Clients, WindowClient, the registration's notifications), which follow
-// the Service Workers and Notifications specifications where sw.js relies
-// on them: waitUntil only while the event is dispatched or extended,
-// respondWith only during dispatch, matchAll only returning same-origin
-// clients, navigate rejecting for a window the worker does not control,
-// focus and openWindow allowed only while a notification click is handled,
-// and notification data and messages structured-cloned.
+// Clients, WindowClient, the registration's notifications and push
+// manager), which follow the Service Workers and Notifications
+// specifications where sw.js relies on them: waitUntil only while the
+// event is dispatched or extended, respondWith only during dispatch,
+// matchAll only returning same-origin clients, navigate rejecting for a
+// window the worker does not control, focus and openWindow allowed only
+// while a notification click is handled, and notification data and
+// messages structured-cloned.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -159,6 +160,15 @@ class WindowClient {
   }
 }
 
+/** A PushSubscription at `endpoint`, made with `key`. */
+function subscription(endpoint, key = null) {
+  return {
+    endpoint,
+    options: { userVisibleOnly: true, applicationServerKey: key },
+    toJSON: () => ({ endpoint, expirationTime: null, keys: { p256dh: 'p', auth: 'a' } }),
+  };
+}
+
 /**
  * sw.js evaluated in a fresh scope. `windows` are the browser's windows
  * (any origin), `caches` the names already in CacheStorage, `network(req)`
@@ -179,6 +189,10 @@ function loadWorker({ windows = [], caches = [], network } = {}) {
     deleted: [],
     precached: [],
     fetched: [],
+    /** Requests the worker made itself: { url, method, body (parsed JSON) }. */
+    sent: [],
+    /** Calls to pushManager.subscribe. */
+    subscribed: [],
     claimed: false,
     skippedWaiting: false,
     /** Whether the worker may focus or open windows (a notification click is being handled). */
@@ -207,7 +221,11 @@ function loadWorker({ windows = [], caches = [], network } = {}) {
     skipWaiting: async () => {
       worker.skippedWaiting = true;
     },
-    fetch: (req, init) => worker.network(typeof req === 'string' ? new Request(req, init) : req),
+    fetch: (req, init = {}) => {
+      const request = typeof req === 'string' ? new Request(req, init) : req;
+      worker.sent.push({ url: request.url, method: request.method, body: init.body === undefined ? null : JSON.parse(init.body) });
+      return worker.network(request);
+    },
     caches: {
       keys: async () => [...storage.keys()],
       delete: async (name) => {
@@ -249,6 +267,12 @@ function loadWorker({ windows = [], caches = [], network } = {}) {
       showNotification: async (title, options = {}) => {
         if (options.renotify && !options.tag) throw new TypeError('renotify needs a tag');
         worker.shown.push({ title: String(title), options: structuredClone(options) });
+      },
+      pushManager: {
+        subscribe: async (options) => {
+          worker.subscribed.push(options);
+          return subscription('https://push.example/new-renewed');
+        },
       },
     },
   };
@@ -448,6 +472,36 @@ describe('push', () => {
         `payload ${body}`,
       );
     }
+  });
+});
+
+describe('push subscription change', () => {
+  test('the new subscription is sent to the server and the old one removed', async () => {
+    const w = loadWorker();
+    const oldSubscription = subscription('https://push.example/old');
+    const newSubscription = subscription('https://push.example/new');
+    await w.handle(new ExtendableEvent('pushsubscriptionchange', { oldSubscription, newSubscription }));
+    assert.deepEqual(w.subscribed, []);
+    assert.deepEqual(w.sent, [
+      { url: `${ORIGIN}/api/push/subscriptions`, method: 'POST', body: newSubscription.toJSON() },
+      { url: `${ORIGIN}/api/push/subscriptions`, method: 'DELETE', body: { endpoint: 'https://push.example/old' } },
+    ]);
+  });
+
+  test('without a new subscription, the worker subscribes again with the old key', async () => {
+    const key = new Uint8Array([4, 1, 2, 3]).buffer;
+    const w = loadWorker();
+    await w.handle(new ExtendableEvent('pushsubscriptionchange', { oldSubscription: subscription('https://push.example/old', key), newSubscription: null }));
+    assert.equal(w.subscribed.length, 1);
+    assert.equal(w.subscribed[0].userVisibleOnly, true);
+    assert.equal(w.subscribed[0].applicationServerKey, key);
+    assert.deepEqual(
+      w.sent.map((r) => [r.method, r.body.endpoint]),
+      [
+        ['POST', 'https://push.example/new-renewed'],
+        ['DELETE', 'https://push.example/old'],
+      ],
+    );
   });
 });
 
