@@ -650,9 +650,14 @@ CREATE TABLE IF NOT EXISTS push_subscriptions (
     endpoint   TEXT    NOT NULL UNIQUE,
     p256dh     TEXT    NOT NULL,
     auth       TEXT    NOT NULL,
+    -- The session that turned it on: signing out (here, everywhere, or by
+    -- expiry) ends its pushes, so the next person at a shared computer
+    -- gets none of the last one's.
+    session_id TEXT    REFERENCES user_sessions (session_id) ON DELETE CASCADE,
     created_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS push_subscriptions_user ON push_subscriptions (user_id);
+CREATE INDEX IF NOT EXISTS push_subscriptions_session ON push_subscriptions (session_id);
 CREATE TABLE IF NOT EXISTS notification_prefs (
     user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     kind    TEXT    NOT NULL,

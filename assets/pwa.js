@@ -110,6 +110,22 @@ export async function disablePush() {
   return pushState();
 }
 
+/**
+ * After signing out (the button, another device, expiry): the server
+ * ended this browser's push subscription with the session; the browser
+ * forgets it too, so whoever signs in here next starts with push off and
+ * decides for themselves.
+ */
+export async function forgetPush() {
+  if (!pushSupported()) return;
+  try {
+    const sub = await currentSubscription();
+    await sub?.unsubscribe();
+  } catch {
+    // Nothing arrives for it any more either way: the server forgot it.
+  }
+}
+
 function register() {
   navigator.serviceWorker.register(SW_URL, { scope: '/', updateViaCache: 'none' }).catch((e) => {
     // The app works without it (no offline start, no push): say why, quietly.

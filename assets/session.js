@@ -11,6 +11,7 @@ import { EVENTS } from './events.js';
 import { isOffline } from './load-error.js';
 import { retryDelay } from './realtime.js';
 import { setKickedHandler, startRealtime, stopRealtime } from './realtime-dispatch.js';
+import { forgetPush } from './pwa.js';
 import { navigate } from './router.js';
 import { teardownShell } from './shell.js';
 import { refreshNotifCount, resetState, state } from './store.js';
@@ -49,6 +50,7 @@ function signedIn(user) {
 
 function signedOut() {
   setSessionHint(false);
+  forgetPush();
   unmountView();
   stopRealtime();
   teardownShell();

@@ -130,6 +130,7 @@ async fn subscribe(
         .run(Subscribe {
             id: Id::generate(),
             user: user.id,
+            session: user.session.id().map(|s| s.to_string()),
             endpoint,
             p256dh: body.keys.p256dh.trim().to_string(),
             auth: body.keys.auth.trim().to_string(),

@@ -216,6 +216,8 @@ fn queue_pushes_tx(
 pub struct Subscribe {
     pub id: Id,
     pub user: Id,
+    /// The session turning it on (it ends with the session).
+    pub session: Option<String>,
     pub endpoint: String,
     pub p256dh: String,
     pub auth: String,
@@ -248,9 +250,10 @@ impl Command for Subscribe {
         match existing {
             Some((id, _)) => {
                 conn.prepare_cached(
-                    "UPDATE push_subscriptions SET user_id = ?, p256dh = ?, auth = ? WHERE id = ?",
+                    "UPDATE push_subscriptions SET user_id = ?, session_id = ?, p256dh = ?, auth = ?
+                     WHERE id = ?",
                 )?
-                .execute(params![self.user.0, self.p256dh, self.auth, id])?;
+                .execute(params![self.user.0, self.session, self.p256dh, self.auth, id])?;
                 Ok(Subscribed {
                     id: Id(id),
                     created: false,
@@ -258,12 +261,14 @@ impl Command for Subscribe {
             }
             None => {
                 conn.prepare_cached(
-                    "INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth, created_at)
-                     VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO push_subscriptions
+                       (id, user_id, session_id, endpoint, p256dh, auth, created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
                 )?
                 .execute(params![
                     self.id.0,
                     self.user.0,
+                    self.session,
                     self.endpoint,
                     self.p256dh,
                     self.auth,

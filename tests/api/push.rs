@@ -420,3 +420,37 @@ async fn what_stays_unread_goes_into_one_digest_mail() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(sink.received().len(), 1, "one digest");
 }
+
+#[tokio::test]
+async fn signing_out_ends_the_pushes_that_session_turned_on() {
+    let (push, app, alice, _bob, _browser) = friends_with_a_browser().await;
+    // A second device of hers, signed in apart, with its own browser.
+    let phone = app.login("alice").await;
+    let (_, key) = phone.get("/api/push/key").await;
+    let b = push
+        .subscribe(key["public_key"].as_str().expect("key"))
+        .await;
+    let (s, v) = phone.post("/api/push/subscriptions", b.json.clone()).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(
+        app.db_count("SELECT count(*) FROM push_subscriptions")
+            .await,
+        2
+    );
+    // The phone signs out: its pushes end, the first device's stay.
+    let (s, _) = phone.post_empty("/api/auth/logout").await;
+    assert!(s.is_success(), "{s}");
+    assert_eq!(
+        app.db_count("SELECT count(*) FROM push_subscriptions")
+            .await,
+        1
+    );
+    // Signing out everywhere ends the rest.
+    let (s, _) = alice.http.post_empty("/api/auth/logout-all").await;
+    assert!(s.is_success(), "{s}");
+    assert_eq!(
+        app.db_count("SELECT count(*) FROM push_subscriptions")
+            .await,
+        0
+    );
+}
