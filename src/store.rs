@@ -102,6 +102,22 @@ impl From<rusqlite::Error> for CmdError {
             ) {
                 return CmdError::Unavailable("database is busy".into());
             }
+            // The transaction was rolled back and the writer goes on: once
+            // space is freed, the same write succeeds (tests/api/disk.rs).
+            if err.code == rusqlite::ErrorCode::DiskFull {
+                return CmdError::Unavailable(
+                    "the server's disk is full: nothing was stored; try again later".into(),
+                );
+            }
+            if matches!(
+                err.extended_code,
+                ffi::SQLITE_IOERR_WRITE | ffi::SQLITE_IOERR_FSYNC
+            ) {
+                return CmdError::Unavailable(
+                    "the server could not write to its disk: nothing was stored; try again later"
+                        .into(),
+                );
+            }
         }
         CmdError::Internal(format!("database: {e}"))
     }

@@ -19,6 +19,7 @@ mod community;
 mod console_stats;
 mod crash;
 mod deploy;
+mod disk;
 mod e2e;
 mod edits;
 mod feed;
