@@ -129,8 +129,31 @@ impl AppError {
     }
 }
 
+/// Whether `e` comes from a write that found no space left (ENOSPC).
+fn disk_full(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28)
+        })
+    })
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        // A disk that filled up under a file being written (an upload, an
+        // avatar) is the server's condition, not a bug: a clear 507, so
+        // the client knows to try later (tests/api/disk.rs).
+        if let AppError::Internal(e) = &self
+            && disk_full(e)
+        {
+            tracing::warn!(error = %e, "the disk is full");
+            return AppError::Coded {
+                status: StatusCode::INSUFFICIENT_STORAGE,
+                code: "insufficient_storage",
+                message: "the server's disk is full: nothing was stored; try again later".into(),
+            }
+            .into_response();
+        }
         let (status, code) = self.status_and_code();
         let message = match &self {
             AppError::Internal(e) => {

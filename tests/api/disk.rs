@@ -1,7 +1,7 @@
 //! A full disk: the data directory on a small tmpfs the test mounts.
-//! Writes fail with a clear 503 (an error frame on sockets), never a 500;
-//! reads go on; the database stays whole; and writes work again by
-//! themselves once space is freed.
+//! Writes fail with a clear 503 (an error frame on sockets), uploads with
+//! 507 and no partial file, never a 500; reads go on; the database stays
+//! whole; and writes work again by themselves once space is freed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -61,6 +61,24 @@ fn fill(dir: &Path) -> PathBuf {
     path
 }
 
+/// Every file below `dir`, sorted.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[tokio::test]
 async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers() {
     let disk = SmallDisk::mount(24);
@@ -105,6 +123,36 @@ async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers() {
     assert_eq!(e["code"], "unavailable", "{e}");
     ws.send(json!({"type": "ping"})).await;
     ws.next_of("pong").await;
+
+    // An upload: refused, and nothing of it left on the disk.
+    let photo = crate::images::noisy_jpeg(1600, 1200, 7);
+    assert!(photo.len() > 64 * 1024, "bigger than what is left");
+    let boundary = "kith-disk-test";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\
+         Content-Type: image/jpeg\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&photo);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let before = files_under(&disk.path().join("media"));
+    let (s, v) = alice
+        .raw(
+            reqwest::Method::POST,
+            "/api/media",
+            &format!("multipart/form-data; boundary={boundary}"),
+            body,
+        )
+        .await;
+    assert!(
+        s.as_u16() == 503 || s.as_u16() == 507,
+        "an upload to a full disk: {s} {v}"
+    );
+    assert_eq!(
+        files_under(&disk.path().join("media")),
+        before,
+        "no partial file"
+    );
 
     // Reads go on.
     let (s, p) = alice.get(&format!("/api/posts/{first}")).await;
