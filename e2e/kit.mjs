@@ -415,7 +415,12 @@ export async function createKit(opts) {
 async function settle(page) {
   await page
     .evaluate(async () => {
-      const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+      // A frame, or half a second: a page Chromium counts as hidden gets no
+      // animation frames, and this wait must end all the same.
+      const frame = () => new Promise((r) => {
+        requestAnimationFrame(() => r());
+        setTimeout(r, 500);
+      });
       const deadline = Date.now() + 3_000;
       while (document.querySelector('[aria-busy="true"]') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       const finite = document.getAnimations().filter((a) => a.effect?.getComputedTiming().iterations !== Number.POSITIVE_INFINITY);
