@@ -127,22 +127,9 @@ async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers() {
     // An upload: refused, and nothing of it left on the disk.
     let photo = crate::images::noisy_jpeg(1600, 1200, 7);
     assert!(photo.len() > 64 * 1024, "bigger than what is left");
-    let boundary = "kith-disk-test";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\
-         Content-Type: image/jpeg\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(&photo);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let before = files_under(&disk.path().join("media"));
     let (s, v) = alice
-        .raw(
-            reqwest::Method::POST,
-            "/api/media",
-            &format!("multipart/form-data; boundary={boundary}"),
-            body,
-        )
+        .upload("/api/media", "a.jpg", "image/jpeg", &photo)
         .await;
     assert!(
         s.as_u16() == 503 || s.as_u16() == 507,

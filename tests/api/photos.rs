@@ -433,22 +433,8 @@ async fn exec(app: &TestApp, sql: &str) {
     .expect("task");
 }
 
-/// A form with one file field.
-fn form(filename: &str, content_type: &str, data: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "kith-photo-test-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
-         Content-Type: {content_type}\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(data);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 async fn post_file(c: &Client, filename: &str, ct: &str, data: &[u8]) -> (StatusCode, Value) {
-    let (form_ct, body) = form(filename, ct, data);
-    c.raw(Method::POST, "/api/media", &form_ct, body).await
+    c.upload("/api/media", filename, ct, data).await
 }
 
 #[tokio::test]
@@ -847,7 +833,7 @@ async fn a_slow_upload_of_a_minute_succeeds_both_ways() {
     let cookie = cookie_of(&app, "alice").await;
 
     let simple = async {
-        let (ct, body) = form("slow.jpg", "image/jpeg", &jpeg);
+        let (ct, body) = crate::helpers::multipart("slow.jpg", "image/jpeg", &jpeg);
         let started = Instant::now();
         let res = http
             .post(app.url("/api/media"))

@@ -524,21 +524,7 @@ async fn upload_clip(c: &Client) -> String {
         .expect("ffmpeg (scripts/test.sh installs it)");
     assert!(ok.success());
     let bytes = std::fs::read(&clip).expect("clip");
-    let boundary = "kithboundary7d1";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.mp4\"\r\nContent-Type: video/mp4\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(&bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let (status, v) = c
-        .raw(
-            reqwest::Method::POST,
-            "/api/media",
-            &format!("multipart/form-data; boundary={boundary}"),
-            body,
-        )
-        .await;
+    let (status, v) = c.upload("/api/media", "c.mp4", "video/mp4", &bytes).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{v}");
     v["id"].as_str().expect("media id").to_string()
 }

@@ -230,6 +230,19 @@ impl Client {
         )
     }
 
+    /// Uploads `data` as the one file field of a multipart form to `path`
+    /// (`POST /api/media`, say).
+    pub async fn upload(
+        &self,
+        path: &str,
+        filename: &str,
+        content_type: &str,
+        data: &[u8],
+    ) -> (StatusCode, Value) {
+        let (form_ct, body) = multipart(filename, content_type, data);
+        self.raw(Method::POST, path, &form_ct, body).await
+    }
+
     /// A request builder on this client (to add headers of a test's own).
     pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
         self.http.request(method, format!("{}{}", self.base, path))
@@ -282,6 +295,20 @@ impl Client {
 }
 
 /// Asserts the JSON error shape and returns its code.
+/// A multipart form with one file field `file`: its content type (with
+/// the boundary) and its bytes.
+pub fn multipart(filename: &str, content_type: &str, data: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "kith-test-boundary-7d1";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
+         Content-Type: {content_type}\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
 pub fn error_code(v: &Value) -> &str {
     let code = v["error"]["code"]
         .as_str()
