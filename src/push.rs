@@ -141,17 +141,17 @@ impl PushJob {
         user: i64,
     ) -> Result<Option<send::Message>, sqlx::Error> {
         let state = &self.state;
-        let row: Option<(String, Option<i64>, Option<i64>, i64)> = sqlx::query_as(
-            "SELECT kind, subject_id, read_at, user_id FROM notifications WHERE id = ?",
+        // Gone, or the browser moved to another account since: nothing.
+        let row: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT kind, subject_id, read_at FROM notifications WHERE id = ? AND user_id = ?",
         )
         .bind(n.0)
+        .bind(user)
         .fetch_optional(&state.read)
         .await?;
-        // Gone, or the browser moved to another account since.
-        let Some((kind, subject, read_at, owner)) = row.filter(|r| r.3 == user) else {
+        let Some((kind, subject, read_at)) = row else {
             return Ok(None);
         };
-        let _ = owner;
         if matches!(kind.as_str(), "message" | "chat_mention") {
             if read_past(state, subject.unwrap_or(0), user, p.seq).await? {
                 return Ok(None);
@@ -268,14 +268,12 @@ async fn prefs_on(
     group: Group,
     channel: Channel,
 ) -> Result<bool, sqlx::Error> {
-    let chosen: Option<bool> = sqlx::query_scalar(
-        "SELECT enabled <> 0 FROM notification_prefs WHERE user_id = ? AND kind = ? AND channel = ?",
-    )
-    .bind(user.0)
-    .bind(group.as_str())
-    .bind(channel.as_str())
-    .fetch_optional(&state.read)
-    .await?;
+    let chosen: Option<bool> = sqlx::query_scalar(crate::store::push::CHOSEN)
+        .bind(user.0)
+        .bind(group.as_str())
+        .bind(channel.as_str())
+        .fetch_optional(&state.read)
+        .await?;
     Ok(chosen.unwrap_or_else(|| kith_core::notify_prefs::default_on(group, channel)))
 }
 

@@ -51,22 +51,43 @@ impl Message {
         let actor = n
             .actor
             .as_ref()
-            .map_or("Someone".to_string(), |a| a.display_name.clone());
+            .map_or("Someone", |a| a.display_name.as_str());
         let excerpt = n
             .comment
             .as_ref()
             .or(n.post.as_ref())
             .map(|e| e.excerpt.as_str());
-        let (title, body) = notify_text::push_text(&kind, &actor, excerpt);
+        Message::new(n.id, kind, actor, excerpt, subject)
+    }
+
+    /// A message to a member who was connected but has not read it: no
+    /// notification is stored for it, so `id` is the delivery's own.
+    pub fn chat(id: Id, conversation: Id, actor: &str, body: Option<&str>) -> Message {
+        let excerpt = body.map(|b| kith_core::text::excerpt(b, 80));
+        Message::new(
+            id,
+            "message".into(),
+            actor,
+            excerpt.as_deref(),
+            Some(conversation),
+        )
+    }
+
+    fn new(
+        id: Id,
+        kind: String,
+        actor: &str,
+        excerpt: Option<&str>,
+        subject: Option<Id>,
+    ) -> Message {
+        let (title, body) = notify_text::push_text(&kind, actor, excerpt);
         let subject_s = subject.map(|s| s.to_string());
         let chat = matches!(kind.as_str(), "message" | "chat_mention");
+        let conversation = subject_s.as_deref().filter(|_| chat);
         Message {
-            id: n.id,
+            id,
             url: notify_text::page(&kind, subject_s.as_deref()),
-            tag: match (&subject_s, chat) {
-                (Some(c), true) => format!("chat-{c}"),
-                _ => format!("n-{}", n.id),
-            },
+            tag: conversation.map_or_else(|| format!("n-{id}"), |c| format!("chat-{c}")),
             title,
             body,
             // A chat message an hour late is still worth a ring; a like a
@@ -84,32 +105,8 @@ impl Message {
             // A repeat of the same notification (a delivery retried after
             // a node died mid-request) replaces the one still held by the
             // service, and its tag replaces the one on screen.
-            topic: Some(match subject_s.filter(|_| chat) {
-                Some(c) => format!("c{c}"),
-                None => format!("n{}", n.id),
-            }),
+            topic: Some(conversation.map_or_else(|| format!("n{id}"), |c| format!("c{c}"))),
             kind,
-        }
-    }
-}
-
-impl Message {
-    /// A message to a member who was connected but has not read it: no
-    /// notification is stored for it, so `id` is the delivery's own.
-    pub fn chat(id: Id, conversation: Id, actor: &str, body: Option<&str>) -> Message {
-        let excerpt = body.map(|b| kith_core::text::excerpt(b, 80));
-        let (title, body) = notify_text::push_text("message", actor, excerpt.as_deref());
-        let c = conversation.to_string();
-        Message {
-            id,
-            kind: "message".into(),
-            title,
-            body,
-            url: notify_text::page("message", Some(&c)),
-            tag: format!("chat-{c}"),
-            ttl: 24 * 3600,
-            urgency: "high",
-            topic: Some(format!("c{c}")),
         }
     }
 }

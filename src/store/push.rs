@@ -27,6 +27,12 @@ pub const CHAT_PUSH_DELAY_MS: i64 = 5_000;
 /// Notifications per digest mail: past this the mail says how many more.
 const DIGEST_LINES: i64 = 20;
 
+/// A person's choice for a kind and channel (`?1` user, `?2` kind, `?3`
+/// channel), when they made one; [`default_on`] otherwise. For the
+/// writer's connection and the read pool alike.
+pub const CHOSEN: &str =
+    "SELECT enabled <> 0 FROM notification_prefs WHERE user_id = ?1 AND kind = ?2 AND channel = ?3";
+
 /// Whether `user` wants `group` on `channel` (their choice, or the default).
 pub fn wants(
     conn: &Connection,
@@ -35,10 +41,10 @@ pub fn wants(
     channel: Channel,
 ) -> Result<bool, CmdError> {
     let chosen: Option<bool> = conn
-        .prepare_cached(
-            "SELECT enabled <> 0 FROM notification_prefs WHERE user_id = ? AND kind = ? AND channel = ?",
-        )?
-        .query_row(params![user.0, group.as_str(), channel.as_str()], |r| r.get(0))
+        .prepare_cached(CHOSEN)?
+        .query_row(params![user.0, group.as_str(), channel.as_str()], |r| {
+            r.get(0)
+        })
         .optional()?;
     Ok(chosen.unwrap_or_else(|| default_on(group, channel)))
 }

@@ -12,7 +12,7 @@ use kith::config::MailConfig;
 use serde_json::{Value, json};
 
 use crate::helpers::{Person, TIMEOUT, TestApp, direct, person, spawn_with};
-use crate::push_service::{Browser, PushService};
+use crate::push_service::{Browser, PENDING_PUSHES, PushService, until_no_pending};
 use crate::smtp::Sink;
 use crate::ws::Ws;
 
@@ -85,23 +85,8 @@ async fn friends_with_a_browser() -> (PushService, TestApp, Person, Person, Brow
     (push, app, alice, bob, browser)
 }
 
-/// Waits until every push job made so far is done (succeeded), so a test
-/// can say that one sent nothing.
 async fn until_push_jobs_done(app: &TestApp) {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let pending = app
-            .db_count("SELECT count(*) FROM jobs WHERE kind = 'web_push' AND status NOT IN ('succeeded', 'dead')")
-            .await;
-        if pending == 0 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "push jobs never finished"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_no_pending(|| app.db_count(PENDING_PUSHES)).await;
 }
 
 #[tokio::test]

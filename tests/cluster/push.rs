@@ -14,7 +14,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::harness::*;
-use crate::push_service::{Browser, PushService};
+use crate::push_service::{Browser, PENDING_PUSHES, PushService, until_no_pending};
 use crate::realtime::{conversation, is_presence, send_frame};
 use crate::smtp::Sink;
 
@@ -75,22 +75,7 @@ async fn seen_all(node: &Node, user: &User) {
 }
 
 async fn until_push_jobs_done(cluster: &Cluster) {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let pending = cluster
-            .db_count(
-                "SELECT count(*) FROM jobs WHERE kind = 'web_push' AND status NOT IN ('succeeded', 'dead')",
-            )
-            .await;
-        if pending == 0 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "push jobs never finished"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_no_pending(|| cluster.db_count(PENDING_PUSHES)).await;
 }
 
 async fn comment(node: &Node, user: &User, post: &str, body: &str) {

@@ -144,3 +144,24 @@ impl PushService {
         assert_eq!(r.status(), 200);
     }
 }
+
+/// Push jobs not done yet (neither succeeded nor given up).
+pub const PENDING_PUSHES: &str =
+    "SELECT count(*) FROM jobs WHERE kind = 'web_push' AND status NOT IN ('succeeded', 'dead')";
+
+/// Waits until `pending()` (a count of [`PENDING_PUSHES`]) is 0, so a test
+/// can say that the jobs made so far sent nothing more.
+pub async fn until_no_pending<F, Fut>(pending: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = i64>,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while pending().await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "push jobs never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
