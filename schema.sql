@@ -666,3 +666,27 @@ CREATE TABLE IF NOT EXISTS notification_prefs (
     PRIMARY KEY (user_id, kind, channel)
 ) STRICT, WITHOUT ROWID;
 ALTER TABLE notifications ADD COLUMN emailed_at INTEGER;
+
+-- step 15
+-- Writes retried under an Idempotency-Key (src/db/keyed.rs): each key a
+-- person used in the last 24 hours, and the reply of every command its
+-- request ran, written in the same transaction as the command. A key's
+-- scope names its owner; keys are not tied to users by a foreign key, so
+-- that deleting an account under a key records like any other write.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    scope       TEXT    NOT NULL,
+    key         TEXT    NOT NULL,
+    fingerprint TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at);
+CREATE TABLE IF NOT EXISTS idempotency_steps (
+    scope TEXT    NOT NULL,
+    key   TEXT    NOT NULL,
+    step  INTEGER NOT NULL,
+    reply TEXT    NOT NULL,
+    ids   TEXT    NOT NULL,
+    PRIMARY KEY (scope, key, step),
+    FOREIGN KEY (scope, key) REFERENCES idempotency_keys (scope, key) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;

@@ -104,7 +104,7 @@ fn create(
     };
     let unknowable = crate::auth::recovery::new_token().0;
     let password_hash = crate::auth::password::hash_blocking(&unknowable)?;
-    let id = Id::generate();
+    let id = crate::db::keyed::new_id();
     crate::db::apply_alone(
         conn,
         CreateUser {
@@ -365,7 +365,7 @@ mod tests {
     }
 
     fn add_user(conn: &Connection, name: &str) -> Id {
-        let id = Id::generate();
+        let id = crate::db::keyed::new_id();
         crate::store::users::CreateUser {
             id,
             username: name.into(),

@@ -545,8 +545,8 @@ pub fn job_kinds(state: &AppState) -> Kinds {
     Kinds::new(kinds)
 }
 
-/// Deletes expired sessions, and sign-in attempts too old to count, now
-/// and then.
+/// Deletes expired sessions, sign-in attempts too old to count and
+/// idempotency keys past their 24 hours, now and then.
 async fn sweep_sessions(state: AppState) {
     let mut tick = tokio::time::interval(SESSION_SWEEP_EVERY);
     loop {
@@ -559,6 +559,12 @@ async fn sweep_sessions(state: AppState) {
         }
         if let Err(e) = state.writer.run(PruneAttempts).await {
             tracing::warn!(error = %e, "sweeping old sign-in attempts");
+        }
+        let prune = crate::db::keyed::PruneKeys {
+            now: kith_core::ids::now_ms(),
+        };
+        if let Err(e) = state.writer.run(prune).await {
+            tracing::warn!(error = %e, "sweeping old idempotency keys");
         }
     }
 }

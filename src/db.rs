@@ -13,6 +13,7 @@
 //! Both drivers link the same SQLite library (libsqlite3-sys), once.
 
 pub mod command;
+pub mod keyed;
 pub mod schema;
 pub mod writer;
 

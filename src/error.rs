@@ -208,6 +208,11 @@ impl From<CmdError> for AppError {
             CmdError::Invalid(m) => AppError::Unprocessable(m),
             CmdError::TooLarge(m) => AppError::TooLarge(m),
             CmdError::Unavailable(m) => AppError::Unavailable(m),
+            CmdError::Unknown(message) => AppError::Coded {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "outcome_unknown",
+                message,
+            },
             CmdError::Internal(m) => AppError::Internal(anyhow::anyhow!(m)),
         }
     }

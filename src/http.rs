@@ -4,6 +4,7 @@
 
 pub mod bearer;
 pub mod client_ip;
+pub mod idempotency;
 pub mod metrics;
 pub mod serve;
 pub mod timeout;

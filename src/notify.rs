@@ -231,7 +231,7 @@ pub fn spawn_about(
 ) {
     let host = Host::of(state);
     let cmd = Notify(New {
-        id: Id::generate(),
+        id: crate::db::keyed::new_id(),
         user,
         kind,
         actor,

@@ -72,9 +72,16 @@ pub enum CmdError {
     /// Over a size limit or a quota.
     #[error("{0}")]
     TooLarge(String),
-    /// The writer could not be reached or the database was busy: retry.
+    /// The writer could not be reached or the database was busy; the
+    /// write did not happen: retry.
     #[error("{0}")]
     Unavailable(String),
+    /// The write was handed to the primary but no answer came back: it may
+    /// have been applied, or may yet be. Retry with the same
+    /// `Idempotency-Key` ([`crate::db::keyed`]) to learn which, never
+    /// without one.
+    #[error("{0}")]
+    Unknown(String),
     /// A bug or an I/O failure; the message is for logs, not for clients.
     #[error("{0}")]
     Internal(String),

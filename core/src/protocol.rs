@@ -381,6 +381,10 @@ pub enum ErrorCode {
     RateLimited,
     /// The server could not do it now; retry.
     Unavailable,
+    /// The write reached the primary but its answer did not come back: it
+    /// may have been applied. A chat message is resent with the same
+    /// `client_msg_id`, which the server recognises.
+    OutcomeUnknown,
     Internal,
 }
 

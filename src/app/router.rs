@@ -168,6 +168,11 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 .layer(middleware::from_fn_with_state(
                     state.clone(),
                     crate::http::write_limit::limit_writes,
+                ))
+                // Inside the write limit: a repeat counts as a write too.
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::http::idempotency::keyed,
                 )),
         )
         .with_state(state)

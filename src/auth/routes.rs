@@ -172,7 +172,7 @@ async fn signup(
         return Err(AppError::Conflict("that username is taken".into()));
     }
     let password_hash = state.passwords.hash(req.password).await?;
-    let id = Id::generate();
+    let id = crate::db::keyed::new_id();
     state
         .writer
         .run(CreateUser {

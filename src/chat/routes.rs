@@ -59,7 +59,7 @@ async fn create(
     let Opened { id, created } = state
         .writer
         .run(CreateConversation {
-            id: Id::generate(),
+            id: crate::db::keyed::new_id(),
             creator: user.id,
             members,
             title,

@@ -8,7 +8,7 @@
 //! stream: a JSON request, finished; a JSON response.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -420,22 +420,40 @@ impl Forward for Forwarder {
                 return Err(CmdError::Unavailable("the node is stopping".into()));
             };
             let start = Instant::now();
-            let result = tokio::time::timeout(FORWARD_TIMEOUT, forward(&cluster, cmd))
+            let sent = AtomicBool::new(false);
+            let result = tokio::time::timeout(FORWARD_TIMEOUT, forward(&cluster, cmd, &sent))
                 .await
-                .unwrap_or_else(|_| {
-                    Err(CmdError::Unavailable(
-                        "the primary did not answer in time; retry".into(),
-                    ))
-                });
+                .unwrap_or_else(|_| Err(timed_out(sent.load(Ordering::Acquire))));
             let m = &cluster.host().metrics;
             m.forwarded_writes.fetch_add(1, Ordering::Relaxed);
-            if matches!(result, Err(CmdError::Unavailable(_))) {
+            if matches!(
+                result,
+                Err(CmdError::Unavailable(_) | CmdError::Unknown(_))
+            ) {
                 m.forwarded_errors.fetch_add(1, Ordering::Relaxed);
             } else {
                 m.forwarded_latency.observe(start.elapsed());
             }
             result
         })
+    }
+}
+
+/// The error of a forwarded write that ran out of time: if it was never
+/// sent, it did not happen; once sent, the primary may have applied it
+/// (a primary hung for 10 s applies it when it wakes), and the client must
+/// not be told it failed.
+fn timed_out(sent: bool) -> CmdError {
+    if sent {
+        CmdError::Unknown(
+            "the primary did not answer in time: the write may or may not have been applied; \
+             retry with the same Idempotency-Key"
+                .into(),
+        )
+    } else {
+        CmdError::Unavailable(
+            "the primary could not be reached in time: nothing was written; retry".into(),
+        )
     }
 }
 
@@ -467,7 +485,11 @@ async fn primary(cluster: &Cluster) -> Result<EndpointId, CmdError> {
     Ok(id)
 }
 
-async fn forward(cluster: &Cluster, cmd: AnyCommand) -> Result<serde_json::Value, CmdError> {
+async fn forward(
+    cluster: &Cluster,
+    cmd: AnyCommand,
+    sent: &AtomicBool,
+) -> Result<serde_json::Value, CmdError> {
     let mut pause = Duration::from_millis(50);
     loop {
         // Reaching the primary may be retried until the deadline: nothing
@@ -492,6 +514,7 @@ async fn forward(cluster: &Cluster, cmd: AnyCommand) -> Result<serde_json::Value
             }
         };
         // Once sent, the command is not re-sent: it may have committed.
+        sent.store(true, Ordering::Release);
         match call(&conn, &Request::Write(cmd.clone())).await {
             Ok(Response::Written { result, position }) => {
                 if let Err(CmdError::Unavailable(m)) = &result
@@ -500,6 +523,7 @@ async fn forward(cluster: &Cluster, cmd: AnyCommand) -> Result<serde_json::Value
                 {
                     // The primary moved; the command did not run. Try the
                     // new one.
+                    sent.store(false, Ordering::Release);
                     tokio::time::sleep(pause).await;
                     continue;
                 }
@@ -517,8 +541,9 @@ async fn forward(cluster: &Cluster, cmd: AnyCommand) -> Result<serde_json::Value
             }
             Err(e) => {
                 cluster.links.forget(&id).await;
-                return Err(CmdError::Unavailable(format!(
-                    "lost the primary during the write; retry: {e}"
+                return Err(CmdError::Unknown(format!(
+                    "lost the primary during the write, which may or may not have been \
+                     applied; retry with the same Idempotency-Key: {e}"
                 )));
             }
         }

@@ -313,7 +313,7 @@ async fn create(
     let id = state
         .writer
         .run(CreateReport {
-            id: Id::generate(),
+            id: crate::db::keyed::new_id(),
             reporter: user.id,
             subject: req.kind,
             subject_id: req.id,

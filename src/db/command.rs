@@ -144,6 +144,8 @@ any_command! {
     AdminResolveReport(Audited<reports::ResolveReport>),
     AdminCancelJob(Audited<jobs::Cancel>),
     AdminRetryJob(Audited<jobs::Retry>),
+    Keyed(super::keyed::Keyed),
+    PruneKeys(super::keyed::PruneKeys),
     #[cfg(test)]
     FailAfterWriting(super::writer::tests::FailAfterWriting),
 }

@@ -197,7 +197,26 @@ impl Writer {
 
     /// Runs one command and returns its reply once it is committed (and,
     /// when forwarded, visible to this node's reads).
+    ///
+    /// Within a keyed request ([`super::keyed`]) the command is recorded
+    /// under the request's key, and a repeat of the request gets the first
+    /// attempt's reply instead of applying it again.
     pub async fn run<C>(&self, cmd: C) -> Result<C::Reply, CmdError>
+    where
+        C: Command + Into<AnyCommand>,
+    {
+        let Some(request) = super::keyed::current() else {
+            return self.run_unkeyed(cmd).await;
+        };
+        let keyed = request.wrap(cmd.into());
+        let sent = keyed.ids().to_vec();
+        let reply = self.run_unkeyed(keyed).await?;
+        let value = request.accept(&sent, reply)?;
+        serde_json::from_value(value)
+            .map_err(|e| CmdError::Internal(format!("a recorded reply could not be read: {e}")))
+    }
+
+    async fn run_unkeyed<C>(&self, cmd: C) -> Result<C::Reply, CmdError>
     where
         C: Command + Into<AnyCommand>,
     {

@@ -39,7 +39,7 @@ pub async fn limit_writes(State(state): State<AppState>, req: Request, next: Nex
 /// The signed-in user of a request's session, if any (the `User`
 /// extractor does the rest of the checking later, from the same loaded
 /// session).
-async fn session_user(session: Option<Session>) -> Option<i64> {
+pub(crate) async fn session_user(session: Option<Session>) -> Option<i64> {
     session?
         .get::<i64>(crate::auth::SESSION_USER)
         .await

@@ -47,7 +47,7 @@ async fn put_avatar(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let limit = MAX_AVATAR_BYTES.min(state.config.max_upload_bytes);
-    let id = Id::generate();
+    let id = crate::db::keyed::new_id();
     let spooled = if declared
         .as_deref()
         .is_some_and(|c| c.starts_with("multipart/form-data"))

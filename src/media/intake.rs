@@ -198,7 +198,7 @@ pub async fn accept(
             kind: checked.kind,
             size: i64::try_from(checked.size).unwrap_or(i64::MAX),
             sha256: checked.sha256.clone(),
-            job: Id::generate(),
+            job: crate::db::keyed::new_id(),
             quota: i64::try_from(state.config.user_quota_bytes).unwrap_or(i64::MAX),
         })
         .await?;

@@ -51,7 +51,7 @@ async fn upload(
     {
         intake::check_room(&state, user.id, len.saturating_sub(FORM_OVERHEAD)).await?;
     }
-    let id = Id::generate();
+    let id = crate::db::keyed::new_id();
     let max = state.config.max_upload_bytes;
     while let Some(field) = form.next_field().await.map_err(form_error)? {
         if field.name() != Some("file") {

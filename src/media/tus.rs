@@ -236,7 +236,7 @@ async fn create_upload(
         )));
     }
     intake::check_room(state, user.id, length).await?;
-    let id = Id::generate();
+    let id = crate::db::keyed::new_id();
     let expires_at = now_ms() + UPLOAD_TTL_MS;
     state
         .writer

@@ -128,7 +128,7 @@ async fn subscribe(
     let done = state
         .writer
         .run(Subscribe {
-            id: Id::generate(),
+            id: crate::db::keyed::new_id(),
             user: user.id,
             session: user.session.id().map(|s| s.to_string()),
             endpoint,

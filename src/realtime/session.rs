@@ -54,6 +54,7 @@ fn cmd_error(e: CmdError) -> ServerFrame {
             ServerFrame::error(ErrorCode::Invalid, m)
         }
         CmdError::Unavailable(m) => ServerFrame::error(ErrorCode::Unavailable, m),
+        CmdError::Unknown(m) => ServerFrame::error(ErrorCode::OutcomeUnknown, m),
         CmdError::Internal(m) => {
             tracing::error!(error = %m, "realtime command failed");
             ServerFrame::error(ErrorCode::Internal, "internal error")

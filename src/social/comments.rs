@@ -177,7 +177,7 @@ async fn create(
     Json(req): Json<NewComment>,
 ) -> Result<impl IntoResponse, AppError> {
     check_body(&req.body, MAX_BODY_CHARS)?;
-    let id = Id::generate();
+    let id = crate::db::keyed::new_id();
     let written = state
         .writer
         .run(CreateComment {

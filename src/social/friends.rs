@@ -121,7 +121,7 @@ async fn send_request(
     let RequestSent { id, accepted } = state
         .writer
         .run(SendRequest {
-            id: Id::generate(),
+            id: crate::db::keyed::new_id(),
             from: user.id,
             to: to.id,
         })

@@ -218,7 +218,7 @@ async fn create(
         check_body(&req.body, MAX_BODY_CHARS)?;
     }
     check_attachments(&media).map_err(AppError::invalid)?;
-    let id = Id::generate();
+    let id = crate::db::keyed::new_id();
     let written = state
         .writer
         .run(CreatePost {

@@ -25,6 +25,7 @@ mod edits;
 mod feed;
 mod friends;
 mod fuzz;
+mod idempotency;
 #[path = "../common/health.rs"]
 mod health;
 #[path = "../common/app.rs"]

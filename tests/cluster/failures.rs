@@ -95,6 +95,10 @@ async fn a_node_with_the_wrong_secret_can_neither_join_nor_write() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(res.headers().contains_key("retry-after"));
     assert!(started.elapsed() < Duration::from_secs(10));
+    // Never sent (no primary would have it): a plain retry is safe, and
+    // the code says so, unlike `outcome_unknown`.
+    let v: serde_json::Value = res.json().await.expect("error body");
+    assert_eq!(v["error"]["code"], "unavailable", "{v}");
     let impostor_id = impostor.health().await.expect("health")["endpoint_id"]
         .as_str()
         .expect("id")

@@ -64,6 +64,26 @@ impl Node {
         }
     }
 
+    /// SIGSTOP: the process hangs, its sockets open, answering nothing.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`Node::pause`].
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.pid().expect("a running node");
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    }
+
     /// Starts the process again with the same arguments.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "{} is still running", self.name);
@@ -376,12 +396,27 @@ impl User {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        self.call_keyed(node, method, path, body, None).await
+    }
+
+    /// [`User::call`] with an `Idempotency-Key`.
+    pub async fn call_keyed(
+        &self,
+        node: &Node,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut req = http()
             .request(method, node.url(path))
             .header("cookie", &self.cookie)
             .header("origin", format!("http://{}", node.http));
         if let Some(b) = body {
             req = req.json(&b);
+        }
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
         }
         let res = within("request", req.send()).await.expect("request sent");
         let status = res.status();
