@@ -26,10 +26,50 @@ export function sentenceCase(message) {
   return first.toLocaleUpperCase() + s.slice(first.length);
 }
 
+/** A random id: an `Idempotency-Key`, a chat message's client id. */
+export function randomId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
 function errorFrom(status, data, fallback) {
   const e = data?.error;
+  if (e?.code === 'outcome_unknown') {
+    // The server's wording is for programs (it names the header).
+    return new ApiError(
+      status,
+      e.code,
+      'The server did not confirm this in time. It may have been saved: check before trying again.',
+    );
+  }
   const message = sentenceCase(e?.message || fallback || `Request failed (${status})`);
   return new ApiError(status, e?.code || `http_${status}`, message);
+}
+
+/**
+ * A write is sent at most this many times. Each carries one
+ * `Idempotency-Key` for all its attempts, so a retry after an answer that
+ * never came (a lost connection, a 503 `outcome_unknown` while the cluster
+ * changes its primary) is applied at most once.
+ */
+export const WRITE_ATTEMPTS = 3;
+/** The longest pause between attempts, whatever `Retry-After` asks. */
+const MAX_PAUSE_MS = 4000;
+/** Answers of a server (or a proxy before it) that could not do it now. */
+const RETRY_STATUSES = new Set([502, 503, 504]);
+
+let pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Replaces the wait between attempts (tests). */
+export function setPause(fn) {
+  pause = fn;
+}
+
+/** How long to wait before attempt `attempt + 1`: `Retry-After`, else 0.5 s, 1 s, … */
+export function retryDelay(res, attempt) {
+  const after = Number(res?.headers?.get('retry-after'));
+  const ms = Number.isFinite(after) && after > 0 ? after * 1000 : 500 * 2 ** (attempt - 1);
+  return Math.min(ms, MAX_PAUSE_MS);
 }
 
 async function request(method, path, body, { quiet401 = false } = {}) {
@@ -46,10 +86,20 @@ async function request(method, path, body, { quiet401 = false } = {}) {
     opts.headers['content-type'] = 'application/json';
     opts.body = JSON.stringify(body);
   }
-  let res;
-  try {
-    res = await fetch(path, opts);
-  } catch {
+  const write = method !== 'GET' && method !== 'HEAD';
+  if (write) opts.headers['idempotency-key'] = randomId();
+  let res = null;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      res = await fetch(path, opts);
+    } catch {
+      res = null;
+    }
+    const failed = res === null || RETRY_STATUSES.has(res.status);
+    if (!write || !failed || attempt >= WRITE_ATTEMPTS) break;
+    await pause(retryDelay(res, attempt));
+  }
+  if (res === null) {
     throw new ApiError(0, 'network', 'Could not reach the server. Check your connection and try again.');
   }
   const text = res.status === 204 ? '' : await res.text();

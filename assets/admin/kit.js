@@ -1,37 +1,15 @@
-// Pieces the console's pages share: PATCH (the app's API wrapper has no
-// PATCH), a confirmation dialog, a copy button, status pills, a sub-context
-// per page, and the refresh-while-visible loop.
+// Pieces the console's pages share: PATCH, a confirmation dialog, a copy
+// button, status pills, a sub-context per page, and the
+// refresh-while-visible loop.
 
-import { ApiError } from '../api.js';
+import { api } from '../api.js';
 import { toast } from '../toast.js';
 import { h, uid } from '../ui.js';
 import { createViewContext } from '../view-context.js';
 
-/** PATCH `path` with a JSON body; the answer's JSON, or an ApiError. */
-export async function patch(path, body) {
-  let res;
-  try {
-    res = await fetch(path, {
-      method: 'PATCH',
-      credentials: 'same-origin',
-      headers: { accept: 'application/json', 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-  } catch {
-    throw new ApiError(0, 'network', 'Could not reach the server. Check your connection and try again.');
-  }
-  const text = res.status === 204 ? '' : await res.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = null;
-  }
-  if (!res.ok) {
-    const e = data?.error;
-    throw new ApiError(res.status, e?.code || `http_${res.status}`, e?.message || `Request failed (${res.status})`);
-  }
-  return data;
+/** PATCH `path` with a JSON body, through the app's API wrapper (its key and retries). */
+export function patch(path, body) {
+  return api.patch(path, body);
 }
 
 /**

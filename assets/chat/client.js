@@ -1,7 +1,7 @@
 // The app's chat: the state machine (machine.js) wired to the page, the
 // realtime connection, the bus and the HTTP API.
 
-import { api, enc, qs } from '../api.js';
+import { api, enc, qs, randomId } from '../api.js';
 import { bus } from '../bus.js';
 import { sendFrame, state } from '../store.js';
 import { ChatMachine } from './machine.js';
@@ -12,11 +12,6 @@ const LIST_PAGE_SIZE = 100;
 /** Messages per page of history. */
 const HISTORY_PAGE_SIZE = 40;
 
-function newClientId() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-}
 
 export const chat = new ChatMachine({
   me: () => (state.me ? state.me.username : null),
@@ -28,7 +23,7 @@ export const chat = new ChatMachine({
     set: (fn, ms) => setTimeout(fn, ms),
     clear: (t) => clearTimeout(t),
   },
-  newId: newClientId,
+  newId: randomId,
   refreshList: () => {
     loadConversations().catch(() => {});
   },
