@@ -52,6 +52,14 @@ if ! python3 -c "import aiosmtpd, importlib.metadata as m; assert m.version('aio
   python3 -m pip install --quiet "aiosmtpd==$AIOSMTPD_VERSION"
 fi
 
+# websockets (PyPI), Python's WebSocket client, for the close-code test
+# (tests/clients/ws_big_frame.py); pinned.
+WEBSOCKETS_VERSION=15.0.1
+if ! python3 -c "import websockets, importlib.metadata as m; assert m.version('websockets') == '$WEBSOCKETS_VERSION'" 2>/dev/null; then
+  echo "installing: websockets $WEBSOCKETS_VERSION (pip)"
+  python3 -m pip install --quiet "websockets==$WEBSOCKETS_VERSION"
+fi
+
 # playwright-core for the browser test, tus-js-client for the resumable
 # uploads and web-push-testing (a push service on loopback that checks
 # VAPID and decrypts what it gets) for Web Push, pinned by

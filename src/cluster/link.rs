@@ -426,10 +426,7 @@ impl Forward for Forwarder {
                 .unwrap_or_else(|_| Err(timed_out(sent.load(Ordering::Acquire))));
             let m = &cluster.host().metrics;
             m.forwarded_writes.fetch_add(1, Ordering::Relaxed);
-            if matches!(
-                result,
-                Err(CmdError::Unavailable(_) | CmdError::Unknown(_))
-            ) {
+            if matches!(result, Err(CmdError::Unavailable(_) | CmdError::Unknown(_))) {
                 m.forwarded_errors.fetch_add(1, Ordering::Relaxed);
             } else {
                 m.forwarded_latency.observe(start.elapsed());

@@ -124,7 +124,11 @@ impl KeyedRequest {
 
     /// The reply of a step, checked: an earlier attempt's answer only
     /// stands if this attempt made the same ids up to it.
-    pub(crate) fn accept(&self, sent: &[Id], reply: KeyedReply) -> Result<serde_json::Value, CmdError> {
+    pub(crate) fn accept(
+        &self,
+        sent: &[Id],
+        reply: KeyedReply,
+    ) -> Result<serde_json::Value, CmdError> {
         if let Some(first) = reply.first_ids {
             self.replayed.store(true, Ordering::Release);
             if first != sent {
@@ -324,9 +328,21 @@ mod tests {
         let other = apply_alone(&conn, step("g", "bea"));
         assert_eq!(other.err(), Some(CmdError::Invalid(REUSED.into())));
 
-        let kept = apply_alone(&conn, PruneKeys { now: 1_000 + KEEP_MS }).expect("prune");
+        let kept = apply_alone(
+            &conn,
+            PruneKeys {
+                now: 1_000 + KEEP_MS,
+            },
+        )
+        .expect("prune");
         assert_eq!(kept, 0, "a key is kept for 24 hours");
-        let gone = apply_alone(&conn, PruneKeys { now: 1_001 + KEEP_MS }).expect("prune");
+        let gone = apply_alone(
+            &conn,
+            PruneKeys {
+                now: 1_001 + KEEP_MS,
+            },
+        )
+        .expect("prune");
         assert_eq!(gone, 1);
         let steps: i64 = conn
             .query_row("SELECT COUNT(*) FROM idempotency_steps", [], |r| r.get(0))

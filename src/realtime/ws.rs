@@ -1,11 +1,27 @@
 //! WebSocket transport: `GET /ws`, authenticated by the session cookie.
+//!
+//! The upgrade is done here rather than by axum's `WebSocketUpgrade`, to
+//! keep the raw connection: after a frame over the limit, the rest of it
+//! is still arriving, and closing a TCP socket with unread bytes makes the
+//! kernel send a reset, which can destroy the 1009 close frame before the
+//! client reads it (it saw 1006). So the close frame is sent, then
+//! whatever arrives is read and dropped until the client closes or
+//! [`CLOSE_HANDSHAKE`] passes.
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, header};
-use axum::response::Response;
+use axum::extract::{Extension, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncReadExt;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::conn::{self, CloseReason, Inbound, Transport};
 use super::hub::{Frame, SHUTTING_DOWN};
@@ -13,7 +29,6 @@ use crate::auth::User;
 use crate::error::AppError;
 use crate::http::{Bearer, same_origin};
 use crate::state::AppState;
-use futures_util::SinkExt;
 use kith_core::protocol::MAX_FRAME_BYTES;
 
 /// Small buffers: an idle connection should cost little memory.
@@ -28,20 +43,20 @@ pub const CLOSE_KICKED: u16 = 4000;
 /// The close code when the server shuts down ("service restart"): the
 /// client reconnects at once, to another node if there is one. WebTransport
 /// sessions are closed with the same code.
-pub const CLOSE_RESTART: u16 = close_code::RESTART;
+pub const CLOSE_RESTART: u16 = 1012;
 /// How long a close frame we sent waits for the client's own.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 
 pub async fn upgrade(
     State(state): State<AppState>,
-    headers: HeaderMap,
     bearer: Option<Extension<Bearer>>,
     user: User,
-    ws: WebSocketUpgrade,
+    mut req: Request,
 ) -> Result<Response, AppError> {
     // Browsers always send Origin on a WebSocket handshake; a page of
     // another site must not ride on this user's cookie. A bearer token is
     // no cookie: an app's handshake may come from anywhere.
+    let headers = req.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     if let (None, Some(origin)) = (bearer, headers.get(header::ORIGIN)) {
         let ok = origin.to_str().is_ok_and(|o| same_origin(o, host));
@@ -49,37 +64,102 @@ pub async fn upgrade(
             return Err(AppError::Forbidden("cross-origin WebSocket refused".into()));
         }
     }
+    let accept = handshake(&req)?;
+    let on_upgrade = req
+        .extensions_mut()
+        .remove::<OnUpgrade>()
+        .ok_or_else(|| AppError::BadRequest("this connection cannot be upgraded".into()))?;
     let session = user.handle();
     let view = user.view;
-    Ok(ws
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .on_failed_upgrade(|e| tracing::debug!(error = %e, "WebSocket upgrade failed"))
-        .on_upgrade(move |socket| conn::serve(state, view, session, Ws(socket))))
+    tokio::spawn(async move {
+        let io = match on_upgrade.await {
+            Ok(io) => TokioIo::new(io),
+            Err(e) => {
+                tracing::debug!(error = %e, "WebSocket upgrade failed");
+                return;
+            }
+        };
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(WRITE_BUFFER)
+            .max_write_buffer_size(MAX_WRITE_BUFFER)
+            .max_message_size(Some(MAX_FRAME_BYTES))
+            .max_frame_size(Some(MAX_FRAME_BYTES));
+        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        conn::serve(state, view, session, Ws(socket)).await;
+    });
+    Ok(match accept {
+        // HTTP/1.1 (RFC 6455).
+        Some(accept) => (
+            StatusCode::SWITCHING_PROTOCOLS,
+            [
+                (header::CONNECTION, HeaderValue::from_static("upgrade")),
+                (header::UPGRADE, HeaderValue::from_static("websocket")),
+                (header::SEC_WEBSOCKET_ACCEPT, accept),
+            ],
+        )
+            .into_response(),
+        // HTTP/2's extended CONNECT (RFC 8441).
+        None => StatusCode::OK.into_response(),
+    })
 }
 
-struct Ws(WebSocket);
+/// Checks the opening handshake; the `Sec-WebSocket-Accept` to answer over
+/// HTTP/1.1, none over HTTP/2.
+fn handshake(req: &Request) -> Result<Option<HeaderValue>, AppError> {
+    let headers = req.headers();
+    let bad = |m: &str| AppError::BadRequest(format!("not a WebSocket handshake: {m}"));
+    if !header_is(headers, header::SEC_WEBSOCKET_VERSION, "13") {
+        return Err(bad("Sec-WebSocket-Version must be 13"));
+    }
+    if req.version() >= Version::HTTP_2 {
+        let protocol = req.extensions().get::<hyper::ext::Protocol>();
+        if req.method() != Method::CONNECT || protocol.is_none_or(|p| p.as_str() != "websocket") {
+            return Err(bad("expected CONNECT with :protocol websocket"));
+        }
+        return Ok(None);
+    }
+    if req.method() != Method::GET {
+        return Err(bad("expected GET"));
+    }
+    let connection = headers
+        .get(header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
+    if !connection || !header_is(headers, header::UPGRADE, "websocket") {
+        return Err(bad("expected Connection: upgrade and Upgrade: websocket"));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| bad("Sec-WebSocket-Key is missing"))?;
+    let accept = derive_accept_key(key.as_bytes());
+    HeaderValue::from_str(&accept)
+        .map(Some)
+        .map_err(|_| bad("Sec-WebSocket-Key"))
+}
+
+fn header_is(headers: &HeaderMap, name: header::HeaderName, value: &str) -> bool {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
+}
+
+struct Ws(WebSocketStream<TokioIo<Upgraded>>);
 
 impl Transport for Ws {
     async fn recv(&mut self) -> Option<Inbound> {
         loop {
-            match self.0.recv().await? {
+            match self.0.next().await? {
                 Ok(Message::Text(t)) => return Some(Inbound::Text(t.as_str().to_owned())),
                 Ok(Message::Binary(_)) => return Some(Inbound::Binary),
-                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
                 Ok(Message::Close(_)) => return None,
-                Err(e) => {
-                    let too_big = e
-                        .into_inner()
-                        .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
-                        .is_some_and(|e| {
-                            matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_))
-                        });
-                    return too_big.then_some(Inbound::TooBig);
-                }
+                Err(WsError::Capacity(_)) => return Some(Inbound::TooBig),
+                Err(_) => return None,
             }
         }
     }
@@ -103,11 +183,11 @@ impl Transport for Ws {
 
     async fn close(&mut self, reason: CloseReason) {
         let (code, text) = match reason {
-            CloseReason::Client => (close_code::NORMAL, "bye"),
-            CloseReason::TooBig => (close_code::SIZE, "message too big"),
-            CloseReason::Flooding => (close_code::POLICY, "too many frames over the rate limit"),
-            CloseReason::Kicked(SHUTTING_DOWN) => (CLOSE_RESTART, SHUTTING_DOWN),
-            CloseReason::Kicked(why) => (CLOSE_KICKED, why),
+            CloseReason::Client => (CloseCode::Normal, "bye"),
+            CloseReason::TooBig => (CloseCode::Size, "message too big"),
+            CloseReason::Flooding => (CloseCode::Policy, "too many frames over the rate limit"),
+            CloseReason::Kicked(SHUTTING_DOWN) => (CloseCode::from(CLOSE_RESTART), SHUTTING_DOWN),
+            CloseReason::Kicked(why) => (CloseCode::from(CLOSE_KICKED), why),
         };
         let sent = self
             .0
@@ -116,14 +196,22 @@ impl Transport for Ws {
                 reason: Utf8Bytes::from(text),
             })))
             .await;
-        if sent.is_ok() {
-            // The closing handshake: the client answers with a close frame
-            // of its own. Dropping the socket before it arrives could reset
-            // the connection under frames the client sent meanwhile.
-            let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
-                while let Some(Ok(_)) = self.0.recv().await {}
-            })
-            .await;
+        if sent.is_err() {
+            return;
         }
+        // The closing handshake: the client answers with a close frame of
+        // its own. Dropping the socket before it arrives could reset the
+        // connection under frames the client sent meanwhile.
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+            if matches!(reason, CloseReason::TooBig) {
+                // The frame parser gave up mid-frame: the rest of the
+                // frame, then the client's close, arrive as bytes to drop.
+                let mut sink = [0u8; 8192];
+                while matches!(self.0.get_mut().read(&mut sink).await, Ok(n) if n > 0) {}
+            } else {
+                while let Some(Ok(_)) = self.0.next().await {}
+            }
+        })
+        .await;
     }
 }

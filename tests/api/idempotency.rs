@@ -32,7 +32,14 @@ async fn a_repeated_post_and_comment_are_created_once_and_answered_alike() {
     let app = spawn_app().await;
     let alice = app.user("alice").await;
     let body = json!({"body": "once only", "visibility": "public"});
-    let (s1, r1, first) = keyed(&alice, Method::POST, "/api/posts", "k-1", Some(body.clone())).await;
+    let (s1, r1, first) = keyed(
+        &alice,
+        Method::POST,
+        "/api/posts",
+        "k-1",
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!(s1, StatusCode::CREATED, "{first}");
     assert!(!r1, "a first attempt is no replay");
     let (s2, r2, again) = keyed(&alice, Method::POST, "/api/posts", "k-1", Some(body)).await;
@@ -151,7 +158,14 @@ async fn a_write_that_failed_is_not_remembered() {
     let path = format!("/api/posts/{post}/comments");
     // Too long: refused before anything was written.
     let long = "x".repeat(20_000);
-    let (s, _, v) = keyed(&alice, Method::POST, &path, "k", Some(json!({"body": long}))).await;
+    let (s, _, v) = keyed(
+        &alice,
+        Method::POST,
+        &path,
+        "k",
+        Some(json!({"body": long})),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     // A comment on a post that does not exist: refused.
     let (s, _, v) = keyed(
@@ -164,7 +178,14 @@ async fn a_write_that_failed_is_not_remembered() {
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
     // The key is free again: the corrected request goes through.
-    let (s, replayed, v) = keyed(&alice, Method::POST, &path, "k", Some(json!({"body": "ok"}))).await;
+    let (s, replayed, v) = keyed(
+        &alice,
+        Method::POST,
+        &path,
+        "k",
+        Some(json!({"body": "ok"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert!(!replayed);
     assert_eq!(app.db_count("SELECT COUNT(*) FROM comments").await, 1);

@@ -25,11 +25,11 @@ mod edits;
 mod feed;
 mod friends;
 mod fuzz;
-mod idempotency;
 #[path = "../common/health.rs"]
 mod health;
 #[path = "../common/app.rs"]
 mod helpers;
+mod idempotency;
 #[path = "../common/images.rs"]
 mod images;
 mod jobs;

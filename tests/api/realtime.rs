@@ -278,6 +278,128 @@ async fn a_frame_over_64_kib_closes_the_websocket_with_1009() {
     assert_eq!(code, u16::from(CloseCode::Size));
 }
 
+/// The server frames in `bytes` (unmasked, as a server sends them): each
+/// one's opcode and payload; stops at an incomplete one.
+fn server_frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut frames = vec![];
+    while bytes.len() >= 2 {
+        let (len, head) = match bytes[1] & 0x7f {
+            126 if bytes.len() >= 4 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+            127 if bytes.len() >= 10 => {
+                let n = u64::from_be_bytes(bytes[2..10].try_into().expect("8 bytes"));
+                (usize::try_from(n).expect("length"), 10)
+            }
+            n @ 0..=125 => (usize::from(n), 2),
+            _ => break,
+        };
+        if bytes.len() < head + len {
+            break;
+        }
+        frames.push((bytes[0] & 0x0f, bytes[head..head + len].to_vec()));
+        bytes = &bytes[head + len..];
+    }
+    frames
+}
+
+/// A client frame: masked, as RFC 6455 requires.
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut f = vec![0x80 | opcode];
+    match payload.len() {
+        n @ 0..=125 => f.push(0x80 | n as u8),
+        n @ 126..=65535 => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// A 200 KB frame: the server stops reading it at its header. The rest is
+/// still arriving when it closes; unless it reads and drops that, the
+/// kernel resets the connection, and the client, reading a moment later,
+/// finds a reset instead of the 1009 close frame.
+#[tokio::test]
+async fn a_frame_too_big_is_answered_1009_and_the_connection_ends_cleanly() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let a = person(&app, "alice").await;
+    let tcp = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    let mut req = format!("ws://{}/ws", app.addr)
+        .into_client_request()
+        .expect("request");
+    req.headers_mut()
+        .insert("cookie", HeaderValue::from_str(&a.cookie).expect("cookie"));
+    let (ws, _) = tokio_tungstenite::client_async(req, tcp)
+        .await
+        .expect("handshake");
+    let mut tcp = ws.into_inner();
+    // Sent whole (a reset may cut it short: that is what is tested next).
+    let _ = tcp.write_all(&client_frame(0x1, &[b'x'; 200_000])).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let close = crate::wait::within_for("the close frame", async {
+        loop {
+            let n = tcp.read(&mut buf).await.expect("read, not a reset");
+            assert!(n > 0, "the connection ended without a close frame");
+            got.extend_from_slice(&buf[..n]);
+            if let Some((_, p)) = server_frames(&got).into_iter().find(|(op, _)| *op == 0x8) {
+                return p;
+            }
+        }
+    })
+    .await;
+    assert_eq!(u16::from_be_bytes([close[0], close[1]]), 1009, "{close:?}");
+    // The client's close, then the end of its side: the server ends too.
+    tcp.write_all(&client_frame(0x8, &1009u16.to_be_bytes()))
+        .await
+        .expect("send close");
+    tcp.shutdown().await.expect("shutdown");
+    crate::wait::within_for("the server's end", async {
+        while tcp.read(&mut buf).await.expect("read, not a reset") > 0 {}
+    })
+    .await;
+}
+
+/// The same with Python's `websockets`, a client nobody here wrote.
+#[tokio::test]
+async fn python_websockets_reads_1009_after_a_frame_too_big() {
+    let app = spawn_app().await;
+    let a = person(&app, "alice").await;
+    let out = crate::wait::within_for(
+        "python websockets",
+        tokio::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/clients/ws_big_frame.py"
+            ))
+            .arg(format!("ws://{}/ws", app.addr))
+            .arg(&a.cookie)
+            .arg("200000")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("run python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.trim(), "1009 message too big");
+}
+
 #[tokio::test]
 async fn webtransport_refuses_bad_tickets_and_foreign_origins() {
     let app = spawn_app().await;

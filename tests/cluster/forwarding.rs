@@ -127,7 +127,11 @@ async fn a_write_to_a_hung_primary_is_unknown_and_its_retry_applies_it_once() {
     let alice = signup(replica, "alice").await;
     // The replica's link to the primary is up before the hang.
     let (s, v) = alice
-        .post(replica, "/api/posts", json!({"body": "warm", "visibility": "public"}))
+        .post(
+            replica,
+            "/api/posts",
+            json!({"body": "warm", "visibility": "public"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
 
@@ -135,7 +139,13 @@ async fn a_write_to_a_hung_primary_is_unknown_and_its_retry_applies_it_once() {
     let body = json!({"body": "sent during the hang", "visibility": "public"});
     let started = std::time::Instant::now();
     let (s, v) = alice
-        .call_keyed(replica, Method::POST, "/api/posts", Some(body.clone()), Some("hang-1"))
+        .call_keyed(
+            replica,
+            Method::POST,
+            "/api/posts",
+            Some(body.clone()),
+            Some("hang-1"),
+        )
         .await;
     let waited = started.elapsed();
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
@@ -153,7 +163,13 @@ async fn a_write_to_a_hung_primary_is_unknown_and_its_retry_applies_it_once() {
     })
     .await;
     let (s, v) = alice
-        .call_keyed(replica, Method::POST, "/api/posts", Some(body), Some("hang-1"))
+        .call_keyed(
+            replica,
+            Method::POST,
+            "/api/posts",
+            Some(body),
+            Some("hang-1"),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["post"]["body"], "sent during the hang", "{v}");
