@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use, as "command:package" pairs.
 source scripts/debian.sh
 need_debian sqlite3:sqlite3 ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium \
-  python3:python3 pip3:python3-pip node:nodejs npm:npm
+  python3:python3 pip3:python3-pip node:nodejs npm:npm ip:iproute2
+# A node whose clock is stepped, in the fault scenarios (libfaketime).
+need_debian_file /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1:faketime
 # Chromium draws the chat's reactions with it (screenshots show emoji, not
 # empty boxes).
 need_debian_file /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf:fonts-noto-color-emoji

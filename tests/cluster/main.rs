@@ -3,6 +3,8 @@
 
 #[path = "../common/clip.rs"]
 mod clip;
+#[path = "../common/faults.rs"]
+mod faults;
 #[path = "../common/cluster.rs"]
 mod harness;
 #[path = "../common/health.rs"]
@@ -28,6 +30,7 @@ mod abuse;
 mod accounts;
 mod admin;
 mod blocks;
+mod chaos;
 mod console;
 mod failures;
 mod forwarding;

@@ -25,6 +25,8 @@ pub struct Node {
     pub data_dir: PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    /// The network namespace it runs in ([`crate::faults`]), if any.
+    netns: Option<String>,
     child: Option<Child>,
 }
 
@@ -87,7 +89,7 @@ impl Node {
     /// Starts the process again with the same arguments.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "{} is still running", self.name);
-        self.child = Some(launch(&self.args, &self.env, &self.data_dir));
+        self.child = Some(launch(&self.args, &self.env, &self.data_dir, self.netns.as_deref()));
         wait_healthy(self).await;
     }
 
@@ -115,15 +117,28 @@ fn http() -> reqwest::Client {
         .expect("client")
 }
 
-fn launch(args: &[String], env: &[(String, String)], data_dir: &PathBuf) -> Child {
+fn launch(
+    args: &[String],
+    env: &[(String, String)],
+    data_dir: &PathBuf,
+    netns: Option<&str>,
+) -> Child {
     std::fs::create_dir_all(data_dir).expect("node dir");
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(data_dir.join("node.log"))
         .expect("log file");
-    Command::new(KITH)
-        .args(args)
+    // `ip netns exec` execs kith itself: the child's pid is kith's.
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, KITH]);
+            c
+        }
+        None => Command::new(KITH),
+    };
+    cmd.args(args)
         .env("RUST_LOG", "info,kith=debug")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
@@ -156,6 +171,9 @@ pub struct Options {
     pub litefs: bool,
     /// Serve WebTransport (off: `--no-webtransport`).
     pub webtransport: bool,
+    /// Each node in a network namespace of its own, its cluster traffic
+    /// through a proxy the test controls ([`Cluster::net`]).
+    pub faults: bool,
 }
 
 impl Default for Options {
@@ -167,13 +185,16 @@ impl Default for Options {
             own_media_dirs: false,
             litefs: false,
             webtransport: false,
+            faults: false,
         }
     }
 }
 
 pub struct Cluster {
-    pub dir: TempDir,
     pub nodes: Vec<Node>,
+    /// Declared after the nodes: dropped after they are killed.
+    pub net: Option<crate::faults::Fabric>,
+    pub dir: TempDir,
     opts: Options,
 }
 
@@ -183,9 +204,11 @@ pub async fn spawn_cluster(n: usize) -> Cluster {
 
 pub async fn spawn_cluster_with(n: usize, opts: Options) -> Cluster {
     let dir = tempfile::tempdir().expect("temp dir");
+    let net = opts.faults.then(|| crate::faults::Fabric::new(n));
     let mut cluster = Cluster {
         dir,
         nodes: vec![],
+        net,
         opts,
     };
     for i in 0..n {
@@ -211,9 +234,16 @@ impl Cluster {
     /// Starts one more node on the shared database.
     pub async fn add_node(&mut self, role: &str, secret: &str) -> &mut Node {
         let i = self.nodes.len();
-        let ip = Ipv4Addr::new(127, 0, 0, 1 + i as u8);
-        let http = free_tcp(ip);
-        let cluster = free_udp(ip);
+        let (http, cluster) = match &self.net {
+            Some(net) => (
+                SocketAddr::from((net.node_ip(i), crate::faults::HTTP_PORT)),
+                SocketAddr::from((net.node_ip(i), crate::faults::CLUSTER_PORT)),
+            ),
+            None => {
+                let ip = Ipv4Addr::new(127, 0, 0, 1 + i as u8);
+                (free_tcp(ip), free_udp(ip))
+            }
+        };
         let name = format!("node{i}");
         let data_dir = self.dir.path().join(&name);
         let workers = self.opts.workers.get(i).copied().unwrap_or(0);
@@ -259,8 +289,13 @@ impl Cluster {
             std::fs::create_dir_all(&mount).expect("mount dir");
             args.extend(["--litefs-dir".into(), mount.display().to_string()]);
         }
+        let netns = self.net.as_ref().map(|n| n.netns(i));
+        if let Some(net) = &self.net {
+            args.extend(["--cluster-advertise".into(), net.advertised(i).to_string()]);
+        }
         let mut node = Node {
-            child: Some(launch(&args, &self.opts.env, &data_dir)),
+            child: Some(launch(&args, &self.opts.env, &data_dir, netns.as_deref())),
+            netns,
             env: self.opts.env.clone(),
             name,
             http,

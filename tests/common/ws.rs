@@ -104,6 +104,27 @@ impl Ws {
         }
     }
 
+    /// A send that does not fail the test: whether it went out.
+    pub async fn try_send(&mut self, v: Value) -> bool {
+        self.0.send(Message::text(v.to_string())).await.is_ok()
+    }
+
+    /// The next text frame within `limit` (`Ok(None)`: none came), or
+    /// `Err` once the socket has ended, for clients that expect it to.
+    pub async fn next_or_end(&mut self, limit: Duration) -> Result<Option<Value>, ()> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let Ok(m) = tokio::time::timeout_at(deadline, self.0.next()).await else {
+                return Ok(None);
+            };
+            match m {
+                Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(t.as_str()).ok()),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Err(()),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
     /// The next text frame, as JSON, within [`TIMEOUT`].
     pub async fn next(&mut self) -> Value {
         self.next_within(TIMEOUT).await.expect("no frame in time")

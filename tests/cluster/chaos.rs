@@ -1,0 +1,657 @@
+//! The cluster under faults, Jepsen's way: three nodes under load (a
+//! writer on every node, a group chat spanning them, readers), a fault
+//! injected and healed, and a history of what every client was told,
+//! checked afterwards against what kith promises (docs/deploy.md):
+//!
+//! - every acknowledged write is there after healing, and no write is
+//!   applied twice (each carries an `Idempotency-Key`; a write whose fate
+//!   was unknown is retried under it once the cluster heals);
+//! - the conversation is one gapless sequence, the same for every member,
+//!   holding every acknowledged message once;
+//! - presence converges within 15 s of healing;
+//! - a replica answers a write it cannot get done with 503 within 5 s, and
+//!   serves reads throughout;
+//! - no 5xx other than those 503s.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::faults::Link;
+use crate::harness::*;
+
+/// Nodes in every scenario: a primary and two replicas.
+const NODES: usize = 3;
+/// A node's answer may take this long before the client gives up on it
+/// (then its fate is unknown, as for a client whose connection dropped).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(8);
+/// The promise: a replica answers a write it cannot get done within 5 s.
+const WRITE_ANSWER: Duration = Duration::from_secs(5);
+/// The promise: presence agrees again within 15 s of healing.
+const PRESENCE_CONVERGES: Duration = Duration::from_secs(15);
+
+/// What one write attempt was told.
+#[derive(Clone, Debug)]
+struct Write {
+    node: usize,
+    key: String,
+    body: String,
+    took: Duration,
+    /// 0: no answer (the connection failed or the client gave up).
+    status: u16,
+    code: String,
+}
+
+/// What one chat message was told.
+#[derive(Clone, Debug)]
+struct Said {
+    user: usize,
+    cid: String,
+    body: String,
+    /// The seq it was acknowledged with, if it was.
+    seq: Option<i64>,
+    error: Option<String>,
+}
+
+#[derive(Default)]
+struct History {
+    writes: Vec<Write>,
+    reads: Vec<(usize, u16, Instant)>,
+    said: Vec<Said>,
+}
+
+/// Three nodes, a user on each, all friends, in one group conversation.
+struct World {
+    cluster: Cluster,
+    users: Vec<User>,
+    conv: String,
+    history: Arc<Mutex<History>>,
+    stop: Arc<AtomicBool>,
+    load: tokio::task::JoinSet<()>,
+    /// Nodes whose process is faulted (paused or killed) for a time: their
+    /// own reads and writes are not held to the replica's promises.
+    faulted: Vec<usize>,
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(CLIENT_TIMEOUT)
+        .build()
+        .expect("client")
+}
+
+/// A request that never panics: (status, body); status 0 for no answer.
+async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    user: &User,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    key: Option<&str>,
+) -> (u16, Value) {
+    let mut req = http
+        .request(method, format!("{base}{path}"))
+        .header("cookie", &user.cookie)
+        .header("origin", base);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    match req.send().await {
+        Err(_) => (0, Value::Null),
+        Ok(res) => {
+            let status = res.status().as_u16();
+            let v = res.json().await.unwrap_or(Value::Null);
+            (status, v)
+        }
+    }
+}
+
+fn base(node: &Node) -> String {
+    format!("http://{}", node.http)
+}
+
+impl World {
+    async fn start(opts: Options) -> World {
+        let cluster = spawn_cluster_with(NODES, opts).await;
+        let mut users = vec![];
+        for (i, node) in cluster.nodes.iter().enumerate() {
+            users.push(signup(node, &format!("user{i}")).await);
+        }
+        for a in 0..NODES {
+            for b in a + 1..NODES {
+                befriend(&users[a], &cluster.nodes[a], &users[b], &cluster.nodes[b]).await;
+            }
+        }
+        let (s, v) = users[0]
+            .post(
+                &cluster.nodes[0],
+                "/api/conversations",
+                json!({"members": ["user1", "user2"], "title": "everyone"}),
+            )
+            .await;
+        assert!(s.is_success(), "{v}");
+        let conv = v["id"].as_str().expect("conversation").to_string();
+        let mut world = World {
+            cluster,
+            users,
+            conv,
+            history: Arc::default(),
+            stop: Arc::default(),
+            load: tokio::task::JoinSet::new(),
+            faulted: vec![],
+        };
+        world.start_load();
+        world
+    }
+
+    fn net(&self) -> &crate::faults::Fabric {
+        self.cluster.net.as_ref().expect("a fault fabric")
+    }
+
+    fn start_load(&mut self) {
+        for i in 0..NODES {
+            let node = base(&self.cluster.nodes[i]);
+            let user = self.users[i].clone();
+            let (history, stop) = (self.history.clone(), self.stop.clone());
+            self.load.spawn(write_loop(i, node.clone(), user.clone(), history.clone(), stop.clone()));
+            self.load.spawn(read_loop(i, node.clone(), user.clone(), history.clone(), stop.clone()));
+            let ws_addr = self.cluster.nodes[i].http;
+            let conv = self.conv.clone();
+            self.load.spawn(chat_loop(i, ws_addr, user, conv, history, stop));
+        }
+    }
+
+    /// Lets the load run for `d`.
+    async fn run_for(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+
+    /// Stops the load, retries what was left unknown, and checks the
+    /// history; `healed` is when the last fault ended.
+    async fn finish(mut self, healed: Instant) {
+        self.check_presence(healed).await;
+        self.stop.store(true, Ordering::Release);
+        while let Some(r) = within("the load stops", self.load.join_next()).await {
+            r.expect("a load task");
+        }
+        self.settle_writes().await;
+        self.settle_chat().await;
+        self.check().await;
+    }
+
+    /// Every friend shows online to every user again, within 15 s of
+    /// healing, as a new connection on their own node is told.
+    async fn check_presence(&self, healed: Instant) {
+        for (i, node) in self.cluster.nodes.iter().enumerate() {
+            let user = &self.users[i];
+            let friends: Vec<String> = (0..NODES)
+                .filter(|j| *j != i)
+                .map(|j| format!("user{j}"))
+                .collect();
+            loop {
+                let mut ws = Ws::open(node, user).await;
+                let mut online = vec![];
+                // The greeting's presence frames come at once; chat from
+                // the load keeps coming, so the wait has an end of its own.
+                let until = tokio::time::Instant::now() + Duration::from_millis(800);
+                loop {
+                    let left = until.saturating_duration_since(tokio::time::Instant::now());
+                    let Ok(Some(f)) = ws.next_or_end(left).await else {
+                        break;
+                    };
+                    if f["type"] == "presence" && f["status"] == "online" {
+                        online.push(f["user"].as_str().unwrap_or_default().to_string());
+                    }
+                }
+                if friends.iter().all(|f| online.contains(f)) {
+                    break;
+                }
+                assert!(
+                    healed.elapsed() < PRESENCE_CONVERGES,
+                    "user{i} on node{i} sees only {online:?} online {:?} after healing",
+                    healed.elapsed()
+                );
+            }
+        }
+    }
+
+    /// Retries every write whose fate the client does not know, under its
+    /// key, until it gets an answer: each then says what really happened.
+    async fn settle_writes(&self) {
+        let open: Vec<Write> = {
+            let h = self.history.lock().expect("history");
+            let mut last: HashMap<&str, &Write> = HashMap::new();
+            for w in &h.writes {
+                last.insert(&w.key, w);
+            }
+            last.into_values()
+                .filter(|w| w.status == 0 || w.status == 503)
+                .cloned()
+                .collect()
+        };
+        let http = client();
+        for w in open {
+            let node = &self.cluster.nodes[w.node];
+            let answered = eventually(&format!("{} is answered", w.key), TIMEOUT, || async {
+                let started = Instant::now();
+                let (status, v) = call(
+                    &http,
+                    &base(node),
+                    &self.users[w.node],
+                    Method::POST,
+                    "/api/posts",
+                    Some(json!({"body": w.body, "visibility": "public"})),
+                    Some(&w.key),
+                )
+                .await;
+                let attempt = Write {
+                    took: started.elapsed(),
+                    status,
+                    code: v["error"]["code"].as_str().unwrap_or_default().into(),
+                    ..w.clone()
+                };
+                self.history.lock().expect("history").writes.push(attempt);
+                (status != 0 && status != 503).then_some(status)
+            })
+            .await;
+            assert_eq!(answered, 201, "{} after healing", w.key);
+        }
+    }
+
+    /// Sends again every message that got no acknowledgement, with its
+    /// `client_msg_id`: the server recognises one it already has.
+    async fn settle_chat(&self) {
+        let open: Vec<Said> = {
+            let h = self.history.lock().expect("history");
+            let acked: Vec<&str> = h
+                .said
+                .iter()
+                .filter(|s| s.seq.is_some())
+                .map(|s| s.cid.as_str())
+                .collect();
+            h.said
+                .iter()
+                .filter(|s| s.seq.is_none() && !acked.contains(&s.cid.as_str()))
+                .cloned()
+                .collect()
+        };
+        for s in open {
+            let node = &self.cluster.nodes[s.user];
+            let mut ws = Ws::open(node, &self.users[s.user]).await;
+            ws.send(json!({"type": "send", "conversation_id": self.conv,
+                "client_msg_id": s.cid, "body": s.body}))
+                .await;
+            let ack = ws
+                .next_matching("ack", TIMEOUT, |f| f["client_msg_id"] == s.cid.as_str())
+                .await
+                .unwrap_or_else(|| panic!("{} is never acknowledged after healing", s.cid));
+            self.history.lock().expect("history").said.push(Said {
+                seq: ack["seq"].as_i64(),
+                error: None,
+                ..s
+            });
+        }
+    }
+
+    async fn check(&self) {
+        let h = self.history.lock().expect("history");
+        eprintln!("history: {}", summary(&h));
+        // No 5xx but 503; every 503 of a replica's write within 5 s.
+        for w in &h.writes {
+            assert!(
+                w.status < 500 || w.status == 503,
+                "a write answered {}: {w:?}",
+                w.status
+            );
+            if w.status == 503 && !self.faulted.contains(&w.node) {
+                assert!(w.took <= WRITE_ANSWER, "a 503 after {:?}: {w:?}", w.took);
+                assert!(
+                    w.code == "unavailable" || w.code == "outcome_unknown",
+                    "{w:?}"
+                );
+            }
+        }
+        for (node, status, _) in &h.reads {
+            if !self.faulted.contains(node) {
+                assert_eq!(*status, 200, "a read on node{node} was answered {status}");
+            }
+        }
+        let acked: Vec<&Write> = h.writes.iter().filter(|w| w.status == 201).collect();
+        assert!(acked.len() > 10, "the load wrote almost nothing: {}", acked.len());
+        drop(h);
+
+        // Every acknowledged write is there, once; nothing is there twice.
+        let counts = self.post_counts().await;
+        let h = self.history.lock().expect("history");
+        for w in h.writes.iter().filter(|w| w.status == 201) {
+            assert_eq!(counts.get(&w.body), Some(&1), "{w:?}");
+        }
+        let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "applied twice: {twice:?}");
+
+        // The conversation: one gapless sequence, the same for everyone.
+        let acks: BTreeMap<String, i64> = h
+            .said
+            .iter()
+            .filter_map(|s| s.seq.map(|q| (s.cid.clone(), q)))
+            .collect();
+        let bodies: HashMap<String, String> = h
+            .said
+            .iter()
+            .map(|s| (s.cid.clone(), s.body.clone()))
+            .collect();
+        drop(h);
+        let mut seen = None;
+        for (i, node) in self.cluster.nodes.iter().enumerate() {
+            let items = self.conversation(node, &self.users[i]).await;
+            let seqs: Vec<i64> = items.iter().map(|(q, _)| *q).collect();
+            let want: Vec<i64> = (1..=seqs.len() as i64).collect();
+            assert_eq!(seqs, want, "user{i}'s copy has gaps");
+            match &seen {
+                None => seen = Some(items),
+                Some(first) => assert_eq!(first, &items, "user{i} sees another sequence"),
+            }
+        }
+        let items = seen.expect("three members");
+        for (cid, seq) in &acks {
+            let body = &bodies[cid];
+            let at: Vec<i64> = items
+                .iter()
+                .filter(|(_, b)| b == body)
+                .map(|(q, _)| *q)
+                .collect();
+            assert_eq!(at, vec![*seq], "{cid}, acknowledged at {seq}, is at {at:?}");
+        }
+    }
+
+    /// How many posts carry each body, from the database file.
+    async fn post_counts(&self) -> HashMap<String, i64> {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(self.cluster.db_path())
+            .read_only(true)
+            .connect()
+            .await
+            .expect("open the database");
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT body, COUNT(*) FROM posts GROUP BY body")
+                .fetch_all(&mut conn)
+                .await
+                .expect("count posts");
+        rows.into_iter().collect()
+    }
+
+    /// The conversation as `user` reads it on `node`: (seq, body) of every
+    /// item, oldest first (an event has an empty body).
+    async fn conversation(&self, node: &Node, user: &User) -> Vec<(i64, String)> {
+        let mut items = vec![];
+        let mut after = 0;
+        loop {
+            let (s, v) = user
+                .get(
+                    node,
+                    &format!("/api/conversations/{}/messages?after_seq={after}&limit=100", self.conv),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            for it in v["items"].as_array().expect("items") {
+                let seq = it["seq"].as_i64().expect("seq");
+                items.push((seq, it["body"].as_str().unwrap_or_default().to_string()));
+                after = seq;
+            }
+            if v["has_more"] != true {
+                return items;
+            }
+        }
+    }
+}
+
+/// Posts every 150 ms on node `i`, each under a key of its own.
+async fn write_loop(
+    i: usize,
+    node: String,
+    user: User,
+    history: Arc<Mutex<History>>,
+    stop: Arc<AtomicBool>,
+) {
+    let http = client();
+    let mut n = 0;
+    while !stop.load(Ordering::Acquire) {
+        n += 1;
+        let (key, body) = (format!("w{i}-{n}"), format!("post {n} on node{i}"));
+        let started = Instant::now();
+        let (status, v) = call(
+            &http,
+            &node,
+            &user,
+            Method::POST,
+            "/api/posts",
+            Some(json!({"body": body, "visibility": "public"})),
+            Some(&key),
+        )
+        .await;
+        history.lock().expect("history").writes.push(Write {
+            node: i,
+            key,
+            body,
+            took: started.elapsed(),
+            status,
+            code: v["error"]["code"].as_str().unwrap_or_default().into(),
+        });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// Reads the feed on node `i` every 250 ms.
+async fn read_loop(
+    i: usize,
+    node: String,
+    user: User,
+    history: Arc<Mutex<History>>,
+    stop: Arc<AtomicBool>,
+) {
+    let http = client();
+    while !stop.load(Ordering::Acquire) {
+        let (status, _) = call(&http, &node, &user, Method::GET, "/api/feed", None, None).await;
+        history
+            .lock()
+            .expect("history")
+            .reads
+            .push((i, status, Instant::now()));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Says something in the group every 400 ms from node `i`, and waits for
+/// its acknowledgement or error (reconnecting when the socket drops).
+async fn chat_loop(
+    i: usize,
+    addr: std::net::SocketAddr,
+    user: User,
+    conv: String,
+    history: Arc<Mutex<History>>,
+    stop: Arc<AtomicBool>,
+) {
+    let origin = format!("http://{addr}");
+    let mut n = 0;
+    while !stop.load(Ordering::Acquire) {
+        let Ok(Ok((mut ws, 101))) = tokio::time::timeout(
+            CLIENT_TIMEOUT,
+            Ws::connect(addr, Some(&user.cookie), Some(&origin)),
+        )
+        .await
+        else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
+        while !stop.load(Ordering::Acquire) {
+            n += 1;
+            let (cid, body) = (format!("c{i}-{n}"), format!("message {n} from user{i}"));
+            let sent = tokio::time::timeout(
+                CLIENT_TIMEOUT,
+                ws.try_send(json!({"type": "send", "conversation_id": conv,
+                    "client_msg_id": cid, "body": body})),
+            )
+            .await;
+            let mut said = Said {
+                user: i,
+                cid: cid.clone(),
+                body,
+                seq: None,
+                error: None,
+            };
+            if !matches!(sent, Ok(true)) {
+                history.lock().expect("history").said.push(said);
+                break;
+            }
+            let deadline = tokio::time::Instant::now() + CLIENT_TIMEOUT;
+            let mut gone = false;
+            loop {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                match ws.next_or_end(left).await {
+                    Err(()) => {
+                        gone = true;
+                        break;
+                    }
+                    // No answer in time: its fate is unknown.
+                    Ok(None) => break,
+                    Ok(Some(f)) if f["type"] == "ack" && f["client_msg_id"] == cid.as_str() => {
+                        said.seq = f["seq"].as_i64();
+                        break;
+                    }
+                    Ok(Some(f)) if f["type"] == "error" => {
+                        said.error = f["code"].as_str().map(String::from);
+                        break;
+                    }
+                    Ok(Some(_)) => {}
+                }
+            }
+            history.lock().expect("history").said.push(said);
+            if gone {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+    }
+}
+
+fn with_faults() -> Options {
+    Options {
+        faults: true,
+        ..Options::default()
+    }
+}
+
+/// The shape of a history, for the log: how the writes and messages went.
+fn summary(h: &History) -> String {
+    let mut by: BTreeMap<String, usize> = BTreeMap::new();
+    for w in &h.writes {
+        *by.entry(format!("{} {}", w.status, w.code)).or_default() += 1;
+    }
+    let acked = h.said.iter().filter(|s| s.seq.is_some()).count();
+    format!(
+        "writes {by:?}; reads {}; messages {} acknowledged of {} sent",
+        h.reads.len(),
+        acked,
+        h.said.len()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_cut_off_from_the_primary_then_healed() {
+    let world = World::start(with_faults()).await;
+    world.run_for(Duration::from_secs(3)).await;
+    world.net().cut(0, 2);
+    world.run_for(Duration::from_secs(12)).await;
+    world.net().heal();
+    let healed = Instant::now();
+    world.run_for(Duration::from_secs(3)).await;
+    world.finish(healed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_primary_cut_off_from_every_replica_then_healed() {
+    let world = World::start(with_faults()).await;
+    world.run_for(Duration::from_secs(3)).await;
+    world.net().isolate(0);
+    world.run_for(Duration::from_secs(12)).await;
+    world.net().heal();
+    let healed = Instant::now();
+    world.run_for(Duration::from_secs(3)).await;
+    world.finish(healed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minute_of_loss_and_delay_on_every_link() {
+    let world = World::start(with_faults()).await;
+    world.run_for(Duration::from_secs(3)).await;
+    world.net().everywhere(Link {
+        cut: false,
+        loss: 0.2,
+        delay: Duration::from_millis(100),
+    });
+    world.run_for(Duration::from_secs(60)).await;
+    world.net().heal();
+    let healed = Instant::now();
+    world.run_for(Duration::from_secs(3)).await;
+    world.finish(healed).await;
+}
+
+/// Hung, not dead: writes forwarded while it hangs are applied when it
+/// wakes, after their clients heard 503 `outcome_unknown`; their retries
+/// must find them, not write them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_primary_hung_for_20_s_then_woken() {
+    let mut world = World::start(with_faults()).await;
+    world.faulted.push(0);
+    world.run_for(Duration::from_secs(3)).await;
+    world.cluster.nodes[0].pause();
+    world.run_for(Duration::from_secs(20)).await;
+    world.cluster.nodes[0].resume();
+    let healed = Instant::now();
+    world.run_for(Duration::from_secs(3)).await;
+    world.finish(healed).await;
+}
+
+/// LiteFS's contract, simulated as in litefs.rs: the primary dies, the
+/// lease moves to node1, and the old primary comes back as a replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_primary_killed_another_promoted_and_the_old_one_back_as_a_replica() {
+    let mut world = World::start(Options {
+        litefs: true,
+        ..with_faults()
+    })
+    .await;
+    world.faulted.push(0);
+    world.run_for(Duration::from_secs(3)).await;
+    world.cluster.nodes[0].kill().await;
+    world.run_for(Duration::from_secs(4)).await;
+    // LiteFS hands the lease to node1.
+    let cluster = &world.cluster;
+    std::fs::write(cluster.mount(0).join(".primary"), "node1").expect("write");
+    std::fs::write(cluster.mount(2).join(".primary"), "node1").expect("write");
+    std::fs::remove_file(cluster.mount(1).join(".primary")).expect("remove");
+    eventually("node1 becomes primary", TIMEOUT, || async {
+        let h = cluster.nodes[1].health().await?;
+        (h["role"] == "primary").then_some(())
+    })
+    .await;
+    world.run_for(Duration::from_secs(4)).await;
+    world.cluster.nodes[0].restart().await;
+    eventually("node0 is a replica of node1", TIMEOUT, || async {
+        let h = world.cluster.nodes[0].health().await?;
+        (h["role"] == "replica" && h["primary"] == "node1").then_some(())
+    })
+    .await;
+    let healed = Instant::now();
+    world.run_for(Duration::from_secs(4)).await;
+    world.finish(healed).await;
+}
