@@ -169,6 +169,24 @@ impl World {
         }
     }
 
+    /// Waits until node `i`'s clock is `secs` ahead of the real one, give
+    /// or take 5 s, as the time it last wrote in its `nodes` row (every
+    /// 5 s) tells. (Not its answers' `Date`: hyper renews that only once
+    /// the clock passes the next second it expected, so after a step back
+    /// it stands still.)
+    async fn clock_ahead(&self, i: usize, secs: i64) {
+        let sql = format!("SELECT heartbeat_at FROM nodes WHERE name = 'node{i}'");
+        eventually(&format!("node{i}'s clock is {secs} s ahead"), TIMEOUT, || async {
+            let at: i64 = self.cluster.db_value(&sql).await;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_millis() as i64;
+            ((at - now) / 1000 - secs).abs().le(&7).then_some(())
+        })
+        .await;
+    }
+
     /// Lets the load run for `d`.
     async fn run_for(&self, d: Duration) {
         tokio::time::sleep(d).await;
@@ -653,5 +671,45 @@ async fn the_primary_killed_another_promoted_and_the_old_one_back_as_a_replica()
     .await;
     let healed = Instant::now();
     world.run_for(Duration::from_secs(4)).await;
+    world.finish(healed).await;
+}
+
+/// libfaketime, preloaded: the process's wall clock is the real one plus
+/// the offset in a file it reads again every second; its monotonic clock
+/// (timers, timeouts) is left alone, as a real clock step leaves it.
+const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+/// The primary's wall clock jumps 10 minutes ahead, then 10 minutes
+/// behind, while it runs (an NTP step, a VM resumed): the clock it stamps
+/// rows and heartbeats with, not the one its timeouts run on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodes_clock_stepped_10_minutes_forward_and_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let offset = dir.path().join("offset");
+    std::fs::write(&offset, "+0").expect("offset");
+    let env = vec![
+        ("LD_PRELOAD".to_string(), FAKETIME.to_string()),
+        (
+            "FAKETIME_TIMESTAMP_FILE".to_string(),
+            offset.display().to_string(),
+        ),
+        ("FAKETIME_CACHE_DURATION".to_string(), "1".to_string()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC".to_string(), "1".to_string()),
+    ];
+    let world = World::start(Options {
+        node_env: vec![env],
+        ..with_faults()
+    })
+    .await;
+    world.run_for(Duration::from_secs(3)).await;
+    std::fs::write(&offset, "+10m").expect("offset");
+    world.clock_ahead(0, 600).await;
+    world.run_for(Duration::from_secs(12)).await;
+    std::fs::write(&offset, "-10m").expect("offset");
+    world.clock_ahead(0, -600).await;
+    world.run_for(Duration::from_secs(12)).await;
+    std::fs::write(&offset, "+0").expect("offset");
+    let healed = Instant::now();
+    world.run_for(Duration::from_secs(3)).await;
     world.finish(healed).await;
 }

@@ -164,6 +164,8 @@ pub struct Options {
     pub job_lease_secs: u64,
     /// Extra environment for every node.
     pub env: Vec<(String, String)>,
+    /// Extra environment for one node (index = node).
+    pub node_env: Vec<Vec<(String, String)>>,
     /// Each node gets a media dir of its own, as on separate hosts.
     pub own_media_dirs: bool,
     /// Each node runs `--role auto` with a LiteFS mount dir of its own,
@@ -182,6 +184,7 @@ impl Default for Options {
             workers: vec![],
             job_lease_secs: 30,
             env: vec![],
+            node_env: vec![],
             own_media_dirs: false,
             litefs: false,
             webtransport: false,
@@ -293,10 +296,12 @@ impl Cluster {
         if let Some(net) = &self.net {
             args.extend(["--cluster-advertise".into(), net.advertised(i).to_string()]);
         }
+        let mut env = self.opts.env.clone();
+        env.extend(self.opts.node_env.get(i).cloned().unwrap_or_default());
         let mut node = Node {
-            child: Some(launch(&args, &self.opts.env, &data_dir, netns.as_deref())),
+            child: Some(launch(&args, &env, &data_dir, netns.as_deref())),
             netns,
-            env: self.opts.env.clone(),
+            env,
             name,
             http,
             data_dir,
