@@ -144,6 +144,8 @@ pub struct Cluster {
     members: RwLock<HashSet<EndpointId>>,
     local: Mutex<presence::Local>,
     remote: Mutex<presence::Remote>,
+    /// The peers this node's gossip is connected to now.
+    neighbors: Mutex<HashSet<EndpointId>>,
     /// Bootstrap peers from `--join`.
     join: Vec<EndpointId>,
     pub litefs: Option<LiteFs>,
@@ -219,6 +221,7 @@ impl Cluster {
             members: RwLock::new(join.iter().map(|j| j.id).collect()),
             local: Mutex::default(),
             remote: Mutex::default(),
+            neighbors: Mutex::default(),
             join: join.iter().map(|j| j.id).collect(),
             litefs,
             role: RwLock::new(role),

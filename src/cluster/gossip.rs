@@ -146,10 +146,12 @@ impl Cluster {
                         break;
                     }
                     Ok(Event::NeighborUp(id)) => {
-                        tracing::debug!(peer = %id.fmt_short(), "gossip neighbor up")
+                        tracing::debug!(peer = %id.fmt_short(), "gossip neighbor up");
+                        self.neighbors.write_lock().insert(id);
                     }
                     Ok(Event::NeighborDown(id)) => {
-                        tracing::debug!(peer = %id.fmt_short(), "gossip neighbor down")
+                        tracing::debug!(peer = %id.fmt_short(), "gossip neighbor down");
+                        self.neighbors.write_lock().remove(&id);
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "gossip subscription failed; resubscribing");
@@ -158,6 +160,7 @@ impl Cluster {
                 }
             }
             *self.sender.lock().await = None;
+            self.neighbors.write_lock().clear();
             if !self.stopping() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

@@ -342,8 +342,14 @@ impl Links {
         Ok(conn)
     }
 
+    /// Drops the connection to `id` after it failed: closed, not only
+    /// forgotten, so that iroh lets go of it at once instead of at its
+    /// idle timeout (a node that restarted is otherwise reached through
+    /// its old run's connection state for that long).
     async fn forget(&self, id: &EndpointId) {
-        self.conns.lock().await.remove(id);
+        if let Some(c) = self.conns.lock().await.remove(id) {
+            c.close(VarInt::from_u32(0), b"unresponsive");
+        }
     }
 
     /// Another node's presence set.

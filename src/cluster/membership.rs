@@ -1,7 +1,7 @@
 //! Who the members are: the `nodes` table, this node's row in it, and the
 //! members' addresses for the endpoint's lookup.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use iroh::{EndpointAddr, EndpointId, TransportAddr};
@@ -78,23 +78,32 @@ impl Cluster {
     pub(super) async fn register_loop(self: Arc<Self>) {
         let mut tick = tokio::time::interval(REGISTER_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut joined: HashSet<EndpointId> = HashSet::new();
+        // The run (`started_at`) of each peer this node asked gossip to
+        // join. A peer that restarted is joined again: a SIGKILLed node
+        // back within a few seconds finds the others still holding its
+        // old run's connections, and its own joins at start can come to
+        // nothing (seen: no neighbor for minutes, its users offline
+        // everywhere else; tests/cluster/chaos.rs).
+        let mut joined: HashMap<EndpointId, i64> = HashMap::new();
         while self.next_tick(&mut tick).await {
             if let Err(e) = self.register().await {
                 tracing::warn!(error = %e, "refreshing this node's registration");
             }
             if let Ok(rows) = self.refresh_members().await {
-                // Peers that registered since we subscribed.
                 let fresh = kith_core::ids::now_ms() - 2 * NODE_TTL.as_millis() as i64;
-                let new: Vec<EndpointId> = rows
+                // With no neighbor at all, every live peer is asked again.
+                let alone = self.neighbors.read_lock().is_empty();
+                let new: Vec<(EndpointId, i64)> = rows
                     .iter()
                     .filter(|r| r.heartbeat_at > fresh)
-                    .filter_map(|r| r.endpoint_id.parse().ok())
-                    .filter(|id| *id != self.id && !joined.contains(id))
+                    .filter_map(|r| Some((r.endpoint_id.parse().ok()?, r.started_at)))
+                    .filter(|(id, run)| *id != self.id && (alone || joined.get(id) != Some(run)))
                     .collect();
                 if !new.is_empty()
                     && let Some(s) = self.sender.lock().await.as_ref()
-                    && s.join_peers(new.clone()).await.is_ok()
+                    && s.join_peers(new.iter().map(|(id, _)| *id).collect())
+                        .await
+                        .is_ok()
                 {
                     joined.extend(new);
                 }

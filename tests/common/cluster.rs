@@ -89,7 +89,12 @@ impl Node {
     /// Starts the process again with the same arguments.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "{} is still running", self.name);
-        self.child = Some(launch(&self.args, &self.env, &self.data_dir, self.netns.as_deref()));
+        self.child = Some(launch(
+            &self.args,
+            &self.env,
+            &self.data_dir,
+            self.netns.as_deref(),
+        ));
         wait_healthy(self).await;
     }
 

@@ -120,8 +120,20 @@ impl Fabric {
                 "via",
                 &format!("10.{b}.{i}.1"),
             ]);
-            let _ = ip(&["addr", "del", &format!("10.{b}.200.{}/32", i + 1), "dev", "lo"]);
-            must(&["addr", "add", &format!("10.{b}.200.{}/32", i + 1), "dev", "lo"]);
+            let _ = ip(&[
+                "addr",
+                "del",
+                &format!("10.{b}.200.{}/32", i + 1),
+                "dev",
+                "lo",
+            ]);
+            must(&[
+                "addr",
+                "add",
+                &format!("10.{b}.200.{}/32", i + 1),
+                "dev",
+                "lo",
+            ]);
         }
         let rules: Rules = Arc::default();
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -172,10 +184,7 @@ impl Fabric {
     }
 
     pub fn set(&self, from: usize, to: usize, link: Link) {
-        self.rules
-            .lock()
-            .expect("rules")
-            .insert((from, to), link);
+        self.rules.lock().expect("rules").insert((from, to), link);
     }
 
     /// Cuts `a` off from `b`, both ways.
@@ -291,17 +300,27 @@ async fn serve(b: u8, i: usize, listener: Arc<UdpSocket>, rules: Rules) {
             return;
         };
         // Which node sent it: its address tells.
-        let Some(j) = (0..=199usize).find(|j| std::net::IpAddr::V4(node_ip(b, *j)) == src.ip()) else {
+        let Some(j) = (0..=199usize).find(|j| std::net::IpAddr::V4(node_ip(b, *j)) == src.ip())
+        else {
             continue;
         };
         let flow = match flows.get(&src) {
             Some(f) => f.clone(),
             None => {
-                let Ok(s) = UdpSocket::bind((Ipv4Addr::new(10, b, 200, j as u8 + 1), 0)).await else {
+                let Ok(s) = UdpSocket::bind((Ipv4Addr::new(10, b, 200, j as u8 + 1), 0)).await
+                else {
                     continue;
                 };
                 let s = Arc::new(s);
-                tokio::spawn(back(b, i, j, s.clone(), listener.clone(), src, rules.clone()));
+                tokio::spawn(back(
+                    b,
+                    i,
+                    j,
+                    s.clone(),
+                    listener.clone(),
+                    src,
+                    rules.clone(),
+                ));
                 flows.insert(src, s.clone());
                 s
             }
