@@ -58,7 +58,7 @@ struct Said {
     error: Option<String>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct History {
     writes: Vec<Write>,
     reads: Vec<(usize, u16, Instant)>,
@@ -360,7 +360,7 @@ impl World {
     }
 
     async fn check(&self) {
-        let h = self.history.lock().expect("history");
+        let h = self.history.lock().expect("history").clone();
         eprintln!("history: {}", summary(&h));
         // No 5xx but 503; every 503 of a replica's write within 5 s.
         for w in &h.writes {
@@ -392,7 +392,6 @@ impl World {
 
         // Every acknowledged write is there, once; nothing is there twice.
         let counts = self.post_counts().await;
-        let h = self.history.lock().expect("history");
         for w in h.writes.iter().filter(|w| w.status == 201) {
             assert_eq!(counts.get(&w.body), Some(&1), "{w:?}");
         }
@@ -410,7 +409,6 @@ impl World {
             .iter()
             .map(|s| (s.cid.clone(), s.body.clone()))
             .collect();
-        drop(h);
         let mut seen = None;
         for (i, node) in self.cluster.nodes.iter().enumerate() {
             let items = self.conversation(node, &self.users[i]).await;
@@ -834,7 +832,7 @@ async fn chaos_soak() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let (n, pause) = ((seed % 3) as usize, (seed >> 8) % 2 == 0);
+        let (n, pause) = ((seed % 3) as usize, (seed >> 8).is_multiple_of(2));
         let from = Instant::now();
         if pause {
             world.cluster.nodes[n].pause();
