@@ -388,7 +388,6 @@ impl World {
             "the load wrote almost nothing: {}",
             acked.len()
         );
-        drop(h);
 
         // Every acknowledged write is there, once; nothing is there twice.
         let counts = self.post_counts().await;
