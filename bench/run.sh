@@ -12,6 +12,13 @@
 #                           the soak: 2,000 users connected for 10 minutes
 #                           under a mixed load (about 15 minutes once built);
 #                           ends with a SOAK line, exits non-zero on errors
+#   bench/run.sh --chaos    the chaos soak: three nodes in network namespaces
+#                           for 30 minutes under load, a random node killed
+#                           or paused every 2 minutes, then the fault
+#                           scenarios' history checks (tests/cluster/chaos.rs;
+#                           needs root for the namespaces). CHAOS_SECS,
+#                           CHAOS_EVERY_SECS and CHAOS_SEED change it. Ends
+#                           with CHAOS lines, exits non-zero when a check fails
 #
 # Builds kith and the load generator in release mode, installs what the peer
 # needs when missing (redis-server from apt, node and npm from apt, the
@@ -30,9 +37,17 @@ for a in "$@"; do
         --quick) mode="quick" ;;
         --kith-only) mode="kith" ;;
         --soak) mode="soak" ;;
+        --chaos) mode="chaos" ;;
         *) args+=("$a") ;;
     esac
 done
+
+if [[ "$mode" == "chaos" ]]; then
+    # The scenarios' own harness and history checks, at length; the same
+    # build as the tests.
+    command -v ip >/dev/null || { echo "the chaos soak needs ip (iproute2)" >&2; exit 1; }
+    exec cargo test --test cluster chaos::chaos_soak -- --ignored --exact --nocapture "${args[@]}"
+fi
 
 need_apt=()
 if [[ "$mode" == "compare" || "$mode" == "quick" ]]; then

@@ -427,9 +427,20 @@ impl Forward for Forwarder {
             };
             let start = Instant::now();
             let sent = AtomicBool::new(false);
-            let result = tokio::time::timeout(FORWARD_TIMEOUT, forward(&cluster, cmd, &sent))
-                .await
-                .unwrap_or_else(|_| Err(timed_out(sent.load(Ordering::Acquire))));
+            let result =
+                match tokio::time::timeout(FORWARD_TIMEOUT, forward(&cluster, cmd, &sent)).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let sent = sent.load(Ordering::Acquire);
+                        if sent && let Ok(id) = primary(&cluster).await {
+                            // The link that swallowed it is not trusted again:
+                            // the next write connects afresh, and fails at once
+                            // as never sent if the primary is gone.
+                            cluster.links.forget(&id).await;
+                        }
+                        Err(timed_out(sent))
+                    }
+                };
             let m = &cluster.host().metrics;
             m.forwarded_writes.fetch_add(1, Ordering::Relaxed);
             if matches!(result, Err(CmdError::Unavailable(_) | CmdError::Unknown(_))) {
