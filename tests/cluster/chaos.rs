@@ -77,6 +77,9 @@ struct World {
     /// the end): its own reads and writes then, and for a few seconds
     /// after, are not held to the replica's promises.
     faulted: Vec<(usize, Instant, Option<Instant>)>,
+    /// The largest share of writes that may be answered 503: where no link
+    /// is cut and no process stopped, the cluster must stay available.
+    max_unavailable: f64,
 }
 
 fn client() -> reqwest::Client {
@@ -149,6 +152,7 @@ impl World {
             stop: Arc::default(),
             load: tokio::task::JoinSet::new(),
             faulted: vec![],
+            max_unavailable: 1.0,
         };
         world.start_load();
         world
@@ -387,6 +391,12 @@ impl World {
             acked.len() > 10,
             "the load wrote almost nothing: {}",
             acked.len()
+        );
+        let refused = h.writes.iter().filter(|w| w.status == 503).count();
+        assert!(
+            refused as f64 <= self.max_unavailable * h.writes.len() as f64,
+            "{refused} of {} writes were answered 503",
+            h.writes.len()
         );
 
         // Every acknowledged write is there, once; nothing is there twice.
@@ -638,44 +648,45 @@ fn summary(h: &History) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replica_cut_off_from_the_primary_then_healed() {
-    let world = World::start(with_faults()).await;
+/// A network fault under load: three nodes warm up, `fault` is done to
+/// their links for `lasting`, every link heals, and the history is checked
+/// (at most `max_unavailable` of the writes answered 503).
+async fn network_fault(
+    fault: impl FnOnce(&crate::faults::Fabric),
+    lasting: Duration,
+    max_unavailable: f64,
+) {
+    let mut world = World::start(with_faults()).await;
+    world.max_unavailable = max_unavailable;
     world.run_for(Duration::from_secs(3)).await;
-    world.net().cut(0, 2);
-    world.run_for(Duration::from_secs(12)).await;
+    fault(world.net());
+    world.run_for(lasting).await;
     world.net().heal();
     let healed = Instant::now();
     world.run_for(Duration::from_secs(3)).await;
     world.finish(healed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_cut_off_from_the_primary_then_healed() {
+    network_fault(|net| net.cut(0, 2), Duration::from_secs(12), 1.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_primary_cut_off_from_every_replica_then_healed() {
-    let world = World::start(with_faults()).await;
-    world.run_for(Duration::from_secs(3)).await;
-    world.net().isolate(0);
-    world.run_for(Duration::from_secs(12)).await;
-    world.net().heal();
-    let healed = Instant::now();
-    world.run_for(Duration::from_secs(3)).await;
-    world.finish(healed).await;
+    network_fault(|net| net.isolate(0), Duration::from_secs(12), 1.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_minute_of_loss_and_delay_on_every_link() {
-    let world = World::start(with_faults()).await;
-    world.run_for(Duration::from_secs(3)).await;
-    world.net().everywhere(Link {
+    let lossy = Link {
         cut: false,
         loss: 0.2,
         delay: Duration::from_millis(100),
-    });
-    world.run_for(Duration::from_secs(60)).await;
-    world.net().heal();
-    let healed = Instant::now();
-    world.run_for(Duration::from_secs(3)).await;
-    world.finish(healed).await;
+    };
+    // Slower, but available: QUIC resends what is lost (measured: none of
+    // 740 writes refused); 2% leaves room for a loaded machine.
+    network_fault(|net| net.everywhere(lossy), Duration::from_secs(60), 0.02).await;
 }
 
 /// Hung, not dead: writes forwarded while it hangs are applied when it
@@ -751,11 +762,13 @@ async fn a_nodes_clock_stepped_10_minutes_forward_and_back() {
         ("FAKETIME_CACHE_DURATION".to_string(), "1".to_string()),
         ("FAKETIME_DONT_FAKE_MONOTONIC".to_string(), "1".to_string()),
     ];
-    let world = World::start(Options {
+    let mut world = World::start(Options {
         node_env: vec![env],
         ..with_faults()
     })
     .await;
+    // Nothing is cut or stopped: a clock step must not cost availability.
+    world.max_unavailable = 0.0;
     world.run_for(Duration::from_secs(3)).await;
     std::fs::write(&offset, "+10m").expect("offset");
     world.clock_ahead(0, 600).await;

@@ -144,16 +144,17 @@ async fn a_write_whose_answer_is_lost_is_unknown_and_its_retry_applies_it_once()
         },
     );
     let body = json!({"body": "its answer was lost", "visibility": "public"});
-    let started = std::time::Instant::now();
-    let (s, v) = alice
-        .call_keyed(
+    let post = || {
+        alice.call_keyed(
             replica,
             Method::POST,
             "/api/posts",
             Some(body.clone()),
             Some("lost-1"),
         )
-        .await;
+    };
+    let started = std::time::Instant::now();
+    let (s, v) = post().await;
     let waited = started.elapsed();
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     assert_eq!(v["error"]["code"], "outcome_unknown", "{v}");
@@ -166,15 +167,7 @@ async fn a_write_whose_answer_is_lost_is_unknown_and_its_retry_applies_it_once()
 
     net.heal();
     let (s, v) = eventually("the retry is answered", TIMEOUT, || async {
-        let (s, v) = alice
-            .call_keyed(
-                replica,
-                Method::POST,
-                "/api/posts",
-                Some(body.clone()),
-                Some("lost-1"),
-            )
-            .await;
+        let (s, v) = post().await;
         (s != StatusCode::SERVICE_UNAVAILABLE).then_some((s, v))
     })
     .await;

@@ -11,12 +11,15 @@
 //! the proxies' subnet only, not to the other nodes. The tests' HTTP and
 //! WebSocket clients, in the root namespace, reach every node directly.
 //!
-//! Layout for fabric number B (one per cluster): node i is 10.B.i.2 in
-//! namespace `kf{B}n{i}`, 10.B.i.1 is the root side of its veth, and its
-//! proxy listens on 10.B.200.(i+1) (an address on the root namespace's
-//! `lo`), port [`CLUSTER_PORT`], the address node i advertises. Datagrams
-//! from node j to node i's proxy are sent on from a socket bound to
-//! 10.B.200.(j+1), so replies come back through the proxy too.
+//! Addresses come from 198.18.0.0/15, the block set aside for network
+//! tests (RFC 2544), so they meet no real network of the machine. Layout
+//! for fabric number B (one per cluster): node i is 198.18.B.(4i+2) in
+//! namespace `kf{B}n{i}`, 198.18.B.(4i+1) is the root side of its veth,
+//! and its proxy listens on 198.19.B.(i+1) (an address on the root
+//! namespace's `lo`), port [`CLUSTER_PORT`], the address node i
+//! advertises. Datagrams from node j to node i's proxy are sent on from a
+//! socket bound to 198.19.B.(j+1), so replies come back through the proxy
+//! too.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -73,18 +76,25 @@ fn must(args: &[&str]) {
 }
 
 /// A fabric number no other fabric of this machine uses now: from the
-/// process id and a counter, checked against the namespaces that exist.
+/// process id and a counter, checked against the namespaces and the
+/// addresses that exist.
 fn fresh_b() -> u8 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let existing = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
+    let read = |args: &[&str]| {
+        Command::new("ip")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let (spaces, addrs) = (read(&["netns", "list"]), read(&["-4", "addr"]));
     let start = std::process::id();
-    for _ in 0..200 {
-        let b = 20 + (start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 200) as u8;
-        if !existing.contains(&format!("kf{b}n")) {
+    for _ in 0..256 {
+        let b = (start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 250) as u8 + 1;
+        let taken = spaces.contains(&format!("kf{b}n"))
+            || addrs.contains(&format!("198.18.{b}."))
+            || addrs.contains(&format!("198.19.{b}."));
+        if !taken {
             return b;
         }
     }
@@ -103,7 +113,13 @@ impl Fabric {
             must(&["netns", "add", &ns]);
             must(&["link", "add", &host, "type", "veth", "peer", "name", &inner]);
             must(&["link", "set", &inner, "netns", &ns]);
-            must(&["addr", "add", &format!("10.{b}.{i}.1/30"), "dev", &host]);
+            must(&[
+                "addr",
+                "add",
+                &format!("{}/30", host_ip(b, i)),
+                "dev",
+                &host,
+            ]);
             must(&["link", "set", &host, "up"]);
             let in_ns = |args: &[&str]| {
                 let mut all = vec!["-n", ns.as_str()];
@@ -111,29 +127,24 @@ impl Fabric {
                 must(&all);
             };
             in_ns(&["link", "set", "lo", "up"]);
-            in_ns(&["addr", "add", &format!("10.{b}.{i}.2/30"), "dev", &inner]);
+            in_ns(&[
+                "addr",
+                "add",
+                &format!("{}/30", node_ip(b, i)),
+                "dev",
+                &inner,
+            ]);
             in_ns(&["link", "set", &inner, "up"]);
             in_ns(&[
                 "route",
                 "add",
-                &format!("10.{b}.200.0/24"),
+                &format!("198.19.{b}.0/24"),
                 "via",
-                &format!("10.{b}.{i}.1"),
+                &host_ip(b, i).to_string(),
             ]);
-            let _ = ip(&[
-                "addr",
-                "del",
-                &format!("10.{b}.200.{}/32", i + 1),
-                "dev",
-                "lo",
-            ]);
-            must(&[
-                "addr",
-                "add",
-                &format!("10.{b}.200.{}/32", i + 1),
-                "dev",
-                "lo",
-            ]);
+            let proxy = format!("{}/32", proxy_ip(b, i));
+            let _ = ip(&["addr", "del", &proxy, "dev", "lo"]);
+            must(&["addr", "add", &proxy, "dev", "lo"]);
         }
         let rules: Rules = Arc::default();
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -230,23 +241,26 @@ impl Drop for Fabric {
         for i in 0..self.nodes {
             let _ = ip(&["netns", "del", &self.netns(i)]);
             let _ = ip(&["link", "del", &format!("kf{}h{i}", self.b)]);
-            let _ = ip(&[
-                "addr",
-                "del",
-                &format!("10.{}.200.{}/32", self.b, i + 1),
-                "dev",
-                "lo",
-            ]);
+            let proxy = format!("{}/32", proxy_ip(self.b, i));
+            let _ = ip(&["addr", "del", &proxy, "dev", "lo"]);
         }
     }
 }
 
 fn node_ip(b: u8, i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(10, b, i as u8, 2)
+    Ipv4Addr::new(198, 18, b, 4 * i as u8 + 2)
+}
+
+fn host_ip(b: u8, i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, b, 4 * i as u8 + 1)
+}
+
+fn proxy_ip(b: u8, i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(198, 19, b, i as u8 + 1)
 }
 
 fn proxy_addr(b: u8, i: usize) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::new(10, b, 200, i as u8 + 1), CLUSTER_PORT))
+    SocketAddr::from((proxy_ip(b, i), CLUSTER_PORT))
 }
 
 /// A small generator for the loss draws (no dependency for one number).
@@ -300,15 +314,14 @@ async fn serve(b: u8, i: usize, listener: Arc<UdpSocket>, rules: Rules) {
             return;
         };
         // Which node sent it: its address tells.
-        let Some(j) = (0..=199usize).find(|j| std::net::IpAddr::V4(node_ip(b, *j)) == src.ip())
+        let Some(j) = (0..=62usize).find(|j| std::net::IpAddr::V4(node_ip(b, *j)) == src.ip())
         else {
             continue;
         };
         let flow = match flows.get(&src) {
             Some(f) => f.clone(),
             None => {
-                let Ok(s) = UdpSocket::bind((Ipv4Addr::new(10, b, 200, j as u8 + 1), 0)).await
-                else {
+                let Ok(s) = UdpSocket::bind((proxy_ip(b, j), 0)).await else {
                     continue;
                 };
                 let s = Arc::new(s);
