@@ -237,7 +237,13 @@ export async function run(k) {
     await page.reload({ waitUntil: 'domcontentloaded' });
     await k.expectState(page.locator(`${tid('messages')} .older-note`), 'bob: the history after the reload');
     await k.expectState(page.locator(tid('system-line')).nth(2), 'bob: three lines after the reload');
-    const again = await seen();
+    // The lines come with the history; the names in them may come a moment
+    // later (the thread words its lines again once they do): up to 5 s.
+    let again = await seen();
+    for (let i = 0; i < 50 && JSON.stringify(again) !== JSON.stringify(live); i++) {
+      await page.waitForTimeout(100);
+      again = await seen();
+    }
     if (JSON.stringify(again) !== JSON.stringify(live)) k.fail(`bob: after a reload the thread reads ${JSON.stringify(again)}, live it read ${JSON.stringify(live)}`);
   });
 
