@@ -8,7 +8,7 @@
 //! stream: a JSON request, finished; a JSON response.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -426,19 +426,21 @@ impl Forward for Forwarder {
                 return Err(CmdError::Unavailable("the node is stopping".into()));
             };
             let start = Instant::now();
-            let sent = AtomicBool::new(false);
+            // The primary the command was handed to, once it was.
+            let sent_to = std::sync::Mutex::new(None);
             let result =
-                match tokio::time::timeout(FORWARD_TIMEOUT, forward(&cluster, cmd, &sent)).await {
+                match tokio::time::timeout(FORWARD_TIMEOUT, forward(&cluster, cmd, &sent_to)).await
+                {
                     Ok(r) => r,
                     Err(_) => {
-                        let sent = sent.load(Ordering::Acquire);
-                        if sent && let Ok(id) = primary(&cluster).await {
+                        let sent = sent_to.write_lock().take();
+                        if let Some(id) = sent {
                             // The link that swallowed it is not trusted again:
                             // the next write connects afresh, and fails at once
                             // as never sent if the primary is gone.
                             cluster.links.forget(&id).await;
                         }
-                        Err(timed_out(sent))
+                        Err(timed_out(sent.is_some()))
                     }
                 };
             let m = &cluster.host().metrics;
@@ -502,7 +504,7 @@ async fn primary(cluster: &Cluster) -> Result<EndpointId, CmdError> {
 async fn forward(
     cluster: &Cluster,
     cmd: AnyCommand,
-    sent: &AtomicBool,
+    sent_to: &std::sync::Mutex<Option<EndpointId>>,
 ) -> Result<serde_json::Value, CmdError> {
     let mut pause = Duration::from_millis(50);
     loop {
@@ -528,7 +530,7 @@ async fn forward(
             }
         };
         // Once sent, the command is not re-sent: it may have committed.
-        sent.store(true, Ordering::Release);
+        *sent_to.write_lock() = Some(id);
         match call(&conn, &Request::Write(cmd.clone())).await {
             Ok(Response::Written { result, position }) => {
                 if let Err(CmdError::Unavailable(m)) = &result
@@ -537,7 +539,7 @@ async fn forward(
                 {
                     // The primary moved; the command did not run. Try the
                     // new one.
-                    sent.store(false, Ordering::Release);
+                    *sent_to.write_lock() = None;
                     tokio::time::sleep(pause).await;
                     continue;
                 }

@@ -27,22 +27,20 @@ async fn keyed(
     (status, replayed, v)
 }
 
+/// A public post of `text` under `key`.
+async fn keyed_post(c: &Client, key: &str, text: &str) -> (StatusCode, bool, Value) {
+    let body = json!({"body": text, "visibility": "public"});
+    keyed(c, Method::POST, "/api/posts", key, Some(body)).await
+}
+
 #[tokio::test]
 async fn a_repeated_post_and_comment_are_created_once_and_answered_alike() {
     let app = spawn_app().await;
     let alice = app.user("alice").await;
-    let body = json!({"body": "once only", "visibility": "public"});
-    let (s1, r1, first) = keyed(
-        &alice,
-        Method::POST,
-        "/api/posts",
-        "k-1",
-        Some(body.clone()),
-    )
-    .await;
+    let (s1, r1, first) = keyed_post(&alice, "k-1", "once only").await;
     assert_eq!(s1, StatusCode::CREATED, "{first}");
     assert!(!r1, "a first attempt is no replay");
-    let (s2, r2, again) = keyed(&alice, Method::POST, "/api/posts", "k-1", Some(body)).await;
+    let (s2, r2, again) = keyed_post(&alice, "k-1", "once only").await;
     assert_eq!(s2, StatusCode::CREATED, "{again}");
     assert!(r2, "the repeat says it is one");
     assert_eq!(again["post"]["id"], first["post"]["id"]);
@@ -71,10 +69,7 @@ async fn the_same_key_sent_at_once_from_eight_places_makes_one_post() {
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let alice = alice.clone();
-        calls.spawn(async move {
-            let body = json!({"body": "racing", "visibility": "public"});
-            keyed(&alice, Method::POST, "/api/posts", "race", Some(body)).await
-        });
+        calls.spawn(async move { keyed_post(&alice, "race", "racing").await });
     }
     let mut ids = Vec::new();
     while let Some(r) = calls.join_next().await {
@@ -92,35 +87,14 @@ async fn a_key_names_one_request_of_one_person() {
     let app = spawn_app().await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
-    let (s, _, _) = keyed(
-        &alice,
-        Method::POST,
-        "/api/posts",
-        "shared",
-        Some(json!({"body": "alice's", "visibility": "public"})),
-    )
-    .await;
+    let (s, _, _) = keyed_post(&alice, "shared", "alice's").await;
     assert_eq!(s, StatusCode::CREATED);
     // The same key with another body: refused, nothing written.
-    let (s, _, v) = keyed(
-        &alice,
-        Method::POST,
-        "/api/posts",
-        "shared",
-        Some(json!({"body": "something else", "visibility": "public"})),
-    )
-    .await;
+    let (s, _, v) = keyed_post(&alice, "shared", "something else").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_error(&v, "idempotency_key_reused");
     // Another person's key of the same name is their own.
-    let (s, replayed, v) = keyed(
-        &bob,
-        Method::POST,
-        "/api/posts",
-        "shared",
-        Some(json!({"body": "bob's", "visibility": "public"})),
-    )
-    .await;
+    let (s, replayed, v) = keyed_post(&bob, "shared", "bob's").await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert!(!replayed);
     assert_eq!(v["post"]["body"], "bob's");
@@ -197,14 +171,7 @@ async fn a_bad_key_is_refused_and_reads_ignore_keys() {
     let alice = app.user("alice").await;
     let long = "k".repeat(256);
     for key in [long.as_str(), "has space", ""] {
-        let (s, _, v) = keyed(
-            &alice,
-            Method::POST,
-            "/api/posts",
-            key,
-            Some(json!({"body": "x", "visibility": "public"})),
-        )
-        .await;
+        let (s, _, v) = keyed_post(&alice, key, "x").await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{key:?}: {v}");
         assert_error(&v, "bad_request");
     }

@@ -298,25 +298,16 @@ impl World {
         for w in open {
             let node = &self.cluster.nodes[w.node];
             let answered = eventually(&format!("{} is answered", w.key), TIMEOUT, || async {
-                let started = Instant::now();
-                let (status, v) = call(
+                let status = post(
                     &http,
                     &base(node),
                     &self.users[w.node],
-                    Method::POST,
-                    "/api/posts",
-                    Some(json!({"body": w.body, "visibility": "public"})),
-                    Some(&w.key),
+                    w.node,
+                    &w.key,
+                    &w.body,
+                    &self.history,
                 )
                 .await;
-                let attempt = Write {
-                    at: started,
-                    took: started.elapsed(),
-                    status,
-                    code: v["error"]["code"].as_str().unwrap_or_default().into(),
-                    ..w.clone()
-                };
-                self.history.lock().expect("history").writes.push(attempt);
                 if status == 429 {
                     // Over the write limit (the load wrote on meanwhile).
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -496,6 +487,40 @@ impl World {
     }
 }
 
+/// Posts `body` under `key` as `user` on node `i` (at `node`), and
+/// records what the client was told; the status.
+async fn post(
+    http: &reqwest::Client,
+    node: &str,
+    user: &User,
+    i: usize,
+    key: &str,
+    body: &str,
+    history: &Mutex<History>,
+) -> u16 {
+    let started = Instant::now();
+    let (status, v) = call(
+        http,
+        node,
+        user,
+        Method::POST,
+        "/api/posts",
+        Some(json!({"body": body, "visibility": "public"})),
+        Some(key),
+    )
+    .await;
+    history.lock().expect("history").writes.push(Write {
+        node: i,
+        at: started,
+        key: key.into(),
+        body: body.into(),
+        took: started.elapsed(),
+        status,
+        code: v["error"]["code"].as_str().unwrap_or_default().into(),
+    });
+    status
+}
+
 /// Posts every 150 ms on node `i`, each under a key of its own.
 async fn write_loop(
     i: usize,
@@ -509,26 +534,7 @@ async fn write_loop(
     while !stop.load(Ordering::Acquire) {
         n += 1;
         let (key, body) = (format!("w{i}-{n}"), format!("post {n} on node{i}"));
-        let started = Instant::now();
-        let (status, v) = call(
-            &http,
-            &node,
-            &user,
-            Method::POST,
-            "/api/posts",
-            Some(json!({"body": body, "visibility": "public"})),
-            Some(&key),
-        )
-        .await;
-        history.lock().expect("history").writes.push(Write {
-            node: i,
-            at: started,
-            key,
-            body,
-            took: started.elapsed(),
-            status,
-            code: v["error"]["code"].as_str().unwrap_or_default().into(),
-        });
+        post(&http, &node, &user, i, &key, &body, &history).await;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
 }
