@@ -5,7 +5,10 @@
 FROM rust:1-bookworm AS builder
 WORKDIR /src
 COPY . .
-RUN cargo build --release -p kith --locked
+# pkg-config and SQLite's headers: the build links its drivers to the one
+# SQLite engine it compiles (README.md); the image has them already, the
+# script only checks.
+RUN bash scripts/build-deps.sh && cargo build --release -p kith --locked
 
 FROM debian:bookworm-slim
 # ffmpeg (with ffprobe): video transcoding. fuse3: LiteFS's mount; its

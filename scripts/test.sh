@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What building needs (pkg-config, libsqlite3-dev).
+bash scripts/build-deps.sh
+
 # Debian packages the tests use, as "command:package" pairs.
 source scripts/debian.sh
 need_debian sqlite3:sqlite3 ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium \

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::auth::password::Passwords;
+use crate::auth::session_store::SessionCache;
 use crate::backup;
 use crate::backup::lock::{DataDirLock, LockError};
 use crate::cluster::litefs::LiteFs;
@@ -162,10 +163,12 @@ impl App {
             }
         };
         let read = db::open_read_pool(&config.db).await?;
+        let reader = Arc::new(db::Reader::open(&config.db)?);
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let hub = Arc::new(Hub::default());
         let metrics = Arc::new(Metrics::default());
+        let sessions: Arc<SessionCache> = Arc::default();
         let users = Cache::builder()
             .max_capacity(100_000)
             .time_to_live(Duration::from_secs(10))
@@ -184,6 +187,7 @@ impl App {
                     hub: hub.clone(),
                     metrics: metrics.clone(),
                     users: users.clone(),
+                    sessions: sessions.clone(),
                     http_addr: addr,
                     db_path: config.db.clone(),
                     presence: presence_tx,
@@ -244,10 +248,12 @@ impl App {
             push_vapid,
             webtransport,
             users,
+            sessions,
             passwords: Passwords::new()?,
             write_limits: config.limits.writes.map(PerUser::new),
             send_limits: config.limits.writes.map(|_| PerUser::new(limits::SENDS)),
             read,
+            reader,
             writer,
             config,
             cluster,
@@ -392,6 +398,7 @@ impl App {
         tasks.spawn(crate::auth::ended::watch(crate::auth::ended::EndedWatch {
             read: state.read.clone(),
             hub: state.hub.clone(),
+            sessions: state.sessions.clone(),
             tasks: tasks.clone(),
         }));
         tasks.spawn(crate::admin::watch_bans(crate::admin::BanWatch {

@@ -147,6 +147,7 @@ pub fn backup(db: &Path, dest: &Path, force: bool) -> Result<Snapshot, Error> {
     }
     // Read-write (never created): should a server have crashed, this
     // connection recovers its WAL like any other would.
+    crate::db::engine::init();
     let src = Connection::open_with_flags(
         db,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -342,6 +343,7 @@ impl Staged {
 /// schema version.
 fn verify(path: &Path) -> Result<i64, Error> {
     let checking = format!("checking the copy {}", path.display());
+    crate::db::engine::init();
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,

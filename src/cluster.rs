@@ -113,6 +113,8 @@ pub struct Host {
     pub metrics: Arc<Metrics>,
     /// Cached profiles, dropped when another node says one changed.
     pub users: Cache<Id, Arc<UserView>>,
+    /// Session records, dropped when another node signs a user out.
+    pub sessions: Arc<crate::auth::session_store::SessionCache>,
     /// Where this node serves HTTP (its `nodes` row).
     pub http_addr: SocketAddr,
     /// The database file, opened for writing when this node is promoted.

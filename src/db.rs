@@ -6,14 +6,17 @@
 //! (group commit), which is where SQLite's write throughput comes from, and
 //! gives one place that a replica can forward to (see `db/writer.rs`).
 //!
-//! Reads are async (sqlx's pool). The writer is synchronous (rusqlite on a
+//! The hot reads run on the calling thread through libsql ([`reader`]);
+//! the others, and the session store's, through sqlx's async pool. The writer is synchronous (rusqlite on a
 //! thread of its own) because it is one sequential loop: with sqlx every
 //! statement is a round trip to sqlx's connection thread, and those hand-offs
 //! capped group commit at about 2,000 writes/s on two cores (bench/README.md).
-//! Both drivers link the same SQLite library (libsqlite3-sys), once.
+//! All three drivers run one SQLite engine, libSQL's ([`engine`]).
 
 pub mod command;
+pub mod engine;
 pub mod keyed;
+pub mod reader;
 pub mod schema;
 pub mod writer;
 
@@ -25,9 +28,20 @@ use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
 pub use command::AnyCommand;
+pub use reader::{ReadError, Reader};
 pub use writer::Writer;
 
 use crate::store::{CmdError, Command};
+
+/// A read that went through both read paths (sqlx's pool and [`Reader`])
+/// failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
 
 /// How long a connection waits on a lock held by another connection (or
 /// another process, such as `kith migrate` or a backup) before failing.
@@ -59,6 +73,7 @@ pub fn open_writer_connection(path: &Path) -> anyhow::Result<rusqlite::Connectio
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
+    engine::init();
     let mut conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -96,6 +111,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 impl Checkpointer {
     pub fn start(path: &Path) -> anyhow::Result<Checkpointer> {
+        engine::init();
         let conn = rusqlite::Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
@@ -130,6 +146,7 @@ impl Drop for Checkpointer {
 
 /// Opens the read-only pool. Call after the writer connection has set WAL.
 pub async fn open_read_pool(path: &Path) -> anyhow::Result<SqlitePool> {
+    engine::init();
     let url = format!("sqlite://{}", path.display());
     let opts = SqliteConnectOptions::from_str(&url)?
         .busy_timeout(BUSY_TIMEOUT)

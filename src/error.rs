@@ -227,6 +227,21 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+impl From<crate::db::ReadError> for AppError {
+    fn from(e: crate::db::ReadError) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl From<crate::db::DbError> for AppError {
+    fn from(e: crate::db::DbError) -> Self {
+        match e {
+            crate::db::DbError::Sqlx(e) => e.into(),
+            crate::db::DbError::Read(e) => e.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for AppError {
     fn from(r: JsonRejection) -> Self {
         match r.status() {

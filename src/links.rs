@@ -16,6 +16,7 @@ use sqlx::SqlitePool;
 use utoipa::ToSchema;
 
 use crate::db::Writer;
+use crate::db::reader::{ReadError, Reader, json_list};
 use crate::jobs::job::{JobCtx, JobError, JobKind};
 use crate::live::Touch;
 use crate::state::AppState;
@@ -45,33 +46,30 @@ pub struct CardPicture {
 }
 
 /// The cards of `posts` that have one.
-pub async fn cards(pool: &SqlitePool, posts: &[Id]) -> Result<HashMap<Id, LinkCard>, sqlx::Error> {
+pub fn cards(db: &Reader, posts: &[Id]) -> Result<HashMap<Id, LinkCard>, ReadError> {
     if posts.is_empty() {
         return Ok(HashMap::new());
     }
-    let sql = format!(
+    let rows = db.all(
         "SELECT p.id, c.url, c.title, c.description, c.image_url, c.site_name, i.width, i.height
          FROM posts p JOIN link_cards c ON c.url = p.link_url AND c.ok <> 0
          LEFT JOIN link_images i ON i.url = c.url
-         WHERE p.id IN ({})",
-        vec!["?"; posts.len()].join(", ")
-    );
-    type Row = (
-        i64,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<u32>,
-        Option<u32>,
-    );
-    let mut q = sqlx::query_as::<_, Row>(&sql);
-    for p in posts {
-        q = q.bind(p.0);
-    }
-    Ok(q.fetch_all(pool)
-        .await?
+         WHERE p.id IN (SELECT value FROM json_each(?))",
+        [json_list(posts.iter().map(|p| p.0))],
+        |r| {
+            Ok((
+                r.get::<i64>(0)?,
+                r.get::<String>(1)?,
+                r.get::<Option<String>>(2)?,
+                r.get::<Option<String>>(3)?,
+                r.get::<Option<String>>(4)?,
+                r.get::<Option<String>>(5)?,
+                r.get::<Option<u32>>(6)?,
+                r.get::<Option<u32>>(7)?,
+            ))
+        },
+    )?;
+    Ok(rows
         .into_iter()
         .map(
             |(id, url, title, description, image_url, site_name, width, height)| {

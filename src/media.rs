@@ -21,9 +21,11 @@ pub mod work;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use sqlx::SqlitePool;
 
+use crate::db::reader::{ReadError, Reader, json_list};
 pub use crate::store::media::Attach;
 use crate::store::visibility::MEDIA_VISIBLE;
 use kith_core::ids::Id;
@@ -67,6 +69,27 @@ struct MediaRow {
 }
 
 impl MediaRow {
+    /// The [`MEDIA_COLUMNS`] of a row read through libsql, from column `at`.
+    fn read(r: &libsql::Row, at: i32) -> libsql::Result<MediaRow> {
+        Ok(MediaRow {
+            id: r.get(at)?,
+            owner_id: r.get(at + 1)?,
+            kind: r.get(at + 2)?,
+            status: r.get(at + 3)?,
+            width: r.get(at + 4)?,
+            height: r.get(at + 5)?,
+            duration_ms: r.get(at + 6)?,
+            error: r.get(at + 7)?,
+            blurhash: r.get(at + 8)?,
+            variants: r.get(at + 9)?,
+            size_bytes: r.get(at + 10)?,
+            sha256: r.get(at + 11)?,
+            progress: r.get(at + 12)?,
+            job_status: r.get(at + 13)?,
+            job_error: r.get(at + 14)?,
+        })
+    }
+
     fn view(self, alt: Option<String>) -> MediaView {
         let id = Id(self.id);
         let kind = MediaKind::parse(&self.kind).unwrap_or(MediaKind::Video);
@@ -134,43 +157,44 @@ pub async fn get(pool: &SqlitePool, id: Id) -> Result<Option<MediaView>, sqlx::E
     Ok(row.map(|r| r.view(None)))
 }
 
-#[derive(sqlx::FromRow)]
-struct AttachedRow {
-    carrier: i64,
-    alt: Option<String>,
-    #[sqlx(flatten)]
-    media: MediaRow,
-}
-
 /// The media of each post or message in `ids`, in order, with alt text:
 /// one query for a whole page.
-pub async fn attached(
-    pool: &SqlitePool,
+pub fn attached(
+    db: &Reader,
     carrier: Attach,
     ids: &[Id],
-) -> Result<HashMap<Id, Vec<MediaView>>, sqlx::Error> {
+) -> Result<HashMap<Id, Vec<MediaView>>, ReadError> {
+    static POSTS: LazyLock<String> = LazyLock::new(|| attached_sql(Attach::Post));
+    static MESSAGES: LazyLock<String> = LazyLock::new(|| attached_sql(Attach::Message));
     let mut out: HashMap<Id, Vec<MediaView>> = HashMap::new();
     if ids.is_empty() {
         return Ok(out);
     }
+    let sql = match carrier {
+        Attach::Post => &*POSTS,
+        Attach::Message => &*MESSAGES,
+    };
+    let rows = db.all(sql, [json_list(ids.iter().map(|i| i.0))], |r| {
+        Ok((
+            r.get::<i64>(0)?,
+            r.get::<Option<String>>(1)?,
+            MediaRow::read(r, 2)?,
+        ))
+    })?;
+    for (carrier, alt, media) in rows {
+        out.entry(Id(carrier)).or_default().push(media.view(alt));
+    }
+    Ok(out)
+}
+
+fn attached_sql(carrier: Attach) -> String {
     let (table, key) = carrier.table();
-    let list = serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>())
-        .unwrap_or_else(|_| "[]".into());
-    let rows: Vec<AttachedRow> = sqlx::query_as(&format!(
+    format!(
         "SELECT a.{key} AS carrier, a.alt, {MEDIA_COLUMNS}
          FROM {table} a JOIN media m ON m.id = a.media_id LEFT JOIN jobs j ON j.id = m.job_id
          WHERE a.{key} IN (SELECT value FROM json_each(?))
          ORDER BY a.{key}, a.position"
-    ))
-    .bind(list)
-    .fetch_all(pool)
-    .await?;
-    for r in rows {
-        out.entry(Id(r.carrier))
-            .or_default()
-            .push(r.media.view(r.alt));
-    }
-    Ok(out)
+    )
 }
 
 /// Whether `viewer` may see media `id` ([`MEDIA_VISIBLE`]: by what

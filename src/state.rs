@@ -15,6 +15,7 @@ use kith_core::ids::Id;
 
 use crate::auth::accounts::UserView;
 use crate::auth::password::Passwords;
+use crate::auth::session_store::SessionCache;
 use crate::cluster::{Cluster, Role};
 use crate::config::Config;
 use crate::db::Writer;
@@ -39,13 +40,18 @@ pub struct AppState(pub(crate) Arc<Inner>);
 
 pub struct Inner {
     pub config: Config,
-    /// Read-only connections on the local database file.
+    /// Read-only connections on the local database file (sqlx: the session
+    /// store, and the reads not yet on `reader`).
     pub read: SqlitePool,
+    /// Reads on the calling thread ([`crate::db::reader`]): the hot paths.
+    pub reader: Arc<crate::db::Reader>,
     /// The one path for writes.
     pub writer: Writer,
     /// Signed-in users by id, for the `User` extractor. Entries live 10 s:
     /// a profile change made on another node shows within that time.
     pub users: Cache<Id, Arc<UserView>>,
+    /// Session records this node has read ([`SessionCache`]).
+    pub sessions: Arc<SessionCache>,
     pub passwords: Passwords,
     /// HTTP writes per user on this node; `None`: unlimited.
     pub write_limits: Option<PerUser>,
@@ -153,6 +159,8 @@ impl AppState {
     /// sessions were ended: a socket outliving its session would keep
     /// delivering to a signed-out device).
     pub async fn sign_out_everywhere(&self, user: Id) {
+        // At once here; the log of ended sessions would within 250 ms.
+        self.sessions.forget_user(user);
         self.hub.kick_user(user, crate::realtime::hub::SIGNED_OUT);
         if let Some(c) = &self.cluster {
             c.sign_out(user).await;

@@ -19,6 +19,8 @@
 //!    `sync` per conversation (`--only resume`).
 //! 10. Web Push: from an event to the push service, pushes per second and
 //!     CPU per push (`--only push`).
+//! 11. wrk: feed reads and likes of 1,000 users with 10 friends each,
+//!     driven by wrk (`--only wrk`).
 //! 6. Soak (`--soak`, on its own): 2,000 users connected over WebSocket
 //!    for 10 minutes under a mixed, realistic load; memory must stay flat
 //!    and nothing may fail.
@@ -39,6 +41,7 @@ mod resume;
 mod server;
 mod soak;
 mod writer;
+mod wrk;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -139,7 +142,7 @@ fn parse() -> anyhow::Result<Opts> {
             "--soak-warmup" => opts.soak_warmup = Duration::from_secs_f64(val()?.parse()?),
             "--soak-users" => opts.soak_users = val()?.parse()?,
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos|live|resume|push --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos|live|resume|push|wrk --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N"
             ),
         }
     }
@@ -227,6 +230,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("push") {
         push::run(&opts).await?;
+    }
+    if opts.only.as_deref() == Some("wrk") {
+        wrk::run(&opts).await?;
     }
     Ok(())
 }

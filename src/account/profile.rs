@@ -124,6 +124,9 @@ pub async fn change_password(
             keep: keep.clone(),
         })
         .await?;
+    // The other sessions ended in that transaction: refused here at once
+    // (every node's log reader drops them within 250 ms).
+    state.sessions.forget_user(user.id);
     // A browser session goes on under a new id (an id seen before the
     // change is worth nothing after it); an app's token stays, as the
     // app could not learn a new one from a cookie.

@@ -101,14 +101,17 @@ pub fn router(state: AppState) -> Router {
 /// put a route of their own behind exactly the same stack.
 pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let secure = state.config.secure_cookies;
-    let sessions =
-        SessionManagerLayer::new(WriterStore::new(state.writer.clone(), state.read.clone()))
-            .with_name(crate::http::bearer::cookie_name(secure))
-            .with_secure(secure)
-            .with_http_only(true)
-            .with_same_site(SameSite::Lax)
-            .with_path("/")
-            .with_expiry(Expiry::OnInactivity(time::Duration::days(30)));
+    let sessions = SessionManagerLayer::new(WriterStore::new(
+        state.writer.clone(),
+        state.read.clone(),
+        state.sessions.clone(),
+    ))
+    .with_name(crate::http::bearer::cookie_name(secure))
+    .with_secure(secure)
+    .with_http_only(true)
+    .with_same_site(SameSite::Lax)
+    .with_path("/")
+    .with_expiry(Expiry::OnInactivity(time::Duration::days(30)));
 
     let x_request_id = HeaderName::from_static("x-request-id");
     routes

@@ -62,6 +62,19 @@ pub struct Author {
     a_avatar_id: Option<i64>,
 }
 
+impl Author {
+    /// The [`author_columns`] of a row read through libsql, from column `at`.
+    pub fn read(r: &libsql::Row, at: i32) -> libsql::Result<Author> {
+        Ok(Author {
+            a_id: r.get(at)?,
+            a_username: r.get(at + 1)?,
+            a_display_name: r.get(at + 2)?,
+            a_created_at: r.get(at + 3)?,
+            a_avatar_id: r.get(at + 4)?,
+        })
+    }
+}
+
 impl From<Author> for UserView {
     fn from(a: Author) -> Self {
         UserView::new(

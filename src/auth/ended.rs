@@ -1,4 +1,5 @@
-//! Closes the sockets of sessions that ended, on every node.
+//! Ends sessions on every node: drops them from the node's session cache
+//! and closes their sockets.
 //!
 //! However a session ends (sign-out, revocation in the session list, a new
 //! password, a ban, expiry, the account deleted) its `user_sessions` row
@@ -15,6 +16,7 @@ use std::time::Duration;
 use kith_core::device::session_handle;
 use sqlx::SqlitePool;
 
+use super::session_store::SessionCache;
 use crate::realtime::Hub;
 use crate::realtime::hub::{BANNED, SIGNED_OUT};
 use crate::tasks::Tasks;
@@ -32,6 +34,8 @@ const BATCH: i64 = 1000;
 pub struct EndedWatch {
     pub read: SqlitePool,
     pub hub: Arc<Hub>,
+    /// The node's session records, which an ended session leaves.
+    pub sessions: Arc<SessionCache>,
     pub tasks: Tasks,
 }
 
@@ -74,6 +78,9 @@ pub async fn watch(state: EndedWatch) {
         };
         for (seq, session, banned) in rows {
             last = seq;
+            // First, so that the session stops working on this node within
+            // a read of the log (250 ms plus replication), sockets or not.
+            state.sessions.forget(&session).await;
             let why = if banned { BANNED } else { SIGNED_OUT };
             let kicked = state.hub.kick_session(session_handle(&session), why);
             if kicked > 0 {

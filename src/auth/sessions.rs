@@ -141,9 +141,10 @@ async fn end(
         .writer
         .run(EndSession {
             user: user.id,
-            session_id: row.session_id,
+            session_id: row.session_id.clone(),
         })
         .await?;
+    state.sessions.forget(&row.session_id).await;
     if row.view.current {
         // Ending this very session is signing out: clear its cookie too.
         user.session

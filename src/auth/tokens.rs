@@ -82,10 +82,14 @@ async fn token(
         data,
         expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(TOKEN_DAYS),
     };
-    WriterStore::new(state.writer.clone(), state.read.clone())
-        .create(&mut record)
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("storing a token: {e}")))?;
+    WriterStore::new(
+        state.writer.clone(),
+        state.read.clone(),
+        state.sessions.clone(),
+    )
+    .create(&mut record)
+    .await
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("storing a token: {e}")))?;
     Ok((
         StatusCode::CREATED,
         Json(TokenResponse {

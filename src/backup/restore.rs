@@ -69,6 +69,7 @@ pub fn restore(backup: &Path, storage: &StorageArgs) -> Result<Snapshot, Error> 
         Err(e) => return Err(io_err(format_args!("reading {}", db.display()))(e)),
     }
 
+    crate::db::engine::init();
     let src = Connection::open_with_flags(
         backup,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -93,6 +94,7 @@ pub fn restore(backup: &Path, storage: &StorageArgs) -> Result<Snapshot, Error> 
 /// Fails unless no other connection has the database open: an exclusive
 /// lock, without waiting.
 fn ensure_unused(db: &Path) -> Result<(), Error> {
+    crate::db::engine::init();
     let conn = Connection::open_with_flags(
         db,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,

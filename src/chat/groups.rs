@@ -46,7 +46,7 @@ pub async fn announce(state: &AppState, conversation: Id, change: &GroupChange) 
     };
     to.extend(change.gone);
     for e in &change.events {
-        match items::at(&state.read, conversation, e.seq).await {
+        match items::at(&state.reader, conversation, e.seq) {
             Ok(Some(item)) => {
                 state.fan_out(&to, &item.into_frame().encode(), None).await;
             }
@@ -246,7 +246,7 @@ async fn get_conversation(
     user: User,
     Path(id): Path<Id>,
 ) -> Result<Json<ConversationView>, AppError> {
-    store::conversation(&state.read, user.id, id)
+    store::conversation(&state.read, &state.reader, user.id, id)
         .await?
         .map(Json)
         .ok_or_else(|| AppError::not_found("conversation"))

@@ -5,8 +5,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::SqlitePool;
-
+use crate::db::reader::{ReadError, Reader, json_list};
 use kith_core::ids::{Id, format_ms};
 use kith_core::media::Avatar;
 use kith_core::protocol::{
@@ -14,7 +13,6 @@ use kith_core::protocol::{
 };
 use kith_core::text::excerpt;
 
-#[derive(sqlx::FromRow)]
 struct Row {
     conversation_id: i64,
     seq: i64,
@@ -30,6 +28,28 @@ struct Row {
     reply_to: Option<i64>,
     edited_at: Option<i64>,
     unsent_at: Option<i64>,
+}
+
+impl Row {
+    /// A row of [`SELECT`], by column position.
+    fn read(r: &libsql::Row) -> libsql::Result<Row> {
+        Ok(Row {
+            conversation_id: r.get(0)?,
+            seq: r.get(1)?,
+            id: r.get(2)?,
+            sender: r.get(3)?,
+            sender_id: r.get(4)?,
+            sender_avatar_id: r.get(5)?,
+            body: r.get(6)?,
+            client_msg_id: r.get(7)?,
+            created_at: r.get(8)?,
+            kind: r.get(9)?,
+            event: r.get(10)?,
+            reply_to: r.get(11)?,
+            edited_at: r.get(12)?,
+            unsent_at: r.get(13)?,
+        })
+    }
 }
 
 const SELECT: &str = "SELECT m.conversation_id, m.seq, m.id, u.username AS sender, \
@@ -57,102 +77,82 @@ impl Range {
 }
 
 /// What `user` may read of `conversation`; None if they never were in it.
-pub async fn range(
-    pool: &SqlitePool,
-    conversation: Id,
-    user: Id,
-) -> Result<Option<Range>, sqlx::Error> {
-    let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+pub fn range(db: &Reader, conversation: Id, user: Id) -> Result<Option<Range>, ReadError> {
+    db.first(
         "SELECT joined_seq, left_seq FROM conversation_members
          WHERE conversation_id = ? AND user_id = ?",
+        [conversation.0, user.0],
+        |r| {
+            Ok(Range {
+                after: r.get(0)?,
+                upto: r.get(1)?,
+            })
+        },
     )
-    .bind(conversation.0)
-    .bind(user.0)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(after, upto)| Range { after, upto }))
 }
 
 /// Items with `after < seq < before`, at most `limit`: the oldest ones
 /// when `oldest_first`, else the newest; always returned in seq order.
-pub async fn page(
-    pool: &SqlitePool,
+pub fn page(
+    db: &Reader,
     conversation: Id,
     after: i64,
     before: i64,
     limit: i64,
     oldest_first: bool,
-) -> Result<Vec<Item>, sqlx::Error> {
-    let order = if oldest_first { "ASC" } else { "DESC" };
-    let sql = format!(
-        "{SELECT} WHERE m.conversation_id = ? AND m.seq > ? AND m.seq < ? \
-         ORDER BY m.seq {order} LIMIT ?"
-    );
-    let mut rows: Vec<Row> = sqlx::query_as(&sql)
-        .bind(conversation.0)
-        .bind(after)
-        .bind(before)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
+) -> Result<Vec<Item>, ReadError> {
+    static OLDEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| page_sql("ASC"));
+    static NEWEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| page_sql("DESC"));
+    let sql = if oldest_first { &*OLDEST } else { &*NEWEST };
+    let mut rows = db.all(sql, [conversation.0, after, before, limit], Row::read)?;
     if !oldest_first {
         rows.reverse();
     }
-    build(pool, conversation, rows).await
+    build(db, conversation, rows)
+}
+
+fn page_sql(order: &str) -> String {
+    format!(
+        "{SELECT} WHERE m.conversation_id = ? AND m.seq > ? AND m.seq < ? \
+         ORDER BY m.seq {order} LIMIT ?"
+    )
 }
 
 /// The item at `seq`, if any.
-pub async fn at(
-    pool: &SqlitePool,
-    conversation: Id,
-    seq: i64,
-) -> Result<Option<Item>, sqlx::Error> {
-    Ok(page(pool, conversation, seq - 1, seq + 1, 1, true)
-        .await?
-        .pop())
+pub fn at(db: &Reader, conversation: Id, seq: i64) -> Result<Option<Item>, ReadError> {
+    Ok(page(db, conversation, seq - 1, seq + 1, 1, true)?.pop())
 }
 
 /// The latest message (not event) at or before `upto`, for a list.
-pub async fn last_message(
-    pool: &SqlitePool,
+pub fn last_message(
+    db: &Reader,
     conversation: Id,
     upto: i64,
-) -> Result<Option<MessageView>, sqlx::Error> {
-    let seq: Option<i64> = sqlx::query_scalar(
+) -> Result<Option<MessageView>, ReadError> {
+    let seq = db.first(
         "SELECT seq FROM messages WHERE conversation_id = ? AND seq <= ? AND kind = 'message'
          ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(conversation.0)
-    .bind(upto)
-    .fetch_optional(pool)
-    .await?;
+        [conversation.0, upto],
+        |r| r.get::<i64>(0),
+    )?;
     let Some(seq) = seq else { return Ok(None) };
-    Ok(match at(pool, conversation, seq).await? {
+    Ok(match at(db, conversation, seq)? {
         Some(Item::Message(m)) => Some(m),
         _ => None,
     })
 }
 
-/// `?, ?, …` for `n` values.
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
 /// Turns rows into items, with one query each for the page's media,
 /// quotes, reactions and mentions.
-async fn build(
-    pool: &SqlitePool,
-    conversation: Id,
-    rows: Vec<Row>,
-) -> Result<Vec<Item>, sqlx::Error> {
+fn build(db: &Reader, conversation: Id, rows: Vec<Row>) -> Result<Vec<Item>, ReadError> {
     let messages: Vec<&Row> = rows.iter().filter(|r| r.kind == "message").collect();
     let ids: Vec<Id> = messages.iter().map(|r| Id(r.id)).collect();
     let seqs: Vec<i64> = messages.iter().map(|r| r.seq).collect();
-    let mut media = crate::media::attached(pool, crate::media::Attach::Message, &ids).await?;
-    let mut reactions = reactions(pool, conversation, &seqs).await?;
-    let mut mentions = mentions(pool, conversation, &seqs).await?;
+    let mut media = crate::media::attached(db, crate::media::Attach::Message, &ids)?;
+    let mut reactions = reactions(db, conversation, &seqs)?;
+    let mut mentions = mentions(db, conversation, &seqs)?;
     let quoted: Vec<i64> = messages.iter().filter_map(|r| r.reply_to).collect();
-    let quotes = quotes(pool, conversation, &quoted).await?;
+    let quotes = quotes(db, conversation, &quoted)?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         if r.kind != "message" {
@@ -198,25 +198,23 @@ async fn build(
     Ok(out)
 }
 
-async fn reactions(
-    pool: &SqlitePool,
+fn reactions(
+    db: &Reader,
     conversation: Id,
     seqs: &[i64],
-) -> Result<HashMap<i64, Vec<ReactionView>>, sqlx::Error> {
+) -> Result<HashMap<i64, Vec<ReactionView>>, ReadError> {
     let mut out: HashMap<i64, Vec<ReactionView>> = HashMap::new();
     if seqs.is_empty() {
         return Ok(out);
     }
-    let sql = format!(
+    let rows = db.all(
         "SELECT r.seq, r.emoji, u.username FROM message_reactions r JOIN users u ON u.id = r.user_id
-         WHERE r.conversation_id = ? AND r.seq IN ({}) ORDER BY r.seq, r.created_at, u.username",
-        placeholders(seqs.len())
-    );
-    let mut q = sqlx::query_as::<_, (i64, String, String)>(&sql).bind(conversation.0);
-    for s in seqs {
-        q = q.bind(s);
-    }
-    for (seq, emoji, user) in q.fetch_all(pool).await? {
+         WHERE r.conversation_id = ?1 AND r.seq IN (SELECT value FROM json_each(?2))
+         ORDER BY r.seq, r.created_at, u.username",
+        libsql::params![conversation.0, json_list(seqs.iter().copied())],
+        |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)),
+    )?;
+    for (seq, emoji, user) in rows {
         let list = out.entry(seq).or_default();
         match list.iter_mut().find(|r| r.emoji == emoji) {
             Some(r) => r.users.push(user),
@@ -233,53 +231,51 @@ async fn reactions(
     Ok(out)
 }
 
-async fn mentions(
-    pool: &SqlitePool,
+fn mentions(
+    db: &Reader,
     conversation: Id,
     seqs: &[i64],
-) -> Result<HashMap<i64, Vec<String>>, sqlx::Error> {
+) -> Result<HashMap<i64, Vec<String>>, ReadError> {
     let mut out: HashMap<i64, Vec<String>> = HashMap::new();
     if seqs.is_empty() {
         return Ok(out);
     }
-    let sql = format!(
+    let rows = db.all(
         "SELECT x.seq, u.username FROM message_mentions x JOIN users u ON u.id = x.user_id
-         WHERE x.conversation_id = ? AND x.seq IN ({}) ORDER BY x.seq, u.username",
-        placeholders(seqs.len())
-    );
-    let mut q = sqlx::query_as::<_, (i64, String)>(&sql).bind(conversation.0);
-    for s in seqs {
-        q = q.bind(s);
-    }
-    for (seq, user) in q.fetch_all(pool).await? {
+         WHERE x.conversation_id = ?1 AND x.seq IN (SELECT value FROM json_each(?2))
+         ORDER BY x.seq, u.username",
+        libsql::params![conversation.0, json_list(seqs.iter().copied())],
+        |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)),
+    )?;
+    for (seq, user) in rows {
         out.entry(seq).or_default().push(user);
     }
     Ok(out)
 }
 
 /// The messages replies quote, by seq, as they read now.
-async fn quotes(
-    pool: &SqlitePool,
-    conversation: Id,
-    seqs: &[i64],
-) -> Result<HashMap<i64, ReplyTo>, sqlx::Error> {
+fn quotes(db: &Reader, conversation: Id, seqs: &[i64]) -> Result<HashMap<i64, ReplyTo>, ReadError> {
     let mut out = HashMap::new();
     if seqs.is_empty() {
         return Ok(out);
     }
     // Cut in SQL first: a quote needs far fewer characters than a body
     // may hold (4,000).
-    let sql = format!(
+    let rows = db.all(
         "SELECT m.seq, u.username, substr(m.body, 1, 400), m.unsent_at IS NOT NULL
          FROM messages m LEFT JOIN users u ON u.id = m.sender_id
-         WHERE m.conversation_id = ? AND m.seq IN ({})",
-        placeholders(seqs.len())
-    );
-    let mut q = sqlx::query_as::<_, (i64, Option<String>, String, bool)>(&sql).bind(conversation.0);
-    for s in seqs {
-        q = q.bind(s);
-    }
-    for (seq, sender, body, unsent) in q.fetch_all(pool).await? {
+         WHERE m.conversation_id = ?1 AND m.seq IN (SELECT value FROM json_each(?2))",
+        libsql::params![conversation.0, json_list(seqs.iter().copied())],
+        |r| {
+            Ok((
+                r.get::<i64>(0)?,
+                r.get::<Option<String>>(1)?,
+                r.get::<String>(2)?,
+                r.get::<bool>(3)?,
+            ))
+        },
+    )?;
+    for (seq, sender, body, unsent) in rows {
         out.insert(
             seq,
             ReplyTo {

@@ -10,6 +10,8 @@
 
 use sqlx::SqlitePool;
 
+use crate::db::{DbError, Reader};
+
 use super::items;
 use crate::realtime::hub::Frame;
 use crate::store::visibility::MEMBER_READS;
@@ -51,7 +53,12 @@ pub struct Replay {
 }
 
 /// Everything `user` missed since `point`.
-pub async fn replay(pool: &SqlitePool, user: Id, point: Point) -> Result<Replay, sqlx::Error> {
+pub async fn replay(
+    pool: &SqlitePool,
+    db: &Reader,
+    user: Id,
+    point: Point,
+) -> Result<Replay, DbError> {
     // Read first: whatever is committed later comes live, or at the latest
     // with the next resume.
     let position = position(pool).await?;
@@ -77,11 +84,11 @@ pub async fn replay(pool: &SqlitePool, user: Id, point: Point) -> Result<Replay,
     let mut frames = Vec::with_capacity(total as usize);
     for (conversation, first, _) in missed {
         let conversation = Id(conversation);
-        let Some(range) = items::range(pool, conversation, user).await? else {
+        let Some(range) = items::range(db, conversation, user)? else {
             continue;
         };
         let (after, before) = range.clamp(first - 1, i64::MAX);
-        for item in items::page(pool, conversation, after, before, MAX_REPLAY, true).await? {
+        for item in items::page(db, conversation, after, before, MAX_REPLAY, true)? {
             frames.push(item.into_frame().encode());
         }
     }

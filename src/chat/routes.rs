@@ -110,7 +110,14 @@ async fn list(
     Query(p): Query<PageParams>,
 ) -> Result<Json<Page<ConversationView>>, AppError> {
     let page = p.resolve()?;
-    let rows = store::conversations(&state.read, user.id, page.before(), page.fetch()).await?;
+    let rows = store::conversations(
+        &state.read,
+        &state.reader,
+        user.id,
+        page.before(),
+        page.fetch(),
+    )
+    .await?;
     let more = rows.len() > page.limit as usize;
     let mut rows = rows;
     rows.truncate(page.limit as usize);
@@ -171,13 +178,12 @@ async fn messages(
             "after_seq must be ≥ 0 and before_seq ≥ 1".into(),
         ));
     }
-    let range = items::range(&state.read, id, user.id)
-        .await?
+    let range = items::range(&state.reader, id, user.id)?
         .ok_or_else(|| AppError::not_found("conversation"))?;
     let oldest_first = q.after_seq.is_some();
     let (after, before) = range.clamp(q.after_seq.unwrap_or(0), q.before_seq.unwrap_or(i64::MAX));
     let fetch = i64::from(limit) + 1;
-    let mut items = items::page(&state.read, id, after, before, fetch, oldest_first).await?;
+    let mut items = items::page(&state.reader, id, after, before, fetch, oldest_first)?;
     let has_more = items.len() > limit as usize;
     if has_more {
         if oldest_first {

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 use sqlx::SqlitePool;
+
+use crate::db::{DbError, Reader};
 use utoipa::ToSchema;
 
 use super::items;
@@ -127,10 +129,11 @@ const CONVERSATION_SELECT: &str = "SELECT c.id, c.kind, c.title, c.last_seq, m.l
 /// cursor is the last one's `last_message_id`.
 pub async fn conversations(
     pool: &SqlitePool,
+    db: &Reader,
     user: Id,
     before: i64,
     limit: i64,
-) -> Result<Vec<(Id, ConversationView)>, sqlx::Error> {
+) -> Result<Vec<(Id, ConversationView)>, DbError> {
     let rows: Vec<ConversationRow> = sqlx::query_as(&format!(
         "{CONVERSATION_SELECT} WHERE m.user_id = ? AND c.last_message_id < ?
          ORDER BY c.last_message_id DESC LIMIT ?"
@@ -142,7 +145,7 @@ pub async fn conversations(
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        out.push((Id(r.last_message_id), view(pool, user, r).await?));
+        out.push((Id(r.last_message_id), view(pool, db, user, r).await?));
     }
     Ok(out)
 }
@@ -150,9 +153,10 @@ pub async fn conversations(
 /// One of `user`'s conversations (current or former).
 pub async fn conversation(
     pool: &SqlitePool,
+    db: &Reader,
     user: Id,
     id: Id,
-) -> Result<Option<ConversationView>, sqlx::Error> {
+) -> Result<Option<ConversationView>, DbError> {
     let row: Option<ConversationRow> = sqlx::query_as(&format!(
         "{CONVERSATION_SELECT} WHERE m.user_id = ? AND c.id = ?"
     ))
@@ -161,16 +165,17 @@ pub async fn conversation(
     .fetch_optional(pool)
     .await?;
     match row {
-        Some(r) => Ok(Some(view(pool, user, r).await?)),
+        Some(r) => Ok(Some(view(pool, db, user, r).await?)),
         None => Ok(None),
     }
 }
 
 async fn view(
     pool: &SqlitePool,
+    db: &Reader,
     user: Id,
     r: ConversationRow,
-) -> Result<ConversationView, sqlx::Error> {
+) -> Result<ConversationView, DbError> {
     let id = Id(r.id);
     let members: Vec<(i64, String, String, i64, Option<i64>, String)> = sqlx::query_as(
         "SELECT u.id, u.username, u.display_name, u.created_at, u.avatar_id, m.role
@@ -221,7 +226,7 @@ async fn view(
         unread,
         mentions,
         read: read_positions(pool, id).await?,
-        last_message: items::last_message(pool, id, last_seq).await?,
+        last_message: items::last_message(db, id, last_seq)?,
         role: Role::parse(&r.role).unwrap_or(Role::Member),
         owner,
         admins,

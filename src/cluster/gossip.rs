@@ -205,6 +205,7 @@ impl Cluster {
                 vec![]
             }
             GossipMessage::SignedOut { user } => {
+                self.host.sessions.forget_user(Id(user));
                 self.host
                     .hub
                     .kick_user(Id(user), crate::realtime::hub::SIGNED_OUT);

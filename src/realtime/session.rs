@@ -62,7 +62,7 @@ fn cmd_error(e: CmdError) -> ServerFrame {
     }
 }
 
-fn db_error(e: sqlx::Error) -> ServerFrame {
+fn db_error(e: impl std::fmt::Display) -> ServerFrame {
     tracing::error!(error = %e, "realtime read failed");
     ServerFrame::error(ErrorCode::Unavailable, "could not read; retry")
 }
@@ -409,7 +409,7 @@ impl Conn {
             }
             Err(e) => return Answer::reply(ServerFrame::error(ErrorCode::Invalid, e.to_string())),
         };
-        match resume::replay(&self.state.read, self.user.id, point).await {
+        match resume::replay(&self.state.read, &self.state.reader, self.user.id, point).await {
             Ok(r) => self.resumed(r.frames, r.full, r.position),
             Err(e) => Answer::reply(db_error(e)),
         }
@@ -484,7 +484,7 @@ impl Conn {
         // no read on the path of every message (docs/protocol.md). What it
         // does not know (media views, the quote) is read.
         let message = if attached || reply_to.is_some() {
-            match items::at(&self.state.read, conversation, seq).await {
+            match items::at(&self.state.reader, conversation, seq) {
                 Ok(Some(item)) => item.into_frame(),
                 // Stored and acknowledged: members get it on their next sync.
                 Ok(None) => return Answer::reply_frames(vec![ack]),
@@ -561,7 +561,7 @@ impl Conn {
         }
         .encode();
         if changed {
-            match items::at(&self.state.read, conversation, item.seq).await {
+            match items::at(&self.state.reader, conversation, item.seq) {
                 Ok(Some(event)) => {
                     let frame = event.into_frame().encode();
                     self.fan_out(conversation, &frame, false).await;
@@ -577,22 +577,20 @@ impl Conn {
     /// next page until caught up, then says `synced`.
     async fn sync(&mut self, conversation: Id, after_seq: i64) -> Answer {
         // A former member replays up to their removal and no further.
-        let range = match items::range(&self.state.read, conversation, self.user.id).await {
+        let range = match items::range(&self.state.reader, conversation, self.user.id) {
             Ok(Some(r)) => r,
             Ok(None) => return Answer::reply(not_member()),
             Err(e) => return Answer::reply(db_error(e)),
         };
         let (after, before) = range.clamp(after_seq.max(0), i64::MAX);
         let page = match items::page(
-            &self.state.read,
+            &self.state.reader,
             conversation,
             after,
             before,
             SYNC_PAGE,
             true,
-        )
-        .await
-        {
+        ) {
             Ok(p) => p,
             Err(e) => return Answer::reply(db_error(e)),
         };

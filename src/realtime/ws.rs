@@ -206,7 +206,10 @@ impl Transport for Ws {
             if matches!(reason, CloseReason::TooBig) {
                 // The frame parser gave up mid-frame: the rest of the
                 // frame, then the client's close, arrive as bytes to drop.
-                let mut sink = [0u8; 8192];
+                // On the heap, and only here: an array held across this
+                // await would be part of every connection's future, 8 KiB
+                // more for each idle socket (measured: 6.7 to 15.3 KiB).
+                let mut sink = vec![0u8; 8192];
                 while matches!(self.0.get_mut().read(&mut sink).await, Ok(n) if n > 0) {}
             } else {
                 while let Some(Ok(_)) = self.0.next().await {}

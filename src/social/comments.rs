@@ -10,8 +10,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::posts::{History, Versioned, check_body};
+use std::sync::LazyLock;
+
 use crate::auth::User;
 use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
+use crate::db::reader::{ReadError, Reader};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::live::{self, Touch};
@@ -46,15 +49,27 @@ pub struct CommentView {
     pub mentions: Vec<String>,
 }
 
-#[derive(sqlx::FromRow)]
 struct CommentRow {
     id: i64,
     post_id: i64,
     body: String,
     created_at: i64,
     edited_at: Option<i64>,
-    #[sqlx(flatten)]
     author: Author,
+}
+
+impl CommentRow {
+    /// By column position, as [`COMMENT_SELECT`] lists them.
+    fn read(r: &libsql::Row) -> libsql::Result<CommentRow> {
+        Ok(CommentRow {
+            id: r.get(0)?,
+            post_id: r.get(1)?,
+            body: r.get(2)?,
+            created_at: r.get(3)?,
+            edited_at: r.get(4)?,
+            author: Author::read(r, 5)?,
+        })
+    }
 }
 
 impl From<CommentRow> for CommentView {
@@ -78,34 +93,28 @@ const COMMENT_SELECT: &str = concat!(
 );
 
 /// A visible post's comments, oldest first.
-async fn comments_of(
-    pool: &SqlitePool,
+fn comments_of(
+    db: &Reader,
     reader: Id,
     post: Id,
     page: PageReq,
-) -> Result<Page<CommentView>, sqlx::Error> {
-    let sql = format!(
-        "{COMMENT_SELECT} WHERE c.post_id = ?2 AND c.id > ?3 AND {COMMENT_VISIBLE} \
-         ORDER BY c.id LIMIT ?4"
-    );
-    let rows: Vec<CommentRow> = sqlx::query_as(&sql)
-        .bind(reader.0)
-        .bind(post.0)
-        .bind(page.after())
-        .bind(page.fetch())
-        .fetch_all(pool)
-        .await?;
-    let items = with_mentions(pool, rows).await?;
+) -> Result<Page<CommentView>, ReadError> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{COMMENT_SELECT} WHERE c.post_id = ?2 AND c.id > ?3 AND {COMMENT_VISIBLE} \
+             ORDER BY c.id LIMIT ?4"
+        )
+    });
+    let params = [reader.0, post.0, page.after(), page.fetch()];
+    let rows = db.all(&SQL, params, CommentRow::read)?;
+    let items = with_mentions(db, rows)?;
     Ok(Page::from_rows(items, page, |c| c.id))
 }
 
 /// Views of `rows`, with the people each names.
-async fn with_mentions(
-    pool: &SqlitePool,
-    rows: Vec<CommentRow>,
-) -> Result<Vec<CommentView>, sqlx::Error> {
+fn with_mentions(db: &Reader, rows: Vec<CommentRow>) -> Result<Vec<CommentView>, ReadError> {
     let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
-    let named = super::mentions::resolve(pool, &bodies).await?;
+    let named = super::mentions::resolve(db, &bodies)?;
     Ok(rows
         .into_iter()
         .zip(named)
@@ -116,10 +125,10 @@ async fn with_mentions(
         .collect())
 }
 
-async fn comment(pool: &SqlitePool, id: Id) -> Result<Option<CommentView>, sqlx::Error> {
-    let sql = format!("{COMMENT_SELECT} WHERE c.id = ?");
-    let row: Option<CommentRow> = sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await?;
-    Ok(with_mentions(pool, row.into_iter().collect()).await?.pop())
+fn comment(db: &Reader, id: Id) -> Result<Option<CommentView>, ReadError> {
+    static SQL: LazyLock<String> = LazyLock::new(|| format!("{COMMENT_SELECT} WHERE c.id = ?"));
+    let row = db.first(&SQL, [id.0], CommentRow::read)?;
+    Ok(with_mentions(db, row.into_iter().collect())?.pop())
 }
 
 /// Shows a new or edited comment to those watching its post.
@@ -188,8 +197,7 @@ async fn create(
         })
         .await?;
     notify::push_all(&state, written.notified);
-    let comment = comment(&state.read, id)
-        .await?
+    let comment = comment(&state.reader, id)?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("new comment not readable")))?;
     let author: Option<i64> = sqlx::query_scalar("SELECT author_id FROM posts WHERE id = ?")
         .bind(post.0)
@@ -218,13 +226,10 @@ async fn list(
     Query(p): Query<PageParams>,
 ) -> Result<Json<Page<CommentView>>, AppError> {
     let page = p.resolve()?;
-    if super::posts::visible_post(&state.read, user.id, post)
-        .await?
-        .is_none()
-    {
+    if super::posts::visible_post(&state.reader, user.id, post)?.is_none() {
         return Err(AppError::not_found("post"));
     }
-    Ok(Json(comments_of(&state.read, user.id, post, page).await?))
+    Ok(Json(comments_of(&state.reader, user.id, post, page)?))
 }
 
 #[utoipa::path(delete, path = "/api/comments/{id}", tag = "posts",
@@ -283,9 +288,7 @@ async fn edit(
         })
         .await?;
     notify::push_all(&state, edited.notified);
-    let comment = comment(&state.read, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("comment"))?;
+    let comment = comment(&state.reader, id)?.ok_or_else(|| AppError::not_found("comment"))?;
     if edited.changed {
         show_live(&state, &comment).await;
     }

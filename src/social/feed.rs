@@ -7,12 +7,14 @@
 //! table would be the next step for users with thousands of friends.
 
 use axum::extract::State;
-use sqlx::SqlitePool;
+use std::sync::LazyLock;
+
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::posts::{POST_SELECT, PostView, fetch_posts};
 use crate::auth::User;
+use crate::db::reader::{ReadError, Reader};
 use crate::error::AppError;
 use crate::http::{Json, Page, PageParams, PageReq, Query};
 use crate::state::AppState;
@@ -22,26 +24,23 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(feed))
 }
 
-pub async fn page(
-    pool: &SqlitePool,
-    reader: Id,
-    page: PageReq,
-) -> Result<Page<PostView>, sqlx::Error> {
+pub fn page(db: &Reader, reader: Id, page: PageReq) -> Result<Page<PostView>, ReadError> {
     // Friends see both public and friends-only posts of each other, so no
     // visibility filter is needed beyond the author set; muted friends
     // leave it (their posts stay on their profile).
-    let sql = format!(
-        "{POST_SELECT} WHERE p.author_id IN \
-           (SELECT friend_id FROM friendships WHERE user_id = ?1 \
-              AND friend_id NOT IN (SELECT muted_id FROM mutes WHERE muter_id = ?1) \
-            UNION ALL SELECT ?1) \
-         AND p.id < ?2 ORDER BY p.id DESC LIMIT ?3"
-    );
-    let q = sqlx::query_as(&sql)
-        .bind(reader.0)
-        .bind(page.before())
-        .bind(page.fetch());
-    Ok(Page::from_rows(fetch_posts(pool, q).await?, page, |p| p.id))
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{POST_SELECT} WHERE p.author_id IN \
+               (SELECT friend_id FROM friendships WHERE user_id = ?1 \
+                  AND friend_id NOT IN (SELECT muted_id FROM mutes WHERE muter_id = ?1) \
+                UNION ALL SELECT ?1) \
+             AND p.id < ?2 ORDER BY p.id DESC LIMIT ?3"
+        )
+    });
+    let params = [reader.0, page.before(), page.fetch()];
+    Ok(Page::from_rows(fetch_posts(db, &SQL, params)?, page, |p| {
+        p.id
+    }))
 }
 
 #[utoipa::path(get, path = "/api/feed", tag = "posts",
@@ -52,5 +51,5 @@ async fn feed(
     user: User,
     Query(p): Query<PageParams>,
 ) -> Result<Json<Page<PostView>>, AppError> {
-    Ok(Json(page(&state.read, user.id, p.resolve()?).await?))
+    Ok(Json(page(&state.reader, user.id, p.resolve()?)?))
 }

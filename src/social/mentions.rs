@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
-use sqlx::SqlitePool;
+use crate::db::reader::{ReadError, Reader};
 
 use kith_core::text;
 
 /// For each body, the existing users it names (as their usernames are
 /// spelled), in the order named.
-pub async fn resolve(pool: &SqlitePool, bodies: &[&str]) -> Result<Vec<Vec<String>>, sqlx::Error> {
+pub fn resolve(db: &Reader, bodies: &[&str]) -> Result<Vec<Vec<String>>, ReadError> {
     let named: Vec<Vec<String>> = bodies.iter().map(|b| text::mentions(b)).collect();
     let mut all: Vec<String> = named
         .iter()
@@ -21,17 +21,13 @@ pub async fn resolve(pool: &SqlitePool, bodies: &[&str]) -> Result<Vec<Vec<Strin
     if all.is_empty() {
         return Ok(vec![Vec::new(); bodies.len()]);
     }
-    let sql = format!(
-        "SELECT username FROM users WHERE lower(username) IN ({})",
-        vec!["?"; all.len()].join(", ")
-    );
-    let mut q = sqlx::query_scalar::<_, String>(&sql);
-    for n in &all {
-        q = q.bind(n);
-    }
-    let found: HashMap<String, String> = q
-        .fetch_all(pool)
-        .await?
+    let list = serde_json::to_string(&all).unwrap_or_else(|_| "[]".into());
+    let found: HashMap<String, String> = db
+        .all(
+            "SELECT username FROM users WHERE lower(username) IN (SELECT value FROM json_each(?))",
+            [list],
+            |r| r.get::<String>(0),
+        )?
         .into_iter()
         .map(|u| (u.to_ascii_lowercase(), u))
         .collect();

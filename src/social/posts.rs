@@ -9,8 +9,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use std::sync::LazyLock;
+
+use libsql::params::IntoParams;
+
 use crate::auth::User;
 use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
+use crate::db::reader::{ReadError, Reader};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::live::Touch;
@@ -64,7 +69,6 @@ pub struct PostView {
 }
 
 /// A row of [`POST_SELECT`].
-#[derive(sqlx::FromRow)]
 pub struct PostRow {
     id: i64,
     body: String,
@@ -74,8 +78,24 @@ pub struct PostRow {
     comment_count: i64,
     liked_by_me: bool,
     edited_at: Option<i64>,
-    #[sqlx(flatten)]
     author: Author,
+}
+
+impl PostRow {
+    /// By column position, as [`POST_SELECT`] lists them.
+    fn read(r: &libsql::Row) -> libsql::Result<PostRow> {
+        Ok(PostRow {
+            id: r.get(0)?,
+            body: r.get(1)?,
+            visibility: r.get(2)?,
+            created_at: r.get(3)?,
+            like_count: r.get(4)?,
+            comment_count: r.get(5)?,
+            liked_by_me: r.get(6)?,
+            edited_at: r.get(7)?,
+            author: Author::read(r, 8)?,
+        })
+    }
 }
 
 impl From<PostRow> for PostView {
@@ -111,18 +131,23 @@ pub const POST_SELECT: &str = concat!(
     " FROM posts p JOIN users a ON a.id = p.author_id"
 );
 
-/// Runs a post query built on [`POST_SELECT`].
-pub async fn fetch_posts<'q>(
-    pool: &SqlitePool,
-    query: sqlx::query::QueryAs<'q, sqlx::Sqlite, PostRow, sqlx::sqlite::SqliteArguments<'q>>,
-) -> Result<Vec<PostView>, sqlx::Error> {
-    let rows = query.fetch_all(pool).await?;
-    let mut posts: Vec<PostView> = rows.into_iter().map(PostView::from).collect();
+/// Runs a post query built on [`POST_SELECT`], with `params`; then one
+/// query each for the page's media, mentions and link cards.
+pub fn fetch_posts(
+    db: &Reader,
+    sql: &str,
+    params: impl IntoParams,
+) -> Result<Vec<PostView>, ReadError> {
+    let mut posts: Vec<PostView> = db
+        .all(sql, params, PostRow::read)?
+        .into_iter()
+        .map(PostView::from)
+        .collect();
     let ids: Vec<Id> = posts.iter().map(|p| p.id).collect();
-    let mut media = crate::media::attached(pool, Attach::Post, &ids).await?;
+    let mut media = crate::media::attached(db, Attach::Post, &ids)?;
     let bodies: Vec<&str> = posts.iter().map(|p| p.body.as_str()).collect();
-    let mentions = super::mentions::resolve(pool, &bodies).await?;
-    let mut links = crate::links::cards(pool, &ids).await?;
+    let mentions = super::mentions::resolve(db, &bodies)?;
+    let mut links = crate::links::cards(db, &ids)?;
     for (p, named) in posts.iter_mut().zip(mentions) {
         p.link = links.remove(&p.id);
         p.media = media.remove(&p.id).unwrap_or_default();
@@ -132,31 +157,28 @@ pub async fn fetch_posts<'q>(
     Ok(posts)
 }
 
-pub async fn visible_post(
-    pool: &SqlitePool,
-    reader: Id,
-    id: Id,
-) -> Result<Option<PostView>, sqlx::Error> {
-    let sql = format!("{POST_SELECT} WHERE p.id = ?2 AND {VISIBLE}");
-    let q = sqlx::query_as(&sql).bind(reader.0).bind(id.0);
-    Ok(fetch_posts(pool, q).await?.pop())
+pub fn visible_post(db: &Reader, reader: Id, id: Id) -> Result<Option<PostView>, ReadError> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("{POST_SELECT} WHERE p.id = ?2 AND {VISIBLE}"));
+    Ok(fetch_posts(db, &SQL, [reader.0, id.0])?.pop())
 }
 
-async fn posts_by(
-    pool: &SqlitePool,
+fn posts_by(
+    db: &Reader,
     reader: Id,
     author: Id,
     page: PageReq,
-) -> Result<Page<PostView>, sqlx::Error> {
-    let sql = format!(
-        "{POST_SELECT} WHERE p.author_id = ?2 AND p.id < ?3 AND {VISIBLE} ORDER BY p.id DESC LIMIT ?4"
-    );
-    let q = sqlx::query_as(&sql)
-        .bind(reader.0)
-        .bind(author.0)
-        .bind(page.before())
-        .bind(page.fetch());
-    Ok(Page::from_rows(fetch_posts(pool, q).await?, page, |p| p.id))
+) -> Result<Page<PostView>, ReadError> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{POST_SELECT} WHERE p.author_id = ?2 AND p.id < ?3 AND {VISIBLE} \
+             ORDER BY p.id DESC LIMIT ?4"
+        )
+    });
+    let params = [reader.0, author.0, page.before(), page.fetch()];
+    Ok(Page::from_rows(fetch_posts(db, &SQL, params)?, page, |p| {
+        p.id
+    }))
 }
 
 // ---- handlers -------------------------------------------------------------
@@ -232,8 +254,7 @@ async fn create(
     notify::push_all(&state, written.notified);
     // A link's card is a job now queued.
     state.wake_workers.notify_one();
-    let post = visible_post(&state.read, user.id, id)
-        .await?
+    let post = visible_post(&state.reader, user.id, id)?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("new post not readable")))?;
     state
         .touch(Touch::NewPost {
@@ -256,9 +277,8 @@ async fn get_post(
     user: User,
     Path(id): Path<Id>,
 ) -> Result<Json<PostResponse>, AppError> {
-    let post = visible_post(&state.read, user.id, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("post"))?;
+    let post =
+        visible_post(&state.reader, user.id, id)?.ok_or_else(|| AppError::not_found("post"))?;
     Ok(Json(PostResponse { post }))
 }
 
@@ -301,9 +321,8 @@ async fn edit_post(
     Path(id): Path<Id>,
     Json(req): Json<PostEdit>,
 ) -> Result<Json<PostResponse>, AppError> {
-    let current = visible_post(&state.read, user.id, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("post"))?;
+    let current =
+        visible_post(&state.reader, user.id, id)?.ok_or_else(|| AppError::not_found("post"))?;
     // A photo may be the whole post, as when it was written.
     if current.media.is_empty() || !req.body.trim().is_empty() {
         check_body(&req.body, MAX_BODY_CHARS)?;
@@ -321,9 +340,8 @@ async fn edit_post(
         state.wake_workers.notify_one();
         state.touch(Touch::PostChanged { post: id }).await;
     }
-    let post = visible_post(&state.read, user.id, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("post"))?;
+    let post =
+        visible_post(&state.reader, user.id, id)?.ok_or_else(|| AppError::not_found("post"))?;
     Ok(Json(PostResponse { post }))
 }
 
@@ -394,7 +412,7 @@ async fn history(
     user: User,
     Path(id): Path<Id>,
 ) -> Result<Json<History>, AppError> {
-    if visible_post(&state.read, user.id, id).await?.is_none() {
+    if visible_post(&state.reader, user.id, id)?.is_none() {
         return Err(AppError::not_found("post"));
     }
     Ok(Json(History::of(&state.read, Versioned::Post, id).await?))
@@ -519,5 +537,5 @@ async fn user_posts(
 ) -> Result<Json<Page<PostView>>, AppError> {
     let page = p.resolve()?;
     let author = super::relations::user_named(&state, &username).await?;
-    Ok(Json(posts_by(&state.read, user.id, author.id, page).await?))
+    Ok(Json(posts_by(&state.reader, user.id, author.id, page)?))
 }

@@ -10,6 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use std::sync::LazyLock;
+
 use super::posts::{POST_SELECT, PostView, fetch_posts};
 use crate::auth::User;
 use crate::auth::accounts::UserView;
@@ -96,15 +98,18 @@ async fn search(
     .bind(i64::from(limit))
     .fetch_all(&state.read)
     .await?;
-    let posts_sql = format!(
-        "{POST_SELECT} JOIN posts_fts ON posts_fts.rowid = p.id \
-         WHERE posts_fts MATCH ?2 AND {VISIBLE} ORDER BY posts_fts.rank LIMIT ?3"
-    );
-    let q = sqlx::query_as(&posts_sql)
-        .bind(user.id.0)
-        .bind(&q)
-        .bind(i64::from(limit));
-    let posts = fetch_posts(&state.read, q).await?;
+    static POSTS_SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{POST_SELECT} JOIN posts_fts ON posts_fts.rowid = p.id \
+             WHERE posts_fts MATCH ?2 AND {VISIBLE} ORDER BY posts_fts.rank LIMIT ?3"
+        )
+    });
+    // A full-text match may scan many rows: off the worker threads.
+    let params = libsql::params![user.id.0, q, i64::from(limit)];
+    let posts = state
+        .reader
+        .blocking(move |db| fetch_posts(db, &POSTS_SQL, params))
+        .await?;
     Ok(Json(SearchResults { users, posts }))
 }
 

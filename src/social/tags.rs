@@ -6,6 +6,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use std::sync::LazyLock;
+
 use super::posts::{POST_SELECT, PostView, fetch_posts};
 use crate::auth::User;
 use crate::db::Writer;
@@ -47,16 +49,14 @@ async fn tagged(
         ));
     }
     let page = p.resolve()?;
-    let sql = format!(
-        "{POST_SELECT} JOIN post_tags t ON t.post_id = p.id \
-         WHERE t.tag = ?2 AND p.id < ?3 AND {VISIBLE} ORDER BY p.id DESC LIMIT ?4"
-    );
-    let q = sqlx::query_as(&sql)
-        .bind(user.id.0)
-        .bind(tag.to_lowercase())
-        .bind(page.before())
-        .bind(page.fetch());
-    let posts = fetch_posts(&state.read, q).await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{POST_SELECT} JOIN post_tags t ON t.post_id = p.id \
+             WHERE t.tag = ?2 AND p.id < ?3 AND {VISIBLE} ORDER BY p.id DESC LIMIT ?4"
+        )
+    });
+    let params = libsql::params![user.id.0, tag.to_lowercase(), page.before(), page.fetch()];
+    let posts = fetch_posts(&state.reader, &SQL, params)?;
     Ok(Json(Page::from_rows(posts, page, |p| p.id)))
 }
 

@@ -185,6 +185,7 @@ mod tests {
     }
 
     fn db() -> Connection {
+        crate::db::engine::init();
         let mut conn = Connection::open_in_memory().expect("open");
         crate::db::schema::apply(&mut conn).expect("schema");
         conn

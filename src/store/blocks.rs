@@ -65,6 +65,7 @@ mod tests {
     use crate::store::relations::blocker_tx;
 
     fn db() -> Connection {
+        crate::db::engine::init();
         let mut conn = Connection::open_in_memory().expect("in-memory database");
         crate::db::schema::apply(&mut conn).expect("in-memory database");
         for (id, name) in [(1, "ann"), (2, "bob"), (3, "cat")] {

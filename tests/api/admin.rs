@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::helpers::{Client, TestApp, assert_error, password_of, spawn_app, within};
 use crate::helpers::{person, ticket, wt_connect};
+use crate::wait::{TIMEOUT, eventually};
 use crate::ws::Ws;
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
@@ -161,11 +162,12 @@ async fn a_ban_ends_the_sessions_closes_the_sockets_and_refuses_sign_in() {
     let out = admin_ok(&db, &["ban", "alice"]).await;
     assert!(out.contains("alice is banned"), "{out}");
 
-    // Every session ended in the ban's transaction: the next request of
-    // each is refused.
+    // Every session ended in the ban's transaction; the command line is
+    // another process, so the server learns of it from the log of ended
+    // sessions, which it reads four times a second: from then on every
+    // request of each is refused.
     for c in [&alice.http, &alice_elsewhere] {
-        let (status, v) = c.get("/api/me").await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+        refused_soon(c).await;
         let (status, _) = c.post_empty("/api/realtime/ticket").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
@@ -215,6 +217,15 @@ async fn a_ban_ends_the_sessions_closes_the_sockets_and_refuses_sign_in() {
     assert_eq!(status, StatusCode::OK, "{v}");
 }
 
+/// Waits until `c`'s session is refused: a session ended by another
+/// process leaves the server's memory when it reads the log (every 250 ms).
+async fn refused_soon(c: &Client) {
+    eventually("the ended session is refused", TIMEOUT, || async {
+        (c.get("/api/me").await.0 == StatusCode::UNAUTHORIZED).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn users_are_named_by_username_or_id() {
     let app = spawn_app().await;
@@ -223,8 +234,7 @@ async fn users_are_named_by_username_or_id() {
     let id = my_id(&alice).await;
     let out = admin_ok(&db, &["ban", &id]).await;
     assert!(out.contains("alice is banned"), "{out}");
-    let (status, _) = alice.get("/api/me").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    refused_soon(&alice).await;
     // Usernames are unique regardless of case.
     admin_ok(&db, &["unban", "ALICE"]).await;
     app.login("alice").await;

@@ -1,6 +1,6 @@
 //! Accounts and the console across nodes: a session revoked on one node
-//! closes its socket on another; a new password signs the other devices
-//! out everywhere; the admin console works on a replica, its changes and
+//! stops working on every node that had it in memory, and closes its socket
+//! on another; a new password signs the other devices out everywhere; the admin console works on a replica, its changes and
 //! audit entries forwarded to the primary.
 
 use std::time::Instant;
@@ -30,6 +30,8 @@ async fn a_session_revoked_on_one_node_closes_its_socket_on_another() {
         .and_then(|s| s["id"].as_str())
         .expect("current")
         .to_owned();
+    // Every node has now read the session and keeps it in memory.
+    signed_in_everywhere(&cluster, &on_b).await;
     let started = Instant::now();
     let (s, v) = on_a
         .call(
@@ -50,6 +52,11 @@ async fn a_session_revoked_on_one_node_closes_its_socket_on_another() {
         started.elapsed()
     );
     ended_everywhere(&cluster, &on_b).await;
+    println!(
+        "revoked on {} -> refused on every node in {:?}",
+        a.name,
+        started.elapsed()
+    );
     // The revoking session and its socket are untouched.
     let (s, _) = on_a.get(a, "/api/me").await;
     assert_eq!(s, StatusCode::OK);
@@ -70,6 +77,9 @@ async fn a_new_password_on_a_replica_signs_the_other_devices_out_everywhere() {
         Ws::open(b, &on_b).await,
         Ws::open(primary, &on_primary).await,
     ];
+    for session in [&on_b, &on_primary] {
+        signed_in_everywhere(&cluster, session).await;
+    }
 
     let (s, v) = on_a
         .post(

@@ -574,6 +574,15 @@ pub async fn login(node: &Node, name: &str) -> (StatusCode, Option<User>) {
 }
 
 /// Waits until `session` is refused (401) on every node.
+/// Uses `session` on every node, so that each holds it in memory: a later
+/// end must then reach every node's session cache, not only its database.
+pub async fn signed_in_everywhere(cluster: &Cluster, session: &User) {
+    for node in &cluster.nodes {
+        let (status, v) = session.get(node, "/api/me").await;
+        assert_eq!(status, StatusCode::OK, "signed in on {}: {v}", node.name);
+    }
+}
+
 pub async fn ended_everywhere(cluster: &Cluster, session: &User) {
     for node in &cluster.nodes {
         eventually(
