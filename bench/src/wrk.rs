@@ -40,11 +40,11 @@ async fn seed(base: &str) -> anyhow::Result<(Vec<String>, Vec<String>)> {
             async move {
                 let r = client
                     .post(format!("{base}/api/auth/signup"))
-                    .json(&json!({"username": format!("w{i}"), "password": "bench-password"}))
+                    .json(&json!({"username": format!("wrkuser{i}"), "password": "bench-password"}))
                     .send()
                     .await?;
                 if !r.status().is_success() {
-                    bail!("signup w{i}: {}", r.status());
+                    bail!("signup wrkuser{i}: {}", r.status());
                 }
                 let cookie = r
                     .headers()
@@ -74,7 +74,7 @@ async fn seed(base: &str) -> anyhow::Result<(Vec<String>, Vec<String>)> {
                     Method::POST,
                     format!("{base}/api/friends/requests"),
                     Some(&cookies[i]),
-                    Some(json!({"username": format!("w{j}")})),
+                    Some(json!({"username": format!("wrkuser{j}")})),
                 )
                 .await?;
                 let id = r["id"].as_str().context("request id")?;

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::db::reader::{ReadError, Reader, json_list};
+use crate::db::reader::{ReadError, Reader, json_list, limited};
 use kith_core::ids::{Id, format_ms};
 use kith_core::media::Avatar;
 use kith_core::protocol::{
@@ -103,8 +103,8 @@ pub fn page(
 ) -> Result<Vec<Item>, ReadError> {
     static OLDEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| page_sql("ASC"));
     static NEWEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| page_sql("DESC"));
-    let sql = if oldest_first { &*OLDEST } else { &*NEWEST };
-    let mut rows = db.all(sql, [conversation.0, after, before, limit], Row::read)?;
+    let sql = limited(if oldest_first { &OLDEST } else { &NEWEST }, limit);
+    let mut rows = db.all(&sql, [conversation.0, after, before], Row::read)?;
     if !oldest_first {
         rows.reverse();
     }
@@ -114,7 +114,7 @@ pub fn page(
 fn page_sql(order: &str) -> String {
     format!(
         "{SELECT} WHERE m.conversation_id = ? AND m.seq > ? AND m.seq < ? \
-         ORDER BY m.seq {order} LIMIT ?"
+         ORDER BY m.seq {order}"
     )
 }
 

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 
 use crate::auth::User;
 use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
-use crate::db::reader::{ReadError, Reader};
+use crate::db::reader::{ReadError, Reader, limited};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::live::{self, Touch};
@@ -102,11 +102,11 @@ fn comments_of(
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "{COMMENT_SELECT} WHERE c.post_id = ?2 AND c.id > ?3 AND {COMMENT_VISIBLE} \
-             ORDER BY c.id LIMIT ?4"
+             ORDER BY c.id"
         )
     });
-    let params = [reader.0, post.0, page.after(), page.fetch()];
-    let rows = db.all(&SQL, params, CommentRow::read)?;
+    let params = [reader.0, post.0, page.after()];
+    let rows = db.all(&limited(&SQL, page.fetch()), params, CommentRow::read)?;
     let items = with_mentions(db, rows)?;
     Ok(Page::from_rows(items, page, |c| c.id))
 }

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::posts::{POST_SELECT, PostView, fetch_posts};
 use crate::auth::User;
-use crate::db::reader::{ReadError, Reader};
+use crate::db::reader::{ReadError, Reader, limited};
 use crate::error::AppError;
 use crate::http::{Json, Page, PageParams, PageReq, Query};
 use crate::state::AppState;
@@ -34,11 +34,12 @@ pub fn page(db: &Reader, reader: Id, page: PageReq) -> Result<Page<PostView>, Re
                (SELECT friend_id FROM friendships WHERE user_id = ?1 \
                   AND friend_id NOT IN (SELECT muted_id FROM mutes WHERE muter_id = ?1) \
                 UNION ALL SELECT ?1) \
-             AND p.id < ?2 ORDER BY p.id DESC LIMIT ?3"
+             AND p.id < ?2 ORDER BY p.id DESC"
         )
     });
-    let params = [reader.0, page.before(), page.fetch()];
-    Ok(Page::from_rows(fetch_posts(db, &SQL, params)?, page, |p| {
+    let sql = limited(&SQL, page.fetch());
+    let params = [reader.0, page.before()];
+    Ok(Page::from_rows(fetch_posts(db, &sql, params)?, page, |p| {
         p.id
     }))
 }

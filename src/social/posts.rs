@@ -15,7 +15,7 @@ use libsql::params::IntoParams;
 
 use crate::auth::User;
 use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
-use crate::db::reader::{ReadError, Reader};
+use crate::db::reader::{ReadError, Reader, limited};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
 use crate::live::Touch;
@@ -172,11 +172,12 @@ fn posts_by(
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "{POST_SELECT} WHERE p.author_id = ?2 AND p.id < ?3 AND {VISIBLE} \
-             ORDER BY p.id DESC LIMIT ?4"
+             ORDER BY p.id DESC"
         )
     });
-    let params = [reader.0, author.0, page.before(), page.fetch()];
-    Ok(Page::from_rows(fetch_posts(db, &SQL, params)?, page, |p| {
+    let sql = limited(&SQL, page.fetch());
+    let params = [reader.0, author.0, page.before()];
+    Ok(Page::from_rows(fetch_posts(db, &sql, params)?, page, |p| {
         p.id
     }))
 }

@@ -101,14 +101,15 @@ async fn search(
     static POSTS_SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "{POST_SELECT} JOIN posts_fts ON posts_fts.rowid = p.id \
-             WHERE posts_fts MATCH ?2 AND {VISIBLE} ORDER BY posts_fts.rank LIMIT ?3"
+             WHERE posts_fts MATCH ?2 AND {VISIBLE} ORDER BY posts_fts.rank"
         )
     });
     // A full-text match may scan many rows: off the worker threads.
-    let params = libsql::params![user.id.0, q, i64::from(limit)];
+    let params = libsql::params![user.id.0, q];
+    let sql = crate::db::reader::limited(&POSTS_SQL, i64::from(limit));
     let posts = state
         .reader
-        .blocking(move |db| fetch_posts(db, &POSTS_SQL, params))
+        .blocking(move |db| fetch_posts(db, &sql, params))
         .await?;
     Ok(Json(SearchResults { users, posts }))
 }

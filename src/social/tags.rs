@@ -52,11 +52,12 @@ async fn tagged(
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "{POST_SELECT} JOIN post_tags t ON t.post_id = p.id \
-             WHERE t.tag = ?2 AND p.id < ?3 AND {VISIBLE} ORDER BY p.id DESC LIMIT ?4"
+             WHERE t.tag = ?2 AND p.id < ?3 AND {VISIBLE} ORDER BY p.id DESC"
         )
     });
-    let params = libsql::params![user.id.0, tag.to_lowercase(), page.before(), page.fetch()];
-    let posts = fetch_posts(&state.reader, &SQL, params)?;
+    let params = libsql::params![user.id.0, tag.to_lowercase(), page.before()];
+    let sql = crate::db::reader::limited(&SQL, page.fetch());
+    let posts = fetch_posts(&state.reader, &sql, params)?;
     Ok(Json(Page::from_rows(posts, page, |p| p.id)))
 }
 
