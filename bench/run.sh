@@ -12,6 +12,14 @@
 #                           the soak: 2,000 users connected for 10 minutes
 #                           under a mixed load (about 15 minutes once built);
 #                           ends with a SOAK line, exits non-zero on errors
+#   bench/run.sh --capacity [--capacity-users N] [--capacity-seconds S]
+#                [--capacity-step-seconds S] [--capacity-max N]
+#                           capacity: 10,000 users connected for 5 minutes
+#                           at human rates, then 10,000 more at a time for
+#                           60 s each until API p99 passes 100 ms or an error
+#                           (setting users up is most of the time: tens of
+#                           minutes for 50,000); a table per step, ends with
+#                           a CAPACITY line
 #   bench/run.sh --chaos    the chaos soak: three nodes in network namespaces
 #                           for 30 minutes under load, a random node killed
 #                           or paused every 2 minutes, then the fault
@@ -37,6 +45,7 @@ for a in "$@"; do
         --quick) mode="quick" ;;
         --kith-only) mode="kith" ;;
         --soak) mode="soak" ;;
+        --capacity) mode="capacity" ;;
         --chaos) mode="chaos" ;;
         *) args+=("$a") ;;
     esac
@@ -56,7 +65,7 @@ if [[ "$mode" == "compare" || "$mode" == "quick" ]]; then
     command -v npm >/dev/null || need_apt+=(npm)
 fi
 command -v taskset >/dev/null || need_apt+=(util-linux)
-[[ "$mode" == "soak" ]] || command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
+[[ "$mode" == "soak" || "$mode" == "capacity" ]] || command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 if ((${#need_apt[@]})); then
     sudo=()
     [[ "$(id -u)" == 0 ]] || sudo=(sudo)
@@ -79,12 +88,22 @@ if ((cpus >= 2)) && command -v taskset >/dev/null; then
     server_cpus=(--server-cpus "$([[ $last == 1 ]] && echo 1 || echo "1-$last")")
 fi
 
-bench=(target/release/kith-bench --kith-bin target/release/kith)
+if [[ "$mode" == "capacity" ]]; then
+    # A socket is a descriptor on each side, and the server and the load
+    # generator each hold one per user (100,000 at --capacity-max's
+    # default): ask for the kernel's most, else as many as allowed.
+    ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+fi
+
+# Where cargo put them (CARGO_TARGET_DIR, when set, moves target/).
+release="${CARGO_TARGET_DIR:-target}/release"
+bench=("$release/kith-bench" --kith-bin "$release/kith")
 case "$mode" in
     kith) exec "${bench[@]}" "${args[@]}" ;;
     # A later --kith-bin PATH in the arguments wins (a copy of the binary
     # that a rebuild cannot replace).
     soak) exec "${pin[@]}" "${bench[@]}" "${server_cpus[@]}" --soak "${args[@]}" ;;
+    capacity) exec "${pin[@]}" "${bench[@]}" "${server_cpus[@]}" --capacity "${args[@]}" ;;
     quick) exec "${pin[@]}" "${bench[@]}" "${server_cpus[@]}" --compare bench/peer --runs 3 --seconds 3 "${args[@]}" ;;
     compare) exec "${pin[@]}" "${bench[@]}" "${server_cpus[@]}" --compare bench/peer --runs 5 --seconds 6 "${args[@]}" ;;
 esac

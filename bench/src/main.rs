@@ -24,10 +24,14 @@
 //! 6. Soak (`--soak`, on its own): 2,000 users connected over WebSocket
 //!    for 10 minutes under a mixed, realistic load; memory must stay flat
 //!    and nothing may fail.
+//! 11. Capacity (`--capacity`, on its own): 10,000 users connected for
+//!     5 minutes at human rates, then more a step at a time until the API's
+//!     p99 passes 100 ms or something fails.
 //!
 //! Run through `bench/run.sh`, which builds in release mode first. Prints a
 //! Markdown report on stdout.
 
+mod capacity;
 mod cluster;
 mod compare;
 mod http;
@@ -86,6 +90,15 @@ pub struct Opts {
     pub soak_warmup: Duration,
     /// Soak: connected users (rounded down to whole friend circles).
     pub soak_users: usize,
+    /// Run the capacity benchmark (and nothing else).
+    pub capacity: bool,
+    /// Capacity: users at the first step (rounded down to whole friend
+    /// circles), how long it is held, how long each later step is held, and
+    /// the user count not to go beyond.
+    pub capacity_users: usize,
+    pub capacity_duration: Duration,
+    pub capacity_step_duration: Duration,
+    pub capacity_max: usize,
     /// Start servers with the production per-user limits on writes and
     /// realtime sends (otherwise `--write-burst 0` turns them off).
     pub write_limits: bool,
@@ -111,6 +124,11 @@ fn parse() -> anyhow::Result<Opts> {
         soak_duration: Duration::from_secs(600),
         soak_warmup: Duration::from_secs(120),
         soak_users: 2000,
+        capacity: false,
+        capacity_users: 10_000,
+        capacity_duration: Duration::from_secs(300),
+        capacity_step_duration: Duration::from_secs(60),
+        capacity_max: 100_000,
         write_limits: false,
     };
     let mut args = std::env::args().skip(1);
@@ -141,8 +159,20 @@ fn parse() -> anyhow::Result<Opts> {
             "--soak-seconds" => opts.soak_duration = Duration::from_secs_f64(val()?.parse()?),
             "--soak-warmup" => opts.soak_warmup = Duration::from_secs_f64(val()?.parse()?),
             "--soak-users" => opts.soak_users = val()?.parse()?,
+            "--capacity" => {
+                opts.capacity = true;
+                opts.write_limits = true;
+            }
+            "--capacity-users" => opts.capacity_users = val()?.parse()?,
+            "--capacity-seconds" => {
+                opts.capacity_duration = Duration::from_secs_f64(val()?.parse()?)
+            }
+            "--capacity-step-seconds" => {
+                opts.capacity_step_duration = Duration::from_secs_f64(val()?.parse()?)
+            }
+            "--capacity-max" => opts.capacity_max = val()?.parse()?,
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos|live|resume|push|wrk --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos|live|resume|push|wrk --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N --capacity --capacity-users N --capacity-seconds S --capacity-step-seconds S --capacity-max N"
             ),
         }
     }
@@ -196,6 +226,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if opts.soak {
         return soak::run(&opts).await;
+    }
+    if opts.capacity {
+        return capacity::run(&opts).await;
     }
     let want = |name: &str| opts.only.as_deref().is_none_or(|o| o == name);
     if want("writer") {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, client_async, connect_async};
 
 use crate::server::{Server, call};
 use crate::{Opts, ms};
@@ -169,6 +169,26 @@ pub async fn connect(base: &str, cookie: &str) -> anyhow::Result<Ws> {
     connect_as(Proto::Kith, base, cookie).await
 }
 
+/// [`connect`] from the loopback address `source`: one source address has
+/// only the ~28,000 ports of `ip_local_port_range` (32768–60999) to reach
+/// one server port with, so tens of thousands of sockets need several.
+pub async fn connect_from(
+    base: &str,
+    cookie: &str,
+    source: Option<std::net::IpAddr>,
+) -> anyhow::Result<Ws> {
+    let Some(source) = source else {
+        return connect(base, cookie).await;
+    };
+    let server: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind((source, 0).into())?;
+    let stream = socket.connect(server).await?;
+    let req = handshake(Proto::Kith, base, cookie)?;
+    let (ws, _) = client_async(req, MaybeTlsStream::Plain(stream)).await?;
+    until_hello(Proto::Kith, ws).await.map(|(ws, _)| ws)
+}
+
 /// Opens a connection speaking `proto` with the session cookie and reads
 /// until the server's `hello` event.
 pub async fn connect_as(proto: Proto, base: &str, cookie: &str) -> anyhow::Result<Ws> {
@@ -177,10 +197,24 @@ pub async fn connect_as(proto: Proto, base: &str, cookie: &str) -> anyhow::Resul
 
 /// [`connect_as`], answering the `hello` event too.
 pub async fn connect_hello(proto: Proto, base: &str, cookie: &str) -> anyhow::Result<(Ws, Value)> {
+    let (ws, _) = connect_async(handshake(proto, base, cookie)?).await?;
+    until_hello(proto, ws).await
+}
+
+/// The upgrade request, with the session cookie and the page's origin.
+fn handshake(
+    proto: Proto,
+    base: &str,
+    cookie: &str,
+) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
     let mut req = proto.url(base).into_client_request()?;
     req.headers_mut().insert("cookie", cookie.parse()?);
     req.headers_mut().insert("origin", base.parse()?);
-    let (mut ws, _) = connect_async(req).await?;
+    Ok(req)
+}
+
+/// Reads a new connection until the server's `hello` event.
+async fn until_hello(proto: Proto, mut ws: Ws) -> anyhow::Result<(Ws, Value)> {
     loop {
         match ws.next().await.context("closed before hello")?? {
             Message::Text(t) => {

@@ -7,9 +7,9 @@
 //! the circles before and after), each in two direct conversations and one
 //! group conversation of their circle, each with [`POSTS_EACH`] posts.
 //!
-//! Load, at fixed offered rates (open loop: a request is started on its
-//! tick whatever the previous ones are doing) scaled to the number of
-//! users: the HTTP mix of [`LOAD`]; chat messages over the sockets, each
+//! Load, at fixed offered rates per user (open loop: a request is started
+//! on its tick whatever the previous ones are doing), [`Rates::soak`]: an
+//! HTTP mix of reads and writes; chat messages over the sockets, each
 //! announced by a typing frame a second before it; read receipts from the
 //! recipients; an application ping per socket every 20 s (as the web client
 //! does); and churn: every few seconds a few users drop their socket
@@ -25,8 +25,13 @@
 //!
 //! The server's RSS, open file descriptors, threads and CPU are sampled
 //! every 10 s; the slope of RSS after the warm-up is a least-squares fit.
+//!
+//! The machinery (a [`Cohort`] of users and its drivers, the figures of a
+//! [`Run`]) serves the capacity benchmark too, with its own [`Rates`].
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::ops::Deref;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -45,21 +50,13 @@ use crate::server::{Server, call, rss_of};
 use crate::{Opts, ms};
 
 /// Users per friend circle (and per group conversation).
-const CIRCLE: usize = 8;
+pub const CIRCLE: usize = 8;
 /// Posts each user writes during setup.
 const POSTS_EACH: usize = 3;
-/// The user count the offered rates below are given for; they scale with
-/// `--soak-users`.
-const BASE_USERS: f64 = 2000.0;
-/// Chat messages per second (for [`BASE_USERS`]).
-const CHAT_RATE: f64 = 20.0;
 /// The typing frame goes this long before its message.
 const TYPING_LEAD: Duration = Duration::from_secs(1);
 /// Application pings, as the web client sends them (assets/realtime.js).
-const PING_EVERY: Duration = Duration::from_secs(20);
-/// Churn: every this long, this fraction of the users reconnect.
-const CHURN_EVERY: Duration = Duration::from_secs(5);
-const CHURN_FRACTION: f64 = 0.01;
+pub const PING_EVERY: Duration = Duration::from_secs(20);
 /// How long a churned user stays away: from 2 s to 2 + this.
 const CHURN_OFFLINE_SPREAD_MS: u64 = 4000;
 /// A churn waits this long at most for the user's sends to be acked.
@@ -72,7 +69,7 @@ const SETUP_CONCURRENCY: usize = 8;
 /// Handshakes in flight at once while opening the sockets.
 const OPEN_CONCURRENCY: usize = 50;
 /// After the load stops: time for the last messages to arrive.
-const GRACE: Duration = Duration::from_secs(3);
+pub const GRACE: Duration = Duration::from_secs(3);
 /// Longest wait for reconnects, sends and requests in progress to finish.
 const QUIESCE: Duration = Duration::from_secs(40);
 /// Error descriptions kept for the report.
@@ -87,7 +84,7 @@ const WORDS: [&str; 32] = [
 
 /// An HTTP request kind of the mix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Feed,
     Profile,
     UserPosts,
@@ -108,23 +105,66 @@ enum Kind {
 
 const KINDS: usize = 14;
 
-/// The HTTP mix: requests per second for [`BASE_USERS`] users (about one
-/// request per user every 20 s).
-const LOAD: [(Kind, f64); 13] = [
-    (Kind::Feed, 30.0),
-    (Kind::Profile, 8.0),
-    (Kind::UserPosts, 6.0),
-    (Kind::Post, 8.0),
-    (Kind::Comments, 5.0),
-    (Kind::CreatePost, 2.0),
-    (Kind::Like, 12.0),
-    (Kind::Comment, 4.0),
-    (Kind::Search, 6.0),
-    (Kind::Notifications, 8.0),
-    (Kind::NotificationsRead, 2.0),
-    (Kind::Conversations, 5.0),
-    (Kind::Messages, 4.0),
-];
+/// What each user does, at fixed rates: the same for every user count.
+#[derive(Clone, Debug)]
+pub struct Rates {
+    /// The HTTP mix: requests per user per second, by kind.
+    pub http: Vec<(Kind, f64)>,
+    /// Chat messages per user per second, each after a typing frame.
+    pub chat: f64,
+    /// Every this long, `churn_fraction` of the users reconnect.
+    pub churn_every: Duration,
+    pub churn_fraction: f64,
+}
+
+/// Per second, from a count per minute.
+pub fn per_min(n: f64) -> f64 {
+    n / 60.0
+}
+
+impl Rates {
+    /// The soak's load: per user, an HTTP request every 20 s (3 a minute,
+    /// a third of them feed reads), a chat message every 100 s, and 1% of
+    /// the users reconnecting every 5 s (for 2,000 users: 100 requests and
+    /// 20 messages a second, 20 reconnects every 5 s).
+    pub fn soak() -> Rates {
+        Rates {
+            http: vec![
+                (Kind::Feed, per_min(0.9)),
+                (Kind::Profile, per_min(0.24)),
+                (Kind::UserPosts, per_min(0.18)),
+                (Kind::Post, per_min(0.24)),
+                (Kind::Comments, per_min(0.15)),
+                (Kind::CreatePost, per_min(0.06)),
+                (Kind::Like, per_min(0.36)),
+                (Kind::Comment, per_min(0.12)),
+                (Kind::Search, per_min(0.18)),
+                (Kind::Notifications, per_min(0.24)),
+                (Kind::NotificationsRead, per_min(0.06)),
+                (Kind::Conversations, per_min(0.15)),
+                (Kind::Messages, per_min(0.12)),
+            ],
+            chat: per_min(0.6),
+            churn_every: Duration::from_secs(5),
+            churn_fraction: 0.01,
+        }
+    }
+
+    /// HTTP requests per second offered by `n` users (reconnects aside).
+    pub fn http_total(&self, n: usize) -> f64 {
+        self.http.iter().map(|(_, r)| r * n as f64).sum()
+    }
+
+    /// Users to reconnect in a churn round when `owed` are carried over
+    /// from the rounds before: (this round, carried on). Keeps the rate
+    /// exact when `n` × the fraction is not a whole number.
+    pub(crate) fn churn_round(&self, n: usize, owed: f64) -> (usize, f64) {
+        let due = owed + n as f64 * self.churn_fraction;
+        // The nudge: twelve rounds of 8.33… owed make 100, not 99.99….
+        let now = (due + 1e-9).floor();
+        (now as usize, due - now)
+    }
+}
 
 impl Kind {
     fn label(self) -> &'static str {
@@ -255,11 +295,21 @@ fn hist() -> Histogram<u64> {
     Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds")
 }
 
-struct KindStats {
-    count: u64,
-    errors: u64,
-    /// Latency (µs) of the successful requests after the warm-up.
-    hist: Histogram<u64>,
+pub struct KindStats {
+    pub count: u64,
+    pub errors: u64,
+    /// Latency (µs) of the successful requests in the measured window.
+    pub hist: Histogram<u64>,
+}
+
+fn kind_stats() -> Vec<KindStats> {
+    (0..KINDS)
+        .map(|_| KindStats {
+            count: 0,
+            errors: 0,
+            hist: hist(),
+        })
+        .collect()
 }
 
 struct Conv {
@@ -267,58 +317,166 @@ struct Conv {
     members: Vec<usize>,
 }
 
-/// Everything the drivers and the users' socket tasks share.
-struct Shared {
-    base: String,
-    /// `ws://host/ws`, what `/api/realtime/config` must name.
-    ws_url: String,
-    client: reqwest::Client,
-    names: Vec<String>,
-    cookies: Vec<String>,
-    friends: Vec<Vec<usize>>,
-    convs: Vec<Conv>,
-    /// Post ids by author; new posts are added as they are created.
-    posts: RwLock<Vec<Vec<String>>>,
-    /// (user, post) pairs currently liked.
-    likes: Mutex<HashSet<(usize, String)>>,
+/// What every cohort of a run shares: the rates, the clock, the measured
+/// window, the figures and the counters.
+pub struct Run {
+    /// Names the mode in progress lines ("soak", "capacity").
+    name: &'static str,
+    pub rates: Rates,
+    /// Loopback addresses the sockets are opened from, in turn (none: the
+    /// system's choice).
+    sources: Vec<IpAddr>,
     http: Mutex<Vec<KindStats>>,
-    /// Chat latencies (µs) after the warm-up: send → a member reads it,
-    /// and send → ack.
+    /// Chat latencies (µs) in the measured window: send → a member reads
+    /// it, and send → ack.
     delivery: Mutex<Histogram<u64>>,
     ack: Mutex<Histogram<u64>>,
     /// Time base of the `t=` stamps in message bodies.
     epoch: Instant,
     load_start: OnceLock<Instant>,
-    measure_from: OnceLock<Instant>,
-    inflight: AtomicUsize,
+    /// The measured window, in µs since `epoch`: [from, until).
+    measure_from: AtomicU64,
+    measure_until: AtomicU64,
+    /// When the drivers stop.
+    end: OnceLock<Instant>,
+    pub inflight: AtomicUsize,
     max_inflight: AtomicUsize,
-    churning: Vec<AtomicBool>,
     /// Chat sends asked for and not yet written, and written and not acked.
     pending_sends: AtomicI64,
     unacked: AtomicI64,
-    connected: AtomicUsize,
+    pub connected: AtomicUsize,
     /// Commands a user's socket task could not take (its queue full).
     skipped: AtomicU64,
     errors: Mutex<Vec<String>>,
+    /// Every error noted so far (all kinds).
+    noted: AtomicU64,
 }
 
-impl Shared {
+/// Chat and HTTP figures of a measured window.
+pub struct Window {
+    pub http: Vec<KindStats>,
+    pub delivery: Histogram<u64>,
+    pub ack: Histogram<u64>,
+}
+
+impl Run {
+    pub fn new(name: &'static str, rates: Rates, sources: Vec<IpAddr>) -> Run {
+        Run {
+            name,
+            rates,
+            sources,
+            http: Mutex::new(kind_stats()),
+            delivery: Mutex::new(hist()),
+            ack: Mutex::new(hist()),
+            epoch: Instant::now(),
+            load_start: OnceLock::new(),
+            measure_from: AtomicU64::new(u64::MAX),
+            measure_until: AtomicU64::new(u64::MAX),
+            end: OnceLock::new(),
+            inflight: AtomicUsize::new(0),
+            max_inflight: AtomicUsize::new(0),
+            pending_sends: AtomicI64::new(0),
+            unacked: AtomicI64::new(0),
+            connected: AtomicUsize::new(0),
+            skipped: AtomicU64::new(0),
+            errors: Mutex::new(Vec::new()),
+            noted: AtomicU64::new(0),
+        }
+    }
+
+    /// Now, in µs since the epoch.
+    pub fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    /// Whether a moment (µs since the epoch) is in the measured window.
+    fn in_window(&self, us: u64) -> bool {
+        us >= self.measure_from.load(Relaxed) && us < self.measure_until.load(Relaxed)
+    }
+
     fn measuring(&self) -> bool {
+        self.in_window(self.now_us())
+    }
+
+    /// The load starts now; latencies are measured from `warmup` on.
+    pub fn start(&self, warmup: Duration) -> Instant {
+        let now = Instant::now();
+        let _ = self.load_start.set(now);
         self.measure_from
-            .get()
-            .is_some_and(|m| Instant::now() >= *m)
+            .store(self.now_us() + warmup.as_micros() as u64, Relaxed);
+        now
+    }
+
+    /// A new measured window from now on, until [`Run::close_window`];
+    /// what was counted before it is dropped.
+    pub fn open_window(&self) {
+        self.take();
+        self.measure_until.store(u64::MAX, Relaxed);
+        self.measure_from.store(self.now_us(), Relaxed);
+    }
+
+    /// Ends the measured window now; after `grace` (for deliveries of its
+    /// last messages) hands back its figures and starts empty ones.
+    pub async fn close_window(&self, grace: Duration) -> Window {
+        self.measure_until.store(self.now_us(), Relaxed);
+        tokio::time::sleep(grace).await;
+        self.take()
+    }
+
+    /// The figures so far.
+    pub fn take(&self) -> Window {
+        fn take(h: &Mutex<Histogram<u64>>) -> Histogram<u64> {
+            h.lock()
+                .map(|mut h| std::mem::replace(&mut *h, hist()))
+                .unwrap_or_else(|_| hist())
+        }
+        Window {
+            http: self
+                .http
+                .lock()
+                .map(|mut h| std::mem::replace(&mut *h, kind_stats()))
+                .unwrap_or_default(),
+            delivery: take(&self.delivery),
+            ack: take(&self.ack),
+        }
+    }
+
+    /// The drivers stop at `at`.
+    pub fn end_at(&self, at: Instant) {
+        let _ = self.end.set(at);
+    }
+
+    fn ended(&self) -> bool {
+        self.end.get().is_some_and(|e| Instant::now() >= *e)
     }
 
     fn loading(&self) -> bool {
         self.load_start.get().is_some()
     }
 
-    fn note(&self, what: String) {
+    /// Errors noted so far.
+    pub fn noted(&self) -> u64 {
+        self.noted.load(Relaxed)
+    }
+
+    pub fn errors(&self) -> Vec<String> {
+        self.errors.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Whether sends, acks or requests are still under way.
+    fn busy(&self) -> bool {
+        self.pending_sends.load(Relaxed) > 0
+            || self.unacked.load(Relaxed) > 0
+            || self.inflight.load(Relaxed) > 0
+    }
+
+    pub fn note(&self, what: String) {
+        self.noted.fetch_add(1, Relaxed);
         let at = self
             .load_start
             .get()
             .map_or(-1.0, |s| s.elapsed().as_secs_f64());
-        eprintln!("soak error at t={at:.1}s: {what}");
+        eprintln!("{} error at t={at:.1}s: {what}", self.name);
         if let Ok(mut e) = self.errors.lock()
             && e.len() < KEEP_ERRORS
         {
@@ -345,6 +503,43 @@ impl Shared {
                 Err(_) => s.errors += 1,
             }
         }
+    }
+}
+
+/// One cohort's users, their friends, conversations and posts; the
+/// drivers and the users' socket tasks share it (and, through it, the run).
+pub struct Shared {
+    run: Arc<Run>,
+    base: String,
+    /// `ws://host/ws`, what `/api/realtime/config` must name.
+    ws_url: String,
+    client: reqwest::Client,
+    /// The run-wide number of this cohort's first user (it picks the
+    /// source address of each socket).
+    first: usize,
+    names: Vec<String>,
+    cookies: Vec<String>,
+    friends: Vec<Vec<usize>>,
+    convs: Vec<Conv>,
+    /// Post ids by author; new posts are added as they are created.
+    posts: RwLock<Vec<Vec<String>>>,
+    /// (user, post) pairs currently liked.
+    likes: Mutex<HashSet<(usize, String)>>,
+    churning: Vec<AtomicBool>,
+}
+
+impl Deref for Shared {
+    type Target = Run;
+    fn deref(&self) -> &Run {
+        &self.run
+    }
+}
+
+impl Shared {
+    /// The address user `u`'s socket is opened from.
+    fn source(&self, u: usize) -> Option<IpAddr> {
+        let s = &self.run.sources;
+        (!s.is_empty()).then(|| s[(self.first + u) % s.len()])
     }
 
     /// A post of one of `u`'s friends (so visible to `u`).
@@ -473,15 +668,15 @@ async fn http_op(sh: Arc<Shared>, kind: Kind, u: usize, seed: u64) {
     sh.inflight.fetch_sub(1, Relaxed);
 }
 
-/// Drives one request kind at `rate`/s until `end`.
-async fn http_driver(sh: Arc<Shared>, kind: Kind, rate: f64, end: Instant, seed: u64) {
+/// Drives one request kind at `rate`/s until the run ends.
+async fn http_driver(sh: Arc<Shared>, kind: Kind, rate: f64, seed: u64) {
     let mut rng = Rng(seed);
     let period = Duration::from_secs_f64(1.0 / rate);
     let phase = period.mul_f64(rng.below(1000) as f64 / 1000.0);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
     loop {
         tick.tick().await;
-        if Instant::now() >= end {
+        if sh.ended() {
             break;
         }
         let u = rng.below(sh.names.len());
@@ -513,7 +708,7 @@ struct Slot {
 
 /// A user's socket counters.
 #[derive(Default, Clone)]
-struct WsCounts {
+pub struct WsCounts {
     sends: u64,
     acks: u64,
     typing_sent: u64,
@@ -583,8 +778,9 @@ struct User {
     slots: Vec<Slot>,
     /// client_msg_id → (written at, slot).
     outstanding: std::collections::HashMap<String, (Instant, usize)>,
-    /// (conversation, seq) of this user's acked messages.
-    acked: Vec<(usize, i64)>,
+    /// (conversation, seq, acked at in µs since the epoch) of this
+    /// user's acked messages.
+    acked: Vec<(usize, i64, u64)>,
     /// Messages to send after their typing frame: (when, slot).
     pending: VecDeque<(tokio::time::Instant, usize)>,
     ping_out: Option<Instant>,
@@ -596,9 +792,10 @@ struct User {
 struct UserOut {
     u: usize,
     slots: Vec<Slot>,
-    acked: Vec<(usize, i64)>,
+    acked: Vec<(usize, i64, u64)>,
     c: WsCounts,
-    unacked: usize,
+    /// When (µs since the epoch) each send never acked was written.
+    unacked: Vec<u64>,
 }
 
 impl User {
@@ -665,7 +862,7 @@ impl User {
             }
             let ws = tokio::time::timeout(
                 CONNECT_TIMEOUT,
-                realtime::connect(&sh.base, &sh.cookies[self.u]),
+                realtime::connect_from(&sh.base, &sh.cookies[self.u], sh.source(self.u)),
             )
             .await
             .context("timed out")
@@ -765,7 +962,8 @@ impl User {
                             let _ = h.record(sent.elapsed().as_micros().max(1) as u64);
                         }
                         self.slots[slot].track.record(seq);
-                        self.acked.push((self.slots[slot].conv, seq));
+                        self.acked
+                            .push((self.slots[slot].conv, seq, self.sh.now_us()));
                         self.c.acks += 1;
                         self.sh.unacked.fetch_sub(1, Relaxed);
                     }
@@ -840,16 +1038,10 @@ impl User {
             self.sh.note(format!("message without a stamp: {v}"));
             return;
         };
-        let from = self
-            .sh
-            .measure_from
-            .get()
-            .map_or(u128::MAX, |m| m.duration_since(self.sh.epoch).as_micros());
-        if u128::from(sent) >= from
+        if self.sh.in_window(sent)
             && let Ok(mut h) = self.sh.delivery.lock()
         {
-            let now = self.sh.epoch.elapsed().as_micros() as u64;
-            let _ = h.record(now.saturating_sub(sent).max(1));
+            let _ = h.record(self.sh.now_us().saturating_sub(sent).max(1));
         }
         // Read receipts: every message of a direct conversation, a quarter
         // of a group's (members who have it open).
@@ -889,7 +1081,7 @@ impl User {
 
     /// The socket task: runs until told to stop.
     async fn run(mut self, mut ws: Ws, mut rx: mpsc::Receiver<Cmd>) -> UserOut {
-        let phase = PING_EVERY.mul_f64((self.u % 1000) as f64 / 1000.0);
+        let phase = PING_EVERY.mul_f64(((self.sh.first + self.u) % 1000) as f64 / 1000.0);
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY + phase, PING_EVERY);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -973,7 +1165,12 @@ impl User {
                 Cmd::Stop => {}
             }
         }
-        let unacked = self.outstanding.len();
+        let epoch = self.sh.epoch;
+        let unacked = self
+            .outstanding
+            .values()
+            .map(|(at, _)| at.duration_since(epoch).as_micros() as u64)
+            .collect();
         UserOut {
             u: self.u,
             slots: self.slots,
@@ -986,13 +1183,13 @@ impl User {
 
 /// Chat: at `rate`/s a random user types, then sends, in one of their
 /// conversations.
-async fn chat_driver(sh: Arc<Shared>, txs: Arc<Vec<mpsc::Sender<Cmd>>>, rate: f64, end: Instant) {
-    let mut rng = Rng(0xC4A7);
+async fn chat_driver(sh: Arc<Shared>, txs: Arc<Vec<mpsc::Sender<Cmd>>>, rate: f64) {
+    let mut rng = Rng(0xC4A7 ^ sh.first as u64);
     let period = Duration::from_secs_f64(1.0 / rate);
     let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;
-        if Instant::now() >= end {
+        if sh.ended() {
             break;
         }
         let u = rng.below(txs.len());
@@ -1006,18 +1203,20 @@ async fn chat_driver(sh: Arc<Shared>, txs: Arc<Vec<mpsc::Sender<Cmd>>>, rate: f6
     }
 }
 
-/// Churn: every [`CHURN_EVERY`], [`CHURN_FRACTION`] of the users go away
-/// for 2 to 6 s and come back.
-async fn churn_driver(sh: Arc<Shared>, txs: Arc<Vec<mpsc::Sender<Cmd>>>, end: Instant) -> u64 {
-    let mut rng = Rng(0xC1124);
-    let per_round = ((txs.len() as f64 * CHURN_FRACTION).round() as usize).max(1);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + CHURN_EVERY, CHURN_EVERY);
-    let mut asked = 0;
+/// Churn: every `churn_every`, `churn_fraction` of the users go away for
+/// 2 to 6 s and come back.
+async fn churn_driver(sh: Arc<Shared>, txs: Arc<Vec<mpsc::Sender<Cmd>>>) -> u64 {
+    let mut rng = Rng(0xC1124 ^ sh.first as u64);
+    let every = sh.rates.churn_every;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let (mut asked, mut owed) = (0, 0.0);
     loop {
         tick.tick().await;
-        if Instant::now() >= end {
+        if sh.ended() {
             break;
         }
+        let per_round;
+        (per_round, owed) = sh.rates.churn_round(txs.len(), owed);
         for _ in 0..per_round {
             let u = rng.below(txs.len());
             if sh.churning[u]
@@ -1068,7 +1267,7 @@ fn fds_of(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
-fn cpu_total(pid: u32) -> f64 {
+pub fn cpu_total(pid: u32) -> f64 {
     let (u, s) = realtime::cpu_of(&pid.to_string());
     u + s
 }
@@ -1127,10 +1326,11 @@ async fn sampler(sh: Arc<Shared>, pid: u32, start: Instant, until: Duration) -> 
 async fn setup(
     base: &str,
     client: &reqwest::Client,
+    first: usize,
     n: usize,
 ) -> anyhow::Result<(Vec<String>, Vec<String>, Vec<Conv>, Vec<Vec<String>>)> {
     let t = Instant::now();
-    let names: Vec<String> = (0..n).map(|i| format!("soak{i}")).collect();
+    let names: Vec<String> = (first..first + n).map(|i| format!("soak{i}")).collect();
     let cookies = realtime::signup(client, base, &names).await?;
     eprintln!(
         "soak setup: {n} signups in {:.1} s",
@@ -1267,113 +1467,244 @@ struct Report {
     open_secs: f64,
 }
 
+/// A cohort of users: its own friend circles and conversations, one
+/// socket task per user, its own drivers at the run's rates.
+pub struct Cohort {
+    pub sh: Arc<Shared>,
+    txs: Arc<Vec<mpsc::Sender<Cmd>>>,
+    tasks: Vec<tokio::task::JoinHandle<UserOut>>,
+    /// Users whose socket could not be opened (they have no task).
+    pub failed: usize,
+    pub setup_secs: f64,
+    pub open_secs: f64,
+}
+
+/// What a cohort's users saw, once stopped.
+pub struct Outcome {
+    pub ws: WsCounts,
+    /// Deliveries expected: acked messages × other members.
+    pub expected: u64,
+    /// When (µs since the epoch) the message of each missing delivery was
+    /// acked, and each send never acked was written.
+    pub missing: Vec<u64>,
+    pub unacked: Vec<u64>,
+    pub other_errors: u64,
+}
+
+impl Cohort {
+    /// Sets up `n` users, numbered from `first` in the run.
+    pub async fn setup(
+        run: Arc<Run>,
+        base: &str,
+        client: reqwest::Client,
+        first: usize,
+        n: usize,
+    ) -> anyhow::Result<Cohort> {
+        let t = Instant::now();
+        let (names, cookies, convs, posts) = setup(base, &client, first, n).await?;
+        let setup_secs = t.elapsed().as_secs_f64();
+        let mut friends = vec![Vec::new(); n];
+        for (a, b) in friend_pairs(n, CIRCLE) {
+            friends[a].push(b);
+            friends[b].push(a);
+        }
+        let sh = Arc::new(Shared {
+            run,
+            ws_url: format!("ws://{}/ws", base.trim_start_matches("http://")),
+            base: base.to_string(),
+            client,
+            first,
+            names,
+            cookies,
+            friends,
+            convs,
+            posts: RwLock::new(posts),
+            likes: Mutex::new(HashSet::new()),
+            churning: (0..n).map(|_| AtomicBool::new(false)).collect(),
+        });
+        Ok(Cohort {
+            sh,
+            txs: Arc::new(Vec::new()),
+            tasks: Vec::new(),
+            failed: 0,
+            setup_secs,
+            open_secs: 0.0,
+        })
+    }
+
+    /// Opens a socket for each user, read by its own task from the start.
+    pub async fn open(&mut self) {
+        let (sh, n) = (&self.sh, self.sh.names.len());
+        let t = Instant::now();
+        let mut txs = Vec::with_capacity(n);
+        let mut rxs = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (tx, rx) = mpsc::channel(64);
+            txs.push(tx);
+            rxs.push(Some(rx));
+        }
+        let rxs = Mutex::new(rxs);
+        let opened: Vec<Option<tokio::task::JoinHandle<UserOut>>> = stream::iter(0..n)
+            .map(|u| {
+                let sh = sh.clone();
+                let rx = rxs.lock().ok().and_then(|mut r| r[u].take());
+                async move {
+                    let mut user = User::new(sh.clone(), u);
+                    let ws = user.connect().await?;
+                    Some(tokio::spawn(user.run(ws, rx?)))
+                }
+            })
+            .buffered(OPEN_CONCURRENCY)
+            .collect()
+            .await;
+        self.failed = opened.iter().filter(|t| t.is_none()).count();
+        self.tasks = opened.into_iter().flatten().collect();
+        self.txs = Arc::new(txs);
+        self.open_secs = t.elapsed().as_secs_f64();
+        eprintln!(
+            "{}: {} sockets open in {:.1} s ({} failed)",
+            sh.name,
+            n - self.failed,
+            self.open_secs,
+            self.failed
+        );
+    }
+
+    /// Starts the cohort's drivers at the run's rates, until the run ends:
+    /// the HTTP requests' and the chat's, and the churn's (which hands back
+    /// how many reconnects it asked for).
+    pub fn drive(
+        &self,
+    ) -> (
+        Vec<tokio::task::JoinHandle<()>>,
+        tokio::task::JoinHandle<u64>,
+    ) {
+        let (sh, n) = (&self.sh, self.txs.len() as f64);
+        let mut drivers = Vec::new();
+        for (i, (kind, rate)) in sh.rates.http.iter().enumerate() {
+            let seed = (0x5EED + i as u64) ^ ((sh.first as u64) << 20);
+            drivers.push(tokio::spawn(http_driver(sh.clone(), *kind, rate * n, seed)));
+        }
+        drivers.push(tokio::spawn(chat_driver(
+            sh.clone(),
+            self.txs.clone(),
+            sh.rates.chat * n,
+        )));
+        let churner = tokio::spawn(churn_driver(sh.clone(), self.txs.clone()));
+        (drivers, churner)
+    }
+
+    fn churning(&self) -> bool {
+        self.sh.churning.iter().any(|c| c.load(Relaxed))
+    }
+
+    /// After the drivers stop: lets reconnects, typed messages, acks and
+    /// requests finish (for at most [`QUIESCE`]), then gives the last
+    /// deliveries [`GRACE`].
+    pub async fn quiesce(cohorts: &[Cohort]) {
+        let q = Instant::now();
+        while q.elapsed() < QUIESCE {
+            let busy = cohorts.iter().any(Cohort::churning) || cohorts.iter().any(|c| c.sh.busy());
+            if !busy {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(GRACE).await;
+    }
+
+    /// Stops the socket tasks and checks delivery: every acked message
+    /// must have reached every other member.
+    pub async fn finish(self) -> Outcome {
+        let sh = self.sh;
+        for tx in self.txs.iter() {
+            let _ = tx.send(Cmd::Stop).await;
+        }
+        let mut outs = Vec::with_capacity(self.tasks.len());
+        let mut other_errors = 0;
+        for t in self.tasks {
+            match t.await {
+                Ok(o) => outs.push(o),
+                Err(e) => {
+                    other_errors += 1;
+                    sh.note(format!("a socket task failed: {e}"));
+                }
+            }
+        }
+
+        let mut acked_by_conv: Vec<Vec<(i64, usize, u64)>> = vec![Vec::new(); sh.convs.len()];
+        let mut ws = WsCounts::default();
+        let mut unacked = Vec::new();
+        for o in &outs {
+            ws.add(&o.c);
+            unacked.extend_from_slice(&o.unacked);
+            for &(conv, seq, at) in &o.acked {
+                acked_by_conv[conv].push((seq, o.u, at));
+            }
+        }
+        for list in &mut acked_by_conv {
+            list.sort_unstable();
+            let before = list.len();
+            list.dedup_by_key(|e| e.0);
+            if list.len() != before {
+                other_errors += (before - list.len()) as u64;
+                sh.note("two messages acked with the same seq".into());
+            }
+        }
+        let (mut expected, mut missing) = (0, Vec::new());
+        for o in &outs {
+            for s in &o.slots {
+                for &(seq, sender, at) in &acked_by_conv[s.conv] {
+                    if sender == o.u {
+                        continue;
+                    }
+                    expected += 1;
+                    if !s.track.has(seq) {
+                        missing.push(at);
+                        if missing.len() <= 5 {
+                            sh.note(format!(
+                                "seq {seq} of conversation {} never reached {}",
+                                s.id, sh.names[o.u]
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if !unacked.is_empty() {
+            sh.note(format!("{} sends never acked", unacked.len()));
+        }
+        Outcome {
+            ws,
+            expected,
+            missing,
+            unacked,
+            other_errors,
+        }
+    }
+}
+
 async fn soak(opts: &Opts, server: &Server, n: usize) -> anyhow::Result<Report> {
     let pid = server.pid().context("kith has exited")?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let t = Instant::now();
-    let (names, cookies, convs, posts) = setup(&server.base, &client, n).await?;
-    let setup_secs = t.elapsed().as_secs_f64();
+    let run = Arc::new(Run::new("soak", Rates::soak(), Vec::new()));
+    let mut cohort = Cohort::setup(run.clone(), &server.base, client, 0, n).await?;
     let rss_setup_kib = rss_of(pid)?;
-    let mut friends = vec![Vec::new(); n];
-    for (a, b) in friend_pairs(n, CIRCLE) {
-        friends[a].push(b);
-        friends[b].push(a);
+    cohort.open().await;
+    if cohort.failed > 0 {
+        bail!("{} of {n} sockets could not be opened", cohort.failed);
     }
-    let sh = Arc::new(Shared {
-        ws_url: format!("ws://{}/ws", server.base.trim_start_matches("http://")),
-        base: server.base.clone(),
-        client,
-        names,
-        cookies,
-        friends,
-        convs,
-        posts: RwLock::new(posts),
-        likes: Mutex::new(HashSet::new()),
-        http: Mutex::new(
-            (0..KINDS)
-                .map(|_| KindStats {
-                    count: 0,
-                    errors: 0,
-                    hist: hist(),
-                })
-                .collect(),
-        ),
-        delivery: Mutex::new(hist()),
-        ack: Mutex::new(hist()),
-        epoch: Instant::now(),
-        load_start: OnceLock::new(),
-        measure_from: OnceLock::new(),
-        inflight: AtomicUsize::new(0),
-        max_inflight: AtomicUsize::new(0),
-        churning: (0..n).map(|_| AtomicBool::new(false)).collect(),
-        pending_sends: AtomicI64::new(0),
-        unacked: AtomicI64::new(0),
-        connected: AtomicUsize::new(0),
-        skipped: AtomicU64::new(0),
-        errors: Mutex::new(Vec::new()),
-    });
-
-    // Every user online, each socket read by its own task from the start.
-    let t = Instant::now();
-    let mut txs = Vec::with_capacity(n);
-    let mut rxs = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (tx, rx) = mpsc::channel(64);
-        txs.push(tx);
-        rxs.push(Some(rx));
-    }
-    let rxs = Mutex::new(rxs);
-    let opened: Vec<anyhow::Result<tokio::task::JoinHandle<UserOut>>> = stream::iter(0..n)
-        .map(|u| {
-            let sh = sh.clone();
-            let rx = rxs.lock().ok().and_then(|mut r| r[u].take());
-            async move {
-                let rx = rx.context("receiver")?;
-                let mut user = User::new(sh.clone(), u);
-                let ws = user
-                    .connect()
-                    .await
-                    .with_context(|| format!("opening {}'s socket", sh.names[u]))?;
-                Ok(tokio::spawn(user.run(ws, rx)))
-            }
-        })
-        .buffered(OPEN_CONCURRENCY)
-        .collect()
-        .await;
-    let tasks: Vec<_> = opened.into_iter().collect::<anyhow::Result<_>>()?;
-    let open_secs = t.elapsed().as_secs_f64();
-    eprintln!("soak: {n} sockets open in {open_secs:.1} s");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_open_kib = rss_of(pid)?;
-    let txs = Arc::new(txs);
 
     // The load.
-    let start = Instant::now();
-    let _ = sh.load_start.set(start);
-    let _ = sh.measure_from.set(start + opts.soak_warmup);
-    let end = start + opts.soak_duration;
+    let start = run.start(opts.soak_warmup);
+    run.end_at(start + opts.soak_duration);
     let cpu0 = realtime::cpu_secs();
-    let scale = n as f64 / BASE_USERS;
-    let mut drivers = Vec::new();
-    for (i, (kind, rate)) in LOAD.iter().enumerate() {
-        drivers.push(tokio::spawn(http_driver(
-            sh.clone(),
-            *kind,
-            rate * scale,
-            end,
-            0x5EED + i as u64,
-        )));
-    }
-    drivers.push(tokio::spawn(chat_driver(
-        sh.clone(),
-        txs.clone(),
-        CHAT_RATE * scale,
-        end,
-    )));
-    let churner = tokio::spawn(churn_driver(sh.clone(), txs.clone(), end));
-    let samples = tokio::spawn(sampler(sh.clone(), pid, start, opts.soak_duration));
+    let (drivers, churner) = cohort.drive();
+    let samples = tokio::spawn(sampler(cohort.sh.clone(), pid, start, opts.soak_duration));
     for d in drivers {
         d.await?;
     }
@@ -1381,111 +1712,34 @@ async fn soak(opts: &Opts, server: &Server, n: usize) -> anyhow::Result<Report> 
     let samples = samples.await?;
     let loadgen_cpu = (realtime::cpu_secs() - cpu0) / start.elapsed().as_secs_f64();
 
-    // Let reconnects, typed messages, acks and requests finish, then give
-    // the last deliveries time to arrive.
-    let q = Instant::now();
-    while q.elapsed() < QUIESCE {
-        let busy = sh.churning.iter().any(|c| c.load(Relaxed))
-            || sh.pending_sends.load(Relaxed) > 0
-            || sh.unacked.load(Relaxed) > 0
-            || sh.inflight.load(Relaxed) > 0;
-        if !busy {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(GRACE).await;
-    for tx in txs.iter() {
-        let _ = tx.send(Cmd::Stop).await;
-    }
-    let mut outs = Vec::with_capacity(n);
+    let cohorts = [cohort];
+    Cohort::quiesce(&cohorts).await;
+    let [cohort] = cohorts;
+    let (setup_secs, open_secs) = (cohort.setup_secs, cohort.open_secs);
     let mut other_errors = 0;
-    for t in tasks {
-        match t.await {
-            Ok(o) => outs.push(o),
-            Err(e) => {
-                other_errors += 1;
-                sh.note(format!("a socket task failed: {e}"));
-            }
-        }
-    }
-    if sh.inflight.load(Relaxed) > 0 {
+    if run.inflight.load(Relaxed) > 0 {
         other_errors += 1;
-        sh.note(format!(
+        run.note(format!(
             "{} requests still in flight at the end",
-            sh.inflight.load(Relaxed)
+            run.inflight.load(Relaxed)
         ));
     }
-
-    // Delivery: every acked message must have reached every other member.
-    let mut acked_by_conv: Vec<Vec<(i64, usize)>> = vec![Vec::new(); sh.convs.len()];
-    let mut ws = WsCounts::default();
-    let mut unacked = 0;
-    for o in &outs {
-        ws.add(&o.c);
-        unacked += o.unacked as u64;
-        for &(conv, seq) in &o.acked {
-            acked_by_conv[conv].push((seq, o.u));
-        }
-    }
-    for list in &mut acked_by_conv {
-        list.sort_unstable();
-        let before = list.len();
-        list.dedup_by_key(|e| e.0);
-        if list.len() != before {
-            other_errors += (before - list.len()) as u64;
-            sh.note("two messages acked with the same seq".into());
-        }
-    }
-    let (mut expected, mut undelivered) = (0, 0);
-    for o in &outs {
-        for s in &o.slots {
-            for &(seq, sender) in &acked_by_conv[s.conv] {
-                if sender == o.u {
-                    continue;
-                }
-                expected += 1;
-                if !s.track.has(seq) {
-                    undelivered += 1;
-                    if undelivered <= 5 {
-                        sh.note(format!(
-                            "seq {seq} of conversation {} never reached {}",
-                            s.id, sh.names[o.u]
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    if unacked > 0 {
-        sh.note(format!("{unacked} sends never acked"));
-    }
-    let http = std::mem::take(&mut *sh.http.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
-    let delivery = sh
-        .delivery
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?
-        .clone();
-    let ack = sh
-        .ack
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?
-        .clone();
-    let errors = sh.errors.lock().map(|e| e.clone()).unwrap_or_default();
+    let out = cohort.finish().await;
+    let w = run.take();
     Ok(Report {
         samples,
-        http,
-        ws,
+        http: w.http,
+        ws: out.ws,
         churns,
-        unacked,
-        expected,
-        undelivered,
-        delivery,
-        ack,
-        max_inflight: sh.max_inflight.load(Relaxed),
-        skipped: sh.skipped.load(Relaxed),
-        other_errors,
-        errors,
+        unacked: out.unacked.len() as u64,
+        expected: out.expected,
+        undelivered: out.missing.len() as u64,
+        delivery: w.delivery,
+        ack: w.ack,
+        max_inflight: run.max_inflight.load(Relaxed),
+        skipped: run.skipped.load(Relaxed),
+        other_errors: other_errors + out.other_errors,
+        errors: run.errors(),
         loadgen_cpu,
         rss_setup_kib,
         rss_open_kib,
@@ -1504,14 +1758,14 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     let secs = opts.soak_duration.as_secs_f64();
     let warm = opts.soak_warmup.as_secs_f64();
     anyhow::ensure!(warm < secs, "the warm-up must be shorter than the run");
-    let scale = n as f64 / BASE_USERS;
+    let rates = Rates::soak();
     let server = Server::start(opts, &["--no-webtransport"]).await?;
     let rss_idle_kib = server.rss_kib()?;
     let report = soak(opts, &server, n).await;
     server.stop().await;
     let r = report?;
 
-    let http_rate: f64 = LOAD.iter().map(|(_, r)| r * scale).sum();
+    let http_rate = rates.http_total(n);
     println!("## Soak: {n} users connected for {secs:.0} s\n");
     println!(
         "One kith process (release build, `--no-webtransport --no-auth-limits`, the production per-user limits on writes and realtime sends left on) on a fresh data dir, on loopback. Setup: {n} users in friend circles of {CIRCLE} ({} friends each), {} conversations (two direct and one group of {CIRCLE} per user), {} posts; {:.0} s. Then {n} WebSockets, one per user, opened as the web client does (`GET /api/realtime/config`, then `/ws` with the session cookie) in {:.1} s, held for the whole run. Open-loop load at fixed rates: {http_rate:.0} HTTP requests/s ({:.3}/s per user), {:.0} chat messages/s (each after a typing frame), read receipts, an application ping per socket every {} s, and {} users dropping their socket every {} s (half with a close frame, half by dropping TCP), back after 2–6 s with `sync`. Latencies exclude the first {warm:.0} s (warm-up); counts and errors cover the whole run.\n",
@@ -1521,10 +1775,10 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
         r.setup_secs,
         r.open_secs,
         http_rate / n as f64,
-        CHAT_RATE * scale,
+        rates.chat * n as f64,
         PING_EVERY.as_secs(),
-        ((n as f64 * CHURN_FRACTION).round() as usize).max(1),
-        CHURN_EVERY.as_secs(),
+        rates.churn_round(n, 0.0).0,
+        rates.churn_every.as_secs(),
     );
 
     println!("| t s | RSS MiB | open fds | threads | server CPU (cores) | sockets open |");
@@ -1607,10 +1861,11 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     let mut all = hist();
     let (mut requests, mut http_errors) = (0, 0);
     for (i, s) in r.http.iter().enumerate() {
-        let kind = LOAD
+        let kind = rates
+            .http
             .iter()
             .find(|(k, _)| *k as usize == i)
-            .map(|(k, r)| (*k, format!("{:.1}", r * scale)))
+            .map(|(k, r)| (*k, format!("{:.1}", r * n as f64)))
             .unwrap_or((Kind::RealtimeConfig, "(reconnects)".into()));
         requests += s.count;
         http_errors += s.errors;
