@@ -69,10 +69,14 @@ pub async fn serve<T: Transport>(
     session: Option<Id>,
     mut transport: T,
 ) {
-    let (mut conn, mut reg, hello) = Conn::open(state, user, session).await;
+    // Every await but the idle one is boxed: a future holds the state of
+    // its largest await point for its whole life, so an inline `handle`
+    // (sync, resume, sends) would make every idle connection as large as
+    // the busiest moment of any. Boxed, an idle socket keeps only the
+    // select below; a frame costs one allocation while it is handled.
+    let (mut conn, mut reg, hello) = Box::pin(Conn::open(state, user, session)).await;
     let mut reason = CloseReason::Client;
     let mut ok = true;
-    let mut batch = Vec::new();
     for f in hello {
         ok &= transport.send(&f).await.is_ok();
     }
@@ -89,7 +93,7 @@ pub async fn serve<T: Transport>(
                     let mut next = Some(protocol::parse(&text));
                     while let Some(frame) = next.take() {
                         let out = match frame {
-                            Ok(frame) => conn.handle(frame).await,
+                            Ok(frame) => Box::pin(conn.handle(frame)).await,
                             Err(err) => Answer::reply(err),
                         };
                         for f in &out.frames {
@@ -107,9 +111,10 @@ pub async fn serve<T: Transport>(
                 // A client that stops reading blocks this send; the hub
                 // then kicks it once its queue fills, which ends the wait.
                 Some(f) => {
-                    // Whatever else is queued goes out with it.
-                    batch.clear();
-                    batch.push(f);
+                    // Whatever else is queued goes out with it. A batch of
+                    // its own each time: one kept would hold its largest
+                    // size (up to 1 KiB) on every idle connection.
+                    let mut batch = vec![f];
                     while batch.len() < SEND_BATCH {
                         match reg.rx.try_recv() {
                             Ok(f) => batch.push(f),
@@ -117,7 +122,7 @@ pub async fn serve<T: Transport>(
                         }
                     }
                     tokio::select! {
-                        r = transport.send_all(&batch) => ok = r.is_ok(),
+                        r = Box::pin(transport.send_all(&batch)) => ok = r.is_ok(),
                         why = reg.kick.kicked() => { reason = CloseReason::Kicked(why); break; }
                     }
                 }
@@ -129,7 +134,7 @@ pub async fn serve<T: Transport>(
     if reason != CloseReason::Client {
         // The close frame waits behind whatever the client has not read;
         // a client that reads nothing gets its socket dropped instead.
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, transport.close(reason)).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, Box::pin(transport.close(reason))).await;
     }
-    conn.close(reg.conn).await;
+    Box::pin(conn.close(reg.conn)).await;
 }
