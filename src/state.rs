@@ -167,6 +167,15 @@ impl AppState {
         }
     }
 
+    /// After a ban (which ends the user's sessions in its transaction):
+    /// refuses them on this node at once, and drops every node's copy of
+    /// the profile. Other nodes drop the sessions when they read the log of
+    /// ended sessions, and close the sockets with the reason.
+    pub async fn banned(&self, user: Id) {
+        self.sessions.forget_user(user);
+        self.invalidate_user(user).await;
+    }
+
     /// Drops every node's cached copy of `user` (after a profile change).
     pub async fn invalidate_user(&self, user: Id) {
         self.users.invalidate(&user).await;

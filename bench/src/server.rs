@@ -164,3 +164,32 @@ pub async fn call(
         serde_json::from_str(&text)?
     })
 }
+
+/// Makes the users behind `cookie_a` and `cookie_b` friends: a request from
+/// the first to `name_b`, accepted by the second.
+pub async fn befriend(
+    c: &reqwest::Client,
+    base: &str,
+    cookie_a: &str,
+    cookie_b: &str,
+    name_b: &str,
+) -> anyhow::Result<()> {
+    let r = call(
+        c,
+        reqwest::Method::POST,
+        format!("{base}/api/friends/requests"),
+        Some(cookie_a),
+        Some(serde_json::json!({"username": name_b})),
+    )
+    .await?;
+    let id = r["id"].as_str().context("request id")?;
+    call(
+        c,
+        reqwest::Method::POST,
+        format!("{base}/api/friends/requests/{id}/accept"),
+        Some(cookie_b),
+        None,
+    )
+    .await?;
+    Ok(())
+}

@@ -46,7 +46,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::realtime::{self, Proto, Ws};
-use crate::server::{Server, call, rss_of};
+use crate::server::{Server, befriend, call, rss_of};
 use crate::{Opts, ms};
 
 /// Users per friend circle (and per group conversation).
@@ -1342,26 +1342,7 @@ async fn setup(
     let results: Vec<anyhow::Result<()>> = stream::iter(pairs.iter().copied())
         .map(|(a, b)| {
             let (names, cookies) = (&names, &cookies);
-            async move {
-                let r = call(
-                    client,
-                    Method::POST,
-                    format!("{base}/api/friends/requests"),
-                    Some(&cookies[a]),
-                    Some(json!({"username": names[b]})),
-                )
-                .await?;
-                let id = r["id"].as_str().context("request id")?;
-                call(
-                    client,
-                    Method::POST,
-                    format!("{base}/api/friends/requests/{id}/accept"),
-                    Some(&cookies[b]),
-                    None,
-                )
-                .await?;
-                Ok(())
-            }
+            async move { befriend(client, base, &cookies[a], &cookies[b], &names[b]).await }
         })
         .buffer_unordered(SETUP_CONCURRENCY)
         .collect()

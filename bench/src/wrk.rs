@@ -16,7 +16,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::Opts;
-use crate::server::{Server, call};
+use crate::server::{Server, befriend, call};
 
 const USERS: usize = 1000;
 /// Each user is friends with the `FRIENDS / 2` users on either side of
@@ -25,7 +25,7 @@ const FRIENDS: usize = 10;
 /// Posts per user: a feed spans 11 authors' 44 posts, a page is 20.
 const POSTS_EACH: usize = 4;
 const CONNECTIONS: usize = 32;
-/// Signups in flight: Argon2 takes 19 MiB and tens of milliseconds each.
+/// Set-up calls in flight at once.
 const SETUP_CONCURRENCY: usize = 8;
 
 /// Signs up the users, befriends them on a ring, writes their posts.
@@ -34,60 +34,15 @@ async fn seed(base: &str) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
-    let cookies: Vec<String> = stream::iter(0..USERS)
-        .map(|i| {
-            let client = client.clone();
-            async move {
-                let r = client
-                    .post(format!("{base}/api/auth/signup"))
-                    .json(&json!({"username": format!("wrkuser{i}"), "password": "bench-password"}))
-                    .send()
-                    .await?;
-                if !r.status().is_success() {
-                    bail!("signup wrkuser{i}: {}", r.status());
-                }
-                let cookie = r
-                    .headers()
-                    .get_all("set-cookie")
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .find_map(|v| v.split(';').next())
-                    .context("no session cookie")?
-                    .to_owned();
-                Ok(cookie)
-            }
-        })
-        .buffered(SETUP_CONCURRENCY)
-        .collect::<Vec<anyhow::Result<String>>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?;
+    let names: Vec<String> = (0..USERS).map(|i| format!("wrkuser{i}")).collect();
+    let cookies = crate::realtime::signup(&client, base, &names).await?;
     let pairs: Vec<(usize, usize)> = (0..USERS)
         .flat_map(|i| (1..=FRIENDS / 2).map(move |d| (i, (i + d) % USERS)))
         .collect();
     let results: Vec<anyhow::Result<()>> = stream::iter(pairs)
         .map(|(i, j)| {
-            let (client, cookies) = (&client, &cookies);
-            async move {
-                let r = call(
-                    client,
-                    Method::POST,
-                    format!("{base}/api/friends/requests"),
-                    Some(&cookies[i]),
-                    Some(json!({"username": format!("wrkuser{j}")})),
-                )
-                .await?;
-                let id = r["id"].as_str().context("request id")?;
-                call(
-                    client,
-                    Method::POST,
-                    format!("{base}/api/friends/requests/{id}/accept"),
-                    Some(&cookies[j]),
-                    None,
-                )
-                .await?;
-                Ok(())
-            }
+            let (client, cookies, names) = (&client, &cookies, &names);
+            async move { befriend(client, base, &cookies[i], &cookies[j], &names[j]).await }
         })
         .buffer_unordered(SETUP_CONCURRENCY)
         .collect()

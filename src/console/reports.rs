@@ -106,7 +106,7 @@ async fn resolve(
     if req.action == Action::Ban
         && let Some(author) = &report.author
     {
-        state.invalidate_user(author.id).await;
+        state.banned(author.id).await;
     }
     let host = Host::of(&state);
     for t in told {

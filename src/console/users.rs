@@ -201,8 +201,7 @@ async fn change(
             .await?;
         // Its sessions ended in the ban's transaction; every node's
         // watcher closes its sockets with the reason (`account banned`).
-        state.sessions.forget_user(id);
-        state.invalidate_user(id).await;
+        state.banned(id).await;
     }
     if let Some(make) = req.admin {
         state
