@@ -21,6 +21,8 @@ import { unmountView } from './view-host.js';
 // Whether this browser was signed in when last seen. Without it the boot
 // skips GET /api/me, whose 401 the browser would log as an error.
 const SESSION_HINT = 'kith.session';
+/** How long a kicked connection waits before asking whether it is still signed in. */
+const KICK_ASK_AFTER_MS = 500;
 
 function setSessionHint(on) {
   try {
@@ -89,8 +91,13 @@ export function watchSession() {
   });
   // The server closed the realtime connection because a session ended:
   // this one (signed out from another device, a password reset, a ban),
-  // or only its old id (a new password on this device renews it). Ask.
+  // or only its old id (a new password on this device renews it, and so
+  // does signing in again in another tab). Ask, after a moment: the kick
+  // can come before the other tab's answer has brought the new cookie
+  // (every node reads the log of ended sessions four times a second), and
+  // asking at once would read as signed out.
   setKickedHandler(async (reason) => {
+    await new Promise((resolve) => setTimeout(resolve, KICK_ASK_AFTER_MS));
     let user = null;
     try {
       ({ user } = await api.get('/api/me', { quiet401: true }));
