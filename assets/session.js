@@ -97,7 +97,8 @@ export function watchSession() {
   // (every node reads the log of ended sessions four times a second), and
   // asking at once would read as signed out.
   setKickedHandler(async (reason) => {
-    await new Promise((resolve) => setTimeout(resolve, KICK_ASK_AFTER_MS));
+    // A ban is never another tab's sign-in: no need to wait for a cookie.
+    if (reason !== 'banned') await new Promise((resolve) => setTimeout(resolve, KICK_ASK_AFTER_MS));
     let user = null;
     try {
       ({ user } = await api.get('/api/me', { quiet401: true }));

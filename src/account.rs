@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 
 use crate::auth::accounts::{self, Timestamp, UserView};
 use crate::auth::{User, limits};
+use crate::db::{DbError, Reader};
 use crate::error::{AppError, ErrorBody};
 use crate::http::Json;
 use crate::http::client_ip::ClientIp;
@@ -314,7 +315,7 @@ where
 }
 
 impl Export {
-    async fn of(pool: &SqlitePool, user: UserView) -> Result<Export, sqlx::Error> {
+    async fn of(pool: &SqlitePool, db: &Reader, user: UserView) -> Result<Export, DbError> {
         let me = user.id.0;
         let posts = mine(
             pool,
@@ -410,7 +411,7 @@ impl Export {
                 .await?;
         let mut media_views = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(m) = media::get(pool, Id(id)).await? {
+            if let Some(m) = media::get(db, Id(id))? {
                 media_views.push(m);
             }
         }
@@ -450,6 +451,6 @@ pub async fn export(
     user: User,
 ) -> Result<impl IntoResponse, AppError> {
     let name = format!("attachment; filename=\"kith-{}.json\"", user.view.username);
-    let export = Export::of(&state.read, user.view).await?;
+    let export = Export::of(&state.read, &state.reader, user.view).await?;
     Ok(([(header::CONTENT_DISPOSITION, name)], Json(export)))
 }

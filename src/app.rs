@@ -511,13 +511,7 @@ const QUICK_JOBS: [&str; 4] = [
 
 /// The kinds of job this build runs, with what each uses of `state`.
 pub fn job_kinds(state: &AppState) -> Kinds {
-    let work = MediaWork {
-        read: state.read.clone(),
-        writer: state.writer.clone(),
-        fanout: state.fanout.clone(),
-        media: state.media.clone(),
-        media_dir: state.config.media_dir.clone(),
-    };
+    let work = MediaWork::of(state);
     let mut kinds: Vec<Arc<dyn JobKind>> = vec![
         Arc::new(Noop),
         Arc::new(ImageJob { work: work.clone() }),

@@ -49,7 +49,6 @@ const MEDIA_COLUMNS: &str = "m.id, m.owner_id, m.kind, m.status, m.width, m.heig
      m.duration_ms, m.error, m.blurhash, m.variants, m.size_bytes, m.sha256, \
      j.progress, j.status AS job_status, j.last_error AS job_error";
 
-#[derive(sqlx::FromRow)]
 struct MediaRow {
     id: i64,
     owner_id: i64,
@@ -147,14 +146,15 @@ impl MediaRow {
     }
 }
 
-pub async fn get(pool: &SqlitePool, id: Id) -> Result<Option<MediaView>, sqlx::Error> {
-    let row: Option<MediaRow> = sqlx::query_as(&format!(
-        "SELECT {MEDIA_COLUMNS} FROM media m LEFT JOIN jobs j ON j.id = m.job_id WHERE m.id = ?"
-    ))
-    .bind(id.0)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| r.view(None)))
+pub fn get(db: &Reader, id: Id) -> Result<Option<MediaView>, ReadError> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {MEDIA_COLUMNS} FROM media m LEFT JOIN jobs j ON j.id = m.job_id WHERE m.id = ?"
+        )
+    });
+    Ok(db
+        .first(&SQL, [id.0], |r| MediaRow::read(r, 0))?
+        .map(|r| r.view(None)))
 }
 
 /// The media of each post or message in `ids`, in order, with alt text:

@@ -37,11 +37,6 @@ pub fn init() {
     });
 }
 
-/// The engine's version, as `sqlite_version()` gives it.
-pub fn version() -> &'static str {
-    libsql::version()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,7 +76,7 @@ mod tests {
             .fetch_one(&pool)
             .await
             .expect("version");
-        assert_eq!(v_rusqlite, version());
-        assert_eq!(v_sqlx, version());
+        assert_eq!(v_rusqlite, libsql::version());
+        assert_eq!(v_sqlx, libsql::version());
     }
 }

@@ -103,9 +103,7 @@ async fn get_media(
     if !super::visible_to(&state.read, id, user.id).await? {
         return Err(AppError::not_found("media"));
     }
-    let view = super::get(&state.read, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("media"))?;
+    let view = super::get(&state.reader, id)?.ok_or_else(|| AppError::not_found("media"))?;
     Ok(Json(view))
 }
 

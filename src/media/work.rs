@@ -2,6 +2,7 @@
 //! tells, the store it reads uploads from and puts outputs in.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use sqlx::SqlitePool;
 
@@ -19,6 +20,8 @@ use kith_core::protocol::ServerFrame;
 pub struct MediaWork {
     /// The media rows and their jobs, for what the owner is told.
     pub read: SqlitePool,
+    /// The media row as clients see it ([`super::get`]).
+    pub reader: Arc<crate::db::Reader>,
     pub writer: Writer,
     /// The owner hears progress live.
     pub fanout: Fanout,
@@ -28,9 +31,21 @@ pub struct MediaWork {
 }
 
 impl MediaWork {
+    /// What the media jobs use of a node.
+    pub fn of(state: &crate::state::AppState) -> MediaWork {
+        MediaWork {
+            read: state.read.clone(),
+            reader: state.reader.clone(),
+            writer: state.writer.clone(),
+            fanout: state.fanout.clone(),
+            media: state.media.clone(),
+            media_dir: state.config.media_dir.clone(),
+        }
+    }
+
     /// Tells the owner how their media is doing.
     pub async fn tell_owner(&self, media: Id) {
-        if let Ok(Some(view)) = super::get(&self.read, media).await
+        if let Ok(Some(view)) = super::get(&self.reader, media)
             && let Ok(value) = serde_json::to_value(&view)
         {
             self.fanout

@@ -410,13 +410,7 @@ async fn befriend_pair(a: &Person, b: &Person) {
 
 /// What the media jobs use, from the running server.
 fn work(app: &TestApp) -> kith::media::work::MediaWork {
-    kith::media::work::MediaWork {
-        read: app.state.read.clone(),
-        writer: app.state.writer.clone(),
-        fanout: app.state.fanout.clone(),
-        media: app.state.media.clone(),
-        media_dir: app.state.config.media_dir.clone(),
-    }
+    kith::media::work::MediaWork::of(&app.state)
 }
 
 /// Runs a statement straight on the database file (to age rows).
