@@ -157,37 +157,39 @@ impl Host {
     }
 }
 
-/// After a command that may have stored notification `id` for `user`:
-/// pushes it to their live connections, if it exists.
-/// Pushes a stored notification to its user's sockets on every node.
+/// Pushes stored notification `id`, if it exists, to its user's sockets on
+/// every node.
 pub async fn push(state: &Host, id: Id) {
-    // Its push jobs (queued with it) are due now: idle workers poll only
+    // Whose it is, and whether they have a push subscription: its push
+    // jobs (queued with it) are then due now, and idle workers poll only
     // every 500 ms, which measured as most of the time from an event to its
     // push (bench `--only push`). Only for a user with a subscription, so
     // the many without cost no wake-up and no claim.
-    let pushed: Result<bool, sqlx::Error> = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM push_subscriptions s JOIN notifications n
-                        ON n.user_id = s.user_id WHERE n.id = ?)",
+    let owner: Result<Option<(i64, bool)>, sqlx::Error> = sqlx::query_as(
+        "SELECT n.user_id, EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = n.user_id)
+         FROM notifications n WHERE n.id = ?",
     )
     .bind(id.0)
-    .fetch_one(&state.read)
+    .fetch_optional(&state.read)
     .await;
-    if pushed.unwrap_or(false) {
-        state.wake_workers.notify_waiters();
-    }
+    let user = match owner {
+        Ok(Some((user, subscribed))) => {
+            if subscribed {
+                state.wake_workers.notify_waiters();
+            }
+            Id(user)
+        }
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading a notification to push");
+            return;
+        }
+    };
     match by_id(&state.read, id).await {
         // Stored read: the app channel is off for its kind.
         Ok(Some(n)) if n.read => {}
         Ok(Some(n)) => {
-            let user: Option<Id> =
-                sqlx::query_scalar("SELECT user_id FROM notifications WHERE id = ?")
-                    .bind(id.0)
-                    .fetch_optional(&state.read)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(Id);
-            if let (Some(user), Ok(value)) = (user, serde_json::to_value(&n)) {
+            if let Ok(value) = serde_json::to_value(&n) {
                 state
                     .fanout
                     .push(user, &ServerFrame::Notification(value).encode())

@@ -82,6 +82,7 @@ fn command(w: Workload, i: usize, users: &[Id], posts: &[Id]) -> AnyCommand {
         Workload::Like => Like {
             post: posts[(i * 7919) % POSTS],
             user: users[(i * 104_729 / POSTS) % USERS],
+            notification: Id::generate(),
         }
         .into(),
     }

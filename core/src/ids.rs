@@ -126,9 +126,36 @@ impl utoipa::PartialSchema for Id {
 impl utoipa::ToSchema for Id {}
 
 /// Unix milliseconds as RFC 3339 (UTC, millisecond precision).
+///
+/// Written digit by digit: every post, comment and message on a page has
+/// one or two of these, and `time`'s general formatter took 2% of a feed
+/// read's CPU.
 pub fn format_ms(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return format_ms_general(t);
+    }
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year as u32);
+    put(5, 2, u8::from(t.month()).into());
+    put(8, 2, t.day().into());
+    put(11, 2, t.hour().into());
+    put(14, 2, t.minute().into());
+    put(17, 2, t.second().into());
+    put(20, 3, t.millisecond().into());
+    out.iter().map(|&b| b as char).collect()
+}
+
+/// [`format_ms`] for years of more or fewer than four digits.
+fn format_ms_general(t: time::OffsetDateTime) -> String {
     let fmt = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
@@ -138,6 +165,25 @@ pub fn format_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_format_as_rfc_3339_with_milliseconds() {
+        assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_ms(1_787_000_123_456), "2026-08-17T20:55:23.456Z");
+        assert_eq!(format_ms(-1), "1969-12-31T23:59:59.999Z");
+        // Every field at its widest and narrowest, against the general
+        // formatter, over four centuries in uneven steps.
+        let mut ms: i64 = -30_000_000_000_000;
+        while ms < 253_402_300_799_999 {
+            let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+                .expect("in range");
+            assert_eq!(format_ms(ms), format_ms_general(t), "at {ms}");
+            ms += 86_399_937_113;
+        }
+        // Before year 0 (a sign, so not four digits): the general
+        // formatter's answer.
+        assert!(format_ms(-62_198_755_200_000).starts_with("-0001-01-01T"));
+    }
 
     #[test]
     fn round_trips_and_orders_by_time() {

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::links::set_link;
 use super::media::{Attach, attach_tx};
 use super::mentions::notify_named;
+use super::notifications::{Kind, New, insert};
 use super::tags::set_tags;
 use super::visibility::{IS_ADMIN, VISIBLE};
 use super::{CmdError, Command};
@@ -205,27 +206,65 @@ impl Command for DeletePost {
     }
 }
 
-/// Likes a post the user may see; answers whether the like is new.
+/// Likes a post the user may see, and tells its author (notification
+/// `notification`, in the same transaction: one commit, not two).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Like {
     pub post: Id,
     pub user: Id,
+    pub notification: Id,
+}
+
+/// What a like or unlike left: whether it changed anything, the post's
+/// counts after it (read in its transaction, so the caller needs no read
+/// of its own, which on a replica would wait for replication), and whether
+/// the like's notification was stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Liking {
+    pub changed: bool,
+    pub like_count: i64,
+    pub comment_count: i64,
+    pub notified: bool,
+}
+
+fn liking(conn: &Connection, post: Id, changed: bool, notified: bool) -> Result<Liking, CmdError> {
+    let (like_count, comment_count) = conn
+        .prepare_cached("SELECT like_count, comment_count FROM posts WHERE id = ?")?
+        .query_row([post.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(Liking {
+        changed,
+        like_count,
+        comment_count,
+        notified,
+    })
 }
 
 impl Command for Like {
-    type Reply = bool;
-    fn apply(self, conn: &Connection) -> Result<bool, CmdError> {
-        visible_author(conn, self.user, self.post)?;
+    type Reply = Liking;
+    fn apply(self, conn: &Connection) -> Result<Liking, CmdError> {
+        let author = visible_author(conn, self.user, self.post)?;
         let n = conn
             .prepare_cached(
                 "INSERT OR IGNORE INTO likes (post_id, user_id, created_at) VALUES (?, ?, ?)",
             )?
             .execute(params![self.post.0, self.user.0, now_ms()])?;
-        Ok(n == 1)
+        let notified = n == 1
+            && insert(
+                conn,
+                &New {
+                    id: self.notification,
+                    user: author,
+                    kind: Kind::Like,
+                    actor: self.user,
+                    subject: self.post,
+                    object: None,
+                },
+            )?;
+        liking(conn, self.post, n == 1, notified)
     }
 }
 
-/// Takes a like back; answers whether there was one.
+/// Takes a like back.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Unlike {
     pub post: Id,
@@ -233,12 +272,12 @@ pub struct Unlike {
 }
 
 impl Command for Unlike {
-    type Reply = bool;
-    fn apply(self, conn: &Connection) -> Result<bool, CmdError> {
+    type Reply = Liking;
+    fn apply(self, conn: &Connection) -> Result<Liking, CmdError> {
         visible_author(conn, self.user, self.post)?;
         let n = conn
             .prepare_cached("DELETE FROM likes WHERE post_id = ? AND user_id = ?")?
             .execute(params![self.post.0, self.user.0])?;
-        Ok(n == 1)
+        liking(conn, self.post, n == 1, false)
     }
 }
