@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
+use std::sync::{Arc, LazyLock};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use crate::auth::User;
 use crate::auth::accounts::{Timestamp, UserView};
 use crate::db::Writer;
+use crate::db::reader::{ReadError, Reader, limited};
 use crate::error::{AppError, ErrorBody};
 use crate::fanout::Fanout;
 use crate::http::{Json, Page, PageParams, Query};
@@ -66,7 +67,6 @@ impl Excerpt {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
     kind: String,
@@ -82,6 +82,33 @@ struct Row {
     a_display_name: Option<String>,
     a_created_at: Option<i64>,
     a_avatar_id: Option<i64>,
+}
+
+impl Row {
+    /// By column position, as [`SELECT`] lists them.
+    fn read(r: &libsql::Row) -> libsql::Result<Row> {
+        Row::read_at(r, 0)
+    }
+
+    /// [`Row::read`] for [`SELECT`]'s columns from column `at` on.
+    fn read_at(r: &libsql::Row, at: i32) -> libsql::Result<Row> {
+        Ok(Row {
+            id: r.get(at)?,
+            kind: r.get(at + 1)?,
+            subject_id: r.get(at + 2)?,
+            created_at: r.get(at + 3)?,
+            read_at: r.get(at + 4)?,
+            p_id: r.get(at + 5)?,
+            p_body: r.get(at + 6)?,
+            c_id: r.get(at + 7)?,
+            c_body: r.get(at + 8)?,
+            a_id: r.get(at + 9)?,
+            a_username: r.get(at + 10)?,
+            a_display_name: r.get(at + 11)?,
+            a_created_at: r.get(at + 12)?,
+            a_avatar_id: r.get(at + 13)?,
+        })
+    }
 }
 
 impl From<Row> for NotificationView {
@@ -128,28 +155,27 @@ const SELECT: &str = concat!(
     " LEFT JOIN comments c ON c.id = n.object_id AND n.kind IN ('comment', 'mention')"
 );
 
-pub async fn by_id(pool: &SqlitePool, id: Id) -> Result<Option<NotificationView>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE n.id = ?"))
-        .bind(id.0)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.map(NotificationView::from))
+pub fn by_id(db: &Reader, id: Id) -> Result<Option<NotificationView>, ReadError> {
+    static SQL: LazyLock<String> = LazyLock::new(|| format!("{SELECT} WHERE n.id = ?"));
+    Ok(db
+        .first(&SQL, [id.0], Row::read)?
+        .map(NotificationView::from))
 }
 
 /// What storing and pushing a notification uses of its node.
 #[derive(Clone)]
 pub struct Host {
-    pub read: SqlitePool,
+    pub reader: Arc<Reader>,
     pub writer: Writer,
     pub fanout: Fanout,
     /// Wakes this node's idle job workers.
-    pub wake_workers: std::sync::Arc<tokio::sync::Notify>,
+    pub wake_workers: Arc<tokio::sync::Notify>,
 }
 
 impl Host {
     pub fn of(state: &AppState) -> Host {
         Host {
-            read: state.read.clone(),
+            reader: state.reader.clone(),
             writer: state.writer.clone(),
             fanout: state.fanout.clone(),
             wake_workers: state.wake_workers.clone(),
@@ -165,39 +191,39 @@ pub async fn push(state: &Host, id: Id) {
     // every 500 ms, which measured as most of the time from an event to its
     // push (bench `--only push`). Only for a user with a subscription, so
     // the many without cost no wake-up and no claim.
-    let owner: Result<Option<(i64, bool)>, sqlx::Error> = sqlx::query_as(
-        "SELECT n.user_id, EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = n.user_id)
-         FROM notifications n WHERE n.id = ?",
-    )
-    .bind(id.0)
-    .fetch_optional(&state.read)
-    .await;
-    let user = match owner {
-        Ok(Some((user, subscribed))) => {
-            if subscribed {
-                state.wake_workers.notify_waiters();
-            }
-            Id(user)
-        }
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let columns = SELECT.strip_prefix("SELECT ").unwrap_or(SELECT);
+        format!(
+            "SELECT n.user_id, \
+               EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = n.user_id), \
+               {columns} WHERE n.id = ?"
+        )
+    });
+    let found = state.reader.first(&SQL, [id.0], |r| {
+        let user: i64 = r.get(0)?;
+        let subscribed: bool = r.get(1)?;
+        Ok((user, subscribed, Row::read_at(r, 2)?))
+    });
+    let (user, subscribed, row) = match found {
+        Ok(Some(found)) => found,
         Ok(None) => return,
         Err(e) => {
             tracing::warn!(error = %e, "reading a notification to push");
             return;
         }
     };
-    match by_id(&state.read, id).await {
-        // Stored read: the app channel is off for its kind.
-        Ok(Some(n)) if n.read => {}
-        Ok(Some(n)) => {
-            if let Ok(value) = serde_json::to_value(&n) {
-                state
-                    .fanout
-                    .push(user, &ServerFrame::Notification(value).encode())
-                    .await;
-            }
-        }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "reading a notification to push"),
+    if subscribed {
+        state.wake_workers.notify_waiters();
+    }
+    let n = NotificationView::from(row);
+    // Stored read: the app channel is off for its kind.
+    if !n.read
+        && let Ok(value) = serde_json::to_value(&n)
+    {
+        state
+            .fanout
+            .push(Id(user), &ServerFrame::Notification(value).encode())
+            .await;
     }
 }
 
@@ -270,14 +296,13 @@ async fn list(
     Query(p): Query<PageParams>,
 ) -> Result<Json<NotificationPage>, AppError> {
     let page = p.resolve()?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "{SELECT} WHERE n.user_id = ? AND n.id < ? ORDER BY n.id DESC LIMIT ?"
-    ))
-    .bind(user.id.0)
-    .bind(page.before())
-    .bind(page.fetch())
-    .fetch_all(&state.read)
-    .await?;
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("{SELECT} WHERE n.user_id = ? AND n.id < ? ORDER BY n.id DESC"));
+    let rows = state.reader.all(
+        &limited(&SQL, page.fetch()),
+        [user.id.0, page.before()],
+        Row::read,
+    )?;
     let items = rows.into_iter().map(NotificationView::from).collect();
     let Page { items, next_cursor } = Page::from_rows(items, page, |n: &NotificationView| n.id);
     let unread: i64 = sqlx::query_scalar(

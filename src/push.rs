@@ -88,7 +88,11 @@ impl JobKind for PushJob {
             return Ok(());
         };
         let message = match (p.notification, p.conversation) {
-            (Some(n), _) => match self.about_notification(&p, n, user).await.map_err(retry)? {
+            (Some(n), _) => match self
+                .about_notification(&p, n, user)
+                .await
+                .map_err(|e| JobError::Retryable(e.to_string()))?
+            {
                 Some(m) => m,
                 None => return Ok(()),
             },
@@ -139,7 +143,7 @@ impl PushJob {
         p: &PushPayload,
         n: Id,
         user: i64,
-    ) -> Result<Option<send::Message>, sqlx::Error> {
+    ) -> Result<Option<send::Message>, crate::db::DbError> {
         let state = &self.state;
         // Gone, or the browser moved to another account since: nothing.
         let row: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
@@ -165,8 +169,7 @@ impl PushJob {
                 return Ok(None);
             }
         }
-        Ok(crate::notify::by_id(&state.read, n)
-            .await?
+        Ok(crate::notify::by_id(&state.reader, n)?
             .map(|view| send::Message::of(&view, subject.map(Id))))
     }
 

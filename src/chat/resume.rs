@@ -102,7 +102,7 @@ pub async fn replay(
     .fetch_all(pool)
     .await?;
     for id in notifications {
-        if let Some(n) = crate::notify::by_id(pool, Id(id)).await?
+        if let Some(n) = crate::notify::by_id(db, Id(id))?
             && let Ok(value) = serde_json::to_value(&n)
         {
             frames.push(ServerFrame::Notification(value).encode());

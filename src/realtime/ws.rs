@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncReadExt;
+use std::io::IoSlice;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -31,7 +33,8 @@ use crate::http::{Bearer, same_origin};
 use crate::state::AppState;
 use kith_core::protocol::MAX_FRAME_BYTES;
 
-/// Small buffers: an idle connection should cost little memory.
+/// Small buffers: an idle connection should cost little memory. Our own
+/// frames do not pass through tungstenite's write buffer ([`Ws::write_text`]).
 const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 1024;
 /// A client that does not read its socket holds at most this much unsent.
@@ -86,7 +89,16 @@ pub async fn upgrade(
             .max_message_size(Some(MAX_FRAME_BYTES))
             .max_frame_size(Some(MAX_FRAME_BYTES));
         let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-        conn::serve(state, view, session, Ws(socket)).await;
+        conn::serve(
+            state,
+            view,
+            session,
+            Ws {
+                socket,
+                torn: false,
+            },
+        )
+        .await;
     });
     Ok(match accept {
         // HTTP/1.1 (RFC 6455).
@@ -148,12 +160,76 @@ fn header_is(headers: &HeaderMap, name: header::HeaderName, value: &str) -> bool
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
 }
 
-struct Ws(WebSocketStream<TokioIo<Upgraded>>);
+struct Ws {
+    socket: WebSocketStream<TokioIo<Upgraded>>,
+    /// A write of ours was cut off mid-frame (a slow consumer kicked while
+    /// its socket was full): nothing sent after it could be read as a
+    /// frame, so the close frame is not sent.
+    torn: bool,
+}
+
+impl Ws {
+    /// Writes text frames to the socket itself, each frame's header and its
+    /// shared bytes in one vectored write, and no copy in between.
+    ///
+    /// tungstenite would copy every frame into its write buffer, and that
+    /// buffer keeps the capacity of the largest frame it ever held (the
+    /// hello, a `resume`) for the connection's whole life: most of a
+    /// kilobyte or more on every idle socket. Its buffer now carries only
+    /// its own control frames (pongs, the close), written out by the
+    /// `flush` first, so that no frame of ours can cut into one of them.
+    /// A server's frames are not masked (RFC 6455, 5.1), so a frame is its
+    /// header and the text as it is.
+    async fn write_text(&mut self, frames: &[&str]) -> Result<(), ()> {
+        self.socket.flush().await.map_err(|_| ())?;
+        let headers: Vec<([u8; MAX_HEADER], usize)> =
+            frames.iter().map(|f| text_header(f.len())).collect();
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.len() * 2);
+        for ((header, n), frame) in headers.iter().zip(frames) {
+            slices.push(IoSlice::new(&header[..*n]));
+            slices.push(IoSlice::new(frame.as_bytes()));
+        }
+        let io = self.socket.get_mut();
+        let mut rest = &mut slices[..];
+        self.torn = true;
+        while !rest.is_empty() {
+            match io.write_vectored(rest).await {
+                Ok(0) | Err(_) => return Err(()),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            }
+        }
+        self.torn = false;
+        io.flush().await.map_err(|_| ())
+    }
+}
+
+/// The longest header of a server's frame: 2 bytes and a 64-bit length.
+const MAX_HEADER: usize = 10;
+
+/// The header of an unmasked, final text frame of `len` bytes (RFC 6455,
+/// 5.2), and how many of its bytes are used.
+fn text_header(len: usize) -> ([u8; MAX_HEADER], usize) {
+    let mut h = [0u8; MAX_HEADER];
+    h[0] = 0x81; // FIN, opcode 1 (text)
+    let used = if len < 126 {
+        h[1] = len as u8;
+        2
+    } else if let Ok(short) = u16::try_from(len) {
+        h[1] = 126;
+        h[2..4].copy_from_slice(&short.to_be_bytes());
+        4
+    } else {
+        h[1] = 127;
+        h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    (h, used)
+}
 
 impl Transport for Ws {
     async fn recv(&mut self) -> Option<Inbound> {
         loop {
-            match self.0.next().await? {
+            match self.socket.next().await? {
                 Ok(Message::Text(t)) => return Some(Inbound::Text(t.as_str().to_owned())),
                 Ok(Message::Binary(_)) => return Some(Inbound::Binary),
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
@@ -165,20 +241,12 @@ impl Transport for Ws {
     }
 
     async fn send(&mut self, frame: &str) -> Result<(), ()> {
-        self.0
-            .send(Message::Text(Utf8Bytes::from(frame)))
-            .await
-            .map_err(|_| ())
+        self.write_text(&[frame]).await
     }
 
     async fn send_all(&mut self, frames: &[Frame]) -> Result<(), ()> {
-        for f in frames {
-            self.0
-                .feed(Message::Text(Utf8Bytes::from(&**f)))
-                .await
-                .map_err(|_| ())?;
-        }
-        self.0.flush().await.map_err(|_| ())
+        let texts: Vec<&str> = frames.iter().map(|f| &**f).collect();
+        self.write_text(&texts).await
     }
 
     async fn close(&mut self, reason: CloseReason) {
@@ -189,8 +257,11 @@ impl Transport for Ws {
             CloseReason::Kicked(SHUTTING_DOWN) => (CloseCode::from(CLOSE_RESTART), SHUTTING_DOWN),
             CloseReason::Kicked(why) => (CloseCode::from(CLOSE_KICKED), why),
         };
+        if self.torn {
+            return;
+        }
         let sent = self
-            .0
+            .socket
             .send(Message::Close(Some(CloseFrame {
                 code,
                 reason: Utf8Bytes::from(text),
@@ -210,11 +281,35 @@ impl Transport for Ws {
                 // await would be part of every connection's future, 8 KiB
                 // more for each idle socket (measured: 6.7 to 15.3 KiB).
                 let mut sink = vec![0u8; 8192];
-                while matches!(self.0.get_mut().read(&mut sink).await, Ok(n) if n > 0) {}
+                while matches!(self.socket.get_mut().read(&mut sink).await, Ok(n) if n > 0) {}
             } else {
-                while let Some(Ok(_)) = self.0.next().await {}
+                while let Some(Ok(_)) = self.socket.next().await {}
             }
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    /// Our header and tungstenite's own encoding of the same text frame
+    /// agree at every length class (7-bit, 16-bit, 64-bit).
+    #[test]
+    fn text_frames_encode_as_tungstenite_does() {
+        for len in [0, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
+            let text = "x".repeat(len);
+            let (header, n) = text_header(len);
+            let mut ours = header[..n].to_vec();
+            ours.extend_from_slice(text.as_bytes());
+            let mut theirs = Vec::new();
+            WsFrame::message(text.into_bytes(), OpCode::Data(Data::Text), true)
+                .format(&mut theirs)
+                .expect("encodes");
+            assert_eq!(ours, theirs, "at {len} bytes");
+        }
     }
 }
