@@ -74,7 +74,7 @@ pub async fn serve<T: Transport>(
     // (sync, resume, sends) would make every idle connection as large as
     // the busiest moment of any. Boxed, an idle socket keeps only the
     // select below; a frame costs one allocation while it is handled.
-    let (mut conn, mut reg, hello) = Box::pin(Conn::open(state, user, session)).await;
+    let (mut conn, reg, hello) = Box::pin(Conn::open(state, user, session)).await;
     let mut reason = CloseReason::Client;
     let mut ok = true;
     for f in hello {
@@ -107,27 +107,17 @@ pub async fn serve<T: Transport>(
                     }
                 }
             },
-            frame = reg.rx.recv() => match frame {
+            // Whatever else is queued goes out with it, up to a batch. A
+            // batch of its own each time: one kept would hold its largest
+            // size (up to 1 KiB) on every idle connection.
+            batch = reg.outbox.next_batch(SEND_BATCH) => {
                 // A client that stops reading blocks this send; the hub
                 // then kicks it once its queue fills, which ends the wait.
-                Some(f) => {
-                    // Whatever else is queued goes out with it. A batch of
-                    // its own each time: one kept would hold its largest
-                    // size (up to 1 KiB) on every idle connection.
-                    let mut batch = vec![f];
-                    while batch.len() < SEND_BATCH {
-                        match reg.rx.try_recv() {
-                            Ok(f) => batch.push(f),
-                            Err(_) => break,
-                        }
-                    }
-                    tokio::select! {
-                        r = Box::pin(transport.send_all(&batch)) => ok = r.is_ok(),
-                        why = reg.kick.kicked() => { reason = CloseReason::Kicked(why); break; }
-                    }
+                tokio::select! {
+                    r = Box::pin(transport.send_all(&batch)) => ok = r.is_ok(),
+                    why = reg.kick.kicked() => { reason = CloseReason::Kicked(why); break; }
                 }
-                None => break,
-            },
+            }
             why = reg.kick.kicked() => { reason = CloseReason::Kicked(why); break; }
         }
     }

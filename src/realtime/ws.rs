@@ -33,9 +33,13 @@ use crate::http::{Bearer, same_origin};
 use crate::state::AppState;
 use kith_core::protocol::MAX_FRAME_BYTES;
 
-/// Small buffers: an idle connection should cost little memory. Our own
-/// frames do not pass through tungstenite's write buffer ([`Ws::write_text`]).
-const READ_BUFFER: usize = 1024;
+/// Small buffers: an idle connection should cost little memory. The read
+/// buffer is kept for the connection's life; 512 bytes hold a client's
+/// frames (typing, receipts, a chat message of a few lines) in one read,
+/// and a longer frame reserves its own length when its header arrives.
+/// Our own frames do not pass through tungstenite's write buffer
+/// ([`Ws::write_text`]).
+const READ_BUFFER: usize = 512;
 const WRITE_BUFFER: usize = 1024;
 /// A client that does not read its socket holds at most this much unsent.
 const MAX_WRITE_BUFFER: usize = 256 * 1024;
