@@ -209,6 +209,9 @@ fn machine() -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // libSQL's engine first: the raw SQLite runs (rusqlite) would otherwise
+    // initialize it before libsql, whose first open then refuses it.
+    kith::db::engine::init();
     let opts = parse()?;
     if let Some(workers) = opts.queue_child {
         println!("jobs_per_s={:.0}", jobs::queue_rate(workers).await?);

@@ -353,6 +353,41 @@ mod tests {
             .expect("task");
     }
 
+    #[tokio::test]
+    async fn an_outbox_keeps_order_and_its_bound_and_no_buffer_once_drained() {
+        let o = Arc::new(Outbox::default());
+        for i in 0..100 {
+            o.push(Arc::from(i.to_string())).expect("room");
+        }
+        let first = o.next_batch(64).await;
+        let rest = o.next_batch(64).await;
+        assert_eq!((first.len(), rest.len()), (64, 36));
+        let all: Vec<String> = first.iter().chain(&rest).map(|f| f.to_string()).collect();
+        assert_eq!(all, (0..100).map(|i| i.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            o.frames.read_lock().capacity(),
+            0,
+            "a drained queue holds no buffer"
+        );
+        for _ in 0..OUTBOX {
+            o.push(Arc::from("x")).expect("room");
+        }
+        assert!(o.push(Arc::from("over")).is_err(), "full at OUTBOX frames");
+        assert_eq!(o.next_batch(OUTBOX).await.len(), OUTBOX);
+        // A waiting connection wakes for a frame queued later.
+        let waiting = tokio::spawn({
+            let o = o.clone();
+            async move { o.next_batch(8).await }
+        });
+        tokio::task::yield_now().await;
+        o.push(Arc::from("late")).expect("room");
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .expect("task");
+        assert_eq!(&*got[0], "late");
+    }
+
     #[test]
     fn except_skips_the_sender() {
         let hub = Hub::default();
