@@ -231,16 +231,13 @@ pub fn nudge_online(state: &AppState, conversation: Id, seq: i64, sender: Id, no
     state.tasks.spawn(async move {
         // One indexed read, and nothing more for the many members with no
         // push subscription.
-        let with_push: Vec<i64> = match sqlx::query_scalar(
+        let with_push: Vec<i64> = match state2.reader.all(
             "SELECT DISTINCT s.user_id FROM push_subscriptions s
              JOIN conversation_members m ON m.user_id = s.user_id
              WHERE m.conversation_id = ? AND m.left_seq IS NULL AND s.user_id <> ?",
-        )
-        .bind(conversation.0)
-        .bind(sender.0)
-        .fetch_all(&state2.read)
-        .await
-        {
+            [conversation.0, sender.0],
+            |r| r.get::<i64>(0),
+        ) {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, "reading members with push");

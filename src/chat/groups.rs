@@ -37,7 +37,7 @@ pub async fn announce(state: &AppState, conversation: Id, change: &GroupChange) 
     if change.events.is_empty() {
         return;
     }
-    let mut to = match store::member_ids(&state.read, conversation).await {
+    let mut to = match store::member_ids(&state.reader, conversation) {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, "reading members to announce a change");

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::SqlitePool;
 
+use crate::db::reader::ReadError;
 use crate::db::{DbError, Reader};
 use utoipa::ToSchema;
 
@@ -12,43 +13,40 @@ use kith_core::ids::Id;
 use kith_core::protocol::Role;
 pub use kith_core::protocol::{MessageView, ReadPosition};
 
+// Typing and every message's fan-out ask these: through the reader, on
+// the calling thread. Through sqlx they were a hand-off to its connection
+// thread and back each, and in a saturated chat run a fifth of the
+// server's samples were sqlx's threads.
+
 /// Whether `user` is a member now (not one who left or was removed).
-pub async fn is_member(pool: &SqlitePool, conversation: Id, user: Id) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar(
+pub fn is_member(db: &Reader, conversation: Id, user: Id) -> Result<bool, ReadError> {
+    let found = db.first(
         "SELECT 1 FROM conversation_members
          WHERE conversation_id = ? AND user_id = ? AND left_seq IS NULL",
-    )
-    .bind(conversation.0)
-    .bind(user.0)
-    .fetch_optional(pool)
-    .await?;
+        [conversation.0, user.0],
+        |r| r.get::<i64>(0),
+    )?;
     Ok(found.is_some())
 }
 
 /// Whether `user` has no one to message in this (direct) conversation: a
 /// block, or the other member's account is gone.
-pub async fn direct_blocked(
-    pool: &SqlitePool,
-    conversation: Id,
-    user: Id,
-) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar(crate::store::chat::DIRECT_BLOCKED)
-        .bind(conversation.0)
-        .bind(user.0)
-        .fetch_optional(pool)
-        .await?;
+pub fn direct_blocked(db: &Reader, conversation: Id, user: Id) -> Result<bool, ReadError> {
+    let found = db.first(
+        crate::store::chat::DIRECT_BLOCKED,
+        [conversation.0, user.0],
+        |r| r.get::<i64>(0),
+    )?;
     Ok(found.is_some())
 }
 
 /// The members now: who live frames of the conversation go to.
-pub async fn member_ids(pool: &SqlitePool, conversation: Id) -> Result<Vec<Id>, sqlx::Error> {
-    let ids: Vec<i64> = sqlx::query_scalar(
+pub fn member_ids(db: &Reader, conversation: Id) -> Result<Vec<Id>, ReadError> {
+    db.all(
         "SELECT user_id FROM conversation_members WHERE conversation_id = ? AND left_seq IS NULL",
+        [conversation.0],
+        |r| Ok(Id(r.get::<i64>(0)?)),
     )
-    .bind(conversation.0)
-    .fetch_all(pool)
-    .await?;
-    Ok(ids.into_iter().map(Id).collect())
 }
 
 /// How far each member of `conversation` has read, by username.

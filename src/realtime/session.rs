@@ -262,13 +262,13 @@ impl Conn {
                 if recent {
                     return Answer::default();
                 }
-                let (read, me) = (&self.state.read, self.user.id);
-                match store::is_member(read, conversation_id, me).await {
+                let (db, me) = (&self.state.reader, self.user.id);
+                match store::is_member(db, conversation_id, me) {
                     Ok(true) => {}
                     Ok(false) => return Answer::reply(not_member()),
                     Err(e) => return Answer::reply(db_error(e)),
                 }
-                match store::direct_blocked(read, conversation_id, me).await {
+                match store::direct_blocked(db, conversation_id, me) {
                     Ok(false) => {}
                     Ok(true) => {
                         return Answer::reply(ServerFrame::error(
@@ -625,7 +625,7 @@ impl Conn {
     /// with `skip_self`, none of this user's). Returns the members with no
     /// live connection.
     async fn fan_out(&self, conversation: Id, frame: &Frame, skip_self: bool) -> Vec<Id> {
-        let mut members = match store::member_ids(&self.state.read, conversation).await {
+        let mut members = match store::member_ids(&self.state.reader, conversation) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "reading members for fan-out");
