@@ -93,7 +93,7 @@ impl Outbox {
     }
 
     /// Moves up to `max` queued frames into `batch`, oldest first.
-    pub fn take(&self, batch: &mut Vec<Frame>, max: usize) {
+    fn take(&self, batch: &mut Vec<Frame>, max: usize) {
         let mut q = self.frames.write_lock();
         let n = q.len().min(max.saturating_sub(batch.len()));
         batch.extend(q.drain(..n));

@@ -443,14 +443,15 @@ async fn set_like(
     liked: bool,
 ) -> Result<Json<LikeState>, AppError> {
     let r = if liked {
+        let notification = crate::db::keyed::new_id();
         let like = Like {
             post,
             user: user.id,
-            notification: crate::db::keyed::new_id(),
+            notification,
         };
-        let r = state.writer.run(like.clone()).await?;
+        let r = state.writer.run(like).await?;
         if r.notified {
-            notify::push_all(state, vec![like.notification]);
+            notify::push_all(state, vec![notification]);
         }
         r
     } else {
