@@ -2,13 +2,13 @@
 //! graceful shutdown.
 
 mod health;
+mod listen;
 mod router;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::Router;
 use moka::future::Cache;
 use tokio::net::TcpListener;
@@ -164,7 +164,15 @@ impl App {
         };
         let read = db::open_read_pool(&config.db).await?;
         let reader = Arc::new(db::Reader::open(&config.db)?);
-        let listener = TcpListener::bind(config.listen).await?;
+        // UDP: the HTTP address unless configured apart.
+        let wt_at = match config.webtransport {
+            true => Some(listen::resolve_wt(config.wt_listen.as_deref(), config.listen).await?),
+            false => None,
+        };
+        let listen::Listeners {
+            tcp: listener,
+            udp: wt_socket,
+        } = listen::bind(config.listen, wt_at).await?;
         let addr = listener.local_addr()?;
         let hub = Arc::new(Hub::default());
         let metrics = Arc::new(Metrics::default());
@@ -207,25 +215,13 @@ impl App {
             db::setting_or_init(&writer, &read, "resume_key", 32).await?,
         );
         let push_vapid = crate::push::vapid(&writer, &read).await?;
-        // UDP: the HTTP address unless configured apart.
-        let wt_addr = match &config.wt_listen {
-            None => addr,
-            Some(spec) => tokio::net::lookup_host(spec.as_str())
-                .await
-                .with_context(|| format!("--wt-listen {spec}"))?
-                .next()
-                .with_context(|| format!("--wt-listen {spec}: no address"))?,
-        };
-        let webtransport = config.webtransport.then(|| {
-            Arc::new(WtInfo {
-                port: if wt_addr.port() == 0 {
-                    addr.port()
-                } else {
-                    wt_addr.port()
-                },
+        let webtransport = match &wt_socket {
+            Some(udp) => Some(Arc::new(WtInfo {
+                port: udp.local_addr()?.port(),
                 ..WtInfo::default()
-            })
-        });
+            })),
+            None => None,
+        };
         let tools = Tools::locate(&config.ffmpeg, config.transcode_timeout);
         if tools.is_none() {
             tracing::warn!(ffmpeg = %config.ffmpeg.display(), "ffmpeg not found: no job workers on this node");
@@ -277,20 +273,18 @@ impl App {
             state.tasks.clone(),
         ));
         let router = router(state.clone());
-        let wt_task = if state.webtransport.is_some() {
-            let files = match (&state.config.wt_cert, &state.config.wt_key) {
-                (Some(cert), Some(key)) => Some(CertFiles {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                }),
-                _ => None,
-            };
-            // UDP, on the port published in /api/realtime/config.
-            let port = state.webtransport.as_ref().map_or(addr.port(), |w| w.port);
-            let bind = SocketAddr::new(wt_addr.ip(), port);
-            Some(webtransport::start(state.clone(), bind, files).await?)
-        } else {
-            None
+        let wt_task = match wt_socket {
+            Some(udp) => {
+                let files = match (&state.config.wt_cert, &state.config.wt_key) {
+                    (Some(cert), Some(key)) => Some(CertFiles {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                    }),
+                    _ => None,
+                };
+                Some(webtransport::start(state.clone(), udp, files).await?)
+            }
+            None => None,
         };
         Ok(App {
             wt_task,

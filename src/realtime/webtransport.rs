@@ -53,24 +53,36 @@ fn hash_of(identity: &Identity) -> String {
         .unwrap_or_default()
 }
 
-fn server_config(addr: SocketAddr, identity: Identity) -> ServerConfig {
-    ServerConfig::builder()
-        .with_bind_address(addr)
+fn server_config(bind: BindTo, identity: Identity) -> ServerConfig {
+    let builder = match bind {
+        BindTo::Socket(udp) => ServerConfig::builder().with_bind_socket(udp),
+        // Only for a reload, which keeps the bound socket.
+        BindTo::Kept(addr) => ServerConfig::builder().with_bind_address(addr),
+    };
+    builder
         .with_identity(identity)
         .keep_alive_interval(Some(Duration::from_secs(15)))
         .build()
 }
 
-/// Binds the endpoint and serves sessions until `stop` turns true. Then it
+/// The endpoint's socket: bound by the caller (`app::listen`, which finds
+/// a port free on TCP and UDP), or the one already in use on a reload.
+enum BindTo {
+    Socket(std::net::UdpSocket),
+    Kept(SocketAddr),
+}
+
+/// Starts the endpoint on `udp` and serves sessions until `stop` turns true. Then it
 /// accepts no more sessions, waits (up to [`DRAIN_TIMEOUT`]) for the hub's
 /// connections to close (the hub kicks them at shutdown), closes whatever
 /// is left (sessions still opening) with the same code, and ends once the
 /// closes have gone out (up to [`IDLE_TIMEOUT`]).
 pub async fn start(
     state: AppState,
-    addr: SocketAddr,
+    udp: std::net::UdpSocket,
     files: Option<CertFiles>,
 ) -> anyhow::Result<JoinHandle<()>> {
+    let addr = udp.local_addr()?;
     let info = state
         .webtransport
         .clone()
@@ -89,7 +101,7 @@ pub async fn start(
             None => (cert::temporary()?, None),
         },
     };
-    let endpoint = Endpoint::server(server_config(addr, identity))?;
+    let endpoint = Endpoint::server(server_config(BindTo::Socket(udp), identity))?;
     tracing::info!(%addr, "WebTransport listening");
     let tasks = state.tasks.clone();
     Ok(tasks.spawn(async move {
@@ -179,7 +191,7 @@ fn reload(
 ) -> anyhow::Result<Vec<String>> {
     let hashes = loaded.pair.hashes()?;
     let identity = loaded.pair.current.identity()?;
-    endpoint.reload_config(server_config(addr, identity), false)?;
+    endpoint.reload_config(server_config(BindTo::Kept(addr), identity), false)?;
     Ok(hashes)
 }
 
