@@ -71,9 +71,7 @@ async fn me(State(state): State<AppState>, user: User) -> Result<Json<MeResponse
 /// the signed-in user's 10 s cache, so that a new avatar or name shows on
 /// the page that just made it.
 pub(crate) async fn me_response(state: &AppState, user: &User) -> Result<MeResponse, AppError> {
-    let view = accounts::by_id(&state.read, user.id)
-        .await?
-        .unwrap_or_else(|| user.view.clone());
+    let view = accounts::by_id(&state.reader, user.id)?.unwrap_or_else(|| user.view.clone());
     let (bio, admin, email): (String, bool, Option<String>) =
         sqlx::query_as("SELECT bio, is_admin <> 0, email FROM users WHERE id = ?")
             .bind(user.id.0)

@@ -6,6 +6,7 @@ pub mod bearer;
 pub mod client_ip;
 pub mod idempotency;
 pub mod metrics;
+pub mod request_id;
 pub mod serve;
 pub mod timeout;
 pub mod write_limit;

@@ -53,6 +53,25 @@ async fn idle_cookies(base: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
     realtime::signup(&c, base, &names).await
 }
 
+/// kith's chat scenario alone (`--only chat-cluster`), on two fresh nodes:
+/// the row the side-by-side reports, for profiling it.
+pub async fn kith_chat(opts: &Opts) -> anyhow::Result<()> {
+    let cl = cluster::start(opts, 2).await?;
+    let bases: Vec<String> = cl.nodes.iter().map(|n| n.base.clone()).collect();
+    let pids: Vec<u32> = cl.nodes.iter().filter_map(|n| n.pid()).collect();
+    let chat = realtime::chat_on(
+        opts,
+        &bases[0],
+        &bases,
+        &bases,
+        chat_spec(Proto::Kith),
+        &pids,
+    )
+    .await?;
+    println!("{}", chat.text);
+    Ok(())
+}
+
 /// kith: HTTP on one process; idle connections and chat on two nodes (a
 /// primary and a replica) with clients spread over both; the queue in a
 /// process of its own on the server CPUs.

@@ -21,6 +21,8 @@
 //!     CPU per push (`--only push`).
 //! 11. wrk: feed reads and likes of 1,000 users with 10 friends each,
 //!     driven by wrk (`--only wrk`).
+//! 12. The side-by-side's kith chat row alone, on two nodes, for profiling
+//!     it (`--only chat-cluster`).
 //! 6. Soak (`--soak`, on its own): 2,000 users connected over WebSocket
 //!    for 10 minutes under a mixed, realistic load; memory must stay flat
 //!    and nothing may fail.
@@ -172,7 +174,7 @@ fn parse() -> anyhow::Result<Opts> {
             }
             "--capacity-max" => opts.capacity_max = val()?.parse()?,
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos|live|resume|push|wrk --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N --capacity --capacity-users N --capacity-seconds S --capacity-step-seconds S --capacity-max N"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos|live|resume|push|wrk|chat-cluster --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N --capacity --capacity-users N --capacity-seconds S --capacity-step-seconds S --capacity-max N"
             ),
         }
     }
@@ -266,6 +268,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("push") {
         push::run(&opts).await?;
+    }
+    if opts.only.as_deref() == Some("chat-cluster") {
+        compare::kith_chat(&opts).await?;
     }
     if opts.only.as_deref() == Some("wrk") {
         wrk::run(&opts).await?;

@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::{Router, middleware};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -119,7 +119,7 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(
                     x_request_id.clone(),
-                    MakeRequestUuid,
+                    crate::http::request_id::Sequential::default(),
                 ))
                 .layer(PropagateRequestIdLayer::new(x_request_id))
                 // The span names the request by id, method and path only:

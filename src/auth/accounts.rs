@@ -3,6 +3,9 @@
 
 use serde::Serialize;
 use sqlx::SqlitePool;
+use std::sync::LazyLock;
+
+use crate::db::reader::{ReadError, Reader};
 use utoipa::ToSchema;
 
 use crate::error::AppError;
@@ -118,11 +121,12 @@ impl Serialize for Timestamp {
 
 pub const USER_COLUMNS: &str = "id, username, display_name, created_at, avatar_id";
 
-pub async fn by_id(pool: &SqlitePool, id: Id) -> Result<Option<UserView>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-        .bind(id.0)
-        .fetch_optional(pool)
-        .await
+/// A user by id, through the reader: the signed-in user's view is read
+/// this way whenever the 10 s cache of it lapses, once per active user.
+pub fn by_id(db: &Reader, id: Id) -> Result<Option<UserView>, ReadError> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"));
+    db.first(&SQL, [id.0], |r| Author::read(r, 0).map(UserView::from))
 }
 
 pub async fn by_username(

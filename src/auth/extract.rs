@@ -65,7 +65,7 @@ impl FromRequestParts<AppState> for User {
         let view = state
             .users
             .try_get_with(id, async {
-                match accounts::by_id(&state.read, id).await {
+                match accounts::by_id(&state.reader, id) {
                     Ok(Some(u)) => Ok(std::sync::Arc::new(u)),
                     Ok(None) => Err(None),
                     Err(e) => Err(Some(e.to_string())),

@@ -198,8 +198,7 @@ async fn signup(
             .into_response());
     }
     sign_in(&session, id, &device).await?;
-    let user = accounts::by_id(&state.read, id)
-        .await?
+    let user = accounts::by_id(&state.reader, id)?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("new user not readable")))?;
     Ok((StatusCode::CREATED, Json(UserResponse { user })).into_response())
 }
@@ -221,9 +220,7 @@ async fn login(
 ) -> Result<Json<UserResponse>, AppError> {
     let id = check_login(&state, ip, &req.username, req.password).await?;
     sign_in(&session, id, &device).await?;
-    let user = accounts::by_id(&state.read, id)
-        .await?
-        .ok_or(AppError::BadCredentials)?;
+    let user = accounts::by_id(&state.reader, id)?.ok_or(AppError::BadCredentials)?;
     Ok(Json(UserResponse { user }))
 }
 

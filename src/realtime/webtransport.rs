@@ -234,7 +234,7 @@ async fn session(state: AppState, incoming: IncomingSession) {
             return;
         }
     };
-    let view = match accounts::by_id(&state.read, user).await {
+    let view = match accounts::by_id(&state.reader, user) {
         Ok(Some(v)) => v,
         _ => {
             request.forbidden().await;
