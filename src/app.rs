@@ -189,6 +189,7 @@ impl App {
             Some(c) => {
                 let host = |cluster| cluster::Host {
                     read: read.clone(),
+                    reader: reader.clone(),
                     writer: local_writer.unwrap_or_else(|| {
                         Writer::remote(Arc::new(cluster::link::Forwarder(cluster)))
                     }),

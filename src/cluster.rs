@@ -33,8 +33,9 @@ mod identity;
 pub mod link;
 pub mod litefs;
 mod membership;
+pub use membership::primary_row;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -105,6 +106,8 @@ impl Role {
 pub struct Host {
     /// The node's read pool, for the `nodes` table.
     pub read: SqlitePool,
+    /// The node's reader, for the primary's row on every forwarded write.
+    pub reader: Arc<crate::db::reader::Reader>,
     /// The node's writer: it registers the node, serves forwarded writes on
     /// the primary, and is promoted or demoted with the LiteFS lease.
     pub writer: Writer,
@@ -158,6 +161,8 @@ pub struct Cluster {
     advertise: Option<SocketAddr>,
     /// The primary's replication position, from its last heartbeat.
     primary_position: AtomicU64,
+    /// Endpoint ids by their text ([`Cluster::endpoint_id`]).
+    parsed_ids: RwLock<HashMap<String, EndpointId>>,
     /// This run of the node (see [`Envelope::boot`]).
     boot: u64,
 }
@@ -231,6 +236,7 @@ impl Cluster {
             links: link::Links::default(),
             advertise: config.advertise,
             primary_position: AtomicU64::new(0),
+            parsed_ids: RwLock::default(),
             boot: rand::random(),
             router: Mutex::new(None),
             endpoint: endpoint.clone(),

@@ -49,8 +49,7 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         Some(c) if c.role() == Role::Primary => Some(c.name.clone()),
         Some(c) => {
             let name = c.litefs.as_ref().and_then(|fs| fs.primary());
-            crate::store::nodes::primary(&state.read, name.as_deref())
-                .await
+            crate::cluster::primary_row(&state.reader, name.as_deref())
                 .ok()
                 .flatten()
                 .map(|r| r.name)

@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use iroh::EndpointId;
-
 use super::{Cluster, link};
 use crate::realtime::hub::Frame;
 use kith_core::ids::Id;
@@ -37,7 +35,7 @@ impl Cluster {
         }
         let targets = self.remote.write_lock().locate(&users);
         for (node, users) in targets {
-            let Ok(id) = node.parse::<EndpointId>() else {
+            let Some(id) = self.endpoint_id(&node) else {
                 continue;
             };
             let d = link::Delivery {
@@ -65,7 +63,7 @@ impl Cluster {
             live: Some(touch),
         };
         for node in nodes {
-            let Ok(id) = node.parse::<EndpointId>() else {
+            let Some(id) = self.endpoint_id(&node) else {
                 continue;
             };
             if !self.links.deliver(self, id, &d) {

@@ -24,7 +24,7 @@ use super::{ALPN, Cluster, HELLO, REFUSED, Role, WELCOME};
 use crate::db::AnyCommand;
 use crate::db::writer::{Forward, Forwarded};
 use crate::metrics::history::NodeStats;
-use crate::store::{CmdError, nodes};
+use crate::store::CmdError;
 use kith_core::sync::Unpoisoned;
 
 /// The largest request or response read from a link.
@@ -476,14 +476,12 @@ fn timed_out(sent: bool) -> CmdError {
 /// Finds the primary's endpoint id.
 async fn primary(cluster: &Cluster) -> Result<EndpointId, CmdError> {
     let name = cluster.litefs.as_ref().and_then(|fs| fs.primary());
-    let row = nodes::primary(&cluster.host().read, name.as_deref())
-        .await
+    let row = super::membership::primary_row(&cluster.host().reader, name.as_deref())
         .map_err(|e| CmdError::Unavailable(format!("reading the nodes table: {e}")))?
         .ok_or_else(|| CmdError::Unavailable("no primary is known yet; retry".into()))?;
-    let id: EndpointId = row
-        .endpoint_id
-        .parse()
-        .map_err(|_| CmdError::Internal("a nodes row has a bad endpoint id".into()))?;
+    let id = cluster
+        .endpoint_id(&row.endpoint_id)
+        .ok_or_else(|| CmdError::Internal("a nodes row has a bad endpoint id".into()))?;
     if id == cluster.id {
         return Err(CmdError::Unavailable(
             "this node is named primary but is not writing yet; retry".into(),

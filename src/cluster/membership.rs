@@ -7,10 +7,41 @@ use std::sync::Arc;
 use iroh::{EndpointAddr, EndpointId, TransportAddr};
 
 use super::{Cluster, NODE_FORGET_AFTER, NODE_TTL, REGISTER_EVERY, Role};
+use crate::db::reader::{ReadError, Reader};
 use crate::store::nodes::{self, NodeRow, PruneNodes, UpsertNode};
+
+/// Endpoint ids remembered by [`Cluster::endpoint_id`].
+const PARSED_IDS_MAX: usize = 1024;
 use kith_core::sync::Unpoisoned;
 
+/// The primary's `nodes` row ([`nodes::PRIMARY_SQL`]), through the reader:
+/// a replica asks before every write it forwards, and through the read
+/// pool that hand-off to sqlx's thread was a tenth of a saturated chat
+/// run's samples.
+pub fn primary_row(db: &Reader, name: Option<&str>) -> Result<Option<NodeRow>, ReadError> {
+    db.first(nodes::PRIMARY_SQL, [name], NodeRow::read)
+}
+
 impl Cluster {
+    /// `text` as an endpoint id. Parsing one decompresses a curve point
+    /// (tens of microseconds); the few ids a cluster has are parsed once
+    /// and remembered, since every delivery to another node named its
+    /// node by text.
+    pub(crate) fn endpoint_id(&self, text: &str) -> Option<EndpointId> {
+        if let Some(id) = self.parsed_ids.read_lock().get(text) {
+            return Some(*id);
+        }
+        let id = text.parse::<EndpointId>().ok()?;
+        let mut ids = self.parsed_ids.write_lock();
+        // Node ids come from the `nodes` table and gossip: a handful. The
+        // bound only guards against a flood of made-up ones.
+        if ids.len() >= PARSED_IDS_MAX {
+            ids.clear();
+        }
+        ids.insert(text.to_owned(), id);
+        Some(id)
+    }
+
     pub(super) fn is_member(&self, id: &EndpointId) -> bool {
         self.members.read_lock().contains(id)
     }

@@ -93,25 +93,26 @@ pub async fn by_id(pool: &SqlitePool, id: &str) -> Result<Option<NodeRow>, sqlx:
         .await
 }
 
-/// The primary: the freshest row named `name` (LiteFS names it), or else
-/// the freshest row whose role is primary.
-pub async fn primary(
-    pool: &SqlitePool,
-    name: Option<&str>,
-) -> Result<Option<NodeRow>, sqlx::Error> {
-    match name {
-        Some(name) => {
-            sqlx::query_as("SELECT * FROM nodes WHERE name = ? ORDER BY heartbeat_at DESC LIMIT 1")
-                .bind(name)
-                .fetch_optional(pool)
-                .await
-        }
-        None => {
-            sqlx::query_as(
-                "SELECT * FROM nodes WHERE role = 'primary' ORDER BY heartbeat_at DESC LIMIT 1",
-            )
-            .fetch_optional(pool)
-            .await
-        }
+/// The primary: the freshest row named `?1` (LiteFS names it), or else,
+/// with `?1` null, the freshest row whose role is primary.
+pub const PRIMARY_SQL: &str = "SELECT endpoint_id, name, addrs, role, region, http_addr, \
+     started_at, heartbeat_at FROM nodes \
+     WHERE (?1 IS NULL AND role = 'primary') OR name = ?1 \
+     ORDER BY heartbeat_at DESC LIMIT 1";
+
+impl NodeRow {
+    /// A row of [`PRIMARY_SQL`] (its columns in that order) read through
+    /// libsql.
+    pub fn read(r: &libsql::Row) -> libsql::Result<NodeRow> {
+        Ok(NodeRow {
+            endpoint_id: r.get(0)?,
+            name: r.get(1)?,
+            addrs: r.get(2)?,
+            role: r.get(3)?,
+            region: r.get(4)?,
+            http_addr: r.get(5)?,
+            started_at: r.get(6)?,
+            heartbeat_at: r.get(7)?,
+        })
     }
 }
