@@ -222,33 +222,18 @@ async fn read_past(
     Ok(read.zip(seq).is_some_and(|(r, s)| r >= s))
 }
 
-/// After a message reached members live: a delayed push for those of
-/// them with push subscriptions ([`QueueChatPush`]), in the background.
-/// `notified` (offline members, and those named) got a notification,
-/// which pushes by itself.
-pub fn nudge_online(state: &AppState, conversation: Id, seq: i64, sender: Id, notified: Vec<Id>) {
+/// After a message reached members live: a delayed push for `members`
+/// ([`QueueChatPush`]), those of them with push subscriptions who were not
+/// notified (offline members, and those named, got a notification, which
+/// pushes by itself), in the background. Nothing runs for the common
+/// message, whose members have no push subscription.
+pub fn nudge_online(state: &AppState, conversation: Id, seq: i64, sender: Id, members: Vec<Id>) {
+    if members.is_empty() {
+        return;
+    }
     let state2 = state.clone();
     state.tasks.spawn(async move {
-        // One indexed read, and nothing more for the many members with no
-        // push subscription.
-        let with_push: Vec<i64> = match state2.reader.all(
-            "SELECT DISTINCT s.user_id FROM push_subscriptions s
-             JOIN conversation_members m ON m.user_id = s.user_id
-             WHERE m.conversation_id = ? AND m.left_seq IS NULL AND s.user_id <> ?",
-            [conversation.0, sender.0],
-            |r| r.get::<i64>(0),
-        ) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading members with push");
-                return;
-            }
-        };
-        for user in with_push
-            .into_iter()
-            .map(Id)
-            .filter(|u| !notified.contains(u))
-        {
+        for user in members {
             let cmd = QueueChatPush {
                 user,
                 conversation,

@@ -511,7 +511,14 @@ impl Conn {
                 mentions: mentioned.iter().map(|(_, name)| name.clone()).collect(),
             }))
         };
-        let offline = self.fan_out(conversation, &message.encode(), false).await;
+        let recipients = store::recipients(&self.state.reader, conversation).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading members for fan-out");
+            store::Recipients::default()
+        });
+        let offline = self
+            .state
+            .fan_out(&recipients.members, &message.encode(), Some(self.conn_id))
+            .await;
         // Named members are told even while online (as Slack does); the
         // rest only when they are connected nowhere.
         for (member, _) in &mentioned {
@@ -537,7 +544,18 @@ impl Conn {
         // Those who got it live get a push if it stays unread.
         let mut notified = offline;
         notified.extend(mentioned.iter().map(|(m, _)| *m));
-        crate::push::nudge_online(&self.state, conversation, seq, self.user.id, notified);
+        let online_with_push: Vec<Id> = recipients
+            .with_push
+            .into_iter()
+            .filter(|u| *u != self.user.id && !notified.contains(u))
+            .collect();
+        crate::push::nudge_online(
+            &self.state,
+            conversation,
+            seq,
+            self.user.id,
+            online_with_push,
+        );
         Answer::reply_frames(vec![ack])
     }
 
