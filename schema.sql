@@ -690,3 +690,9 @@ CREATE TABLE IF NOT EXISTS idempotency_steps (
     PRIMARY KEY (scope, key, step),
     FOREIGN KEY (scope, key) REFERENCES idempotency_keys (scope, key) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
+
+-- step 16
+-- A request under a session that has ended is told whether a ban ended it
+-- (src/auth/extract.rs), so that the web client can say the account was
+-- banned rather than that it was signed out: one lookup by session id.
+CREATE INDEX IF NOT EXISTS session_ends_session ON session_ends (session_id);

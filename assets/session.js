@@ -71,6 +71,9 @@ export async function logout() {
   navigate('#/login');
 }
 
+const BANNED_NOTICE = 'This account has been banned from this server.';
+const SIGNED_OUT_NOTICE = 'You were signed out. Sign in again to carry on.';
+
 /** Follows sign-ins, account deletion and expired sessions. */
 export function watchSession() {
   bus.on(EVENTS.SESSION_STARTED, (user) => {
@@ -83,9 +86,11 @@ export function watchSession() {
     signedOut();
     navigate('#/login', { replace: true });
   });
-  setUnauthorizedHandler(() => {
+  setUnauthorizedHandler((err) => {
     if (!state.me) return;
-    setAuthNotice('You were signed out. Sign in again to carry on.');
+    // The server says when a ban ended the session: a request can learn
+    // it before the socket's close does.
+    setAuthNotice(err?.code === 'banned' ? BANNED_NOTICE : SIGNED_OUT_NOTICE);
     signedOut();
     navigate('#/login', { replace: true });
   });
@@ -100,9 +105,11 @@ export function watchSession() {
     // A ban is never another tab's sign-in: no need to wait for a cookie.
     if (reason !== 'banned') await new Promise((resolve) => setTimeout(resolve, KICK_ASK_AFTER_MS));
     let user = null;
+    let banned = reason === 'banned';
     try {
       ({ user } = await api.get('/api/me', { quiet401: true }));
     } catch (e) {
+      banned ||= e.code === 'banned';
       if (e.status !== 401 && e.status !== 403) {
         // Could not tell (offline?): try the connection again later.
         setTimeout(() => state.realtime?.reconnectNow(), 2000);
@@ -114,7 +121,7 @@ export function watchSession() {
       state.realtime?.reconnectNow();
       return;
     }
-    setAuthNotice(reason === 'banned' ? 'This account has been banned from this server.' : 'You were signed out. Sign in again to carry on.');
+    setAuthNotice(banned ? BANNED_NOTICE : SIGNED_OUT_NOTICE);
     signedOut();
     navigate('#/login', { replace: true });
   });

@@ -17,9 +17,22 @@ use kith_core::device::session_handle;
 use sqlx::SqlitePool;
 
 use super::session_store::SessionCache;
+use crate::db::reader::{ReadError, Reader};
 use crate::realtime::Hub;
 use crate::realtime::hub::{BANNED, SIGNED_OUT};
 use crate::tasks::Tasks;
+
+/// Whether session `id` (as its cookie carries it) was ended by a ban of
+/// its account, within the hour the log keeps.
+pub fn ended_by_ban(db: &Reader, id: &str) -> Result<bool, ReadError> {
+    let found = db.first(
+        "SELECT 1 FROM session_ends e JOIN users u ON u.id = e.user_id
+         WHERE e.session_id = ?1 AND u.banned_at IS NOT NULL LIMIT 1",
+        [id],
+        |_| Ok(()),
+    )?;
+    Ok(found.is_some())
+}
 
 /// How often every node reads the log: a revoked session's sockets close
 /// within this plus a replica's replication delay. One indexed read of

@@ -51,51 +51,91 @@ impl FromRequestParts<AppState> for User {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let session = parts
-            .extensions
-            .get::<Session>()
-            .cloned()
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("session layer missing")))?;
-        let uid: Option<i64> = session
-            .get(SESSION_USER)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-        let id = Id(uid.ok_or(AppError::Unauthorized)?);
-        // Not found is an error here so that moka does not cache it.
-        let view = state
-            .users
-            .try_get_with(id, async {
-                match accounts::by_id(&state.reader, id) {
-                    Ok(Some(u)) => Ok(std::sync::Arc::new(u)),
-                    Ok(None) => Err(None),
-                    Err(e) => Err(Some(e.to_string())),
-                }
-            })
-            .await
-            .map_err(|e| match e.as_ref() {
-                None => AppError::Unauthorized,
-                Some(msg) => AppError::Internal(anyhow::anyhow!("loading user: {msg}")),
-            })?;
-        let seen: Option<i64> = session.get(SESSION_SEEN).await.unwrap_or(None);
-        let now = now_ms();
-        if seen.is_none_or(|s| now - s > TOUCH_EVERY_MS) {
-            // Marks the session modified; the session layer saves it (and
-            // its new expiry, last use and address) after the response.
-            let e = |e: tower_sessions::session::Error| AppError::Internal(e.into());
-            session.insert(SESSION_SEEN, now).await.map_err(e)?;
-            if let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await {
-                session
-                    .insert(SESSION_ADDR, coarse_address(ip))
-                    .await
-                    .map_err(e)?;
-            }
+        match signed_in(parts, state).await {
+            Err(AppError::Unauthorized) => Err(refusal(parts, state)),
+            other => other,
         }
-        Ok(User {
-            id,
-            view: (*view).clone(),
-            session,
-        })
     }
+}
+
+/// Why a request with no signed-in user is refused: plain 401, or, when
+/// its session cookie names a session a ban ended, 401 `banned`, so that
+/// the web client says the account was banned rather than that it was
+/// signed out (the request can come before the socket's close says so).
+fn refusal(parts: &Parts, state: &AppState) -> AppError {
+    let name = crate::http::bearer::cookie_name(state.config.secure_cookies);
+    let Some(id) = cookie(parts, name) else {
+        return AppError::Unauthorized;
+    };
+    match super::ended::ended_by_ban(&state.reader, id) {
+        Ok(true) => AppError::Coded {
+            status: axum::http::StatusCode::UNAUTHORIZED,
+            code: "banned",
+            message: "this account has been banned from this server".into(),
+        },
+        _ => AppError::Unauthorized,
+    }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The signed-in user, or `Unauthorized`.
+async fn signed_in(parts: &mut Parts, state: &AppState) -> Result<User, AppError> {
+    let session = parts
+        .extensions
+        .get::<Session>()
+        .cloned()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("session layer missing")))?;
+    let uid: Option<i64> = session
+        .get(SESSION_USER)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let id = Id(uid.ok_or(AppError::Unauthorized)?);
+    // Not found is an error here so that moka does not cache it.
+    let view = state
+        .users
+        .try_get_with(id, async {
+            match accounts::by_id(&state.reader, id) {
+                Ok(Some(u)) => Ok(std::sync::Arc::new(u)),
+                Ok(None) => Err(None),
+                Err(e) => Err(Some(e.to_string())),
+            }
+        })
+        .await
+        .map_err(|e| match e.as_ref() {
+            None => AppError::Unauthorized,
+            Some(msg) => AppError::Internal(anyhow::anyhow!("loading user: {msg}")),
+        })?;
+    let seen: Option<i64> = session.get(SESSION_SEEN).await.unwrap_or(None);
+    let now = now_ms();
+    if seen.is_none_or(|s| now - s > TOUCH_EVERY_MS) {
+        // Marks the session modified; the session layer saves it (and
+        // its new expiry, last use and address) after the response.
+        let e = |e: tower_sessions::session::Error| AppError::Internal(e.into());
+        session.insert(SESSION_SEEN, now).await.map_err(e)?;
+        if let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await {
+            session
+                .insert(SESSION_ADDR, coarse_address(ip))
+                .await
+                .map_err(e)?;
+        }
+    }
+    Ok(User {
+        id,
+        view: (*view).clone(),
+        session,
+    })
 }
 
 impl OptionalFromRequestParts<AppState> for User {
@@ -105,7 +145,7 @@ impl OptionalFromRequestParts<AppState> for User {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Option<Self>, AppError> {
-        match <User as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
+        match signed_in(parts, state).await {
             Ok(u) => Ok(Some(u)),
             Err(AppError::Unauthorized) => Ok(None),
             Err(e) => Err(e),

@@ -16,7 +16,7 @@ const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 
 
 /// A client that sends `Authorization: Bearer <token>` and keeps no
 /// cookies: a native app.
-fn app_client(base: &str, token: &str) -> Client {
+pub(crate) fn app_client(base: &str, token: &str) -> Client {
     let mut headers = HeaderMap::new();
     headers.insert(
         AUTHORIZATION,
@@ -32,7 +32,7 @@ fn app_client(base: &str, token: &str) -> Client {
     }
 }
 
-async fn token_for(app: &crate::helpers::TestApp, name: &str, device: &str) -> String {
+pub(crate) async fn token_for(app: &crate::helpers::TestApp, name: &str, device: &str) -> String {
     let (s, v) = app
         .bare_client()
         .post(

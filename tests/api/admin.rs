@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{Client, TestApp, assert_error, password_of, spawn_app, within};
 use crate::helpers::{person, ticket, wt_connect};
@@ -158,6 +158,9 @@ async fn a_ban_ends_the_sessions_closes_the_sockets_and_refuses_sign_in() {
     let bob = person(&app, "bob").await;
     let mut alice_ws = Ws::open(&app, &alice).await;
     let mut bob_ws = Ws::open(&app, &bob).await;
+    // An app's token is a session too, and keeps no cookie to clear.
+    let token = crate::accounts::token_for(&app, "alice", "kith for Android").await;
+    let phone = crate::accounts::app_client(&app.url(""), &token);
 
     let out = admin_ok(&db, &["ban", "alice"]).await;
     assert!(out.contains("alice is banned"), "{out}");
@@ -166,11 +169,17 @@ async fn a_ban_ends_the_sessions_closes_the_sockets_and_refuses_sign_in() {
     // another process, so the server learns of it from the log of ended
     // sessions, which it reads four times a second: from then on every
     // request of each is refused.
+    // The first refusal says why, so that the web client can say so too
+    // (it also clears the cookie, as any refused session's does).
     for c in [&alice.http, &alice_elsewhere] {
-        refused_soon(c).await;
+        let v = refused_soon(c).await;
+        assert_error(&v, "banned");
         let (status, _) = c.post_empty("/api/realtime/ticket").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
+    let (status, v) = phone.get("/api/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&v, "banned");
     // The open socket is closed by the node's ban watcher.
     let (code, reason) = alice_ws.closed().await;
     assert_eq!((code, reason.as_str()), (4000, "account banned"));
@@ -212,6 +221,10 @@ async fn a_ban_ends_the_sessions_closes_the_sockets_and_refuses_sign_in() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = alice.http.get("/api/me").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The token's session stays ended, but no longer by a standing ban.
+    let (status, v) = phone.get("/api/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&v, "unauthorized");
     let again = app.login("alice").await;
     let (status, v) = again.post_empty("/api/realtime/ticket").await;
     assert_eq!(status, StatusCode::OK, "{v}");
@@ -219,11 +232,13 @@ async fn a_ban_ends_the_sessions_closes_the_sockets_and_refuses_sign_in() {
 
 /// Waits until `c`'s session is refused: a session ended by another
 /// process leaves the server's memory when it reads the log (every 250 ms).
-async fn refused_soon(c: &Client) {
+/// Returns the refusal's body.
+async fn refused_soon(c: &Client) -> Value {
     eventually("the ended session is refused", TIMEOUT, || async {
-        (c.get("/api/me").await.0 == StatusCode::UNAUTHORIZED).then_some(())
+        let (status, v) = c.get("/api/me").await;
+        (status == StatusCode::UNAUTHORIZED).then_some(v)
     })
-    .await;
+    .await
 }
 
 #[tokio::test]
