@@ -54,13 +54,11 @@ async fn idle_cookies(base: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
     realtime::signup(&c, base, &names).await
 }
 
-/// kith's chat scenario alone (`--only chat-cluster`), on two fresh nodes:
-/// the row the side-by-side reports, for profiling it.
-pub async fn kith_chat(opts: &Opts) -> anyhow::Result<()> {
-    let cl = cluster::start(opts, 2).await?;
+/// kith's chat row on a two-node cluster, clients spread over both.
+async fn kith_chat_on(opts: &Opts, cl: &cluster::Cluster) -> anyhow::Result<realtime::ChatRow> {
     let bases: Vec<String> = cl.nodes.iter().map(|n| n.base.clone()).collect();
     let pids: Vec<u32> = cl.nodes.iter().filter_map(|n| n.pid()).collect();
-    let chat = realtime::chat_on(
+    realtime::chat_on(
         opts,
         &bases[0],
         &bases,
@@ -68,8 +66,14 @@ pub async fn kith_chat(opts: &Opts) -> anyhow::Result<()> {
         chat_spec(Proto::Kith),
         &pids,
     )
-    .await?;
-    println!("{}", chat.text);
+    .await
+}
+
+/// kith's chat scenario alone (`--only chat-cluster`), on two fresh nodes:
+/// the row the side-by-side reports, for profiling it.
+pub async fn kith_chat(opts: &Opts) -> anyhow::Result<()> {
+    let cl = cluster::start(opts, 2).await?;
+    println!("{}", kith_chat_on(opts, &cl).await?.text);
     Ok(())
 }
 
@@ -88,16 +92,7 @@ async fn kith_side(opts: &Opts) -> anyhow::Result<Side> {
     let cookies = idle_cookies(&bases[0], "idle").await?;
     let idle = realtime::idle_on(Proto::Kith, &bases, &cookies, opts.idle, &rss).await?;
     log_idle("kith", &idle);
-    let pids: Vec<u32> = cl.nodes.iter().filter_map(|n| n.pid()).collect();
-    let chat = realtime::chat_on(
-        opts,
-        &bases[0],
-        &bases,
-        &bases,
-        chat_spec(Proto::Kith),
-        &pids,
-    )
-    .await?;
+    let chat = kith_chat_on(opts, &cl).await?;
     drop(cl);
 
     let out = crate::server::pinned(opts, &std::env::current_exe()?)

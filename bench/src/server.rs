@@ -50,7 +50,12 @@ impl Server {
             })
             .args(extra)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            // The servers' warnings, when a run needs explaining.
+            .stdout(if std::env::var_os("KITH_BENCH_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", opts.kith_bin.display()))?;
