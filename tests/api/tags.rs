@@ -108,11 +108,12 @@ async fn posts_from_before_tags_were_kept_get_theirs_after_the_upgrade() {
         let db = rusqlite::Connection::open(data_dir.join("kith.db")).expect("open");
         assert_eq!(
             kith::db::schema::latest(),
-            15,
+            16,
             "undo the new schema steps below"
         );
         db.execute_batch(
             "DELETE FROM post_tags;
+             DROP INDEX session_ends_session;
              DROP TABLE idempotency_steps;
              DROP TABLE idempotency_keys;
              DROP TABLE link_images;
