@@ -1026,6 +1026,7 @@ try {
     const notice = alice.page.locator(tid('auth-notice')).filter({ hasText: /banned/i });
     await expectState(notice, 'alice: the sign-in page says her account is banned', { context: alice.page.locator('main') });
     await shot(alice.page, 'banned-desktop');
+    await phoneShot(alice.page, 'banned-phone');
   });
 
   await step('alice (or carol, once alice is banned) downloads her data, then deletes her account', async () => {

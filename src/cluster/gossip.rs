@@ -227,7 +227,7 @@ impl Cluster {
     /// Fetches a node's presence set over a direct link, in the background.
     pub(super) fn resync(self: &Arc<Self>, node: &str) {
         let cluster = self.clone();
-        let Ok(id) = node.parse::<EndpointId>() else {
+        let Some(id) = self.endpoint_id(node) else {
             return;
         };
         let node = node.to_owned();

@@ -65,7 +65,7 @@ impl Cluster {
         let rows = nodes::all(&self.host.read).await?;
         let mut ids = Vec::with_capacity(rows.len());
         for row in &rows {
-            let Ok(id) = row.endpoint_id.parse::<EndpointId>() else {
+            let Some(id) = self.endpoint_id(&row.endpoint_id) else {
                 continue;
             };
             if id == self.id {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use axum::extract::State;
 use futures_util::future::join_all;
-use iroh::EndpointId;
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -83,8 +82,8 @@ pub(super) async fn gather(state: &AppState) -> Result<Vec<Member>, AppError> {
         .filter(|r| r.endpoint_id != me)
         .map(|r| async move {
             let fresh = now - r.heartbeat_at < ASK_FRESHER_THAN.as_millis() as i64;
-            let answer = match r.endpoint_id.parse::<EndpointId>() {
-                Ok(id) if fresh => match cluster.links.stats(cluster, id, ASK_TIMEOUT).await {
+            let answer = match cluster.endpoint_id(&r.endpoint_id) {
+                Some(id) if fresh => match cluster.links.stats(cluster, id, ASK_TIMEOUT).await {
                     Ok(s) => Some(s),
                     Err(e) => {
                         tracing::debug!(error = %e, node = %r.name, "no stats from a node");
