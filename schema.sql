@@ -696,3 +696,51 @@ CREATE TABLE IF NOT EXISTS idempotency_steps (
 -- (src/auth/extract.rs), so that the web client can say the account was
 -- banned rather than that it was signed out: one lookup by session id.
 CREATE INDEX IF NOT EXISTS session_ends_session ON session_ends (session_id);
+
+-- step 17
+-- The home feed, written on post: one row per (reader, post) for the
+-- author and each of the author's friends, so that a feed page is one
+-- range of this table (src/social/feed.rs). Read by merging the posts of
+-- every friend, a page cost a probe of `posts_author` per friend and a
+-- sort: 11 probes for 10 friends, 1,001 for 1,000, on every read.
+-- Written, a post costs a row per friend, once. `author_id` is kept so
+-- that muting filters rows at read time without rewriting them.
+--
+-- The triggers are the one statement of who reads what here ("the author
+-- and the author's friends"), so every write path keeps the table exact:
+-- posting, deleting (an admin's, or an account's cascade), befriending,
+-- unfriending and blocking. No foreign keys: each would cost a parent
+-- lookup per row, and the triggers remove every row whose post or
+-- friendship goes, in whichever order a cascade deletes them.
+CREATE TABLE IF NOT EXISTS feed_items (
+    user_id   INTEGER NOT NULL,
+    post_id   INTEGER NOT NULL,
+    author_id INTEGER NOT NULL,
+    PRIMARY KEY (user_id, post_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS feed_items_post_ins AFTER INSERT ON posts BEGIN
+    INSERT OR IGNORE INTO feed_items (user_id, post_id, author_id)
+        SELECT NEW.author_id, NEW.id, NEW.author_id
+        UNION ALL
+        SELECT friend_id, NEW.id, NEW.author_id FROM friendships WHERE user_id = NEW.author_id;
+END;
+CREATE TRIGGER IF NOT EXISTS feed_items_post_del AFTER DELETE ON posts BEGIN
+    DELETE FROM feed_items WHERE post_id = OLD.id AND user_id IN
+        (SELECT OLD.author_id
+         UNION ALL
+         SELECT friend_id FROM friendships WHERE user_id = OLD.author_id);
+END;
+CREATE TRIGGER IF NOT EXISTS feed_items_friend_ins AFTER INSERT ON friendships BEGIN
+    INSERT OR IGNORE INTO feed_items (user_id, post_id, author_id)
+        SELECT NEW.user_id, id, author_id FROM posts WHERE author_id = NEW.friend_id;
+END;
+CREATE TRIGGER IF NOT EXISTS feed_items_friend_del AFTER DELETE ON friendships BEGIN
+    DELETE FROM feed_items WHERE user_id = OLD.user_id AND post_id IN
+        (SELECT id FROM posts WHERE author_id = OLD.friend_id);
+END;
+
+INSERT OR IGNORE INTO feed_items (user_id, post_id, author_id)
+    SELECT author_id, id, author_id FROM posts
+    UNION ALL
+    SELECT f.user_id, p.id, p.author_id FROM friendships f JOIN posts p ON p.author_id = f.friend_id;

@@ -108,11 +108,16 @@ async fn posts_from_before_tags_were_kept_get_theirs_after_the_upgrade() {
         let db = rusqlite::Connection::open(data_dir.join("kith.db")).expect("open");
         assert_eq!(
             kith::db::schema::latest(),
-            16,
+            17,
             "undo the new schema steps below"
         );
         db.execute_batch(
             "DELETE FROM post_tags;
+             DROP TRIGGER feed_items_post_ins;
+             DROP TRIGGER feed_items_post_del;
+             DROP TRIGGER feed_items_friend_ins;
+             DROP TRIGGER feed_items_friend_del;
+             DROP TABLE feed_items;
              DROP INDEX session_ends_session;
              DROP TABLE idempotency_steps;
              DROP TABLE idempotency_keys;

@@ -1,0 +1,85 @@
+"""What a post costs to write with the feed table, against without it.
+
+The feed table (schema.sql, step 17) writes a row per friend on every
+post. This measures what that costs where it matters for kith: database
+pages written per post (each one a WAL frame, which LiteFS ships to every
+other node) and the time of a post's transaction with synchronous=FULL.
+
+kith's own schema.sql, applied to a fresh file in WAL mode, through
+Python's sqlite3 (the system SQLite: page counts are the file format's,
+the same for libSQL's engine). Each friend already has a feed of 400
+rows, so that their ranges lie on pages of their own as in a real
+database. Usage: python3 bench/feed/write_cost.py [posts]
+"""
+
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+
+SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "schema.sql")
+DROP_FEED = """
+DROP TRIGGER feed_items_post_ins; DROP TRIGGER feed_items_post_del;
+DROP TRIGGER feed_items_friend_ins; DROP TRIGGER feed_items_friend_del;
+DROP TABLE feed_items;
+"""
+FEED_ROWS = 400
+
+
+def run(friends, with_feed, posts):
+    d = tempfile.mkdtemp()
+    path = os.path.join(d, "k.db")
+    c = sqlite3.connect(path, isolation_level=None)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("PRAGMA synchronous=FULL")
+    c.execute("PRAGMA foreign_keys=ON")
+    c.execute("PRAGMA wal_autocheckpoint=0")
+    c.executescript(open(SCHEMA).read())
+    if not with_feed:
+        c.executescript(DROP_FEED)
+    users = friends + 1
+    c.execute("BEGIN")
+    for u in range(1, users + 1):
+        c.execute(
+            "INSERT INTO users (id, username, display_name, password_hash, created_at)"
+            " VALUES (?1, 'u' || ?1, 'U', 'x', 0)",
+            (u,),
+        )
+    for f in range(2, users + 1):
+        c.execute("INSERT INTO friendships VALUES (1, ?, 0), (?, 1, 0)", (f, f))
+        if with_feed:
+            c.executemany(
+                "INSERT INTO feed_items VALUES (?, ?, 0)",
+                [(f, 10_000_000 + f * FEED_ROWS + i) for i in range(FEED_ROWS)],
+            )
+    c.execute("COMMIT")
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = c.execute("PRAGMA page_size").fetchone()[0]
+    frame = page + 24
+    wal = path + "-wal"
+    t0 = time.perf_counter()
+    for _ in range(posts):
+        c.execute(
+            "INSERT INTO posts (author_id, body, visibility, created_at)"
+            " VALUES (1, 'a post of some length, as people write them', 'friends', 0)"
+        )
+    dt = time.perf_counter() - t0
+    frames = (os.path.getsize(wal) - 32) / frame
+    c.close()
+    return frames / posts, dt / posts * 1000
+
+
+def main():
+    posts = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    print("| friends | pages written per post, without / with the feed table "
+          "| ms per post (synchronous=FULL), without / with |")
+    print("|---|---|---|")
+    for friends in (10, 100, 1000):
+        p0, t0 = run(friends, False, posts)
+        p1, t1 = run(friends, True, posts)
+        print(f"| {friends} | {p0:.1f} / {p1:.1f} | {t0:.2f} / {t1:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
