@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS posts (
     like_count    INTEGER NOT NULL DEFAULT 0,
     comment_count INTEGER NOT NULL DEFAULT 0
 ) STRICT;
--- An author's posts newest first: profiles and the feed's per-author ranges.
+-- An author's posts newest first: profiles.
 CREATE INDEX IF NOT EXISTS posts_author ON posts (author_id, id);
 
 CREATE TRIGGER IF NOT EXISTS posts_count_ins AFTER INSERT ON posts BEGIN
