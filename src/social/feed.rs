@@ -119,6 +119,16 @@ mod tests {
         }
     }
 
+    /// A fresh database file at the latest schema, and its writer's
+    /// connection.
+    fn database() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("feed.db");
+        let mut conn = crate::db::open_writer_connection(&path).expect("open");
+        crate::db::schema::apply(&mut conn).expect("schema");
+        (dir, path, conn)
+    }
+
     fn add_user(conn: &Connection, id: i64) {
         conn.execute(
             "INSERT INTO users (id, username, display_name, password_hash, created_at)
@@ -134,10 +144,7 @@ mod tests {
     /// the rule's merge of friends' posts (the read this table replaced).
     #[test]
     fn the_feed_table_follows_every_write_that_changes_a_feed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("feed.db");
-        let mut conn = crate::db::open_writer_connection(&path).expect("open");
-        crate::db::schema::apply(&mut conn).expect("schema");
+        let (_dir, path, conn) = database();
         for u in 1..=USERS {
             add_user(&conn, u);
         }
@@ -238,10 +245,7 @@ mod tests {
     /// friendships already there.
     #[test]
     fn the_upgrade_fills_the_feed_table_from_what_is_there() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("feed.db");
-        let mut conn = crate::db::open_writer_connection(&path).expect("open");
-        crate::db::schema::apply(&mut conn).expect("schema");
+        let (_dir, path, mut conn) = database();
         conn.execute_batch(UNDO_STEP_17).expect("back to step 16");
         for u in 1..=USERS {
             add_user(&conn, u);
