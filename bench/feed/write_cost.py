@@ -9,7 +9,8 @@ kith's own schema.sql, applied to a fresh file in WAL mode, through
 Python's sqlite3 (the system SQLite: page counts are the file format's,
 the same for libSQL's engine). Each friend already has a feed of 400
 rows, so that their ranges lie on pages of their own as in a real
-database. Usage: python3 bench/feed/write_cost.py [posts]
+database. Then what deleting an account costs, its feed rows included.
+Usage: python3 bench/feed/write_cost.py [posts]
 """
 
 import os
@@ -22,7 +23,7 @@ SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "schema.sql")
 DROP_FEED = """
 DROP TRIGGER feed_items_post_ins; DROP TRIGGER feed_items_post_del;
 DROP TRIGGER feed_items_friend_ins; DROP TRIGGER feed_items_friend_del;
-DROP TABLE feed_items;
+DROP TRIGGER feed_items_user_del; DROP TABLE feed_items;
 """
 FEED_ROWS = 400
 
@@ -70,6 +71,39 @@ def run(friends, with_feed, posts):
     return frames / posts, dt / posts * 1000
 
 
+def delete_account(friends, posts, with_feed):
+    """Milliseconds to delete an account with `friends` friends and
+    `posts` posts (its feed rows going with it), in one transaction."""
+    d = tempfile.mkdtemp()
+    c = sqlite3.connect(os.path.join(d, "k.db"), isolation_level=None)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("PRAGMA synchronous=FULL")
+    c.execute("PRAGMA foreign_keys=ON")
+    c.executescript(open(SCHEMA).read())
+    if not with_feed:
+        c.executescript(DROP_FEED)
+    c.execute("BEGIN")
+    for u in range(1, friends + 2):
+        c.execute(
+            "INSERT INTO users (id, username, display_name, password_hash, created_at)"
+            " VALUES (?1, 'u' || ?1, 'U', 'x', 0)",
+            (u,),
+        )
+    for f in range(2, friends + 2):
+        c.execute("INSERT INTO friendships VALUES (1, ?, 0), (?, 1, 0)", (f, f))
+    c.executemany(
+        "INSERT INTO posts (author_id, body, visibility, created_at)"
+        " VALUES (1, 'a post', 'friends', 0)",
+        [()] * posts,
+    )
+    c.execute("COMMIT")
+    t0 = time.perf_counter()
+    c.execute("DELETE FROM users WHERE id = 1")
+    dt = time.perf_counter() - t0
+    c.close()
+    return dt * 1000
+
+
 def main():
     posts = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     print("| friends | pages written per post, without / with the feed table "
@@ -79,6 +113,13 @@ def main():
         p0, t0 = run(friends, False, posts)
         p1, t1 = run(friends, True, posts)
         print(f"| {friends} | {p0:.1f} / {p1:.1f} | {t0:.2f} / {t1:.2f} |")
+    print()
+    print("| friends, posts | ms to delete the account, without / with the feed table |")
+    print("|---|---|")
+    for friends, n in ((100, 1000), (500, 2000)):
+        d0 = delete_account(friends, n, False)
+        d1 = delete_account(friends, n, True)
+        print(f"| {friends}, {n} | {d0:.0f} / {d1:.0f} |")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ mod tests {
     /// dropping the table leaves them).
     const UNDO_STEP_17: &str = "DROP TRIGGER feed_items_post_ins; DROP TRIGGER feed_items_post_del;
          DROP TRIGGER feed_items_friend_ins; DROP TRIGGER feed_items_friend_del;
-         DROP TABLE feed_items; PRAGMA user_version = 16;";
+         DROP TRIGGER feed_items_user_del; DROP TABLE feed_items; PRAGMA user_version = 16;";
 
     /// Who reads which post by the rule itself ("the author and the
     /// author's friends"), computed from scratch, against the rows the

@@ -117,6 +117,7 @@ async fn posts_from_before_tags_were_kept_get_theirs_after_the_upgrade() {
              DROP TRIGGER feed_items_post_del;
              DROP TRIGGER feed_items_friend_ins;
              DROP TRIGGER feed_items_friend_del;
+             DROP TRIGGER feed_items_user_del;
              DROP TABLE feed_items;
              DROP INDEX session_ends_session;
              DROP TABLE idempotency_steps;
