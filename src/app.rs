@@ -245,6 +245,7 @@ impl App {
             push_vapid,
             webtransport,
             users,
+            post_json: Default::default(),
             sessions,
             passwords: Passwords::new()?,
             write_limits: config.limits.writes.map(PerUser::new),

@@ -32,24 +32,34 @@ pub struct Json<T>(pub T);
 /// and copied its buffer seven times, and the copies were 5% of a feed
 /// read's CPU. A `Vec` of 4 KiB grows twice for such a page, and is handed
 /// to the body without a copy.
-const JSON_BUFFER: usize = 4096;
+pub(crate) const JSON_BUFFER: usize = 4096;
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         let mut body = Vec::with_capacity(JSON_BUFFER);
         match serde_json::to_writer(&mut body, &self.0) {
-            Ok(()) => (
-                [(
-                    header::CONTENT_TYPE,
-                    header::HeaderValue::from_static("application/json"),
-                )],
-                body,
-            )
-                .into_response(),
+            Ok(()) => JsonBytes(body).into_response(),
             Err(e) => {
                 AppError::Internal(anyhow::Error::new(e).context("writing JSON")).into_response()
             }
         }
+    }
+}
+
+/// A body already written as JSON (by a writer that shares parts of it
+/// between responses), sent as `application/json`.
+pub struct JsonBytes(pub Vec<u8>);
+
+impl IntoResponse for JsonBytes {
+    fn into_response(self) -> Response {
+        (
+            [(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
     }
 }
 

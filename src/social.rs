@@ -11,6 +11,7 @@ pub mod feed;
 pub mod friends;
 pub mod mentions;
 pub mod mutes;
+pub mod post_json;
 pub mod posts;
 pub mod relations;
 pub mod search;

@@ -50,6 +50,8 @@ pub struct Inner {
     /// Signed-in users by id, for the `User` extractor. Entries live 10 s:
     /// a profile change made on another node shows within that time.
     pub users: Cache<Id, Arc<UserView>>,
+    /// Posts' JSON shared between their readers while unchanged.
+    pub post_json: crate::social::post_json::PostJson,
     /// Session records this node has read ([`SessionCache`]).
     pub sessions: Arc<SessionCache>,
     pub passwords: Passwords,

@@ -28,7 +28,10 @@ DROP TRIGGER feed_items_user_del; DROP TABLE feed_items;
 FEED_ROWS = 400
 
 
-def run(friends, with_feed, posts):
+def open_db(friends, with_feed):
+    """A fresh database file with kith's schema (the feed table dropped
+    unless `with_feed`), and user 1 with `friends` friends, in a
+    transaction left open."""
     d = tempfile.mkdtemp()
     path = os.path.join(d, "k.db")
     c = sqlite3.connect(path, isolation_level=None)
@@ -39,17 +42,23 @@ def run(friends, with_feed, posts):
     c.executescript(open(SCHEMA).read())
     if not with_feed:
         c.executescript(DROP_FEED)
-    users = friends + 1
     c.execute("BEGIN")
-    for u in range(1, users + 1):
+    for u in range(1, friends + 2):
         c.execute(
             "INSERT INTO users (id, username, display_name, password_hash, created_at)"
             " VALUES (?1, 'u' || ?1, 'U', 'x', 0)",
             (u,),
         )
-    for f in range(2, users + 1):
+    for f in range(2, friends + 2):
         c.execute("INSERT INTO friendships VALUES (1, ?, 0), (?, 1, 0)", (f, f))
-        if with_feed:
+    return c, path
+
+
+def run(friends, with_feed, posts):
+    """Pages written and milliseconds per post by user 1."""
+    c, path = open_db(friends, with_feed)
+    if with_feed:
+        for f in range(2, friends + 2):
             c.executemany(
                 "INSERT INTO feed_items VALUES (?, ?, 0)",
                 [(f, 10_000_000 + f * FEED_ROWS + i) for i in range(FEED_ROWS)],
@@ -74,23 +83,7 @@ def run(friends, with_feed, posts):
 def delete_account(friends, posts, with_feed):
     """Milliseconds to delete an account with `friends` friends and
     `posts` posts (its feed rows going with it), in one transaction."""
-    d = tempfile.mkdtemp()
-    c = sqlite3.connect(os.path.join(d, "k.db"), isolation_level=None)
-    c.execute("PRAGMA journal_mode=WAL")
-    c.execute("PRAGMA synchronous=FULL")
-    c.execute("PRAGMA foreign_keys=ON")
-    c.executescript(open(SCHEMA).read())
-    if not with_feed:
-        c.executescript(DROP_FEED)
-    c.execute("BEGIN")
-    for u in range(1, friends + 2):
-        c.execute(
-            "INSERT INTO users (id, username, display_name, password_hash, created_at)"
-            " VALUES (?1, 'u' || ?1, 'U', 'x', 0)",
-            (u,),
-        )
-    for f in range(2, friends + 2):
-        c.execute("INSERT INTO friendships VALUES (1, ?, 0), (?, 1, 0)", (f, f))
+    c, _ = open_db(friends, with_feed)
     c.executemany(
         "INSERT INTO posts (author_id, body, visibility, created_at)"
         " VALUES (1, 'a post', 'friends', 0)",

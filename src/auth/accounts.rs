@@ -56,7 +56,7 @@ macro_rules! author_columns {
 pub use author_columns;
 
 /// The [`author_columns`] of a row.
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct Author {
     a_id: i64,
     a_username: String,
@@ -66,6 +66,21 @@ pub struct Author {
 }
 
 impl Author {
+    /// Whether the [`author_columns`] of row `r`, from column `at`, hold
+    /// exactly these values; read in place, with no copies.
+    pub fn same_as(&self, r: &libsql::Row, at: i32) -> libsql::Result<bool> {
+        Ok(r.get::<i64>(at)? == self.a_id
+            && r.get_str(at + 1)? == self.a_username
+            && r.get_str(at + 2)? == self.a_display_name
+            && r.get::<i64>(at + 3)? == self.a_created_at
+            && r.get::<Option<i64>>(at + 4)? == self.a_avatar_id)
+    }
+
+    /// The bytes its text holds on the heap, for a cache's weight.
+    pub fn heap_bytes(&self) -> usize {
+        self.a_username.len() + self.a_display_name.len()
+    }
+
     /// The [`author_columns`] of a row read through libsql, from column `at`.
     pub fn read(r: &libsql::Row, at: i32) -> libsql::Result<Author> {
         Ok(Author {

@@ -11,11 +11,12 @@ use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::posts::{POST_SELECT, PostView, fetch_posts};
+use super::post_json::PostJson;
+use super::posts::{POST_SELECT, PostView};
 use crate::auth::User;
-use crate::db::reader::{ReadError, Reader, limited};
+use crate::db::reader::{Reader, limited};
 use crate::error::AppError;
-use crate::http::{Json, Page, PageParams, PageReq, Query};
+use crate::http::{JsonBytes, Page, PageParams, PageReq, Query};
 use crate::state::AppState;
 use kith_core::ids::Id;
 
@@ -23,7 +24,13 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(feed))
 }
 
-pub fn page(db: &Reader, reader: Id, page: PageReq) -> Result<Page<PostView>, ReadError> {
+/// A page of `reader`'s feed, as JSON (`Page<PostView>`).
+pub fn page(
+    db: &Reader,
+    shared: &PostJson,
+    reader: Id,
+    page: PageReq,
+) -> Result<Vec<u8>, AppError> {
     // Friends see both public and friends-only posts of each other, so no
     // visibility filter is needed beyond the rows written for the reader;
     // muted friends leave it (their posts stay on their profile).
@@ -38,10 +45,7 @@ pub fn page(db: &Reader, reader: Id, page: PageReq) -> Result<Page<PostView>, Re
          ORDER BY post_id DESC";
     let ids = limited(IDS, page.fetch());
     let sql = format!("{POST_SELECT} WHERE p.id IN ({ids}) ORDER BY p.id DESC");
-    let params = [reader.0, page.before()];
-    Ok(Page::from_rows(fetch_posts(db, &sql, params)?, page, |p| {
-        p.id
-    }))
+    shared.page(db, &sql, [reader.0, page.before()], page)
 }
 
 #[utoipa::path(get, path = "/api/feed", tag = "posts",
@@ -51,8 +55,13 @@ async fn feed(
     State(state): State<AppState>,
     user: User,
     Query(p): Query<PageParams>,
-) -> Result<Json<Page<PostView>>, AppError> {
-    Ok(Json(page(&state.reader, user.id, p.resolve()?)?))
+) -> Result<JsonBytes, AppError> {
+    Ok(JsonBytes(page(
+        &state.reader,
+        &state.post_json,
+        user.id,
+        p.resolve()?,
+    )?))
 }
 
 #[cfg(test)]
@@ -106,13 +115,19 @@ mod tests {
 
     /// Every page of a user's feed, 7 posts at a time.
     fn whole_feed(reader: &Reader, user: i64) -> Vec<Id> {
+        let shared = PostJson::default();
         let mut ids = Vec::new();
         let mut cursor = None;
         loop {
             let req = PageReq { limit: 7, cursor };
-            let p = page(reader, Id(user), req).expect("feed page");
-            ids.extend(p.items.iter().map(|i| i.id));
-            match p.next_cursor {
+            let json = page(reader, &shared, Id(user), req).expect("feed page");
+            let p: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+            let items = p["items"].as_array().expect("items");
+            ids.extend(items.iter().map(|i| {
+                let id = i["id"].as_str().expect("an id");
+                id.parse::<Id>().expect("an id")
+            }));
+            match p["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.parse::<Id>().expect("cursor").0),
                 None => return ids,
             }

@@ -17,7 +17,7 @@ use crate::auth::User;
 use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
 use crate::db::reader::{ReadError, Reader, limited};
 use crate::error::{AppError, ErrorBody};
-use crate::http::{Json, Page, PageParams, PageReq, Path, Query};
+use crate::http::{Json, JsonBytes, Page, PageParams, PageReq, Path, Query};
 use crate::live::Touch;
 use crate::media::{Attach, MediaView};
 use crate::notify;
@@ -69,6 +69,7 @@ pub struct PostView {
 }
 
 /// A row of [`POST_SELECT`].
+#[derive(Clone)]
 pub struct PostRow {
     id: i64,
     body: String,
@@ -84,8 +85,39 @@ pub struct PostRow {
 }
 
 impl PostRow {
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// Whether its JSON is made from this row alone: no media, link card
+    /// or mention, which come from other tables (a mention names someone
+    /// only while they exist).
+    pub fn self_contained(&self) -> bool {
+        !self.has_media && !self.has_link && !self.body.contains('@')
+    }
+
+    /// Whether row `r` holds the values this one does in every column but
+    /// `liked_by_me` (the reader's own); read in place, with no copies.
+    pub fn same_as(&self, r: &libsql::Row) -> libsql::Result<bool> {
+        Ok(r.get::<i64>(0)? == self.id
+            && r.get_str(1)? == self.body
+            && r.get_str(2)? == self.visibility
+            && r.get::<i64>(3)? == self.created_at
+            && r.get::<i64>(4)? == self.like_count
+            && r.get::<i64>(5)? == self.comment_count
+            && r.get::<Option<i64>>(7)? == self.edited_at
+            && r.get::<bool>(8)? == self.has_media
+            && r.get::<bool>(9)? == self.has_link
+            && self.author.same_as(r, 10)?)
+    }
+
+    /// The bytes its text holds on the heap, for a cache's weight.
+    pub fn heap_bytes(&self) -> usize {
+        self.body.len() + self.visibility.len() + self.author.heap_bytes()
+    }
+
     /// By column position, as [`POST_SELECT`] lists them.
-    fn read(r: &libsql::Row) -> libsql::Result<PostRow> {
+    pub fn read(r: &libsql::Row) -> libsql::Result<PostRow> {
         Ok(PostRow {
             id: r.get(0)?,
             body: r.get(1)?,
@@ -146,7 +178,12 @@ pub fn fetch_posts(
     sql: &str,
     params: impl IntoParams,
 ) -> Result<Vec<PostView>, ReadError> {
-    let rows = db.all(sql, params, PostRow::read)?;
+    views(db, db.all(sql, params, PostRow::read)?)
+}
+
+/// The views of rows of [`POST_SELECT`], with their media, mentions and
+/// link cards (see [`fetch_posts`]).
+pub fn views(db: &Reader, rows: Vec<PostRow>) -> Result<Vec<PostView>, ReadError> {
     let with = |has: fn(&PostRow) -> bool| -> Vec<Id> {
         rows.iter().filter(|r| has(r)).map(|r| Id(r.id)).collect()
     };
@@ -174,12 +211,14 @@ pub fn visible_post(db: &Reader, reader: Id, id: Id) -> Result<Option<PostView>,
     Ok(fetch_posts(db, &SQL, [reader.0, id.0])?.pop())
 }
 
+/// A page of `author`'s posts that `reader` may see, as JSON
+/// (`Page<PostView>`).
 fn posts_by(
-    db: &Reader,
+    state: &AppState,
     reader: Id,
     author: Id,
     page: PageReq,
-) -> Result<Page<PostView>, ReadError> {
+) -> Result<JsonBytes, AppError> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "{POST_SELECT} WHERE p.author_id = ?2 AND p.id < ?3 AND {VISIBLE} \
@@ -188,9 +227,12 @@ fn posts_by(
     });
     let sql = limited(&SQL, page.fetch());
     let params = [reader.0, author.0, page.before()];
-    Ok(Page::from_rows(fetch_posts(db, &sql, params)?, page, |p| {
-        p.id
-    }))
+    Ok(JsonBytes(state.post_json.page(
+        &state.reader,
+        &sql,
+        params,
+        page,
+    )?))
 }
 
 // ---- handlers -------------------------------------------------------------
@@ -540,8 +582,8 @@ async fn user_posts(
     user: User,
     Path(username): Path<String>,
     Query(p): Query<PageParams>,
-) -> Result<Json<Page<PostView>>, AppError> {
+) -> Result<JsonBytes, AppError> {
     let page = p.resolve()?;
     let author = super::relations::user_named(&state, &username).await?;
-    Ok(Json(posts_by(&state.reader, user.id, author.id, page)?))
+    posts_by(&state, user.id, author.id, page)
 }
