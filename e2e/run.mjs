@@ -850,6 +850,9 @@ try {
     await expectState(page.locator(tid('profile-name')).filter({ hasText: ALICE }), `alice: profile-name names ${ALICE}`, {
       context: page.locator(tid('profile-name')),
     });
+    await expectState(page.locator(`article${tid('post')}`).first(), 'alice: her posts on her profile', {
+      context: page.locator(`article${tid('post')}`),
+    });
     await shot(page, 'profile-desktop');
 
     // A new avatar: choose a photo, crop it square, save; it replaces the
