@@ -12,7 +12,7 @@ import { chat } from './chat/client.js';
 import { EVENTS } from './events.js';
 import { icon } from './icons.js';
 import { state } from './store.js';
-import { avatar, h, replace, setBadge } from './ui.js';
+import { avatar, h, replace, setBadge, showNewAvatar } from './ui.js';
 
 /** { root, main, links, notifCount, chatUnread, transport, banner, unsub }, or null. */
 let shell = null;
@@ -125,6 +125,7 @@ export function ensureShell(app) {
   shell.unsub.push(bus.on(EVENTS.TRANSPORT_CHANGED, renderTransport));
   // A new or removed profile photo shows at once.
   shell.unsub.push(bus.on(EVENTS.ME_CHANGED, (user) => {
+    showNewAvatar(user);
     replace(whoAvatar, avatar(user, 'sm'));
     showAdmin(user);
   }));

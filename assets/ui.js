@@ -79,7 +79,19 @@ export function initialsAvatar(user, size = 'md') {
   const name = (user && (user.display_name || user.username)) || '?';
   const initial = [...name.trim()][0] || '?';
   const tone = hashOf(user?.username || name) % AVATAR_COLORS;
-  return h('span', { class: ['avatar', `avatar-${size}`, `tone-${tone}`], 'aria-hidden': 'true', text: initial.toUpperCase() });
+  return h('span', { class: ['avatar', `avatar-${size}`, `tone-${tone}`], 'aria-hidden': 'true', dataset: avatarData(user, size), text: initial.toUpperCase() });
+}
+
+/** Marks an avatar with whose it is and its size, so that a new photo can replace it wherever it shows (showNewAvatar). */
+function avatarData(user, size) {
+  return user?.id == null ? {} : { avatarOf: String(user.id), avatarSize: size };
+}
+
+/** Shows `user`'s new or removed photo in every avatar of theirs on the page (posts, comments, lists). */
+export function showNewAvatar(user) {
+  for (const el of document.querySelectorAll(`[data-avatar-of="${CSS.escape(String(user.id))}"]`)) {
+    el.replaceWith(avatar(user, el.dataset.avatarSize || 'md'));
+  }
 }
 
 /**
@@ -100,6 +112,7 @@ export function avatar(user, size = 'md') {
     height: String(px),
     decoding: 'async',
     draggable: 'false',
+    dataset: avatarData(user, size),
   });
   if (a.medium && a.large && (a.small !== a.medium || a.medium !== a.large)) {
     img.setAttribute('srcset', `${a.small} 48w, ${a.medium} 96w, ${a.large} 256w`);

@@ -856,7 +856,7 @@ try {
     await shot(page, 'profile-desktop');
 
     // A new avatar: choose a photo, crop it square, save; it replaces the
-    // initials in the profile header and the shell.
+    // initials in the profile header, the shell and her posts.
     await page.locator(tid('avatar-file')).setInputFiles(PHOTOS[0]);
     const crop = page.locator(tid('crop-dialog'));
     await expectState(crop, 'alice: the crop dialog opens');
@@ -866,6 +866,15 @@ try {
     await until(
       () => page.evaluate(() => [...document.querySelectorAll('img.avatar, .avatar img')].some((i) => /-a(48|96|256)\.webp/.test(i.currentSrc || i.src) && i.complete && i.naturalWidth > 0)),
       'alice: her new avatar shows',
+      STEP,
+    );
+    // On her posts already on the page too, not only in the header.
+    await until(
+      () => page.evaluate(() => {
+        const heads = [...document.querySelectorAll('article[data-testid="post"] .post-head img.avatar')];
+        return heads.length > 0 && heads.every((i) => /-a(48|96|256)\.webp/.test(i.currentSrc || i.src));
+      }),
+      'alice: her new avatar on her posts',
       STEP,
     );
     await shot(page, 'profile-avatar-desktop');
