@@ -123,10 +123,9 @@ export function ensureShell(app) {
   shell.unsub.push(bus.on(EVENTS.NOTIFICATION_COUNT, (n) => setBadge(notifCount, n)));
   shell.unsub.push(bus.on(EVENTS.CHAT_UNREAD, () => setBadge(chatUnread, chat.totalUnread())));
   shell.unsub.push(bus.on(EVENTS.TRANSPORT_CHANGED, renderTransport));
-  // A new or removed profile photo shows at once.
+  // A new or removed profile photo shows at once, in every avatar of yours on the page.
   shell.unsub.push(bus.on(EVENTS.ME_CHANGED, (user) => {
     showNewAvatar(user);
-    replace(whoAvatar, avatar(user, 'sm'));
     showAdmin(user);
   }));
   // A sign-in answers the plain user: whether they are an admin comes from /api/me.

@@ -7,7 +7,7 @@ import { bus } from '../bus.js';
 import { EVENTS } from '../events.js';
 import { avatarControls } from '../mediakit/avatar.js';
 import { state } from '../store.js';
-import { avatar, formError, h, replace } from '../ui.js';
+import { avatar, formError, h } from '../ui.js';
 import { card, statusLine, whileBusy } from './kit.js';
 
 export const BIO_MAX = 300;
@@ -22,8 +22,8 @@ export function render(el, ctx, shared) {
   const me = shared.me;
 
   // Photo.
+  // A new photo replaces it with the rest of yours (the shell's showNewAvatar).
   const preview = h('span', { class: 'settings-avatar' }, avatar(me, 'xl'));
-  ctx.on(EVENTS.ME_CHANGED, (user) => replace(preview, avatar(user, 'xl')));
   const photo = card({ title: 'Profile photo', description: 'A square photo; you choose the part that shows.', testid: 'settings-photo' },
     h('div', { class: 'settings-photo' }, preview, avatarControls()));
 
