@@ -755,3 +755,22 @@ INSERT OR IGNORE INTO feed_items (user_id, post_id, author_id)
     SELECT author_id, id, author_id FROM posts
     UNION ALL
     SELECT f.user_id, p.id, p.author_id FROM friendships f JOIN posts p ON p.author_id = f.friend_id;
+
+-- step 18
+-- Whether a post has photos or videos, on its own row: every post read
+-- asked `post_media` (a probe of its primary key per post, 21 on a feed
+-- page), and that probe was about a seventh of a feed read's time
+-- (measured with wrk: 7,500–7,900 req/s with it, 8,500–9,550 without).
+-- Kept by the triggers below on every write path: attaching, and an
+-- attachment going with its media or its post (cascades fire them too).
+ALTER TABLE posts ADD COLUMN media_count INTEGER NOT NULL DEFAULT 0;
+
+CREATE TRIGGER IF NOT EXISTS post_media_count_ins AFTER INSERT ON post_media BEGIN
+    UPDATE posts SET media_count = media_count + 1 WHERE id = NEW.post_id;
+END;
+CREATE TRIGGER IF NOT EXISTS post_media_count_del AFTER DELETE ON post_media BEGIN
+    UPDATE posts SET media_count = media_count - 1 WHERE id = OLD.post_id;
+END;
+
+UPDATE posts SET media_count = (SELECT count(*) FROM post_media WHERE post_id = posts.id)
+    WHERE id IN (SELECT post_id FROM post_media);

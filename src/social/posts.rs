@@ -163,7 +163,7 @@ pub const POST_SELECT: &str = concat!(
     "SELECT p.id, p.body, p.visibility, p.created_at, p.like_count, p.comment_count, \
      EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1) AS liked_by_me, \
      p.edited_at, \
-     EXISTS (SELECT 1 FROM post_media pm WHERE pm.post_id = p.id) AS has_media, \
+     p.media_count > 0 AS has_media, \
      p.link_url IS NOT NULL AS has_link, ",
     author_columns!(),
     " FROM posts p JOIN users a ON a.id = p.author_id"
@@ -586,4 +586,196 @@ async fn user_posts(
     let page = p.resolve()?;
     let author = super::relations::user_named(&state, &username).await?;
     posts_by(&state, user.id, author.id, page)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use rusqlite::{Connection, params};
+
+    /// Schema step 18 undone.
+    pub(crate) const UNDO_STEP_18: &str =
+        "DROP TRIGGER post_media_count_ins; DROP TRIGGER post_media_count_del;
+         ALTER TABLE posts DROP COLUMN media_count; PRAGMA user_version = 17;";
+
+    const USERS: i64 = 4;
+
+    /// Posts whose `media_count` is not the number of their attachments:
+    /// (post, count kept, count of rows).
+    fn drift(conn: &Connection) -> Vec<(i64, i64, i64)> {
+        let mut st = conn
+            .prepare(
+                "SELECT id, media_count, n FROM
+                   (SELECT id, media_count, (SELECT count(*) FROM post_media WHERE post_id = p.id) n
+                    FROM posts p)
+                 WHERE media_count <> n",
+            )
+            .expect("drift query");
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("drift query")
+            .collect::<Result<_, _>>()
+            .expect("drift rows")
+    }
+
+    /// Every post as [`POST_SELECT`] reads it, against the attachments
+    /// each one has: (post, items in its view, rows of `post_media`).
+    fn shown(conn: &Connection, reader: &Reader) -> Vec<(Id, usize, usize)> {
+        let sql = format!("{POST_SELECT} ORDER BY p.id");
+        let views = fetch_posts(reader, &sql, [0]).expect("posts");
+        views
+            .into_iter()
+            .map(|v| {
+                let rows: i64 = conn
+                    .query_row(
+                        "SELECT count(*) FROM post_media WHERE post_id = ?1",
+                        [v.id.0],
+                        |r| r.get(0),
+                    )
+                    .expect("count");
+                (v.id, v.media.len(), usize::try_from(rows).expect("a count"))
+            })
+            .collect()
+    }
+
+    fn database() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("posts.db");
+        let mut conn = crate::db::open_writer_connection(&path).expect("open");
+        crate::db::schema::apply(&mut conn).expect("schema");
+        (dir, path, conn)
+    }
+
+    fn add_user(conn: &Connection, id: i64) {
+        conn.execute(
+            "INSERT INTO users (id, username, display_name, password_hash, created_at)
+             VALUES (?1, 'u' || ?1, 'U', 'x', 0)",
+            [id],
+        )
+        .expect("user");
+    }
+
+    /// Posting, uploading, attaching, deleting media (its attachments go
+    /// by cascade), deleting posts and deleting accounts, in any order:
+    /// after each step every post's count is its number of attachments,
+    /// and every post read shows exactly the attachments it has.
+    #[test]
+    fn a_posts_media_count_follows_every_write_of_its_attachments() {
+        let (_dir, path, conn) = database();
+        for u in 1..=USERS {
+            add_user(&conn, u);
+        }
+        let reader = Reader::open(&path).expect("reader");
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: i64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            i64::try_from(seed % n.unsigned_abs()).expect("small")
+        };
+        // Posts, uploads, attachments, deleted media, deleted posts,
+        // deleted accounts: how often each is drawn (of 16).
+        const WEIGHTS: [i64; 6] = [4, 4, 5, 1, 1, 1];
+        let mut seen = [0usize; 6];
+        let mut most = 0;
+        for step in 0..300 {
+            let a = next(USERS) + 1;
+            let (pick_post, pick_media) = (next(12), next(12));
+            let mut draw = next(WEIGHTS.iter().sum());
+            let op = WEIGHTS
+                .iter()
+                .position(|&w| {
+                    draw -= w;
+                    draw < 0
+                })
+                .expect("a drawn op");
+            let changed = match op {
+                0 => conn.execute(
+                    "INSERT INTO posts (author_id, body, visibility, created_at)
+                     VALUES (?1, 'x', 'public', 0)",
+                    [a],
+                ),
+                1 => conn.execute(
+                    "INSERT INTO media (owner_id, status, size_bytes, created_at, updated_at)
+                     VALUES (?1, 'ready', 1, 0, 0)",
+                    [a],
+                ),
+                2 => conn.execute(
+                    "INSERT OR IGNORE INTO post_media (post_id, position, media_id)
+                     SELECT p.id, (SELECT count(*) FROM post_media WHERE post_id = p.id), m.id
+                     FROM (SELECT id FROM posts ORDER BY id LIMIT 1 OFFSET ?1) p,
+                          (SELECT id FROM media ORDER BY id LIMIT 1 OFFSET ?2) m",
+                    params![pick_post, pick_media],
+                ),
+                3 => conn.execute(
+                    "DELETE FROM media WHERE id = (SELECT id FROM media ORDER BY id LIMIT 1 OFFSET ?1)",
+                    [pick_media],
+                ),
+                4 => conn.execute(
+                    "DELETE FROM posts WHERE id = (SELECT id FROM posts ORDER BY id LIMIT 1 OFFSET ?1)",
+                    [pick_post],
+                ),
+                _ => {
+                    // An account deleted (its posts and media go by
+                    // cascade) and the id taken again.
+                    let n = conn
+                        .execute("DELETE FROM users WHERE id = ?1", [a])
+                        .expect("delete user");
+                    add_user(&conn, a);
+                    Ok(n)
+                }
+            }
+            .expect("write");
+            if changed > 0 {
+                seen[op] += 1;
+            }
+            assert_eq!(drift(&conn), vec![], "after step {step} (op {op})");
+            most = most.max(
+                conn.query_row("SELECT max(media_count) FROM posts", [], |r| {
+                    r.get::<_, Option<i64>>(0)
+                })
+                .expect("most")
+                .unwrap_or(0),
+            );
+            if step % 10 == 0 {
+                for (id, view, rows) in shown(&conn, &reader) {
+                    assert_eq!(view, rows, "post {id:?} after step {step}");
+                }
+            }
+        }
+        assert!(
+            seen.iter().all(|&n| n > 0),
+            "every kind of write ran: {seen:?}"
+        );
+        assert!(most > 1, "some post held several items: {most}");
+    }
+
+    /// A database from before the count gets it from the attachments
+    /// already there.
+    #[test]
+    fn the_upgrade_counts_the_attachments_already_there() {
+        let (_dir, path, mut conn) = database();
+        conn.execute_batch(UNDO_STEP_18).expect("back to step 17");
+        add_user(&conn, 1);
+        conn.execute_batch(
+            "INSERT INTO posts (id, author_id, body, visibility, created_at)
+               VALUES (1, 1, 'a', 'public', 0), (2, 1, 'b', 'public', 0), (3, 1, 'c', 'public', 0);
+             INSERT INTO media (id, owner_id, status, size_bytes, created_at, updated_at)
+               VALUES (1, 1, 'ready', 1, 0, 0), (2, 1, 'ready', 1, 0, 0), (3, 1, 'ready', 1, 0, 0);
+             INSERT INTO post_media (post_id, position, media_id) VALUES (1, 0, 1), (1, 1, 2), (3, 0, 3);",
+        )
+        .expect("rows from before");
+        crate::db::schema::apply(&mut conn).expect("upgrade");
+        assert_eq!(drift(&conn), vec![]);
+        let counts: Vec<(i64, i64)> = conn
+            .prepare("SELECT id, media_count FROM posts ORDER BY id")
+            .expect("counts")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("counts")
+            .collect::<Result<_, _>>()
+            .expect("counts");
+        assert_eq!(counts, vec![(1, 2), (2, 0), (3, 1)]);
+        let reader = Reader::open(&path).expect("reader");
+        let media: Vec<usize> = shown(&conn, &reader).iter().map(|s| s.1).collect();
+        assert_eq!(media, vec![2, 0, 1]);
+    }
 }

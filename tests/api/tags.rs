@@ -108,11 +108,14 @@ async fn posts_from_before_tags_were_kept_get_theirs_after_the_upgrade() {
         let db = rusqlite::Connection::open(data_dir.join("kith.db")).expect("open");
         assert_eq!(
             kith::db::schema::latest(),
-            17,
+            18,
             "undo the new schema steps below"
         );
         db.execute_batch(
             "DELETE FROM post_tags;
+             DROP TRIGGER post_media_count_ins;
+             DROP TRIGGER post_media_count_del;
+             ALTER TABLE posts DROP COLUMN media_count;
              DROP TRIGGER feed_items_post_ins;
              DROP TRIGGER feed_items_post_del;
              DROP TRIGGER feed_items_friend_ins;
