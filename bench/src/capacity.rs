@@ -132,6 +132,23 @@ async fn hold(run: &Run, pid: u32, users: usize, hold: Duration) {
     }
 }
 
+/// Descriptors the server and the load generator each keep besides one
+/// socket per user (database files, listeners, the cluster endpoint,
+/// sockets of users reconnecting), with room to spare: the server holds
+/// about 60.
+const OTHER_FILES: u64 = 1000;
+
+/// The most users a run can hold with `limit` open files per process
+/// (each side holds a socket per user), up to `max`. A step past it is
+/// not a measure of kith: sockets fail to open ("Too many open files")
+/// and their users' reconnects pile up.
+fn within_open_files(max: usize, limit: Option<u64>) -> usize {
+    match limit {
+        Some(l) => max.min(usize::try_from(l.saturating_sub(OTHER_FILES)).unwrap_or(usize::MAX)),
+        None => max,
+    }
+}
+
 /// The soft limit on open files of this process (the server inherits the
 /// same from `bench/run.sh`).
 fn open_files_limit() -> Option<u64> {
@@ -151,15 +168,15 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
         "--capacity-users must be at least {}",
         3 * CIRCLE
     );
-    let targets = steps(opts.capacity_users, opts.capacity_max);
-    let most = targets.last().copied().unwrap_or(0) as u64;
-    if let Some(limit) = open_files_limit()
-        && limit < most + 1000
-    {
+    let limit = open_files_limit();
+    let max = within_open_files(opts.capacity_max, limit);
+    if max < opts.capacity_max {
         eprintln!(
-            "capacity: open files limited to {limit}, fewer than the {most} sockets of the last step; raise it with ulimit -n (bench/run.sh --capacity does)"
+            "capacity: open files limited to {} (raise it with ulimit -n, as bench/run.sh --capacity does where the machine allows): the steps stop at {max} users",
+            limit.unwrap_or(0)
         );
     }
+    let targets = steps(opts.capacity_users, max);
     let rates = Rates::capacity();
     let server = Server::start(opts, &["--no-webtransport"]).await?;
     let result = measure(opts, &server, &rates, &targets).await;
@@ -179,7 +196,14 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
         opts.capacity_users,
         opts.capacity_step_duration.as_secs_f64(),
         API_P99_LIMIT_US / 1000,
-        opts.capacity_max,
+        if max < opts.capacity_max {
+            format!(
+                "{max} users (the most this machine's open-file limit, {}, allows each process with {OTHER_FILES} to spare)",
+                limit.unwrap_or(0)
+            )
+        } else {
+            format!("{max} users")
+        },
         SETTLE.as_secs(),
         GRACE.as_secs(),
     );
@@ -392,6 +416,19 @@ mod tests {
         assert_eq!(steps(10_000, 5_000), [10_000]);
         // A cut that rounds to the step before adds nothing.
         assert_eq!(steps(1000, 2004), [1000, 2000]);
+    }
+
+    #[test]
+    fn the_steps_stop_where_open_files_run_out() {
+        // This machine's hard limit: the step after 10,000 is cut to it.
+        let max = within_open_files(100_000, Some(20_000));
+        assert_eq!(max, 19_000);
+        assert_eq!(steps(10_000, max), [10_000, 19_000]);
+        // Enough descriptors, or none known: the max stands.
+        assert_eq!(within_open_files(100_000, Some(1_048_576)), 100_000);
+        assert_eq!(within_open_files(100_000, None), 100_000);
+        // A limit below what the run needs at all: nothing left over.
+        assert_eq!(within_open_files(100_000, Some(500)), 0);
     }
 
     #[test]
