@@ -82,7 +82,9 @@ pub struct Reader {
 
 struct Slot {
     conn: libsql::Connection,
-    statements: HashMap<String, libsql::Statement>,
+    // Keyed by the SQL itself (a feed page's is 700 bytes), hashed with
+    // foldhash: SipHash over it was a visible share of a feed read.
+    statements: HashMap<String, libsql::Statement, foldhash::fast::RandomState>,
 }
 
 /// Polls a libsql call that completes without waiting.
@@ -127,7 +129,7 @@ impl Reader {
             conn.busy_timeout(BUSY_TIMEOUT)?;
             slots.push(Mutex::new(Slot {
                 conn,
-                statements: HashMap::new(),
+                statements: HashMap::default(),
             }));
         }
         Ok(Reader {

@@ -190,7 +190,17 @@ impl PostJson {
             })
             .collect();
         let mut fresh = views(db, fresh)?.into_iter();
-        let mut out = Vec::with_capacity(crate::http::JSON_BUFFER);
+        // Sized for the page at once: growing to a 20-post page (about
+        // 12 KB) from the usual 4 KB copied it twice over.
+        let size: usize = page
+            .items
+            .iter()
+            .map(|g| match g {
+                Got::Same(m, _) => m.head.len() + m.tail.len() + 6,
+                Got::New(_) => 1024,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(size + 64);
         out.extend_from_slice(b"{\"items\":[");
         for (i, g) in page.items.into_iter().enumerate() {
             if i > 0 {
