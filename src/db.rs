@@ -18,6 +18,8 @@ pub mod engine;
 pub mod keyed;
 pub mod reader;
 pub mod schema;
+#[cfg(test)]
+pub mod scratch;
 pub mod writer;
 
 use std::path::Path;

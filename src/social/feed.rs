@@ -89,6 +89,7 @@ async fn feed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::scratch::{Draw, add_user, fresh};
     use rusqlite::{Connection, params};
 
     const USERS: i64 = 8;
@@ -162,57 +163,25 @@ mod tests {
         }
     }
 
-    /// A fresh database file at the latest schema, and its writer's
-    /// connection.
-    fn database() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("feed.db");
-        let mut conn = crate::db::open_writer_connection(&path).expect("open");
-        crate::db::schema::apply(&mut conn).expect("schema");
-        (dir, path, conn)
-    }
-
-    fn add_user(conn: &Connection, id: i64) {
-        conn.execute(
-            "INSERT INTO users (id, username, display_name, password_hash, created_at)
-             VALUES (?1, 'u' || ?1, 'U', 'x', 0)",
-            [id],
-        )
-        .expect("user");
-    }
-
     /// Random posts, friendships made and ended, mutes, deleted posts and
     /// deleted accounts, in any order: after each step the table holds
     /// exactly what the rule says, and every page of every feed matches
     /// the rule's merge of friends' posts (the read this table replaced).
     #[test]
     fn the_feed_table_follows_every_write_that_changes_a_feed() {
-        let (_dir, path, conn) = database();
+        let (_dir, path, conn) = fresh();
         for u in 1..=USERS {
             add_user(&conn, u);
         }
         let reader = Reader::open(&path).expect("reader");
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = |n: i64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            i64::try_from(seed % n.unsigned_abs()).expect("small")
-        };
+        let mut draw = Draw::new(0x2545_f491_4f6c_dd1d);
         // Posts, befriending, unfriending, muting, deleting a post,
         // unmuting, deleting an account: how often each is drawn (of 16).
         const WEIGHTS: [i64; 7] = [5, 4, 2, 1, 2, 1, 1];
         let mut seen = [0usize; 7];
         for step in 0..400 {
-            let (a, b) = (next(USERS) + 1, next(USERS) + 1);
-            let mut draw = next(WEIGHTS.iter().sum());
-            let op = WEIGHTS
-                .iter()
-                .position(|&w| {
-                    draw -= w;
-                    draw < 0
-                })
-                .expect("a drawn op");
+            let (a, b) = (draw.below(USERS) + 1, draw.below(USERS) + 1);
+            let op = draw.pick(&WEIGHTS);
             let changed = match op {
                 0 => conn.execute(
                     "INSERT INTO posts (author_id, body, visibility, created_at)
@@ -236,7 +205,7 @@ mod tests {
                 ),
                 4 => conn.execute(
                     "DELETE FROM posts WHERE id = (SELECT id FROM posts ORDER BY id LIMIT 1 OFFSET ?1)",
-                    [next(8)],
+                    [draw.below(8)],
                 ),
                 5 => conn.execute("DELETE FROM mutes WHERE muter_id = ?1", [a]),
                 6 => {
@@ -288,7 +257,7 @@ mod tests {
     /// friendships already there.
     #[test]
     fn the_upgrade_fills_the_feed_table_from_what_is_there() {
-        let (_dir, path, mut conn) = database();
+        let (_dir, path, mut conn) = fresh();
         undo_step_17(&conn);
         for u in 1..=USERS {
             add_user(&conn, u);

@@ -234,6 +234,7 @@ impl PostJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::scratch::seeded;
     use crate::social::posts::{POST_SELECT, fetch_posts};
 
     fn sql(limit: i64) -> String {
@@ -248,18 +249,6 @@ mod tests {
     fn reference(db: &Reader, reader: i64, req: PageReq) -> Vec<u8> {
         let rows = fetch_posts(db, &sql(req.fetch()), [reader, req.before()]).expect("posts");
         serde_json::to_vec(&Page::from_rows(rows, req, |p| p.id)).expect("JSON")
-    }
-
-    /// A fresh database file at the latest schema holding `rows`, its
-    /// writer's connection and a reader on it.
-    fn seeded(rows: &str) -> (tempfile::TempDir, rusqlite::Connection, Reader) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("posts.db");
-        let mut conn = crate::db::open_writer_connection(&path).expect("open");
-        crate::db::schema::apply(&mut conn).expect("schema");
-        conn.execute_batch(rows).expect("seed");
-        let db = Reader::open(&path).expect("reader");
-        (dir, conn, db)
     }
 
     /// Kept JSON stays within its bytes however many posts are read, and

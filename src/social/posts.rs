@@ -591,6 +591,7 @@ async fn user_posts(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::db::scratch::{Draw, add_user, fresh};
     use rusqlite::{Connection, params};
 
     /// Schema step 18 undone.
@@ -637,57 +638,27 @@ pub(crate) mod tests {
             .collect()
     }
 
-    fn database() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("posts.db");
-        let mut conn = crate::db::open_writer_connection(&path).expect("open");
-        crate::db::schema::apply(&mut conn).expect("schema");
-        (dir, path, conn)
-    }
-
-    fn add_user(conn: &Connection, id: i64) {
-        conn.execute(
-            "INSERT INTO users (id, username, display_name, password_hash, created_at)
-             VALUES (?1, 'u' || ?1, 'U', 'x', 0)",
-            [id],
-        )
-        .expect("user");
-    }
-
     /// Posting, uploading, attaching, deleting media (its attachments go
     /// by cascade), deleting posts and deleting accounts, in any order:
     /// after each step every post's count is its number of attachments,
     /// and every post read shows exactly the attachments it has.
     #[test]
     fn a_posts_media_count_follows_every_write_of_its_attachments() {
-        let (_dir, path, conn) = database();
+        let (_dir, path, conn) = fresh();
         for u in 1..=USERS {
             add_user(&conn, u);
         }
         let reader = Reader::open(&path).expect("reader");
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = |n: i64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            i64::try_from(seed % n.unsigned_abs()).expect("small")
-        };
+        let mut draw = Draw::new(0x9e37_79b9_7f4a_7c15);
         // Posts, uploads, attachments, deleted media, deleted posts,
         // deleted accounts: how often each is drawn (of 16).
         const WEIGHTS: [i64; 6] = [4, 4, 5, 1, 1, 1];
         let mut seen = [0usize; 6];
         let mut most = 0;
         for step in 0..300 {
-            let a = next(USERS) + 1;
-            let (pick_post, pick_media) = (next(12), next(12));
-            let mut draw = next(WEIGHTS.iter().sum());
-            let op = WEIGHTS
-                .iter()
-                .position(|&w| {
-                    draw -= w;
-                    draw < 0
-                })
-                .expect("a drawn op");
+            let a = draw.below(USERS) + 1;
+            let (pick_post, pick_media) = (draw.below(12), draw.below(12));
+            let op = draw.pick(&WEIGHTS);
             let changed = match op {
                 0 => conn.execute(
                     "INSERT INTO posts (author_id, body, visibility, created_at)
@@ -753,7 +724,7 @@ pub(crate) mod tests {
     /// already there.
     #[test]
     fn the_upgrade_counts_the_attachments_already_there() {
-        let (_dir, path, mut conn) = database();
+        let (_dir, path, mut conn) = fresh();
         conn.execute_batch(UNDO_STEP_18).expect("back to step 17");
         add_user(&conn, 1);
         conn.execute_batch(
