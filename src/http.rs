@@ -32,7 +32,7 @@ pub struct Json<T>(pub T);
 /// and copied its buffer seven times, and the copies were 5% of a feed
 /// read's CPU. A `Vec` of 4 KiB grows twice for such a page, and is handed
 /// to the body without a copy.
-pub(crate) const JSON_BUFFER: usize = 4096;
+const JSON_BUFFER: usize = 4096;
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
