@@ -138,10 +138,12 @@ async fn hold(run: &Run, pid: u32, users: usize, hold: Duration) {
 /// about 60.
 const OTHER_FILES: u64 = 1000;
 
-/// The most users a run can hold with `limit` open files per process
-/// (each side holds a socket per user), up to `max`. A step past it is
-/// not a measure of kith: sockets fail to open ("Too many open files")
-/// and their users' reconnects pile up.
+/// The most users a run can connect over WebSocket with `limit` open
+/// files per process (each side holds a socket per user), up to `max`.
+/// Past it sockets fail to open ("Too many open files") and their users'
+/// reconnects pile up, which measures the machine, not kith: the users
+/// after it connect over WebTransport, whose sessions share one UDP
+/// socket on each side.
 fn within_open_files(max: usize, limit: Option<u64>) -> usize {
     match limit {
         Some(l) => max.min(usize::try_from(l.saturating_sub(OTHER_FILES)).unwrap_or(usize::MAX)),
@@ -169,24 +171,36 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
         3 * CIRCLE
     );
     let limit = open_files_limit();
-    let max = within_open_files(opts.capacity_max, limit);
-    if max < opts.capacity_max {
+    let budget = within_open_files(opts.capacity_max, limit);
+    let ws_users = budget.min(opts.capacity_ws_max);
+    let max = opts.capacity_max;
+    if ws_users < max {
         eprintln!(
-            "capacity: open files limited to {} (raise it with ulimit -n, as bench/run.sh --capacity does where the machine allows): the steps stop at {max} users",
+            "capacity: open files limited to {} (raise it with ulimit -n, as bench/run.sh --capacity does where the machine allows): users past {ws_users} connect over WebTransport",
             limit.unwrap_or(0)
         );
     }
     let targets = steps(opts.capacity_users, max);
     let rates = Rates::capacity();
-    let server = Server::start(opts, &["--no-webtransport"]).await?;
-    let result = measure(opts, &server, &rates, &targets).await;
+    let wt = targets.last().is_some_and(|&n| n > ws_users);
+    let server = Server::start(opts, if wt { &[] } else { &["--no-webtransport"] }).await?;
+    let result = measure(opts, &server, &rates, &targets, ws_users).await;
     server.stop().await;
     let (figs, errors) = result?;
 
     let first = figs.first().context("no step was measured")?;
     let n0 = first.users;
     println!(
-        "## Capacity: connected users on one node\n\nOne kith process (release build, `--no-webtransport --no-auth-limits`, the production per-user limits left on) on a fresh data dir, on loopback, the load generator on the same machine with its sockets spread over {SOURCES} source addresses. Users in friend circles of {CIRCLE}, each in two direct conversations and a group of {CIRCLE}, each with a WebSocket opened as the web client does (`GET /api/realtime/config`, then `/ws` with the session cookie). Per user: a chat message every {:.0} s (after a typing frame), read receipts, a feed read every {:.0} s, a like toggled every {:.0} s, an application ping every {} s, {:.0}% of the users reconnecting a minute. {n0} users held {:.0} s, then {} more at a time, {:.0} s each, until API p99 > {} ms, an error, or {}. Each window starts {} s after its new users' sockets are open (requests: those answered in the window and the {} s after it); API latencies are of every request (feed, like, realtime config on reconnect); delivery is send → another member reads it; server CPU is user + system over the window.\n",
+        "## Capacity: connected users on one node\n\nOne kith process (release build, `{}--no-auth-limits`, the production per-user limits left on) on a fresh data dir, on loopback, the load generator on the same machine with its sockets spread over {SOURCES} source addresses. Users in friend circles of {CIRCLE}, each in two direct conversations and a group of {CIRCLE}, each with a realtime link opened as the web client does: a WebSocket (`GET /api/realtime/config`, then `/ws` with the session cookie) for the first {}, a WebTransport session (the config, `POST /api/realtime/ticket`, then `/wt` trusting the published certificate hash) for every user after. Per user: a chat message every {:.0} s (after a typing frame), read receipts, a feed read every {:.0} s, a like toggled every {:.0} s, an application ping every {} s, {:.0}% of the users reconnecting a minute. {n0} users held {:.0} s, then {} more at a time, {:.0} s each, until API p99 > {} ms, an error, or {} users. Each window starts {} s after its new users' sockets are open (requests: those answered in the window and the {} s after it); API latencies are of every request (feed, like, realtime config on reconnect); delivery is send → another member reads it; server CPU is user + system over the window.\n",
+        if wt { "" } else { "--no-webtransport " },
+        if ws_users < max {
+            format!(
+                "{ws_users} users (what this machine's open-file limit, {}, allows each process with {OTHER_FILES} to spare: each side holds a descriptor per WebSocket and none per WebTransport session)",
+                limit.unwrap_or(0)
+            )
+        } else {
+            format!("{max} users (all of them)")
+        },
         1.0 / rates.chat,
         1.0 / rates.http[0].1,
         1.0 / rates.http[1].1,
@@ -196,25 +210,19 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
         opts.capacity_users,
         opts.capacity_step_duration.as_secs_f64(),
         API_P99_LIMIT_US / 1000,
-        if max < opts.capacity_max {
-            format!(
-                "{max} users (the most this machine's open-file limit, {}, allows each process with {OTHER_FILES} to spare)",
-                limit.unwrap_or(0)
-            )
-        } else {
-            format!("{max} users")
-        },
+        max,
         SETTLE.as_secs(),
         GRACE.as_secs(),
     );
     println!(
-        "| users | setup s | sockets open s | requests | API p50 ms | API p99 ms | messages | delivery p50 ms | delivery p99 ms | RSS MiB | server CPU (cores) | errors |"
+        "| users | over WebTransport | setup s | sockets open s | requests | API p50 ms | API p99 ms | messages | delivery p50 ms | delivery p99 ms | RSS MiB | server CPU (cores) | errors |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for f in &figs {
         println!(
-            "| {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {:.1} | {:.2} | {}{} |",
+            "| {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {:.1} | {:.2} | {}{} |",
             f.users,
+            f.users.saturating_sub(ws_users),
             f.setup_secs,
             f.open_secs,
             f.requests,
@@ -257,6 +265,7 @@ async fn measure(
     server: &Server,
     rates: &Rates,
     targets: &[usize],
+    ws_users: usize,
 ) -> anyhow::Result<(Vec<StepFigures>, Vec<String>)> {
     let pid = server.pid().context("kith has exited")?;
     let client = reqwest::Client::builder()
@@ -265,7 +274,7 @@ async fn measure(
     let sources = (2..2 + SOURCES)
         .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
         .collect();
-    let run = Arc::new(Run::new("capacity", rates.clone(), sources));
+    let run = Arc::new(Run::new("capacity", rates.clone(), sources).webtransport_from(ws_users));
     let mut cohorts: Vec<Cohort> = Vec::new();
     let mut drivers = Vec::new();
     let mut figs: Vec<StepFigures> = Vec::new();
@@ -419,11 +428,12 @@ mod tests {
     }
 
     #[test]
-    fn the_steps_stop_where_open_files_run_out() {
-        // This machine's hard limit: the step after 10,000 is cut to it.
-        let max = within_open_files(100_000, Some(20_000));
-        assert_eq!(max, 19_000);
-        assert_eq!(steps(10_000, max), [10_000, 19_000]);
+    fn websockets_stop_where_open_files_run_out() {
+        // This machine's hard limit: users past 19,000 connect over
+        // WebTransport.
+        assert_eq!(within_open_files(100_000, Some(20_000)), 19_000);
+        // A run smaller than the limit: all of them over WebSocket.
+        assert_eq!(within_open_files(3_000, Some(20_000)), 3_000);
         // Enough descriptors, or none known: the max stands.
         assert_eq!(within_open_files(100_000, Some(1_048_576)), 100_000);
         assert_eq!(within_open_files(100_000, None), 100_000);

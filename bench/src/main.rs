@@ -38,6 +38,7 @@ mod cluster;
 mod compare;
 mod http;
 mod jobs;
+mod link;
 mod live;
 mod peer;
 mod photos;
@@ -101,6 +102,9 @@ pub struct Opts {
     pub capacity_duration: Duration,
     pub capacity_step_duration: Duration,
     pub capacity_max: usize,
+    /// Capacity users over WebSocket at most (the rest over WebTransport);
+    /// the open-file limit may cut it further.
+    pub capacity_ws_max: usize,
     /// Start servers with the production per-user limits on writes and
     /// realtime sends (otherwise `--write-burst 0` turns them off).
     pub write_limits: bool,
@@ -131,6 +135,7 @@ fn parse() -> anyhow::Result<Opts> {
         capacity_duration: Duration::from_secs(300),
         capacity_step_duration: Duration::from_secs(60),
         capacity_max: 100_000,
+        capacity_ws_max: usize::MAX,
         write_limits: false,
     };
     let mut args = std::env::args().skip(1);
@@ -173,8 +178,9 @@ fn parse() -> anyhow::Result<Opts> {
                 opts.capacity_step_duration = Duration::from_secs_f64(val()?.parse()?)
             }
             "--capacity-max" => opts.capacity_max = val()?.parse()?,
+            "--capacity-ws-max" => opts.capacity_ws_max = val()?.parse()?,
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos|live|resume|push|wrk|chat-cluster --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N --capacity --capacity-users N --capacity-seconds S --capacity-step-seconds S --capacity-max N"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos|live|resume|push|wrk|chat-cluster --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N --capacity --capacity-users N --capacity-seconds S --capacity-step-seconds S --capacity-max N --capacity-ws-max N"
             ),
         }
     }

@@ -38,14 +38,14 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use futures_util::{SinkExt, StreamExt, stream};
+use futures_util::{StreamExt, stream};
 use hdrhistogram::Histogram;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::realtime::{self, Proto, Ws};
+use crate::link::{Event, Link, WtClients};
+use crate::realtime::{self, Proto};
 use crate::server::{Server, befriend, call, rss_of};
 use crate::{Opts, ms};
 
@@ -101,9 +101,30 @@ pub enum Kind {
     /// `GET /api/realtime/config`, before every socket is opened; not
     /// driven on its own.
     RealtimeConfig,
+    /// `POST /api/realtime/ticket`, before every WebTransport session.
+    Ticket,
 }
 
-const KINDS: usize = 14;
+const KINDS: usize = 15;
+
+/// Every kind, in the order of their indices.
+const ALL_KINDS: [Kind; KINDS] = [
+    Kind::Feed,
+    Kind::Profile,
+    Kind::UserPosts,
+    Kind::Post,
+    Kind::Comments,
+    Kind::CreatePost,
+    Kind::Like,
+    Kind::Comment,
+    Kind::Search,
+    Kind::Notifications,
+    Kind::NotificationsRead,
+    Kind::Conversations,
+    Kind::Messages,
+    Kind::RealtimeConfig,
+    Kind::Ticket,
+];
 
 /// What each user does, at fixed rates: the same for every user count.
 #[derive(Clone, Debug)]
@@ -183,6 +204,7 @@ impl Kind {
             Kind::Conversations => "GET /api/conversations",
             Kind::Messages => "GET /api/conversations/{id}/messages",
             Kind::RealtimeConfig => "GET /api/realtime/config (reconnects)",
+            Kind::Ticket => "POST /api/realtime/ticket (WebTransport reconnects)",
         }
     }
 }
@@ -350,6 +372,11 @@ pub struct Run {
     errors: Mutex<Vec<String>>,
     /// Every error noted so far (all kinds).
     noted: AtomicU64,
+    /// Users (numbered run-wide) from this one on connect over
+    /// WebTransport; those before it over WebSocket.
+    ws_users: usize,
+    /// The WebTransport client endpoints, made at the first session.
+    wt: tokio::sync::OnceCell<WtClients>,
 }
 
 /// Chat and HTTP figures of a measured window.
@@ -381,7 +408,15 @@ impl Run {
             skipped: AtomicU64::new(0),
             errors: Mutex::new(Vec::new()),
             noted: AtomicU64::new(0),
+            ws_users: usize::MAX,
+            wt: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The users from `n` on (run-wide) connect over WebTransport.
+    pub fn webtransport_from(mut self, n: usize) -> Run {
+        self.ws_users = n;
+        self
     }
 
     /// Now, in µs since the epoch.
@@ -536,6 +571,11 @@ impl Deref for Shared {
 }
 
 impl Shared {
+    /// Whether user `u` connects over WebTransport.
+    fn over_webtransport(&self, u: usize) -> bool {
+        self.first + u >= self.run.ws_users
+    }
+
     /// The address user `u`'s socket is opened from.
     fn source(&self, u: usize) -> Option<IpAddr> {
         let s = &self.run.sources;
@@ -632,6 +672,7 @@ async fn http_op(sh: Arc<Shared>, kind: Kind, u: usize, seed: u64) {
             (Method::GET, path, None)
         }
         Kind::RealtimeConfig => (Method::GET, "/api/realtime/config".to_string(), None),
+        Kind::Ticket => (Method::POST, "/api/realtime/ticket".to_string(), None),
     };
     let began = Instant::now();
     let res = call(
@@ -827,10 +868,12 @@ impl User {
     }
 
     /// Connects as the web client does: the realtime config, then `/ws`
-    /// with the session cookie; then `sync` for each conversation from the
-    /// last message seen in order. Retries a few times.
-    async fn connect(&mut self) -> Option<Ws> {
+    /// with the session cookie, or (users past the run's WebSocket share)
+    /// a ticket and `/wt`; then `sync` for each conversation from the last
+    /// message seen in order. Retries a few times.
+    async fn connect(&mut self) -> Option<Link> {
         let sh = self.sh.clone();
+        let over_wt = sh.over_webtransport(self.u);
         for attempt in 0..CONNECT_ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -844,30 +887,35 @@ impl User {
                 None,
             )
             .await;
-            let url = cfg
-                .as_ref()
-                .ok()
-                .and_then(|v| v["websocket"]["url"].as_str())
-                .map(str::to_string);
-            let cfg = match url {
-                Some(url) if url == sh.ws_url => cfg,
-                Some(url) => Err(anyhow::anyhow!("unexpected websocket url {url}")),
-                None => cfg.and_then(|v| bail!("no websocket url in {v}")),
-            };
-            let ok = cfg.is_ok();
+            let cfg = cfg.and_then(|v| {
+                match v["websocket"]["url"].as_str() {
+                    Some(url) if url == sh.ws_url => {}
+                    Some(url) => bail!("unexpected websocket url {url}"),
+                    None => bail!("no websocket url in {v}"),
+                }
+                if over_wt && v["webtransport"]["url"].as_str().is_none() {
+                    bail!("no webtransport url in {v}");
+                }
+                Ok(v)
+            });
             sh.record(Kind::RealtimeConfig, &cfg, began);
-            if !ok {
+            let Ok(cfg) = cfg else {
                 self.c.connect_errors += 1;
                 continue;
-            }
-            let ws = tokio::time::timeout(
-                CONNECT_TIMEOUT,
-                realtime::connect_from(&sh.base, &sh.cookies[self.u], sh.source(self.u)),
-            )
+            };
+            let link = tokio::time::timeout(CONNECT_TIMEOUT, async {
+                if over_wt {
+                    self.webtransport(&cfg).await
+                } else {
+                    realtime::connect_from(&sh.base, &sh.cookies[self.u], sh.source(self.u))
+                        .await
+                        .map(|ws| Link::Ws(Box::new(ws)))
+                }
+            })
             .await
             .context("timed out")
             .and_then(|r| r);
-            let mut ws = match ws {
+            let mut ws = match link {
                 Ok(ws) => ws,
                 Err(e) => {
                     self.c.connect_errors += 1;
@@ -893,8 +941,44 @@ impl User {
         None
     }
 
-    async fn write(&mut self, ws: &mut Ws, text: String) -> bool {
-        if let Err(e) = ws.send(Message::text(text)).await {
+    /// A WebTransport session as the web client opens one: a ticket
+    /// (`POST /api/realtime/ticket`, timed with the API's requests), then
+    /// the published URL, trusting the published certificate hashes.
+    async fn webtransport(&self, cfg: &Value) -> anyhow::Result<Link> {
+        let sh = &self.sh;
+        let wt = &cfg["webtransport"];
+        let url = wt["url"].as_str().context("no webtransport url")?;
+        let clients = sh
+            .wt
+            .get_or_try_init(|| async {
+                let hashes = wt["cert_hashes"]
+                    .as_array()
+                    .context("no certificate hashes")?
+                    .iter()
+                    .filter_map(|h| h["value"].as_str().map(str::to_string))
+                    .collect::<Vec<_>>();
+                WtClients::new(&sh.sources, &hashes)
+            })
+            .await?;
+        let began = Instant::now();
+        let ticket = call(
+            &sh.client,
+            Method::POST,
+            format!("{}/api/realtime/ticket", sh.base),
+            Some(&sh.cookies[self.u]),
+            None,
+        )
+        .await;
+        sh.record(Kind::Ticket, &ticket, began);
+        let ticket = ticket?;
+        let ticket = ticket["ticket"].as_str().context("no ticket")?;
+        clients
+            .connect(sh.first + self.u, url, ticket, &sh.base)
+            .await
+    }
+
+    async fn write(&mut self, ws: &mut Link, text: String) -> bool {
+        if let Err(e) = ws.send(text).await {
             self.c.send_errors += 1;
             self.sh
                 .note(format!("{} writing a frame: {e}", self.sh.names[self.u]));
@@ -903,14 +987,14 @@ impl User {
         true
     }
 
-    async fn typing(&mut self, ws: &mut Ws, slot: usize) {
+    async fn typing(&mut self, ws: &mut Link, slot: usize) {
         let f = json!({"type": "typing", "conversation_id": self.slots[slot].id});
         if self.write(ws, f.to_string()).await {
             self.c.typing_sent += 1;
         }
     }
 
-    async fn send(&mut self, ws: &mut Ws, slot: usize) {
+    async fn send(&mut self, ws: &mut Link, slot: usize) {
         self.n += 1;
         let cid = format!("u{}-{}", self.u, self.n);
         let t = self.sh.epoch.elapsed().as_micros();
@@ -924,7 +1008,7 @@ impl User {
         }
     }
 
-    async fn ping(&mut self, ws: &mut Ws) {
+    async fn ping(&mut self, ws: &mut Link) {
         if let Some(at) = self.ping_out.take() {
             self.c.missing_pongs += 1;
             self.sh.note(format!(
@@ -945,7 +1029,7 @@ impl User {
     }
 
     /// Handles a frame from the server.
-    async fn frame(&mut self, ws: &mut Ws, text: &str) {
+    async fn frame(&mut self, ws: &mut Link, text: &str) {
         let Ok(v) = serde_json::from_str::<Value>(text) else {
             self.c.bad_frames += 1;
             self.sh.note(format!("not JSON: {text}"));
@@ -1010,7 +1094,7 @@ impl User {
         }
     }
 
-    async fn message(&mut self, ws: &mut Ws, v: &Value) {
+    async fn message(&mut self, ws: &mut Link, v: &Value) {
         let (Some(slot), Some(seq)) = (self.slot_of(v), v["seq"].as_i64()) else {
             self.c.bad_frames += 1;
             self.sh.note(format!("unexpected message {v}"));
@@ -1055,15 +1139,8 @@ impl User {
 
     /// Leaves (with a close frame if `clean`, else by dropping the TCP
     /// connection), stays away for `offline`, comes back.
-    async fn churn(&mut self, mut ws: Ws, offline: Duration, clean: bool) -> Option<Ws> {
-        if clean {
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                let _ = ws.close(None).await;
-                while let Some(Ok(_)) = ws.next().await {}
-            })
-            .await;
-        }
-        drop(ws);
+    async fn churn(&mut self, ws: Link, offline: Duration, clean: bool) -> Option<Link> {
+        ws.close(clean).await;
         self.sh.connected.fetch_sub(1, Relaxed);
         self.ping_out = None;
         tokio::time::sleep(offline).await;
@@ -1080,7 +1157,7 @@ impl User {
     }
 
     /// The socket task: runs until told to stop.
-    async fn run(mut self, mut ws: Ws, mut rx: mpsc::Receiver<Cmd>) -> UserOut {
+    async fn run(mut self, mut ws: Link, mut rx: mpsc::Receiver<Cmd>) -> UserOut {
         let phase = PING_EVERY.mul_f64(((self.sh.first + self.u) % 1000) as f64 / 1000.0);
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY + phase, PING_EVERY);
@@ -1106,11 +1183,8 @@ impl User {
                 _ = ping.tick() => self.ping(&mut ws).await,
                 m = ws.next() => {
                     let lost = match m {
-                        Some(Ok(Message::Text(t))) => { self.frame(&mut ws, &t).await; None }
-                        Some(Ok(Message::Close(f))) => Some(format!("closed by the server: {f:?}")),
-                        Some(Ok(_)) => None,
-                        Some(Err(e)) => Some(format!("read error: {e}")),
-                        None => Some("connection ended".to_string()),
+                        Event::Text(t) => { self.frame(&mut ws, &t).await; None }
+                        Event::Lost(why) => Some(why),
                     };
                     if let Some(why) = lost {
                         self.c.lost += 1;
@@ -1143,15 +1217,15 @@ impl User {
     async fn finish(
         mut self,
         mut rx: mpsc::Receiver<Cmd>,
-        ws: Option<Ws>,
+        ws: Option<Link>,
         churn_asked: bool,
     ) -> UserOut {
         if churn_asked {
             self.sh.churning[self.u].store(false, Relaxed);
         }
         self.drop_pending();
-        if let Some(mut ws) = ws {
-            let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+        if let Some(ws) = ws {
+            ws.close(true).await;
             self.sh.connected.fetch_sub(1, Relaxed);
         }
         // Drain what the drivers may still have queued.
@@ -1847,7 +1921,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
             .iter()
             .find(|(k, _)| *k as usize == i)
             .map(|(k, r)| (*k, format!("{:.1}", r * n as f64)))
-            .unwrap_or((Kind::RealtimeConfig, "(reconnects)".into()));
+            .unwrap_or((ALL_KINDS[i], "(reconnects)".into()));
         requests += s.count;
         http_errors += s.errors;
         let _ = all.add(&s.hist);
