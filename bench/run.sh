@@ -14,11 +14,14 @@
 #                           ends with a SOAK line, exits non-zero on errors
 #   bench/run.sh --capacity [--capacity-users N] [--capacity-seconds S]
 #                [--capacity-step-seconds S] [--capacity-max N]
+#                [--capacity-ws-max N]
 #                           capacity: 10,000 users connected for 5 minutes
 #                           at human rates, then 10,000 more at a time for
 #                           60 s each until API p99 passes 100 ms or an error
 #                           (setting users up is most of the time: tens of
-#                           minutes for 50,000); a table per step, ends with
+#                           minutes for 50,000); users past what the
+#                           open-file limit allows over WebSocket connect
+#                           over WebTransport; a table per step, ends with
 #                           a CAPACITY line
 #   bench/run.sh --chaos    the chaos soak: three nodes in network namespaces
 #                           for 30 minutes under load, a random node killed
@@ -89,9 +92,10 @@ if ((cpus >= 2)) && command -v taskset >/dev/null; then
 fi
 
 if [[ "$mode" == "capacity" ]]; then
-    # A socket is a descriptor on each side, and the server and the load
-    # generator each hold one per user (100,000 at --capacity-max's
-    # default): ask for the kernel's most, else as many as allowed.
+    # A WebSocket is a descriptor on each side, and the server and the
+    # load generator each hold one per such user (100,000 at
+    # --capacity-max's default): ask for the kernel's most, else as many
+    # as allowed; the users past that connect over WebTransport.
     ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 fi
 

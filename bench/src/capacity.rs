@@ -17,6 +17,11 @@
 //! already there keep their load going. Sign-up is the slow part (Argon2,
 //! 19 MiB and tens of ms of a server core each), and it happens between
 //! the measured windows.
+//!
+//! Each user holds one realtime link: a WebSocket while the open-file
+//! limit leaves a descriptor for it on each side ([`within_open_files`]),
+//! a WebTransport session after that (as the web client connects where
+//! the server offers it), which holds none.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -191,7 +196,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     let first = figs.first().context("no step was measured")?;
     let n0 = first.users;
     println!(
-        "## Capacity: connected users on one node\n\nOne kith process (release build, `{}--no-auth-limits`, the production per-user limits left on) on a fresh data dir, on loopback, the load generator on the same machine with its sockets spread over {SOURCES} source addresses. Users in friend circles of {CIRCLE}, each in two direct conversations and a group of {CIRCLE}, each with a realtime link opened as the web client does: a WebSocket (`GET /api/realtime/config`, then `/ws` with the session cookie) for the first {}, a WebTransport session (the config, `POST /api/realtime/ticket`, then `/wt` trusting the published certificate hash) for every user after. Per user: a chat message every {:.0} s (after a typing frame), read receipts, a feed read every {:.0} s, a like toggled every {:.0} s, an application ping every {} s, {:.0}% of the users reconnecting a minute. {n0} users held {:.0} s, then {} more at a time, {:.0} s each, until API p99 > {} ms, an error, or {} users. Each window starts {} s after its new users' sockets are open (requests: those answered in the window and the {} s after it); API latencies are of every request (feed, like, realtime config on reconnect); delivery is send → another member reads it; server CPU is user + system over the window.\n",
+        "## Capacity: connected users on one node\n\nOne kith process (release build, `{}--no-auth-limits`, the production per-user limits left on) on a fresh data dir, on loopback, the load generator on the same machine with its sockets spread over {SOURCES} source addresses. Users in friend circles of {CIRCLE}, each in two direct conversations and a group of {CIRCLE}, each with a realtime link opened as the web client does: a WebSocket (`GET /api/realtime/config`, then `/ws` with the session cookie) for the first {}, a WebTransport session (the config, `POST /api/realtime/ticket`, then `/wt` trusting the published certificate hash) for every user after. Per user: a chat message every {:.0} s (after a typing frame), read receipts, a feed read every {:.0} s, a like toggled every {:.0} s, an application ping every {} s, {:.0}% of the users reconnecting a minute. {n0} users held {:.0} s, then {} more at a time, {:.0} s each, until API p99 > {} ms, an error, or {} users. Each window starts {} s after its new users' sockets are open (requests: those answered in the window and the {} s after it); API latencies are of every request (feed, like, and on reconnect the realtime config and a WebTransport ticket); delivery is send → another member reads it; server CPU is user + system over the window.\n",
         if wt { "" } else { "--no-webtransport " },
         if ws_users < max {
             format!(

@@ -66,7 +66,9 @@ impl Link {
             Link::Ws(ws) => loop {
                 return match ws.next().await {
                     Some(Ok(Message::Text(t))) => Event::Text(t.to_string()),
-                    Some(Ok(Message::Close(f))) => Event::Lost(format!("closed by the server: {f:?}")),
+                    Some(Ok(Message::Close(f))) => {
+                        Event::Lost(format!("closed by the server: {f:?}"))
+                    }
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => Event::Lost(format!("read error: {e}")),
                     None => Event::Lost("connection ended".into()),
@@ -100,9 +102,8 @@ impl Link {
 impl WtLink {
     async fn next(&mut self) -> Event {
         loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=i).collect();
-                return Event::Text(String::from_utf8_lossy(&line[..i]).into_owned());
+            if let Some(line) = take_line(&mut self.buf) {
+                return Event::Text(line);
             }
             if self.buf.len() > MAX_LINE {
                 return Event::Lost(format!("a line longer than {MAX_LINE} bytes"));
@@ -122,6 +123,13 @@ impl WtLink {
     }
 }
 
+/// The first whole line in `buf`, taken out of it without its newline.
+fn take_line(buf: &mut Vec<u8>) -> Option<String> {
+    let i = buf.iter().position(|&b| b == b'\n')?;
+    let line: Vec<u8> = buf.drain(..=i).collect();
+    Some(String::from_utf8_lossy(&line[..i]).into_owned())
+}
+
 /// The client endpoints a run opens its WebTransport sessions from, one
 /// per source address (one UDP socket each), trusting the certificate
 /// hashes the server published.
@@ -136,7 +144,11 @@ impl WtClients {
             .map(|h| digest(h))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let any = [IpAddr::from([127, 0, 0, 1])];
-        let sources = if sources.is_empty() { &any[..] } else { sources };
+        let sources = if sources.is_empty() {
+            &any[..]
+        } else {
+            sources
+        };
         let endpoints = sources
             .iter()
             .map(|ip| {
@@ -203,6 +215,20 @@ fn digest(b64: &str) -> anyhow::Result<wtransport::tls::Sha256Digest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_come_out_whole_in_order_and_a_partial_one_waits() {
+        let mut buf = b"{\"type\":\"pong\"}\n{\"type\":\"hel".to_vec();
+        assert_eq!(take_line(&mut buf).as_deref(), Some(r#"{"type":"pong"}"#));
+        // The rest of the line has not come yet: it stays.
+        assert_eq!(take_line(&mut buf), None);
+        assert_eq!(buf, b"{\"type\":\"hel");
+        buf.extend_from_slice(b"lo\"}\n\n");
+        assert_eq!(take_line(&mut buf).as_deref(), Some(r#"{"type":"hello"}"#));
+        assert_eq!(take_line(&mut buf).as_deref(), Some(""));
+        assert_eq!(take_line(&mut buf), None);
+        assert!(buf.is_empty());
+    }
 
     #[test]
     fn a_published_hash_decodes_to_its_32_bytes() {

@@ -180,7 +180,7 @@ fn parse() -> anyhow::Result<Opts> {
             "--capacity-max" => opts.capacity_max = val()?.parse()?,
             "--capacity-ws-max" => opts.capacity_ws_max = val()?.parse()?,
             other => anyhow::bail!(
-                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|jobs|cluster|photos|live|resume|push|wrk|chat-cluster --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N --capacity --capacity-users N --capacity-seconds S --capacity-step-seconds S --capacity-max N --capacity-ws-max N"
+                "unknown argument {other}; use --kith-bin PATH --seconds S --concurrency N --writer-seconds S --pairs N --groups N --rate R --idle N --only writer|http|realtime|idle|idle-wt|jobs|cluster|photos|live|resume|push|wrk|chat-cluster --peer DIR --server-cpus LIST --compare DIR --runs N --soak --soak-seconds S --soak-warmup S --soak-users N --capacity --capacity-users N --capacity-seconds S --capacity-step-seconds S --capacity-max N --capacity-ws-max N"
             ),
         }
     }
@@ -253,6 +253,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if opts.only.as_deref() == Some("idle") {
         realtime::idle(&opts).await?;
+    }
+    if opts.only.as_deref() == Some("idle-wt") {
+        realtime::idle_webtransport(&opts).await?;
     }
     if want("jobs") {
         jobs::run(&opts).await?;

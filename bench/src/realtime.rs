@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, client_async, connect_async};
 
+use crate::link::{Event, WtClients};
 use crate::server::{Server, call};
 use crate::{Opts, ms};
 
@@ -638,9 +639,7 @@ impl IdleRow {
 
 /// Opens `n` idle connections speaking `proto`, spread over `bases` and
 /// sharing `cookies`' sessions, each reading its hello and then kept alive;
-/// `rss` sums the servers' resident memory (KiB), read before the first,
-/// 2 s after a fifth are open and 2 s after the last. Closes them all
-/// before returning.
+/// `rss` sums the servers' resident memory (KiB). See [`idle_with`].
 pub async fn idle_on(
     proto: Proto,
     bases: &[String],
@@ -648,6 +647,30 @@ pub async fn idle_on(
     n: usize,
     rss: &dyn Fn() -> anyhow::Result<u64>,
 ) -> anyhow::Result<IdleRow> {
+    idle_with(n, rss, |i, stopped| {
+        let cookie = &cookies[i % cookies.len()];
+        let base = &bases[i % bases.len()];
+        async move {
+            let ws = connect_as(proto, base, cookie).await?;
+            Ok(tokio::spawn(hold(ws, proto, stopped)))
+        }
+    })
+    .await
+}
+
+/// Opens `n` idle connections with `open` (given the connection's number
+/// and the signal to close; it hands back the task holding it), with
+/// `rss` read before the first, 2 s after a fifth are open and 2 s after
+/// the last. Closes them all before returning.
+pub async fn idle_with<F, Fut>(
+    n: usize,
+    rss: &dyn Fn() -> anyhow::Result<u64>,
+    open: F,
+) -> anyhow::Result<IdleRow>
+where
+    F: Fn(usize, tokio::sync::watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<tokio::task::JoinHandle<()>>>,
+{
     let before_kib = settled(rss).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = Instant::now();
@@ -658,14 +681,11 @@ pub async fn idle_on(
     for range in [0..mark, mark..n] {
         let results: Vec<anyhow::Result<tokio::task::JoinHandle<()>>> = stream::iter(range)
             .map(|i| {
-                let cookie = &cookies[i % cookies.len()];
-                let base = &bases[i % bases.len()];
-                let stopped = stopped.clone();
+                let opened = open(i, stopped.clone());
                 async move {
-                    let ws = tokio::time::timeout(CONNECT_TIMEOUT, connect_as(proto, base, cookie))
+                    tokio::time::timeout(CONNECT_TIMEOUT, opened)
                         .await
-                        .context("timed out")??;
-                    Ok(tokio::spawn(hold(ws, proto, stopped)))
+                        .context("timed out")?
                 }
             })
             .buffer_unordered(CONNECT_CONCURRENCY)
@@ -721,10 +741,82 @@ pub async fn idle(opts: &Opts) -> anyhow::Result<()> {
     )
     .await;
     server.stop().await;
-    let row = row?;
-    println!("## Realtime: memory per idle WebSocket connection\n");
+    print_idle("WebSocket connection", "WebSocket connections", n, &row?);
+    Ok(())
+}
+
+/// As [`idle`], with WebTransport sessions opened as the web client opens
+/// one: a ticket (`POST /api/realtime/ticket`), then the published URL,
+/// trusting the published certificate hash; all from one client socket.
+pub async fn idle_webtransport(opts: &Opts) -> anyhow::Result<()> {
+    let server = Server::start(opts, &[]).await?;
+    let row = idle_sessions(opts, &server).await;
+    server.stop().await;
+    print_idle(
+        "WebTransport session",
+        "WebTransport sessions",
+        opts.idle,
+        &row?,
+    );
+    Ok(())
+}
+
+async fn idle_sessions(opts: &Opts, server: &Server) -> anyhow::Result<IdleRow> {
+    let c = reqwest::Client::new();
+    let names: Vec<String> = (0..IDLE_USERS).map(|i| format!("idle{i}")).collect();
+    let cookies = signup(&c, &server.base, &names).await?;
+    let base = &server.base;
+    let cfg = call(
+        &c,
+        reqwest::Method::GET,
+        format!("{base}/api/realtime/config"),
+        Some(&cookies[0]),
+        None,
+    )
+    .await?;
+    let url = cfg["webtransport"]["url"]
+        .as_str()
+        .context("no webtransport url")?;
+    let hashes: Vec<String> = cfg["webtransport"]["cert_hashes"]
+        .as_array()
+        .context("no certificate hashes")?
+        .iter()
+        .filter_map(|h| h["value"].as_str().map(str::to_string))
+        .collect();
+    let clients = WtClients::new(&[], &hashes)?;
+    let (c, clients, cookies) = (&c, &clients, &cookies);
+    idle_with(
+        opts.idle,
+        &|| server.rss_kib(),
+        |i, mut stopped| async move {
+            let t = call(
+                c,
+                reqwest::Method::POST,
+                format!("{base}/api/realtime/ticket"),
+                Some(&cookies[i % cookies.len()]),
+                None,
+            )
+            .await?;
+            let ticket = t["ticket"].as_str().context("no ticket")?;
+            let mut link = clients.connect(i, url, ticket, base).await?;
+            Ok(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        e = link.next() => if let Event::Lost(_) = e { return },
+                        _ = stopped.changed() => break,
+                    }
+                }
+                link.close(true).await;
+            }))
+        },
+    )
+    .await
+}
+
+fn print_idle(one: &str, many: &str, n: usize, row: &IdleRow) {
+    println!("## Realtime: memory per idle {one}\n");
     println!(
-        "A fresh kith process; {n} WebSocket connections opened ({CONNECT_CONCURRENCY} handshakes at a time, sharing {IDLE_USERS} users' sessions), each reading its hello and then idle. RSS is the kith process's VmRSS before opening them, 2 s after a fifth are open and 2 s after the last one is open; the cost per connection is the growth between the last two over the connections opened in between.\n"
+        "A fresh kith process; {n} {many} opened ({CONNECT_CONCURRENCY} handshakes at a time, sharing {IDLE_USERS} users' sessions), each reading its hello and then idle. RSS is the kith process's VmRSS before opening them, 2 s after a fifth are open and 2 s after the last one is open; the cost per connection is the growth between the last two over the connections opened in between.\n"
     );
     println!(
         "| connections open | failed | open time s | RSS before MiB | RSS at a fifth MiB | RSS after MiB | KiB per connection |"
@@ -741,7 +833,6 @@ pub async fn idle(opts: &Opts) -> anyhow::Result<()> {
         row.per_conn_kib()
     );
     println!();
-    Ok(())
 }
 
 pub async fn run(opts: &Opts) -> anyhow::Result<()> {
@@ -760,6 +851,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
     chat(opts, opts.groups, 10).await?;
     println!();
     idle(opts).await?;
+    idle_webtransport(opts).await?;
     Ok(())
 }
 
