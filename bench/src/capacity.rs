@@ -12,11 +12,11 @@
 //! `--capacity-max` is reached. The limits: API p99 at most
 //! [`API_P99_LIMIT_US`], no errors, every acknowledged message delivered.
 //!
-//! Users are added a cohort at a time: each step's new users are signed up
-//! and befriended in circles of their own, then connected, while the users
-//! already there keep their load going. Sign-up is the slow part (Argon2,
-//! 19 MiB and tens of ms of a server core each), and it happens between
-//! the measured windows.
+//! Users come a cohort at a time: each step's users are signed up and
+//! befriended in circles of their own before any load starts (sign-up is
+//! the slow part: Argon2, 19 MiB and tens of ms of a server core each),
+//! then a step connects its cohort while the users already there keep
+//! their load going.
 //!
 //! Each user holds one realtime link: a WebSocket while the open-file
 //! limit leaves a descriptor for it on each side ([`within_open_files`]),
@@ -286,11 +286,15 @@ async fn measure(
     // Each step's window end (µs since the epoch): errors found at the end
     // (missing deliveries, sends never acked) go to the step they began in.
     let mut ends = Vec::new();
-    let mut noted = 0;
-    for (k, &users) in targets.iter().enumerate() {
-        let first = figs.last().map_or(0, |f| f.users);
+    // Every step's users are set up before any load starts: sign-up is an
+    // Argon2 hash (tens of ms of the server's one core each), and 10,000
+    // of them while 30,000 users were connected held the core at 94% for
+    // 6 minutes, a load no real node sees and no step measures.
+    let mut ready = Vec::new();
+    let mut first = 0;
+    for &users in targets {
         eprintln!("capacity: setting up users {first}..{users}");
-        let mut cohort = match Cohort::setup(
+        match Cohort::setup(
             run.clone(),
             &server.base,
             client.clone(),
@@ -299,13 +303,17 @@ async fn measure(
         )
         .await
         {
-            Ok(c) => c,
+            Ok(c) => ready.push(c),
             Err(e) => {
                 // The server could not take more users: the steps end.
                 run.note(format!("setting up users {first}..{users}: {e:#}"));
                 break;
             }
-        };
+        }
+        first = users;
+    }
+    let mut noted = run.noted();
+    for (k, (mut cohort, &users)) in ready.into_iter().zip(targets).enumerate() {
         cohort.open().await;
         if k == 0 {
             run.start(SETTLE);
