@@ -138,10 +138,13 @@ pub struct WtClients {
 }
 
 impl WtClients {
-    pub fn new(sources: &[IpAddr], hashes: &[String]) -> anyhow::Result<WtClients> {
-        let digests = hashes
+    /// From what `/api/realtime/config` published (`config`).
+    pub fn new(sources: &[IpAddr], config: &serde_json::Value) -> anyhow::Result<WtClients> {
+        let digests = config["webtransport"]["cert_hashes"]
+            .as_array()
+            .context("no certificate hashes")?
             .iter()
-            .map(|h| digest(h))
+            .map(|h| digest(h["value"].as_str().context("a hash without a value")?))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let any = [IpAddr::from([127, 0, 0, 1])];
         let sources = if sources.is_empty() {
@@ -200,6 +203,13 @@ impl WtClients {
             }
         }
     }
+}
+
+/// The WebTransport URL `/api/realtime/config` published.
+pub fn published_url(config: &serde_json::Value) -> anyhow::Result<&str> {
+    config["webtransport"]["url"]
+        .as_str()
+        .context("no webtransport url")
 }
 
 /// A published certificate hash (base64 of SHA-256), as the client trusts it.

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, client_async, connect_async};
 
-use crate::link::{Event, WtClients};
+use crate::link::{Event, WtClients, published_url};
 use crate::server::{Server, call};
 use crate::{Opts, ms};
 
@@ -774,16 +774,8 @@ async fn idle_sessions(opts: &Opts, server: &Server) -> anyhow::Result<IdleRow> 
         None,
     )
     .await?;
-    let url = cfg["webtransport"]["url"]
-        .as_str()
-        .context("no webtransport url")?;
-    let hashes: Vec<String> = cfg["webtransport"]["cert_hashes"]
-        .as_array()
-        .context("no certificate hashes")?
-        .iter()
-        .filter_map(|h| h["value"].as_str().map(str::to_string))
-        .collect();
-    let clients = WtClients::new(&[], &hashes)?;
+    let url = published_url(&cfg)?;
+    let clients = WtClients::new(&[], &cfg)?;
     let (c, clients, cookies) = (&c, &clients, &cookies);
     idle_with(
         opts.idle,

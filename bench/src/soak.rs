@@ -44,7 +44,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::link::{Event, Link, WtClients};
+use crate::link::{Event, Link, WtClients, published_url};
 use crate::realtime::{self, Proto};
 use crate::server::{Server, befriend, call, rss_of};
 use crate::{Opts, ms};
@@ -946,19 +946,10 @@ impl User {
     /// the published URL, trusting the published certificate hashes.
     async fn webtransport(&self, cfg: &Value) -> anyhow::Result<Link> {
         let sh = &self.sh;
-        let wt = &cfg["webtransport"];
-        let url = wt["url"].as_str().context("no webtransport url")?;
+        let url = published_url(cfg)?;
         let clients = sh
             .wt
-            .get_or_try_init(|| async {
-                let hashes = wt["cert_hashes"]
-                    .as_array()
-                    .context("no certificate hashes")?
-                    .iter()
-                    .filter_map(|h| h["value"].as_str().map(str::to_string))
-                    .collect::<Vec<_>>();
-                WtClients::new(&sh.sources, &hashes)
-            })
+            .get_or_try_init(|| async { WtClients::new(&sh.sources, cfg) })
             .await?;
         let began = Instant::now();
         let ticket = call(
