@@ -6,7 +6,8 @@
 //! 2. HTTP: authenticated feed reads and likes through the full stack
 //!    (a real `kith` process, real sessions) at fixed concurrency.
 //! 3. Realtime: chat messages over WebSocket between pairs of friends
-//!    (throughput and send→receive latency), and memory per idle connection.
+//!    (throughput and send→receive latency), and memory per idle WebSocket
+//!    connection and per idle WebTransport session (`--only idle-wt`).
 //! 4. Jobs: queue throughput, and the API while a transcode runs.
 //! 5. Cluster: three nodes on loopback; forwarded against local writes,
 //!    cross-node chat, presence convergence after a node is killed.
