@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::task::JoinHandle;
 use wtransport::endpoint::IncomingSession;
@@ -26,7 +27,7 @@ use wtransport::{Connection, Endpoint, Identity, RecvStream, SendStream, ServerC
 
 use super::cert::{self, Loaded};
 use super::conn::{self, CloseReason, Inbound, Transport};
-use super::hub::SHUTTING_DOWN;
+use super::hub::{Frame, SHUTTING_DOWN};
 use super::wt_info::WtInfo;
 use crate::auth::accounts;
 use crate::http::same_origin;
@@ -306,6 +307,45 @@ async fn read_line(recv: &mut BufReader<RecvStream>, line: &mut Vec<u8>) -> Opti
     }
 }
 
+/// A frame as the stream's bytes, kept alive by its shared text.
+struct Line(Frame);
+
+impl AsRef<[u8]> for Line {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+fn newline() -> Bytes {
+    Bytes::from_static(b"\n")
+}
+
+impl Wt {
+    /// Sends `frame` as a datagram if it may be lost without harm and
+    /// fits; whether it went that way.
+    fn as_datagram(&self, frame: &str) -> bool {
+        let fits = self
+            .connection
+            .max_datagram_size()
+            .is_some_and(|max| frame.len() <= max);
+        fits && is_ephemeral(frame) && self.connection.send_datagram(frame.as_bytes()).is_ok()
+    }
+
+    /// One write of `chunks` to the stream: one lock of the connection
+    /// and one wake of its driver, where a write per frame and per newline
+    /// took one each.
+    async fn write(&mut self, chunks: &mut [Bytes]) -> Result<(), ()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        self.send
+            .quic_stream_mut()
+            .write_all_chunks(chunks)
+            .await
+            .map_err(|_| ())
+    }
+}
+
 impl Transport for Wt {
     async fn recv(&mut self) -> Option<Inbound> {
         loop {
@@ -329,18 +369,24 @@ impl Transport for Wt {
     }
 
     async fn send(&mut self, frame: &str) -> Result<(), ()> {
-        let fits = self
-            .connection
-            .max_datagram_size()
-            .is_some_and(|max| frame.len() <= max);
-        if fits && is_ephemeral(frame) && self.connection.send_datagram(frame.as_bytes()).is_ok() {
+        if self.as_datagram(frame) {
             return Ok(());
         }
-        self.send
-            .write_all(frame.as_bytes())
-            .await
-            .map_err(|_| ())?;
-        self.send.write_all(b"\n").await.map_err(|_| ())
+        let mut line = [Bytes::copy_from_slice(frame.as_bytes()), newline()];
+        self.write(&mut line).await
+    }
+
+    /// The frames that are not datagrams go out in one write to the
+    /// stream, each shared with its other recipients rather than copied.
+    async fn send_all(&mut self, frames: &[Frame]) -> Result<(), ()> {
+        let mut lines = Vec::with_capacity(2 * frames.len());
+        for f in frames {
+            if !self.as_datagram(f) {
+                lines.push(Bytes::from_owner(Line(f.clone())));
+                lines.push(newline());
+            }
+        }
+        self.write(&mut lines).await
     }
 
     async fn close(&mut self, reason: CloseReason) {

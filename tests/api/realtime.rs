@@ -104,6 +104,30 @@ async fn chat_both_ways_across_websocket_and_webtransport() {
     );
 }
 
+/// Frames queued for a WebTransport session go out together (one write
+/// of several lines): each still arrives whole, once, in order, whatever
+/// its length.
+#[tokio::test]
+async fn a_burst_reaches_webtransport_as_whole_lines_in_order() {
+    let app = spawn_app().await;
+    let (a, b, conv) = pair(&app).await;
+    let mut ws = Ws::open(&app, &a).await;
+    let mut wt = open_wt(&b).await;
+    ws.next_of("presence").await;
+    // The burst the send limit allows, without waiting for acks; bodies
+    // from a few bytes to several QUIC packets.
+    let body = |i: usize| format!("{i}:{}", "x".repeat(i * 130));
+    for i in 0..30 {
+        ws.send(send_frame(&conv, &format!("m{i}"), &body(i))).await;
+    }
+    for i in 0..30 {
+        let m = wt.next_of("message").await;
+        assert_eq!(m["seq"], i as i64 + 1);
+        assert_eq!(m["body"], body(i));
+    }
+    wt.ping().await;
+}
+
 #[tokio::test]
 async fn a_resend_is_acked_with_the_same_seq_and_delivered_once() {
     let app = spawn_app().await;
