@@ -729,8 +729,7 @@ where
 pub async fn idle(opts: &Opts) -> anyhow::Result<()> {
     let server = Server::start(opts, &["--no-webtransport"]).await?;
     let c = reqwest::Client::new();
-    let names: Vec<String> = (0..IDLE_USERS).map(|i| format!("idle{i}")).collect();
-    let cookies = signup(&c, &server.base, &names).await?;
+    let cookies = idle_users(&c, &server.base).await?;
     let n = opts.idle;
     let row = idle_on(
         Proto::Kith,
@@ -761,10 +760,15 @@ pub async fn idle_webtransport(opts: &Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The users whose sessions the idle connections share: their cookies.
+async fn idle_users(c: &reqwest::Client, base: &str) -> anyhow::Result<Vec<String>> {
+    let names: Vec<String> = (0..IDLE_USERS).map(|i| format!("idle{i}")).collect();
+    signup(c, base, &names).await
+}
+
 async fn idle_sessions(opts: &Opts, server: &Server) -> anyhow::Result<IdleRow> {
     let c = reqwest::Client::new();
-    let names: Vec<String> = (0..IDLE_USERS).map(|i| format!("idle{i}")).collect();
-    let cookies = signup(&c, &server.base, &names).await?;
+    let cookies = idle_users(&c, &server.base).await?;
     let base = &server.base;
     let cfg = call(
         &c,

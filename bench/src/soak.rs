@@ -571,6 +571,18 @@ impl Deref for Shared {
 }
 
 impl Shared {
+    /// One API request by user `u` (with the user's session cookie).
+    async fn api(
+        &self,
+        u: usize,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        call(&self.client, method, url, Some(&self.cookies[u]), body).await
+    }
+
     /// Whether user `u` connects over WebTransport.
     fn over_webtransport(&self, u: usize) -> bool {
         self.first + u >= self.run.ws_users
@@ -675,14 +687,7 @@ async fn http_op(sh: Arc<Shared>, kind: Kind, u: usize, seed: u64) {
         Kind::Ticket => (Method::POST, "/api/realtime/ticket".to_string(), None),
     };
     let began = Instant::now();
-    let res = call(
-        &sh.client,
-        method,
-        format!("{}{path}", sh.base),
-        Some(&sh.cookies[u]),
-        body,
-    )
-    .await;
+    let res = sh.api(u, method, &path, body).await;
     if let Ok(v) = &res {
         match kind {
             Kind::CreatePost => match v["post"]["id"].as_str() {
@@ -879,14 +884,9 @@ impl User {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             let began = Instant::now();
-            let cfg = call(
-                &sh.client,
-                Method::GET,
-                format!("{}/api/realtime/config", sh.base),
-                Some(&sh.cookies[self.u]),
-                None,
-            )
-            .await;
+            let cfg = sh
+                .api(self.u, Method::GET, "/api/realtime/config", None)
+                .await;
             let cfg = cfg.and_then(|v| {
                 match v["websocket"]["url"].as_str() {
                     Some(url) if url == sh.ws_url => {}
@@ -952,14 +952,9 @@ impl User {
             .get_or_try_init(|| async { WtClients::new(&sh.sources, cfg) })
             .await?;
         let began = Instant::now();
-        let ticket = call(
-            &sh.client,
-            Method::POST,
-            format!("{}/api/realtime/ticket", sh.base),
-            Some(&sh.cookies[self.u]),
-            None,
-        )
-        .await;
+        let ticket = sh
+            .api(self.u, Method::POST, "/api/realtime/ticket", None)
+            .await;
         sh.record(Kind::Ticket, &ticket, began);
         let ticket = ticket?;
         let ticket = ticket["ticket"].as_str().context("no ticket")?;
