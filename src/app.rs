@@ -242,6 +242,7 @@ impl App {
             fanout,
             tickets,
             resume,
+            positions: Default::default(),
             push_vapid,
             webtransport,
             users,

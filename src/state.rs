@@ -68,6 +68,8 @@ pub struct Inner {
     pub tickets: TicketKey,
     /// Signs and checks resume tokens.
     pub resume: kith_core::resume::ResumeKey,
+    /// The latest resume position, shared by this node's connections.
+    pub positions: crate::chat::resume::Latest,
     /// Signs Web Push requests (VAPID), the same key on every node.
     pub push_vapid: Arc<kith_core::webpush::Vapid>,
     /// WebTransport's port and certificate hashes; `None` when it is off.

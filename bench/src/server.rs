@@ -49,7 +49,12 @@ impl Server {
                 &["--write-burst", "0"][..]
             })
             .args(extra)
-            .env("RUST_LOG", "warn")
+            // KITH_BENCH_RUST_LOG (say `warn,sqlx::query=debug`, every
+            // statement through sqlx) when a run needs explaining.
+            .env(
+                "RUST_LOG",
+                std::env::var("KITH_BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             // The servers' warnings, when a run needs explaining.
             .stdout(if std::env::var_os("KITH_BENCH_LOGS").is_some() {
                 Stdio::inherit()

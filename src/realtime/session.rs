@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::hub::{self, Frame, Registration};
 use crate::auth::accounts::{self, UserView};
-use crate::chat::{items, resume, store};
+use crate::chat::resume::{self, Latest};
+use crate::chat::{items, store};
 use crate::limits::{SENDS, TokenBucket};
 use crate::notify::{self, Kind};
 use crate::presence;
@@ -111,8 +112,8 @@ impl Conn {
         }
         // Read after registering: items committed later reach this
         // connection live.
-        let position = match resume::position(&state.read).await {
-            Ok(p) => p,
+        let position = match state.positions.get(&state.reader, Duration::ZERO) {
+            Ok((_, p)) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "reading the resume position");
                 0
@@ -383,8 +384,8 @@ impl Conn {
             self.mark = None;
         }
         if self.mark.is_none() {
-            match resume::position(&self.state.read).await {
-                Ok(p) => self.mark = Some((Instant::now(), p)),
+            match self.state.positions.get(&self.state.reader, Latest::PING) {
+                Ok(read) => self.mark = Some(read),
                 Err(e) => tracing::warn!(error = %e, "reading the resume position"),
             }
         }
@@ -402,7 +403,7 @@ impl Conn {
                 ));
             }
             Err(ResumeError::TooOld) => {
-                return match resume::position(&self.state.read).await {
+                return match resume::position(&self.state.reader) {
                     Ok(p) => self.resumed(Vec::new(), true, p),
                     Err(e) => Answer::reply(db_error(e)),
                 };
