@@ -18,26 +18,33 @@ pub use kith_core::protocol::{MessageView, ReadPosition};
 // thread and back each, and in a saturated chat run a fifth of the
 // server's samples were sqlx's threads.
 
-/// Whether `user` is a member now (not one who left or was removed).
-pub fn is_member(db: &Reader, conversation: Id, user: Id) -> Result<bool, ReadError> {
-    let found = db.first(
-        "SELECT 1 FROM conversation_members
-         WHERE conversation_id = ? AND user_id = ? AND left_seq IS NULL",
-        [conversation.0, user.0],
-        |r| r.get::<i64>(0),
-    )?;
-    Ok(found.is_some())
+/// Who a typing frame goes to, and whether it may be sent.
+#[derive(Debug, Default)]
+pub struct Audience {
+    /// The members now (not those who left or were removed).
+    pub members: Vec<Id>,
+    /// A direct conversation in which `user` has no one to message: a
+    /// block, or the other member's account is gone.
+    pub blocked: bool,
 }
 
-/// Whether `user` has no one to message in this (direct) conversation: a
-/// block, or the other member's account is gone.
-pub fn direct_blocked(db: &Reader, conversation: Id, user: Id) -> Result<bool, ReadError> {
-    let found = db.first(
-        crate::store::chat::DIRECT_BLOCKED,
+/// The [`Audience`] of `user` in `conversation`, in one read: typing
+/// checked membership and blocks and then read the members, three reads
+/// for a frame sent before most messages.
+pub fn audience(db: &Reader, conversation: Id, user: Id) -> Result<Audience, ReadError> {
+    let rows = db.all(
+        &format!(
+            "SELECT m.user_id, EXISTS ({}) FROM conversation_members m
+             WHERE m.conversation_id = ?1 AND m.left_seq IS NULL",
+            crate::store::chat::DIRECT_BLOCKED
+        ),
         [conversation.0, user.0],
-        |r| r.get::<i64>(0),
+        |r| Ok((Id(r.get::<i64>(0)?), r.get::<bool>(1)?)),
     )?;
-    Ok(found.is_some())
+    Ok(Audience {
+        blocked: rows.first().is_some_and(|(_, b)| *b),
+        members: rows.into_iter().map(|(m, _)| m).collect(),
+    })
 }
 
 /// The members now: who live frames of the conversation go to.

@@ -283,7 +283,10 @@ mod tests {
                 .contains_key(sql)
         };
         assert!(prepared(0));
-        assert!((1..CONNECTIONS).all(|i| !prepared(i)), "reads spread over connections");
+        assert!(
+            (1..CONNECTIONS).all(|i| !prepared(i)),
+            "reads spread over connections"
+        );
         let held = reader.slots[0].lock().expect("slot");
         reader.first(sql, [1], |r| r.get::<i64>(0)).expect("read");
         drop(held);

@@ -263,21 +263,19 @@ impl Conn {
                 if recent {
                     return Answer::default();
                 }
-                let (db, me) = (&self.state.reader, self.user.id);
-                match store::is_member(db, conversation_id, me) {
-                    Ok(true) => {}
-                    Ok(false) => return Answer::reply(not_member()),
+                let me = self.user.id;
+                let mut audience = match store::audience(&self.state.reader, conversation_id, me) {
+                    Ok(a) => a,
                     Err(e) => return Answer::reply(db_error(e)),
+                };
+                if !audience.members.contains(&me) {
+                    return Answer::reply(not_member());
                 }
-                match store::direct_blocked(db, conversation_id, me) {
-                    Ok(false) => {}
-                    Ok(true) => {
-                        return Answer::reply(ServerFrame::error(
-                            ErrorCode::Forbidden,
-                            crate::store::chat::BLOCKED_MESSAGE,
-                        ));
-                    }
-                    Err(e) => return Answer::reply(db_error(e)),
+                if audience.blocked {
+                    return Answer::reply(ServerFrame::error(
+                        ErrorCode::Forbidden,
+                        crate::store::chat::BLOCKED_MESSAGE,
+                    ));
                 }
                 if self.typing.len() > 1000 {
                     self.typing.clear();
@@ -288,7 +286,10 @@ impl Conn {
                     user: self.user.username.clone(),
                 }
                 .encode();
-                self.fan_out(conversation_id, &f, true).await;
+                audience.members.retain(|m| *m != me);
+                self.state
+                    .fan_out(&audience.members, &f, Some(self.conn_id))
+                    .await;
                 Answer::default()
             }
             ClientFrame::Read {
@@ -308,7 +309,7 @@ impl Conn {
                             seq,
                         }
                         .encode();
-                        self.fan_out(conversation_id, &f, false).await;
+                        self.fan_out(conversation_id, &f).await;
                         Answer::default()
                     }
                     Err(e) => Answer::reply(cmd_error(e)),
@@ -583,7 +584,7 @@ impl Conn {
             match items::at(&self.state.reader, conversation, item.seq) {
                 Ok(Some(event)) => {
                     let frame = event.into_frame().encode();
-                    self.fan_out(conversation, &frame, false).await;
+                    self.fan_out(conversation, &frame).await;
                 }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "reading a new event"),
@@ -640,20 +641,16 @@ impl Conn {
         Answer { frames, then: None }
     }
 
-    /// Queues `frame` for the conversation's members (not this connection;
-    /// with `skip_self`, none of this user's). Returns the members with no
-    /// live connection.
-    async fn fan_out(&self, conversation: Id, frame: &Frame, skip_self: bool) -> Vec<Id> {
-        let mut members = match store::member_ids(&self.state.reader, conversation) {
+    /// Queues `frame` for the conversation's members (not this
+    /// connection). Returns the members with no live connection.
+    async fn fan_out(&self, conversation: Id, frame: &Frame) -> Vec<Id> {
+        let members = match store::member_ids(&self.state.reader, conversation) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "reading members for fan-out");
                 return vec![];
             }
         };
-        if skip_self {
-            members.retain(|m| *m != self.user.id);
-        }
         self.state
             .fan_out(&members, frame, Some(self.conn_id))
             .await

@@ -555,6 +555,24 @@ async fn typing_is_passed_on_at_most_every_so_often() {
     ws.send(json!({"type": "typing", "conversation_id": "zzzzzzzz"}))
         .await;
     assert_eq!(ws.next_of("error").await["code"], "not_found");
+    // So is typing in one that exists with others in it, and they hear
+    // nothing.
+    let carol = person(&app, "carol").await;
+    let mut carol_ws = Ws::open(&app, &carol).await;
+    carol_ws
+        .send(json!({"type": "typing", "conversation_id": conv}))
+        .await;
+    assert_eq!(carol_ws.next_of("error").await["code"], "not_found");
+    ws.send(send_frame(&conv, "t2", "still here")).await;
+    ws.next_of("ack").await;
+    loop {
+        let v = bob.next().await;
+        assert_ne!(v["type"], "typing", "a non-member's typing was passed on");
+        if v["type"] == "message" {
+            assert_eq!(v["body"], "still here");
+            break;
+        }
+    }
 }
 
 #[tokio::test]
