@@ -112,13 +112,6 @@ impl Outbox {
                 return batch;
             }
             self.ready.notified().await;
-            // Taken after the tasks ready to run have had their turn: a
-            // message read by everyone with the chat open gives each member
-            // one `read` frame per reader, from as many tasks answered by
-            // one commit, and they then leave in one write instead of one
-            // write each. The wait is the run queue's length, at most
-            // tokio's 61 polls between looks at the sockets.
-            tokio::task::yield_now().await;
         }
     }
 }
@@ -393,33 +386,6 @@ mod tests {
             .expect("woken")
             .expect("task");
         assert_eq!(&*got[0], "late");
-    }
-
-    /// Frames queued by tasks that were ready to run together (the
-    /// `read` frames of one commit's answers) leave in one batch, though
-    /// the first of them wakes the connection (on a worker, the woken task
-    /// would otherwise run next, before the other two).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-    async fn frames_from_tasks_ready_together_leave_in_one_batch() {
-        let o = Arc::new(Outbox::default());
-        let waiting = tokio::spawn({
-            let o = o.clone();
-            async move { o.next_batch(64).await }
-        });
-        // Until the connection waits.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let o2 = o.clone();
-        tokio::spawn(async move {
-            for i in 0..3 {
-                let o = o2.clone();
-                tokio::spawn(async move { o.push(Arc::from(i.to_string())).expect("room") });
-            }
-        });
-        let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
-            .await
-            .expect("woken")
-            .expect("task");
-        assert_eq!(got.len(), 3, "one batch: {got:?}");
     }
 
     #[test]
