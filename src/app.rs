@@ -243,6 +243,7 @@ impl App {
             tickets,
             resume,
             positions: Default::default(),
+            receipts: Default::default(),
             push_vapid,
             webtransport,
             users,

@@ -9,6 +9,7 @@
 pub mod cert;
 pub mod conn;
 pub mod hub;
+pub mod receipts;
 pub mod routes;
 pub mod session;
 pub mod webtransport;

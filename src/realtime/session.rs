@@ -309,7 +309,12 @@ impl Conn {
                             seq,
                         }
                         .encode();
-                        self.fan_out(conversation_id, &f).await;
+                        crate::realtime::receipts::send(
+                            &self.state,
+                            conversation_id,
+                            f,
+                            self.conn_id,
+                        );
                         Answer::default()
                     }
                     Err(e) => Answer::reply(cmd_error(e)),
