@@ -243,7 +243,6 @@ impl App {
             tickets,
             resume,
             positions: Default::default(),
-            receipts: Default::default(),
             push_vapid,
             webtransport,
             users,

@@ -9,7 +9,6 @@
 pub mod cert;
 pub mod conn;
 pub mod hub;
-pub mod receipts;
 pub mod routes;
 pub mod session;
 pub mod webtransport;

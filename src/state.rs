@@ -62,8 +62,6 @@ pub struct Inner {
     pub send_limits: Option<PerUser>,
     /// Live connections on this node.
     pub hub: Arc<Hub>,
-    /// Read receipts waiting to be sent together.
-    pub receipts: crate::realtime::receipts::Receipts,
     /// What this node's connections watch ([`crate::live`]).
     pub live: Arc<crate::live::Live>,
     /// Signs and checks WebTransport tickets.

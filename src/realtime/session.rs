@@ -309,12 +309,7 @@ impl Conn {
                             seq,
                         }
                         .encode();
-                        crate::realtime::receipts::send(
-                            &self.state,
-                            conversation_id,
-                            f,
-                            self.conn_id,
-                        );
+                        self.fan_out(conversation_id, &f).await;
                         Answer::default()
                     }
                     Err(e) => Answer::reply(cmd_error(e)),
