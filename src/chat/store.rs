@@ -32,15 +32,17 @@ pub struct Audience {
 /// checked membership and blocks and then read the members, three reads
 /// for a frame sent before most messages.
 pub fn audience(db: &Reader, conversation: Id, user: Id) -> Result<Audience, ReadError> {
-    let rows = db.all(
-        &format!(
+    // Made once: typing is on the path of most messages.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
             "SELECT m.user_id, EXISTS ({}) FROM conversation_members m
              WHERE m.conversation_id = ?1 AND m.left_seq IS NULL",
             crate::store::chat::DIRECT_BLOCKED
-        ),
-        [conversation.0, user.0],
-        |r| Ok((Id(r.get::<i64>(0)?), r.get::<bool>(1)?)),
-    )?;
+        )
+    });
+    let rows = db.all(&SQL, [conversation.0, user.0], |r| {
+        Ok((Id(r.get::<i64>(0)?), r.get::<bool>(1)?))
+    })?;
     Ok(Audience {
         blocked: rows.first().is_some_and(|(_, b)| *b),
         members: rows.into_iter().map(|(m, _)| m).collect(),

@@ -216,14 +216,21 @@ impl Reader {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn reads_rows_reuses_statements_and_sees_new_commits() {
+    /// A fresh file holding `rows`, its writer's connection and a reader.
+    fn seeded(rows: &str) -> (tempfile::TempDir, rusqlite::Connection, Reader) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("r.db");
         let conn = crate::db::open_writer_connection(&path).expect("open");
-        conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, NULL);")
-            .expect("seed");
+        conn.execute_batch(rows).expect("seed");
         let reader = Reader::open(&path).expect("reader");
+        (dir, conn, reader)
+    }
+
+    #[tokio::test]
+    async fn reads_rows_reuses_statements_and_sees_new_commits() {
+        let (_dir, conn, reader) = seeded(
+            "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, NULL);",
+        );
         let sql = "SELECT k, v FROM t WHERE k >= ?1 ORDER BY k";
         let read = |from: i64| {
             reader
@@ -265,12 +272,8 @@ mod tests {
     /// it is held takes the next.
     #[test]
     fn reads_in_sequence_keep_to_the_first_connection() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("s.db");
-        let conn = crate::db::open_writer_connection(&path).expect("open");
-        conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
-            .expect("seed");
-        let reader = Reader::open(&path).expect("reader");
+        let (_dir, _conn, reader) =
+            seeded("CREATE TABLE t (k INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);");
         let sql = "SELECT k FROM t WHERE k = ?1";
         for _ in 0..20 {
             reader.first(sql, [1], |r| r.get::<i64>(0)).expect("read");
@@ -295,16 +298,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_readers_share_the_connections() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("c.db");
-        let conn = crate::db::open_writer_connection(&path).expect("open");
-        conn.execute_batch(
+        let (_dir, _conn, reader) = seeded(
             "CREATE TABLE t (k INTEGER PRIMARY KEY);
              WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 100)
              INSERT INTO t SELECT x FROM s;",
-        )
-        .expect("seed");
-        let reader = Arc::new(Reader::open(&path).expect("reader"));
+        );
+        let reader = Arc::new(reader);
         let mut tasks = Vec::new();
         for i in 0..32 {
             let r = reader.clone();

@@ -404,8 +404,8 @@ impl Conn {
                 ));
             }
             Err(ResumeError::TooOld) => {
-                return match resume::position(&self.state.reader) {
-                    Ok(p) => self.resumed(Vec::new(), true, p),
+                return match self.state.positions.get(&self.state.reader, Duration::ZERO) {
+                    Ok((_, p)) => self.resumed(Vec::new(), true, p),
                     Err(e) => Answer::reply(db_error(e)),
                 };
             }
