@@ -15,14 +15,6 @@
 //! savepoint per command. Savepoints are not free: each one makes FTS5
 //! flush its pending index data, which cost a quarter of the throughput.
 //!
-//! Under a steady stream of writes, each arriving alone, every write
-//! would pay its own commit: at 460 writes a second (10,000 connected
-//! users) 447 commits a second went out, their fsyncs 14% of the node's
-//! CPU. So when a command arrives soon after the last commit ended, the
-//! writer waits a little ([`GATHER`]) for as many commands as the last
-//! batch held, at least two, before it begins: a lone write after a quiet
-//! spell goes at once.
-//!
 //! The queue is bounded ([`QUEUE_DEPTH`]) so that an overload shows up as
 //! waiting callers (backpressure), not as memory growth. The loop is plain
 //! blocking code on a thread of its own: it never waits on anything but the
@@ -33,7 +25,6 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -48,14 +39,6 @@ use kith_core::sync::Unpoisoned;
 pub const MAX_BATCH: usize = 512;
 /// Commands that may wait for the writer before senders wait too.
 pub const QUEUE_DEPTH: usize = 4096;
-/// The longest a batch waits for more commands before it begins. 2 ms
-/// pairs most writes from 500 a second up (a node of 10,000 users makes
-/// about 460), and adds at most that to a write's latency.
-const GATHER: Duration = Duration::from_millis(2);
-/// A command arriving within this of the last commit's end means writes
-/// come steadily, and a batch waits for more ([`GATHER`]); one arriving
-/// later goes at once.
-const STEADY: Duration = Duration::from_millis(2);
 
 /// A boxed future of a forwarded command's result: its reply as JSON.
 pub type Forwarded<'a> =
@@ -152,8 +135,7 @@ impl std::fmt::Debug for Writer {
 
 fn spawn_local(conn: Connection, position: Arc<AtomicU64>) -> (mpsc::Sender<Msg>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-    let runtime = tokio::runtime::Handle::current();
-    let task = tokio::task::spawn_blocking(move || run(&runtime, conn, rx, position));
+    let task = tokio::task::spawn_blocking(move || run(conn, rx, position));
     (tx, task)
 }
 
@@ -289,33 +271,26 @@ async fn run_on<C: Command>(tx: &mpsc::Sender<Msg>, cmd: C) -> Result<C::Reply, 
         .map_err(|_| CmdError::Unavailable("the writer has stopped".into()))?
 }
 
-fn run(
-    runtime: &tokio::runtime::Handle,
-    mut conn: Connection,
-    mut rx: mpsc::Receiver<Msg>,
-    position: Arc<AtomicU64>,
-) {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Msg>, position: Arc<AtomicU64>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    // The last batch: how many it held and when its commit ended.
-    let mut last: (usize, Option<Instant>) = (0, None);
     while let Some(msg) = rx.blocking_recv() {
-        take(msg, &mut rx, &mut batch);
+        match msg {
+            Msg::Job(job) => batch.push(job),
+            // Refuse new work; what is already queued still arrives.
+            Msg::Stop => rx.close(),
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(msg) => take(msg, &mut rx, &mut batch),
+                Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Stop) => rx.close(),
                 Err(_) => break,
             }
-        }
-        if let Some(target) = gather_target(batch.len(), last.0, last.1.map(|t| t.elapsed())) {
-            let until = tokio::time::Instant::now() + GATHER;
-            runtime.block_on(gather(&mut rx, &mut batch, target, until));
         }
         if batch.is_empty() {
             continue;
         }
         run_batch(&mut conn, &mut batch);
         position.fetch_add(1, Ordering::AcqRel);
-        last = (batch.len(), Some(Instant::now()));
         for job in batch.drain(..) {
             job.answer();
         }
@@ -324,38 +299,6 @@ fn run(
         tracing::warn!(error = %e, "closing the write connection");
     }
     tracing::debug!("writer stopped");
-}
-
-fn take(msg: Msg, rx: &mut mpsc::Receiver<Msg>, batch: &mut Vec<Box<dyn Job>>) {
-    match msg {
-        Msg::Job(job) => batch.push(job),
-        // Refuse new work; what is already queued still arrives.
-        Msg::Stop => rx.close(),
-    }
-}
-
-/// How many commands a batch of `len` should wait for ([`GATHER`]), given
-/// the last batch's size and the time since its commit ended: none when
-/// writes do not come steadily, or the batch has enough.
-fn gather_target(len: usize, last_len: usize, since_last: Option<Duration>) -> Option<usize> {
-    let target = last_len.clamp(2, MAX_BATCH);
-    (len > 0 && len < target && since_last.is_some_and(|d| d < STEADY)).then_some(target)
-}
-
-/// Adds commands to `batch` as they arrive until it holds `target`, the
-/// queue is closed and empty, or `until`.
-async fn gather(
-    rx: &mut mpsc::Receiver<Msg>,
-    batch: &mut Vec<Box<dyn Job>>,
-    target: usize,
-    until: tokio::time::Instant,
-) {
-    while batch.len() < target {
-        match tokio::time::timeout_at(until, rx.recv()).await {
-            Ok(Some(msg)) => take(msg, rx, batch),
-            Ok(None) | Err(_) => break,
-        }
-    }
 }
 
 /// Runs the batch in one transaction; each job keeps its own result.
@@ -462,76 +405,6 @@ pub(super) mod tests {
             .fetch_one(&pool)
             .await
             .expect("count")
-    }
-
-    #[test]
-    fn a_batch_waits_only_while_writes_come_steadily() {
-        let soon = Some(Duration::from_micros(500));
-        // The first batch, and a write after a quiet spell, go at once.
-        assert_eq!(gather_target(1, 0, None), None);
-        assert_eq!(gather_target(1, 1, Some(Duration::from_millis(50))), None);
-        // Soon after a commit: at least a pair, else as many as last time.
-        assert_eq!(gather_target(1, 1, soon), Some(2));
-        assert_eq!(gather_target(5, 8, soon), Some(8));
-        assert_eq!(gather_target(8, 8, soon), None);
-        assert_eq!(gather_target(1, 10_000, soon), Some(MAX_BATCH));
-        assert_eq!(gather_target(0, 8, soon), None);
-    }
-
-    fn job(name: &str) -> Msg {
-        let (reply, _) = oneshot::channel();
-        Msg::Job(Box::new(Pending {
-            cmd: create_user(name),
-            result: Err(CmdError::Unavailable("not run".into())),
-            reply,
-        }))
-    }
-
-    #[tokio::test]
-    async fn gathering_takes_commands_as_they_arrive_until_the_target() {
-        let (tx, mut rx) = mpsc::channel(8);
-        let mut batch = Vec::new();
-        let Msg::Job(first) = job("a") else {
-            unreachable!()
-        };
-        batch.push(first);
-        let late = tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            for name in ["b", "c", "d"] {
-                let _ = late.send(job(name)).await;
-            }
-        });
-        let until = tokio::time::Instant::now() + Duration::from_secs(60);
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            gather(&mut rx, &mut batch, 3, until),
-        )
-        .await
-        .expect("the target reached long before the deadline");
-        assert_eq!(batch.len(), 3);
-
-        // Nothing more arrives: the deadline ends it.
-        let until = tokio::time::Instant::now() + Duration::from_millis(10);
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            gather(&mut rx, &mut batch, 10, until),
-        )
-        .await
-        .expect("the deadline ends the wait");
-        assert_eq!(batch.len(), 4, "the one queued meanwhile is taken");
-
-        // A stop ends it too, and closes the queue.
-        tx.send(Msg::Stop).await.expect("send");
-        let until = tokio::time::Instant::now() + Duration::from_secs(60);
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            gather(&mut rx, &mut batch, 10, until),
-        )
-        .await
-        .expect("a stop ends the wait");
-        assert_eq!(batch.len(), 4);
-        assert!(tx.send(job("e")).await.is_err(), "the queue is closed");
     }
 
     #[tokio::test]
