@@ -158,14 +158,26 @@ impl From<PostRow> for PostView {
     }
 }
 
+/// The columns of a `PostView` of post `p` joined to its author `a`, read
+/// by user `?1`, for queries whose joins differ from [`POST_SELECT`]'s.
+macro_rules! post_columns {
+    () => {
+        concat!(
+            "p.id, p.body, p.visibility, p.created_at, p.like_count, p.comment_count, \
+             EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1) AS liked_by_me, \
+             p.edited_at, \
+             p.media_count > 0 AS has_media, \
+             p.link_url IS NOT NULL AS has_link, ",
+            author_columns!()
+        )
+    };
+}
+pub(crate) use post_columns;
+
 /// Columns and joins for a `PostView` of post `p` read by user `?1`.
 pub const POST_SELECT: &str = concat!(
-    "SELECT p.id, p.body, p.visibility, p.created_at, p.like_count, p.comment_count, \
-     EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1) AS liked_by_me, \
-     p.edited_at, \
-     p.media_count > 0 AS has_media, \
-     p.link_url IS NOT NULL AS has_link, ",
-    author_columns!(),
+    "SELECT ",
+    post_columns!(),
     " FROM posts p JOIN users a ON a.id = p.author_id"
 );
 
