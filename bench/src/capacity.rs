@@ -98,6 +98,9 @@ struct StepFigures {
     messages: u64,
     rss_kib: u64,
     cpu_cores: f64,
+    /// The load generator's own CPU over the window: near 1.0, its one
+    /// core, not the server, may be what the step measured.
+    gen_cpu_cores: f64,
     errors: u64,
     failed_sockets: usize,
     setup_secs: f64,
@@ -220,12 +223,12 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
         GRACE.as_secs(),
     );
     println!(
-        "| users | over WebTransport | setup s | sockets open s | requests | API p50 ms | API p99 ms | messages | delivery p50 ms | delivery p99 ms | RSS MiB | server CPU (cores) | errors |"
+        "| users | over WebTransport | setup s | sockets open s | requests | API p50 ms | API p99 ms | messages | delivery p50 ms | delivery p99 ms | RSS MiB | server CPU (cores) | load generator CPU (cores) | errors |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for f in &figs {
         println!(
-            "| {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {:.1} | {:.2} | {}{} |",
+            "| {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {}{} |",
             f.users,
             f.users.saturating_sub(ws_users),
             f.setup_secs,
@@ -238,6 +241,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<()> {
             ms(&f.delivery, 0.99),
             f.rss_kib as f64 / 1024.0,
             f.cpu_cores,
+            f.gen_cpu_cores,
             f.errors,
             if f.failed_sockets > 0 {
                 format!(" ({} sockets failed)", f.failed_sockets)
@@ -334,9 +338,12 @@ async fn measure(
             opts.capacity_step_duration
         };
         run.open_window();
-        let (cpu0, t0) = (cpu_total(pid), Instant::now());
+        let me = std::process::id();
+        let (cpu0, gen0, t0) = (cpu_total(pid), cpu_total(me), Instant::now());
         hold(&run, pid, users, held).await;
-        let cpu_cores = (cpu_total(pid) - cpu0) / t0.elapsed().as_secs_f64();
+        let secs = t0.elapsed().as_secs_f64();
+        let cpu_cores = (cpu_total(pid) - cpu0) / secs;
+        let gen_cpu_cores = (cpu_total(me) - gen0) / secs;
         let rss_kib = rss_of(pid)?;
         ends.push(run.now_us());
         let w = run.close_window(GRACE).await;
@@ -354,6 +361,7 @@ async fn measure(
             delivery: w.delivery,
             rss_kib,
             cpu_cores,
+            gen_cpu_cores,
             errors: run.noted() - noted,
             failed_sockets,
             setup_secs,
@@ -361,11 +369,12 @@ async fn measure(
         };
         noted = run.noted();
         eprintln!(
-            "capacity: {users} users: API p99 {} ms, delivery p99 {} ms, RSS {:.1} MiB, CPU {:.2}, errors {}",
+            "capacity: {users} users: API p99 {} ms, delivery p99 {} ms, RSS {:.1} MiB, CPU {:.2}, load generator CPU {:.2}, errors {}",
             ms(&f.api, 0.99),
             ms(&f.delivery, 0.99),
             f.rss_kib as f64 / 1024.0,
             f.cpu_cores,
+            f.gen_cpu_cores,
             f.errors
         );
         let good = f.within_limits();
@@ -411,6 +420,7 @@ mod tests {
             messages: 0,
             rss_kib: 0,
             cpu_cores: 0.0,
+            gen_cpu_cores: 0.0,
             errors,
             failed_sockets: 0,
             setup_secs: 0.0,
