@@ -158,9 +158,9 @@ impl PostJson {
     }
 
     /// A page of posts as JSON, `{"items":[…],"next_cursor":…}` (as
-    /// [`crate::http::Page`] writes it), from a query built on
-    /// [`super::posts::POST_SELECT`] that fetches up to `req.fetch()` rows
-    /// newest first.
+    /// [`crate::http::Page`] writes it), from a query whose columns are
+    /// [`super::posts::post_columns`]'s (as [`super::posts::POST_SELECT`]'s
+    /// are) that fetches up to `req.fetch()` rows newest first.
     pub fn page(
         &self,
         db: &Reader,

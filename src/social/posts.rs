@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use libsql::params::IntoParams;
 
 use crate::auth::User;
-use crate::auth::accounts::{Author, Timestamp, UserView, author_columns};
+use crate::auth::accounts::{Author, Timestamp, UserView};
 use crate::db::reader::{ReadError, Reader, limited};
 use crate::error::{AppError, ErrorBody};
 use crate::http::{Json, JsonBytes, Page, PageParams, PageReq, Path, Query};
@@ -158,17 +158,19 @@ impl From<PostRow> for PostView {
     }
 }
 
-/// The columns of a `PostView` of post `p` joined to its author `a`, read
-/// by user `?1`, for queries whose joins differ from [`POST_SELECT`]'s.
+/// The columns of a `PostView` of post `p` joined to its author `a`, with
+/// `$liked` the expression of `liked_by_me` for the reader `?1`, for
+/// queries whose joins differ from [`POST_SELECT`]'s.
 macro_rules! post_columns {
-    () => {
+    ($liked:literal) => {
         concat!(
-            "p.id, p.body, p.visibility, p.created_at, p.like_count, p.comment_count, \
-             EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1) AS liked_by_me, \
+            "p.id, p.body, p.visibility, p.created_at, p.like_count, p.comment_count, ",
+            $liked,
+            " AS liked_by_me, \
              p.edited_at, \
              p.media_count > 0 AS has_media, \
              p.link_url IS NOT NULL AS has_link, ",
-            author_columns!()
+            $crate::author_columns!()
         )
     };
 }
@@ -177,7 +179,7 @@ pub(crate) use post_columns;
 /// Columns and joins for a `PostView` of post `p` read by user `?1`.
 pub const POST_SELECT: &str = concat!(
     "SELECT ",
-    post_columns!(),
+    post_columns!("EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1)"),
     " FROM posts p JOIN users a ON a.id = p.author_id"
 );
 
