@@ -24,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(feed))
 }
 
-/// A page of a reader's feed.
+/// The SQL of a page of a reader's feed (`limited` adds its `LIMIT`).
 ///
 /// Friends see both public and friends-only posts of each other, so no
 /// visibility filter is needed beyond the rows written for the reader;
