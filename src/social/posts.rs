@@ -177,6 +177,12 @@ macro_rules! post_columns {
 pub(crate) use post_columns;
 
 /// Columns and joins for a `PostView` of post `p` read by user `?1`.
+///
+/// `liked_by_me` stays a subquery here, where the feed's query
+/// (`social::feed`) joins `likes`: the feed's outer join measured no
+/// faster than this subquery, and callers here append joins of their own
+/// (search's `posts_fts`, a tag's `post_tags`) whose plans were made
+/// with the subquery, so they keep it.
 pub const POST_SELECT: &str = concat!(
     "SELECT ",
     post_columns!("EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?1)"),
