@@ -68,6 +68,8 @@ if [[ "$mode" == "compare" || "$mode" == "quick" ]]; then
     command -v npm >/dev/null || need_apt+=(npm)
 fi
 command -v taskset >/dev/null || need_apt+=(util-linux)
+# --only wrk measures with wrk, a load generator nobody here wrote (Debian's).
+[[ " ${args[*]} " != *" wrk "* ]] || command -v wrk >/dev/null || need_apt+=(wrk)
 [[ "$mode" == "soak" || "$mode" == "capacity" ]] || command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 if ((${#need_apt[@]})); then
     sudo=()
