@@ -69,7 +69,9 @@ if [[ "$mode" == "compare" || "$mode" == "quick" ]]; then
 fi
 command -v taskset >/dev/null || need_apt+=(util-linux)
 # --only wrk measures with wrk, a load generator nobody here wrote (Debian's).
-[[ " ${args[*]} " != *" wrk "* ]] || command -v wrk >/dev/null || need_apt+=(wrk)
+wrk=false
+[[ " ${args[*]} " != *" wrk "* ]] || wrk=true
+! $wrk || command -v wrk >/dev/null || need_apt+=(wrk)
 [[ "$mode" == "soak" || "$mode" == "capacity" ]] || command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 if ((${#need_apt[@]})); then
     sudo=()
@@ -108,7 +110,7 @@ case "$mode" in
     # wrk's goals are for one server core: pinned as the side-by-side is.
     # kith's other benchmarks run unpinned, as their sections say.
     kith)
-        if [[ " ${args[*]} " == *" wrk "* ]]; then
+        if $wrk; then
             exec "${pin[@]}" "${bench[@]}" "${server_cpus[@]}" "${args[@]}"
         fi
         exec "${bench[@]}" "${args[@]}"
