@@ -9,6 +9,7 @@
 
 pub mod groups;
 pub mod items;
+pub mod position;
 pub mod resume;
 pub mod routes;
 pub mod store;

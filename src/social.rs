@@ -12,6 +12,7 @@ pub mod friends;
 pub mod mentions;
 pub mod mutes;
 pub mod post_json;
+pub mod post_view;
 pub mod posts;
 pub mod relations;
 pub mod search;

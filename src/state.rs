@@ -69,7 +69,7 @@ pub struct Inner {
     /// Signs and checks resume tokens.
     pub resume: kith_core::resume::ResumeKey,
     /// The latest resume position, shared by this node's connections.
-    pub positions: crate::chat::resume::Latest,
+    pub positions: crate::chat::position::Latest,
     /// Signs Web Push requests (VAPID), the same key on every node.
     pub push_vapid: Arc<kith_core::webpush::Vapid>,
     /// WebTransport's port and certificate hashes; `None` when it is off.

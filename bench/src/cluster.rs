@@ -20,7 +20,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::realtime::{ChatSpec, Proto, Ws, chat_on, connect, signup};
+use crate::link::Ws;
+use crate::realtime::{ChatSpec, Proto, chat_on, connect, signup};
 use crate::server::{Server, call};
 use crate::{Opts, ms};
 

@@ -19,7 +19,9 @@ use wtransport::endpoint::ConnectOptions;
 use wtransport::endpoint::endpoint_side::Client;
 use wtransport::{ClientConfig, Connection, Endpoint, RecvStream, SendStream, VarInt};
 
-use crate::realtime::Ws;
+/// A WebSocket client's connection, plain or TLS.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The longest line read before a newline: the server's own frame limit
 /// is 64 KiB, so anything longer is a broken stream.

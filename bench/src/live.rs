@@ -17,7 +17,8 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::realtime::{Ws, connect, cpu_of, cpu_secs, signup};
+use crate::link::Ws;
+use crate::realtime::{connect, cpu_of, cpu_secs, signup};
 use crate::server::{Server, call};
 use crate::{Opts, ms};
 

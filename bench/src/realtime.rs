@@ -7,12 +7,11 @@ use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt, stream};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, client_async, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, client_async, connect_async};
 
-use crate::link::{Event, WtClients, published_url};
+use crate::link::{Event, Ws, WtClients, published_url};
 use crate::server::{Server, call};
 use crate::{Opts, ms};
 
@@ -26,8 +25,6 @@ const CONNECT_CONCURRENCY: usize = 200;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Signups in flight at once (each is an Argon2 hash on the server).
 const SIGNUP_CONCURRENCY: usize = 4;
-
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Signs up `names` (bounded concurrency); returns each one's `kith=...` cookie.
 pub async fn signup(

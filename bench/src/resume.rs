@@ -18,7 +18,8 @@ use futures_util::{SinkExt, StreamExt, stream};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::realtime::{Proto, Ws, befriend, connect, connect_hello, signup};
+use crate::link::Ws;
+use crate::realtime::{Proto, befriend, connect, connect_hello, signup};
 use crate::server::{Server, call};
 
 const CONVERSATIONS: usize = 50;

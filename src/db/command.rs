@@ -144,7 +144,7 @@ any_command! {
     AdminResolveReport(Audited<reports::ResolveReport>),
     AdminCancelJob(Audited<jobs::Cancel>),
     AdminRetryJob(Audited<jobs::Retry>),
-    Keyed(super::keyed::Keyed),
+    Keyed(super::keyed::Keyed<AnyCommand>),
     PruneKeys(super::keyed::PruneKeys),
     #[cfg(test)]
     FailAfterWriting(super::writer::tests::FailAfterWriting),

@@ -28,7 +28,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
-use super::command::AnyCommand;
 use crate::store::{CmdError, Command};
 use kith_core::ids::{Id, now_ms};
 use kith_core::sync::Unpoisoned;
@@ -110,7 +109,7 @@ impl KeyedRequest {
     }
 
     /// `cmd` as this request's next step.
-    pub(crate) fn wrap(&self, cmd: AnyCommand) -> Keyed {
+    pub(crate) fn wrap<C>(&self, cmd: C) -> Keyed<C> {
         Keyed {
             scope: self.scope.clone(),
             key: self.key.clone(),
@@ -156,9 +155,11 @@ pub fn new_id() -> Id {
         .unwrap_or_else(|_| Id::generate())
 }
 
-/// One command of a keyed request, recorded with it.
+/// One command of a keyed request, recorded with it. Generic over the
+/// command so that this module needs nothing of the union of commands
+/// that carries it (`db::command`), which holds a `Keyed` in turn.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Keyed {
+pub struct Keyed<C> {
     scope: String,
     key: String,
     fingerprint: String,
@@ -166,10 +167,10 @@ pub struct Keyed {
     /// The ids the attempt had made when it sent this command.
     ids: Vec<Id>,
     at: i64,
-    cmd: Box<AnyCommand>,
+    cmd: Box<C>,
 }
 
-impl Keyed {
+impl<C> Keyed<C> {
     pub(crate) fn ids(&self) -> &[Id] {
         &self.ids
     }
@@ -191,7 +192,7 @@ fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, CmdError> {
     serde_json::from_str(s).map_err(|e| CmdError::Internal(format!("reading a step: {e}")))
 }
 
-impl Command for Keyed {
+impl<C: Command<Reply = serde_json::Value>> Command for Keyed<C> {
     type Reply = KeyedReply;
 
     fn apply(self, conn: &Connection) -> Result<KeyedReply, CmdError> {
@@ -292,10 +293,11 @@ pub async fn earlier(pool: &SqlitePool, scope: &str, key: &str) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::command::AnyCommand;
     use crate::db::{apply_alone, open_writer_connection};
     use crate::store::users::CreateUser;
 
-    fn step(fingerprint: &str, username: &str) -> Keyed {
+    fn step(fingerprint: &str, username: &str) -> Keyed<AnyCommand> {
         let cmd = CreateUser {
             id: Id::generate(),
             username: username.into(),

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::hub::{self, Frame, Registration};
 use crate::auth::accounts::{self, UserView};
-use crate::chat::resume::{self, Latest};
+use crate::chat::position::Latest;
+use crate::chat::resume;
 use crate::chat::{items, store};
 use crate::limits::{SENDS, TokenBucket};
 use crate::notify::{self, Kind};

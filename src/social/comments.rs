@@ -226,7 +226,7 @@ async fn list(
     Query(p): Query<PageParams>,
 ) -> Result<Json<Page<CommentView>>, AppError> {
     let page = p.resolve()?;
-    if super::posts::visible_post(&state.reader, user.id, post)?.is_none() {
+    if super::post_view::visible_post(&state.reader, user.id, post)?.is_none() {
         return Err(AppError::not_found("post"));
     }
     Ok(Json(comments_of(&state.reader, user.id, post, page)?))

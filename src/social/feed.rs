@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::post_json::PostJson;
-use super::posts::{PostView, post_columns};
+use super::post_view::{PostView, post_columns};
 use crate::auth::User;
 use crate::db::reader::{Reader, limited};
 use crate::error::AppError;

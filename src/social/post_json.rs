@@ -19,7 +19,7 @@ use kith_core::sync::Unpoisoned;
 
 use libsql::params::IntoParams;
 
-use super::posts::{PostRow, PostView, views};
+use super::post_view::{PostRow, PostView, views};
 use crate::db::reader::Reader;
 use crate::error::AppError;
 use crate::http::{Page, PageReq};
@@ -159,7 +159,7 @@ impl PostJson {
 
     /// A page of posts as JSON, `{"items":[…],"next_cursor":…}` (as
     /// [`crate::http::Page`] writes it), from a query whose columns are
-    /// [`super::posts::post_columns`]'s (as [`super::posts::POST_SELECT`]'s
+    /// [`super::post_view::post_columns`]'s (as [`super::post_view::POST_SELECT`]'s
     /// are) that fetches up to `req.fetch()` rows newest first.
     pub fn page(
         &self,
@@ -235,7 +235,7 @@ impl PostJson {
 mod tests {
     use super::*;
     use crate::db::scratch::seeded;
-    use crate::social::posts::{POST_SELECT, fetch_posts};
+    use crate::social::post_view::{POST_SELECT, fetch_posts};
 
     fn sql(limit: i64) -> String {
         crate::db::reader::limited(

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use std::sync::LazyLock;
 
-use super::posts::{POST_SELECT, PostView, fetch_posts};
+use super::post_view::{POST_SELECT, PostView, fetch_posts};
 use crate::auth::User;
 use crate::auth::accounts::UserView;
 use crate::error::{AppError, ErrorBody};
