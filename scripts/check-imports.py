@@ -27,7 +27,7 @@ USE_GROUP = re.compile(r"\buse\s+(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)
 CFG_TEST = re.compile(r"#\[cfg\(test\)\]")
 # Strings, comments and character literals, whichever starts first: their
 # text is not code (a URL's `//`, a brace in a format string).
-LITERAL = re.compile(r'r#*"(?:.|\n)*?"#*|"(?:\\.|[^"\\])*"|//[^\n]*|/\*(?:.|\n)*?\*/|\'(?:\\.|[^\'\\])\'')
+LITERAL = re.compile(r'r#*"[\s\S]*?"#*|"(?:\\[\s\S]|[^"\\])*"|//[^\n]*|/\*[\s\S]*?\*/|\'(?:\\[\s\S]|[^\'\\])\'')
 
 
 def without_tests(text):
@@ -83,28 +83,53 @@ def modules(root):
 
 
 def resolve(base, segments, mods):
-    """The deepest module file named by `segments` from module `base`."""
+    """(file, name): the deepest module file named by `segments` from
+    module `base`, and the name the path takes from it."""
     best = None
     for i in range(len(segments) + 1):
         key = tuple(base) + tuple(segments[:i])
-        if key in mods and key:
-            best = (mods[key], segments[i] if i < len(segments) else segments[-1])
+        if key and key in mods:
+            name = segments[i] if i < len(segments) else (segments[-1] if segments else key[-1])
+            best = (mods[key], name)
     return best
 
 
+def split_top(text):
+    """`text` split at the commas outside braces."""
+    parts, depth, cur = [], 0, ""
+    for c in text:
+        if c == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        depth += (c == "{") - (c == "}")
+        cur += c
+    parts.append(cur)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def use_tree(prefix, tree):
+    """The paths of a `use` tree below `prefix`: `a::{b, c::{D, E}}`."""
+    tree = tree.split(" as ")[0].strip()
+    if "{" in tree:
+        head, rest = tree.split("{", 1)
+        head = [s for s in head.strip().rstrip(":").split("::") if s]
+        for item in split_top(rest[: rest.rindex("}")]):
+            yield from use_tree(prefix + head, item)
+    else:
+        names = [s for s in tree.split("::") if s and s != "self"]
+        yield prefix + names
+
+
 def paths_in(text):
-    """(kind, segments) for every crate-relative path in `text`, with each
-    name of a `use …::{a, b::C}` group expanded."""
+    """(kind, segments) for every crate-relative path in `text`, with the
+    names of a `use …::{a, b::C}` group each a path of its own."""
     found = []
     for m in USE_GROUP.finditer(text):
         head = [s for s in m.group(2).split("::") if s]
-        for item in re.split(r",", re.sub(r"\{[^}]*\}", lambda g: g.group(0).replace(",", " "), m.group(3))):
-            item = item.strip()
-            if not item or item == "self":
-                found.append((m.group(1), head))
-                continue
-            names = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", item.split(" as ")[0])
-            found.append((m.group(1), head + names[:-1] + names[-1:]))
+        for item in split_top(m.group(3)):
+            for segs in use_tree(head, item):
+                found.append((m.group(1), segs))
         text = text.replace(m.group(0), " ")
     for m in PATH.finditer(text):
         found.append((m.group(1), [s for s in m.group(2).split("::") if s]))
