@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fails when the files of a crate import each other in a circle.
 
-kith's modules depend one way (README "Code layout": the wiring, then
+kith's modules depend one way (docs/architecture.md: the wiring, then
 the edges, then services, then the database layer, then kith-core), and
 a circle is how that order is lost without a compiler error: a cache
 type that the shared state holds, defined in a module that takes the
@@ -136,8 +136,8 @@ def paths_in(text):
     return found
 
 
-def edges(root):
-    mods = modules(root)
+def edges(mods):
+    """File -> {imported file: names it takes}, for the modules `mods`."""
     out = {}
     for key, path in mods.items():
         if not key:
@@ -201,8 +201,9 @@ def circles(graph):
 def main(roots):
     bad, files, imports = 0, 0, 0
     for root in roots:
-        graph = edges(root)
-        files += len(modules(root))
+        mods = modules(root)
+        graph = edges(mods)
+        files += len(mods)
         imports += sum(len(v) for v in graph.values())
         for comp in circles(graph):
             bad += 1

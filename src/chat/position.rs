@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 use kith_core::sync::Unpoisoned;
 
 use crate::db::{ReadError, Reader};
-#[cfg(doc)]
-use kith_core::resume::SETTLE;
 
 /// The latest position this node's database has.
 pub fn position(db: &Reader) -> Result<i64, ReadError> {
@@ -36,7 +34,7 @@ impl Latest {
 
     /// The latest position and when it was read, read again when the one
     /// held was read longer than `within` ago (`Duration::ZERO`: always).
-    /// The time is taken after the read, so that [`SETTLE`] counted from it
+    /// The time is taken after the read, so that [`SETTLE`](kith_core::resume::SETTLE) counted from it
     /// is never short.
     pub fn get(&self, db: &Reader, within: Duration) -> Result<(Instant, i64), ReadError> {
         if let Some((at, p)) = *self.0.read_lock()

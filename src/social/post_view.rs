@@ -12,7 +12,7 @@ use libsql::params::IntoParams;
 use crate::auth::accounts::{Author, Timestamp, UserView};
 use crate::db::reader::{ReadError, Reader};
 use crate::media::{Attach, MediaView};
-pub use crate::store::posts::Visibility;
+use crate::store::posts::Visibility;
 use crate::store::visibility::VISIBLE;
 use kith_core::ids::Id;
 
